@@ -1,0 +1,59 @@
+import * as path from 'node:path'
+import { InputError } from '../errors.js'
+import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
+
+/**
+ * Creates `target` and every directory below it that `rels` need, each once, one tree level at
+ * a time with the level's directories created in parallel: round trips grow with depth, not
+ * with the number of directories.
+ */
+export async function ensureRemoteDirs(
+  channel: SftpChannel,
+  target: string,
+  rels: string[]
+): Promise<void> {
+  await ensurePath(channel, target)
+  const levels = new Map<number, Set<string>>()
+  for (const rel of rels) {
+    const parts = rel.split('/').slice(0, -1)
+    parts.forEach((_, i) => {
+      const dir = path.posix.join(target, ...parts.slice(0, i + 1))
+      if (!levels.has(i)) levels.set(i, new Set())
+      levels.get(i)?.add(dir)
+    })
+  }
+  for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
+    await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)))
+  }
+}
+
+/** `mkdir -p` for the target itself, walking down from the first component that exists. */
+async function ensurePath(channel: SftpChannel, target: string): Promise<void> {
+  const absolute = target.startsWith('/')
+  const parts = target.split('/').filter(p => p && p !== '.')
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = (absolute ? '/' : '') + parts.slice(0, i).join('/')
+    await makeDir(channel, dir)
+  }
+}
+
+async function makeDir(channel: SftpChannel, dir: string): Promise<void> {
+  try {
+    await channel.mkdir(dir)
+    return
+  } catch (err) {
+    // mkdir fails for an existing directory too (OpenSSH says FAILURE); stat tells which.
+    const info = await channel.stat(dir).catch(() => undefined)
+    if (info?.isDirectory) return
+    if (info) {
+      throw new InputError(
+        'target',
+        `'${dir}' on the server is a file, not a directory, so the target path cannot pass through it.`
+      )
+    }
+    const code = (err as SftpError).code
+    const why =
+      code === SFTP_STATUS.PERMISSION_DENIED ? 'permission denied' : (err as Error).message
+    throw new InputError('target', `cannot create directory '${dir}' on the server: ${why}.`)
+  }
+}

@@ -1,0 +1,74 @@
+import type ssh2 from 'ssh2'
+import * as core from '@actions/core'
+import { ConnectionError } from '../errors.js'
+import type { VerifiedConnection } from '../connection/connect.js'
+import { SftpChannel } from './sftp.js'
+
+/** How long one SFTP request may take before the connection is declared dead. */
+export const REQUEST_DEADLINE_MS = 60_000
+
+/**
+ * A verified connection with a pool of SFTP channels. Servers cap channels per connection
+ * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
+ * fewer", never a failure, as long as one channel opens.
+ */
+export class SftpSession {
+  private constructor(
+    readonly connection: VerifiedConnection,
+    readonly channels: SftpChannel[]
+  ) {}
+
+  static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
+    const channels: SftpChannel[] = []
+    for (let i = 0; i < wanted; i++) {
+      try {
+        channels.push(new SftpChannel(await openSftp(connection.client), REQUEST_DEADLINE_MS))
+      } catch (err) {
+        if (channels.length === 0) throw noSftp(err as Error)
+        core.debug(`Server allowed ${channels.length} SFTP channels: ${(err as Error).message}`)
+        break
+      }
+    }
+    return new SftpSession(connection, channels)
+  }
+
+  /** The channel for control operations (mkdir, stat, rename, listing). */
+  get main(): SftpChannel {
+    return this.channels[0]
+  }
+
+  close(): void {
+    for (const channel of this.channels) channel.end()
+    this.connection.client.end()
+  }
+}
+
+function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('the server did not open an SFTP channel in time')),
+      REQUEST_DEADLINE_MS
+    )
+    try {
+      client.sftp((err, sftp) => {
+        clearTimeout(timer)
+        if (err) reject(err)
+        else resolve(sftp)
+      })
+    } catch (err) {
+      clearTimeout(timer)
+      reject(err)
+    }
+  })
+}
+
+function noSftp(err: Error): ConnectionError {
+  const motd = /Expected VERSION packet/i.test(err.message)
+    ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
+    : ''
+  return new ConnectionError(
+    `The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`,
+    false,
+    { cause: err }
+  )
+}

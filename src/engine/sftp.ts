@@ -1,0 +1,174 @@
+import type ssh2 from 'ssh2'
+import { ConnectionError } from '../errors.js'
+
+/** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
+export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const
+
+/** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
+const FALLBACK_CHUNK = 32 * 1024
+
+export type SftpError = Error & { code?: number | string }
+
+export interface RemoteStat {
+  size: number
+  mtime: number
+  mode: number
+  isDirectory: boolean
+  isFile: boolean
+  isSymbolicLink: boolean
+}
+
+export interface RemoteEntry extends RemoteStat {
+  name: string
+}
+
+/**
+ * One SFTP channel with promise-returning calls. Every call has a deadline: ssh2 has no request
+ * timeout, and a half-dead connection would otherwise leave a step hanging until the job limit.
+ */
+export class SftpChannel {
+  readonly maxReadLen: number
+  readonly maxWriteLen: number
+
+  constructor(
+    private readonly sftp: ssh2.SFTPWrapper,
+    private readonly deadlineMs: number
+  ) {
+    this.maxReadLen = limit(sftp, '_maxReadLen')
+    this.maxWriteLen = limit(sftp, '_maxWriteLen')
+  }
+
+  get hasPosixRename(): boolean {
+    return this.extensionVersion('posix-rename@openssh.com') !== undefined
+  }
+
+  open(path: string, flags: 'r' | 'r+' | 'w'): Promise<Buffer> {
+    return this.call<Buffer>(`open ${path}`, cb => this.sftp.open(path, flags, cb))
+  }
+
+  close(handle: Buffer): Promise<void> {
+    return this.call<void>('close', cb => this.sftp.close(handle, err => cb(err)))
+  }
+
+  write(handle: Buffer, data: Buffer, position: number): Promise<void> {
+    return this.call<void>('write', cb =>
+      this.sftp.write(handle, data, 0, data.length, position, err => cb(err))
+    )
+  }
+
+  /** Reads up to `length` bytes; resolves with fewer at end of file and 0 bytes past it. */
+  read(handle: Buffer, buffer: Buffer, length: number, position: number): Promise<number> {
+    return this.call<number>('read', cb =>
+      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => {
+        if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, 0)
+        else cb(err, bytesRead)
+      })
+    )
+  }
+
+  fstat(handle: Buffer): Promise<RemoteStat> {
+    return this.call<ssh2.Stats>('fstat', cb => this.sftp.fstat(handle, cb)).then(toStat)
+  }
+
+  stat(path: string): Promise<RemoteStat> {
+    return this.call<ssh2.Stats>(`stat ${path}`, cb => this.sftp.stat(path, cb)).then(toStat)
+  }
+
+  lstat(path: string): Promise<RemoteStat> {
+    return this.call<ssh2.Stats>(`lstat ${path}`, cb => this.sftp.lstat(path, cb)).then(toStat)
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.call<void>(`mkdir ${path}`, cb => this.sftp.mkdir(path, err => cb(err)))
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.call<void>(`remove ${path}`, cb => this.sftp.unlink(path, err => cb(err)))
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.call<string>(`realpath ${path}`, cb => this.sftp.realpath(path, cb))
+  }
+
+  async readdir(path: string): Promise<RemoteEntry[]> {
+    const list = await this.call<ssh2.FileEntryWithStats[]>(`list ${path}`, cb =>
+      this.sftp.readdir(path, cb)
+    )
+    return list.map(entry => ({ name: entry.filename, ...toStat(entry.attrs) }))
+  }
+
+  /**
+   * Atomically replaces `to` with `from`. Plain SFTP rename fails when the target exists, so
+   * without the OpenSSH extension the old file is removed first: a brief window without the file,
+   * never a half-written one.
+   */
+  async replace(from: string, to: string): Promise<void> {
+    if (this.hasPosixRename) {
+      await this.call<void>(`rename ${from}`, cb =>
+        this.sftp.ext_openssh_rename(from, to, err => cb(err))
+      )
+      return
+    }
+    await this.unlink(to).catch((err: SftpError) => {
+      if (err.code !== SFTP_STATUS.NO_SUCH_FILE) throw err
+    })
+    await this.call<void>(`rename ${from}`, cb => this.sftp.rename(from, to, err => cb(err)))
+  }
+
+  end(): void {
+    this.sftp.end()
+  }
+
+  private extensionVersion(name: string): string | undefined {
+    const extensions: unknown = Reflect.get(this.sftp, '_extensions')
+    if (extensions && typeof extensions === 'object') {
+      const value: unknown = Reflect.get(extensions, name)
+      return typeof value === 'string' ? value : undefined
+    }
+    return undefined
+  }
+
+  private call<T>(
+    what: string,
+    start: (cb: (err: Error | null | undefined, value?: T) => void) => void
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new ConnectionError(
+            `The server did not answer '${what}' within ${this.deadlineMs / 1000} s; the connection looks dead.`,
+            true
+          )
+        )
+      }, this.deadlineMs)
+      try {
+        start((err, value) => {
+          clearTimeout(timer)
+          if (err) reject(err)
+          else resolve(value as T)
+        })
+      } catch (err) {
+        clearTimeout(timer)
+        reject(err)
+      }
+    })
+  }
+}
+
+function limit(sftp: ssh2.SFTPWrapper, field: string): number {
+  const value: unknown = Reflect.get(sftp, field)
+  return typeof value === 'number' && value > 0 ? value : FALLBACK_CHUNK
+}
+
+function toStat(attrs: ssh2.Stats | ssh2.Attributes): RemoteStat {
+  const mode = attrs.mode ?? 0
+  const type = mode & 0o170000
+  return {
+    size: attrs.size ?? 0,
+    mtime: attrs.mtime ?? 0,
+    mode,
+    isDirectory: type === 0o040000,
+    isFile: type === 0o100000,
+    isSymbolicLink: type === 0o120000
+  }
+}

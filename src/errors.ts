@@ -1,0 +1,60 @@
+/**
+ * Errors thrown below `run()`. Each carries a message written for the person reading the
+ * workflow log: what went wrong, and what to do about it. `run()` turns them into exactly one
+ * `::error::` line; nothing else calls `core.setFailed`.
+ */
+export class ActionError extends Error {
+  /** A short title for the annotation, e.g. "Host key mismatch". */
+  readonly title: string
+
+  constructor(title: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.title = title
+  }
+}
+
+/** An input is missing, malformed or contradictory. Raised before any connection is made. */
+export class InputError extends ActionError {
+  /** The kebab-case input name, as written in the workflow. */
+  readonly input: string
+
+  constructor(input: string, message: string, options?: { cause?: unknown }) {
+    super(`Invalid input '${input}'`, `Input '${input}': ${message}`, options)
+    this.input = input
+  }
+}
+
+/** The server's host key matched no pin, or matched a revoked one. Never retried. */
+export class HostKeyError extends ActionError {
+  constructor(message: string) {
+    super('Host key mismatch', message)
+  }
+}
+
+/** The server rejected every credential offered. Never retried. */
+export class AuthenticationError extends ActionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('Authentication failed', message, options)
+  }
+}
+
+/**
+ * The network or the server failed: refused, unreachable, timed out, reset. `transient` says
+ * whether trying again could help.
+ */
+export class ConnectionError extends ActionError {
+  readonly transient: boolean
+
+  constructor(message: string, transient: boolean, options?: { cause?: unknown }) {
+    super('Connection failed', message, options)
+    this.transient = transient
+  }
+}
+
+/** A file could not be moved, or arrived different from what was sent. */
+export class TransferError extends ActionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('Transfer failed', message, options)
+  }
+}

@@ -1,0 +1,87 @@
+import { isIPv6 } from 'node:net'
+import { InputError } from '../errors.js'
+
+/** The `source` input split into what to include and what to leave out. */
+export interface SourceSpec {
+  /** Paths or globs to include, in the order given. */
+  include: string[]
+  /** Globs (without the leading `!`) to exclude. */
+  exclude: string[]
+}
+
+/** Splits a multi-line input into trimmed, non-empty lines. */
+export function splitLines(raw: string): string[] {
+  return raw
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line.length > 0)
+}
+
+export function parseSources(raw: string, input: string): SourceSpec {
+  const include: string[] = []
+  const exclude: string[] = []
+  for (const line of splitLines(raw)) {
+    if (line.includes('\0')) throw new InputError(input, 'must not contain a NUL character.')
+    if (line.startsWith('!')) {
+      const pattern = line.slice(1).trim()
+      if (!pattern)
+        throw new InputError(input, "a line holds only '!': write the pattern to exclude after it.")
+      exclude.push(pattern)
+    } else {
+      include.push(line)
+    }
+  }
+  if (include.length === 0) {
+    throw new InputError(
+      input,
+      'nothing to transfer. Give one path or glob per line, e.g. "dist/" or "build/**/*.html".'
+    )
+  }
+  return { include, exclude }
+}
+
+export interface IntegerRule {
+  fallback: number
+  min: number
+  max: number
+}
+
+export function parseIntegerInput(raw: string, input: string, rule: IntegerRule): number {
+  const value = raw.trim()
+  if (!value) return rule.fallback
+  if (!/^\d+$/.test(value)) {
+    throw new InputError(
+      input,
+      `'${value}' is not a whole number. Use a number from ${rule.min} to ${rule.max}.`
+    )
+  }
+  const n = Number(value)
+  if (n < rule.min || n > rule.max) {
+    throw new InputError(
+      input,
+      `${value} is out of range. Use a number from ${rule.min} to ${rule.max}.`
+    )
+  }
+  return n
+}
+
+/** Host names and IP literals; `[::1]` brackets are removed. Ports belong in the port input. */
+export function parseHost(raw: string, input: string): string {
+  let host = raw.trim()
+  if (!host)
+    throw new InputError(input, 'the server to connect to is required, e.g. host: example.com.')
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
+  if (/[\s,/@]/.test(host) || host.includes('\0')) {
+    throw new InputError(
+      input,
+      `'${host}' is not a host name or IP address. Give only the name (user and port have their own inputs).`
+    )
+  }
+  if (host.includes(':') && !isIPv6(host)) {
+    throw new InputError(input, `'${host}' is not a host name. Put the port in the 'port' input.`)
+  }
+  if (!isIPv6(host) && !/^[A-Za-z0-9._-]+$/.test(host)) {
+    throw new InputError(input, `'${host}' is not a valid host name.`)
+  }
+  return host
+}

@@ -1,0 +1,105 @@
+import { readdir, stat } from 'node:fs/promises'
+import * as path from 'node:path'
+import picomatch from 'picomatch'
+import { InputError } from '../errors.js'
+import type { SourceSpec } from '../inputs/parse.js'
+import { makeExcluder, pathPrefixes, scanPattern } from './patterns.js'
+
+/** A local file chosen for upload. */
+export interface LocalFile {
+  /** Absolute local path. */
+  path: string
+  /** Path below the target directory, POSIX separators. */
+  rel: string
+  size: number
+}
+
+/** A file found by walking a directory: its path relative to the walk root, POSIX form. */
+interface Found {
+  abs: string
+  rel: string
+  size: number
+}
+
+/**
+ * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
+ * relative to its literal base directory; a plain file lands under its own name. Symbolic links
+ * to files are followed; links to directories are not, so a link loop cannot run forever.
+ */
+export async function listLocalFiles(
+  spec: SourceSpec,
+  workspace: string,
+  warn: (message: string) => void
+): Promise<LocalFile[]> {
+  const excluded = makeExcluder(spec.exclude)
+  const byRel = new Map<string, LocalFile>()
+  for (const pattern of spec.include) {
+    const matches = await expandPattern(pattern, workspace, warn)
+    const kept = matches.filter(f => !excluded(f.rel, toPosix(path.relative(workspace, f.abs))))
+    if (matches.length === 0) {
+      throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`)
+    }
+    for (const file of kept) addUnique(byRel, { path: file.abs, rel: file.rel, size: file.size })
+  }
+  return [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
+}
+
+async function expandPattern(
+  pattern: string,
+  workspace: string,
+  warn: (message: string) => void
+): Promise<Found[]> {
+  const { base, glob } = scanPattern(pattern)
+  const root = path.resolve(workspace, base)
+  if (!glob) {
+    const info = await stat(root).catch(() => undefined)
+    if (!info) return []
+    if (info.isFile()) return [{ abs: root, rel: path.basename(root), size: info.size }]
+    if (info.isDirectory()) return walk(root, '', warn)
+    warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
+    return []
+  }
+  const isMatch = picomatch(glob, { dot: true })
+  const all = await walk(root, '', warn).catch(() => [])
+  // A glob that names a directory takes everything inside it, as a shell copy would.
+  return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
+}
+
+async function walk(
+  dir: string,
+  prefix: string,
+  warn: (message: string) => void
+): Promise<Found[]> {
+  const found: Found[] = []
+  const entries = await readdir(dir, { withFileTypes: true })
+  for (const entry of entries) {
+    const abs = path.join(dir, entry.name)
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+    if (entry.isDirectory()) {
+      found.push(...(await walk(abs, rel, warn)))
+    } else if (entry.isFile()) {
+      found.push({ abs, rel, size: (await stat(abs)).size })
+    } else if (entry.isSymbolicLink()) {
+      const info = await stat(abs).catch(() => undefined)
+      if (info?.isFile()) found.push({ abs, rel, size: info.size })
+      else warn(`Skipped ${abs}: a link to a directory or to nothing is not followed.`)
+    }
+  }
+  return found
+}
+
+function addUnique(byRel: Map<string, LocalFile>, file: LocalFile): void {
+  const existing = byRel.get(file.rel)
+  if (existing && existing.path !== file.path) {
+    throw new InputError(
+      'source',
+      `two sources land on the same target path '${file.rel}' (${existing.path} and ${file.path}). ` +
+        'Exclude one, or upload them in separate steps.'
+    )
+  }
+  byRel.set(file.rel, file)
+}
+
+export function toPosix(p: string): string {
+  return p.split(path.sep).join('/')
+}

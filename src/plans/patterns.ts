@@ -1,0 +1,38 @@
+import picomatch from 'picomatch'
+
+/** A source pattern split into the directory to start from and the glob below it. */
+export interface ScannedPattern {
+  /** Literal leading directories ('' when the glob starts at once). */
+  base: string
+  /** The glob part, or '' when the pattern has no glob characters. */
+  glob: string
+}
+
+export function scanPattern(pattern: string): ScannedPattern {
+  const normalized = pattern.replace(/\\/g, '/')
+  const scan = picomatch.scan(normalized)
+  if (!scan.isGlob) return { base: normalized, glob: '' }
+  return { base: scan.base, glob: scan.glob }
+}
+
+/**
+ * Builds the `!pattern` test. A pattern matches a file when it matches the path below the target,
+ * the path as the user sees it (from the workspace or login directory), or a directory above
+ * either, so `!node_modules` leaves out a whole tree. Patterns without a slash match a name at any
+ * depth, like .gitignore.
+ */
+export function makeExcluder(patterns: string[]): (...paths: string[]) => boolean {
+  if (patterns.length === 0) return () => false
+  const matchers = patterns.map(p => {
+    const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '')
+    return picomatch(cleaned, { dot: true, basename: !cleaned.includes('/') })
+  })
+  return (...paths) =>
+    paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))))
+}
+
+/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
+export function pathPrefixes(rel: string): string[] {
+  const parts = rel.split('/').filter(Boolean)
+  return parts.map((_, i) => parts.slice(0, i + 1).join('/'))
+}

@@ -1,0 +1,136 @@
+import * as path from 'node:path'
+import picomatch from 'picomatch'
+import { InputError } from '../errors.js'
+import type { SourceSpec } from '../inputs/parse.js'
+import { normalizeRemoteDir } from '../inputs/settings.js'
+import { makeExcluder, pathPrefixes, scanPattern } from './patterns.js'
+import { printableName, unsafeNameReason } from './safe-names.js'
+
+/** What the planner needs from a server; the engine's SFTP channel provides it. */
+export interface RemoteLister {
+  stat(
+    path: string
+  ): Promise<{ size: number; mtime: number; isDirectory: boolean; isFile: boolean }>
+  readdir(path: string): Promise<RemoteListing[]>
+}
+
+export interface RemoteListing {
+  name: string
+  size: number
+  mtime: number
+  isDirectory: boolean
+  isFile: boolean
+  isSymbolicLink: boolean
+}
+
+/** A remote file chosen for download. */
+export interface RemoteFile {
+  /** Full remote path (POSIX). */
+  path: string
+  /** Path below the local target, POSIX separators; every part checked safe. */
+  rel: string
+  size: number
+  /** Modification time, seconds since the epoch, as the server reports it. */
+  mtime: number
+}
+
+/** Names the server listed that were refused, for the report. */
+export interface Refusal {
+  path: string
+  reason: string
+}
+
+export interface RemoteListResult {
+  files: RemoteFile[]
+  refused: Refusal[]
+}
+
+/**
+ * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
+ * checked before use; symbolic links in a listing are neither followed nor recreated.
+ */
+export async function listRemoteFiles(
+  spec: SourceSpec,
+  lister: RemoteLister,
+  warn: (message: string) => void
+): Promise<RemoteListResult> {
+  const excluded = makeExcluder(spec.exclude)
+  const refused: Refusal[] = []
+  const byRel = new Map<string, RemoteFile>()
+  for (const pattern of spec.include) {
+    const matches = await expandRemote(pattern, lister, refused)
+    if (matches.length === 0) {
+      throw new InputError('source', `'${pattern}' matches no file on the server.`)
+    }
+    for (const file of matches) {
+      if (excluded(file.rel, file.path)) continue
+      byRel.set(file.rel, file)
+    }
+  }
+  for (const r of refused) warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`)
+  const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
+  return { files, refused }
+}
+
+async function expandRemote(
+  pattern: string,
+  lister: RemoteLister,
+  refused: Refusal[]
+): Promise<RemoteFile[]> {
+  const { base, glob } = scanPattern(pattern)
+  const root = normalizeRemoteDir(base || '.')
+  if (!glob) {
+    const info = await lister.stat(root).catch(() => undefined)
+    if (!info) return []
+    if (info.isFile) {
+      return [{ path: root, rel: path.posix.basename(root), size: info.size, mtime: info.mtime }]
+    }
+    return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : []
+  }
+  const isMatch = picomatch(glob, { dot: true })
+  const depth = glob.includes('**') ? Infinity : glob.split('/').length
+  const all = await walkRemote(lister, root, '', depth, refused, isMatch).catch(() => [])
+  return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
+}
+
+async function walkRemote(
+  lister: RemoteLister,
+  dir: string,
+  prefix: string,
+  depth: number,
+  refused: Refusal[],
+  isMatch: (rel: string) => boolean = () => true
+): Promise<RemoteFile[]> {
+  const found: RemoteFile[] = []
+  const subdirs: Array<{ path: string; rel: string }> = []
+  for (const entry of await lister.readdir(dir)) {
+    if (entry.name === '.' || entry.name === '..') continue
+    const shown = `${dir}/${entry.name}`
+    const reason = unsafeNameReason(entry.name)
+    if (reason) {
+      refused.push({ path: shown, reason })
+      continue
+    }
+    const full = path.posix.join(dir, entry.name)
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+    if (entry.isSymbolicLink) {
+      refused.push({ path: full, reason: 'symbolic links are not followed' })
+    } else if (entry.isDirectory) {
+      subdirs.push({ path: full, rel })
+    } else if (entry.isFile) {
+      found.push({ path: full, rel, size: entry.size, mtime: entry.mtime })
+    }
+  }
+  // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
+  const nested = await Promise.all(
+    subdirs
+      .filter(d => depth > 1 || isMatch(d.rel))
+      .map(d =>
+        depth > 1
+          ? walkRemote(lister, d.path, d.rel, depth - 1, refused, isMatch)
+          : walkRemote(lister, d.path, d.rel, Infinity, refused)
+      )
+  )
+  for (const files of nested) found.push(...files)
+  return found
+}

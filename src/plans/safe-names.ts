@@ -1,0 +1,38 @@
+import * as path from 'node:path'
+
+/**
+ * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
+ * A hostile server can list anything; the scp client once wrote `../` names outside its
+ * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
+ */
+export function unsafeNameReason(name: string): string | undefined {
+  if (name.length === 0) return 'empty name'
+  if (name === '.' || name === '..') return `'${name}' is a directory reference`
+  if (name.includes('/')) return 'contains /'
+  if (name.includes('\\')) return 'contains \\'
+  if (name.includes('\0')) return 'contains NUL'
+  if (/^[A-Za-z]:/.test(name)) return 'looks like a drive path'
+  return undefined
+}
+
+/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+export function printableName(name: string): string {
+  const escaped = [...JSON.stringify(name).slice(1, -1)]
+    .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
+    .join('')
+  return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped
+}
+
+/**
+ * Joins a relative POSIX path below a local directory and proves the result stays inside it.
+ * Returns undefined when it would not.
+ */
+export function localPathInside(root: string, rel: string): string | undefined {
+  const parts = rel.split('/')
+  if (parts.some(p => unsafeNameReason(p) !== undefined)) return undefined
+  const resolvedRoot = path.resolve(root)
+  const candidate = path.resolve(resolvedRoot, ...parts)
+  const relative = path.relative(resolvedRoot, candidate)
+  if (!relative || relative.startsWith('..') || path.isAbsolute(relative)) return undefined
+  return candidate
+}

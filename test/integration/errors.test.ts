@@ -1,0 +1,143 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import * as net from 'node:net'
+import * as path from 'node:path'
+import { runAction, type ActionRun } from '../support/action.js'
+import { startSshd, type Sshd } from '../support/sshd.js'
+import { makeTempDir, removeTempDir } from '../support/tmp.js'
+
+/** One clear ::error:: naming the input, no stack trace, nothing secret echoed. */
+function expectOneClearError(run: ActionRun, pattern: RegExp, secret?: string): void {
+  expect(run.code).not.toBe(0)
+  expect(run.errors).toHaveLength(1)
+  expect(run.errors[0]).toMatch(pattern)
+  expect(run.stdout + run.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m)
+  if (secret) {
+    for (const line of secret.split('\n').filter(l => l.length > 20 && !l.startsWith('-----'))) {
+      expect(run.errors[0]).not.toContain(line)
+    }
+  }
+}
+
+describe('bad input and failed connections give one clear error', () => {
+  let sshd: Sshd
+  let workspace: string
+  let keys: string
+
+  beforeAll(async () => {
+    sshd = await startSshd({ hostKeyTypes: ['ed25519'] })
+    workspace = makeTempDir('err-ws-')
+    keys = makeTempDir('err-keys-')
+    writeFileSync(path.join(workspace, 'a.txt'), 'a\n')
+    execFileSync('ssh-keygen', [
+      '-t',
+      'ed25519',
+      '-N',
+      'sesame',
+      '-q',
+      '-f',
+      path.join(keys, 'enc')
+    ])
+    execFileSync('ssh-keygen', ['-t', 'ed25519', '-N', '', '-q', '-f', path.join(keys, 'stranger')])
+  })
+  afterAll(async () => {
+    await sshd?.stop()
+    removeTempDir(workspace)
+    removeTempDir(keys)
+  })
+
+  const good = (): Record<string, string> => ({
+    host: sshd.host,
+    port: String(sshd.port),
+    username: sshd.username,
+    fingerprint: sshd.hostKeys[0].sha256,
+    'private-key': sshd.clientKey.privatePem,
+    source: 'a.txt',
+    target: path.join(workspace, 'remote-target')
+  })
+  const run = (overrides: Record<string, string>, timeoutMs?: number) =>
+    runAction({ ...good(), ...overrides }, { workspace, timeoutMs })
+
+  test.each([
+    ['missing fingerprint', { fingerprint: '' }, /Input 'fingerprint'.*required.*ssh-keygen/s],
+    ['missing credentials', { 'private-key': '' }, /Input 'private-key'.*no credentials/],
+    ['port not a number', { port: 'twenty-two' }, /Input 'port'.*not a whole number/],
+    ['port out of range', { port: '70000' }, /Input 'port'.*out of range/],
+    ['unknown direction', { direction: 'sideways' }, /Input 'direction'.*upload, download/],
+    ['source matching nothing', { source: 'nope/*.txt' }, /Input 'source'.*matches no file/],
+    ['host with a port in it', { host: 'example.com:22' }, /Input 'host'.*'port' input/],
+    ['garbage pin', { fingerprint: 'not a pin at all' }, /Input 'fingerprint'.*line 1/]
+  ])('%s', async (_name, overrides, pattern) => {
+    const before = sshd.authAttempts()
+    expectOneClearError(await run(overrides), pattern)
+    expect(sshd.authAttempts()).toBe(before)
+  })
+
+  test('a public key pasted as the private key', async () => {
+    const pub = readFileSync(path.join(keys, 'stranger.pub'), 'utf8')
+    expectOneClearError(await run({ 'private-key': pub }), /Input 'private-key'.*public key/i)
+  })
+
+  test('an encrypted key without a passphrase names the passphrase input', async () => {
+    const key = readFileSync(path.join(keys, 'enc'), 'utf8')
+    expectOneClearError(await run({ 'private-key': key }), /'passphrase'/, key)
+  })
+
+  test('an encrypted key with the wrong passphrase', async () => {
+    const key = readFileSync(path.join(keys, 'enc'), 'utf8')
+    const result = await run({ 'private-key': key, passphrase: 'wrong-passphrase' })
+    expectOneClearError(result, /passphrase/i, key)
+    expect(result.stdout).not.toMatch(/::error::.*wrong-passphrase/)
+  })
+
+  test('a refused connection', async () => {
+    const port = await freePort()
+    expectOneClearError(await run({ port: String(port) }), /refused.*'host' and 'port'/)
+  })
+
+  test('a server that accepts TCP but never speaks times out within the timeout', async () => {
+    const silent = net.createServer(() => undefined)
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+    const port = (silent.address() as net.AddressInfo).port
+    try {
+      const result = await run({ port: String(port), timeout: '2' })
+      expectOneClearError(result, /Timed out after 2 s/)
+      expect(result.durationMs).toBeLessThan(10_000)
+    } finally {
+      silent.close()
+    }
+  })
+
+  test('a key the server does not know fails authentication', async () => {
+    const key = readFileSync(path.join(keys, 'stranger'), 'utf8')
+    expectOneClearError(await run({ 'private-key': key }), /rejected the login of user/, key)
+  })
+
+  test('a target path that crosses a regular file', async () => {
+    const blocker = path.join(workspace, 'blocker')
+    writeFileSync(blocker, 'I am a file')
+    expectOneClearError(
+      await run({ target: path.join(blocker, 'sub') }),
+      /Input 'target'.*is a file, not a directory/
+    )
+  })
+
+  test('secrets never reach the log', async () => {
+    const result = await run({ password: 'hunter2-secret-pw' })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('::add-mask::hunter2-secret-pw')
+    const body = sshd.clientKey.privatePem.split('\n')[1]
+    expect(result.stdout).toContain(`::add-mask::${body}`)
+  })
+})
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+}
