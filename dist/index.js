@@ -54041,7 +54041,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9167);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8195);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54050,7 +54050,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9167:
+/***/ 8195:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57007,6 +57007,12 @@ function getIDToken(aud) {
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
+;// CONCATENATED MODULE: ./src/connection/backoff.ts
+/** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
+function backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), 10_000);
+}
+
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
@@ -57045,7 +57051,9 @@ class AuthenticationError extends ActionError {
 }
 /**
  * The network or the server failed: refused, unreachable, timed out, reset. `transient` says
- * whether trying again could help.
+ * whether connecting again at once could help (a reset, or a close before login, as a server
+ * throttling logins does). Refusals, timeouts and unknown hosts are configuration mistakes on a
+ * first connection, so they fail at once; after a drop mid-transfer every one of them is retried.
  */
 class ConnectionError extends ActionError {
     transient;
@@ -57863,6 +57871,7 @@ function readSettings(read, env) {
         min: 1,
         max: 64
     });
+    const retries = parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 });
     return {
         direction,
         server,
@@ -57870,6 +57879,7 @@ function readSettings(read, env) {
         target,
         timeoutMs: timeoutS * 1000,
         concurrency,
+        retries,
         workspace: env.workspace,
         manifestPath: external_node_path_namespaceObject.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
         warnings,
@@ -58019,12 +58029,29 @@ function algorithmsFor(keyTypes) {
 
 
 
+
+
 /**
  * Connects, checks the host key against the pins, and only then logs in. When the pins do not
  * say which key type they are for, each key type the server has is tried on its own connection;
  * every one that does not match is rejected during key exchange, before authentication starts.
  */
 async function connectVerified(endpoint, options) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await connectOnce(endpoint, options);
+        }
+        catch (err) {
+            const retry = err instanceof ConnectionError && err.transient && !options.sock;
+            if (!retry || attempt > options.retries)
+                throw err;
+            const wait = backoffMs(attempt);
+            warning(`${err.message} Trying again in ${wait / 1000} s.`);
+            await new Promise(resolve => setTimeout(resolve, wait));
+        }
+    }
+}
+async function connectOnce(endpoint, options) {
     const remaining = keyTypePlan(endpoint.pins);
     const seen = [];
     while (remaining.length > 0) {
@@ -58134,7 +58161,7 @@ function classifyError(err, endpoint, timeoutMs) {
                 "(or that 'password' is right).", { cause: err });
         case 'client-timeout':
             return new ConnectionError(`Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
-                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", true, { cause: err });
+                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", false, { cause: err });
         case 'client-dns':
             return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved (${err.code ?? err.message}). Check the name.`, false, { cause: err });
         case 'client-socket':
@@ -58148,7 +58175,7 @@ function classifyError(err, endpoint, timeoutMs) {
 function socketError(err, endpoint) {
     const target = formatHostPort(endpoint.host, endpoint.port);
     if (err.code === 'ECONNREFUSED') {
-        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check 'host' and 'port'.`, true, { cause: err });
+        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check 'host' and 'port'.`, false, { cause: err });
     }
     if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
         return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved. Check the name.`, false, { cause: err });
@@ -58160,6 +58187,247 @@ function socketError(err, endpoint) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/plans/safe-names.ts
+
+/**
+ * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
+ * A hostile server can list anything; the scp client once wrote `../` names outside its
+ * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
+ */
+function unsafeNameReason(name) {
+    if (name.length === 0)
+        return 'empty name';
+    if (name === '.' || name === '..')
+        return `'${name}' is a directory reference`;
+    if (name.includes('/'))
+        return 'contains /';
+    if (name.includes('\\'))
+        return 'contains \\';
+    if (name.includes('\0'))
+        return 'contains NUL';
+    if (/^[A-Za-z]:/.test(name))
+        return 'looks like a drive path';
+    return undefined;
+}
+/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+function printableName(name) {
+    const escaped = [...JSON.stringify(name).slice(1, -1)]
+        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
+        .join('');
+    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
+}
+/**
+ * Joins a relative POSIX path below a local directory and proves the result stays inside it.
+ * Returns undefined when it would not.
+ */
+function localPathInside(root, rel) {
+    const parts = rel.split('/');
+    if (parts.some(p => unsafeNameReason(p) !== undefined))
+        return undefined;
+    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
+    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
+    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
+    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
+        return undefined;
+    return candidate;
+}
+
+;// CONCATENATED MODULE: ./src/engine/chunks.ts
+/** Requests kept in flight per lane: enough to cover a round trip, bounded for memory. */
+const REQUESTS_PER_LANE = 16;
+/**
+ * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
+ * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
+ * from this point, never from a file size that might hide an unwritten hole.
+ */
+class Watermark {
+    mark;
+    ahead = new Map();
+    constructor(mark = 0) {
+        this.mark = mark;
+    }
+    get value() {
+        return this.mark;
+    }
+    /** After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds. */
+    rewind(verified) {
+        this.ahead.clear();
+        this.mark = Math.max(0, Math.min(this.mark, verified));
+    }
+    complete(offset, length) {
+        this.ahead.set(offset, length);
+        let next = this.ahead.get(this.mark);
+        while (next !== undefined) {
+            this.ahead.delete(this.mark);
+            this.mark += next;
+            next = this.ahead.get(this.mark);
+        }
+    }
+}
+/**
+ * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
+ * bounded by requests in flight times chunk size, whatever the file size.
+ */
+async function copyRange(reader, writer, size, watermark, onBytes) {
+    const chunk = Math.min(reader.chunkSize, writer.chunkSize);
+    const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
+    let next = watermark.value;
+    let failure;
+    const worker = async () => {
+        while (failure === undefined && next < size) {
+            const offset = next;
+            const length = Math.min(chunk, size - offset);
+            next += length;
+            try {
+                const data = await reader.read(offset, length);
+                await writer.write(offset, data);
+            }
+            catch (err) {
+                failure ??= err;
+                return;
+            }
+            watermark.complete(offset, length);
+            onBytes(length);
+        }
+    };
+    await Promise.all(Array.from({ length: depth }, worker));
+    if (failure !== undefined)
+        throw failure;
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-file.ts
+
+
+/** Local disk is not the bottleneck; one lane and a generous chunk. */
+const LOCAL_CHUNK = 1024 * 1024;
+class LocalFileReader {
+    file;
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file, path) {
+        this.file = file;
+        this.path = path;
+    }
+    static async open(path) {
+        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
+    }
+    async read(offset, length) {
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
+        if (bytesRead !== length) {
+            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
+        }
+        return buffer;
+    }
+    close() {
+        return this.file.close();
+    }
+}
+class LocalFileWriter {
+    file;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file) {
+        this.file = file;
+    }
+    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
+    static async open(path, resume) {
+        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600));
+    }
+    async write(offset, data) {
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+            done += bytesWritten;
+        }
+    }
+    /** Flushed to disk before the rename makes it visible under its real name. */
+    async close() {
+        await this.file.sync();
+        await this.file.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-file.ts
+
+/**
+ * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
+ * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
+ * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ */
+class RemoteFile {
+    lanesOpen;
+    path;
+    chunkSize;
+    constructor(lanesOpen, path, chunk) {
+        this.lanesOpen = lanesOpen;
+        this.path = path;
+        this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
+    }
+    get lanes() {
+        return this.lanesOpen.length;
+    }
+    laneFor(offset) {
+        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
+    }
+    async close() {
+        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
+        const failed = results.find(r => r.status === 'rejected');
+        if (failed?.status === 'rejected')
+            throw failed.reason;
+    }
+}
+class RemoteFileWriter extends RemoteFile {
+    /**
+     * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
+     * others never do, or they would wipe bytes already written through the first.
+     */
+    static async open(channels, path, resume) {
+        const lanes = [
+            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
+        ];
+        for (const channel of channels.slice(1)) {
+            lanes.push({ channel, handle: await channel.open(path, 'r+') });
+        }
+        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
+    }
+    write(offset, data) {
+        const lane = this.laneFor(offset);
+        return lane.channel.write(lane.handle, data, offset);
+    }
+}
+class RemoteFileReader extends RemoteFile {
+    static async open(channels, path) {
+        const lanes = [];
+        for (const channel of channels)
+            lanes.push({ channel, handle: await channel.open(path, 'r') });
+        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
+    }
+    /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
+    async read(offset, length) {
+        const lane = this.laneFor(offset);
+        const buffer = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
+            if (n === 0) {
+                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
+            }
+            got += n;
+        }
+        return buffer;
+    }
+    /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
+    async expectEnd(size) {
+        const lane = this.lanesOpen[0];
+        const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size);
+        if (extra !== 0) {
+            throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
 /*
 How it works:
@@ -58402,184 +58670,104 @@ function validateConcurrency(concurrency) {
 	}
 }
 
-;// CONCATENATED MODULE: ./src/plans/safe-names.ts
-
-/**
- * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
- * A hostile server can list anything; the scp client once wrote `../` names outside its
- * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
- */
-function unsafeNameReason(name) {
-    if (name.length === 0)
-        return 'empty name';
-    if (name === '.' || name === '..')
-        return `'${name}' is a directory reference`;
-    if (name.includes('/'))
-        return 'contains /';
-    if (name.includes('\\'))
-        return 'contains \\';
-    if (name.includes('\0'))
-        return 'contains NUL';
-    if (/^[A-Za-z]:/.test(name))
-        return 'looks like a drive path';
-    return undefined;
-}
-/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
-function printableName(name) {
-    const escaped = [...JSON.stringify(name).slice(1, -1)]
-        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
-        .join('');
-    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
-}
-/**
- * Joins a relative POSIX path below a local directory and proves the result stays inside it.
- * Returns undefined when it would not.
- */
-function localPathInside(root, rel) {
-    const parts = rel.split('/');
-    if (parts.some(p => unsafeNameReason(p) !== undefined))
-        return undefined;
-    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
-    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
-    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
-    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
-        return undefined;
-    return candidate;
-}
-
-;// CONCATENATED MODULE: ./src/engine/file-copy.ts
+;// CONCATENATED MODULE: ./src/engine/retry.ts
 
 
-/** Requests kept in flight per file: enough to cover the round trip, bounded for memory. */
-const REQUESTS_PER_FILE = 16;
+
+
 /**
- * Uploads a local file into `remotePath` with many WRITE requests in flight. With several
- * channels the file is spread over all of them, so one channel's fixed 2 MiB window does not cap
- * the speed. Memory is bounded by requests in flight times chunk size, not by file size.
- * Resolves once the remote file is closed and its size equals the local size.
+ * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
+ * that did not finish. Files already done are never redone; callers resume partial files.
  */
-async function putFile(channels, localPath, remotePath, size, onBytes) {
-    const local = await (0,promises_namespaceObject.open)(localPath, 'r');
-    const lanes = [];
-    try {
-        lanes.push(...(await openLanes(channels, remotePath, size)));
-        const chunk = Math.min(...lanes.map(l => l.channel.maxWriteLen));
-        await runChunks(size, chunk, lanes.length, async (offset, length, lane) => {
-            const buffer = Buffer.allocUnsafe(length);
-            const { bytesRead } = await local.read(buffer, 0, length, offset);
-            if (bytesRead !== length) {
-                throw new TransferError(`${localPath} changed while it was being uploaded (it got shorter).`);
-            }
-            await lanes[lane].channel.write(lanes[lane].handle, buffer, offset);
-            onBytes(length);
-        });
-    }
-    finally {
-        await closeLanes(lanes);
-        await local.close();
-    }
-    const written = await channels[0].stat(remotePath);
-    if (written.size !== size) {
-        throw new TransferError(`${remotePath} holds ${written.size} bytes after upload, expected ${size}; it was not kept.`);
-    }
-}
-/**
- * Downloads `remotePath` into a local file with many READ requests in flight. `expectedSize` is
- * the size the server reported; data shorter or longer than that fails the file.
- */
-async function getFile(channels, remotePath, localPath, expectedSize, onBytes) {
-    const local = await (0,promises_namespaceObject.open)(localPath, 'w', 0o600);
-    const lanes = [];
-    try {
-        for (const channel of channels) {
-            lanes.push({ channel, handle: await channel.open(remotePath, 'r') });
+async function runWithRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const results = [];
+    let pending = plan.jobs;
+    let lastError;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) {
+            if (attempt > plan.retries)
+                break;
+            const wait = backoffMs(attempt);
+            warning(`Connection lost (${describe(lastError)}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`);
+            await sleep(wait);
         }
-        const chunk = Math.min(...lanes.map(l => l.channel.maxReadLen));
-        await runChunks(expectedSize, chunk, lanes.length, async (offset, length, lane) => {
-            const data = await readExactly(lanes[lane], remotePath, offset, length);
-            await writeAll(local, data, offset);
-            onBytes(length);
+        const round = await runRound(plan, pending).catch((err) => {
+            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
+            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
+                throw err;
+            return { done: [], pending, error: err };
         });
-        await expectEndOfFile(lanes[0], remotePath, expectedSize);
+        results.push(...round.done);
+        pending = round.pending;
+        lastError = round.error;
     }
-    finally {
-        await closeLanes(lanes);
-        await local.close();
-    }
+    const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`;
+    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
 }
-async function openLanes(channels, path, size) {
-    // The first open truncates; the others must not, or they would wipe bytes already written.
-    const first = { channel: channels[0], handle: await channels[0].open(path, 'w') };
-    const lanes = [first];
-    if (size === 0)
-        return lanes;
-    for (const channel of channels.slice(1)) {
-        lanes.push({ channel, handle: await channel.open(path, 'r+') });
-    }
-    return lanes;
-}
-async function closeLanes(lanes) {
-    const results = await Promise.allSettled(lanes.map(l => l.channel.close(l.handle)));
-    const failed = results.find(r => r.status === 'rejected');
-    if (failed && failed.status === 'rejected')
-        throw failed.reason;
-}
-/**
- * Runs `work` for every chunk of a `size`-byte file with REQUESTS_PER_FILE in flight per lane.
- * Chunks go to lanes in contiguous stripes so each channel sees mostly sequential offsets.
- */
-async function runChunks(size, chunk, laneCount, work) {
-    let next = 0;
-    let failed = false;
-    const worker = async (lane) => {
-        while (!failed && next < size) {
-            const offset = next;
-            const length = Math.min(chunk, size - offset);
-            next += length;
+async function runRound(plan, jobs) {
+    const session = await plan.connect();
+    const round = { done: [], pending: [] };
+    try {
+        await plan.prepare?.(session, jobs);
+        const limit = pLimit(plan.concurrency);
+        await Promise.all(jobs.map(job => limit(async () => {
+            if (round.error !== undefined) {
+                round.pending.push(job);
+                return;
+            }
             try {
-                await work(offset, length, lane);
+                round.done.push(await plan.run(session, job));
             }
             catch (err) {
-                failed = true;
-                throw err;
+                if (!isTransient(err, session))
+                    throw err;
+                round.error ??= err;
+                round.pending.push(job);
+                session.kill();
             }
-        }
+        })));
+        if (round.pending.length === 0 && plan.finish)
+            await plan.finish(session);
+    }
+    catch (err) {
+        // Jobs catch their own network errors, so what lands here failed before any job ran.
+        if (!isTransient(err, session))
+            throw err;
+        return { done: [], pending: jobs, error: err };
+    }
+    finally {
+        session.close();
+    }
+    return round;
+}
+/**
+ * For a `.catch` around work on a session: a network failure kills the connection at once, so
+ * closing handles afterwards does not wait for a server that stopped answering.
+ */
+function killIfNetwork(session) {
+    return err => {
+        if (isTransient(err, session))
+            session.kill();
+        throw err;
     };
-    const workers = [];
-    for (let lane = 0; lane < laneCount; lane++) {
-        for (let i = 0; i < REQUESTS_PER_FILE; i++)
-            workers.push(worker(lane));
-    }
-    const results = await Promise.allSettled(workers);
-    const rejected = results.find(r => r.status === 'rejected');
-    if (rejected && rejected.status === 'rejected')
-        throw rejected.reason;
 }
-async function readExactly(lane, path, offset, length) {
-    const buffer = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-        const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
-        if (n === 0) {
-            throw new TransferError(`${path} ended at ${offset + got} bytes, shorter than the size the server reported; it was not kept.`);
-        }
-        got += n;
-    }
-    return buffer;
+const NETWORK_MESSAGES = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i;
+/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
+function isTransient(err, session) {
+    if (err instanceof ConnectionError)
+        return err.transient;
+    if (err instanceof ActionError)
+        return false;
+    if (session?.dead)
+        return true;
+    const level = err.level;
+    if (level === 'client-socket' || level === 'client-timeout')
+        return true;
+    return NETWORK_MESSAGES.test(describe(err));
 }
-async function expectEndOfFile(lane, path, size) {
-    const probe = Buffer.allocUnsafe(1);
-    const extra = await lane.channel.read(lane.handle, probe, 1, size);
-    if (extra !== 0) {
-        throw new TransferError(`${path} is longer than the ${size} bytes the server reported; it was not kept.`);
-    }
-}
-async function writeAll(file, data, position) {
-    let done = 0;
-    while (done < data.length) {
-        const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
-        done += bytesWritten;
-    }
+function describe(err) {
+    return err instanceof Error ? err.message : String(err);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/temp-names.ts
@@ -58598,6 +58786,104 @@ function tempNameFor(name) {
 }
 function isTempName(name) {
     return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
+}
+
+;// CONCATENATED MODULE: ./src/engine/download.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * Downloads each file to a temporary local name, checks the size, then renames it into place.
+ * Every local path is proven to lie inside `target` before anything is written.
+ */
+async function downloadFiles(connect, target, files, options) {
+    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    const refused = [];
+    const jobs = [];
+    for (const file of files) {
+        const finalPath = localPathInside(target, file.rel);
+        if (!finalPath) {
+            refused.push({
+                source: file.path,
+                target: '',
+                size: file.size,
+                status: 'refused',
+                error: `'${printableName(file.rel)}' would land outside the target directory`
+            });
+            continue;
+        }
+        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
+        jobs.push({ file, finalPath, tempPath, written: new Watermark(), turn: jobs.length });
+    }
+    const results = await runWithRetries({
+        jobs,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        run: (session, job) => downloadOne(session, job, options.onBytes),
+        abandoned: (job, reason) => result(job, 'failed', reason)
+    });
+    // A temporary file kept for resuming is useless once the step gives up.
+    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    return [...results, ...refused];
+}
+async function downloadOne(session, job, onBytes) {
+    try {
+        await (0,promises_namespaceObject.mkdir)(external_node_path_namespaceObject.dirname(job.finalPath), { recursive: true });
+        const resume = await resumePoint(job);
+        const reader = await RemoteFileReader.open(session.lanesFor(job.file.size, job.turn), job.file.path);
+        const writer = await LocalFileWriter.open(job.tempPath, resume);
+        try {
+            await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(killIfNetwork(session));
+            await reader.expectEnd(job.file.size);
+        }
+        finally {
+            await writer.close();
+            if (!session.dead)
+                await reader.close();
+        }
+        const written = await (0,promises_namespaceObject.stat)(job.tempPath);
+        if (written.size !== job.file.size) {
+            throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
+        }
+        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
+        return result(job, 'transferred');
+    }
+    catch (err) {
+        if (isTransient(err, session)) {
+            session.kill();
+            throw err;
+        }
+        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
+        return result(job, 'failed', err.message);
+    }
+}
+async function resumePoint(job) {
+    if (job.written.value === 0)
+        return false;
+    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0)
+        info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+    return job.written.value > 0;
+}
+function result(job, status, error) {
+    const row = {
+        source: job.file.path,
+        target: job.finalPath,
+        size: job.file.size,
+        status
+    };
+    if (error)
+        row.error = error;
+    return row;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
@@ -58729,6 +59015,100 @@ function toStat(attrs) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/engine/session.ts
+
+
+
+/** How long one SFTP request may take before the connection is declared dead. */
+const REQUEST_DEADLINE_MS = 60_000;
+/** Files at least this big are spread over every channel; smaller ones use one. */
+const SPREAD_THRESHOLD = 8 * 1024 * 1024;
+/**
+ * A verified connection with a pool of SFTP channels. Servers cap channels per connection
+ * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
+ * fewer", never a failure, as long as one channel opens.
+ */
+class SftpSession {
+    connection;
+    channels;
+    lost = false;
+    constructor(connection, channels) {
+        this.connection = connection;
+        this.channels = channels;
+        const markLost = () => {
+            this.lost = true;
+        };
+        connection.client.on('close', markLost);
+        connection.client.on('error', markLost);
+    }
+    /** True once the connection dropped: every error after that is the network's, not the file's. */
+    get dead() {
+        return this.lost;
+    }
+    /** Ends a connection that stopped answering, so requests still waiting fail at once. */
+    kill() {
+        this.lost = true;
+        this.connection.client.destroy();
+    }
+    static async open(connection, wanted) {
+        const channels = [];
+        for (let i = 0; i < wanted; i++) {
+            try {
+                channels.push(new SftpChannel(await openSftp(connection.client), REQUEST_DEADLINE_MS));
+            }
+            catch (err) {
+                if (channels.length === 0)
+                    throw noSftp(err);
+                core_debug(`Server allowed ${channels.length} SFTP channels: ${err.message}`);
+                break;
+            }
+        }
+        return new SftpSession(connection, channels);
+    }
+    /** The channel for control operations (mkdir, stat, rename, listing). */
+    get main() {
+        return this.channels[0];
+    }
+    /**
+     * The channels one file should use: a big file is spread over all of them so one channel's
+     * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
+     */
+    lanesFor(size, turn) {
+        return size >= SPREAD_THRESHOLD ? this.channels : [this.channels[turn % this.channels.length]];
+    }
+    close() {
+        if (this.lost)
+            return;
+        for (const channel of this.channels)
+            channel.end();
+        this.connection.client.end();
+    }
+}
+function openSftp(client) {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the server did not open an SFTP channel in time')), REQUEST_DEADLINE_MS);
+        try {
+            client.sftp((err, sftp) => {
+                clearTimeout(timer);
+                if (err)
+                    reject(err);
+                else
+                    resolve(sftp);
+            });
+        }
+        catch (err) {
+            clearTimeout(timer);
+            reject(err);
+        }
+    });
+}
+function noSftp(err) {
+    const motd = /Expected VERSION packet/i.test(err.message)
+        ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
+        : '';
+    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`, false, { cause: err });
+}
+
 ;// CONCATENATED MODULE: ./src/engine/remote-dirs.ts
 
 
@@ -58788,163 +59168,104 @@ async function makeDir(channel, dir) {
 
 
 
-/** Files at least this big are spread over every channel; smaller ones use one. */
-const SPREAD_THRESHOLD = 8 * 1024 * 1024;
+
+
+
+
+
 /**
  * Uploads each file to a temporary name beside its final one, checks the size, then renames it
- * into place, so nobody ever reads a half-written file under its real name. A failed file is
- * recorded and its temporary file removed; the others carry on.
+ * into place, so nobody ever reads a half-written file under its real name. After a dropped
+ * connection it reconnects and resumes: finished files are not sent again, and a partial file
+ * continues from the bytes the server acknowledged.
  */
-async function uploadFiles(session, target, files, options) {
-    await ensureRemoteDirs(session.main, target, files.map(f => f.rel));
-    const limit = pLimit(options.concurrency);
-    let turn = 0;
-    return Promise.all(files.map(file => limit(() => uploadOne(session, lanesFor(session.channels, file.size, turn++), target, file, options))));
-}
-function lanesFor(channels, size, turn) {
-    return size >= SPREAD_THRESHOLD ? channels : [channels[turn % channels.length]];
-}
-async function uploadOne(session, lanes, target, file, options) {
-    const finalPath = external_node_path_namespaceObject.posix.join(target, file.rel);
-    const tempPath = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath)));
-    const result = {
-        source: file.path,
-        target: finalPath,
-        size: file.size,
-        status: 'transferred'
-    };
-    try {
-        await putFile(lanes, file.path, tempPath, file.size, options.onBytes);
-        await lanes[0].replace(tempPath, finalPath);
-    }
-    catch (err) {
-        result.status = 'failed';
-        result.error = err.message;
-        await session.main.unlink(tempPath).catch(() => undefined);
-    }
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/engine/download.ts
-
-
-
-
-
-
-
-
-/**
- * Downloads each file to a temporary local name, checks the size, then renames it into place.
- * Every local path is proven to lie inside `target` before anything is written.
- */
-async function downloadFiles(session, target, files, options) {
-    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
-    const limit = pLimit(options.concurrency);
-    let turn = 0;
-    return Promise.all(files.map(file => limit(() => downloadOne(lanesFor(session.channels, file.size, turn++), target, file, options))));
-}
-async function downloadOne(lanes, target, file, options) {
-    const finalPath = localPathInside(target, file.rel);
-    if (!finalPath) {
-        return {
-            source: file.path,
-            target: '',
-            size: file.size,
-            status: 'refused',
-            error: `'${printableName(file.rel)}' would land outside the target directory`
-        };
-    }
-    const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
-    const result = {
-        source: file.path,
-        target: finalPath,
-        size: file.size,
-        status: 'transferred'
-    };
-    try {
-        await (0,promises_namespaceObject.mkdir)(external_node_path_namespaceObject.dirname(finalPath), { recursive: true });
-        await getFile(lanes, file.path, tempPath, file.size, options.onBytes);
-        const written = await (0,promises_namespaceObject.stat)(tempPath);
-        if (written.size !== file.size) {
-            throw new TransferError(`${file.path}: wrote ${written.size} bytes, expected ${file.size}.`);
-        }
-        await (0,promises_namespaceObject.rename)(tempPath, finalPath);
-    }
-    catch (err) {
-        result.status = 'failed';
-        result.error = err.message;
-        await (0,promises_namespaceObject.rm)(tempPath, { force: true });
-    }
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/engine/session.ts
-
-
-
-/** How long one SFTP request may take before the connection is declared dead. */
-const REQUEST_DEADLINE_MS = 60_000;
-/**
- * A verified connection with a pool of SFTP channels. Servers cap channels per connection
- * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
- * fewer", never a failure, as long as one channel opens.
- */
-class SftpSession {
-    connection;
-    channels;
-    constructor(connection, channels) {
-        this.connection = connection;
-        this.channels = channels;
-    }
-    static async open(connection, wanted) {
-        const channels = [];
-        for (let i = 0; i < wanted; i++) {
-            try {
-                channels.push(new SftpChannel(await openSftp(connection.client), REQUEST_DEADLINE_MS));
-            }
-            catch (err) {
-                if (channels.length === 0)
-                    throw noSftp(err);
-                core_debug(`Server allowed ${channels.length} SFTP channels: ${err.message}`);
-                break;
-            }
-        }
-        return new SftpSession(connection, channels);
-    }
-    /** The channel for control operations (mkdir, stat, rename, listing). */
-    get main() {
-        return this.channels[0];
-    }
-    close() {
-        for (const channel of this.channels)
-            channel.end();
-        this.connection.client.end();
-    }
-}
-function openSftp(client) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the server did not open an SFTP channel in time')), REQUEST_DEADLINE_MS);
-        try {
-            client.sftp((err, sftp) => {
-                clearTimeout(timer);
-                if (err)
-                    reject(err);
-                else
-                    resolve(sftp);
-            });
-        }
-        catch (err) {
-            clearTimeout(timer);
-            reject(err);
-        }
+async function uploadFiles(connect, target, files, options) {
+    const jobs = files.map((file, turn) => {
+        const finalPath = external_node_path_namespaceObject.posix.join(target, file.rel);
+        const dir = external_node_path_namespaceObject.posix.dirname(finalPath);
+        const tempPath = external_node_path_namespaceObject.posix.join(dir, tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath)));
+        return { file, finalPath, tempPath, written: new Watermark(), turn };
+    });
+    return runWithRetries({
+        jobs,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        prepare: (session, pending) => ensureRemoteDirs(session.main, target, pending.map(j => j.file.rel)),
+        run: (session, job) => uploadOne(session, job, options.onBytes),
+        finish: session => removeStaleTemps(session, jobs),
+        abandoned: (job, reason) => upload_result(job, 'failed', reason)
     });
 }
-function noSftp(err) {
-    const motd = /Expected VERSION packet/i.test(err.message)
-        ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
-        : '';
-    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`, false, { cause: err });
+async function uploadOne(session, job, onBytes) {
+    try {
+        const resume = await upload_resumePoint(session, job);
+        const writer = await RemoteFileWriter.open(session.lanesFor(job.file.size, job.turn), job.tempPath, resume);
+        const reader = await LocalFileReader.open(job.file.path);
+        try {
+            await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(killIfNetwork(session));
+        }
+        finally {
+            await reader.close();
+            if (!session.dead)
+                await writer.close();
+        }
+        const written = await session.main.stat(job.tempPath);
+        if (written.size !== job.file.size) {
+            throw new ActionError('Size mismatch', `the server holds ${written.size} bytes after upload, expected ${job.file.size}`);
+        }
+        await session.main.replace(job.tempPath, job.finalPath);
+        return upload_result(job, 'transferred');
+    }
+    catch (err) {
+        if (isTransient(err, session)) {
+            session.kill();
+            throw err;
+        }
+        await session.main.unlink(job.tempPath).catch(() => undefined);
+        return upload_result(job, 'failed', err.message);
+    }
+}
+/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
+async function upload_resumePoint(session, job) {
+    if (job.written.value === 0)
+        return false;
+    const existing = await session.main.stat(job.tempPath).catch((err) => {
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        throw err;
+    });
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0)
+        info(`Resuming ${job.finalPath} at byte ${job.written.value}.`);
+    return job.written.value > 0;
+}
+/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
+async function removeStaleTemps(session, jobs) {
+    const dirs = [...new Set(jobs.map(j => external_node_path_namespaceObject.posix.dirname(j.finalPath)))];
+    for (const dir of dirs) {
+        const entries = await session.main.readdir(dir).catch(() => []);
+        for (const entry of entries) {
+            if (!entry.isFile || !isTempName(entry.name) || entry.name.includes(RUN_TOKEN))
+                continue;
+            const stale = external_node_path_namespaceObject.posix.join(dir, entry.name);
+            await session.main
+                .unlink(stale)
+                .then(() => info(`Removed ${stale}, left by an earlier interrupted run.`))
+                .catch(() => undefined);
+        }
+    }
+}
+function upload_result(job, status, error) {
+    const row = {
+        source: job.file.path,
+        target: job.finalPath,
+        size: job.file.size,
+        status
+    };
+    if (error)
+        row.error = error;
+    return row;
 }
 
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
@@ -59293,28 +59614,24 @@ async function transfer(settings) {
     const localFiles = settings.direction === 'upload'
         ? await group('Plan', () => planUpload(settings))
         : undefined;
-    const connection = await group(`Connect to ${formatHostPort(server.host, server.port)} and verify its host key`, () => connect(settings));
+    const first = await group(`Connect to ${formatHostPort(server.host, server.port)} and verify its host key`, () => openSession(settings));
     const report = {
         direction: settings.direction,
         server: formatHostPort(server.host, server.port),
-        keyType: connection.keyType,
-        fingerprint: connection.fingerprint,
-        pinLabel: connection.pinLabel,
+        keyType: first.connection.keyType,
+        fingerprint: first.connection.fingerprint,
+        pinLabel: first.connection.pinLabel,
         files: [],
         durationMs: 0
     };
-    let session;
+    const connect = reusing(first, () => openSession(settings));
     try {
-        session = await SftpSession.open(connection, CHANNELS);
         report.files = localFiles
-            ? await runUpload(settings, session, localFiles)
-            : await runDownload(settings, session);
+            ? await runUpload(settings, connect, localFiles)
+            : await runDownload(settings, first, connect);
     }
     finally {
-        if (session)
-            session.close();
-        else
-            connection.client.end();
+        first.close();
         report.durationMs = Date.now() - started;
         await writeOutputs(report, settings.manifestPath);
         await writeSummary(report);
@@ -59325,14 +59642,25 @@ async function transfer(settings) {
             `See the job summary and the manifest (${settings.manifestPath}).`);
     }
 }
-async function connect(settings) {
+/** Connects, verifies the host key, logs in and opens the SFTP channels. */
+async function openSession(settings) {
     const connection = await connectVerified(settings.server, {
         timeoutMs: settings.timeoutMs,
+        retries: settings.retries,
         debug: isDebug() ? (m) => core_debug(m) : undefined
     });
     info(`Host key verified: ${connection.keyType} ${connection.fingerprint} matches pin ${connection.pinLabel}.`);
     info(`Logged in as ${settings.server.username}.`);
-    return connection;
+    return SftpSession.open(connection, CHANNELS);
+}
+/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
+function reusing(first, open) {
+    let spare = first;
+    return async () => {
+        const session = spare;
+        spare = undefined;
+        return session && !session.dead ? session : open();
+    };
 }
 const warn = (message) => warning(message);
 async function planUpload(settings) {
@@ -59340,22 +59668,24 @@ async function planUpload(settings) {
     logPlan(found.length, sumSizes(found), settings.target);
     return found;
 }
-function runUpload(settings, session, files) {
+function runUpload(settings, connect, files) {
     const progress = new Progress(sumSizes(files));
-    return group('Upload', () => uploadFiles(session, settings.target, files, {
+    return group('Upload', () => uploadFiles(connect, settings.target, files, {
         concurrency: settings.concurrency,
+        retries: settings.retries,
         onBytes: n => progress.add(n)
     }));
 }
-async function runDownload(settings, session) {
+async function runDownload(settings, first, connect) {
     const listed = await group('Plan', async () => {
-        const result = await listRemoteFiles(settings.source, session.main, warn);
+        const result = await listRemoteFiles(settings.source, first.main, warn);
         logPlan(result.files.length, sumSizes(result.files), settings.target);
         return result;
     });
     const progress = new Progress(sumSizes(listed.files));
-    const results = await group('Download', () => downloadFiles(session, settings.target, listed.files, {
+    const results = await group('Download', () => downloadFiles(connect, settings.target, listed.files, {
         concurrency: settings.concurrency,
+        retries: settings.retries,
         onBytes: n => progress.add(n)
     }));
     const refused = listed.refused.map(r => ({

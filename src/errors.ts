@@ -41,7 +41,9 @@ export class AuthenticationError extends ActionError {
 
 /**
  * The network or the server failed: refused, unreachable, timed out, reset. `transient` says
- * whether trying again could help.
+ * whether connecting again at once could help (a reset, or a close before login, as a server
+ * throttling logins does). Refusals, timeouts and unknown hosts are configuration mistakes on a
+ * first connection, so they fail at once; after a drop mid-transfer every one of them is retried.
  */
 export class ConnectionError extends ActionError {
   readonly transient: boolean

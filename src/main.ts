@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { connectVerified, type VerifiedConnection } from './connection/connect.js'
+import { connectVerified } from './connection/connect.js'
 import { downloadFiles } from './engine/download.js'
 import { SftpSession } from './engine/session.js'
 import { uploadFiles } from './engine/upload.js'
@@ -40,28 +40,26 @@ async function transfer(settings: Settings): Promise<void> {
     settings.direction === 'upload'
       ? await core.group('Plan', () => planUpload(settings))
       : undefined
-  const connection = await core.group(
+  const first = await core.group(
     `Connect to ${formatHostPort(server.host, server.port)} and verify its host key`,
-    () => connect(settings)
+    () => openSession(settings)
   )
   const report: RunReport = {
     direction: settings.direction,
     server: formatHostPort(server.host, server.port),
-    keyType: connection.keyType,
-    fingerprint: connection.fingerprint,
-    pinLabel: connection.pinLabel,
+    keyType: first.connection.keyType,
+    fingerprint: first.connection.fingerprint,
+    pinLabel: first.connection.pinLabel,
     files: [],
     durationMs: 0
   }
-  let session: SftpSession | undefined
+  const connect = reusing(first, () => openSession(settings))
   try {
-    session = await SftpSession.open(connection, CHANNELS)
     report.files = localFiles
-      ? await runUpload(settings, session, localFiles)
-      : await runDownload(settings, session)
+      ? await runUpload(settings, connect, localFiles)
+      : await runDownload(settings, first, connect)
   } finally {
-    if (session) session.close()
-    else connection.client.end()
+    first.close()
     report.durationMs = Date.now() - started
     await writeOutputs(report, settings.manifestPath)
     await writeSummary(report)
@@ -75,16 +73,28 @@ async function transfer(settings: Settings): Promise<void> {
   }
 }
 
-async function connect(settings: Settings): Promise<VerifiedConnection> {
+/** Connects, verifies the host key, logs in and opens the SFTP channels. */
+async function openSession(settings: Settings): Promise<SftpSession> {
   const connection = await connectVerified(settings.server, {
     timeoutMs: settings.timeoutMs,
+    retries: settings.retries,
     debug: core.isDebug() ? (m: string) => core.debug(m) : undefined
   })
   core.info(
     `Host key verified: ${connection.keyType} ${connection.fingerprint} matches pin ${connection.pinLabel}.`
   )
   core.info(`Logged in as ${settings.server.username}.`)
-  return connection
+  return SftpSession.open(connection, CHANNELS)
+}
+
+/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
+function reusing(first: SftpSession, open: () => Promise<SftpSession>): () => Promise<SftpSession> {
+  let spare: SftpSession | undefined = first
+  return async () => {
+    const session = spare
+    spare = undefined
+    return session && !session.dead ? session : open()
+  }
 }
 
 const warn = (message: string): void => core.warning(message)
@@ -95,26 +105,34 @@ async function planUpload(settings: Settings): Promise<LocalFile[]> {
   return found
 }
 
-function runUpload(settings: Settings, session: SftpSession, files: LocalFile[]) {
+type Connect = () => Promise<SftpSession>
+
+function runUpload(settings: Settings, connect: Connect, files: LocalFile[]) {
   const progress = new Progress(sumSizes(files))
   return core.group('Upload', () =>
-    uploadFiles(session, settings.target, files, {
+    uploadFiles(connect, settings.target, files, {
       concurrency: settings.concurrency,
+      retries: settings.retries,
       onBytes: n => progress.add(n)
     })
   )
 }
 
-async function runDownload(settings: Settings, session: SftpSession): Promise<FileResult[]> {
+async function runDownload(
+  settings: Settings,
+  first: SftpSession,
+  connect: Connect
+): Promise<FileResult[]> {
   const listed = await core.group('Plan', async () => {
-    const result = await listRemoteFiles(settings.source, session.main, warn)
+    const result = await listRemoteFiles(settings.source, first.main, warn)
     logPlan(result.files.length, sumSizes(result.files), settings.target)
     return result
   })
   const progress = new Progress(sumSizes(listed.files))
   const results = await core.group('Download', () =>
-    downloadFiles(session, settings.target, listed.files, {
+    downloadFiles(connect, settings.target, listed.files, {
       concurrency: settings.concurrency,
+      retries: settings.retries,
       onBytes: n => progress.add(n)
     })
   )

@@ -1,4 +1,6 @@
+import * as core from '@actions/core'
 import ssh2 from 'ssh2'
+import { backoffMs } from './backoff.js'
 import type { Duplex } from 'node:stream'
 import { AuthenticationError, ConnectionError, HostKeyError } from '../errors.js'
 import type { Endpoint } from '../inputs/settings.js'
@@ -18,6 +20,8 @@ export interface VerifiedConnection {
 
 export interface ConnectOptions {
   timeoutMs: number
+  /** Extra tries when the server drops the connection before login (as throttling servers do). */
+  retries: number
   /** An already-open stream to the server (through a jump host) instead of a TCP socket. */
   sock?: Duplex
   /** ssh2 debug sink, for `ACTIONS_STEP_DEBUG`. */
@@ -30,6 +34,23 @@ export interface ConnectOptions {
  * every one that does not match is rejected during key exchange, before authentication starts.
  */
 export async function connectVerified(
+  endpoint: Endpoint,
+  options: ConnectOptions
+): Promise<VerifiedConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce(endpoint, options)
+    } catch (err) {
+      const retry = err instanceof ConnectionError && err.transient && !options.sock
+      if (!retry || attempt > options.retries) throw err
+      const wait = backoffMs(attempt)
+      core.warning(`${err.message} Trying again in ${wait / 1000} s.`)
+      await new Promise(resolve => setTimeout(resolve, wait))
+    }
+  }
+}
+
+async function connectOnce(
   endpoint: Endpoint,
   options: ConnectOptions
 ): Promise<VerifiedConnection> {
@@ -178,7 +199,7 @@ function classifyError(
       return new ConnectionError(
         `Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
           "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.",
-        true,
+        false,
         { cause: err }
       )
     case 'client-dns':
@@ -201,7 +222,7 @@ function socketError(err: Error & { code?: string }, endpoint: Endpoint): Connec
   if (err.code === 'ECONNREFUSED') {
     return new ConnectionError(
       `Connection to ${target} was refused: nothing listens there. Check 'host' and 'port'.`,
-      true,
+      false,
       { cause: err }
     )
   }

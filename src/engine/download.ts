@@ -1,70 +1,123 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import * as path from 'node:path'
-import pLimit from 'p-limit'
-import { TransferError } from '../errors.js'
+import * as core from '@actions/core'
+import { ActionError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { localPathInside, printableName } from '../plans/safe-names.js'
 import type { FileResult } from '../report/types.js'
-import { getFile } from './file-copy.js'
+import { copyRange, Watermark } from './chunks.js'
+import { LocalFileWriter } from './local-file.js'
+import { RemoteFileReader } from './remote-file.js'
+import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 import { tempNameFor } from './temp-names.js'
-import { lanesFor, type TransferOptions } from './upload.js'
+import type { TransferOptions } from './upload.js'
+
+interface DownloadJob {
+  file: RemoteFile
+  finalPath: string
+  tempPath: string
+  written: Watermark
+  turn: number
+}
 
 /**
  * Downloads each file to a temporary local name, checks the size, then renames it into place.
  * Every local path is proven to lie inside `target` before anything is written.
  */
 export async function downloadFiles(
-  session: SftpSession,
+  connect: () => Promise<SftpSession>,
   target: string,
   files: RemoteFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
   await mkdir(target, { recursive: true })
-  const limit = pLimit(options.concurrency)
-  let turn = 0
-  return Promise.all(
-    files.map(file =>
-      limit(() => downloadOne(lanesFor(session.channels, file.size, turn++), target, file, options))
-    )
-  )
+  const refused: FileResult[] = []
+  const jobs: DownloadJob[] = []
+  for (const file of files) {
+    const finalPath = localPathInside(target, file.rel)
+    if (!finalPath) {
+      refused.push({
+        source: file.path,
+        target: '',
+        size: file.size,
+        status: 'refused',
+        error: `'${printableName(file.rel)}' would land outside the target directory`
+      })
+      continue
+    }
+    const tempPath = path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
+    jobs.push({ file, finalPath, tempPath, written: new Watermark(), turn: jobs.length })
+  }
+  const results = await runWithRetries({
+    jobs,
+    retries: options.retries,
+    concurrency: options.concurrency,
+    connect,
+    run: (session, job) => downloadOne(session, job, options.onBytes),
+    abandoned: (job, reason) => result(job, 'failed', reason)
+  })
+  // A temporary file kept for resuming is useless once the step gives up.
+  await Promise.all(jobs.map(job => rm(job.tempPath, { force: true })))
+  return [...results, ...refused]
 }
 
 async function downloadOne(
-  lanes: Parameters<typeof getFile>[0],
-  target: string,
-  file: RemoteFile,
-  options: TransferOptions
+  session: SftpSession,
+  job: DownloadJob,
+  onBytes: (n: number) => void
 ): Promise<FileResult> {
-  const finalPath = localPathInside(target, file.rel)
-  if (!finalPath) {
-    return {
-      source: file.path,
-      target: '',
-      size: file.size,
-      status: 'refused',
-      error: `'${printableName(file.rel)}' would land outside the target directory`
-    }
-  }
-  const tempPath = path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
-  const result: FileResult = {
-    source: file.path,
-    target: finalPath,
-    size: file.size,
-    status: 'transferred'
-  }
   try {
-    await mkdir(path.dirname(finalPath), { recursive: true })
-    await getFile(lanes, file.path, tempPath, file.size, options.onBytes)
-    const written = await stat(tempPath)
-    if (written.size !== file.size) {
-      throw new TransferError(`${file.path}: wrote ${written.size} bytes, expected ${file.size}.`)
+    await mkdir(path.dirname(job.finalPath), { recursive: true })
+    const resume = await resumePoint(job)
+    const reader = await RemoteFileReader.open(
+      session.lanesFor(job.file.size, job.turn),
+      job.file.path
+    )
+    const writer = await LocalFileWriter.open(job.tempPath, resume)
+    try {
+      await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(
+        killIfNetwork(session)
+      )
+      await reader.expectEnd(job.file.size)
+    } finally {
+      await writer.close()
+      if (!session.dead) await reader.close()
     }
-    await rename(tempPath, finalPath)
+    const written = await stat(job.tempPath)
+    if (written.size !== job.file.size) {
+      throw new ActionError(
+        'Size mismatch',
+        `wrote ${written.size} bytes, expected ${job.file.size}`
+      )
+    }
+    await rename(job.tempPath, job.finalPath)
+    return result(job, 'transferred')
   } catch (err) {
-    result.status = 'failed'
-    result.error = (err as Error).message
-    await rm(tempPath, { force: true })
+    if (isTransient(err, session)) {
+      session.kill()
+      throw err
+    }
+    await rm(job.tempPath, { force: true })
+    return result(job, 'failed', (err as Error).message)
   }
-  return result
+}
+
+async function resumePoint(job: DownloadJob): Promise<boolean> {
+  if (job.written.value === 0) return false
+  const existing = await stat(job.tempPath).catch(() => undefined)
+  job.written.rewind(existing?.size ?? 0)
+  if (job.written.value > 0) core.info(`Resuming ${job.file.path} at byte ${job.written.value}.`)
+  return job.written.value > 0
+}
+
+function result(job: DownloadJob, status: FileResult['status'], error?: string): FileResult {
+  const row: FileResult = {
+    source: job.file.path,
+    target: job.finalPath,
+    size: job.file.size,
+    status
+  }
+  if (error) row.error = error
+  return row
 }

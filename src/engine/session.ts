@@ -7,16 +7,38 @@ import { SftpChannel } from './sftp.js'
 /** How long one SFTP request may take before the connection is declared dead. */
 export const REQUEST_DEADLINE_MS = 60_000
 
+/** Files at least this big are spread over every channel; smaller ones use one. */
+export const SPREAD_THRESHOLD = 8 * 1024 * 1024
+
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
  * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
  * fewer", never a failure, as long as one channel opens.
  */
 export class SftpSession {
+  private lost = false
+
   private constructor(
     readonly connection: VerifiedConnection,
     readonly channels: SftpChannel[]
-  ) {}
+  ) {
+    const markLost = (): void => {
+      this.lost = true
+    }
+    connection.client.on('close', markLost)
+    connection.client.on('error', markLost)
+  }
+
+  /** True once the connection dropped: every error after that is the network's, not the file's. */
+  get dead(): boolean {
+    return this.lost
+  }
+
+  /** Ends a connection that stopped answering, so requests still waiting fail at once. */
+  kill(): void {
+    this.lost = true
+    this.connection.client.destroy()
+  }
 
   static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
     const channels: SftpChannel[] = []
@@ -37,7 +59,16 @@ export class SftpSession {
     return this.channels[0]
   }
 
+  /**
+   * The channels one file should use: a big file is spread over all of them so one channel's
+   * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
+   */
+  lanesFor(size: number, turn: number): SftpChannel[] {
+    return size >= SPREAD_THRESHOLD ? this.channels : [this.channels[turn % this.channels.length]]
+  }
+
   close(): void {
+    if (this.lost) return
     for (const channel of this.channels) channel.end()
     this.connection.client.end()
   }

@@ -1,77 +1,143 @@
 import * as path from 'node:path'
-import pLimit from 'p-limit'
+import * as core from '@actions/core'
+import { ActionError } from '../errors.js'
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
-import { putFile } from './file-copy.js'
+import { copyRange, Watermark } from './chunks.js'
+import { LocalFileReader } from './local-file.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
+import { RemoteFileWriter } from './remote-file.js'
+import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
-import type { SftpChannel } from './sftp.js'
-import { tempNameFor } from './temp-names.js'
-
-/** Files at least this big are spread over every channel; smaller ones use one. */
-export const SPREAD_THRESHOLD = 8 * 1024 * 1024
+import { SFTP_STATUS, type SftpError } from './sftp.js'
+import { isTempName, RUN_TOKEN, tempNameFor } from './temp-names.js'
 
 export interface TransferOptions {
   concurrency: number
+  /** Reconnections allowed after network failures. */
+  retries: number
   onBytes: (n: number) => void
+}
+
+interface UploadJob {
+  file: LocalFile
+  finalPath: string
+  tempPath: string
+  /** Bytes of the temporary file known to be written, carried across reconnects. */
+  written: Watermark
+  turn: number
 }
 
 /**
  * Uploads each file to a temporary name beside its final one, checks the size, then renames it
- * into place, so nobody ever reads a half-written file under its real name. A failed file is
- * recorded and its temporary file removed; the others carry on.
+ * into place, so nobody ever reads a half-written file under its real name. After a dropped
+ * connection it reconnects and resumes: finished files are not sent again, and a partial file
+ * continues from the bytes the server acknowledged.
  */
 export async function uploadFiles(
-  session: SftpSession,
+  connect: () => Promise<SftpSession>,
   target: string,
   files: LocalFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
-  await ensureRemoteDirs(
-    session.main,
-    target,
-    files.map(f => f.rel)
-  )
-  const limit = pLimit(options.concurrency)
-  let turn = 0
-  return Promise.all(
-    files.map(file =>
-      limit(() =>
-        uploadOne(session, lanesFor(session.channels, file.size, turn++), target, file, options)
-      )
-    )
-  )
-}
-
-export function lanesFor(channels: SftpChannel[], size: number, turn: number): SftpChannel[] {
-  return size >= SPREAD_THRESHOLD ? channels : [channels[turn % channels.length]]
+  const jobs = files.map((file, turn): UploadJob => {
+    const finalPath = path.posix.join(target, file.rel)
+    const dir = path.posix.dirname(finalPath)
+    const tempPath = path.posix.join(dir, tempNameFor(path.posix.basename(finalPath)))
+    return { file, finalPath, tempPath, written: new Watermark(), turn }
+  })
+  return runWithRetries({
+    jobs,
+    retries: options.retries,
+    concurrency: options.concurrency,
+    connect,
+    prepare: (session, pending) =>
+      ensureRemoteDirs(
+        session.main,
+        target,
+        pending.map(j => j.file.rel)
+      ),
+    run: (session, job) => uploadOne(session, job, options.onBytes),
+    finish: session => removeStaleTemps(session, jobs),
+    abandoned: (job, reason) => result(job, 'failed', reason)
+  })
 }
 
 async function uploadOne(
   session: SftpSession,
-  lanes: SftpChannel[],
-  target: string,
-  file: LocalFile,
-  options: TransferOptions
+  job: UploadJob,
+  onBytes: (n: number) => void
 ): Promise<FileResult> {
-  const finalPath = path.posix.join(target, file.rel)
-  const tempPath = path.posix.join(
-    path.posix.dirname(finalPath),
-    tempNameFor(path.posix.basename(finalPath))
-  )
-  const result: FileResult = {
-    source: file.path,
-    target: finalPath,
-    size: file.size,
-    status: 'transferred'
-  }
   try {
-    await putFile(lanes, file.path, tempPath, file.size, options.onBytes)
-    await lanes[0].replace(tempPath, finalPath)
+    const resume = await resumePoint(session, job)
+    const writer = await RemoteFileWriter.open(
+      session.lanesFor(job.file.size, job.turn),
+      job.tempPath,
+      resume
+    )
+    const reader = await LocalFileReader.open(job.file.path)
+    try {
+      await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(
+        killIfNetwork(session)
+      )
+    } finally {
+      await reader.close()
+      if (!session.dead) await writer.close()
+    }
+    const written = await session.main.stat(job.tempPath)
+    if (written.size !== job.file.size) {
+      throw new ActionError(
+        'Size mismatch',
+        `the server holds ${written.size} bytes after upload, expected ${job.file.size}`
+      )
+    }
+    await session.main.replace(job.tempPath, job.finalPath)
+    return result(job, 'transferred')
   } catch (err) {
-    result.status = 'failed'
-    result.error = (err as Error).message
-    await session.main.unlink(tempPath).catch(() => undefined)
+    if (isTransient(err, session)) {
+      session.kill()
+      throw err
+    }
+    await session.main.unlink(job.tempPath).catch(() => undefined)
+    return result(job, 'failed', (err as Error).message)
   }
-  return result
+}
+
+/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
+async function resumePoint(session: SftpSession, job: UploadJob): Promise<boolean> {
+  if (job.written.value === 0) return false
+  const existing = await session.main.stat(job.tempPath).catch((err: SftpError) => {
+    if (err.code === SFTP_STATUS.NO_SUCH_FILE) return undefined
+    throw err
+  })
+  job.written.rewind(existing?.size ?? 0)
+  if (job.written.value > 0) core.info(`Resuming ${job.finalPath} at byte ${job.written.value}.`)
+  return job.written.value > 0
+}
+
+/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
+async function removeStaleTemps(session: SftpSession, jobs: UploadJob[]): Promise<void> {
+  const dirs = [...new Set(jobs.map(j => path.posix.dirname(j.finalPath)))]
+  for (const dir of dirs) {
+    const entries = await session.main.readdir(dir).catch(() => [])
+    for (const entry of entries) {
+      if (!entry.isFile || !isTempName(entry.name) || entry.name.includes(RUN_TOKEN)) continue
+      const stale = path.posix.join(dir, entry.name)
+      await session.main
+        .unlink(stale)
+        .then(() => core.info(`Removed ${stale}, left by an earlier interrupted run.`))
+        .catch(() => undefined)
+    }
+  }
+}
+
+function result(job: UploadJob, status: FileResult['status'], error?: string): FileResult {
+  const row: FileResult = {
+    source: job.file.path,
+    target: job.finalPath,
+    size: job.file.size,
+    status
+  }
+  if (error) row.error = error
+  return row
 }

@@ -47,6 +47,8 @@ export interface Settings {
   timeoutMs: number
   /** Files transferred at once. */
   concurrency: number
+  /** Reconnections allowed after a dropped connection; 0 turns retrying off. */
+  retries: number
   /** Absolute local directory that relative local paths are resolved against. */
   workspace: string
   /** Absolute path where the JSON manifest is written. */
@@ -86,6 +88,7 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     min: 1,
     max: 64
   })
+  const retries = parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 })
   return {
     direction,
     server,
@@ -93,6 +96,7 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     target,
     timeoutMs: timeoutS * 1000,
     concurrency,
+    retries,
     workspace: env.workspace,
     manifestPath: path.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
     warnings,

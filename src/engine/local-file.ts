@@ -1,0 +1,59 @@
+import { open, type FileHandle } from 'node:fs/promises'
+import { TransferError } from '../errors.js'
+import type { ChunkReader, ChunkWriter } from './chunks.js'
+
+/** Local disk is not the bottleneck; one lane and a generous chunk. */
+const LOCAL_CHUNK = 1024 * 1024
+
+export class LocalFileReader implements ChunkReader {
+  readonly chunkSize = LOCAL_CHUNK
+  readonly lanes = 1
+
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly path: string
+  ) {}
+
+  static async open(path: string): Promise<LocalFileReader> {
+    return new LocalFileReader(await open(path, 'r'), path)
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length)
+    const { bytesRead } = await this.file.read(buffer, 0, length, offset)
+    if (bytesRead !== length) {
+      throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`)
+    }
+    return buffer
+  }
+
+  close(): Promise<void> {
+    return this.file.close()
+  }
+}
+
+export class LocalFileWriter implements ChunkWriter {
+  readonly chunkSize = LOCAL_CHUNK
+  readonly lanes = 1
+
+  private constructor(private readonly file: FileHandle) {}
+
+  /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
+  static async open(path: string, resume: boolean): Promise<LocalFileWriter> {
+    return new LocalFileWriter(await open(path, resume ? 'r+' : 'w', 0o600))
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    let done = 0
+    while (done < data.length) {
+      const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done)
+      done += bytesWritten
+    }
+  }
+
+  /** Flushed to disk before the rename makes it visible under its real name. */
+  async close(): Promise<void> {
+    await this.file.sync()
+    await this.file.close()
+  }
+}

@@ -1,0 +1,101 @@
+import { TransferError } from '../errors.js'
+import type { ChunkReader, ChunkWriter } from './chunks.js'
+import type { SftpChannel } from './sftp.js'
+
+interface Lane {
+  channel: SftpChannel
+  handle: Buffer
+}
+
+/**
+ * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
+ * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
+ * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ */
+abstract class RemoteFile {
+  readonly chunkSize: number
+
+  protected constructor(
+    protected readonly lanesOpen: Lane[],
+    protected readonly path: string,
+    chunk: (channel: SftpChannel) => number
+  ) {
+    this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)))
+  }
+
+  get lanes(): number {
+    return this.lanesOpen.length
+  }
+
+  protected laneFor(offset: number): Lane {
+    return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length]
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)))
+    const failed = results.find(r => r.status === 'rejected')
+    if (failed?.status === 'rejected') throw failed.reason
+  }
+}
+
+export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
+  /**
+   * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
+   * others never do, or they would wipe bytes already written through the first.
+   */
+  static async open(channels: SftpChannel[], path: string, resume: boolean) {
+    const lanes: Lane[] = [
+      { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
+    ]
+    for (const channel of channels.slice(1)) {
+      lanes.push({ channel, handle: await channel.open(path, 'r+') })
+    }
+    return new RemoteFileWriter(lanes, path, c => c.maxWriteLen)
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    const lane = this.laneFor(offset)
+    return lane.channel.write(lane.handle, data, offset)
+  }
+}
+
+export class RemoteFileReader extends RemoteFile implements ChunkReader {
+  static async open(channels: SftpChannel[], path: string) {
+    const lanes: Lane[] = []
+    for (const channel of channels) lanes.push({ channel, handle: await channel.open(path, 'r') })
+    return new RemoteFileReader(lanes, path, c => c.maxReadLen)
+  }
+
+  /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const lane = this.laneFor(offset)
+    const buffer = Buffer.allocUnsafe(length)
+    let got = 0
+    while (got < length) {
+      const n = await lane.channel.read(
+        lane.handle,
+        buffer.subarray(got),
+        length - got,
+        offset + got
+      )
+      if (n === 0) {
+        throw new TransferError(
+          `${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`
+        )
+      }
+      got += n
+    }
+    return buffer
+  }
+
+  /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
+  async expectEnd(size: number): Promise<void> {
+    const lane = this.lanesOpen[0]
+    const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size)
+    if (extra !== 0) {
+      throw new TransferError(
+        `${this.path} is longer than the ${size} bytes the server reported; it was not kept.`
+      )
+    }
+  }
+}

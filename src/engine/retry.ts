@@ -1,0 +1,138 @@
+import * as core from '@actions/core'
+import pLimit from 'p-limit'
+import { ActionError, ConnectionError } from '../errors.js'
+import { backoffMs } from '../connection/backoff.js'
+import type { FileResult } from '../report/types.js'
+
+/** What the retry loop needs from a connection (or a pair, for relays). */
+export interface Reconnectable {
+  /** True once the connection dropped. */
+  readonly dead: boolean
+  /** Tear down a connection that stopped answering. */
+  kill(): void
+  close(): void
+}
+
+export interface RetryPlan<J, S extends Reconnectable> {
+  jobs: J[]
+  /** Reconnections allowed after the first connection. */
+  retries: number
+  concurrency: number
+  /** Connects and verifies; throws HostKeyError/AuthenticationError, which are never retried. */
+  connect: () => Promise<S>
+  /** Runs once per connection before its jobs (e.g. creating directories). */
+  prepare?: (session: S, jobs: J[]) => Promise<void>
+  /** Moves one file. Throws on a network failure; returns a failed result for a file's own fault. */
+  run: (session: S, job: J) => Promise<FileResult>
+  /** Runs once after every job finished on a connection that is still up (e.g. tidying). */
+  finish?: (session: S) => Promise<void>
+  /** The result to report for a job that never completed. */
+  abandoned: (job: J, reason: string) => FileResult
+  /** Waits between attempts; injectable for tests. */
+  sleep?: (ms: number) => Promise<void>
+}
+
+/**
+ * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
+ * that did not finish. Files already done are never redone; callers resume partial files.
+ */
+export async function runWithRetries<J, S extends Reconnectable>(
+  plan: RetryPlan<J, S>
+): Promise<FileResult[]> {
+  const sleep = plan.sleep ?? ((ms: number) => new Promise<void>(r => setTimeout(r, ms)))
+  const results: FileResult[] = []
+  let pending = plan.jobs
+  let lastError: unknown
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > 0) {
+      if (attempt > plan.retries) break
+      const wait = backoffMs(attempt)
+      core.warning(
+        `Connection lost (${describe(lastError)}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`
+      )
+      await sleep(wait)
+    }
+    const round = await runRound(plan, pending).catch((err: unknown) => {
+      // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
+      if (!(err instanceof ConnectionError) && !isTransient(err, undefined)) throw err
+      return { done: [], pending, error: err }
+    })
+    results.push(...round.done)
+    pending = round.pending
+    lastError = round.error
+  }
+  const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`
+  return [...results, ...pending.map(job => plan.abandoned(job, reason))]
+}
+
+interface Round<J> {
+  done: FileResult[]
+  pending: J[]
+  error?: unknown
+}
+
+async function runRound<J, S extends Reconnectable>(
+  plan: RetryPlan<J, S>,
+  jobs: J[]
+): Promise<Round<J>> {
+  const session = await plan.connect()
+  const round: Round<J> = { done: [], pending: [] }
+  try {
+    await plan.prepare?.(session, jobs)
+    const limit = pLimit(plan.concurrency)
+    await Promise.all(
+      jobs.map(job =>
+        limit(async () => {
+          if (round.error !== undefined) {
+            round.pending.push(job)
+            return
+          }
+          try {
+            round.done.push(await plan.run(session, job))
+          } catch (err) {
+            if (!isTransient(err, session)) throw err
+            round.error ??= err
+            round.pending.push(job)
+            session.kill()
+          }
+        })
+      )
+    )
+    if (round.pending.length === 0 && plan.finish) await plan.finish(session)
+  } catch (err) {
+    // Jobs catch their own network errors, so what lands here failed before any job ran.
+    if (!isTransient(err, session)) throw err
+    return { done: [], pending: jobs, error: err }
+  } finally {
+    session.close()
+  }
+  return round
+}
+
+/**
+ * For a `.catch` around work on a session: a network failure kills the connection at once, so
+ * closing handles afterwards does not wait for a server that stopped answering.
+ */
+export function killIfNetwork(session: Reconnectable): (err: unknown) => never {
+  return err => {
+    if (isTransient(err, session)) session.kill()
+    throw err
+  }
+}
+
+const NETWORK_MESSAGES =
+  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i
+
+/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
+export function isTransient(err: unknown, session: Reconnectable | undefined): boolean {
+  if (err instanceof ConnectionError) return err.transient
+  if (err instanceof ActionError) return false
+  if (session?.dead) return true
+  const level = (err as { level?: string }).level
+  if (level === 'client-socket' || level === 'client-timeout') return true
+  return NETWORK_MESSAGES.test(describe(err))
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
