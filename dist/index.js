@@ -54041,7 +54041,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8195);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5216);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54050,7 +54050,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8195:
+/***/ 5216:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57004,15 +57004,10 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
-var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-;// CONCATENATED MODULE: ./src/connection/backoff.ts
-/** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
-function backoffMs(attempt) {
-    return Math.min(1000 * 2 ** (attempt - 1), 10_000);
-}
-
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
@@ -57069,10 +57064,715 @@ class TransferError extends ActionError {
     }
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/plans/safe-names.ts
+
+/**
+ * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
+ * A hostile server can list anything; the scp client once wrote `../` names outside its
+ * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
+ */
+function unsafeNameReason(name) {
+    if (name.length === 0)
+        return 'empty name';
+    if (name === '.' || name === '..')
+        return `'${name}' is a directory reference`;
+    if (name.includes('/'))
+        return 'contains /';
+    if (name.includes('\\'))
+        return 'contains \\';
+    if (name.includes('\0'))
+        return 'contains NUL';
+    if (/^[A-Za-z]:/.test(name))
+        return 'looks like a drive path';
+    return undefined;
+}
+/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+function printableName(name) {
+    const escaped = [...JSON.stringify(name).slice(1, -1)]
+        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
+        .join('');
+    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
+}
+/**
+ * Joins a relative POSIX path below a local directory and proves the result stays inside it.
+ * Returns undefined when it would not.
+ */
+function localPathInside(root, rel) {
+    const parts = rel.split('/');
+    if (parts.some(p => unsafeNameReason(p) !== undefined))
+        return undefined;
+    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
+    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
+    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
+    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
+        return undefined;
+    return candidate;
+}
+
+;// CONCATENATED MODULE: ./src/report/types.ts
+function fileResult(source, target, size, status, error) {
+    return error ? { source, target, size, status, error } : { source, target, size, status };
+}
+
+;// CONCATENATED MODULE: ./src/engine/chunks.ts
+/** Requests kept in flight per lane: enough to cover a round trip, bounded for memory. */
+const REQUESTS_PER_LANE = 16;
+/**
+ * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
+ * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
+ * from this point, never from a file size that might hide an unwritten hole.
+ */
+class Watermark {
+    mark;
+    ahead = new Map();
+    constructor(mark = 0) {
+        this.mark = mark;
+    }
+    get value() {
+        return this.mark;
+    }
+    /** After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds. */
+    rewind(verified) {
+        this.ahead.clear();
+        this.mark = Math.max(0, Math.min(this.mark, verified));
+    }
+    complete(offset, length) {
+        this.ahead.set(offset, length);
+        let next = this.ahead.get(this.mark);
+        while (next !== undefined) {
+            this.ahead.delete(this.mark);
+            this.mark += next;
+            next = this.ahead.get(this.mark);
+        }
+    }
+}
+/**
+ * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
+ * bounded by requests in flight times chunk size, whatever the file size.
+ */
+async function copyRange(reader, writer, size, watermark, onBytes) {
+    const chunk = Math.min(reader.chunkSize, writer.chunkSize);
+    const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
+    let next = watermark.value;
+    let failure;
+    const worker = async () => {
+        while (failure === undefined && next < size) {
+            const offset = next;
+            const length = Math.min(chunk, size - offset);
+            next += length;
+            try {
+                const data = await reader.read(offset, length);
+                await writer.write(offset, data);
+            }
+            catch (err) {
+                failure ??= err;
+                return;
+            }
+            watermark.complete(offset, length);
+            onBytes(length);
+        }
+    };
+    await Promise.all(Array.from({ length: depth }, worker));
+    if (failure !== undefined)
+        throw failure;
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-file.ts
+
+
+/** Local disk is not the bottleneck; one lane and a generous chunk. */
+const LOCAL_CHUNK = 1024 * 1024;
+class LocalFileReader {
+    file;
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file, path) {
+        this.file = file;
+        this.path = path;
+    }
+    static async open(path) {
+        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
+    }
+    async read(offset, length) {
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
+        if (bytesRead !== length) {
+            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
+        }
+        return buffer;
+    }
+    close() {
+        return this.file.close();
+    }
+}
+class LocalFileWriter {
+    file;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file) {
+        this.file = file;
+    }
+    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
+    static async open(path, resume) {
+        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600));
+    }
+    async write(offset, data) {
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+            done += bytesWritten;
+        }
+    }
+    /** Flushed to disk before the rename makes it visible under its real name. */
+    async close() {
+        await this.file.sync();
+        await this.file.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-file.ts
+
+/**
+ * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
+ * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
+ * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ */
+class RemoteFile {
+    lanesOpen;
+    path;
+    chunkSize;
+    constructor(lanesOpen, path, chunk) {
+        this.lanesOpen = lanesOpen;
+        this.path = path;
+        this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
+    }
+    get lanes() {
+        return this.lanesOpen.length;
+    }
+    laneFor(offset) {
+        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
+    }
+    async close() {
+        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
+        const failed = results.find(r => r.status === 'rejected');
+        if (failed?.status === 'rejected')
+            throw failed.reason;
+    }
+}
+class RemoteFileWriter extends RemoteFile {
+    /**
+     * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
+     * others never do, or they would wipe bytes already written through the first.
+     */
+    static async open(channels, path, resume) {
+        const lanes = [
+            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
+        ];
+        for (const channel of channels.slice(1)) {
+            lanes.push({ channel, handle: await channel.open(path, 'r+') });
+        }
+        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
+    }
+    write(offset, data) {
+        const lane = this.laneFor(offset);
+        return lane.channel.write(lane.handle, data, offset);
+    }
+}
+class RemoteFileReader extends RemoteFile {
+    static async open(channels, path) {
+        const lanes = [];
+        for (const channel of channels)
+            lanes.push({ channel, handle: await channel.open(path, 'r') });
+        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
+    }
+    /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
+    async read(offset, length) {
+        const lane = this.laneFor(offset);
+        const buffer = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
+            if (n === 0) {
+                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
+            }
+            got += n;
+        }
+        return buffer;
+    }
+    /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
+    async expectEnd(size) {
+        const lane = this.lanesOpen[0];
+        const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size);
+        if (extra !== 0) {
+            throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
+/*
+How it works:
+`this.#head` is an instance of `Node` which keeps track of its current value and nests another instance of `Node` that keeps the value that comes after it. When a value is provided to `.enqueue()`, the code needs to iterate through `this.#head`, going deeper and deeper to find the last value. However, iterating through every single item is slow. This problem is solved by saving a reference to the last value as `this.#tail` so that it can reference it to add a new value.
+*/
+
+class Node {
+	value;
+	next;
+
+	constructor(value) {
+		this.value = value;
+	}
+}
+
+class Queue {
+	#head;
+	#tail;
+	#size;
+
+	constructor() {
+		this.clear();
+	}
+
+	enqueue(value) {
+		const node = new Node(value);
+
+		if (this.#head) {
+			this.#tail.next = node;
+			this.#tail = node;
+		} else {
+			this.#head = node;
+			this.#tail = node;
+		}
+
+		this.#size++;
+	}
+
+	dequeue() {
+		const current = this.#head;
+		if (!current) {
+			return;
+		}
+
+		this.#head = this.#head.next;
+		this.#size--;
+
+		// Clean up tail reference when queue becomes empty
+		if (!this.#head) {
+			this.#tail = undefined;
+		}
+
+		return current.value;
+	}
+
+	peek() {
+		if (!this.#head) {
+			return;
+		}
+
+		return this.#head.value;
+
+		// TODO: Node.js 18.
+		// return this.#head?.value;
+	}
+
+	clear() {
+		this.#head = undefined;
+		this.#tail = undefined;
+		this.#size = 0;
+	}
+
+	get size() {
+		return this.#size;
+	}
+
+	* [Symbol.iterator]() {
+		let current = this.#head;
+
+		while (current) {
+			yield current.value;
+			current = current.next;
+		}
+	}
+
+	* drain() {
+		while (this.#head) {
+			yield this.dequeue();
+		}
+	}
+}
+
+;// CONCATENATED MODULE: ./node_modules/p-limit/index.js
+
+
+function pLimit(concurrency) {
+	let rejectOnClear = false;
+
+	if (typeof concurrency === 'object') {
+		({concurrency, rejectOnClear = false} = concurrency);
+	}
+
+	validateConcurrency(concurrency);
+
+	if (typeof rejectOnClear !== 'boolean') {
+		throw new TypeError('Expected `rejectOnClear` to be a boolean');
+	}
+
+	const queue = new Queue();
+	let activeCount = 0;
+
+	const resumeNext = () => {
+		// Process the next queued function if we're under the concurrency limit
+		if (activeCount < concurrency && queue.size > 0) {
+			activeCount++;
+			queue.dequeue().run();
+		}
+	};
+
+	const next = () => {
+		activeCount--;
+		resumeNext();
+	};
+
+	const run = async (function_, resolve, arguments_) => {
+		// Execute the function and capture the result promise
+		const result = (async () => function_(...arguments_))();
+
+		// Resolve immediately with the promise (don't wait for completion)
+		resolve(result);
+
+		// Wait for the function to complete (success or failure)
+		// We catch errors here to prevent unhandled rejections,
+		// but the original promise rejection is preserved for the caller
+		try {
+			await result;
+		} catch {}
+
+		// Decrement active count and process next queued function
+		next();
+	};
+
+	const enqueue = (function_, resolve, reject, arguments_) => {
+		const queueItem = {reject};
+
+		// Queue the internal resolve function instead of the run function
+		// to preserve the asynchronous execution context.
+		new Promise(internalResolve => { // eslint-disable-line promise/param-names
+			queueItem.run = internalResolve;
+			queue.enqueue(queueItem);
+		}).then(run.bind(undefined, function_, resolve, arguments_)); // eslint-disable-line promise/prefer-await-to-then
+
+		// Start processing immediately if we haven't reached the concurrency limit
+		if (activeCount < concurrency) {
+			resumeNext();
+		}
+	};
+
+	const generator = (function_, ...arguments_) => new Promise((resolve, reject) => {
+		enqueue(function_, resolve, reject, arguments_);
+	});
+
+	Object.defineProperties(generator, {
+		activeCount: {
+			get: () => activeCount,
+		},
+		pendingCount: {
+			get: () => queue.size,
+		},
+		clearQueue: {
+			value() {
+				if (!rejectOnClear) {
+					queue.clear();
+					return;
+				}
+
+				const abortError = AbortSignal.abort().reason;
+
+				while (queue.size > 0) {
+					queue.dequeue().reject(abortError);
+				}
+			},
+		},
+		concurrency: {
+			get: () => concurrency,
+
+			set(newConcurrency) {
+				validateConcurrency(newConcurrency);
+				concurrency = newConcurrency;
+
+				queueMicrotask(() => {
+					// eslint-disable-next-line no-unmodified-loop-condition
+					while (activeCount < concurrency && queue.size > 0) {
+						resumeNext();
+					}
+				});
+			},
+		},
+		map: {
+			async value(iterable, function_) {
+				const promises = [];
+
+				try {
+					Array.from(iterable, (value, index) => {
+						const promise = generator(function_, value, index);
+						promises.push(promise);
+						return promise;
+					});
+				} catch (error) {
+					// The iterable threw, so `Promise.all` never observes the already scheduled promises. Observe them here to avoid unhandled rejections.
+					for (const promise of promises) {
+						promise.catch(() => {}); // eslint-disable-line promise/prefer-await-to-then
+					}
+
+					throw error;
+				}
+
+				return Promise.all(promises);
+			},
+		},
+	});
+
+	return generator;
+}
+
+function limitFunction(function_, options) {
+	const limit = pLimit(options);
+
+	const limitedFunction = (...arguments_) => limit(() => function_(...arguments_));
+	Object.defineProperty(limitedFunction, 'clearQueue', {
+		value: limit.clearQueue,
+	});
+
+	return limitedFunction;
+}
+
+function validateConcurrency(concurrency) {
+	if (!((Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) && concurrency > 0)) {
+		throw new TypeError('Expected `concurrency` to be a number from 1 and up');
+	}
+}
+
+;// CONCATENATED MODULE: ./src/connection/backoff.ts
+/** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
+function backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), 10_000);
+}
+
+;// CONCATENATED MODULE: ./src/engine/retry.ts
+
+
+
+
+/**
+ * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
+ * that did not finish. Files already done are never redone; callers resume partial files.
+ */
+async function runWithRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const results = [];
+    let pending = plan.jobs;
+    let lastError;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) {
+            if (attempt > plan.retries)
+                break;
+            const wait = backoffMs(attempt);
+            warning(`Connection lost (${describe(lastError)}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`);
+            await sleep(wait);
+        }
+        const round = await runRound(plan, pending).catch((err) => {
+            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
+            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
+                throw err;
+            return { done: [], pending, error: err };
+        });
+        results.push(...round.done);
+        pending = round.pending;
+        lastError = round.error;
+    }
+    const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`;
+    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+}
+async function runRound(plan, jobs) {
+    const session = await plan.connect();
+    const round = { done: [], pending: [] };
+    try {
+        await plan.prepare?.(session, jobs);
+        const limit = pLimit(plan.concurrency);
+        await Promise.all(jobs.map(job => limit(async () => {
+            if (round.error !== undefined) {
+                round.pending.push(job);
+                return;
+            }
+            try {
+                round.done.push(await plan.run(session, job));
+            }
+            catch (err) {
+                if (!isTransient(err, session))
+                    throw err;
+                round.error ??= err;
+                round.pending.push(job);
+                session.kill();
+            }
+        })));
+        if (round.pending.length === 0 && plan.finish)
+            await plan.finish(session);
+    }
+    catch (err) {
+        // Jobs catch their own network errors, so what lands here failed before any job ran.
+        if (!isTransient(err, session))
+            throw err;
+        return { done: [], pending: jobs, error: err };
+    }
+    finally {
+        session.close();
+    }
+    return round;
+}
+/**
+ * For a `.catch` around work on a session: a network failure kills the connection at once, so
+ * closing handles afterwards does not wait for a server that stopped answering.
+ */
+function killIfNetwork(session) {
+    return err => {
+        if (isTransient(err, session))
+            session.kill();
+        throw err;
+    };
+}
+const NETWORK_MESSAGES = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i;
+/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
+function isTransient(err, session) {
+    if (err instanceof ConnectionError)
+        return err.transient;
+    if (err instanceof ActionError)
+        return false;
+    if (session?.dead)
+        return true;
+    const level = err.level;
+    if (level === 'client-socket' || level === 'client-timeout')
+        return true;
+    return NETWORK_MESSAGES.test(describe(err));
+}
+function describe(err) {
+    return err instanceof Error ? err.message : String(err);
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/engine/temp-names.ts
+
+/**
+ * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
+ * can be found and removed, and hidden (leading dot) so web servers do not list them.
+ */
+const TEMP_SUFFIX = '.sftp-part';
+/** A per-run token: two runs into the same directory never share a temporary name. */
+const RUN_TOKEN = (0,external_node_crypto_.randomBytes)(4).toString('hex');
+/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
+const MAX_BASE_BYTES = 180;
+/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
+function tempNameFor(name) {
+    if (Buffer.byteLength(name) <= MAX_BASE_BYTES)
+        return `.${name}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+    // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
+    // the whole name so two long names sharing a prefix never share a temporary file.
+    let base = '';
+    for (const char of name) {
+        if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9)
+            break;
+        base += char;
+    }
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
+    return `.${base}~${digest}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+}
+function isTempName(name) {
+    return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
+}
+
+;// CONCATENATED MODULE: ./src/engine/download.ts
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Downloads each file to a temporary local name, checks the size, then renames it into place.
+ * Every local path is proven to lie inside `target` before anything is written.
+ */
+async function downloadFiles(connect, target, files, options) {
+    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    const refused = [];
+    const jobs = [];
+    for (const file of files) {
+        const finalPath = localPathInside(target, file.rel);
+        if (!finalPath) {
+            const why = `'${printableName(file.rel)}' would land outside the target directory`;
+            refused.push(fileResult(file.path, '', file.size, 'refused', why));
+            continue;
+        }
+        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
+        jobs.push({ file, finalPath, tempPath, written: new Watermark(), turn: jobs.length });
+    }
+    const results = await runWithRetries({
+        jobs,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        run: (session, job) => downloadOne(session, job, options.onBytes),
+        abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
+    });
+    // A temporary file kept for resuming is useless once the step gives up.
+    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    return [...results, ...refused];
+}
+async function downloadOne(session, job, onBytes) {
+    try {
+        await (0,promises_namespaceObject.mkdir)(external_node_path_namespaceObject.dirname(job.finalPath), { recursive: true });
+        const resume = await resumePoint(job);
+        const reader = await RemoteFileReader.open(session.lanesFor(job.file.size, job.turn), job.file.path);
+        const writer = await LocalFileWriter.open(job.tempPath, resume);
+        try {
+            await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(killIfNetwork(session));
+            await reader.expectEnd(job.file.size);
+        }
+        finally {
+            await writer.close();
+            if (!session.dead)
+                await reader.close();
+        }
+        const written = await (0,promises_namespaceObject.stat)(job.tempPath);
+        if (written.size !== job.file.size) {
+            throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
+        }
+        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
+        return fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
+    }
+    catch (err) {
+        if (isTransient(err, session)) {
+            session.kill();
+            throw err;
+        }
+        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
+        return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', err.message);
+    }
+}
+async function resumePoint(job) {
+    if (job.written.value === 0)
+        return false;
+    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0)
+        info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+    return job.written.value > 0;
+}
+
 ;// CONCATENATED MODULE: ./src/identity/fingerprint.ts
 /**
  * Fingerprints and key-type facts about SSH public key blobs (the RFC 4253 wire format that ssh2
@@ -57551,6 +58251,9 @@ function preview(text) {
     return text.length > 20 ? `${text.slice(0, 20)}…` : text;
 }
 
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
+var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./src/inputs/keys.ts
 
 
@@ -57845,6 +58548,158 @@ function parseHost(raw, input) {
     }
     return host;
 }
+/**
+ * A list of servers, one per line or comma-separated, each `name`, `name:port`, `[v6]:port` or a
+ * bare IPv6 address. Servers without a port get `defaultPort`.
+ */
+function parseHostList(raw, input, defaultPort) {
+    const items = raw
+        .split(/[\r\n,]+/)
+        .map(s => s.trim())
+        .filter(Boolean);
+    if (items.length === 0)
+        parseHost('', input);
+    const seen = new Set();
+    return items.map(item => {
+        const parsed = splitHostPort(item, input, defaultPort);
+        const key = `${parsed.host}:${parsed.port}`;
+        if (seen.has(key))
+            throw new InputError(input, `'${item}' is listed twice.`);
+        seen.add(key);
+        return parsed;
+    });
+}
+function splitHostPort(item, input, defaultPort) {
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(item);
+    if (bracketed)
+        return { host: parseHost(bracketed[1], input), port: portOf(bracketed[2]) };
+    const named = /^([^:]+):(\d+)$/.exec(item);
+    if (named)
+        return { host: parseHost(named[1], input), port: portOf(named[2]) };
+    return { host: parseHost(item, input), port: defaultPort };
+    function portOf(text) {
+        if (text === undefined)
+            return defaultPort;
+        return parseIntegerInput(text, input, { fallback: defaultPort, min: 1, max: 65535 });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/inputs/endpoints.ts
+
+
+
+
+/**
+ * Reads the servers of one role (`host` may list several for fan-out), their pins, credentials
+ * and jump host. Each server keeps only the pins that apply to it.
+ */
+function readEndpoints(read, role, fallback, warnings) {
+    const port = parseIntegerInput(read(`${role}port`), `${role}port`, {
+        fallback: 22,
+        min: 1,
+        max: 65535
+    });
+    const servers = parseHostList(read(`${role}host`), `${role}host`, port);
+    const username = read(`${role}username`) || fallback.username || '';
+    checkUsername(username, `${role}username`);
+    const credentials = readCredentials(read, role, fallback.credentials);
+    const allPins = parsePins(read(`${role}fingerprint`), `${role}fingerprint`);
+    const jump = role === '' || role === 'target-'
+        ? readJump(read, role, username, credentials, warnings)
+        : undefined;
+    return servers.map(({ host, port }) => {
+        const pins = pinsFor(allPins, host, port, `${role}fingerprint`, warnings);
+        const endpoint = {
+            host,
+            port,
+            username,
+            pins,
+            credentials,
+            hostInput: `${role}host`,
+            pinInput: `${role}fingerprint`
+        };
+        if (jump)
+            endpoint.jump = jump;
+        return endpoint;
+    });
+}
+function readJump(read, role, username, credentials, warnings) {
+    const jumpRole = role === '' ? 'jump-' : 'target-jump-';
+    if (!read(`${jumpRole}host`))
+        return undefined;
+    const jumps = readEndpoints(read, jumpRole, { username, credentials }, warnings);
+    if (jumps.length > 1) {
+        throw new InputError(`${jumpRole}host`, 'name one jump host only.');
+    }
+    return jumps[0];
+}
+function checkUsername(username, input) {
+    if (!username) {
+        throw new InputError(input, 'the user to log in as is required, e.g. username: deploy.');
+    }
+    if (/[\s:@]/.test(username)) {
+        throw new InputError(input, 'must be a plain user name without spaces, ":" or "@".');
+    }
+}
+function pinsFor(allPins, host, port, input, warnings) {
+    const pins = pinsForHost(allPins, host, port);
+    if (pins.filter(p => !p.revoked).length === 0) {
+        throw new InputError(input, `no pin applies to ${formatHostPort(host, port)}. The lines given name other hosts ` +
+            `(known_hosts lines apply only to the hosts they name; use [${host}]:${port} for a ` +
+            'non-standard port), or add a bare SHA256 fingerprint.');
+    }
+    if (pins.some(p => p.form === 'md5' && !p.revoked)) {
+        const weak = `Input '${input}': an MD5 fingerprint is accepted, but MD5 is weak. Prefer the SHA256 ` +
+            'form (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server).';
+        if (!warnings.includes(weak))
+            warnings.push(weak);
+    }
+    return pins;
+}
+function readCredentials(read, role, fallback) {
+    const rawKey = read(`${role}private-key`);
+    const password = read(`${role}password`) || undefined;
+    if (!rawKey && !password) {
+        if (fallback)
+            return fallback;
+        throw new InputError(`${role}private-key`, `no credentials given. Set '${role}private-key' (recommended) or '${role}password' from a ` +
+            'secret, e.g. private-key: ${{ secrets.SSH_PRIVATE_KEY }}.');
+    }
+    const credentials = {};
+    if (rawKey) {
+        const passphrase = read(`${role}passphrase`) || undefined;
+        credentials.privateKey = preparePrivateKey(rawKey, passphrase, `${role}private-key`, `${role}passphrase`);
+    }
+    if (password)
+        credentials.password = password;
+    return credentials;
+}
+function formatHostPort(host, port) {
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+/** Every secret and value derived from one, across all servers, to mask in logs. */
+function collectSecrets(endpoints) {
+    const secrets = new Set();
+    const visit = (endpoint) => {
+        if (!endpoint)
+            return;
+        const { privateKey, password } = endpoint.credentials;
+        privateKey?.secrets.forEach(s => secrets.add(s));
+        if (privateKey?.passphrase)
+            secrets.add(privateKey.passphrase);
+        if (password)
+            secrets.add(password);
+        visit(endpoint.jump);
+    };
+    endpoints.forEach(visit);
+    return [...secrets];
+}
+/** Inputs whose raw values are secrets: masked before anything else reads them. */
+const SECRET_INPUTS = ['', 'target-', 'jump-', 'target-jump-'].flatMap(role => [
+    `${role}private-key`,
+    `${role}passphrase`,
+    `${role}password`
+]);
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
 
@@ -57852,85 +58707,58 @@ function parseHost(raw, input) {
 
 
 
-const DIRECTIONS = ['upload', 'download'];
+const DIRECTIONS = ['upload', 'download', 'relay'];
+const SELECTIONS = ['all', 'newest'];
 /** Builds and validates the settings; throws InputError naming the first bad input. */
 function readSettings(read, env) {
     const warnings = [];
-    const direction = parseDirection(read('direction'));
-    const credentials = readCredentials(read);
-    const server = readEndpoint(read, credentials, warnings);
-    const source = parseSources(read('source'), 'source');
-    const target = readTarget(read('target'), direction, env.workspace);
-    const timeoutS = parseIntegerInput(read('timeout'), 'timeout', {
-        fallback: 30,
-        min: 1,
-        max: 3600
-    });
-    const concurrency = parseIntegerInput(read('concurrency'), 'concurrency', {
-        fallback: 8,
-        min: 1,
-        max: 64
-    });
-    const retries = parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 });
+    const direction = parseChoice(read('direction'), 'direction', DIRECTIONS, 'upload');
+    const servers = readEndpoints(read, '', {}, warnings);
+    if (servers.length > 1 && direction !== 'upload') {
+        throw new InputError('host', `several servers are only supported for uploads, not ${direction}.`);
+    }
+    const targetServer = direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined;
+    const select = parseChoice(read('select'), 'select', SELECTIONS, 'all');
+    if (select !== 'all' && direction === 'upload') {
+        throw new InputError('select', 'applies to download and relay; leave it empty for uploads.');
+    }
     return {
         direction,
-        server,
-        source,
-        target,
-        timeoutMs: timeoutS * 1000,
-        concurrency,
-        retries,
+        servers,
+        ...(targetServer ? { targetServer } : {}),
+        source: parseSources(read('source'), 'source'),
+        select,
+        target: readTarget(read('target'), direction, env.workspace),
+        timeoutMs: parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
+        concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
+            fallback: 8,
+            min: 1,
+            max: 64
+        }),
+        retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
         workspace: env.workspace,
         manifestPath: external_node_path_namespaceObject.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
         warnings,
-        secrets: collectSecrets(credentials)
+        secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
     };
 }
-function parseDirection(raw) {
-    const value = (raw || 'upload').toLowerCase();
-    const found = DIRECTIONS.find(d => d === value);
+function parseChoice(raw, input, choices, fallback) {
+    const value = (raw || fallback).toLowerCase();
+    const found = choices.find(c => c === value);
     if (!found) {
-        throw new InputError('direction', `'${raw}' is not a direction. Use one of: upload, download.`);
+        throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`);
     }
     return found;
 }
-function readCredentials(read) {
-    const rawKey = read('private-key');
-    const passphrase = read('passphrase') || undefined;
-    const password = read('password') || undefined;
-    if (!rawKey && !password) {
-        throw new InputError('private-key', "no credentials given. Set 'private-key' (recommended) or 'password' from a secret, e.g. " +
-            'private-key: ${{ secrets.SSH_PRIVATE_KEY }}.');
+/** The relay's destination: its own pins always; login details default to the source's. */
+function readTargetServer(read, source, warnings) {
+    if (!read('target-host')) {
+        throw new InputError('target-host', 'a relay needs the destination server, e.g. target-host: web.example.com.');
     }
-    const credentials = {};
-    if (rawKey)
-        credentials.privateKey = preparePrivateKey(rawKey, passphrase, 'private-key', 'passphrase');
-    if (password)
-        credentials.password = password;
-    return credentials;
-}
-function readEndpoint(read, credentials, warnings) {
-    const host = parseHost(read('host'), 'host');
-    const port = parseIntegerInput(read('port'), 'port', { fallback: 22, min: 1, max: 65535 });
-    const username = read('username');
-    if (!username) {
-        throw new InputError('username', 'the user to log in as is required, e.g. username: deploy.');
-    }
-    if (/[\s:@]/.test(username)) {
-        throw new InputError('username', 'must be a plain user name without spaces, ":" or "@".');
-    }
-    const allPins = parsePins(read('fingerprint'), 'fingerprint');
-    const pins = pinsForHost(allPins, host, port);
-    if (pins.filter(p => !p.revoked).length === 0) {
-        throw new InputError('fingerprint', `no pin applies to ${formatHostPort(host, port)}. The lines given name other hosts ` +
-            `(known_hosts lines apply only to the hosts they name; use [${host}]:${port} for a non-standard port), ` +
-            'or add a bare SHA256 fingerprint.');
-    }
-    if (pins.some(p => p.form === 'md5' && !p.revoked)) {
-        warnings.push("Input 'fingerprint': an MD5 fingerprint is accepted, but MD5 is weak. Prefer the SHA256 form " +
-            '(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server).');
-    }
-    return { host, port, username, pins, credentials, hostInput: 'host', pinInput: 'fingerprint' };
+    const targets = readEndpoints(read, 'target-', { username: source.username, credentials: source.credentials }, warnings);
+    if (targets.length > 1)
+        throw new InputError('target-host', 'name one destination server only.');
+    return targets[0];
 }
 function readTarget(raw, direction, workspace) {
     const value = raw.trim();
@@ -57953,21 +58781,262 @@ function normalizeRemoteDir(value) {
     const normalized = external_node_path_namespaceObject.posix.normalize(dir);
     return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized;
 }
-function formatHostPort(host, port) {
-    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+// EXTERNAL MODULE: ./node_modules/picomatch/index.js
+var picomatch = __nccwpck_require__(4006);
+var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
+;// CONCATENATED MODULE: ./src/plans/patterns.ts
+
+function scanPattern(pattern) {
+    const normalized = pattern.replace(/\\/g, '/');
+    const scan = picomatch_default().scan(normalized);
+    if (!scan.isGlob)
+        return { base: normalized, glob: '' };
+    return { base: scan.base, glob: scan.glob };
 }
-/** Inputs whose raw values are secrets: masked before anything else reads them. */
-const SECRET_INPUTS = ['private-key', 'passphrase', 'password'];
-function collectSecrets(credentials) {
-    const secrets = [];
-    if (credentials.privateKey) {
-        secrets.push(...credentials.privateKey.secrets);
-        if (credentials.privateKey.passphrase)
-            secrets.push(credentials.privateKey.passphrase);
+/**
+ * Builds the `!pattern` test. A pattern matches a file when it matches the path below the target,
+ * the path as the user sees it (from the workspace or login directory), or a directory above
+ * either, so `!node_modules` leaves out a whole tree. Patterns without a slash match a name at any
+ * depth, like .gitignore.
+ */
+function makeExcluder(patterns) {
+    if (patterns.length === 0)
+        return () => false;
+    const matchers = patterns.map(p => {
+        const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+        // Paths are compared without a leading '/', so a full remote path must lose it too.
+        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
+    });
+    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
+}
+/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
+function pathPrefixes(rel) {
+    const parts = rel.split('/').filter(Boolean);
+    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+;// CONCATENATED MODULE: ./src/plans/remote-files.ts
+
+
+
+
+
+
+/**
+ * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
+ * checked before use; symbolic links in a listing are neither followed nor recreated.
+ */
+async function listRemoteFiles(spec, lister, warn) {
+    const excluded = makeExcluder(spec.exclude);
+    const refused = [];
+    const byRel = new Map();
+    for (const pattern of spec.include) {
+        const matches = await expandRemote(pattern, lister, refused);
+        if (matches.length === 0) {
+            throw new InputError('source', `'${pattern}' matches no file on the server.`);
+        }
+        for (const file of matches) {
+            if (excluded(file.rel, file.path))
+                continue;
+            const existing = byRel.get(file.rel);
+            if (existing && existing.path !== file.path) {
+                throw new InputError('source', `two remote files land on the same local path '${printableName(file.rel)}' ` +
+                    `(${printableName(existing.path)} and ${printableName(file.path)}). ` +
+                    'Exclude one, or download them in separate steps.');
+            }
+            byRel.set(file.rel, file);
+        }
     }
-    if (credentials.password)
-        secrets.push(credentials.password);
-    return secrets;
+    for (const r of refused)
+        warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`);
+    const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return { files, refused };
+}
+async function expandRemote(pattern, lister, refused) {
+    const { base, glob } = scanPattern(pattern);
+    const root = normalizeRemoteDir(base || '.');
+    if (!glob) {
+        const info = await lister.stat(root).catch(() => undefined);
+        if (!info)
+            return [];
+        if (info.isFile) {
+            return [{ path: root, rel: external_node_path_namespaceObject.posix.basename(root), size: info.size, mtime: info.mtime }];
+        }
+        return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : [];
+    }
+    const isMatch = picomatch_default()(glob, { dot: true });
+    const depth = glob.includes('**') ? Infinity : glob.split('/').length;
+    const all = await walkRemote(lister, root, '', depth, refused, isMatch).catch(() => []);
+    return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
+}
+async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => true) {
+    const found = [];
+    const subdirs = [];
+    for (const entry of await lister.readdir(dir)) {
+        if (entry.name === '.' || entry.name === '..')
+            continue;
+        const shown = `${dir}/${entry.name}`;
+        const reason = unsafeNameReason(entry.name);
+        if (reason) {
+            refused.push({ path: shown, reason });
+            continue;
+        }
+        const full = external_node_path_namespaceObject.posix.join(dir, entry.name);
+        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+        if (entry.isSymbolicLink) {
+            refused.push({ path: full, reason: 'symbolic links are not followed' });
+        }
+        else if (entry.isDirectory) {
+            subdirs.push({ path: full, rel });
+        }
+        else if (entry.isFile) {
+            found.push({ path: full, rel, size: entry.size, mtime: entry.mtime });
+        }
+    }
+    // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
+    const nested = await Promise.all(subdirs
+        .filter(d => depth > 1 || isMatch(d.rel))
+        .map(d => depth > 1
+        ? walkRemote(lister, d.path, d.rel, depth - 1, refused, isMatch)
+        : walkRemote(lister, d.path, d.rel, Infinity, refused)));
+    for (const files of nested)
+        found.push(...files);
+    return found;
+}
+
+;// CONCATENATED MODULE: ./src/plans/select.ts
+/**
+ * The most recently modified file by the server's clock. Equal times are broken by name, the
+ * later name winning, since backup names usually end in a date or a sequence number.
+ */
+function newestFile(files) {
+    let best;
+    for (const file of files) {
+        if (!best || file.mtime > best.mtime || (file.mtime === best.mtime && file.path > best.path)) {
+            best = file;
+        }
+    }
+    return best;
+}
+/** "3 h 5 min", "2 d 4 h": a file's age for the log. */
+function describeAge(mtimeSeconds, nowMs) {
+    const minutes = Math.max(0, Math.floor((nowMs / 1000 - mtimeSeconds) / 60));
+    if (minutes < 60)
+        return `${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48)
+        return `${hours} h ${minutes % 60} min`;
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+;// CONCATENATED MODULE: ./src/report/progress.ts
+
+/** Logs progress of long transfers: at most once per interval, never for short ones. */
+class Progress {
+    total;
+    intervalMs;
+    now;
+    done = 0;
+    lastLog;
+    started;
+    constructor(total, intervalMs = 5000, now = Date.now) {
+        this.total = total;
+        this.intervalMs = intervalMs;
+        this.now = now;
+        this.started = now();
+        this.lastLog = this.started;
+    }
+    /** Counts bytes moved; logs when the interval has passed. */
+    add(bytes) {
+        this.done += bytes;
+        const t = this.now();
+        if (t - this.lastLog < this.intervalMs)
+            return;
+        this.lastLog = t;
+        info(this.line(t));
+    }
+    line(t) {
+        const seconds = Math.max((t - this.started) / 1000, 0.001);
+        const rate = this.done / seconds;
+        const left = rate > 0 ? (this.total - this.done) / rate : 0;
+        const pct = this.total > 0 ? Math.floor((this.done / this.total) * 100) : 100;
+        return `${formatBytes(this.done)} of ${formatBytes(this.total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
+    }
+}
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    // Rates are fractional; a fraction of a byte is noise in a log line.
+    let value = Math.round(n);
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ./src/connection/classify.ts
+
+
+function where(endpoint) {
+    return `Server ${formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`;
+}
+function hostKeyMismatch(endpoint, seen) {
+    const target = formatHostPort(endpoint.host, endpoint.port);
+    const presented = seen.length
+        ? seen
+            .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
+            .join('; ')
+        : 'none of the pinned key types';
+    const tried = endpoint.pins.map(p => p.label).join('; ');
+    return new HostKeyError(`The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
+        `The server presented: ${presented}. Pins tried: ${tried}. ` +
+        'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
+        'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
+        'be intercepting the connection.');
+}
+/** Turns an ssh2 error into one the user can act on. */
+function classifyError(err, endpoint, timeoutMs) {
+    const server = where(endpoint);
+    const target = formatHostPort(endpoint.host, endpoint.port);
+    switch (err.level) {
+        case 'client-authentication':
+            return new AuthenticationError(`${server} rejected the login of user '${endpoint.username}'. Check the username, and that ` +
+                "the public half of the private key is in that user's ~/.ssh/authorized_keys on the " +
+                'server (or that the password is right).', { cause: err });
+        case 'client-timeout':
+            return new ConnectionError(`Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
+                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", false, { cause: err });
+        case 'client-dns':
+            return unresolved(err, endpoint);
+        case 'client-socket':
+            return socketError(err, endpoint);
+        default:
+            return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
+                cause: err
+            });
+    }
+}
+function unresolved(err, endpoint) {
+    return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
+        `(${err.code ?? err.message}). Check the name.`, false, { cause: err });
+}
+function socketError(err, endpoint) {
+    const target = formatHostPort(endpoint.host, endpoint.port);
+    if (err.code === 'ECONNREFUSED') {
+        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check '${endpoint.hostInput}' ` +
+            `and '${endpoint.hostInput.replace(/host$/, 'port')}'.`, false, { cause: err });
+    }
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
+        return unresolved(err, endpoint);
+    return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
+        cause: err
+    });
+}
+function closedBeforeLogin(endpoint) {
+    return new ConnectionError(`${where(endpoint)} closed the connection before login completed (a server throttling ` +
+        'logins, e.g. MaxStartups, does this).', true);
 }
 
 ;// CONCATENATED MODULE: ./src/connection/host-key.ts
@@ -57978,32 +59047,22 @@ function collectSecrets(credentials) {
  * ssh2 1.17, so this function must stay synchronous and return nothing. It runs again on every
  * rekey, so it must decide the same way each time: it is a pure function of the pins.
  */
-function makeHostVerifier(pins, seen) {
+function makeHostVerifier(pins, seen, probeOnly = false) {
     return (key, verify) => {
-        let verdict;
-        try {
-            verdict = judgeHostKey(pins, key);
-        }
-        catch {
-            seen.push({
-                keyType: safeKeyType(key),
-                fingerprint: 'unreadable key',
-                verdict: { accepted: false, revoked: false, fingerprint: '', keyType: '' }
-            });
-            verify(false);
-            return;
-        }
-        seen.push({ keyType: verdict.keyType, fingerprint: verdict.fingerprint, verdict });
-        verify(verdict.accepted);
+        const presented = describeVerdict(judgeHostKey(pins, key));
+        seen.push(presented);
+        // A probe learns whether the key matches, then hangs up before authentication can start.
+        verify(presented.accepted && !probeOnly);
     };
 }
-function safeKeyType(key) {
-    try {
-        return keyTypeOf(key);
-    }
-    catch {
-        return 'unknown';
-    }
+function describeVerdict(verdict) {
+    return {
+        keyType: verdict.keyType,
+        fingerprint: verdict.fingerprint,
+        accepted: verdict.accepted,
+        revoked: !verdict.accepted && verdict.revoked,
+        pinLabel: verdict.accepted ? verdict.pin.label : ''
+    };
 }
 /**
  * The order in which to ask the server for its host key types. The server presents one key per
@@ -58031,18 +59090,19 @@ function algorithmsFor(keyTypes) {
 
 
 
+
 /**
- * Connects, checks the host key against the pins, and only then logs in. When the pins do not
- * say which key type they are for, each key type the server has is tried on its own connection;
- * every one that does not match is rejected during key exchange, before authentication starts.
+ * Connects, checks the host key against the pins, and only then logs in. A jump host is
+ * connected and verified first, and the server is then reached through it and verified again
+ * with its own pins. Connections dropped before login are retried with backoff.
  */
 async function connectVerified(endpoint, options) {
     for (let attempt = 1;; attempt++) {
         try {
-            return await connectOnce(endpoint, options);
+            return await connectOnce(endpoint, options, false);
         }
         catch (err) {
-            const retry = err instanceof ConnectionError && err.transient && !options.sock;
+            const retry = err instanceof ConnectionError && err.transient;
             if (!retry || attempt > options.retries)
                 throw err;
             const wait = backoffMs(attempt);
@@ -58051,77 +59111,94 @@ async function connectVerified(endpoint, options) {
         }
     }
 }
-async function connectOnce(endpoint, options) {
-    const remaining = keyTypePlan(endpoint.pins);
-    const seen = [];
-    while (remaining.length > 0) {
-        const attempt = await attemptOnce(endpoint, options, remaining, seen);
-        if (attempt.kind === 'ready')
-            return attempt.connection;
-        if (attempt.kind === 'no-such-type')
-            break;
-        const rejected = seen[seen.length - 1];
-        // A revoked key is final: asking for another type would only hide the revocation.
-        if (!rejected.verdict.accepted && rejected.verdict.revoked)
-            break;
-        remaining.splice(0, remaining.length, ...remaining.filter(t => t !== rejected.keyType));
-        if (options.sock)
-            break; // a forwarded stream can be used once
-    }
-    throw hostKeyMismatch(endpoint, seen);
+/**
+ * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
+ * connection is dropped during key exchange. Used so a relay learns that the destination is
+ * the right server before it sends any credential anywhere.
+ */
+async function probeHostKey(endpoint, options) {
+    const result = await connectOnce(endpoint, options, true);
+    return result.presented;
 }
-function attemptOnce(endpoint, options, keyTypes, seen) {
+async function connectOnce(endpoint, options, probe) {
+    const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined;
+    const openSocket = jump ? () => forward(jump.client, endpoint) : undefined;
+    try {
+        const remaining = keyTypePlan(endpoint.pins);
+        const seen = [];
+        while (remaining.length > 0) {
+            const attempt = await attemptOnce(endpoint, options, remaining, seen, openSocket, probe);
+            if (attempt.kind === 'ready')
+                return { ...attempt.connection, ...(jump ? { jump } : {}) };
+            if (attempt.kind === 'no-such-type')
+                break;
+            const last = seen[seen.length - 1];
+            if (probe && last.accepted)
+                return { presented: last };
+            // A revoked key is final: asking for another type would only hide the revocation.
+            if (last.revoked)
+                break;
+            remaining.splice(0, remaining.length, ...remaining.filter(t => t !== last.keyType));
+        }
+        throw hostKeyMismatch(endpoint, seen);
+    }
+    catch (err) {
+        jump?.client.end();
+        throw err;
+    }
+    finally {
+        if (probe)
+            jump?.client.end();
+    }
+}
+async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe) {
+    const sock = openSocket ? await openSocket() : undefined;
     return new Promise((resolve, reject) => {
         const client = new (lib_default()).Client();
         const seenBefore = seen.length;
         let settled = false;
         const finish = (fn) => {
-            if (settled)
-                return;
-            settled = true;
-            fn();
+            if (!settled) {
+                settled = true;
+                fn();
+            }
         };
         client.once('ready', () => {
             client.setNoDelay(true);
             const presented = seen[seen.length - 1];
-            finish(() => resolve({
-                kind: 'ready',
-                connection: {
-                    client,
-                    keyType: presented.keyType,
-                    fingerprint: presented.fingerprint,
-                    pinLabel: presented.verdict.accepted ? presented.verdict.pin.label : ''
-                }
-            }));
+            const { keyType, fingerprint, pinLabel } = presented;
+            finish(() => resolve({ kind: 'ready', connection: { client, keyType, fingerprint, pinLabel } }));
         });
         client.on('error', (err) => {
             client.end();
             finish(() => {
-                const rejectedHere = seen.length > seenBefore && !seen[seen.length - 1].verdict.accepted;
-                if (rejectedHere)
+                // Our verifier said no (a mismatch, or a probe that got its answer): nothing was sent.
+                if (seen.length > seenBefore && (probe || !seen[seen.length - 1].accepted)) {
                     resolve({ kind: 'rejected' });
-                else if (/no matching host key format/i.test(err.message))
+                }
+                else if (/no matching host key format/i.test(err.message)) {
                     resolve({ kind: 'no-such-type' });
+                }
                 else
                     reject(classifyError(err, endpoint, options.timeoutMs));
             });
         });
-        client.on('close', () => finish(() => reject(new ConnectionError(`${where(endpoint)} closed the connection before login completed.`, true))));
+        client.on('close', () => finish(() => reject(closedBeforeLogin(endpoint))));
         try {
-            client.connect(connectConfig(endpoint, options, keyTypes, seen));
+            client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe));
         }
         catch (err) {
             finish(() => reject(classifyError(err, endpoint, options.timeoutMs)));
         }
     });
 }
-function connectConfig(endpoint, options, keyTypes, seen) {
+function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
     const { privateKey, password } = endpoint.credentials;
     return {
         host: endpoint.host,
         port: endpoint.port,
         username: endpoint.username,
-        sock: options.sock,
+        ...(sock ? { sock } : {}),
         privateKey: privateKey?.key,
         passphrase: privateKey?.passphrase,
         password,
@@ -58129,761 +59206,28 @@ function connectConfig(endpoint, options, keyTypes, seen) {
         readyTimeout: options.timeoutMs,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
-        hostVerifier: makeHostVerifier(endpoint.pins, seen),
+        hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
     };
 }
-function where(endpoint) {
-    return `Server ${formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`;
-}
-function hostKeyMismatch(endpoint, seen) {
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    const presented = seen.length
-        ? seen
-            .map(p => `${p.keyType} ${p.fingerprint}${!p.verdict.accepted && p.verdict.revoked ? ' (REVOKED by a pin)' : ''}`)
-            .join('; ')
-        : 'none of the pinned key types';
-    const tried = endpoint.pins.map(p => p.label).join('; ');
-    return new HostKeyError(`The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
-        `The server presented: ${presented}. Pins tried: ${tried}. ` +
-        'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
-        'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-        'be intercepting the connection.');
-}
-function classifyError(err, endpoint, timeoutMs) {
-    const server = where(endpoint);
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    switch (err.level) {
-        case 'client-authentication':
-            return new AuthenticationError(`${server} rejected the login of user '${endpoint.username}'. Check 'username', and that ` +
-                "the public half of 'private-key' is in that user's ~/.ssh/authorized_keys on the server " +
-                "(or that 'password' is right).", { cause: err });
-        case 'client-timeout':
-            return new ConnectionError(`Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
-                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", false, { cause: err });
-        case 'client-dns':
-            return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved (${err.code ?? err.message}). Check the name.`, false, { cause: err });
-        case 'client-socket':
-            return socketError(err, endpoint);
-        default:
-            return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
-                cause: err
-            });
-    }
-}
-function socketError(err, endpoint) {
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    if (err.code === 'ECONNREFUSED') {
-        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check 'host' and 'port'.`, false, { cause: err });
-    }
-    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-        return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved. Check the name.`, false, { cause: err });
-    }
-    return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
-        cause: err
-    });
-}
-
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/plans/safe-names.ts
-
-/**
- * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
- * A hostile server can list anything; the scp client once wrote `../` names outside its
- * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
- */
-function unsafeNameReason(name) {
-    if (name.length === 0)
-        return 'empty name';
-    if (name === '.' || name === '..')
-        return `'${name}' is a directory reference`;
-    if (name.includes('/'))
-        return 'contains /';
-    if (name.includes('\\'))
-        return 'contains \\';
-    if (name.includes('\0'))
-        return 'contains NUL';
-    if (/^[A-Za-z]:/.test(name))
-        return 'looks like a drive path';
-    return undefined;
-}
-/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
-function printableName(name) {
-    const escaped = [...JSON.stringify(name).slice(1, -1)]
-        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
-        .join('');
-    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
-}
-/**
- * Joins a relative POSIX path below a local directory and proves the result stays inside it.
- * Returns undefined when it would not.
- */
-function localPathInside(root, rel) {
-    const parts = rel.split('/');
-    if (parts.some(p => unsafeNameReason(p) !== undefined))
-        return undefined;
-    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
-    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
-    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
-    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
-        return undefined;
-    return candidate;
-}
-
-;// CONCATENATED MODULE: ./src/engine/chunks.ts
-/** Requests kept in flight per lane: enough to cover a round trip, bounded for memory. */
-const REQUESTS_PER_LANE = 16;
-/**
- * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
- * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
- * from this point, never from a file size that might hide an unwritten hole.
- */
-class Watermark {
-    mark;
-    ahead = new Map();
-    constructor(mark = 0) {
-        this.mark = mark;
-    }
-    get value() {
-        return this.mark;
-    }
-    /** After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds. */
-    rewind(verified) {
-        this.ahead.clear();
-        this.mark = Math.max(0, Math.min(this.mark, verified));
-    }
-    complete(offset, length) {
-        this.ahead.set(offset, length);
-        let next = this.ahead.get(this.mark);
-        while (next !== undefined) {
-            this.ahead.delete(this.mark);
-            this.mark += next;
-            next = this.ahead.get(this.mark);
-        }
-    }
-}
-/**
- * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
- * bounded by requests in flight times chunk size, whatever the file size.
- */
-async function copyRange(reader, writer, size, watermark, onBytes) {
-    const chunk = Math.min(reader.chunkSize, writer.chunkSize);
-    const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
-    let next = watermark.value;
-    let failure;
-    const worker = async () => {
-        while (failure === undefined && next < size) {
-            const offset = next;
-            const length = Math.min(chunk, size - offset);
-            next += length;
-            try {
-                const data = await reader.read(offset, length);
-                await writer.write(offset, data);
-            }
-            catch (err) {
-                failure ??= err;
-                return;
-            }
-            watermark.complete(offset, length);
-            onBytes(length);
-        }
-    };
-    await Promise.all(Array.from({ length: depth }, worker));
-    if (failure !== undefined)
-        throw failure;
-}
-
-;// CONCATENATED MODULE: ./src/engine/local-file.ts
-
-
-/** Local disk is not the bottleneck; one lane and a generous chunk. */
-const LOCAL_CHUNK = 1024 * 1024;
-class LocalFileReader {
-    file;
-    path;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(file, path) {
-        this.file = file;
-        this.path = path;
-    }
-    static async open(path) {
-        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
-    }
-    async read(offset, length) {
-        const buffer = Buffer.allocUnsafe(length);
-        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
-        if (bytesRead !== length) {
-            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
-        }
-        return buffer;
-    }
-    close() {
-        return this.file.close();
-    }
-}
-class LocalFileWriter {
-    file;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(file) {
-        this.file = file;
-    }
-    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
-    static async open(path, resume) {
-        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600));
-    }
-    async write(offset, data) {
-        let done = 0;
-        while (done < data.length) {
-            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
-            done += bytesWritten;
-        }
-    }
-    /** Flushed to disk before the rename makes it visible under its real name. */
-    async close() {
-        await this.file.sync();
-        await this.file.close();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/remote-file.ts
-
-/**
- * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
- * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
- * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
- */
-class RemoteFile {
-    lanesOpen;
-    path;
-    chunkSize;
-    constructor(lanesOpen, path, chunk) {
-        this.lanesOpen = lanesOpen;
-        this.path = path;
-        this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
-    }
-    get lanes() {
-        return this.lanesOpen.length;
-    }
-    laneFor(offset) {
-        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
-    }
-    async close() {
-        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
-        const failed = results.find(r => r.status === 'rejected');
-        if (failed?.status === 'rejected')
-            throw failed.reason;
-    }
-}
-class RemoteFileWriter extends RemoteFile {
-    /**
-     * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
-     * others never do, or they would wipe bytes already written through the first.
-     */
-    static async open(channels, path, resume) {
-        const lanes = [
-            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
-        ];
-        for (const channel of channels.slice(1)) {
-            lanes.push({ channel, handle: await channel.open(path, 'r+') });
-        }
-        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
-    }
-    write(offset, data) {
-        const lane = this.laneFor(offset);
-        return lane.channel.write(lane.handle, data, offset);
-    }
-}
-class RemoteFileReader extends RemoteFile {
-    static async open(channels, path) {
-        const lanes = [];
-        for (const channel of channels)
-            lanes.push({ channel, handle: await channel.open(path, 'r') });
-        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
-    }
-    /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
-    async read(offset, length) {
-        const lane = this.laneFor(offset);
-        const buffer = Buffer.allocUnsafe(length);
-        let got = 0;
-        while (got < length) {
-            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
-            if (n === 0) {
-                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
-            }
-            got += n;
-        }
-        return buffer;
-    }
-    /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
-    async expectEnd(size) {
-        const lane = this.lanesOpen[0];
-        const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size);
-        if (extra !== 0) {
-            throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
-/*
-How it works:
-`this.#head` is an instance of `Node` which keeps track of its current value and nests another instance of `Node` that keeps the value that comes after it. When a value is provided to `.enqueue()`, the code needs to iterate through `this.#head`, going deeper and deeper to find the last value. However, iterating through every single item is slow. This problem is solved by saving a reference to the last value as `this.#tail` so that it can reference it to add a new value.
-*/
-
-class Node {
-	value;
-	next;
-
-	constructor(value) {
-		this.value = value;
-	}
-}
-
-class Queue {
-	#head;
-	#tail;
-	#size;
-
-	constructor() {
-		this.clear();
-	}
-
-	enqueue(value) {
-		const node = new Node(value);
-
-		if (this.#head) {
-			this.#tail.next = node;
-			this.#tail = node;
-		} else {
-			this.#head = node;
-			this.#tail = node;
-		}
-
-		this.#size++;
-	}
-
-	dequeue() {
-		const current = this.#head;
-		if (!current) {
-			return;
-		}
-
-		this.#head = this.#head.next;
-		this.#size--;
-
-		// Clean up tail reference when queue becomes empty
-		if (!this.#head) {
-			this.#tail = undefined;
-		}
-
-		return current.value;
-	}
-
-	peek() {
-		if (!this.#head) {
-			return;
-		}
-
-		return this.#head.value;
-
-		// TODO: Node.js 18.
-		// return this.#head?.value;
-	}
-
-	clear() {
-		this.#head = undefined;
-		this.#tail = undefined;
-		this.#size = 0;
-	}
-
-	get size() {
-		return this.#size;
-	}
-
-	* [Symbol.iterator]() {
-		let current = this.#head;
-
-		while (current) {
-			yield current.value;
-			current = current.next;
-		}
-	}
-
-	* drain() {
-		while (this.#head) {
-			yield this.dequeue();
-		}
-	}
-}
-
-;// CONCATENATED MODULE: ./node_modules/p-limit/index.js
-
-
-function pLimit(concurrency) {
-	let rejectOnClear = false;
-
-	if (typeof concurrency === 'object') {
-		({concurrency, rejectOnClear = false} = concurrency);
-	}
-
-	validateConcurrency(concurrency);
-
-	if (typeof rejectOnClear !== 'boolean') {
-		throw new TypeError('Expected `rejectOnClear` to be a boolean');
-	}
-
-	const queue = new Queue();
-	let activeCount = 0;
-
-	const resumeNext = () => {
-		// Process the next queued function if we're under the concurrency limit
-		if (activeCount < concurrency && queue.size > 0) {
-			activeCount++;
-			queue.dequeue().run();
-		}
-	};
-
-	const next = () => {
-		activeCount--;
-		resumeNext();
-	};
-
-	const run = async (function_, resolve, arguments_) => {
-		// Execute the function and capture the result promise
-		const result = (async () => function_(...arguments_))();
-
-		// Resolve immediately with the promise (don't wait for completion)
-		resolve(result);
-
-		// Wait for the function to complete (success or failure)
-		// We catch errors here to prevent unhandled rejections,
-		// but the original promise rejection is preserved for the caller
-		try {
-			await result;
-		} catch {}
-
-		// Decrement active count and process next queued function
-		next();
-	};
-
-	const enqueue = (function_, resolve, reject, arguments_) => {
-		const queueItem = {reject};
-
-		// Queue the internal resolve function instead of the run function
-		// to preserve the asynchronous execution context.
-		new Promise(internalResolve => { // eslint-disable-line promise/param-names
-			queueItem.run = internalResolve;
-			queue.enqueue(queueItem);
-		}).then(run.bind(undefined, function_, resolve, arguments_)); // eslint-disable-line promise/prefer-await-to-then
-
-		// Start processing immediately if we haven't reached the concurrency limit
-		if (activeCount < concurrency) {
-			resumeNext();
-		}
-	};
-
-	const generator = (function_, ...arguments_) => new Promise((resolve, reject) => {
-		enqueue(function_, resolve, reject, arguments_);
-	});
-
-	Object.defineProperties(generator, {
-		activeCount: {
-			get: () => activeCount,
-		},
-		pendingCount: {
-			get: () => queue.size,
-		},
-		clearQueue: {
-			value() {
-				if (!rejectOnClear) {
-					queue.clear();
-					return;
-				}
-
-				const abortError = AbortSignal.abort().reason;
-
-				while (queue.size > 0) {
-					queue.dequeue().reject(abortError);
-				}
-			},
-		},
-		concurrency: {
-			get: () => concurrency,
-
-			set(newConcurrency) {
-				validateConcurrency(newConcurrency);
-				concurrency = newConcurrency;
-
-				queueMicrotask(() => {
-					// eslint-disable-next-line no-unmodified-loop-condition
-					while (activeCount < concurrency && queue.size > 0) {
-						resumeNext();
-					}
-				});
-			},
-		},
-		map: {
-			async value(iterable, function_) {
-				const promises = [];
-
-				try {
-					Array.from(iterable, (value, index) => {
-						const promise = generator(function_, value, index);
-						promises.push(promise);
-						return promise;
-					});
-				} catch (error) {
-					// The iterable threw, so `Promise.all` never observes the already scheduled promises. Observe them here to avoid unhandled rejections.
-					for (const promise of promises) {
-						promise.catch(() => {}); // eslint-disable-line promise/prefer-await-to-then
-					}
-
-					throw error;
-				}
-
-				return Promise.all(promises);
-			},
-		},
-	});
-
-	return generator;
-}
-
-function limitFunction(function_, options) {
-	const limit = pLimit(options);
-
-	const limitedFunction = (...arguments_) => limit(() => function_(...arguments_));
-	Object.defineProperty(limitedFunction, 'clearQueue', {
-		value: limit.clearQueue,
-	});
-
-	return limitedFunction;
-}
-
-function validateConcurrency(concurrency) {
-	if (!((Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) && concurrency > 0)) {
-		throw new TypeError('Expected `concurrency` to be a number from 1 and up');
-	}
-}
-
-;// CONCATENATED MODULE: ./src/engine/retry.ts
-
-
-
-
-/**
- * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
- * that did not finish. Files already done are never redone; callers resume partial files.
- */
-async function runWithRetries(plan) {
-    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
-    const results = [];
-    let pending = plan.jobs;
-    let lastError;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) {
-            if (attempt > plan.retries)
-                break;
-            const wait = backoffMs(attempt);
-            warning(`Connection lost (${describe(lastError)}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`);
-            await sleep(wait);
-        }
-        const round = await runRound(plan, pending).catch((err) => {
-            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
-            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
-                throw err;
-            return { done: [], pending, error: err };
+/** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
+function forward(jump, endpoint) {
+    return new Promise((resolve, reject) => {
+        jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+            if (!err)
+                return resolve(stream);
+            const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
+            reject(new ConnectionError(`The jump host ${via} could not open a connection to ` +
+                `${formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
+                'TCP forwarding (AllowTcpForwarding) and can reach that server.', false, { cause: err }));
         });
-        results.push(...round.done);
-        pending = round.pending;
-        lastError = round.error;
-    }
-    const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`;
-    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
-}
-async function runRound(plan, jobs) {
-    const session = await plan.connect();
-    const round = { done: [], pending: [] };
-    try {
-        await plan.prepare?.(session, jobs);
-        const limit = pLimit(plan.concurrency);
-        await Promise.all(jobs.map(job => limit(async () => {
-            if (round.error !== undefined) {
-                round.pending.push(job);
-                return;
-            }
-            try {
-                round.done.push(await plan.run(session, job));
-            }
-            catch (err) {
-                if (!isTransient(err, session))
-                    throw err;
-                round.error ??= err;
-                round.pending.push(job);
-                session.kill();
-            }
-        })));
-        if (round.pending.length === 0 && plan.finish)
-            await plan.finish(session);
-    }
-    catch (err) {
-        // Jobs catch their own network errors, so what lands here failed before any job ran.
-        if (!isTransient(err, session))
-            throw err;
-        return { done: [], pending: jobs, error: err };
-    }
-    finally {
-        session.close();
-    }
-    return round;
-}
-/**
- * For a `.catch` around work on a session: a network failure kills the connection at once, so
- * closing handles afterwards does not wait for a server that stopped answering.
- */
-function killIfNetwork(session) {
-    return err => {
-        if (isTransient(err, session))
-            session.kill();
-        throw err;
-    };
-}
-const NETWORK_MESSAGES = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i;
-/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
-function isTransient(err, session) {
-    if (err instanceof ConnectionError)
-        return err.transient;
-    if (err instanceof ActionError)
-        return false;
-    if (session?.dead)
-        return true;
-    const level = err.level;
-    if (level === 'client-socket' || level === 'client-timeout')
-        return true;
-    return NETWORK_MESSAGES.test(describe(err));
-}
-function describe(err) {
-    return err instanceof Error ? err.message : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/engine/temp-names.ts
-
-/**
- * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
- * can be found and removed, and hidden (leading dot) so web servers do not list them.
- */
-const TEMP_SUFFIX = '.sftp-part';
-/** A per-run token: two runs into the same directory never share a temporary name. */
-const RUN_TOKEN = (0,external_node_crypto_.randomBytes)(4).toString('hex');
-/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
-function tempNameFor(name) {
-    const base = name.length > 180 ? name.slice(0, 180) : name;
-    return `.${base}.${RUN_TOKEN}${TEMP_SUFFIX}`;
-}
-function isTempName(name) {
-    return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
-}
-
-;// CONCATENATED MODULE: ./src/engine/download.ts
-
-
-
-
-
-
-
-
-
-
-/**
- * Downloads each file to a temporary local name, checks the size, then renames it into place.
- * Every local path is proven to lie inside `target` before anything is written.
- */
-async function downloadFiles(connect, target, files, options) {
-    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
-    const refused = [];
-    const jobs = [];
-    for (const file of files) {
-        const finalPath = localPathInside(target, file.rel);
-        if (!finalPath) {
-            refused.push({
-                source: file.path,
-                target: '',
-                size: file.size,
-                status: 'refused',
-                error: `'${printableName(file.rel)}' would land outside the target directory`
-            });
-            continue;
-        }
-        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
-        jobs.push({ file, finalPath, tempPath, written: new Watermark(), turn: jobs.length });
-    }
-    const results = await runWithRetries({
-        jobs,
-        retries: options.retries,
-        concurrency: options.concurrency,
-        connect,
-        run: (session, job) => downloadOne(session, job, options.onBytes),
-        abandoned: (job, reason) => result(job, 'failed', reason)
     });
-    // A temporary file kept for resuming is useless once the step gives up.
-    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
-    return [...results, ...refused];
 }
-async function downloadOne(session, job, onBytes) {
-    try {
-        await (0,promises_namespaceObject.mkdir)(external_node_path_namespaceObject.dirname(job.finalPath), { recursive: true });
-        const resume = await resumePoint(job);
-        const reader = await RemoteFileReader.open(session.lanesFor(job.file.size, job.turn), job.file.path);
-        const writer = await LocalFileWriter.open(job.tempPath, resume);
-        try {
-            await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(killIfNetwork(session));
-            await reader.expectEnd(job.file.size);
-        }
-        finally {
-            await writer.close();
-            if (!session.dead)
-                await reader.close();
-        }
-        const written = await (0,promises_namespaceObject.stat)(job.tempPath);
-        if (written.size !== job.file.size) {
-            throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
-        }
-        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
-        return result(job, 'transferred');
-    }
-    catch (err) {
-        if (isTransient(err, session)) {
-            session.kill();
-            throw err;
-        }
-        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
-        return result(job, 'failed', err.message);
-    }
-}
-async function resumePoint(job) {
-    if (job.written.value === 0)
-        return false;
-    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
-    job.written.rewind(existing?.size ?? 0);
-    if (job.written.value > 0)
-        info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
-    return job.written.value > 0;
-}
-function result(job, status, error) {
-    const row = {
-        source: job.file.path,
-        target: job.finalPath,
-        size: job.file.size,
-        status
-    };
-    if (error)
-        row.error = error;
-    return row;
+/** Ends a connection and the bastion it runs through. */
+function endConnection(connection) {
+    connection.client.end();
+    connection.jump?.client.end();
 }
 
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
@@ -59019,6 +59363,7 @@ function toStat(attrs) {
 
 
 
+
 /** How long one SFTP request may take before the connection is declared dead. */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over every channel; smaller ones use one. */
@@ -59032,6 +59377,7 @@ class SftpSession {
     connection;
     channels;
     lost = false;
+    closed = false;
     constructor(connection, channels) {
         this.connection = connection;
         this.channels = channels;
@@ -59049,6 +59395,7 @@ class SftpSession {
     kill() {
         this.lost = true;
         this.connection.client.destroy();
+        this.connection.jump?.client.destroy();
     }
     static async open(connection, wanted) {
         const channels = [];
@@ -59077,11 +59424,13 @@ class SftpSession {
         return size >= SPREAD_THRESHOLD ? this.channels : [this.channels[turn % this.channels.length]];
     }
     close() {
-        if (this.lost)
+        if (this.closed)
             return;
-        for (const channel of this.channels)
-            channel.end();
-        this.connection.client.end();
+        this.closed = true;
+        if (!this.lost)
+            for (const channel of this.channels)
+                channel.end();
+        endConnection(this.connection);
     }
 }
 function openSftp(client) {
@@ -59107,6 +59456,187 @@ function noSftp(err) {
         ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
         : '';
     return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`, false, { cause: err });
+}
+
+;// CONCATENATED MODULE: ./src/directions/sessions.ts
+
+
+
+
+/** SFTP channels opened per connection; servers that allow fewer get fewer. */
+const CHANNELS = 4;
+/** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
+async function openSession(endpoint, settings) {
+    const connection = await connectVerified(endpoint, {
+        timeoutMs: settings.timeoutMs,
+        retries: settings.retries,
+        debug: isDebug() ? (m) => core_debug(m) : undefined
+    });
+    logVerified(endpoint, connection);
+    return SftpSession.open(connection, CHANNELS);
+}
+function logVerified(endpoint, connection) {
+    if (connection.jump && endpoint.jump) {
+        const jump = formatHostPort(endpoint.jump.host, endpoint.jump.port);
+        info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
+            `matches pin ${connection.jump.pinLabel}.`);
+    }
+    info(`Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
+        `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`);
+}
+/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
+function reusing(first, open) {
+    let spare = first;
+    return async () => {
+        const session = spare;
+        spare = undefined;
+        return session && !session.dead ? session : open();
+    };
+}
+function hostReport(role, endpoint, session) {
+    const { connection } = session;
+    const report = {
+        role,
+        address: formatHostPort(endpoint.host, endpoint.port),
+        keyType: connection.keyType,
+        fingerprint: connection.fingerprint,
+        pinLabel: connection.pinLabel
+    };
+    if (connection.jump && endpoint.jump) {
+        report.via = `${formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`;
+    }
+    return report;
+}
+function sumSizes(files) {
+    return files.reduce((sum, f) => sum + f.size, 0);
+}
+
+;// CONCATENATED MODULE: ./src/directions/download.ts
+
+
+
+
+
+
+
+
+/** Downloads from the one server named by `host` into the local target directory. */
+async function runDownload(settings, report) {
+    const server = settings.servers[0];
+    const address = formatHostPort(server.host, server.port);
+    const first = await group(`Connect to ${address}`, () => openSession(server, settings));
+    report.hosts.push(hostReport('server', server, first));
+    try {
+        const files = await planRemote(settings, first, report);
+        const progress = new Progress(sumSizes(files));
+        const results = await group('Download', () => downloadFiles(reusing(first, () => openSession(server, settings)), settings.target, files, {
+            concurrency: settings.concurrency,
+            retries: settings.retries,
+            onBytes: n => progress.add(n)
+        }));
+        report.files.push(...results);
+    }
+    finally {
+        first.close();
+    }
+}
+/**
+ * Lists what `source` matches on the server, keeps only the newest file when asked, and records
+ * refused names in the report. Shared by download and relay.
+ */
+function planRemote(settings, session, report) {
+    return group('Plan', async () => {
+        const listed = await listRemoteFiles(settings.source, session.main, m => warning(m));
+        for (const r of listed.refused)
+            report.files.push(fileResult(r.path, '', 0, 'refused', r.reason));
+        let files = listed.files;
+        if (settings.select === 'newest') {
+            const newest = newestFile(files);
+            files = newest ? [newest] : [];
+            if (newest) {
+                report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime };
+                info(`Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+                    `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`);
+            }
+        }
+        info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`);
+        return files;
+    });
+}
+
+;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
+
+
+
+
+
+
+
+function deliveryFor(target, rel, size, turn) {
+    const finalPath = external_node_path_namespaceObject.posix.join(target, rel);
+    const tempName = tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath));
+    const tempPath = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(finalPath), tempName);
+    return { finalPath, tempPath, size, written: new Watermark(), turn };
+}
+/**
+ * Writes a file to its temporary name beside the final one, checks the size the server reports,
+ * then renames it into place, so nobody ever reads a half-written file under its real name.
+ * After a reconnect it continues from the bytes the server acknowledged.
+ */
+async function deliver(target, delivery, openReader, onBytes, onNetworkError = target) {
+    const resume = await deliver_resumePoint(target, delivery);
+    const lanes = target.lanesFor(delivery.size, delivery.turn);
+    const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume);
+    const reader = await openReader();
+    try {
+        await copyRange(reader, writer, delivery.size, delivery.written, onBytes);
+        await reader.expectEnd?.(delivery.size);
+    }
+    catch (err) {
+        killIfNetwork(onNetworkError)(err);
+    }
+    finally {
+        await reader.close().catch(() => undefined);
+        if (!onNetworkError.dead)
+            await writer.close();
+    }
+    const written = await target.main.stat(delivery.tempPath);
+    if (written.size !== delivery.size) {
+        throw new ActionError('Size mismatch', `the server holds ${written.size} bytes after the transfer, expected ${delivery.size}`);
+    }
+    await target.main.replace(delivery.tempPath, delivery.finalPath);
+}
+/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
+async function deliver_resumePoint(session, delivery) {
+    if (delivery.written.value === 0)
+        return false;
+    const existing = await session.main.stat(delivery.tempPath).catch((err) => {
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        throw err;
+    });
+    delivery.written.rewind(existing?.size ?? 0);
+    if (delivery.written.value > 0) {
+        info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`);
+    }
+    return delivery.written.value > 0;
+}
+/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
+async function removeStaleTemps(session, deliveries) {
+    const dirs = [...new Set(deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath)))];
+    for (const dir of dirs) {
+        const entries = await session.main.readdir(dir).catch(() => []);
+        for (const entry of entries) {
+            if (!entry.isFile || !isTempName(entry.name) || entry.name.includes(RUN_TOKEN))
+                continue;
+            const stale = external_node_path_namespaceObject.posix.join(dir, entry.name);
+            await session.main
+                .unlink(stale)
+                .then(() => info(`Removed ${stale}, left by an earlier interrupted run.`))
+                .catch(() => undefined);
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remote-dirs.ts
@@ -59162,10 +59692,68 @@ async function makeDir(channel, dir) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/upload.ts
+;// CONCATENATED MODULE: ./src/engine/relay.ts
 
 
 
+
+
+/** Both ends of a relay. If either drops, both are reconnected. */
+class RelayPair {
+    source;
+    target;
+    constructor(source, target) {
+        this.source = source;
+        this.target = target;
+    }
+    get dead() {
+        return this.source.dead || this.target.dead;
+    }
+    kill() {
+        this.source.kill();
+        this.target.kill();
+    }
+    close() {
+        this.source.close();
+        this.target.close();
+    }
+}
+/**
+ * Streams files from one server to another through the runner: read requests on the source
+ * and write requests on the destination stay in flight together, nothing touches the runner's
+ * disk, and memory is bounded by the requests in flight whatever the file size.
+ */
+function relayFiles(connect, target, files, options) {
+    const jobs = files.map((file, turn) => ({
+        file,
+        delivery: deliveryFor(target, file.rel, file.size, turn)
+    }));
+    return runWithRetries({
+        jobs,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        prepare: (pair, pending) => ensureRemoteDirs(pair.target.main, target, pending.map(j => j.file.rel)),
+        run: (pair, job) => relayOne(pair, job, options.onBytes),
+        finish: pair => removeStaleTemps(pair.target, jobs.map(j => j.delivery)),
+        abandoned: (job, reason) => fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
+    });
+}
+async function relayOne(pair, job, onBytes) {
+    const open = () => RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path);
+    try {
+        await deliver(pair.target, job.delivery, open, onBytes, pair);
+        return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred');
+    }
+    catch (err) {
+        if (isTransient(err, pair))
+            throw err;
+        await pair.target.main.unlink(job.delivery.tempPath).catch(() => undefined);
+        return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', err.message);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/directions/relay.ts
 
 
 
@@ -59174,18 +59762,66 @@ async function makeDir(channel, dir) {
 
 
 /**
- * Uploads each file to a temporary name beside its final one, checks the size, then renames it
- * into place, so nobody ever reads a half-written file under its real name. After a dropped
- * connection it reconnects and resumes: finished files are not sent again, and a partial file
- * continues from the bytes the server acknowledged.
+ * Server to server through the runner. The destination's host key is checked first, without
+ * logging in, so a wrong destination pin fails before any credential is sent or any byte is read.
  */
-async function uploadFiles(connect, target, files, options) {
-    const jobs = files.map((file, turn) => {
-        const finalPath = external_node_path_namespaceObject.posix.join(target, file.rel);
-        const dir = external_node_path_namespaceObject.posix.dirname(finalPath);
-        const tempPath = external_node_path_namespaceObject.posix.join(dir, tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath)));
-        return { file, finalPath, tempPath, written: new Watermark(), turn };
+async function runRelay(settings, report) {
+    const source = settings.servers[0];
+    const destination = settings.targetServer;
+    if (!destination)
+        throw new Error('relay without a destination server');
+    const options = { timeoutMs: settings.timeoutMs, retries: settings.retries };
+    const destAddress = formatHostPort(destination.host, destination.port);
+    await group(`Check the host key of ${destAddress} (no login yet)`, async () => {
+        const presented = await probeHostKey(destination, options);
+        info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
     });
+    const from = await group(`Connect to ${formatHostPort(source.host, source.port)}`, () => openSession(source, settings));
+    let to;
+    try {
+        report.hosts.push(hostReport('source', source, from));
+        const files = await planRemote(settings, from, report);
+        to = await group(`Connect to ${destAddress}`, () => openSession(destination, settings));
+        report.hosts.push(hostReport('target', destination, to));
+        const progress = new Progress(sumSizes(files));
+        let spare = new RelayPair(from, to);
+        const connect = async () => {
+            const pair = spare;
+            spare = undefined;
+            if (pair && !pair.dead)
+                return pair;
+            pair?.close();
+            return new RelayPair(await openSession(source, settings), await openSession(destination, settings));
+        };
+        const results = await group('Relay', () => relayFiles(connect, settings.target, files, {
+            concurrency: settings.concurrency,
+            retries: settings.retries,
+            onBytes: n => progress.add(n)
+        }));
+        report.files.push(...results);
+    }
+    finally {
+        from.close();
+        to?.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/upload.ts
+
+
+
+
+
+/**
+ * Uploads files into `target`, each through a temporary name and an atomic rename. After a
+ * dropped connection it reconnects and resumes: finished files are not sent again, and a partial
+ * file continues from the bytes the server acknowledged.
+ */
+function uploadFiles(connect, target, files, options) {
+    const jobs = files.map((file, turn) => ({
+        file,
+        delivery: deliveryFor(target, file.rel, file.size, turn)
+    }));
     return runWithRetries({
         jobs,
         retries: options.retries,
@@ -59193,112 +59829,21 @@ async function uploadFiles(connect, target, files, options) {
         connect,
         prepare: (session, pending) => ensureRemoteDirs(session.main, target, pending.map(j => j.file.rel)),
         run: (session, job) => uploadOne(session, job, options.onBytes),
-        finish: session => removeStaleTemps(session, jobs),
-        abandoned: (job, reason) => upload_result(job, 'failed', reason)
+        finish: session => removeStaleTemps(session, jobs.map(j => j.delivery)),
+        abandoned: (job, reason) => fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
     });
 }
 async function uploadOne(session, job, onBytes) {
     try {
-        const resume = await upload_resumePoint(session, job);
-        const writer = await RemoteFileWriter.open(session.lanesFor(job.file.size, job.turn), job.tempPath, resume);
-        const reader = await LocalFileReader.open(job.file.path);
-        try {
-            await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(killIfNetwork(session));
-        }
-        finally {
-            await reader.close();
-            if (!session.dead)
-                await writer.close();
-        }
-        const written = await session.main.stat(job.tempPath);
-        if (written.size !== job.file.size) {
-            throw new ActionError('Size mismatch', `the server holds ${written.size} bytes after upload, expected ${job.file.size}`);
-        }
-        await session.main.replace(job.tempPath, job.finalPath);
-        return upload_result(job, 'transferred');
+        await deliver(session, job.delivery, () => LocalFileReader.open(job.file.path), onBytes);
+        return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred');
     }
     catch (err) {
-        if (isTransient(err, session)) {
-            session.kill();
+        if (isTransient(err, session))
             throw err;
-        }
-        await session.main.unlink(job.tempPath).catch(() => undefined);
-        return upload_result(job, 'failed', err.message);
+        await session.main.unlink(job.delivery.tempPath).catch(() => undefined);
+        return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', err.message);
     }
-}
-/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
-async function upload_resumePoint(session, job) {
-    if (job.written.value === 0)
-        return false;
-    const existing = await session.main.stat(job.tempPath).catch((err) => {
-        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
-            return undefined;
-        throw err;
-    });
-    job.written.rewind(existing?.size ?? 0);
-    if (job.written.value > 0)
-        info(`Resuming ${job.finalPath} at byte ${job.written.value}.`);
-    return job.written.value > 0;
-}
-/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
-async function removeStaleTemps(session, jobs) {
-    const dirs = [...new Set(jobs.map(j => external_node_path_namespaceObject.posix.dirname(j.finalPath)))];
-    for (const dir of dirs) {
-        const entries = await session.main.readdir(dir).catch(() => []);
-        for (const entry of entries) {
-            if (!entry.isFile || !isTempName(entry.name) || entry.name.includes(RUN_TOKEN))
-                continue;
-            const stale = external_node_path_namespaceObject.posix.join(dir, entry.name);
-            await session.main
-                .unlink(stale)
-                .then(() => info(`Removed ${stale}, left by an earlier interrupted run.`))
-                .catch(() => undefined);
-        }
-    }
-}
-function upload_result(job, status, error) {
-    const row = {
-        source: job.file.path,
-        target: job.finalPath,
-        size: job.file.size,
-        status
-    };
-    if (error)
-        row.error = error;
-    return row;
-}
-
-// EXTERNAL MODULE: ./node_modules/picomatch/index.js
-var picomatch = __nccwpck_require__(4006);
-var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
-;// CONCATENATED MODULE: ./src/plans/patterns.ts
-
-function scanPattern(pattern) {
-    const normalized = pattern.replace(/\\/g, '/');
-    const scan = picomatch_default().scan(normalized);
-    if (!scan.isGlob)
-        return { base: normalized, glob: '' };
-    return { base: scan.base, glob: scan.glob };
-}
-/**
- * Builds the `!pattern` test. A pattern matches a file when it matches the path below the target,
- * the path as the user sees it (from the workspace or login directory), or a directory above
- * either, so `!node_modules` leaves out a whole tree. Patterns without a slash match a name at any
- * depth, like .gitignore.
- */
-function makeExcluder(patterns) {
-    if (patterns.length === 0)
-        return () => false;
-    const matchers = patterns.map(p => {
-        const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
-        return picomatch_default()(cleaned, { dot: true, basename: !cleaned.includes('/') });
-    });
-    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
-}
-/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
-function pathPrefixes(rel) {
-    const parts = rel.split('/').filter(Boolean);
-    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
 ;// CONCATENATED MODULE: ./src/plans/local-files.ts
@@ -59379,7 +59924,8 @@ function toPosix(p) {
     return p.split(external_node_path_namespaceObject.sep).join('/');
 }
 
-;// CONCATENATED MODULE: ./src/plans/remote-files.ts
+;// CONCATENATED MODULE: ./src/directions/upload.ts
+
 
 
 
@@ -59387,131 +59933,68 @@ function toPosix(p) {
 
 
 /**
- * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
- * checked before use; symbolic links in a listing are neither followed nor recreated.
+ * Uploads to every server named by `host` in parallel. One server failing does not stop the
+ * others; the report says which server got what.
  */
-async function listRemoteFiles(spec, lister, warn) {
-    const excluded = makeExcluder(spec.exclude);
-    const refused = [];
-    const byRel = new Map();
-    for (const pattern of spec.include) {
-        const matches = await expandRemote(pattern, lister, refused);
-        if (matches.length === 0) {
-            throw new InputError('source', `'${pattern}' matches no file on the server.`);
-        }
-        for (const file of matches) {
-            if (excluded(file.rel, file.path))
-                continue;
-            byRel.set(file.rel, file);
-        }
-    }
-    for (const r of refused)
-        warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`);
-    const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-    return { files, refused };
+async function runUpload(settings, report) {
+    // Local sources are checked before connecting: a typo in 'source' should not cost a login.
+    const files = await group('Plan', async () => {
+        const found = await listLocalFiles(settings.source, settings.workspace, m => warning(m));
+        info(`${found.length} files, ${formatBytes(sumSizes(found))}, into ${settings.target}`);
+        return found;
+    });
+    const progress = new Progress(sumSizes(files) * settings.servers.length);
+    const fanOut = settings.servers.length > 1;
+    await Promise.all(settings.servers.map(server => uploadTo(server, settings, files, progress, report, fanOut)));
 }
-async function expandRemote(pattern, lister, refused) {
-    const { base, glob } = scanPattern(pattern);
-    const root = normalizeRemoteDir(base || '.');
-    if (!glob) {
-        const info = await lister.stat(root).catch(() => undefined);
-        if (!info)
-            return [];
-        if (info.isFile) {
-            return [{ path: root, rel: external_node_path_namespaceObject.posix.basename(root), size: info.size, mtime: info.mtime }];
+async function uploadTo(server, settings, files, progress, report, fanOut) {
+    const address = formatHostPort(server.host, server.port);
+    let first;
+    try {
+        // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
+        const connect = () => openSession(server, settings);
+        first = await (fanOut ? connect() : group(`Connect to ${address}`, connect));
+    }
+    catch (err) {
+        if (!fanOut)
+            throw err;
+        // With several servers, the others still get the upload; this one is reported as failed.
+        error(`${address}: ${err.message}`, { title: 'Server skipped' });
+        report.hosts.push({
+            role: 'server',
+            address,
+            keyType: '',
+            fingerprint: '',
+            pinLabel: '',
+            error: err.message
+        });
+        for (const f of files) {
+            report.files.push({
+                ...fileResult(f.path, '', f.size, 'failed', err.message),
+                server: address
+            });
         }
-        return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : [];
+        return;
     }
-    const isMatch = picomatch_default()(glob, { dot: true });
-    const depth = glob.includes('**') ? Infinity : glob.split('/').length;
-    const all = await walkRemote(lister, root, '', depth, refused, isMatch).catch(() => []);
-    return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
-}
-async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => true) {
-    const found = [];
-    const subdirs = [];
-    for (const entry of await lister.readdir(dir)) {
-        if (entry.name === '.' || entry.name === '..')
-            continue;
-        const shown = `${dir}/${entry.name}`;
-        const reason = unsafeNameReason(entry.name);
-        if (reason) {
-            refused.push({ path: shown, reason });
-            continue;
-        }
-        const full = external_node_path_namespaceObject.posix.join(dir, entry.name);
-        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        if (entry.isSymbolicLink) {
-            refused.push({ path: full, reason: 'symbolic links are not followed' });
-        }
-        else if (entry.isDirectory) {
-            subdirs.push({ path: full, rel });
-        }
-        else if (entry.isFile) {
-            found.push({ path: full, rel, size: entry.size, mtime: entry.mtime });
-        }
+    report.hosts.push(hostReport('server', server, first));
+    try {
+        const results = await group(`Upload to ${address}`, () => uploadFiles(reusing(first, () => openSession(server, settings)), settings.target, files, {
+            concurrency: settings.concurrency,
+            retries: settings.retries,
+            onBytes: n => progress.add(n)
+        }));
+        report.files.push(...results.map(r => (fanOut ? { ...r, server: address } : r)));
     }
-    // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
-    const nested = await Promise.all(subdirs
-        .filter(d => depth > 1 || isMatch(d.rel))
-        .map(d => depth > 1
-        ? walkRemote(lister, d.path, d.rel, depth - 1, refused, isMatch)
-        : walkRemote(lister, d.path, d.rel, Infinity, refused)));
-    for (const files of nested)
-        found.push(...files);
-    return found;
-}
-
-;// CONCATENATED MODULE: ./src/report/progress.ts
-
-/** Logs progress of long transfers: at most once per interval, never for short ones. */
-class Progress {
-    total;
-    intervalMs;
-    now;
-    done = 0;
-    lastLog;
-    started;
-    constructor(total, intervalMs = 5000, now = Date.now) {
-        this.total = total;
-        this.intervalMs = intervalMs;
-        this.now = now;
-        this.started = now();
-        this.lastLog = this.started;
+    finally {
+        first.close();
     }
-    /** Counts bytes moved; logs when the interval has passed. */
-    add(bytes) {
-        this.done += bytes;
-        const t = this.now();
-        if (t - this.lastLog < this.intervalMs)
-            return;
-        this.lastLog = t;
-        info(this.line(t));
-    }
-    line(t) {
-        const seconds = Math.max((t - this.started) / 1000, 0.001);
-        const rate = this.done / seconds;
-        const left = rate > 0 ? (this.total - this.done) / rate : 0;
-        const pct = this.total > 0 ? Math.floor((this.done / this.total) * 100) : 100;
-        return `${formatBytes(this.done)} of ${formatBytes(this.total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
-    }
-}
-function formatBytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = n;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 ;// CONCATENATED MODULE: ./src/report/outputs.ts
 
 
 
-/** Totals over the files that really arrived. */
+/** Totals over the files that really arrived (per server, for a fan-out). */
 function totals(report) {
     const moved = report.files.filter(f => f.status === 'transferred');
     return { files: moved.length, bytes: moved.reduce((sum, f) => sum + f.size, 0) };
@@ -59521,49 +60004,60 @@ async function writeOutputs(report, manifestPath) {
     const { files, bytes } = totals(report);
     const manifest = {
         direction: report.direction,
-        server: report.server,
-        hostKey: { type: report.keyType, fingerprint: report.fingerprint },
+        hosts: report.hosts,
+        ...(report.selected ? { selected: report.selected } : {}),
         files: report.files
     };
     await (0,promises_namespaceObject.writeFile)(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     setOutput('files', files);
     setOutput('bytes', bytes);
     setOutput('manifest', manifestPath);
+    setOutput('selected', report.selected?.path ?? '');
 }
-/** The job summary: what moved, where, and which pinned key the server proved it holds. */
+/** The job summary: what moved, where, and which pinned key each server proved it holds. */
 async function writeSummary(report) {
     const { files, bytes } = totals(report);
     const seconds = report.durationMs / 1000;
-    const rate = seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-';
     const failed = report.files.filter(f => f.status !== 'transferred');
+    const state = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error);
     summary
-        .addHeading(`SFTP ${report.direction}: ${failed.length ? 'FAILED' : 'done'}`, 3)
+        .addHeading(`SFTP ${report.direction}: ${state ? 'FAILED' : 'done'}`, 3)
         .addTable([
-        [
-            { data: 'Files', header: true },
-            { data: 'Bytes', header: true },
-            { data: 'Server', header: true },
-            { data: 'Host key matched', header: true },
-            { data: 'Duration', header: true },
-            { data: 'Throughput', header: true }
-        ],
+        ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
         [
             String(files),
             `${bytes} (${formatBytes(bytes)})`,
-            escapeHtml(report.server),
-            report.fingerprint ? `${report.keyType} ${report.fingerprint}` : 'not verified',
             `${seconds.toFixed(1)} s`,
-            rate
+            seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-'
         ]
+    ])
+        .addTable([
+        ['Role', 'Server', 'Host key matched', 'Files'].map(h => ({ data: h, header: true })),
+        ...report.hosts.map(h => [
+            h.role,
+            escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
+            h.fingerprint
+                ? `${h.keyType} ${h.fingerprint}`
+                : `not connected: ${escapeHtml(h.error ?? '')}`,
+            String(report.files.filter(f => f.status === 'transferred' && (!f.server || f.server === h.address)).length)
+        ])
     ]);
+    if (report.selected) {
+        summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true);
+    }
     if (failed.length) {
-        summary.addHeading('Not transferred', 4).addTable([
-            [
-                { data: 'File', header: true },
-                { data: 'Status', header: true },
-                { data: 'Reason', header: true }
-            ],
-            ...failed.slice(0, 200).map(f => [escapeHtml(f.source), f.status, escapeHtml(f.error ?? '')])
+        summary
+            .addHeading('Not transferred', 4)
+            .addTable([
+            ['File', 'Server', 'Status', 'Reason'].map(h => ({ data: h, header: true })),
+            ...failed
+                .slice(0, 200)
+                .map(f => [
+                escapeHtml(f.source),
+                escapeHtml(f.server ?? ''),
+                f.status,
+                escapeHtml(f.error ?? '')
+            ])
         ]);
     }
     // Outside a runner (local runs, some tests) there is no summary file to write to.
@@ -59583,12 +60077,6 @@ function escapeHtml(text) {
 
 
 
-
-
-
-
-/** SFTP channels opened per connection; servers that allow fewer get fewer. */
-const CHANNELS = 4;
 /** The action's entry point. The only place that fails the step. */
 async function run() {
     try {
@@ -59607,101 +60095,31 @@ function runnerEnv() {
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
     return { workspace, tempDir: process.env.RUNNER_TEMP || workspace };
 }
+const main_DIRECTIONS = { upload: runUpload, download: runDownload, relay: runRelay };
 async function transfer(settings) {
     const started = Date.now();
-    const { server } = settings;
-    // Local sources are checked before connecting: a typo in 'source' should not cost a login.
-    const localFiles = settings.direction === 'upload'
-        ? await group('Plan', () => planUpload(settings))
-        : undefined;
-    const first = await group(`Connect to ${formatHostPort(server.host, server.port)} and verify its host key`, () => openSession(settings));
-    const report = {
-        direction: settings.direction,
-        server: formatHostPort(server.host, server.port),
-        keyType: first.connection.keyType,
-        fingerprint: first.connection.fingerprint,
-        pinLabel: first.connection.pinLabel,
-        files: [],
-        durationMs: 0
-    };
-    const connect = reusing(first, () => openSession(settings));
+    const report = { direction: settings.direction, hosts: [], files: [], durationMs: 0 };
     try {
-        report.files = localFiles
-            ? await runUpload(settings, connect, localFiles)
-            : await runDownload(settings, first, connect);
+        await main_DIRECTIONS[settings.direction](settings, report);
     }
     finally {
-        first.close();
-        report.durationMs = Date.now() - started;
-        await writeOutputs(report, settings.manifestPath);
-        await writeSummary(report);
+        // Written on failure too, once any server was reached: it says exactly what moved.
+        if (report.hosts.length > 0) {
+            report.durationMs = Date.now() - started;
+            await writeOutputs(report, settings.manifestPath);
+            await writeSummary(report);
+        }
     }
     const bad = report.files.filter(f => f.status === 'failed');
     if (bad.length > 0) {
-        throw new TransferError(`${bad.length} of ${report.files.length} files did not arrive; first: ${bad[0].source}: ${bad[0].error}. ` +
+        throw new TransferError(`${bad.length} of ${report.files.length} transfers failed; first: ${bad[0].source}` +
+            `${bad[0].server ? ` to ${bad[0].server}` : ''}: ${bad[0].error}. ` +
             `See the job summary and the manifest (${settings.manifestPath}).`);
     }
-}
-/** Connects, verifies the host key, logs in and opens the SFTP channels. */
-async function openSession(settings) {
-    const connection = await connectVerified(settings.server, {
-        timeoutMs: settings.timeoutMs,
-        retries: settings.retries,
-        debug: isDebug() ? (m) => core_debug(m) : undefined
-    });
-    info(`Host key verified: ${connection.keyType} ${connection.fingerprint} matches pin ${connection.pinLabel}.`);
-    info(`Logged in as ${settings.server.username}.`);
-    return SftpSession.open(connection, CHANNELS);
-}
-/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
-function reusing(first, open) {
-    let spare = first;
-    return async () => {
-        const session = spare;
-        spare = undefined;
-        return session && !session.dead ? session : open();
-    };
-}
-const warn = (message) => warning(message);
-async function planUpload(settings) {
-    const found = await listLocalFiles(settings.source, settings.workspace, warn);
-    logPlan(found.length, sumSizes(found), settings.target);
-    return found;
-}
-function runUpload(settings, connect, files) {
-    const progress = new Progress(sumSizes(files));
-    return group('Upload', () => uploadFiles(connect, settings.target, files, {
-        concurrency: settings.concurrency,
-        retries: settings.retries,
-        onBytes: n => progress.add(n)
-    }));
-}
-async function runDownload(settings, first, connect) {
-    const listed = await group('Plan', async () => {
-        const result = await listRemoteFiles(settings.source, first.main, warn);
-        logPlan(result.files.length, sumSizes(result.files), settings.target);
-        return result;
-    });
-    const progress = new Progress(sumSizes(listed.files));
-    const results = await group('Download', () => downloadFiles(connect, settings.target, listed.files, {
-        concurrency: settings.concurrency,
-        retries: settings.retries,
-        onBytes: n => progress.add(n)
-    }));
-    const refused = listed.refused.map(r => ({
-        source: r.path,
-        target: '',
-        size: 0,
-        status: 'refused',
-        error: r.reason
-    }));
-    return [...results, ...refused];
-}
-function sumSizes(files) {
-    return files.reduce((sum, f) => sum + f.size, 0);
-}
-function logPlan(count, bytes, target) {
-    info(`${count} files, ${formatBytes(bytes)}, into ${target}`);
+    const unreached = report.hosts.filter(h => h.error);
+    if (unreached.length > 0) {
+        throw new TransferError(`${unreached.length} server(s) got nothing: ${unreached[0].address}: ${unreached[0].error}`);
+    }
 }
 const masked = new Set();
 /** Masks a secret and each of its lines: the runner matches masks line by line in logs. */

@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
-import ssh2 from 'ssh2'
-import { backoffMs } from './backoff.js'
 import type { Duplex } from 'node:stream'
-import { AuthenticationError, ConnectionError, HostKeyError } from '../errors.js'
-import type { Endpoint } from '../inputs/settings.js'
-import { formatHostPort } from '../inputs/settings.js'
+import ssh2 from 'ssh2'
+import { ConnectionError } from '../errors.js'
+import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
+import { backoffMs } from './backoff.js'
+import { classifyError, closedBeforeLogin, hostKeyMismatch } from './classify.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 
 /** A logged-in connection whose host key matched a pin. */
@@ -16,22 +16,25 @@ export interface VerifiedConnection {
   fingerprint: string
   /** Which pin matched, as shown to users. */
   pinLabel: string
+  /** The bastion this connection runs through, closed along with it. */
+  jump?: VerifiedConnection
 }
 
 export interface ConnectOptions {
   timeoutMs: number
   /** Extra tries when the server drops the connection before login (as throttling servers do). */
   retries: number
-  /** An already-open stream to the server (through a jump host) instead of a TCP socket. */
-  sock?: Duplex
   /** ssh2 debug sink, for `ACTIONS_STEP_DEBUG`. */
   debug?: (message: string) => void
 }
 
+/** Opens the byte stream an attempt runs over: a TCP socket, or a channel through a bastion. */
+type SocketOpener = (() => Promise<Duplex>) | undefined
+
 /**
- * Connects, checks the host key against the pins, and only then logs in. When the pins do not
- * say which key type they are for, each key type the server has is tried on its own connection;
- * every one that does not match is rejected during key exchange, before authentication starts.
+ * Connects, checks the host key against the pins, and only then logs in. A jump host is
+ * connected and verified first, and the server is then reached through it and verified again
+ * with its own pins. Connections dropped before login are retried with backoff.
  */
 export async function connectVerified(
   endpoint: Endpoint,
@@ -39,9 +42,9 @@ export async function connectVerified(
 ): Promise<VerifiedConnection> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await connectOnce(endpoint, options)
+      return await connectOnce(endpoint, options, false)
     } catch (err) {
-      const retry = err instanceof ConnectionError && err.transient && !options.sock
+      const retry = err instanceof ConnectionError && err.transient
       if (!retry || attempt > options.retries) throw err
       const wait = backoffMs(attempt)
       core.warning(`${err.message} Trying again in ${wait / 1000} s.`)
@@ -50,23 +53,51 @@ export async function connectVerified(
   }
 }
 
-async function connectOnce(
+/**
+ * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
+ * connection is dropped during key exchange. Used so a relay learns that the destination is
+ * the right server before it sends any credential anywhere.
+ */
+export async function probeHostKey(
   endpoint: Endpoint,
   options: ConnectOptions
-): Promise<VerifiedConnection> {
-  const remaining = keyTypePlan(endpoint.pins)
-  const seen: Presented[] = []
-  while (remaining.length > 0) {
-    const attempt = await attemptOnce(endpoint, options, remaining, seen)
-    if (attempt.kind === 'ready') return attempt.connection
-    if (attempt.kind === 'no-such-type') break
-    const rejected = seen[seen.length - 1]
-    // A revoked key is final: asking for another type would only hide the revocation.
-    if (!rejected.verdict.accepted && rejected.verdict.revoked) break
-    remaining.splice(0, remaining.length, ...remaining.filter(t => t !== rejected.keyType))
-    if (options.sock) break // a forwarded stream can be used once
+): Promise<Presented> {
+  const result = await connectOnce(endpoint, options, true)
+  return result.presented
+}
+
+async function connectOnce<P extends boolean>(
+  endpoint: Endpoint,
+  options: ConnectOptions,
+  probe: P
+): Promise<P extends true ? { presented: Presented } : VerifiedConnection>
+async function connectOnce(
+  endpoint: Endpoint,
+  options: ConnectOptions,
+  probe: boolean
+): Promise<VerifiedConnection | { presented: Presented }> {
+  const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined
+  const openSocket: SocketOpener = jump ? () => forward(jump.client, endpoint) : undefined
+  try {
+    const remaining = keyTypePlan(endpoint.pins)
+    const seen: Presented[] = []
+    while (remaining.length > 0) {
+      const attempt = await attemptOnce(endpoint, options, remaining, seen, openSocket, probe)
+      if (attempt.kind === 'ready') return { ...attempt.connection, ...(jump ? { jump } : {}) }
+      if (attempt.kind === 'no-such-type') break
+      const last = seen[seen.length - 1]
+      if (probe && last.accepted) return { presented: last }
+      // A revoked key is final: asking for another type would only hide the revocation.
+      if (last.revoked) break
+      remaining.splice(0, remaining.length, ...remaining.filter(t => t !== last.keyType))
+    }
+    throw hostKeyMismatch(endpoint, seen)
+  } catch (err) {
+    jump?.client.end()
+    throw err
+  } finally {
+    if (probe) jump?.client.end()
   }
-  throw hostKeyMismatch(endpoint, seen)
 }
 
 type Attempt =
@@ -74,57 +105,47 @@ type Attempt =
   | { kind: 'rejected' }
   | { kind: 'no-such-type' }
 
-function attemptOnce(
+async function attemptOnce(
   endpoint: Endpoint,
   options: ConnectOptions,
   keyTypes: string[],
-  seen: Presented[]
+  seen: Presented[],
+  openSocket: SocketOpener,
+  probe: boolean
 ): Promise<Attempt> {
+  const sock = openSocket ? await openSocket() : undefined
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client()
     const seenBefore = seen.length
     let settled = false
     const finish = (fn: () => void): void => {
-      if (settled) return
-      settled = true
-      fn()
+      if (!settled) {
+        settled = true
+        fn()
+      }
     }
     client.once('ready', () => {
       client.setNoDelay(true)
       const presented = seen[seen.length - 1]
+      const { keyType, fingerprint, pinLabel } = presented
       finish(() =>
-        resolve({
-          kind: 'ready',
-          connection: {
-            client,
-            keyType: presented.keyType,
-            fingerprint: presented.fingerprint,
-            pinLabel: presented.verdict.accepted ? presented.verdict.pin.label : ''
-          }
-        })
+        resolve({ kind: 'ready', connection: { client, keyType, fingerprint, pinLabel } })
       )
     })
     client.on('error', (err: Error & { level?: string }) => {
       client.end()
       finish(() => {
-        const rejectedHere = seen.length > seenBefore && !seen[seen.length - 1].verdict.accepted
-        if (rejectedHere) resolve({ kind: 'rejected' })
-        else if (/no matching host key format/i.test(err.message)) resolve({ kind: 'no-such-type' })
-        else reject(classifyError(err, endpoint, options.timeoutMs))
+        // Our verifier said no (a mismatch, or a probe that got its answer): nothing was sent.
+        if (seen.length > seenBefore && (probe || !seen[seen.length - 1].accepted)) {
+          resolve({ kind: 'rejected' })
+        } else if (/no matching host key format/i.test(err.message)) {
+          resolve({ kind: 'no-such-type' })
+        } else reject(classifyError(err, endpoint, options.timeoutMs))
       })
     })
-    client.on('close', () =>
-      finish(() =>
-        reject(
-          new ConnectionError(
-            `${where(endpoint)} closed the connection before login completed.`,
-            true
-          )
-        )
-      )
-    )
+    client.on('close', () => finish(() => reject(closedBeforeLogin(endpoint))))
     try {
-      client.connect(connectConfig(endpoint, options, keyTypes, seen))
+      client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe))
     } catch (err) {
       finish(() => reject(classifyError(err as Error, endpoint, options.timeoutMs)))
     }
@@ -135,14 +156,16 @@ function connectConfig(
   endpoint: Endpoint,
   options: ConnectOptions,
   keyTypes: string[],
-  seen: Presented[]
+  seen: Presented[],
+  sock: Duplex | undefined,
+  probe: boolean
 ): ssh2.ConnectConfig {
   const { privateKey, password } = endpoint.credentials
   return {
     host: endpoint.host,
     port: endpoint.port,
     username: endpoint.username,
-    sock: options.sock,
+    ...(sock ? { sock } : {}),
     privateKey: privateKey?.key,
     passphrase: privateKey?.passphrase,
     password,
@@ -150,90 +173,33 @@ function connectConfig(
     readyTimeout: options.timeoutMs,
     keepaliveInterval: 10_000,
     keepaliveCountMax: 3,
-    hostVerifier: makeHostVerifier(endpoint.pins, seen),
+    hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
   }
 }
 
-function where(endpoint: Endpoint): string {
-  return `Server ${formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`
-}
-
-function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyError {
-  const target = formatHostPort(endpoint.host, endpoint.port)
-  const presented = seen.length
-    ? seen
-        .map(
-          p =>
-            `${p.keyType} ${p.fingerprint}${!p.verdict.accepted && p.verdict.revoked ? ' (REVOKED by a pin)' : ''}`
+/** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
+function forward(jump: ssh2.Client, endpoint: Endpoint): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+      if (!err) return resolve(stream)
+      const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : ''
+      reject(
+        new ConnectionError(
+          `The jump host ${via} could not open a connection to ` +
+            `${formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
+            'TCP forwarding (AllowTcpForwarding) and can reach that server.',
+          false,
+          { cause: err }
         )
-        .join('; ')
-    : 'none of the pinned key types'
-  const tried = endpoint.pins.map(p => p.label).join('; ')
-  return new HostKeyError(
-    `The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
-      `The server presented: ${presented}. Pins tried: ${tried}. ` +
-      'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
-      'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-      'be intercepting the connection.'
-  )
-}
-
-function classifyError(
-  err: Error & { level?: string; code?: string },
-  endpoint: Endpoint,
-  timeoutMs: number
-): Error {
-  const server = where(endpoint)
-  const target = formatHostPort(endpoint.host, endpoint.port)
-  switch (err.level) {
-    case 'client-authentication':
-      return new AuthenticationError(
-        `${server} rejected the login of user '${endpoint.username}'. Check 'username', and that ` +
-          "the public half of 'private-key' is in that user's ~/.ssh/authorized_keys on the server " +
-          "(or that 'password' is right).",
-        { cause: err }
       )
-    case 'client-timeout':
-      return new ConnectionError(
-        `Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
-          "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.",
-        false,
-        { cause: err }
-      )
-    case 'client-dns':
-      return new ConnectionError(
-        `Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved (${err.code ?? err.message}). Check the name.`,
-        false,
-        { cause: err }
-      )
-    case 'client-socket':
-      return socketError(err, endpoint)
-    default:
-      return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
-        cause: err
-      })
-  }
-}
-
-function socketError(err: Error & { code?: string }, endpoint: Endpoint): ConnectionError {
-  const target = formatHostPort(endpoint.host, endpoint.port)
-  if (err.code === 'ECONNREFUSED') {
-    return new ConnectionError(
-      `Connection to ${target} was refused: nothing listens there. Check 'host' and 'port'.`,
-      false,
-      { cause: err }
-    )
-  }
-  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-    return new ConnectionError(
-      `Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved. Check the name.`,
-      false,
-      { cause: err }
-    )
-  }
-  return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
-    cause: err
+    })
   })
+}
+
+/** Ends a connection and the bastion it runs through. */
+export function endConnection(connection: VerifiedConnection): void {
+  connection.client.end()
+  connection.jump?.client.end()
 }

@@ -1,11 +1,14 @@
-import { ALL_HOST_KEY_TYPES, hostKeyAlgorithmsFor, keyTypeOf } from '../identity/fingerprint.js'
+import { ALL_HOST_KEY_TYPES, hostKeyAlgorithmsFor } from '../identity/fingerprint.js'
 import { judgeHostKey, pinnedKeyTypes, type KeyVerdict, type Pin } from '../identity/pins.js'
 
 /** What the verifier saw during one connection attempt. */
 export interface Presented {
   keyType: string
   fingerprint: string
-  verdict: KeyVerdict
+  accepted: boolean
+  revoked: boolean
+  /** The matching pin's label, when accepted. */
+  pinLabel: string
 }
 
 /**
@@ -15,31 +18,24 @@ export interface Presented {
  */
 export function makeHostVerifier(
   pins: Pin[],
-  seen: Presented[]
+  seen: Presented[],
+  probeOnly = false
 ): (key: Buffer, verify: (valid: boolean) => void) => void {
   return (key, verify) => {
-    let verdict: KeyVerdict
-    try {
-      verdict = judgeHostKey(pins, key)
-    } catch {
-      seen.push({
-        keyType: safeKeyType(key),
-        fingerprint: 'unreadable key',
-        verdict: { accepted: false, revoked: false, fingerprint: '', keyType: '' }
-      })
-      verify(false)
-      return
-    }
-    seen.push({ keyType: verdict.keyType, fingerprint: verdict.fingerprint, verdict })
-    verify(verdict.accepted)
+    const presented = describeVerdict(judgeHostKey(pins, key))
+    seen.push(presented)
+    // A probe learns whether the key matches, then hangs up before authentication can start.
+    verify(presented.accepted && !probeOnly)
   }
 }
 
-function safeKeyType(key: Buffer): string {
-  try {
-    return keyTypeOf(key)
-  } catch {
-    return 'unknown'
+function describeVerdict(verdict: KeyVerdict): Presented {
+  return {
+    keyType: verdict.keyType,
+    fingerprint: verdict.fingerprint,
+    accepted: verdict.accepted,
+    revoked: !verdict.accepted && verdict.revoked,
+    pinLabel: verdict.accepted ? verdict.pin.label : ''
   }
 }
 

@@ -4,7 +4,7 @@ import * as core from '@actions/core'
 import { ActionError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { localPathInside, printableName } from '../plans/safe-names.js'
-import type { FileResult } from '../report/types.js'
+import { fileResult, type FileResult } from '../report/types.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
 import { RemoteFileReader } from './remote-file.js'
@@ -37,13 +37,8 @@ export async function downloadFiles(
   for (const file of files) {
     const finalPath = localPathInside(target, file.rel)
     if (!finalPath) {
-      refused.push({
-        source: file.path,
-        target: '',
-        size: file.size,
-        status: 'refused',
-        error: `'${printableName(file.rel)}' would land outside the target directory`
-      })
+      const why = `'${printableName(file.rel)}' would land outside the target directory`
+      refused.push(fileResult(file.path, '', file.size, 'refused', why))
       continue
     }
     const tempPath = path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
@@ -55,7 +50,8 @@ export async function downloadFiles(
     concurrency: options.concurrency,
     connect,
     run: (session, job) => downloadOne(session, job, options.onBytes),
-    abandoned: (job, reason) => result(job, 'failed', reason)
+    abandoned: (job, reason) =>
+      fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
   })
   // A temporary file kept for resuming is useless once the step gives up.
   await Promise.all(jobs.map(job => rm(job.tempPath, { force: true })))
@@ -92,14 +88,14 @@ async function downloadOne(
       )
     }
     await rename(job.tempPath, job.finalPath)
-    return result(job, 'transferred')
+    return fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
   } catch (err) {
     if (isTransient(err, session)) {
       session.kill()
       throw err
     }
     await rm(job.tempPath, { force: true })
-    return result(job, 'failed', (err as Error).message)
+    return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', (err as Error).message)
   }
 }
 
@@ -109,15 +105,4 @@ async function resumePoint(job: DownloadJob): Promise<boolean> {
   job.written.rewind(existing?.size ?? 0)
   if (job.written.value > 0) core.info(`Resuming ${job.file.path} at byte ${job.written.value}.`)
   return job.written.value > 0
-}
-
-function result(job: DownloadJob, status: FileResult['status'], error?: string): FileResult {
-  const row: FileResult = {
-    source: job.file.path,
-    target: job.finalPath,
-    size: job.file.size,
-    status
-  }
-  if (error) row.error = error
-  return row
 }

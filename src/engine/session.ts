@@ -1,7 +1,7 @@
 import type ssh2 from 'ssh2'
 import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
-import type { VerifiedConnection } from '../connection/connect.js'
+import { endConnection, type VerifiedConnection } from '../connection/connect.js'
 import { SftpChannel } from './sftp.js'
 
 /** How long one SFTP request may take before the connection is declared dead. */
@@ -17,6 +17,7 @@ export const SPREAD_THRESHOLD = 8 * 1024 * 1024
  */
 export class SftpSession {
   private lost = false
+  private closed = false
 
   private constructor(
     readonly connection: VerifiedConnection,
@@ -38,6 +39,7 @@ export class SftpSession {
   kill(): void {
     this.lost = true
     this.connection.client.destroy()
+    this.connection.jump?.client.destroy()
   }
 
   static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
@@ -68,9 +70,10 @@ export class SftpSession {
   }
 
   close(): void {
-    if (this.lost) return
-    for (const channel of this.channels) channel.end()
-    this.connection.client.end()
+    if (this.closed) return
+    this.closed = true
+    if (!this.lost) for (const channel of this.channels) channel.end()
+    endConnection(this.connection)
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 
 /**
  * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
@@ -9,10 +9,21 @@ export const TEMP_SUFFIX = '.sftp-part'
 /** A per-run token: two runs into the same directory never share a temporary name. */
 export const RUN_TOKEN = randomBytes(4).toString('hex')
 
+/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
+const MAX_BASE_BYTES = 180
+
 /** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
 export function tempNameFor(name: string): string {
-  const base = name.length > 180 ? name.slice(0, 180) : name
-  return `.${base}.${RUN_TOKEN}${TEMP_SUFFIX}`
+  if (Buffer.byteLength(name) <= MAX_BASE_BYTES) return `.${name}.${RUN_TOKEN}${TEMP_SUFFIX}`
+  // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
+  // the whole name so two long names sharing a prefix never share a temporary file.
+  let base = ''
+  for (const char of name) {
+    if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9) break
+    base += char
+  }
+  const digest = createHash('sha256').update(name).digest('hex').slice(0, 8)
+  return `.${base}~${digest}.${RUN_TOKEN}${TEMP_SUFFIX}`
 }
 
 export function isTempName(name: string): boolean {

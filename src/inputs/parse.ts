@@ -85,3 +85,42 @@ export function parseHost(raw: string, input: string): string {
   }
   return host
 }
+
+/** One server named in a host list. */
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/**
+ * A list of servers, one per line or comma-separated, each `name`, `name:port`, `[v6]:port` or a
+ * bare IPv6 address. Servers without a port get `defaultPort`.
+ */
+export function parseHostList(raw: string, input: string, defaultPort: number): HostPort[] {
+  const items = raw
+    .split(/[\r\n,]+/)
+    .map(s => s.trim())
+    .filter(Boolean)
+  if (items.length === 0) parseHost('', input)
+  const seen = new Set<string>()
+  return items.map(item => {
+    const parsed = splitHostPort(item, input, defaultPort)
+    const key = `${parsed.host}:${parsed.port}`
+    if (seen.has(key)) throw new InputError(input, `'${item}' is listed twice.`)
+    seen.add(key)
+    return parsed
+  })
+}
+
+function splitHostPort(item: string, input: string, defaultPort: number): HostPort {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(item)
+  if (bracketed) return { host: parseHost(bracketed[1], input), port: portOf(bracketed[2]) }
+  const named = /^([^:]+):(\d+)$/.exec(item)
+  if (named) return { host: parseHost(named[1], input), port: portOf(named[2]) }
+  return { host: parseHost(item, input), port: defaultPort }
+
+  function portOf(text: string | undefined): number {
+    if (text === undefined) return defaultPort
+    return parseIntegerInput(text, input, { fallback: defaultPort, min: 1, max: 65535 })
+  }
+}

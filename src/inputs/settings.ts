@@ -1,51 +1,37 @@
 import * as path from 'node:path'
 import { InputError } from '../errors.js'
-import { parsePins, pinsForHost, type Pin } from '../identity/pins.js'
-import { preparePrivateKey, type PreparedKey } from './keys.js'
-import { parseHost, parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
+import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
+import { parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
+
+export type { Credentials, Endpoint, InputReader } from './endpoints.js'
+export { formatHostPort, SECRET_INPUTS } from './endpoints.js'
 
 /** Which way files move. */
-export type Direction = 'upload' | 'download'
+export type Direction = 'upload' | 'download' | 'relay'
 
-/** How to log in. At least one of the two is set. */
-export interface Credentials {
-  /** Normalized private key, ready for ssh2. */
-  privateKey?: PreparedKey
-  /** Password for password authentication. */
-  password?: string
-}
-
-/** One SSH server and everything needed to reach it safely. */
-export interface Endpoint {
-  /** Host name or IP address, as given. */
-  host: string
-  /** TCP port, 1 to 65535. */
-  port: number
-  /** Login user. */
-  username: string
-  /** Host-key pins that apply to this host and port; never empty. */
-  pins: Pin[]
-  /** Login credentials. */
-  credentials: Credentials
-  /** Name of the input the host came from, for messages (e.g. `host`). */
-  hostInput: string
-  /** Name of the input the pins came from, for messages (e.g. `fingerprint`). */
-  pinInput: string
-}
+/** Which of the files matching `source` to move. */
+export type Selection = 'all' | 'newest'
 
 /** Everything the action does, decided once from the inputs. */
 export interface Settings {
   /** Which way files move. */
   direction: Direction
-  /** The server to connect to. */
-  server: Endpoint
+  /**
+   * The servers named by `host`: several for a fan-out upload, exactly one otherwise. For a
+   * relay, the server files are read from.
+   */
+  servers: Endpoint[]
+  /** Relay only: the server files are written to. */
+  targetServer?: Endpoint
   /** What to transfer: include patterns and `!` excludes. */
   source: SourceSpec
-  /** Destination directory: remote (POSIX) for upload, absolute local for download. */
+  /** Download and relay: every matching file, or only the most recently modified one. */
+  select: Selection
+  /** Destination directory: remote (POSIX) for upload and relay, absolute local for download. */
   target: string
   /** Milliseconds allowed for TCP connect, key exchange, host-key check and login. */
   timeoutMs: number
-  /** Files transferred at once. */
+  /** Files transferred at once, per server. */
   concurrency: number
   /** Reconnections allowed after a dropped connection; 0 turns retrying off. */
   retries: number
@@ -59,105 +45,84 @@ export interface Settings {
   secrets: string[]
 }
 
-/** Reads one input by name; returns '' when unset. Matches `core.getInput` semantics. */
-export type InputReader = (name: string) => string
-
 /** Where the action runs: the parts of the environment that settings depend on. */
 export interface RunnerEnv {
   workspace: string
   tempDir: string
 }
 
-const DIRECTIONS: readonly Direction[] = ['upload', 'download']
+const DIRECTIONS: readonly Direction[] = ['upload', 'download', 'relay']
+const SELECTIONS: readonly Selection[] = ['all', 'newest']
 
 /** Builds and validates the settings; throws InputError naming the first bad input. */
 export function readSettings(read: InputReader, env: RunnerEnv): Settings {
   const warnings: string[] = []
-  const direction = parseDirection(read('direction'))
-  const credentials = readCredentials(read)
-  const server = readEndpoint(read, credentials, warnings)
-  const source = parseSources(read('source'), 'source')
-  const target = readTarget(read('target'), direction, env.workspace)
-  const timeoutS = parseIntegerInput(read('timeout'), 'timeout', {
-    fallback: 30,
-    min: 1,
-    max: 3600
-  })
-  const concurrency = parseIntegerInput(read('concurrency'), 'concurrency', {
-    fallback: 8,
-    min: 1,
-    max: 64
-  })
-  const retries = parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 })
+  const direction = parseChoice(read('direction'), 'direction', DIRECTIONS, 'upload')
+  const servers = readEndpoints(read, '', {}, warnings)
+  if (servers.length > 1 && direction !== 'upload') {
+    throw new InputError(
+      'host',
+      `several servers are only supported for uploads, not ${direction}.`
+    )
+  }
+  const targetServer =
+    direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined
+  const select = parseChoice(read('select'), 'select', SELECTIONS, 'all')
+  if (select !== 'all' && direction === 'upload') {
+    throw new InputError('select', 'applies to download and relay; leave it empty for uploads.')
+  }
   return {
     direction,
-    server,
-    source,
-    target,
-    timeoutMs: timeoutS * 1000,
-    concurrency,
-    retries,
+    servers,
+    ...(targetServer ? { targetServer } : {}),
+    source: parseSources(read('source'), 'source'),
+    select,
+    target: readTarget(read('target'), direction, env.workspace),
+    timeoutMs:
+      parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
+    concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
+      fallback: 8,
+      min: 1,
+      max: 64
+    }),
+    retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
     workspace: env.workspace,
     manifestPath: path.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
     warnings,
-    secrets: collectSecrets(credentials)
+    secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
   }
 }
 
-function parseDirection(raw: string): Direction {
-  const value = (raw || 'upload').toLowerCase()
-  const found = DIRECTIONS.find(d => d === value)
+function parseChoice<T extends string>(
+  raw: string,
+  input: string,
+  choices: readonly T[],
+  fallback: T
+): T {
+  const value = (raw || fallback).toLowerCase()
+  const found = choices.find(c => c === value)
   if (!found) {
-    throw new InputError('direction', `'${raw}' is not a direction. Use one of: upload, download.`)
+    throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`)
   }
   return found
 }
 
-function readCredentials(read: InputReader): Credentials {
-  const rawKey = read('private-key')
-  const passphrase = read('passphrase') || undefined
-  const password = read('password') || undefined
-  if (!rawKey && !password) {
+/** The relay's destination: its own pins always; login details default to the source's. */
+function readTargetServer(read: InputReader, source: Endpoint, warnings: string[]): Endpoint {
+  if (!read('target-host')) {
     throw new InputError(
-      'private-key',
-      "no credentials given. Set 'private-key' (recommended) or 'password' from a secret, e.g. " +
-        'private-key: ${{ secrets.SSH_PRIVATE_KEY }}.'
+      'target-host',
+      'a relay needs the destination server, e.g. target-host: web.example.com.'
     )
   }
-  const credentials: Credentials = {}
-  if (rawKey)
-    credentials.privateKey = preparePrivateKey(rawKey, passphrase, 'private-key', 'passphrase')
-  if (password) credentials.password = password
-  return credentials
-}
-
-function readEndpoint(read: InputReader, credentials: Credentials, warnings: string[]): Endpoint {
-  const host = parseHost(read('host'), 'host')
-  const port = parseIntegerInput(read('port'), 'port', { fallback: 22, min: 1, max: 65535 })
-  const username = read('username')
-  if (!username) {
-    throw new InputError('username', 'the user to log in as is required, e.g. username: deploy.')
-  }
-  if (/[\s:@]/.test(username)) {
-    throw new InputError('username', 'must be a plain user name without spaces, ":" or "@".')
-  }
-  const allPins = parsePins(read('fingerprint'), 'fingerprint')
-  const pins = pinsForHost(allPins, host, port)
-  if (pins.filter(p => !p.revoked).length === 0) {
-    throw new InputError(
-      'fingerprint',
-      `no pin applies to ${formatHostPort(host, port)}. The lines given name other hosts ` +
-        `(known_hosts lines apply only to the hosts they name; use [${host}]:${port} for a non-standard port), ` +
-        'or add a bare SHA256 fingerprint.'
-    )
-  }
-  if (pins.some(p => p.form === 'md5' && !p.revoked)) {
-    warnings.push(
-      "Input 'fingerprint': an MD5 fingerprint is accepted, but MD5 is weak. Prefer the SHA256 form " +
-        '(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server).'
-    )
-  }
-  return { host, port, username, pins, credentials, hostInput: 'host', pinInput: 'fingerprint' }
+  const targets = readEndpoints(
+    read,
+    'target-',
+    { username: source.username, credentials: source.credentials },
+    warnings
+  )
+  if (targets.length > 1) throw new InputError('target-host', 'name one destination server only.')
+  return targets[0]
 }
 
 function readTarget(raw: string, direction: Direction, workspace: string): string {
@@ -180,21 +145,4 @@ export function normalizeRemoteDir(value: string): string {
   if (dir.startsWith('~/')) dir = dir.slice(2)
   const normalized = path.posix.normalize(dir)
   return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
-
-/** Inputs whose raw values are secrets: masked before anything else reads them. */
-export const SECRET_INPUTS = ['private-key', 'passphrase', 'password'] as const
-
-function collectSecrets(credentials: Credentials): string[] {
-  const secrets: string[] = []
-  if (credentials.privateKey) {
-    secrets.push(...credentials.privateKey.secrets)
-    if (credentials.privateKey.passphrase) secrets.push(credentials.privateKey.passphrase)
-  }
-  if (credentials.password) secrets.push(credentials.password)
-  return secrets
 }

@@ -25,7 +25,8 @@ export function makeExcluder(patterns: string[]): (...paths: string[]) => boolea
   if (patterns.length === 0) return () => false
   const matchers = patterns.map(p => {
     const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '')
-    return picomatch(cleaned, { dot: true, basename: !cleaned.includes('/') })
+    // Paths are compared without a leading '/', so a full remote path must lose it too.
+    return picomatch(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') })
   })
   return (...paths) =>
     paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))))

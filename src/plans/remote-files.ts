@@ -64,6 +64,15 @@ export async function listRemoteFiles(
     }
     for (const file of matches) {
       if (excluded(file.rel, file.path)) continue
+      const existing = byRel.get(file.rel)
+      if (existing && existing.path !== file.path) {
+        throw new InputError(
+          'source',
+          `two remote files land on the same local path '${printableName(file.rel)}' ` +
+            `(${printableName(existing.path)} and ${printableName(file.path)}). ` +
+            'Exclude one, or download them in separate steps.'
+        )
+      }
       byRel.set(file.rel, file)
     }
   }

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { formatBytes } from './progress.js'
 import type { RunReport } from './types.js'
 
-/** Totals over the files that really arrived. */
+/** Totals over the files that really arrived (per server, for a fan-out). */
 export function totals(report: RunReport): { files: number; bytes: number } {
   const moved = report.files.filter(f => f.status === 'transferred')
   return { files: moved.length, bytes: moved.reduce((sum, f) => sum + f.size, 0) }
@@ -14,51 +14,66 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
   const { files, bytes } = totals(report)
   const manifest = {
     direction: report.direction,
-    server: report.server,
-    hostKey: { type: report.keyType, fingerprint: report.fingerprint },
+    hosts: report.hosts,
+    ...(report.selected ? { selected: report.selected } : {}),
     files: report.files
   }
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
   core.setOutput('files', files)
   core.setOutput('bytes', bytes)
   core.setOutput('manifest', manifestPath)
+  core.setOutput('selected', report.selected?.path ?? '')
 }
 
-/** The job summary: what moved, where, and which pinned key the server proved it holds. */
+/** The job summary: what moved, where, and which pinned key each server proved it holds. */
 export async function writeSummary(report: RunReport): Promise<void> {
   const { files, bytes } = totals(report)
   const seconds = report.durationMs / 1000
-  const rate = seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-'
   const failed = report.files.filter(f => f.status !== 'transferred')
+  const state = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error)
   core.summary
-    .addHeading(`SFTP ${report.direction}: ${failed.length ? 'FAILED' : 'done'}`, 3)
+    .addHeading(`SFTP ${report.direction}: ${state ? 'FAILED' : 'done'}`, 3)
     .addTable([
-      [
-        { data: 'Files', header: true },
-        { data: 'Bytes', header: true },
-        { data: 'Server', header: true },
-        { data: 'Host key matched', header: true },
-        { data: 'Duration', header: true },
-        { data: 'Throughput', header: true }
-      ],
+      ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
       [
         String(files),
         `${bytes} (${formatBytes(bytes)})`,
-        escapeHtml(report.server),
-        report.fingerprint ? `${report.keyType} ${report.fingerprint}` : 'not verified',
         `${seconds.toFixed(1)} s`,
-        rate
+        seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-'
       ]
     ])
-  if (failed.length) {
-    core.summary.addHeading('Not transferred', 4).addTable([
-      [
-        { data: 'File', header: true },
-        { data: 'Status', header: true },
-        { data: 'Reason', header: true }
-      ],
-      ...failed.slice(0, 200).map(f => [escapeHtml(f.source), f.status, escapeHtml(f.error ?? '')])
+    .addTable([
+      ['Role', 'Server', 'Host key matched', 'Files'].map(h => ({ data: h, header: true })),
+      ...report.hosts.map(h => [
+        h.role,
+        escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
+        h.fingerprint
+          ? `${h.keyType} ${h.fingerprint}`
+          : `not connected: ${escapeHtml(h.error ?? '')}`,
+        String(
+          report.files.filter(
+            f => f.status === 'transferred' && (!f.server || f.server === h.address)
+          ).length
+        )
+      ])
     ])
+  if (report.selected) {
+    core.summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true)
+  }
+  if (failed.length) {
+    core.summary
+      .addHeading('Not transferred', 4)
+      .addTable([
+        ['File', 'Server', 'Status', 'Reason'].map(h => ({ data: h, header: true })),
+        ...failed
+          .slice(0, 200)
+          .map(f => [
+            escapeHtml(f.source),
+            escapeHtml(f.server ?? ''),
+            f.status,
+            escapeHtml(f.error ?? '')
+          ])
+      ])
   }
   // Outside a runner (local runs, some tests) there is no summary file to write to.
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.write()

@@ -35,7 +35,8 @@ export class Progress {
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = n
+  // Rates are fractional; a fraction of a byte is noise in a log line.
+  let value = Math.round(n)
   let unit = 0
   while (value >= 1024 && unit < units.length - 1) {
     value /= 1024

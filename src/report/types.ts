@@ -3,7 +3,7 @@ export type FileStatus = 'transferred' | 'failed' | 'refused'
 
 /** One row of the manifest. */
 export interface FileResult {
-  /** Where the file came from: a local path for uploads, a remote path for downloads. */
+  /** Where the file came from: a local path for uploads, a remote path otherwise. */
   source: string
   /** Where it went: the final name, never the temporary one. */
   target: string
@@ -12,18 +12,48 @@ export interface FileResult {
   status: FileStatus
   /** Why it failed or was refused. */
   error?: string
+  /** The server it went to or came from (host:port), when several are involved. */
+  server?: string
+}
+
+/** A server this run talked to and the key it proved it holds. */
+export interface HostReport {
+  role: 'server' | 'source' | 'target'
+  /** host:port. */
+  address: string
+  keyType: string
+  /** SHA256 fingerprint of the host key that matched a pin; '' when never verified. */
+  fingerprint: string
+  pinLabel: string
+  /** The bastion the connection ran through, host:port and fingerprint. */
+  via?: string
+  /** Why this server got nothing, when its connection failed (fan-out goes on without it). */
+  error?: string
+}
+
+/** The file `select: newest` chose. */
+export interface Selection {
+  path: string
+  size: number
+  /** Modification time on the server, seconds since the epoch. */
+  mtime: number
 }
 
 /** What one run did, for outputs, the manifest and the job summary. */
 export interface RunReport {
   direction: string
-  /** host:port of the server. */
-  server: string
-  keyType: string
-  /** SHA256 fingerprint of the host key that matched a pin. */
-  fingerprint: string
-  /** Which pin matched, as shown to users. */
-  pinLabel: string
+  hosts: HostReport[]
   files: FileResult[]
+  selected?: Selection
   durationMs: number
+}
+
+export function fileResult(
+  source: string,
+  target: string,
+  size: number,
+  status: FileStatus,
+  error?: string
+): FileResult {
+  return error ? { source, target, size, status, error } : { source, target, size, status }
 }

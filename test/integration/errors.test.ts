@@ -65,7 +65,11 @@ describe('bad input and failed connections give one clear error', () => {
     ['port out of range', { port: '70000' }, /Input 'port'.*out of range/],
     ['unknown direction', { direction: 'sideways' }, /Input 'direction'.*upload, download/],
     ['source matching nothing', { source: 'nope/*.txt' }, /Input 'source'.*matches no file/],
-    ['host with a port in it', { host: 'example.com:22' }, /Input 'host'.*'port' input/],
+    [
+      'host with a user in it',
+      { host: 'deploy@example.com' },
+      /Input 'host'.*user and port have their own inputs/
+    ],
     ['garbage pin', { fingerprint: 'not a pin at all' }, /Input 'fingerprint'.*line 1/]
   ])('%s', async (_name, overrides, pattern) => {
     const before = sshd.authAttempts()

@@ -1,0 +1,91 @@
+import { AuthenticationError, ConnectionError, HostKeyError } from '../errors.js'
+import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
+import type { Presented } from './host-key.js'
+
+function where(endpoint: Endpoint): string {
+  return `Server ${formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`
+}
+
+export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyError {
+  const target = formatHostPort(endpoint.host, endpoint.port)
+  const presented = seen.length
+    ? seen
+        .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
+        .join('; ')
+    : 'none of the pinned key types'
+  const tried = endpoint.pins.map(p => p.label).join('; ')
+  return new HostKeyError(
+    `The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
+      `The server presented: ${presented}. Pins tried: ${tried}. ` +
+      'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
+      'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
+      'be intercepting the connection.'
+  )
+}
+
+/** Turns an ssh2 error into one the user can act on. */
+export function classifyError(
+  err: Error & { level?: string; code?: string },
+  endpoint: Endpoint,
+  timeoutMs: number
+): Error {
+  const server = where(endpoint)
+  const target = formatHostPort(endpoint.host, endpoint.port)
+  switch (err.level) {
+    case 'client-authentication':
+      return new AuthenticationError(
+        `${server} rejected the login of user '${endpoint.username}'. Check the username, and that ` +
+          "the public half of the private key is in that user's ~/.ssh/authorized_keys on the " +
+          'server (or that the password is right).',
+        { cause: err }
+      )
+    case 'client-timeout':
+      return new ConnectionError(
+        `Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
+          "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.",
+        false,
+        { cause: err }
+      )
+    case 'client-dns':
+      return unresolved(err, endpoint)
+    case 'client-socket':
+      return socketError(err, endpoint)
+    default:
+      return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
+        cause: err
+      })
+  }
+}
+
+function unresolved(err: Error & { code?: string }, endpoint: Endpoint): ConnectionError {
+  return new ConnectionError(
+    `Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
+      `(${err.code ?? err.message}). Check the name.`,
+    false,
+    { cause: err }
+  )
+}
+
+function socketError(err: Error & { code?: string }, endpoint: Endpoint): ConnectionError {
+  const target = formatHostPort(endpoint.host, endpoint.port)
+  if (err.code === 'ECONNREFUSED') {
+    return new ConnectionError(
+      `Connection to ${target} was refused: nothing listens there. Check '${endpoint.hostInput}' ` +
+        `and '${endpoint.hostInput.replace(/host$/, 'port')}'.`,
+      false,
+      { cause: err }
+    )
+  }
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return unresolved(err, endpoint)
+  return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
+    cause: err
+  })
+}
+
+export function closedBeforeLogin(endpoint: Endpoint): ConnectionError {
+  return new ConnectionError(
+    `${where(endpoint)} closed the connection before login completed (a server throttling ` +
+      'logins, e.g. MaxStartups, does this).',
+    true
+  )
+}

@@ -1,0 +1,66 @@
+import * as core from '@actions/core'
+import { downloadFiles } from '../engine/download.js'
+import type { SftpSession } from '../engine/session.js'
+import { formatHostPort, type Settings } from '../inputs/settings.js'
+import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
+import { describeAge, newestFile } from '../plans/select.js'
+import { formatBytes, Progress } from '../report/progress.js'
+import { fileResult, type RunReport } from '../report/types.js'
+import { hostReport, openSession, reusing, sumSizes } from './sessions.js'
+
+/** Downloads from the one server named by `host` into the local target directory. */
+export async function runDownload(settings: Settings, report: RunReport): Promise<void> {
+  const server = settings.servers[0]
+  const address = formatHostPort(server.host, server.port)
+  const first = await core.group(`Connect to ${address}`, () => openSession(server, settings))
+  report.hosts.push(hostReport('server', server, first))
+  try {
+    const files = await planRemote(settings, first, report)
+    const progress = new Progress(sumSizes(files))
+    const results = await core.group('Download', () =>
+      downloadFiles(
+        reusing(first, () => openSession(server, settings)),
+        settings.target,
+        files,
+        {
+          concurrency: settings.concurrency,
+          retries: settings.retries,
+          onBytes: n => progress.add(n)
+        }
+      )
+    )
+    report.files.push(...results)
+  } finally {
+    first.close()
+  }
+}
+
+/**
+ * Lists what `source` matches on the server, keeps only the newest file when asked, and records
+ * refused names in the report. Shared by download and relay.
+ */
+export function planRemote(
+  settings: Settings,
+  session: SftpSession,
+  report: RunReport
+): Promise<RemoteFile[]> {
+  return core.group('Plan', async () => {
+    const listed = await listRemoteFiles(settings.source, session.main, m => core.warning(m))
+    for (const r of listed.refused)
+      report.files.push(fileResult(r.path, '', 0, 'refused', r.reason))
+    let files = listed.files
+    if (settings.select === 'newest') {
+      const newest = newestFile(files)
+      files = newest ? [newest] : []
+      if (newest) {
+        report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime }
+        core.info(
+          `Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+            `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`
+        )
+      }
+    }
+    core.info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`)
+    return files
+  })
+}

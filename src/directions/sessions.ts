@@ -1,0 +1,68 @@
+import * as core from '@actions/core'
+import { connectVerified, type VerifiedConnection } from '../connection/connect.js'
+import { SftpSession } from '../engine/session.js'
+import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import type { HostReport } from '../report/types.js'
+
+/** SFTP channels opened per connection; servers that allow fewer get fewer. */
+export const CHANNELS = 4
+
+export type Connect = () => Promise<SftpSession>
+
+/** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
+export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
+  const connection = await connectVerified(endpoint, {
+    timeoutMs: settings.timeoutMs,
+    retries: settings.retries,
+    debug: core.isDebug() ? (m: string) => core.debug(m) : undefined
+  })
+  logVerified(endpoint, connection)
+  return SftpSession.open(connection, CHANNELS)
+}
+
+function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
+  if (connection.jump && endpoint.jump) {
+    const jump = formatHostPort(endpoint.jump.host, endpoint.jump.port)
+    core.info(
+      `Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
+        `matches pin ${connection.jump.pinLabel}.`
+    )
+  }
+  core.info(
+    `Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
+      `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`
+  )
+}
+
+/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
+export function reusing(first: SftpSession, open: Connect): Connect {
+  let spare: SftpSession | undefined = first
+  return async () => {
+    const session = spare
+    spare = undefined
+    return session && !session.dead ? session : open()
+  }
+}
+
+export function hostReport(
+  role: HostReport['role'],
+  endpoint: Endpoint,
+  session: SftpSession
+): HostReport {
+  const { connection } = session
+  const report: HostReport = {
+    role,
+    address: formatHostPort(endpoint.host, endpoint.port),
+    keyType: connection.keyType,
+    fingerprint: connection.fingerprint,
+    pinLabel: connection.pinLabel
+  }
+  if (connection.jump && endpoint.jump) {
+    report.via = `${formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`
+  }
+  return report
+}
+
+export function sumSizes(files: Array<{ size: number }>): number {
+  return files.reduce((sum, f) => sum + f.size, 0)
+}

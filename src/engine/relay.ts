@@ -1,0 +1,95 @@
+import type { RemoteFile } from '../plans/remote-files.js'
+import { fileResult, type FileResult } from '../report/types.js'
+import { deliver, deliveryFor, removeStaleTemps, type Delivery } from './deliver.js'
+import { RemoteFileReader } from './remote-file.js'
+import { ensureRemoteDirs } from './remote-dirs.js'
+import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
+import type { SftpSession } from './session.js'
+import type { TransferOptions } from './upload.js'
+
+/** Both ends of a relay. If either drops, both are reconnected. */
+export class RelayPair implements Reconnectable {
+  constructor(
+    readonly source: SftpSession,
+    readonly target: SftpSession
+  ) {}
+
+  get dead(): boolean {
+    return this.source.dead || this.target.dead
+  }
+
+  kill(): void {
+    this.source.kill()
+    this.target.kill()
+  }
+
+  close(): void {
+    this.source.close()
+    this.target.close()
+  }
+}
+
+interface RelayJob {
+  file: RemoteFile
+  delivery: Delivery
+}
+
+/**
+ * Streams files from one server to another through the runner: read requests on the source
+ * and write requests on the destination stay in flight together, nothing touches the runner's
+ * disk, and memory is bounded by the requests in flight whatever the file size.
+ */
+export function relayFiles(
+  connect: () => Promise<RelayPair>,
+  target: string,
+  files: RemoteFile[],
+  options: TransferOptions
+): Promise<FileResult[]> {
+  const jobs = files.map((file, turn) => ({
+    file,
+    delivery: deliveryFor(target, file.rel, file.size, turn)
+  }))
+  return runWithRetries({
+    jobs,
+    retries: options.retries,
+    concurrency: options.concurrency,
+    connect,
+    prepare: (pair, pending) =>
+      ensureRemoteDirs(
+        pair.target.main,
+        target,
+        pending.map(j => j.file.rel)
+      ),
+    run: (pair, job) => relayOne(pair, job, options.onBytes),
+    finish: pair =>
+      removeStaleTemps(
+        pair.target,
+        jobs.map(j => j.delivery)
+      ),
+    abandoned: (job, reason) =>
+      fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
+  })
+}
+
+async function relayOne(
+  pair: RelayPair,
+  job: RelayJob,
+  onBytes: (n: number) => void
+): Promise<FileResult> {
+  const open = () =>
+    RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path)
+  try {
+    await deliver(pair.target, job.delivery, open, onBytes, pair)
+    return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
+  } catch (err) {
+    if (isTransient(err, pair)) throw err
+    await pair.target.main.unlink(job.delivery.tempPath).catch(() => undefined)
+    return fileResult(
+      job.file.path,
+      job.delivery.finalPath,
+      job.file.size,
+      'failed',
+      (err as Error).message
+    )
+  }
+}
