@@ -58876,7 +58876,7 @@ async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => t
     for (const entry of await lister.readdir(dir)) {
         if (entry.name === '.' || entry.name === '..')
             continue;
-        const shown = `${dir}/${entry.name}`;
+        const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`;
         const reason = unsafeNameReason(entry.name);
         if (reason) {
             refused.push({ path: shown, reason });
@@ -59204,7 +59204,8 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         password,
         tryKeyboard: false,
         readyTimeout: options.timeoutMs,
-        keepaliveInterval: 10_000,
+        // A link that goes silent is declared dead after about `timeout`, then reconnected.
+        keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
         keepaliveCountMax: 3,
         hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
@@ -59243,11 +59244,15 @@ const FALLBACK_CHUNK = 32 * 1024;
 class SftpChannel {
     sftp;
     deadlineMs;
+    isDead;
     maxReadLen;
     maxWriteLen;
-    constructor(sftp, deadlineMs) {
+    constructor(sftp, deadlineMs, 
+    /** ssh2 queues requests on a closed channel and never answers them: refuse them instead. */
+    isDead = () => false) {
         this.sftp = sftp;
         this.deadlineMs = deadlineMs;
+        this.isDead = isDead;
         this.maxReadLen = limit(sftp, '_maxReadLen');
         this.maxWriteLen = limit(sftp, '_maxWriteLen');
     }
@@ -59323,9 +59328,15 @@ class SftpChannel {
     }
     call(what, start) {
         return new Promise((resolve, reject) => {
+            if (this.isDead()) {
+                reject(new ConnectionError(`The connection was lost before '${what}'.`, true));
+                return;
+            }
             const timer = setTimeout(() => {
                 reject(new ConnectionError(`The server did not answer '${what}' within ${this.deadlineMs / 1000} s; the connection looks dead.`, true));
             }, this.deadlineMs);
+            // A request the dead connection never answers must not keep the process alive.
+            timer.unref();
             try {
                 start((err, value) => {
                     clearTimeout(timer);
@@ -59376,41 +59387,46 @@ const SPREAD_THRESHOLD = 8 * 1024 * 1024;
 class SftpSession {
     connection;
     channels;
-    lost = false;
+    liveness;
     closed = false;
-    constructor(connection, channels) {
+    constructor(connection, channels, liveness) {
         this.connection = connection;
         this.channels = channels;
+        this.liveness = liveness;
+    }
+    static async open(connection, wanted) {
+        const liveness = { lost: false };
         const markLost = () => {
-            this.lost = true;
+            liveness.lost = true;
         };
         connection.client.on('close', markLost);
         connection.client.on('error', markLost);
-    }
-    /** True once the connection dropped: every error after that is the network's, not the file's. */
-    get dead() {
-        return this.lost;
-    }
-    /** Ends a connection that stopped answering, so requests still waiting fail at once. */
-    kill() {
-        this.lost = true;
-        this.connection.client.destroy();
-        this.connection.jump?.client.destroy();
-    }
-    static async open(connection, wanted) {
         const channels = [];
         for (let i = 0; i < wanted; i++) {
             try {
-                channels.push(new SftpChannel(await openSftp(connection.client), REQUEST_DEADLINE_MS));
+                const sftp = await openSftp(connection.client);
+                channels.push(new SftpChannel(sftp, REQUEST_DEADLINE_MS, () => liveness.lost));
             }
             catch (err) {
-                if (channels.length === 0)
+                if (channels.length === 0) {
+                    endConnection(connection);
                     throw noSftp(err);
+                }
                 core_debug(`Server allowed ${channels.length} SFTP channels: ${err.message}`);
                 break;
             }
         }
-        return new SftpSession(connection, channels);
+        return new SftpSession(connection, channels, liveness);
+    }
+    /** True once the connection dropped: every error after that is the network's, not the file's. */
+    get dead() {
+        return this.liveness.lost;
+    }
+    /** Ends a connection that stopped answering, so requests still waiting fail at once. */
+    kill() {
+        this.liveness.lost = true;
+        this.connection.client.destroy();
+        this.connection.jump?.client.destroy();
     }
     /** The channel for control operations (mkdir, stat, rename, listing). */
     get main() {
@@ -59427,7 +59443,7 @@ class SftpSession {
         if (this.closed)
             return;
         this.closed = true;
-        if (!this.lost)
+        if (!this.liveness.lost)
             for (const channel of this.channels)
                 channel.end();
         endConnection(this.connection);
@@ -59436,6 +59452,7 @@ class SftpSession {
 function openSftp(client) {
     return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('the server did not open an SFTP channel in time')), REQUEST_DEADLINE_MS);
+        timer.unref();
         try {
             client.sftp((err, sftp) => {
                 clearTimeout(timer);
@@ -59455,7 +59472,7 @@ function noSftp(err) {
     const motd = /Expected VERSION packet/i.test(err.message)
         ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
         : '';
-    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`, false, { cause: err });
+    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has a 'Subsystem sftp' line.${motd}`, false, { cause: err });
 }
 
 ;// CONCATENATED MODULE: ./src/directions/sessions.ts

@@ -171,7 +171,8 @@ function connectConfig(
     password,
     tryKeyboard: false,
     readyTimeout: options.timeoutMs,
-    keepaliveInterval: 10_000,
+    // A link that goes silent is declared dead after about `timeout`, then reconnected.
+    keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
     keepaliveCountMax: 3,
     hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },

@@ -10,50 +10,59 @@ export const REQUEST_DEADLINE_MS = 60_000
 /** Files at least this big are spread over every channel; smaller ones use one. */
 export const SPREAD_THRESHOLD = 8 * 1024 * 1024
 
+/** Shared by a session and its channels: once lost, no request is sent any more. */
+interface Liveness {
+  lost: boolean
+}
+
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
  * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
  * fewer", never a failure, as long as one channel opens.
  */
 export class SftpSession {
-  private lost = false
   private closed = false
 
   private constructor(
     readonly connection: VerifiedConnection,
-    readonly channels: SftpChannel[]
-  ) {
+    readonly channels: SftpChannel[],
+    private readonly liveness: Liveness
+  ) {}
+
+  static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
+    const liveness: Liveness = { lost: false }
     const markLost = (): void => {
-      this.lost = true
+      liveness.lost = true
     }
     connection.client.on('close', markLost)
     connection.client.on('error', markLost)
-  }
-
-  /** True once the connection dropped: every error after that is the network's, not the file's. */
-  get dead(): boolean {
-    return this.lost
-  }
-
-  /** Ends a connection that stopped answering, so requests still waiting fail at once. */
-  kill(): void {
-    this.lost = true
-    this.connection.client.destroy()
-    this.connection.jump?.client.destroy()
-  }
-
-  static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
     const channels: SftpChannel[] = []
     for (let i = 0; i < wanted; i++) {
       try {
-        channels.push(new SftpChannel(await openSftp(connection.client), REQUEST_DEADLINE_MS))
+        const sftp = await openSftp(connection.client)
+        channels.push(new SftpChannel(sftp, REQUEST_DEADLINE_MS, () => liveness.lost))
       } catch (err) {
-        if (channels.length === 0) throw noSftp(err as Error)
+        if (channels.length === 0) {
+          endConnection(connection)
+          throw noSftp(err as Error)
+        }
         core.debug(`Server allowed ${channels.length} SFTP channels: ${(err as Error).message}`)
         break
       }
     }
-    return new SftpSession(connection, channels)
+    return new SftpSession(connection, channels, liveness)
+  }
+
+  /** True once the connection dropped: every error after that is the network's, not the file's. */
+  get dead(): boolean {
+    return this.liveness.lost
+  }
+
+  /** Ends a connection that stopped answering, so requests still waiting fail at once. */
+  kill(): void {
+    this.liveness.lost = true
+    this.connection.client.destroy()
+    this.connection.jump?.client.destroy()
   }
 
   /** The channel for control operations (mkdir, stat, rename, listing). */
@@ -72,7 +81,7 @@ export class SftpSession {
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (!this.lost) for (const channel of this.channels) channel.end()
+    if (!this.liveness.lost) for (const channel of this.channels) channel.end()
     endConnection(this.connection)
   }
 }
@@ -83,6 +92,7 @@ function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
       () => reject(new Error('the server did not open an SFTP channel in time')),
       REQUEST_DEADLINE_MS
     )
+    timer.unref()
     try {
       client.sftp((err, sftp) => {
         clearTimeout(timer)
@@ -101,7 +111,7 @@ function noSftp(err: Error): ConnectionError {
     ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
     : ''
   return new ConnectionError(
-    `The server refused to start SFTP: ${err.message}. Check that its sshd has an 'Subsystem sftp' line.${motd}`,
+    `The server refused to start SFTP: ${err.message}. Check that its sshd has a 'Subsystem sftp' line.${motd}`,
     false,
     { cause: err }
   )

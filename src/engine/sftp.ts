@@ -32,7 +32,9 @@ export class SftpChannel {
 
   constructor(
     private readonly sftp: ssh2.SFTPWrapper,
-    private readonly deadlineMs: number
+    private readonly deadlineMs: number,
+    /** ssh2 queues requests on a closed channel and never answers them: refuse them instead. */
+    private readonly isDead: () => boolean = () => false
   ) {
     this.maxReadLen = limit(sftp, '_maxReadLen')
     this.maxWriteLen = limit(sftp, '_maxWriteLen')
@@ -133,6 +135,10 @@ export class SftpChannel {
     start: (cb: (err: Error | null | undefined, value?: T) => void) => void
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      if (this.isDead()) {
+        reject(new ConnectionError(`The connection was lost before '${what}'.`, true))
+        return
+      }
       const timer = setTimeout(() => {
         reject(
           new ConnectionError(
@@ -141,6 +147,8 @@ export class SftpChannel {
           )
         )
       }, this.deadlineMs)
+      // A request the dead connection never answers must not keep the process alive.
+      timer.unref()
       try {
         start((err, value) => {
           clearTimeout(timer)

@@ -114,7 +114,7 @@ async function walkRemote(
   const subdirs: Array<{ path: string; rel: string }> = []
   for (const entry of await lister.readdir(dir)) {
     if (entry.name === '.' || entry.name === '..') continue
-    const shown = `${dir}/${entry.name}`
+    const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`
     const reason = unsafeNameReason(entry.name)
     if (reason) {
       refused.push({ path: shown, reason })
