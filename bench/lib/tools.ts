@@ -1,0 +1,109 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseOutputs } from '../../test/support/action.js'
+import type { Sshd } from '../../test/support/sshd.js'
+import { runTimed, type TimedResult } from './proc.js'
+
+export interface ActionResult extends TimedResult {
+  outputs: Record<string, string>
+}
+
+/**
+ * Runs the committed bundle as a runner does, like runAction() in test/support/action.ts (same
+ * environment: inputs as INPUT_* variables, GITHUB_WORKSPACE, RUNNER_TEMP, GITHUB_OUTPUT,
+ * GITHUB_STEP_SUMMARY, PATH and HOME only), but measured by runTimed() for wall time and peak RSS.
+ */
+export async function runActionTimed(
+  distEntry: string,
+  inputs: Record<string, string>,
+  options: { workspace: string; scratch: string; timeoutMs: number }
+): Promise<ActionResult> {
+  const dir = fs.mkdtempSync(path.join(options.scratch, 'action-run-'))
+  const outputFile = path.join(dir, 'output')
+  const summaryFile = path.join(dir, 'summary')
+  fs.writeFileSync(outputFile, '')
+  fs.writeFileSync(summaryFile, '')
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    GITHUB_WORKSPACE: options.workspace,
+    RUNNER_TEMP: dir,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile
+  }
+  for (const [name, value] of Object.entries(inputs)) {
+    env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
+  }
+  try {
+    const result = await runTimed(process.execPath, [distEntry], {
+      env,
+      cwd: options.workspace,
+      timeoutMs: options.timeoutMs
+    })
+    return { ...result, outputs: parseOutputs(fs.readFileSync(outputFile, 'utf8')) }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A known_hosts file pinning the sshd's host keys for each of `ports` on 127.0.0.1. */
+export function writeKnownHosts(file: string, sshd: Sshd, ports: number[]): void {
+  const lines = ports.flatMap(port =>
+    sshd.hostKeys.map(key => {
+      const [type, blob] = key.publicLine.split(/\s+/)
+      return `[127.0.0.1]:${port} ${type} ${blob}`
+    })
+  )
+  fs.writeFileSync(file, `${lines.join('\n')}\n`)
+}
+
+/** Quotes a path for an sftp batch file. */
+function quote(p: string): string {
+  if (/["\n]/.test(p)) throw new Error(`bench: path unusable in an sftp batch file: ${p}`)
+  return `"${p}"`
+}
+
+export type SftpCommand =
+  | { op: 'put'; local: string; remote: string; recursive?: boolean }
+  | { op: 'get'; remote: string; local: string; recursive?: boolean }
+
+/**
+ * Runs OpenSSH's sftp client in batch mode against 127.0.0.1:port with the harness client key,
+ * the pinned known_hosts file and no user or system configuration.
+ */
+export function runSftp(
+  sshd: Sshd,
+  port: number,
+  knownHosts: string,
+  commands: SftpCommand[],
+  options: { scratch: string; timeoutMs: number }
+): Promise<TimedResult> {
+  const batch = path.join(options.scratch, `sftp-batch-${port}-${Date.now()}`)
+  const lines = commands.map(c => {
+    const flag = c.recursive ? ' -r' : ''
+    return c.op === 'put'
+      ? `put${flag} ${quote(c.local)} ${quote(c.remote)}`
+      : `get${flag} ${quote(c.remote)} ${quote(c.local)}`
+  })
+  fs.writeFileSync(batch, `${lines.join('\n')}\n`)
+  const args = [
+    '-b',
+    batch,
+    '-P',
+    String(port),
+    '-i',
+    sshd.clientKey.path,
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-F',
+    '/dev/null',
+    '-o',
+    'IdentitiesOnly=yes',
+    `${sshd.username}@127.0.0.1`
+  ]
+  return runTimed('sftp', args, { env: process.env, timeoutMs: options.timeoutMs }).finally(() =>
+    fs.rmSync(batch, { force: true })
+  )
+}
