@@ -25,9 +25,13 @@ function* walk(dir) {
     else yield path
   }
 }
-const native = [...walk('dist')].filter(p => p.endsWith('.node'))
+// ssh2 ships a Windows Pageant helper (util/pagent.exe) that ncc copies as an asset. This action
+// never uses an SSH agent, so the bundle leaves it out and stays pure JavaScript.
+rmSync('dist/pagent.exe', { force: true })
+
+const native = [...walk('dist')].filter(p => /\.(node|exe|dll|so|dylib)$/.test(p))
 if (native.length > 0) {
-  console.error(`dist/ contains native addons: ${native.join(', ')}`)
+  console.error(`dist/ contains native binaries: ${native.join(', ')}`)
   console.error('Reinstall with `npm ci --ignore-scripts` and bundle again.')
   process.exit(1)
 }

@@ -1,9 +1,10 @@
 import * as core from '@actions/core'
+import * as github from '@actions/github'
 import { runDownload } from './directions/download.js'
 import { runRelay } from './directions/relay.js'
 import { runUpload } from './directions/upload.js'
 import { ActionError, TransferError } from './errors.js'
-import { readSettings, SECRET_INPUTS, type Settings } from './inputs/settings.js'
+import { readSettings, SECRET_INPUTS, type RunnerEnv, type Settings } from './inputs/settings.js'
 import { writeOutputs, writeSummary } from './report/outputs.js'
 import type { RunReport } from './report/types.js'
 
@@ -20,16 +21,24 @@ export async function run(): Promise<void> {
   }
 }
 
-function runnerEnv(): { workspace: string; tempDir: string } {
+function runnerEnv(): RunnerEnv {
   const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
-  return { workspace, tempDir: process.env.RUNNER_TEMP || workspace }
+  // The context reads GITHUB_SHA; outside a workflow it is empty and release names go without it.
+  const sha = github.context.sha || undefined
+  return { workspace, tempDir: process.env.RUNNER_TEMP || workspace, ...(sha ? { sha } : {}) }
 }
 
 const DIRECTIONS = { upload: runUpload, download: runDownload, relay: runRelay }
 
 async function transfer(settings: Settings): Promise<void> {
   const started = Date.now()
-  const report: RunReport = { direction: settings.direction, hosts: [], files: [], durationMs: 0 }
+  const report: RunReport = {
+    direction: settings.direction,
+    hosts: [],
+    files: [],
+    durationMs: 0,
+    ...(settings.dryRun ? { dryRun: true } : {})
+  }
   try {
     await DIRECTIONS[settings.direction](settings, report)
   } finally {

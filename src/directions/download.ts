@@ -5,8 +5,8 @@ import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
 import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
-import { fileResult, type RunReport } from '../report/types.js'
-import { hostReport, openSession, reusing, sumSizes } from './sessions.js'
+import { fileResult, type FileResult, type RunReport } from '../report/types.js'
+import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
 
 /** Downloads from the one server named by `host` into the local target directory. */
 export async function runDownload(settings: Settings, report: RunReport): Promise<void> {
@@ -14,25 +14,34 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
   const address = formatHostPort(server.host, server.port)
   const first = await core.group(`Connect to ${address}`, () => openSession(server, settings))
   report.hosts.push(hostReport('server', server, first))
+  const pool = new SessionPool(first, () => openSession(server, settings))
   try {
     const files = await planRemote(settings, first, report)
+    if (settings.dryRun) {
+      report.files.push(...plannedRows(files, settings.target))
+      return
+    }
     const progress = new Progress(sumSizes(files))
     const results = await core.group('Download', () =>
-      downloadFiles(
-        reusing(first, () => openSession(server, settings)),
-        settings.target,
-        files,
-        {
-          concurrency: settings.concurrency,
-          retries: settings.retries,
-          onBytes: n => progress.add(n)
-        }
-      )
+      downloadFiles(pool.connect, settings.target, files, {
+        concurrency: settings.concurrency,
+        retries: settings.retries,
+        verifySha256: settings.verify === 'sha256',
+        onBytes: n => progress.add(n)
+      })
     )
     report.files.push(...results)
   } finally {
-    first.close()
+    pool.closeAll()
   }
+}
+
+/** A dry run's report: what would be fetched, nothing changed. */
+export function plannedRows(files: RemoteFile[], target: string): FileResult[] {
+  return files.map(f => ({
+    ...fileResult(f.path, `${target}/${f.rel}`, f.size, 'planned'),
+    plan: 'create' as const
+  }))
 }
 
 /**

@@ -5,8 +5,8 @@ import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import type { RunReport } from '../report/types.js'
-import { planRemote } from './download.js'
-import { hostReport, openSession, sumSizes } from './sessions.js'
+import { plannedRows, planRemote } from './download.js'
+import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
 
 /**
  * Server to server through the runner. The destination's host key is checked first, without
@@ -26,32 +26,34 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
     openSession(source, settings)
   )
   let to: SftpSession | undefined
+  let pairs: SessionPool<RelayPair> | undefined
   try {
     report.hosts.push(hostReport('source', source, from))
     const files = await planRemote(settings, from, report)
+    if (settings.dryRun) {
+      report.files.push(...plannedRows(files, settings.target))
+      return
+    }
     to = await core.group(`Connect to ${destAddress}`, () => openSession(destination, settings))
     report.hosts.push(hostReport('target', destination, to))
     const progress = new Progress(sumSizes(files))
-    let spare: RelayPair | undefined = new RelayPair(from, to)
-    const connect = async (): Promise<RelayPair> => {
-      const pair = spare
-      spare = undefined
-      if (pair && !pair.dead) return pair
-      pair?.close()
-      return new RelayPair(
-        await openSession(source, settings),
-        await openSession(destination, settings)
-      )
-    }
+    const pool = new SessionPool(
+      new RelayPair(from, to),
+      async () =>
+        new RelayPair(await openSession(source, settings), await openSession(destination, settings))
+    )
+    pairs = pool
     const results = await core.group('Relay', () =>
-      relayFiles(connect, settings.target, files, {
+      relayFiles(pool.connect, settings.target, files, {
         concurrency: settings.concurrency,
         retries: settings.retries,
+        verifySha256: settings.verify === 'sha256',
         onBytes: n => progress.add(n)
       })
     )
     report.files.push(...results)
   } finally {
+    pairs?.closeAll()
     from.close()
     to?.close()
   }

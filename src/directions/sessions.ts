@@ -34,13 +34,38 @@ function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
   )
 }
 
-/** Hands out `first` while it is alive, then fresh sessions: the plan's connection is not wasted. */
-export function reusing(first: SftpSession, open: Connect): Connect {
-  let spare: SftpSession | undefined = first
-  return async () => {
-    const session = spare
-    spare = undefined
-    return session && !session.dead ? session : open()
+/**
+ * The connections one server gets during a run: the first (used for planning) is handed out
+ * again while it is alive, fresh ones after a drop. `current` is the one to finish work on;
+ * `closeAll` ends every one of them.
+ */
+export class SessionPool<S extends { dead: boolean; close(): void }> {
+  private readonly opened: S[]
+  private spare: S | undefined
+
+  constructor(
+    private latest: S,
+    private readonly open: () => Promise<S>
+  ) {
+    this.opened = [latest]
+    this.spare = latest
+  }
+
+  get current(): S {
+    return this.latest
+  }
+
+  readonly connect = async (): Promise<S> => {
+    const spare = this.spare
+    this.spare = undefined
+    if (spare && !spare.dead) return spare
+    this.latest = await this.open()
+    this.opened.push(this.latest)
+    return this.latest
+  }
+
+  closeAll(): void {
+    for (const session of this.opened) session.close()
   }
 }
 

@@ -1,11 +1,24 @@
 import * as core from '@actions/core'
-import { uploadFiles } from '../engine/upload.js'
+import { releaseDir } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
+import { StateBook } from '../engine/sync-state.js'
+import { uploadFiles } from '../engine/upload.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
+import { makeExcluder } from '../plans/patterns.js'
 import { formatBytes, Progress } from '../report/progress.js'
-import { fileResult, type RunReport } from '../report/types.js'
-import { hostReport, openSession, reusing, sumSizes } from './sessions.js'
+import { fileResult, type FileResult, type RunReport } from '../report/types.js'
+import { deleteExtraneous, publishRelease } from './upload-finish.js'
+import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
+import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
+
+/** The local side, prepared once for every server. */
+interface Source {
+  files: LocalFile[]
+  /** Content hashes, when `sync: changed` compares content. */
+  hashes?: Map<string, string>
+}
 
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
@@ -13,68 +26,146 @@ import { hostReport, openSession, reusing, sumSizes } from './sessions.js'
  */
 export async function runUpload(settings: Settings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
-  const files = await core.group('Plan', async () => {
-    const found = await listLocalFiles(settings.source, settings.workspace, m => core.warning(m))
-    core.info(`${found.length} files, ${formatBytes(sumSizes(found))}, into ${settings.target}`)
-    return found
+  const source = await core.group('Read the source', async () => {
+    const files = await listLocalFiles(settings.source, settings.workspace, m => core.warning(m))
+    core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
+    return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files }
   })
-  const progress = new Progress(sumSizes(files) * settings.servers.length)
+  const progress = new Progress(sumSizes(source.files) * settings.servers.length)
   const fanOut = settings.servers.length > 1
+  if (settings.release) {
+    report.releasePath = releaseDir(settings.target, settings.release.id)
+  }
   await Promise.all(
-    settings.servers.map(server => uploadTo(server, settings, files, progress, report, fanOut))
+    settings.servers.map(server =>
+      uploadTo(server, settings, source, progress, report, fanOut).catch((err: unknown) => {
+        if (!fanOut) throw err
+        unreachable(server, source, report, err)
+      })
+    )
   )
 }
 
-async function uploadTo(
-  server: Endpoint,
-  settings: Settings,
-  files: LocalFile[],
-  progress: Progress,
-  report: RunReport,
-  fanOut: boolean
-): Promise<void> {
+/** With several servers, the others still get the upload; this one is reported as failed. */
+function unreachable(server: Endpoint, source: Source, report: RunReport, err: unknown): void {
   const address = formatHostPort(server.host, server.port)
-  let first: SftpSession
-  try {
-    // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
-    const connect = () => openSession(server, settings)
-    first = await (fanOut ? connect() : core.group(`Connect to ${address}`, connect))
-  } catch (err) {
-    if (!fanOut) throw err
-    // With several servers, the others still get the upload; this one is reported as failed.
-    core.error(`${address}: ${(err as Error).message}`, { title: 'Server skipped' })
+  const message = (err as Error).message
+  core.error(`${address}: ${message}`, { title: 'Server skipped' })
+  if (!report.hosts.some(h => h.address === address)) {
     report.hosts.push({
       role: 'server',
       address,
       keyType: '',
       fingerprint: '',
       pinLabel: '',
-      error: (err as Error).message
+      error: message
     })
-    for (const f of files) {
-      report.files.push({
-        ...fileResult(f.path, '', f.size, 'failed', (err as Error).message),
-        server: address
-      })
-    }
-    return
+  } else {
+    report.hosts.filter(h => h.address === address).forEach(h => (h.error = message))
   }
+  for (const f of source.files) {
+    report.files.push({ ...fileResult(f.path, '', f.size, 'failed', message), server: address })
+  }
+}
+
+async function uploadTo(
+  server: Endpoint,
+  settings: Settings,
+  source: Source,
+  progress: Progress,
+  report: RunReport,
+  fanOut: boolean
+): Promise<void> {
+  const address = formatHostPort(server.host, server.port)
+  // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
+  const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
+  const first = await group(`Connect to ${address}`, () => openSession(server, settings))
   report.hosts.push(hostReport('server', server, first))
+  const pool = new SessionPool(first, () => openSession(server, settings))
+  const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
+  const dest = report.releasePath ?? settings.target
   try {
-    const results = await core.group(`Upload to ${address}`, () =>
-      uploadFiles(
-        reusing(first, () => openSession(server, settings)),
-        settings.target,
-        files,
-        {
-          concurrency: settings.concurrency,
-          retries: settings.retries,
-          onBytes: n => progress.add(n)
-        }
+    const plan = await group('Plan', async () => {
+      const planned = await planUpload(settings, first, dest, source.files, source.hashes)
+      logPlan(planned, settings.dryRun)
+      return planned
+    })
+    if (settings.dryRun) {
+      report.files.push(...tag(plannedRows(plan, source, dest)))
+      return
+    }
+    const rows = await group(`Upload to ${address}`, () =>
+      send(settings, pool, dest, plan, source, progress)
+    )
+    report.files.push(...tag(rows))
+    if (rows.some(r => r.status === 'failed')) return
+    if (settings.deleteExtraneous) {
+      const excluded = makeExcluder(settings.source.exclude)
+      const deleted = await group('Delete', () =>
+        deleteExtraneous(pool.current, dest, plan.ops, plan.tree, rel => excluded(rel))
+      )
+      report.files.push(...tag(deleted))
+    }
+    if (settings.release)
+      await group('Switch release', () =>
+        publishRelease(pool.current, settings.target, settings.release!)
+      )
+  } finally {
+    pool.closeAll()
+  }
+}
+
+async function send(
+  settings: Settings,
+  pool: SessionPool<SftpSession>,
+  dest: string,
+  plan: UploadPlan,
+  source: Source,
+  progress: Progress
+): Promise<FileResult[]> {
+  const changed = new Set(
+    plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel)
+  )
+  const toSend = source.files.filter(f => changed.has(f.rel))
+  const sizes = new Map(source.files.map(f => [f.rel, f.size]))
+  const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
+  book?.retain(new Set(source.files.map(f => f.rel)))
+  book?.startPeriodicFlush(() => pool.current.main)
+  const results = await uploadFiles(pool.connect, dest, toSend, {
+    concurrency: settings.concurrency,
+    retries: settings.retries,
+    verifySha256: settings.verify === 'sha256',
+    hash: settings.syncChanged,
+    onBytes: n => progress.add(n),
+    onLanded: (rel, landed) => {
+      const size = sizes.get(rel)
+      if (book && size !== undefined && landed.sha256)
+        book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
+    }
+  })
+  if (book && !pool.current.dead) await book.stop(pool.current.main)
+  const skipped = plan.ops
+    .filter(o => o.kind === 'skip')
+    .map(o =>
+      fileResult(
+        source.files.find(f => f.rel === o.rel)?.path ?? o.rel,
+        `${dest}/${o.rel}`,
+        o.size,
+        'skipped'
       )
     )
-    report.files.push(...results.map(r => (fanOut ? { ...r, server: address } : r)))
-  } finally {
-    first.close()
-  }
+  return [...results, ...skipped]
+}
+
+function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult[] {
+  const local = new Map(source.files.map(f => [f.rel, f.path]))
+  return plan.ops.map(op => ({
+    ...fileResult(
+      local.get(op.rel) ?? '',
+      `${dest}/${op.rel}`,
+      op.size,
+      op.kind === 'skip' ? 'skipped' : 'planned'
+    ),
+    plan: op.kind
+  }))
 }

@@ -1,3 +1,5 @@
+import { createHash, type Hash } from 'node:crypto'
+
 /** Reads byte ranges of one file. */
 export interface ChunkReader {
   /** Largest range one request should ask for. */
@@ -19,33 +21,86 @@ export interface ChunkWriter {
 export const REQUESTS_PER_LANE = 16
 
 /**
+ * How far past the contiguous prefix new requests may start, in requests in flight. One slow
+ * request must not let the others run ahead without bound: what they completed is held (for
+ * hashing) until the gap fills.
+ */
+const SPREAD_FACTOR = 4
+
+/**
  * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
  * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
- * from this point, never from a file size that might hide an unwritten hole.
+ * from this point, never from a file size that might hide an unwritten hole. With `hash`, the
+ * prefix is also hashed in order as it grows, so a file's SHA-256 is known the moment it lands.
  */
 export class Watermark {
-  private readonly ahead = new Map<number, number>()
+  private readonly ahead = new Map<number, Buffer | number>()
+  private hash: Hash | undefined
+  private waiters: Array<{ at: number; resolve: () => void }> = []
 
-  constructor(private mark = 0) {}
+  constructor(
+    private mark = 0,
+    private readonly hashing = false
+  ) {
+    this.hash = hashing ? createHash('sha256') : undefined
+  }
 
   get value(): number {
     return this.mark
   }
 
-  /** After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds. */
-  rewind(verified: number): void {
-    this.ahead.clear()
-    this.mark = Math.max(0, Math.min(this.mark, verified))
+  /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
+  digest(): string | undefined {
+    return this.hash?.digest('hex')
   }
 
-  complete(offset: number, length: number): void {
-    this.ahead.set(offset, length)
+  /**
+   * After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds.
+   * A hash cannot be rewound, so a hashing watermark that must go back starts again from 0.
+   */
+  rewind(verified: number): void {
+    this.ahead.clear()
+    const target = Math.max(0, Math.min(this.mark, verified))
+    if (this.hashing && target < this.mark) {
+      this.mark = 0
+      this.hash = createHash('sha256')
+      return
+    }
+    this.mark = target
+  }
+
+  complete(offset: number, data: Buffer | number): void {
+    this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length)
     let next = this.ahead.get(this.mark)
     while (next !== undefined) {
       this.ahead.delete(this.mark)
-      this.mark += next
+      if (typeof next === 'number') {
+        this.mark += next
+      } else {
+        this.hash?.update(next)
+        this.mark += next.length
+      }
       next = this.ahead.get(this.mark)
     }
+    this.release()
+  }
+
+  /** Resolves once the prefix reaches `at`. */
+  reach(at: number): Promise<void> {
+    if (this.mark >= at) return Promise.resolve()
+    return new Promise(resolve => this.waiters.push({ at, resolve }))
+  }
+
+  /** Wakes every waiter, e.g. when the copy failed and the gap will never fill. */
+  wakeAll(): void {
+    for (const w of this.waiters) w.resolve()
+    this.waiters = []
+  }
+
+  private release(): void {
+    const ready = this.waiters.filter(w => w.at <= this.mark)
+    this.waiters = this.waiters.filter(w => w.at > this.mark)
+    for (const w of ready) w.resolve()
   }
 }
 
@@ -62,6 +117,7 @@ export async function copyRange(
 ): Promise<void> {
   const chunk = Math.min(reader.chunkSize, writer.chunkSize)
   const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes)
+  const spread = SPREAD_FACTOR * depth * chunk
   let next = watermark.value
   let failure: unknown
   const worker = async (): Promise<void> => {
@@ -70,13 +126,16 @@ export async function copyRange(
       const length = Math.min(chunk, size - offset)
       next += length
       try {
+        await watermark.reach(offset - spread)
+        if (failure !== undefined) return
         const data = await reader.read(offset, length)
         await writer.write(offset, data)
+        watermark.complete(offset, data)
       } catch (err) {
         failure ??= err
+        watermark.wakeAll()
         return
       }
-      watermark.complete(offset, length)
       onBytes(length)
     }
   }

@@ -3,6 +3,7 @@ import * as core from '@actions/core'
 import { ActionError } from '../errors.js'
 import { copyRange, Watermark, type ChunkReader } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
+import { remoteSha256, type HashMethod } from './remote-hash.js'
 import { killIfNetwork, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
@@ -20,52 +21,123 @@ export interface Delivery {
   finalPath: string
   tempPath: string
   size: number
-  /** Bytes of the temporary file known to be written, carried across reconnects. */
+  /** Bytes of the temporary file known to be written (and their hash), across reconnects. */
   written: Watermark
   /** Spreads small files over the channels. */
   turn: number
 }
 
-export function deliveryFor(target: string, rel: string, size: number, turn: number): Delivery {
+export interface DeliverOptions {
+  onBytes: (n: number) => void
+  /** Check the server's copy against the SHA-256 of the bytes sent, before the rename. */
+  verifySha256: boolean
+  /** A hash the content must have (a sidecar checksum), checked before the rename. */
+  expectedSha256?: { hash: string; source: string }
+  /** What to tear down on a network error (both ends, for a relay). */
+  connection?: Reconnectable
+}
+
+/** What landed: the server's view of the file, and its hash when one was computed. */
+export interface Delivered {
+  mtime: number
+  sha256?: string
+  hashMethod?: HashMethod
+}
+
+export function deliveryFor(
+  target: string,
+  rel: string,
+  size: number,
+  turn: number,
+  hash: boolean
+): Delivery {
   const finalPath = path.posix.join(target, rel)
   const tempName = tempNameFor(path.posix.basename(finalPath))
   const tempPath = path.posix.join(path.posix.dirname(finalPath), tempName)
-  return { finalPath, tempPath, size, written: new Watermark(), turn }
+  return { finalPath, tempPath, size, written: new Watermark(0, hash), turn }
 }
 
 /**
- * Writes a file to its temporary name beside the final one, checks the size the server reports,
- * then renames it into place, so nobody ever reads a half-written file under its real name.
- * After a reconnect it continues from the bytes the server acknowledged.
+ * Writes a file to its temporary name beside the final one, checks what the server holds, then
+ * renames it into place, so nobody ever reads a half-written file under its real name. After a
+ * reconnect it continues from the bytes the server acknowledged.
  */
 export async function deliver(
   target: SftpSession,
   delivery: Delivery,
   openReader: () => Promise<OpenedReader>,
-  onBytes: (n: number) => void,
-  onNetworkError: Reconnectable = target
-): Promise<void> {
+  options: DeliverOptions
+): Promise<Delivered> {
+  const connection = options.connection ?? target
   const resume = await resumePoint(target, delivery)
   const lanes = target.lanesFor(delivery.size, delivery.turn)
   const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume)
   const reader = await openReader()
+  let landed
   try {
-    await copyRange(reader, writer, delivery.size, delivery.written, onBytes)
-    await reader.expectEnd?.(delivery.size)
+    landed = await transferAndFinish(reader, writer, delivery, resume, options.onBytes)
   } catch (err) {
-    killIfNetwork(onNetworkError)(err)
+    if (!connection.dead) await writer.close().catch(() => undefined)
+    return killIfNetwork(connection)(err)
   } finally {
     await reader.close().catch(() => undefined)
-    if (!onNetworkError.dead) await writer.close()
   }
-  const written = await target.main.stat(delivery.tempPath)
-  if (written.size !== delivery.size) {
+  if (landed.size !== delivery.size) {
     throw new ActionError(
       'Size mismatch',
-      `the server holds ${written.size} bytes after the transfer, expected ${delivery.size}`
+      `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`
     )
   }
+  const checked = await checkContent(target, delivery, options)
   await target.main.replace(delivery.tempPath, delivery.finalPath)
+  return { mtime: landed.mtime, ...checked }
+}
+
+async function transferAndFinish(
+  reader: OpenedReader,
+  writer: RemoteFileWriter,
+  delivery: Delivery,
+  resume: boolean,
+  onBytes: (n: number) => void
+) {
+  const { size, written } = delivery
+  if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
+    await copyRange(reader, writer, size, written, onBytes)
+    await reader.expectEnd?.(size)
+    return writer.finish()
+  }
+  // One chunk: send the write, the check and the close together, one round trip for all three.
+  const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0)
+  await reader.expectEnd?.(size)
+  const wrote = size > 0 ? writer.write(0, data) : Promise.resolve()
+  const [, landed] = await Promise.all([wrote, writer.finish()])
+  written.complete(0, data)
+  onBytes(size)
+  return landed
+}
+
+async function checkContent(
+  target: SftpSession,
+  delivery: Delivery,
+  options: DeliverOptions
+): Promise<{ sha256?: string; hashMethod?: HashMethod }> {
+  const sent = delivery.written.digest()
+  if (!sent) return {}
+  if (options.expectedSha256 && options.expectedSha256.hash !== sent) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `content hashes to ${sent}, but ${options.expectedSha256.source} says ${options.expectedSha256.hash}`
+    )
+  }
+  if (!options.verifySha256) return { sha256: sent }
+  const remote = await remoteSha256(target, delivery.tempPath, delivery.size)
+  if (remote.hash !== sent) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes sent to ${sent}`
+    )
+  }
+  return { sha256: sent, hashMethod: remote.method }
 }
 
 /** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
@@ -88,15 +160,20 @@ export async function removeStaleTemps(
   deliveries: Delivery[]
 ): Promise<void> {
   const dirs = [...new Set(deliveries.map(d => path.posix.dirname(d.finalPath)))]
-  for (const dir of dirs) {
-    const entries = await session.main.readdir(dir).catch(() => [])
-    for (const entry of entries) {
-      if (!entry.isFile || !isTempName(entry.name) || entry.name.includes(RUN_TOKEN)) continue
-      const stale = path.posix.join(dir, entry.name)
-      await session.main
-        .unlink(stale)
-        .then(() => core.info(`Removed ${stale}, left by an earlier interrupted run.`))
+  await Promise.all(dirs.map(dir => removeStaleIn(session, dir)))
+}
+
+async function removeStaleIn(session: SftpSession, dir: string): Promise<void> {
+  const entries = await session.main.readdir(dir).catch(() => [])
+  const stale = entries
+    .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
+    .map(e => path.posix.join(dir, e.name))
+  await Promise.all(
+    stale.map(file =>
+      session.main
+        .unlink(file)
+        .then(() => core.info(`Removed ${file}, left by an earlier interrupted run.`))
         .catch(() => undefined)
-    }
-  }
+    )
+  )
 }

@@ -8,8 +8,10 @@ import { fileResult, type FileResult } from '../report/types.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
 import { RemoteFileReader } from './remote-file.js'
+import { remoteSha256 } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
+import { SidecarChecksums } from './sidecars.js'
 import { tempNameFor } from './temp-names.js'
 import type { TransferOptions } from './upload.js'
 
@@ -22,8 +24,8 @@ interface DownloadJob {
 }
 
 /**
- * Downloads each file to a temporary local name, checks the size, then renames it into place.
- * Every local path is proven to lie inside `target` before anything is written.
+ * Downloads each file to a temporary local name, checks it, then renames it into place. Every
+ * local path is proven to lie inside `target` before anything is written.
  */
 export async function downloadFiles(
   connect: () => Promise<SftpSession>,
@@ -42,14 +44,19 @@ export async function downloadFiles(
       continue
     }
     const tempPath = path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
-    jobs.push({ file, finalPath, tempPath, written: new Watermark(), turn: jobs.length })
+    const written = new Watermark(0, options.verifySha256)
+    jobs.push({ file, finalPath, tempPath, written, turn: jobs.length })
   }
+  let sidecars: SidecarChecksums | undefined
   const results = await runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    run: (session, job) => downloadOne(session, job, options.onBytes),
+    run: (session, job) => {
+      if (options.verifySha256 && !sidecars) sidecars = new SidecarChecksums(session.main)
+      return downloadOne(session, job, options, sidecars)
+    },
     abandoned: (job, reason) =>
       fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
   })
@@ -61,42 +68,67 @@ export async function downloadFiles(
 async function downloadOne(
   session: SftpSession,
   job: DownloadJob,
-  onBytes: (n: number) => void
+  options: TransferOptions,
+  sidecars: SidecarChecksums | undefined
 ): Promise<FileResult> {
   try {
     await mkdir(path.dirname(job.finalPath), { recursive: true })
-    const resume = await resumePoint(job)
-    const reader = await RemoteFileReader.open(
-      session.lanesFor(job.file.size, job.turn),
-      job.file.path
-    )
-    const writer = await LocalFileWriter.open(job.tempPath, resume)
-    try {
-      await copyRange(reader, writer, job.file.size, job.written, onBytes).catch(
-        killIfNetwork(session)
-      )
-      await reader.expectEnd(job.file.size)
-    } finally {
-      await writer.close()
-      if (!session.dead) await reader.close()
-    }
-    const written = await stat(job.tempPath)
-    if (written.size !== job.file.size) {
-      throw new ActionError(
-        'Size mismatch',
-        `wrote ${written.size} bytes, expected ${job.file.size}`
-      )
-    }
+    await fetchToTemp(session, job, options.onBytes)
+    const sha256 = await checkContent(session, job, options, sidecars)
     await rename(job.tempPath, job.finalPath)
-    return fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
+    const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
+    return sha256 ? { ...row, sha256 } : row
   } catch (err) {
-    if (isTransient(err, session)) {
-      session.kill()
-      throw err
-    }
+    if (isTransient(err, session)) throw err
     await rm(job.tempPath, { force: true })
     return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', (err as Error).message)
   }
+}
+
+async function fetchToTemp(session: SftpSession, job: DownloadJob, onBytes: (n: number) => void) {
+  const resume = await resumePoint(job)
+  const lanes = session.lanesFor(job.file.size, job.turn)
+  const reader = await RemoteFileReader.open(lanes, job.file.path)
+  const writer = await LocalFileWriter.open(job.tempPath, resume)
+  try {
+    await copyRange(reader, writer, job.file.size, job.written, onBytes)
+    await reader.expectEnd(job.file.size)
+  } catch (err) {
+    killIfNetwork(session)(err)
+  } finally {
+    await writer.close()
+    if (!session.dead) await reader.close().catch(() => undefined)
+  }
+  const written = await stat(job.tempPath)
+  if (written.size !== job.file.size) {
+    throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`)
+  }
+}
+
+/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
+async function checkContent(
+  session: SftpSession,
+  job: DownloadJob,
+  options: TransferOptions,
+  sidecars: SidecarChecksums | undefined
+): Promise<string | undefined> {
+  const received = job.written.digest()
+  if (!received || !options.verifySha256) return received
+  const expected = await sidecars?.expectedFor(job.file.path)
+  if (expected && expected.hash !== received) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `content hashes to ${received}, but ${expected.source} says ${expected.hash}`
+    )
+  }
+  const remote = await remoteSha256(session, job.file.path, job.file.size)
+  if (remote.hash !== received) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes received to ${received}`
+    )
+  }
+  return received
 }
 
 async function resumePoint(job: DownloadJob): Promise<boolean> {

@@ -5,6 +5,7 @@ import { RemoteFileReader } from './remote-file.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
+import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './upload.js'
 
 /** Both ends of a relay. If either drops, both are reconnected. */
@@ -47,8 +48,9 @@ export function relayFiles(
 ): Promise<FileResult[]> {
   const jobs = files.map((file, turn) => ({
     file,
-    delivery: deliveryFor(target, file.rel, file.size, turn)
+    delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
   }))
+  let sidecars: SidecarChecksums | undefined
   return runWithRetries({
     jobs,
     retries: options.retries,
@@ -60,7 +62,10 @@ export function relayFiles(
         target,
         pending.map(j => j.file.rel)
       ),
-    run: (pair, job) => relayOne(pair, job, options.onBytes),
+    run: (pair, job) => {
+      if (options.verifySha256 && !sidecars) sidecars = new SidecarChecksums(pair.source.main)
+      return relayOne(pair, job, options, sidecars)
+    },
     finish: pair =>
       removeStaleTemps(
         pair.target,
@@ -74,13 +79,20 @@ export function relayFiles(
 async function relayOne(
   pair: RelayPair,
   job: RelayJob,
-  onBytes: (n: number) => void
+  options: TransferOptions,
+  sidecars: SidecarChecksums | undefined
 ): Promise<FileResult> {
   const open = () =>
     RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path)
   try {
-    await deliver(pair.target, job.delivery, open, onBytes, pair)
-    return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
+    const expected = await sidecars?.expectedFor(job.file.path)
+    const delivered = await deliver(pair.target, job.delivery, open, {
+      ...options,
+      ...(expected ? { expectedSha256: expected } : {}),
+      connection: pair
+    })
+    const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
+    return delivered.sha256 ? { ...row, sha256: delivered.sha256 } : row
   } catch (err) {
     if (isTransient(err, pair)) throw err
     await pair.target.main.unlink(job.delivery.tempPath).catch(() => undefined)

@@ -1,6 +1,6 @@
 import { TransferError } from '../errors.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
-import type { SftpChannel } from './sftp.js'
+import type { RemoteStat, SftpChannel } from './sftp.js'
 
 interface Lane {
   channel: SftpChannel
@@ -56,6 +56,27 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
   write(offset: number, data: Buffer): Promise<void> {
     const lane = this.laneFor(offset)
     return lane.channel.write(lane.handle, data, offset)
+  }
+
+  /**
+   * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
+   * together, behind any write still in flight on the same channel, which the server answers
+   * first: for a one-chunk file, write, check and close cost a single round trip.
+   */
+  async finish(): Promise<RemoteStat> {
+    const [first] = this.lanesOpen
+    if (!this.inOrder) {
+      const info = await first.channel.fstat(first.handle)
+      await this.close()
+      return info
+    }
+    const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()])
+    return info
+  }
+
+  /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
+  get inOrder(): boolean {
+    return this.lanesOpen.every(l => l.channel.processesInOrder)
   }
 }
 

@@ -18,7 +18,10 @@ export interface RetryPlan<J, S extends Reconnectable> {
   /** Reconnections allowed after the first connection. */
   retries: number
   concurrency: number
-  /** Connects and verifies; throws HostKeyError/AuthenticationError, which are never retried. */
+  /**
+   * Connects and verifies; throws HostKeyError/AuthenticationError, which are never retried.
+   * The caller owns what it hands out: a dropped connection is closed here, a healthy one is not.
+   */
   connect: () => Promise<S>
   /** Runs once per connection before its jobs (e.g. creating directories). */
   prepare?: (session: S, jobs: J[]) => Promise<void>
@@ -100,12 +103,14 @@ async function runRound<J, S extends Reconnectable>(
     )
     if (round.pending.length === 0 && plan.finish) await plan.finish(session)
   } catch (err) {
+    session.close()
     // Jobs catch their own network errors, so what lands here failed before any job ran.
     if (!isTransient(err, session)) throw err
     return { done: [], pending: jobs, error: err }
-  } finally {
-    session.close()
   }
+  // A connection that finished its work stays open for the caller (deletes, release switch);
+  // whoever handed it out through `connect` closes it.
+  if (round.error !== undefined) session.close()
   return round
 }
 

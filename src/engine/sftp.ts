@@ -40,6 +40,15 @@ export class SftpChannel {
     this.maxWriteLen = limit(sftp, '_maxWriteLen')
   }
 
+  /**
+   * OpenSSH's sftp-server answers requests strictly in the order they arrive, so a write, an
+   * fstat and a close on one handle may be sent together. Other servers may run them in
+   * parallel (the SFTP drafts allow it), so for them each waits for the one before.
+   */
+  get processesInOrder(): boolean {
+    return Reflect.get(this.sftp, '_isOpenSSH') === true
+  }
+
   get hasPosixRename(): boolean {
     return this.extensionVersion('posix-rename@openssh.com') !== undefined
   }
@@ -86,6 +95,26 @@ export class SftpChannel {
 
   unlink(path: string): Promise<void> {
     return this.call<void>(`remove ${path}`, cb => this.sftp.unlink(path, err => cb(err)))
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.call<void>(`rmdir ${path}`, cb => this.sftp.rmdir(path, err => cb(err)))
+  }
+
+  /**
+   * Creates `linkPath` pointing at `target` (stored verbatim, so a relative target stays
+   * relative). OpenSSH reads SYMLINK's two paths in swapped order; ssh2 swaps them back when the
+   * server's ident says OpenSSH, so callers always pass (target, linkPath).
+   */
+  symlink(target: string, linkPath: string): Promise<void> {
+    return this.call<void>(`symlink ${linkPath}`, cb =>
+      this.sftp.symlink(target, linkPath, err => cb(err))
+    )
+  }
+
+  /** The link's stored target, as written (not resolved). */
+  readlink(path: string): Promise<string> {
+    return this.call<string>(`readlink ${path}`, cb => this.sftp.readlink(path, cb))
   }
 
   realpath(path: string): Promise<string> {

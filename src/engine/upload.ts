@@ -1,6 +1,6 @@
 import type { LocalFile } from '../plans/local-files.js'
-import { fileResult, type FileResult } from '../report/types.js'
-import { deliver, deliveryFor, removeStaleTemps, type Delivery } from './deliver.js'
+import type { FileResult } from '../report/types.js'
+import { deliver, deliveryFor, removeStaleTemps, type Delivered, type Delivery } from './deliver.js'
 import { LocalFileReader } from './local-file.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries } from './retry.js'
@@ -11,6 +11,12 @@ export interface TransferOptions {
   /** Reconnections allowed after network failures. */
   retries: number
   onBytes: (n: number) => void
+  /** Hash every file as it streams and check the server's copy against it. */
+  verifySha256: boolean
+  /** Hash every file as it streams (for the manifest or the sync state) without checking. */
+  hash?: boolean
+  /** Called as each file lands under its final name. */
+  onLanded?: (rel: string, delivered: Delivered) => void
 }
 
 interface UploadJob {
@@ -29,9 +35,10 @@ export function uploadFiles(
   files: LocalFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
+  const hash = options.verifySha256 || options.hash === true
   const jobs = files.map((file, turn) => ({
     file,
-    delivery: deliveryFor(target, file.rel, file.size, turn)
+    delivery: deliveryFor(target, file.rel, file.size, turn, hash)
   }))
   return runWithRetries({
     jobs,
@@ -44,34 +51,40 @@ export function uploadFiles(
         target,
         pending.map(j => j.file.rel)
       ),
-    run: (session, job) => uploadOne(session, job, options.onBytes),
+    run: (session, job) => uploadOne(session, job, options),
     finish: session =>
       removeStaleTemps(
         session,
         jobs.map(j => j.delivery)
       ),
-    abandoned: (job, reason) =>
-      fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
+    abandoned: (job, reason) => row(job, 'failed', reason)
   })
 }
 
 async function uploadOne(
   session: SftpSession,
   job: UploadJob,
-  onBytes: (n: number) => void
+  options: TransferOptions
 ): Promise<FileResult> {
   try {
-    await deliver(session, job.delivery, () => LocalFileReader.open(job.file.path), onBytes)
-    return fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
+    const open = () => LocalFileReader.open(job.file.path)
+    const delivered = await deliver(session, job.delivery, open, options)
+    options.onLanded?.(job.file.rel, delivered)
+    return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }
   } catch (err) {
     if (isTransient(err, session)) throw err
     await session.main.unlink(job.delivery.tempPath).catch(() => undefined)
-    return fileResult(
-      job.file.path,
-      job.delivery.finalPath,
-      job.file.size,
-      'failed',
-      (err as Error).message
-    )
+    return row(job, 'failed', (err as Error).message)
   }
+}
+
+function row(job: UploadJob, status: FileResult['status'], error?: string): FileResult {
+  const result: FileResult = {
+    source: job.file.path,
+    target: job.delivery.finalPath,
+    size: job.file.size,
+    status
+  }
+  if (error) result.error = error
+  return result
 }

@@ -2,6 +2,7 @@ import * as path from 'node:path'
 import { InputError } from '../errors.js'
 import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
 import { parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
+import { makeReleaseId, validateReleaseId } from '../plans/release-id.js'
 
 export type { Credentials, Endpoint, InputReader } from './endpoints.js'
 export { formatHostPort, SECRET_INPUTS } from './endpoints.js'
@@ -11,6 +12,17 @@ export type Direction = 'upload' | 'download' | 'relay'
 
 /** Which of the files matching `source` to move. */
 export type Selection = 'all' | 'newest'
+
+/** How each file is checked once it has landed. */
+export type Verify = 'size' | 'sha256'
+
+/** Upload only: atomic releases under `target`. */
+export interface ReleaseSettings {
+  /** The release directory's name, below `target/releases`. */
+  id: string
+  /** Releases kept after a deploy, the current one included. */
+  keep: number
+}
 
 /** Everything the action does, decided once from the inputs. */
 export interface Settings {
@@ -29,6 +41,16 @@ export interface Settings {
   select: Selection
   /** Destination directory: remote (POSIX) for upload and relay, absolute local for download. */
   target: string
+  /** `size` (always) or `sha256` (hash while streaming, compare with the server's copy). */
+  verify: Verify
+  /** Upload only: transfer only files whose content changed since the last deploy. */
+  syncChanged: boolean
+  /** Upload only: remove remote files under `target` that are not in the source. */
+  deleteExtraneous: boolean
+  /** Connect, verify, plan and report; change nothing. */
+  dryRun: boolean
+  /** Upload only: deploy into `target/releases/ID` and switch `target/current` to it. */
+  release?: ReleaseSettings
   /** Milliseconds allowed for TCP connect, key exchange, host-key check and login. */
   timeoutMs: number
   /** Files transferred at once, per server. */
@@ -49,10 +71,14 @@ export interface Settings {
 export interface RunnerEnv {
   workspace: string
   tempDir: string
+  /** The commit being deployed (GITHUB_SHA), for release names. */
+  sha?: string
 }
 
 const DIRECTIONS: readonly Direction[] = ['upload', 'download', 'relay']
 const SELECTIONS: readonly Selection[] = ['all', 'newest']
+const VERIFIES: readonly Verify[] = ['size', 'sha256']
+const SYNCS = ['off', 'changed'] as const
 
 /** Builds and validates the settings; throws InputError naming the first bad input. */
 export function readSettings(read: InputReader, env: RunnerEnv): Settings {
@@ -71,13 +97,18 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
   if (select !== 'all' && direction === 'upload') {
     throw new InputError('select', 'applies to download and relay; leave it empty for uploads.')
   }
+  const target = readTarget(read('target'), direction, env.workspace)
+  const uploadOnly = readUploadOptions(read, direction, target, env)
   return {
     direction,
     servers,
     ...(targetServer ? { targetServer } : {}),
     source: parseSources(read('source'), 'source'),
     select,
-    target: readTarget(read('target'), direction, env.workspace),
+    target,
+    verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
+    ...uploadOnly,
+    dryRun: parseBoolean(read('dry-run'), 'dry-run'),
     timeoutMs:
       parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
     concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
@@ -91,6 +122,65 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     warnings,
     secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
   }
+}
+
+type UploadOptions = Pick<Settings, 'syncChanged' | 'deleteExtraneous' | 'release'>
+
+function readUploadOptions(
+  read: InputReader,
+  direction: Direction,
+  target: string,
+  env: RunnerEnv
+): UploadOptions {
+  const syncChanged = parseChoice(read('sync'), 'sync', SYNCS, 'off') === 'changed'
+  const deleteExtraneous = parseBoolean(read('delete'), 'delete')
+  const release = parseBoolean(read('release'), 'release')
+  const options = {
+    syncChanged,
+    deleteExtraneous,
+    ...(release ? { release: readRelease(read, env) } : {})
+  }
+  const used = [
+    ['sync', syncChanged],
+    ['delete', deleteExtraneous],
+    ['release', release]
+  ] as const
+  for (const [input, on] of used) {
+    if (on && direction !== 'upload')
+      throw new InputError(input, `applies to uploads only, not ${direction}.`)
+  }
+  if (release && (syncChanged || deleteExtraneous)) {
+    throw new InputError(
+      'release',
+      "cannot be combined with 'sync' or 'delete': each release is a complete, fresh directory."
+    )
+  }
+  if (deleteExtraneous && ['.', '/', ''].includes(target)) {
+    throw new InputError(
+      'delete',
+      `refused for target '${target}': deleting toward the root or the login directory could remove ` +
+        'everything there. Point target at the directory the site lives in, e.g. /var/www/site.'
+    )
+  }
+  return options
+}
+
+function readRelease(read: InputReader, env: RunnerEnv): ReleaseSettings {
+  const given = read('release-id')
+  const id = given ? validateReleaseId(given, 'release-id') : makeReleaseId(new Date(), env.sha)
+  const keep = parseIntegerInput(read('keep-releases'), 'keep-releases', {
+    fallback: 5,
+    min: 1,
+    max: 100
+  })
+  return { id, keep }
+}
+
+function parseBoolean(raw: string, input: string): boolean {
+  const value = raw.trim().toLowerCase()
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`)
 }
 
 function parseChoice<T extends string>(

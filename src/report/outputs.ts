@@ -4,16 +4,29 @@ import { formatBytes } from './progress.js'
 import type { RunReport } from './types.js'
 
 /** Totals over the files that really arrived (per server, for a fan-out). */
-export function totals(report: RunReport): { files: number; bytes: number } {
+export function totals(report: RunReport): {
+  files: number
+  bytes: number
+  skipped: number
+  deleted: number
+} {
   const moved = report.files.filter(f => f.status === 'transferred')
-  return { files: moved.length, bytes: moved.reduce((sum, f) => sum + f.size, 0) }
+  const count = (status: string) => report.files.filter(f => f.status === status).length
+  return {
+    files: moved.length,
+    bytes: moved.reduce((sum, f) => sum + f.size, 0),
+    skipped: count('skipped'),
+    deleted: count('deleted')
+  }
 }
 
 /** Writes the manifest and sets the step outputs. Runs on failure too: it says what moved. */
 export async function writeOutputs(report: RunReport, manifestPath: string): Promise<void> {
-  const { files, bytes } = totals(report)
+  const { files, bytes, skipped, deleted } = totals(report)
   const manifest = {
     direction: report.direction,
+    ...(report.dryRun ? { dryRun: true } : {}),
+    ...(report.releasePath ? { releasePath: report.releasePath } : {}),
     hosts: report.hosts,
     ...(report.selected ? { selected: report.selected } : {}),
     files: report.files
@@ -23,16 +36,20 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
   core.setOutput('bytes', bytes)
   core.setOutput('manifest', manifestPath)
   core.setOutput('selected', report.selected?.path ?? '')
+  core.setOutput('skipped', skipped)
+  core.setOutput('deleted', deleted)
+  core.setOutput('release-path', report.releasePath ?? '')
 }
 
 /** The job summary: what moved, where, and which pinned key each server proved it holds. */
 export async function writeSummary(report: RunReport): Promise<void> {
   const { files, bytes } = totals(report)
   const seconds = report.durationMs / 1000
-  const failed = report.files.filter(f => f.status !== 'transferred')
-  const state = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error)
+  const failed = report.files.filter(f => f.status === 'failed' || f.status === 'refused')
+  const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error)
+  const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done'
   core.summary
-    .addHeading(`SFTP ${report.direction}: ${state ? 'FAILED' : 'done'}`, 3)
+    .addHeading(`SFTP ${report.direction}: ${verdict}`, 3)
     .addTable([
       ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
       [
@@ -57,6 +74,10 @@ export async function writeSummary(report: RunReport): Promise<void> {
         )
       ])
     ])
+  if (report.dryRun) addPlan(report)
+  if (report.releasePath) {
+    core.summary.addRaw(`Release: <code>${escapeHtml(report.releasePath)}</code>`, true)
+  }
   if (report.selected) {
     core.summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true)
   }
@@ -77,6 +98,20 @@ export async function writeSummary(report: RunReport): Promise<void> {
   }
   // Outside a runner (local runs, some tests) there is no summary file to write to.
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.write()
+}
+
+/** The dry run's plan: every change it would make, with sizes. */
+function addPlan(report: RunReport): void {
+  const changes = report.files.filter(f => f.plan && f.plan !== 'skip')
+  const unchanged = report.files.filter(f => f.plan === 'skip').length
+  core.summary
+    .addHeading(`Plan (${unchanged} unchanged files not listed)`, 4)
+    .addTable([
+      ['Action', 'Target', 'Bytes', 'Server'].map(h => ({ data: h, header: true })),
+      ...changes
+        .slice(0, 500)
+        .map(f => [f.plan ?? '', escapeHtml(f.target), String(f.size), escapeHtml(f.server ?? '')])
+    ])
 }
 
 /** Summary cells are HTML; file names come from servers and must not become markup. */

@@ -1,5 +1,5 @@
 /** What happened to one file. */
-export type FileStatus = 'transferred' | 'failed' | 'refused'
+export type FileStatus = 'transferred' | 'failed' | 'refused' | 'skipped' | 'deleted' | 'planned'
 
 /** One row of the manifest. */
 export interface FileResult {
@@ -14,6 +14,10 @@ export interface FileResult {
   error?: string
   /** The server it went to or came from (host:port), when several are involved. */
   server?: string
+  /** SHA-256 (hex) of the content, when hashing was on. */
+  sha256?: string
+  /** For a dry run: what the run would do to this file. */
+  plan?: 'create' | 'replace' | 'delete' | 'skip'
 }
 
 /** A server this run talked to and the key it proved it holds. */
@@ -45,6 +49,10 @@ export interface RunReport {
   hosts: HostReport[]
   files: FileResult[]
   selected?: Selection
+  /** With `release: true`: the directory this deploy went into. */
+  releasePath?: string
+  /** With `dry-run: true`: nothing was changed. */
+  dryRun?: boolean
   durationMs: number
 }
 

@@ -1,0 +1,81 @@
+import * as core from '@actions/core'
+import type { SftpSession } from '../engine/session.js'
+import { readSyncState } from '../engine/sync-state.js'
+import { isTempName } from '../engine/temp-names.js'
+import { InputError } from '../errors.js'
+import type { Settings } from '../inputs/settings.js'
+import type { LocalFile } from '../plans/local-files.js'
+import { makeExcluder } from '../plans/patterns.js'
+import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
+import { planSync, type Op, type SyncState } from '../plans/sync.js'
+import { formatBytes } from '../report/progress.js'
+
+/** What one server's upload will do, decided before anything is written. */
+export interface UploadPlan {
+  ops: Op[]
+  tree: RemoteTree
+  state: SyncState | undefined
+}
+
+/**
+ * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
+ * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
+ */
+export async function planUpload(
+  settings: Settings,
+  session: SftpSession,
+  dest: string,
+  files: LocalFile[],
+  hashes: Map<string, string> | undefined
+): Promise<UploadPlan> {
+  const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
+  if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
+  const [tree, state] = await Promise.all([
+    needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
+    settings.syncChanged ? readSyncState(session.main, dest) : undefined
+  ])
+  const excluded = makeExcluder(settings.source.exclude)
+  const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
+  const ops = needsListing
+    ? planSync(local, tree, state, {
+        sync: settings.syncChanged,
+        delete: settings.deleteExtraneous,
+        isExcluded: rel => excluded(rel),
+        isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
+      })
+    : local.map(f => ({ kind: 'replace' as const, rel: f.rel, size: f.size }))
+  return { ops, tree, state }
+}
+
+function emptyTree(): RemoteTree {
+  return { files: new Map(), dirs: [], others: [] }
+}
+
+/** `delete` into the login directory would empty the user's home: refuse it, whatever the path. */
+async function refuseLoginDirectory(session: SftpSession, dest: string): Promise<void> {
+  const [home, resolved] = await Promise.all([
+    session.main.realpath('.'),
+    session.main.realpath(dest).catch(() => undefined)
+  ])
+  if (resolved === home || resolved === '/') {
+    throw new InputError(
+      'delete',
+      `refused: target '${dest}' is the login directory (${home}) or the root. Point target at ` +
+        'the directory the site lives in, e.g. /var/www/site.'
+    )
+  }
+}
+
+/** One line per planned change for the log; counts for everything. */
+export function logPlan(plan: UploadPlan, verbose: boolean): void {
+  const count = (kind: Op['kind']) => plan.ops.filter(o => o.kind === kind)
+  const bytes = (ops: Op[]) => formatBytes(ops.reduce((s, o) => s + o.size, 0))
+  const [create, replace, skip, del] = (['create', 'replace', 'skip', 'delete'] as const).map(count)
+  core.info(
+    `Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
+      `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`
+  )
+  if (!verbose) return
+  for (const op of plan.ops)
+    if (op.kind !== 'skip') core.info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`)
+}

@@ -1,0 +1,65 @@
+import { InputError } from '../errors.js'
+import { printableName } from './safe-names.js'
+
+/**
+ * Release directories are named so that plain string order is time order: the generated form is
+ * `YYYYMMDDTHHMMSSZ` (UTC, fixed width) with an optional `-<sha7>`. Pruning keeps the greatest
+ * names, so a user-given release-id must sort the same way, e.g. by keeping a time prefix
+ * (`20261125T160102Z-hotfix`); a name like `v2` would sort after every generated ID and be kept
+ * as "newest" forever.
+ */
+
+/** Longest release-id accepted; one path component stays far below NAME_MAX. */
+export const MAX_RELEASE_ID_LENGTH = 100
+
+const SAFE_ID = /^[A-Za-z0-9._-]+$/
+const SHA_CHARS = /^[0-9A-Za-z]+$/
+
+/** `20261125T160102Z`, or `20261125T160102Z-abc1234` with a commit sha. */
+export function makeReleaseId(now: Date, sha: string | undefined): string {
+  // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
+  const stamp = now.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z'
+  const commit = sha?.trim() ?? ''
+  if (commit === '') return stamp
+  // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.
+  if (!SHA_CHARS.test(commit)) throw new Error(`Unexpected commit sha '${commit}'.`)
+  return `${stamp}-${commit.slice(0, 7).toLowerCase()}`
+}
+
+/**
+ * Returns `id` when it can name one directory under `releases/`, else throws InputError naming
+ * `input`. It becomes a path component on the server and the target of `current`, so nothing
+ * that could climb out of `releases/` or need quoting is accepted.
+ */
+export function validateReleaseId(id: string, input: string): string {
+  if (id === '') throw new InputError(input, 'the release ID is empty.')
+  if (id.length > MAX_RELEASE_ID_LENGTH) {
+    throw new InputError(
+      input,
+      `the release ID is ${id.length} characters long; at most ${MAX_RELEASE_ID_LENGTH} are allowed.`
+    )
+  }
+  if (id === '.' || id === '..') {
+    throw new InputError(input, `'${id}' is a directory reference, not a release ID.`)
+  }
+  if (!SAFE_ID.test(id)) {
+    throw new InputError(
+      input,
+      `'${printableName(id)}' may only contain letters, digits, '.', '_' and '-' (it names one directory on the server).`
+    )
+  }
+  // Hidden names are the action's temporary files, and pruning skips them: a hidden release
+  // would be kept forever.
+  if (id.startsWith('.')) throw new InputError(input, `'${id}' must not start with '.'.`)
+  return id
+}
+
+/** True for a name `validateReleaseId` accepts: the only entries pruning may remove. */
+export function isReleaseId(name: string): boolean {
+  return name.length <= MAX_RELEASE_ID_LENGTH && SAFE_ID.test(name) && !name.startsWith('.')
+}
+
+/** Newest first. Code-unit order, not locale order, so every runner sorts the same way. */
+export function sortReleases(names: string[]): string[] {
+  return [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))
+}

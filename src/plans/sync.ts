@@ -1,0 +1,143 @@
+import type { RemoteTree } from './remote-tree.js'
+
+/** Name of the state file kept in an upload target when `sync: changed` is on. */
+export const STATE_FILE = '.pinned-sftp-state.json'
+
+/** What the last deploys into a target left there, by path below the target. */
+export interface SyncState {
+  version: 1
+  files: Record<string, StateEntry>
+}
+
+export interface StateEntry {
+  /** SHA-256 (hex) of the content that was uploaded. */
+  sha256: string
+  size: number
+  /** The server's modification time right after the upload: a later edit changes it. */
+  mtime: number
+}
+
+export interface LocalEntry {
+  rel: string
+  size: number
+  /** SHA-256 (hex), required for `sync: changed`. */
+  sha256?: string
+}
+
+export type OpKind = 'create' | 'replace' | 'skip' | 'delete'
+
+export interface Op {
+  kind: OpKind
+  rel: string
+  size: number
+}
+
+export interface SyncOptions {
+  /** Skip files whose content the state says is already there. */
+  sync: boolean
+  /** Remove remote files that are not in the source. */
+  delete: boolean
+  /** `!` patterns from `source`: matching remote files are left alone. */
+  isExcluded: (rel: string) => boolean
+  /** Names the action itself keeps in the target (temporary files), never deleted here. */
+  isOwnFile: (rel: string) => boolean
+}
+
+/**
+ * Decides, file by file, what an upload does to the target. A file is skipped only when the state
+ * says its content is there AND the server still shows the size and modification time recorded
+ * then, so a file edited or removed on the server behind the action's back is put right.
+ */
+export function planSync(
+  local: LocalEntry[],
+  remote: RemoteTree,
+  state: SyncState | undefined,
+  options: SyncOptions
+): Op[] {
+  const ops: Op[] = local.map(file => ({
+    kind: decide(file, remote, state, options),
+    rel: file.rel,
+    size: file.size
+  }))
+  if (!options.delete) return ops
+  const wanted = new Set(local.map(f => f.rel))
+  for (const [rel, info] of remote.files) {
+    if (wanted.has(rel) || rel === STATE_FILE || options.isOwnFile(rel) || options.isExcluded(rel))
+      continue
+    ops.push({ kind: 'delete', rel, size: info.size })
+  }
+  return ops
+}
+
+function decide(
+  file: LocalEntry,
+  remote: RemoteTree,
+  state: SyncState | undefined,
+  options: SyncOptions
+): OpKind {
+  const there = remote.files.get(file.rel)
+  if (!there) return 'create'
+  const recorded = state?.files[file.rel]
+  const unchanged =
+    options.sync &&
+    recorded !== undefined &&
+    file.sha256 !== undefined &&
+    recorded.sha256 === file.sha256 &&
+    recorded.size === file.size &&
+    there.size === file.size &&
+    there.mtime === recorded.mtime
+  return unchanged ? 'skip' : 'replace'
+}
+
+/**
+ * Directories left empty once `deleted` files are gone, deepest first, never `keep` ones (those
+ * that still hold a source file) nor excluded ones.
+ */
+export function emptiedDirs(
+  remote: RemoteTree,
+  deleted: string[],
+  kept: string[],
+  isExcluded: (rel: string) => boolean
+): string[] {
+  const occupied = new Set<string>()
+  const mark = (rel: string): void => {
+    const parts = rel.split('/')
+    for (let i = 1; i < parts.length; i++) occupied.add(parts.slice(0, i).join('/'))
+  }
+  const gone = new Set(deleted)
+  for (const rel of remote.files.keys()) if (!gone.has(rel)) mark(rel)
+  for (const rel of remote.others) mark(rel)
+  for (const rel of kept) mark(rel)
+  return remote.dirs
+    .filter(d => !occupied.has(d) && !isExcluded(d))
+    .sort((a, b) => b.split('/').length - a.split('/').length)
+}
+
+/** Reads a state file's text; anything unreadable counts as no state (everything is sent). */
+export function parseState(text: string | undefined): SyncState | undefined {
+  if (!text) return undefined
+  try {
+    const data: unknown = JSON.parse(text)
+    if (!data || typeof data !== 'object') return undefined
+    const { version, files } = data as { version?: unknown; files?: unknown }
+    if (version !== 1 || !files || typeof files !== 'object') return undefined
+    const clean: SyncState = { version: 1, files: {} }
+    for (const [rel, entry] of Object.entries(files as Record<string, unknown>)) {
+      if (isEntry(entry)) clean.files[rel] = entry
+    }
+    return clean
+  } catch {
+    return undefined
+  }
+}
+
+function isEntry(value: unknown): value is StateEntry {
+  const e = value as Partial<StateEntry> | null
+  return (
+    !!e &&
+    typeof e.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(e.sha256) &&
+    typeof e.size === 'number' &&
+    typeof e.mtime === 'number'
+  )
+}
