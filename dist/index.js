@@ -62955,352 +62955,6 @@ function fileResult(source, target, size, status, error) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/engine/chunks.ts
-
-/** Requests kept in flight per lane: enough to cover a round trip, bounded for memory. */
-const REQUESTS_PER_LANE = 16;
-/**
- * How far past the contiguous prefix new requests may start, in requests in flight. One slow
- * request must not let the others run ahead without bound: what they completed is held (for
- * hashing) until the gap fills.
- */
-const SPREAD_FACTOR = 4;
-/**
- * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
- * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
- * from this point, never from a file size that might hide an unwritten hole. With `hash`, the
- * prefix is also hashed in order as it grows, so a file's SHA-256 is known the moment it lands.
- */
-class Watermark {
-    mark;
-    hashing;
-    ahead = new Map();
-    hash;
-    waiters = [];
-    constructor(mark = 0, hashing = false) {
-        this.mark = mark;
-        this.hashing = hashing;
-        this.hash = hashing ? (0,external_node_crypto_.createHash)('sha256') : undefined;
-    }
-    get value() {
-        return this.mark;
-    }
-    /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
-    digest() {
-        return this.hash?.digest('hex');
-    }
-    /**
-     * After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds.
-     * A hash cannot be rewound, so a hashing watermark that must go back starts again from 0.
-     */
-    rewind(verified) {
-        this.ahead.clear();
-        const target = Math.max(0, Math.min(this.mark, verified));
-        if (this.hashing && target < this.mark) {
-            this.mark = 0;
-            this.hash = (0,external_node_crypto_.createHash)('sha256');
-            return;
-        }
-        this.mark = target;
-    }
-    complete(offset, data) {
-        this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length);
-        let next = this.ahead.get(this.mark);
-        while (next !== undefined) {
-            this.ahead.delete(this.mark);
-            if (typeof next === 'number') {
-                this.mark += next;
-            }
-            else {
-                this.hash?.update(next);
-                this.mark += next.length;
-            }
-            next = this.ahead.get(this.mark);
-        }
-        this.release();
-    }
-    /** Resolves once the prefix reaches `at`. */
-    reach(at) {
-        if (this.mark >= at)
-            return Promise.resolve();
-        return new Promise(resolve => this.waiters.push({ at, resolve }));
-    }
-    /** Wakes every waiter, e.g. when the copy failed and the gap will never fill. */
-    wakeAll() {
-        for (const w of this.waiters)
-            w.resolve();
-        this.waiters = [];
-    }
-    release() {
-        const ready = this.waiters.filter(w => w.at <= this.mark);
-        this.waiters = this.waiters.filter(w => w.at > this.mark);
-        for (const w of ready)
-            w.resolve();
-    }
-}
-/**
- * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
- * bounded by requests in flight times chunk size, whatever the file size.
- */
-async function copyRange(reader, writer, size, watermark, onBytes) {
-    const chunk = Math.min(reader.chunkSize, writer.chunkSize);
-    const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
-    const spread = SPREAD_FACTOR * depth * chunk;
-    let next = watermark.value;
-    let failure;
-    const worker = async () => {
-        while (failure === undefined && next < size) {
-            const offset = next;
-            const length = Math.min(chunk, size - offset);
-            next += length;
-            try {
-                await watermark.reach(offset - spread);
-                if (failure !== undefined)
-                    return;
-                const data = await reader.read(offset, length);
-                await writer.write(offset, data);
-                watermark.complete(offset, data);
-            }
-            catch (err) {
-                failure ??= err;
-                watermark.wakeAll();
-                return;
-            }
-            onBytes(length);
-        }
-    };
-    await Promise.all(Array.from({ length: depth }, worker));
-    if (failure !== undefined)
-        throw failure;
-}
-
-;// CONCATENATED MODULE: ./src/engine/local-file.ts
-
-
-/** Local disk is not the bottleneck; one lane and a generous chunk. */
-const LOCAL_CHUNK = 1024 * 1024;
-class LocalFileReader {
-    file;
-    path;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(file, path) {
-        this.file = file;
-        this.path = path;
-    }
-    static async open(path) {
-        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
-    }
-    async read(offset, length) {
-        const buffer = Buffer.allocUnsafe(length);
-        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
-        if (bytesRead !== length) {
-            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
-        }
-        return buffer;
-    }
-    close() {
-        return this.file.close();
-    }
-}
-class LocalFileWriter {
-    file;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(file) {
-        this.file = file;
-    }
-    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
-    static async open(path, resume) {
-        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600));
-    }
-    async write(offset, data) {
-        let done = 0;
-        while (done < data.length) {
-            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
-            done += bytesWritten;
-        }
-    }
-    /** Flushed to disk before the rename makes it visible under its real name. */
-    async close() {
-        await this.file.sync();
-        await this.file.close();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/remote-file.ts
-
-/**
- * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
- * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
- * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
- */
-class RemoteFile {
-    lanesOpen;
-    path;
-    chunkSize;
-    constructor(lanesOpen, path, chunk) {
-        this.lanesOpen = lanesOpen;
-        this.path = path;
-        this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
-    }
-    get lanes() {
-        return this.lanesOpen.length;
-    }
-    laneFor(offset) {
-        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
-    }
-    async close() {
-        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
-        const failed = results.find(r => r.status === 'rejected');
-        if (failed?.status === 'rejected')
-            throw failed.reason;
-    }
-}
-class RemoteFileWriter extends RemoteFile {
-    /**
-     * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
-     * others never do, or they would wipe bytes already written through the first.
-     */
-    static async open(channels, path, resume) {
-        const lanes = [
-            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
-        ];
-        for (const channel of channels.slice(1)) {
-            lanes.push({ channel, handle: await channel.open(path, 'r+') });
-        }
-        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
-    }
-    write(offset, data) {
-        const lane = this.laneFor(offset);
-        return lane.channel.write(lane.handle, data, offset);
-    }
-    /**
-     * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
-     * together, behind any write still in flight on the same channel, which the server answers
-     * first: for a one-chunk file, write, check and close cost a single round trip.
-     */
-    async finish() {
-        const [first] = this.lanesOpen;
-        if (!this.inOrder) {
-            const info = await first.channel.fstat(first.handle);
-            await this.close();
-            return info;
-        }
-        const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()]);
-        return info;
-    }
-    /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
-    get inOrder() {
-        return this.lanesOpen.every(l => l.channel.processesInOrder);
-    }
-}
-class RemoteFileReader extends RemoteFile {
-    static async open(channels, path) {
-        const lanes = [];
-        for (const channel of channels)
-            lanes.push({ channel, handle: await channel.open(path, 'r') });
-        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
-    }
-    /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
-    async read(offset, length) {
-        const lane = this.laneFor(offset);
-        const buffer = Buffer.allocUnsafe(length);
-        let got = 0;
-        while (got < length) {
-            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
-            if (n === 0) {
-                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
-            }
-            got += n;
-        }
-        return buffer;
-    }
-    /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
-    async expectEnd(size) {
-        const lane = this.lanesOpen[0];
-        const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size);
-        if (extra !== 0) {
-            throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
-
-
-
-
-
-/** Sessions where an exec channel proved useless (SFTP-only, chrooted, no sha256sum). */
-const noShell = new WeakSet();
-/**
- * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
- * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
- * works on SFTP-only and chrooted servers at the cost of a second transfer.
- */
-async function remoteSha256(session, remotePath, size) {
-    if (!noShell.has(session)) {
-        const hash = await execSha256(session, remotePath, size).catch(() => undefined);
-        if (hash)
-            return { hash, method: 'sha256sum' };
-        noShell.add(session);
-        info('The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.');
-    }
-    return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
-}
-/** Single quotes for a POSIX shell: nothing inside is interpreted. */
-function shellQuote(text) {
-    return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-function execSha256(session, remotePath, size) {
-    const client = session.connection.client;
-    const deadline = 30_000 + size / 20_000; // allow 20 MB/s for the server's disk and CPU
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('sha256sum took too long')), deadline);
-        timer.unref();
-        client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, stream) => {
-            if (err) {
-                clearTimeout(timer);
-                return reject(err);
-            }
-            let out = '';
-            stream.on('data', (d) => {
-                if (out.length < 4096)
-                    out += d.toString('utf8');
-            });
-            stream.stderr.resume();
-            stream.on('close', (code) => {
-                clearTimeout(timer);
-                const m = /^\\?([0-9a-f]{64})\s/.exec(out);
-                if (code === 0 && m)
-                    resolve(m[1]);
-                else
-                    reject(new Error(`sha256sum exited ${code}`));
-            });
-            // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
-            stream.end();
-        });
-    });
-}
-/** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
-const discard = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => { } };
-async function readBackSha256(session, remotePath, size) {
-    const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath);
-    try {
-        const hashed = new Watermark(0, true);
-        await copyRange(reader, discard, size, hashed, () => undefined);
-        await reader.expectEnd(size);
-        const digest = hashed.digest();
-        if (!digest)
-            throw new ActionError('Hash failed', `could not hash ${external_node_path_namespaceObject.posix.basename(remotePath)}`);
-        return digest;
-    }
-    finally {
-        await reader.close().catch(() => undefined);
-    }
-}
-
 ;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
 /*
 How it works:
@@ -63543,6 +63197,365 @@ function validateConcurrency(concurrency) {
 	}
 }
 
+;// CONCATENATED MODULE: ./src/engine/chunks.ts
+
+
+/**
+ * Requests kept in flight per lane. ssh2 gives each channel a fixed 2 MiB window, which eight
+ * requests of OpenSSH's 255 KiB already fill; more would only wait in ssh2's queue, using memory.
+ */
+const REQUESTS_PER_LANE = 8;
+/**
+ * Requests in flight across every file at once. Many big files moving together must not
+ * multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
+ */
+const REQUESTS_IN_FLIGHT = 96;
+const budget = pLimit(REQUESTS_IN_FLIGHT);
+/**
+ * How far past the contiguous prefix new requests may start, in requests in flight. One slow
+ * request must not let the others run ahead without bound: what they completed is held (for
+ * hashing) until the gap fills.
+ */
+const SPREAD_FACTOR = 4;
+/**
+ * The length of the prefix known to be written: every byte below it was acknowledged. Chunks
+ * complete out of order, so a chunk past a gap waits here until the gap fills. A retry resumes
+ * from this point, never from a file size that might hide an unwritten hole. With `hash`, the
+ * prefix is also hashed in order as it grows, so a file's SHA-256 is known the moment it lands.
+ */
+class Watermark {
+    mark;
+    hashing;
+    ahead = new Map();
+    hash;
+    waiters = [];
+    constructor(mark = 0, hashing = false) {
+        this.mark = mark;
+        this.hashing = hashing;
+        this.hash = hashing ? (0,external_node_crypto_.createHash)('sha256') : undefined;
+    }
+    get value() {
+        return this.mark;
+    }
+    /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
+    digest() {
+        return this.hash?.digest('hex');
+    }
+    /**
+     * After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds.
+     * A hash cannot be rewound, so a hashing watermark that must go back starts again from 0.
+     */
+    rewind(verified) {
+        this.ahead.clear();
+        const target = Math.max(0, Math.min(this.mark, verified));
+        if (this.hashing && target < this.mark) {
+            this.mark = 0;
+            this.hash = (0,external_node_crypto_.createHash)('sha256');
+            return;
+        }
+        this.mark = target;
+    }
+    complete(offset, data) {
+        this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length);
+        let next = this.ahead.get(this.mark);
+        while (next !== undefined) {
+            this.ahead.delete(this.mark);
+            if (typeof next === 'number') {
+                this.mark += next;
+            }
+            else {
+                this.hash?.update(next);
+                this.mark += next.length;
+            }
+            next = this.ahead.get(this.mark);
+        }
+        this.release();
+    }
+    /** Resolves once the prefix reaches `at`. */
+    reach(at) {
+        if (this.mark >= at)
+            return Promise.resolve();
+        return new Promise(resolve => this.waiters.push({ at, resolve }));
+    }
+    /** Wakes every waiter, e.g. when the copy failed and the gap will never fill. */
+    wakeAll() {
+        for (const w of this.waiters)
+            w.resolve();
+        this.waiters = [];
+    }
+    release() {
+        const ready = this.waiters.filter(w => w.at <= this.mark);
+        this.waiters = this.waiters.filter(w => w.at > this.mark);
+        for (const w of ready)
+            w.resolve();
+    }
+}
+/**
+ * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
+ * bounded by requests in flight times chunk size, whatever the file size.
+ */
+async function copyRange(reader, writer, size, watermark, onBytes) {
+    const chunk = Math.min(reader.chunkSize, writer.chunkSize);
+    const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
+    const spread = SPREAD_FACTOR * depth * chunk;
+    let next = watermark.value;
+    let failure;
+    const worker = async () => {
+        while (failure === undefined && next < size) {
+            const offset = next;
+            const length = Math.min(chunk, size - offset);
+            next += length;
+            try {
+                await watermark.reach(offset - spread);
+                if (failure !== undefined)
+                    return;
+                const data = await budget(async () => {
+                    const chunk = await reader.read(offset, length);
+                    await writer.write(offset, chunk);
+                    return chunk;
+                });
+                watermark.complete(offset, data);
+            }
+            catch (err) {
+                failure ??= err;
+                watermark.wakeAll();
+                return;
+            }
+            onBytes(length);
+        }
+    };
+    await Promise.all(Array.from({ length: depth }, worker));
+    if (failure !== undefined)
+        throw failure;
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-file.ts
+
+
+/** Local disk is not the bottleneck; one lane and a generous chunk. */
+const LOCAL_CHUNK = 1024 * 1024;
+class LocalFileReader {
+    file;
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file, path) {
+        this.file = file;
+        this.path = path;
+    }
+    static async open(path) {
+        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
+    }
+    async read(offset, length) {
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
+        if (bytesRead !== length) {
+            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
+        }
+        return buffer;
+    }
+    close() {
+        return this.file.close();
+    }
+}
+class LocalFileWriter {
+    file;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file) {
+        this.file = file;
+    }
+    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
+    static async open(path, resume) {
+        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600));
+    }
+    async write(offset, data) {
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+            done += bytesWritten;
+        }
+    }
+    /** Flushed to disk before the rename makes it visible under its real name. */
+    async close() {
+        await this.file.sync();
+        await this.file.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-file.ts
+
+/**
+ * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
+ * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
+ * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ */
+class RemoteFile {
+    lanesOpen;
+    path;
+    chunkSize;
+    constructor(lanesOpen, path, chunk) {
+        this.lanesOpen = lanesOpen;
+        this.path = path;
+        this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
+    }
+    get lanes() {
+        return this.lanesOpen.length;
+    }
+    laneFor(offset) {
+        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
+    }
+    async close() {
+        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
+        const failed = results.find(r => r.status === 'rejected');
+        if (failed?.status === 'rejected')
+            throw failed.reason;
+    }
+}
+class RemoteFileWriter extends RemoteFile {
+    /**
+     * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
+     * others never do, or they would wipe bytes already written through the first.
+     */
+    static async open(channels, path, resume) {
+        const lanes = [
+            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
+        ];
+        for (const channel of channels.slice(1)) {
+            lanes.push({ channel, handle: await channel.open(path, 'r+') });
+        }
+        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
+    }
+    write(offset, data) {
+        const lane = this.laneFor(offset);
+        return lane.channel.write(lane.handle, data, offset);
+    }
+    /**
+     * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
+     * together, behind any write still in flight on the same channel, which the server answers
+     * first: for a one-chunk file, write, check and close cost a single round trip.
+     */
+    async finish() {
+        const [first] = this.lanesOpen;
+        if (!this.inOrder) {
+            const info = await first.channel.fstat(first.handle);
+            await this.close();
+            return info;
+        }
+        const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()]);
+        return info;
+    }
+    /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
+    get inOrder() {
+        return this.lanesOpen.every(l => l.channel.processesInOrder);
+    }
+}
+class RemoteFileReader extends RemoteFile {
+    static async open(channels, path) {
+        const lanes = [];
+        for (const channel of channels)
+            lanes.push({ channel, handle: await channel.open(path, 'r') });
+        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
+    }
+    /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
+    async read(offset, length) {
+        const lane = this.laneFor(offset);
+        const buffer = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
+            if (n === 0) {
+                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
+            }
+            got += n;
+        }
+        return buffer;
+    }
+    /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
+    async expectEnd(size) {
+        const lane = this.lanesOpen[0];
+        const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size);
+        if (extra !== 0) {
+            throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
+
+
+
+
+
+/** Sessions where an exec channel proved useless (SFTP-only, chrooted, no sha256sum). */
+const noShell = new WeakSet();
+/**
+ * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
+ * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
+ * works on SFTP-only and chrooted servers at the cost of a second transfer.
+ */
+async function remoteSha256(session, remotePath, size) {
+    if (!noShell.has(session)) {
+        const hash = await execSha256(session, remotePath, size).catch(() => undefined);
+        if (hash)
+            return { hash, method: 'sha256sum' };
+        noShell.add(session);
+        info('The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.');
+    }
+    return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
+}
+/** Single quotes for a POSIX shell: nothing inside is interpreted. */
+function shellQuote(text) {
+    return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+function execSha256(session, remotePath, size) {
+    const client = session.connection.client;
+    const deadline = 30_000 + size / 20_000; // allow 20 MB/s for the server's disk and CPU
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('sha256sum took too long')), deadline);
+        timer.unref();
+        client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, stream) => {
+            if (err) {
+                clearTimeout(timer);
+                return reject(err);
+            }
+            let out = '';
+            stream.on('data', (d) => {
+                if (out.length < 4096)
+                    out += d.toString('utf8');
+            });
+            stream.stderr.resume();
+            stream.on('close', (code) => {
+                clearTimeout(timer);
+                const m = /^\\?([0-9a-f]{64})\s/.exec(out);
+                if (code === 0 && m)
+                    resolve(m[1]);
+                else
+                    reject(new Error(`sha256sum exited ${code}`));
+            });
+            // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
+            stream.end();
+        });
+    });
+}
+/** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
+const discard = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => { } };
+async function readBackSha256(session, remotePath, size) {
+    const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath);
+    try {
+        const hashed = new Watermark(0, true);
+        await copyRange(reader, discard, size, hashed, () => undefined);
+        await reader.expectEnd(size);
+        const digest = hashed.digest();
+        if (!digest)
+            throw new ActionError('Hash failed', `could not hash ${external_node_path_namespaceObject.posix.basename(remotePath)}`);
+        return digest;
+    }
+    finally {
+        await reader.close().catch(() => undefined);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/connection/backoff.ts
 /** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
 function backoffMs(attempt) {
@@ -63606,8 +63619,6 @@ async function runRound(plan, jobs) {
                 session.kill();
             }
         })));
-        if (round.pending.length === 0 && plan.finish)
-            await plan.finish(session);
     }
     catch (err) {
         session.close();
@@ -63615,6 +63626,12 @@ async function runRound(plan, jobs) {
         if (!isTransient(err, session))
             throw err;
         return { done: [], pending: jobs, error: err };
+    }
+    if (round.pending.length === 0 && plan.finish) {
+        // Tidying up is best effort: its failure must not send finished files again.
+        await plan
+            .finish(session)
+            .catch((err) => warning(`Clean-up skipped: ${err.message}`));
     }
     // A connection that finished its work stays open for the caller (deletes, release switch);
     // whoever handed it out through `connect` closes it.
@@ -63642,7 +63659,7 @@ function isTransient(err, session) {
         return false;
     if (session?.dead)
         return true;
-    const level = err.level;
+    const level = err?.level;
     if (level === 'client-socket' || level === 'client-timeout')
         return true;
     return NETWORK_MESSAGES.test(describe(err));
@@ -64940,9 +64957,9 @@ function readSettings(read, env) {
         dryRun: parseBoolean(read('dry-run'), 'dry-run'),
         timeoutMs: parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
         concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
-            fallback: 8,
+            fallback: 32,
             min: 1,
-            max: 64
+            max: 256
         }),
         retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
         workspace: env.workspace,
@@ -65230,6 +65247,8 @@ function formatBytes(n) {
     return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/connection/classify.ts
 
 
@@ -65345,6 +65364,7 @@ function algorithmsFor(keyTypes) {
 
 
 
+
 /**
  * Connects, checks the host key against the pins, and only then logs in. A jump host is
  * connected and verified first, and the server is then reached through it and verified again
@@ -65419,6 +65439,7 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         };
         client.once('ready', () => {
             client.setNoDelay(true);
+            coalesceWrites(client);
             const presented = seen[seen.length - 1];
             const { keyType, fingerprint, pinLabel } = presented;
             finish(() => resolve({ kind: 'ready', connection: { client, keyType, fingerprint, pinLabel } }));
@@ -65457,6 +65478,8 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         passphrase: privateKey?.passphrase,
         password,
         tryKeyboard: false,
+        // ssh2 starts with method 'none' by default: a wasted round trip on every login.
+        authHandler: authMethods(endpoint),
         readyTimeout: options.timeoutMs,
         // A link that goes silent is declared dead after about `timeout`, then reconnected.
         keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
@@ -65465,6 +65488,37 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
     };
+}
+/**
+ * ssh2 writes every SSH packet (32 KiB at most for OpenSSH's channels) with its own socket
+ * write: one system call each. Corking the socket for the rest of the current tick lets Node
+ * hand all packets produced in that tick to the kernel in one writev.
+ */
+function coalesceWrites(client) {
+    const sock = Reflect.get(client, '_sock');
+    if (!(sock instanceof external_node_stream_.Writable))
+        return;
+    const write = sock.write.bind(sock);
+    let corked = false;
+    Reflect.set(sock, 'write', (...args) => {
+        if (!corked) {
+            corked = true;
+            sock.cork();
+            process.nextTick(() => {
+                corked = false;
+                sock.uncork();
+            });
+        }
+        return write(...args);
+    });
+}
+function authMethods(endpoint) {
+    const methods = [];
+    if (endpoint.credentials.privateKey)
+        methods.push('publickey');
+    if (endpoint.credentials.password)
+        methods.push('password');
+    return methods;
 }
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
 function forward(jump, endpoint) {
@@ -65678,20 +65732,18 @@ class SftpSession {
         };
         connection.client.on('close', markLost);
         connection.client.on('error', markLost);
-        const channels = [];
-        for (let i = 0; i < wanted; i++) {
-            try {
-                const sftp = await openSftp(connection.client);
-                channels.push(new SftpChannel(sftp, REQUEST_DEADLINE_MS, () => liveness.lost));
-            }
-            catch (err) {
-                if (channels.length === 0) {
-                    endConnection(connection);
-                    throw noSftp(err);
-                }
-                core_debug(`Server allowed ${channels.length} SFTP channels: ${err.message}`);
-                break;
-            }
+        // Channel setups (open, subsystem, version, limits) are round trips: run them together.
+        const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
+        const channels = opened.flatMap(r => r.status === 'fulfilled'
+            ? [new SftpChannel(r.value, REQUEST_DEADLINE_MS, () => liveness.lost)]
+            : []);
+        const refused = opened.find(r => r.status === 'rejected');
+        if (channels.length === 0) {
+            endConnection(connection);
+            throw noSftp(refused?.status === 'rejected' ? refused.reason : new Error('no channel'));
+        }
+        if (refused?.status === 'rejected') {
+            core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
         }
         return new SftpSession(connection, channels, liveness);
     }
@@ -65746,7 +65798,9 @@ function openSftp(client) {
     });
 }
 function noSftp(err) {
-    const motd = /Expected VERSION packet/i.test(err.message)
+    // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
+    // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
+    const motd = /Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)
         ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
         : '';
     return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has a 'Subsystem sftp' line.${motd}`, false, { cause: err });
@@ -65758,7 +65812,7 @@ function noSftp(err) {
 
 
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
-const CHANNELS = 4;
+const CHANNELS = 8;
 /** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
 async function openSession(endpoint, settings) {
     const connection = await connectVerified(endpoint, {
@@ -65987,16 +66041,21 @@ async function deliver_resumePoint(session, delivery) {
     }
     return delivery.written.value > 0;
 }
-/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
-async function removeStaleTemps(session, deliveries) {
+/**
+ * Temporary files of earlier, interrupted runs in the directories this run writes to. Listing
+ * starts with the upload and runs alongside it; removal waits until every file has landed.
+ */
+function findStaleTemps(session, deliveries) {
     const dirs = [...new Set(deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath)))];
-    await Promise.all(dirs.map(dir => removeStaleIn(session, dir)));
-}
-async function removeStaleIn(session, dir) {
-    const entries = await session.main.readdir(dir).catch(() => []);
-    const stale = entries
+    const listed = dirs.map(dir => session.main
+        .readdir(dir)
+        .then(entries => entries
         .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name));
+        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name)))
+        .catch(() => []));
+    return Promise.all(listed).then(found => found.flat());
+}
+async function removeStaleTemps(session, stale) {
     await Promise.all(stale.map(file => session.main
         .unlink(file)
         .then(() => info(`Removed ${file}, left by an earlier interrupted run.`))
@@ -66028,8 +66087,11 @@ async function ensureRemoteDirs(channel, target, rels) {
         await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)));
     }
 }
-/** `mkdir -p` for the target itself, walking down from the first component that exists. */
+/** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */
 async function ensurePath(channel, target) {
+    const existing = await channel.stat(target).catch(() => undefined);
+    if (existing?.isDirectory)
+        return;
     const absolute = target.startsWith('/');
     const parts = target.split('/').filter(p => p && p !== '.');
     for (let i = 1; i <= parts.length; i++) {
@@ -66094,18 +66156,22 @@ function relayFiles(connect, target, files, options) {
         delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
     }));
     let sidecars;
+    let stale;
     return runWithRetries({
         jobs,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
-        prepare: (pair, pending) => ensureRemoteDirs(pair.target.main, target, pending.map(j => j.file.rel)),
+        prepare: async (pair, pending) => {
+            await ensureRemoteDirs(pair.target.main, target, pending.map(j => j.file.rel));
+            stale = findStaleTemps(pair.target, jobs.map(j => j.delivery));
+        },
         run: (pair, job) => {
             if (options.verifySha256 && !sidecars)
                 sidecars = new SidecarChecksums(pair.source.main);
             return relayOne(pair, job, options, sidecars);
         },
-        finish: pair => removeStaleTemps(pair.target, jobs.map(j => j.delivery)),
+        finish: async (pair) => removeStaleTemps(pair.target, (await stale) ?? []),
         abandoned: (job, reason) => fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
     });
 }
@@ -66546,14 +66612,18 @@ function uploadFiles(connect, target, files, options) {
         file,
         delivery: deliveryFor(target, file.rel, file.size, turn, hash)
     }));
+    let stale;
     return runWithRetries({
         jobs,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
-        prepare: (session, pending) => ensureRemoteDirs(session.main, target, pending.map(j => j.file.rel)),
+        prepare: async (session, pending) => {
+            await ensureRemoteDirs(session.main, target, pending.map(j => j.file.rel));
+            stale = findStaleTemps(session, jobs.map(j => j.delivery));
+        },
         run: (session, job) => uploadOne(session, job, options),
-        finish: session => removeStaleTemps(session, jobs.map(j => j.delivery)),
+        finish: async (session) => removeStaleTemps(session, (await stale) ?? []),
         abandoned: (job, reason) => row(job, 'failed', reason)
     });
 }
@@ -67110,10 +67180,6 @@ async function transfer(settings) {
         throw new TransferError(`${bad.length} of ${report.files.length} transfers failed; first: ${bad[0].source}` +
             `${bad[0].server ? ` to ${bad[0].server}` : ''}: ${bad[0].error}. ` +
             `See the job summary and the manifest (${settings.manifestPath}).`);
-    }
-    const unreached = report.hosts.filter(h => h.error);
-    if (unreached.length > 0) {
-        throw new TransferError(`${unreached.length} server(s) got nothing: ${unreached[0].address}: ${unreached[0].error}`);
     }
 }
 const masked = new Set();

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import type { Duplex } from 'node:stream'
+import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
 import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
@@ -126,6 +126,7 @@ async function attemptOnce(
     }
     client.once('ready', () => {
       client.setNoDelay(true)
+      coalesceWrites(client)
       const presented = seen[seen.length - 1]
       const { keyType, fingerprint, pinLabel } = presented
       finish(() =>
@@ -170,6 +171,8 @@ function connectConfig(
     passphrase: privateKey?.passphrase,
     password,
     tryKeyboard: false,
+    // ssh2 starts with method 'none' by default: a wasted round trip on every login.
+    authHandler: authMethods(endpoint),
     readyTimeout: options.timeoutMs,
     // A link that goes silent is declared dead after about `timeout`, then reconnected.
     keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
@@ -178,6 +181,36 @@ function connectConfig(
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
   }
+}
+
+/**
+ * ssh2 writes every SSH packet (32 KiB at most for OpenSSH's channels) with its own socket
+ * write: one system call each. Corking the socket for the rest of the current tick lets Node
+ * hand all packets produced in that tick to the kernel in one writev.
+ */
+function coalesceWrites(client: ssh2.Client): void {
+  const sock: unknown = Reflect.get(client, '_sock')
+  if (!(sock instanceof Writable)) return
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean
+  let corked = false
+  Reflect.set(sock, 'write', (...args: unknown[]) => {
+    if (!corked) {
+      corked = true
+      sock.cork()
+      process.nextTick(() => {
+        corked = false
+        sock.uncork()
+      })
+    }
+    return write(...args)
+  })
+}
+
+function authMethods(endpoint: Endpoint): ssh2.AuthenticationType[] {
+  const methods: ssh2.AuthenticationType[] = []
+  if (endpoint.credentials.privateKey) methods.push('publickey')
+  if (endpoint.credentials.password) methods.push('password')
+  return methods
 }
 
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */

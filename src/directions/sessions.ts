@@ -5,7 +5,7 @@ import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings
 import type { HostReport } from '../report/types.js'
 
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
-export const CHANNELS = 4
+export const CHANNELS = 8
 
 export type Connect = () => Promise<SftpSession>
 

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
+import pLimit from 'p-limit'
 
 /** Reads byte ranges of one file. */
 export interface ChunkReader {
@@ -17,8 +18,18 @@ export interface ChunkWriter {
   write(offset: number, data: Buffer): Promise<void>
 }
 
-/** Requests kept in flight per lane: enough to cover a round trip, bounded for memory. */
-export const REQUESTS_PER_LANE = 16
+/**
+ * Requests kept in flight per lane. ssh2 gives each channel a fixed 2 MiB window, which eight
+ * requests of OpenSSH's 255 KiB already fill; more would only wait in ssh2's queue, using memory.
+ */
+export const REQUESTS_PER_LANE = 8
+
+/**
+ * Requests in flight across every file at once. Many big files moving together must not
+ * multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
+ */
+export const REQUESTS_IN_FLIGHT = 96
+const budget = pLimit(REQUESTS_IN_FLIGHT)
 
 /**
  * How far past the contiguous prefix new requests may start, in requests in flight. One slow
@@ -128,8 +139,11 @@ export async function copyRange(
       try {
         await watermark.reach(offset - spread)
         if (failure !== undefined) return
-        const data = await reader.read(offset, length)
-        await writer.write(offset, data)
+        const data = await budget(async () => {
+          const chunk = await reader.read(offset, length)
+          await writer.write(offset, chunk)
+          return chunk
+        })
         watermark.complete(offset, data)
       } catch (err) {
         failure ??= err

@@ -154,20 +154,26 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
   return delivery.written.value > 0
 }
 
-/** Temporary files of earlier, interrupted runs in the directories this run wrote to. */
-export async function removeStaleTemps(
-  session: SftpSession,
-  deliveries: Delivery[]
-): Promise<void> {
+/**
+ * Temporary files of earlier, interrupted runs in the directories this run writes to. Listing
+ * starts with the upload and runs alongside it; removal waits until every file has landed.
+ */
+export function findStaleTemps(session: SftpSession, deliveries: Delivery[]): Promise<string[]> {
   const dirs = [...new Set(deliveries.map(d => path.posix.dirname(d.finalPath)))]
-  await Promise.all(dirs.map(dir => removeStaleIn(session, dir)))
+  const listed = dirs.map(dir =>
+    session.main
+      .readdir(dir)
+      .then(entries =>
+        entries
+          .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
+          .map(e => path.posix.join(dir, e.name))
+      )
+      .catch(() => [])
+  )
+  return Promise.all(listed).then(found => found.flat())
 }
 
-async function removeStaleIn(session: SftpSession, dir: string): Promise<void> {
-  const entries = await session.main.readdir(dir).catch(() => [])
-  const stale = entries
-    .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-    .map(e => path.posix.join(dir, e.name))
+export async function removeStaleTemps(session: SftpSession, stale: string[]): Promise<void> {
   await Promise.all(
     stale.map(file =>
       session.main

@@ -1,6 +1,6 @@
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
-import { deliver, deliveryFor, removeStaleTemps, type Delivery } from './deliver.js'
+import { deliver, deliveryFor, findStaleTemps, removeStaleTemps, type Delivery } from './deliver.js'
 import { RemoteFileReader } from './remote-file.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
@@ -51,26 +51,28 @@ export function relayFiles(
     delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
   }))
   let sidecars: SidecarChecksums | undefined
+  let stale: Promise<string[]> | undefined
   return runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    prepare: (pair, pending) =>
-      ensureRemoteDirs(
+    prepare: async (pair, pending) => {
+      await ensureRemoteDirs(
         pair.target.main,
         target,
         pending.map(j => j.file.rel)
-      ),
+      )
+      stale = findStaleTemps(
+        pair.target,
+        jobs.map(j => j.delivery)
+      )
+    },
     run: (pair, job) => {
       if (options.verifySha256 && !sidecars) sidecars = new SidecarChecksums(pair.source.main)
       return relayOne(pair, job, options, sidecars)
     },
-    finish: pair =>
-      removeStaleTemps(
-        pair.target,
-        jobs.map(j => j.delivery)
-      ),
+    finish: async pair => removeStaleTemps(pair.target, (await stale) ?? []),
     abandoned: (job, reason) =>
       fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
   })

@@ -27,8 +27,10 @@ export async function ensureRemoteDirs(
   }
 }
 
-/** `mkdir -p` for the target itself, walking down from the first component that exists. */
+/** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */
 async function ensurePath(channel: SftpChannel, target: string): Promise<void> {
+  const existing = await channel.stat(target).catch(() => undefined)
+  if (existing?.isDirectory) return
   const absolute = target.startsWith('/')
   const parts = target.split('/').filter(p => p && p !== '.')
   for (let i = 1; i <= parts.length; i++) {

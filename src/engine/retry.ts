@@ -101,12 +101,17 @@ async function runRound<J, S extends Reconnectable>(
         })
       )
     )
-    if (round.pending.length === 0 && plan.finish) await plan.finish(session)
   } catch (err) {
     session.close()
     // Jobs catch their own network errors, so what lands here failed before any job ran.
     if (!isTransient(err, session)) throw err
     return { done: [], pending: jobs, error: err }
+  }
+  if (round.pending.length === 0 && plan.finish) {
+    // Tidying up is best effort: its failure must not send finished files again.
+    await plan
+      .finish(session)
+      .catch((err: Error) => core.warning(`Clean-up skipped: ${err.message}`))
   }
   // A connection that finished its work stays open for the caller (deletes, release switch);
   // whoever handed it out through `connect` closes it.
@@ -133,7 +138,7 @@ export function isTransient(err: unknown, session: Reconnectable | undefined): b
   if (err instanceof ConnectionError) return err.transient
   if (err instanceof ActionError) return false
   if (session?.dead) return true
-  const level = (err as { level?: string }).level
+  const level = (err as { level?: string } | null | undefined)?.level
   if (level === 'client-socket' || level === 'client-timeout') return true
   return NETWORK_MESSAGES.test(describe(err))
 }

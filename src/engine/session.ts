@@ -36,19 +36,26 @@ export class SftpSession {
     }
     connection.client.on('close', markLost)
     connection.client.on('error', markLost)
-    const channels: SftpChannel[] = []
-    for (let i = 0; i < wanted; i++) {
-      try {
-        const sftp = await openSftp(connection.client)
-        channels.push(new SftpChannel(sftp, REQUEST_DEADLINE_MS, () => liveness.lost))
-      } catch (err) {
-        if (channels.length === 0) {
-          endConnection(connection)
-          throw noSftp(err as Error)
-        }
-        core.debug(`Server allowed ${channels.length} SFTP channels: ${(err as Error).message}`)
-        break
-      }
+    // Channel setups (open, subsystem, version, limits) are round trips: run them together.
+    const opened = await Promise.allSettled(
+      Array.from({ length: wanted }, () => openSftp(connection.client))
+    )
+    const channels = opened.flatMap(r =>
+      r.status === 'fulfilled'
+        ? [new SftpChannel(r.value, REQUEST_DEADLINE_MS, () => liveness.lost)]
+        : []
+    )
+    const refused = opened.find(r => r.status === 'rejected')
+    if (channels.length === 0) {
+      endConnection(connection)
+      throw noSftp(
+        refused?.status === 'rejected' ? (refused.reason as Error) : new Error('no channel')
+      )
+    }
+    if (refused?.status === 'rejected') {
+      core.debug(
+        `Server allowed ${channels.length} SFTP channels: ${(refused.reason as Error).message}`
+      )
     }
     return new SftpSession(connection, channels, liveness)
   }
@@ -107,7 +114,9 @@ function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
 }
 
 function noSftp(err: Error): ConnectionError {
-  const motd = /Expected VERSION packet/i.test(err.message)
+  // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
+  // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
+  const motd = /Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)
     ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
     : ''
   return new ConnectionError(

@@ -1,6 +1,13 @@
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
-import { deliver, deliveryFor, removeStaleTemps, type Delivered, type Delivery } from './deliver.js'
+import {
+  deliver,
+  deliveryFor,
+  findStaleTemps,
+  removeStaleTemps,
+  type Delivered,
+  type Delivery
+} from './deliver.js'
 import { LocalFileReader } from './local-file.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries } from './retry.js'
@@ -40,23 +47,25 @@ export function uploadFiles(
     file,
     delivery: deliveryFor(target, file.rel, file.size, turn, hash)
   }))
+  let stale: Promise<string[]> | undefined
   return runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    prepare: (session, pending) =>
-      ensureRemoteDirs(
+    prepare: async (session, pending) => {
+      await ensureRemoteDirs(
         session.main,
         target,
         pending.map(j => j.file.rel)
-      ),
-    run: (session, job) => uploadOne(session, job, options),
-    finish: session =>
-      removeStaleTemps(
+      )
+      stale = findStaleTemps(
         session,
         jobs.map(j => j.delivery)
-      ),
+      )
+    },
+    run: (session, job) => uploadOne(session, job, options),
+    finish: async session => removeStaleTemps(session, (await stale) ?? []),
     abandoned: (job, reason) => row(job, 'failed', reason)
   })
 }
