@@ -52,6 +52,7 @@ while (Atomics.load(stop, 0) === 0) {
   try {
     seen.add(fs.readFileSync(workerData.file, 'utf8'))
     reads++
+    Atomics.store(stop, 1, Math.min(reads, 2 ** 30))
   } catch (err) {
     misses.push(err.code)
   }
@@ -66,18 +67,33 @@ interface ReaderResult {
   seen: string[]
 }
 
-function startThreadReader(file: string): () => Promise<ReaderResult> {
-  const stop = new SharedArrayBuffer(4)
+/** Resolves once the thread has read `count` times (a loaded machine may start it late). */
+async function threadReads(stop: SharedArrayBuffer, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (Atomics.load(new Int32Array(stop), 1) < count && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+function startThreadReader(file: string): {
+  started: Promise<void>
+  stop: () => Promise<ReaderResult>
+} {
+  const stop = new SharedArrayBuffer(8)
   const worker = new Worker(READER, { eval: true, workerData: { file, stop } })
   const result = new Promise<ReaderResult>((resolve, reject) => {
     worker.once('message', resolve)
     worker.once('error', reject)
   })
-  return async () => {
-    Atomics.store(new Int32Array(stop), 0, 1)
-    const out = await result
-    await worker.terminate()
-    return out
+  return {
+    started: threadReads(stop, 1),
+    stop: async () => {
+      await threadReads(stop, 101)
+      Atomics.store(new Int32Array(stop), 0, 1)
+      const out = await result
+      await worker.terminate()
+      return out
+    }
   }
 }
 
@@ -179,11 +195,12 @@ describe('atomic releases against OpenSSH', () => {
     expect(session.main.hasPosixRename).toBe(true)
 
     const file = path.join(target, 'current', 'index.html')
-    const stopThread = startThreadReader(file)
+    const reader = startThreadReader(file)
+    await reader.started
     const stopLoop = startLoopReader(file)
     for (let i = 1; i <= 20; i++) await switchCurrent(session, target, i % 2 ? b : a)
     const loop = await stopLoop()
-    const thread = await stopThread()
+    const thread = await reader.stop()
 
     expect(loop.misses).toEqual([])
     expect(loop.reads).toBeGreaterThan(20)
