@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6572);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1029);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6572:
+/***/ 1029:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62921,6 +62921,10 @@ function unsafeNameReason(name) {
         return 'contains \\';
     if (name.includes('\0'))
         return 'contains NUL';
+    // A newline in a logged name could start a workflow command (::add-mask::, ::error::).
+    if ([...name].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+        return 'contains a control character';
+    }
     if (/^[A-Za-z]:/.test(name))
         return 'looks like a drive path';
     return undefined;
@@ -63206,11 +63210,15 @@ function validateConcurrency(concurrency) {
  */
 const REQUESTS_PER_LANE = 8;
 /**
- * Requests in flight across every file at once. Many big files moving together must not
- * multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
+ * Requests in flight across every file on one connection. Many big files moving together must
+ * not multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
  */
 const REQUESTS_IN_FLIGHT = 96;
-const budget = pLimit(REQUESTS_IN_FLIGHT);
+function requestBudget() {
+    return pLimit(REQUESTS_IN_FLIGHT);
+}
+/** For copies that share nothing (tests, one-off reads). */
+const unshared = requestBudget();
 /**
  * How far past the contiguous prefix new requests may start, in requests in flight. One slow
  * request must not let the others run ahead without bound: what they completed is held (for
@@ -63228,6 +63236,7 @@ class Watermark {
     hashing;
     ahead = new Map();
     hash;
+    digested;
     waiters = [];
     constructor(mark = 0, hashing = false) {
         this.mark = mark;
@@ -63239,7 +63248,9 @@ class Watermark {
     }
     /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
     digest() {
-        return this.hash?.digest('hex');
+        // A retry after the file was complete asks again: the answer must not change.
+        this.digested ??= this.hash?.digest('hex');
+        return this.digested;
     }
     /**
      * After a reconnect: trust no more than `verified` bytes, e.g. what the file really holds.
@@ -63251,6 +63262,7 @@ class Watermark {
         if (this.hashing && target < this.mark) {
             this.mark = 0;
             this.hash = (0,external_node_crypto_.createHash)('sha256');
+            this.digested = undefined;
             return;
         }
         this.mark = target;
@@ -63294,7 +63306,7 @@ class Watermark {
  * Copies bytes [from, size) from `reader` to `writer` with many requests in flight. Memory is
  * bounded by requests in flight times chunk size, whatever the file size.
  */
-async function copyRange(reader, writer, size, watermark, onBytes) {
+async function copyRange(reader, writer, size, watermark, onBytes, budget = unshared) {
     const chunk = Math.min(reader.chunkSize, writer.chunkSize);
     const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes);
     const spread = SPREAD_FACTOR * depth * chunk;
@@ -63386,6 +63398,33 @@ class LocalFileWriter {
 ;// CONCATENATED MODULE: ./src/engine/remote-file.ts
 
 /**
+ * Opens `path` on each channel, in parallel after the first. If any open fails, the handles
+ * already opened are closed: a failed attempt leaks nothing on the server.
+ */
+async function openLanes(channels, path, firstFlags, restFlags) {
+    const first = { channel: channels[0], handle: await channels[0].open(path, firstFlags) };
+    const rest = await Promise.allSettled(channels.slice(1).map(c => c.open(path, restFlags)));
+    const lanes = [
+        first,
+        ...rest.flatMap((r, i) => r.status === 'fulfilled' ? [{ channel: channels[i + 1], handle: r.value }] : [])
+    ];
+    const failed = rest.find(r => r.status === 'rejected');
+    if (failed?.status === 'rejected') {
+        await closeLanes(lanes).catch(() => undefined);
+        throw failed.reason;
+    }
+    return lanes;
+}
+async function closeLanes(lanes) {
+    const open = lanes.filter(l => !l.closed);
+    for (const lane of open)
+        lane.closed = true;
+    const results = await Promise.allSettled(open.map(l => l.channel.close(l.handle)));
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed?.status === 'rejected')
+        throw failed.reason;
+}
+/**
  * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
  * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
  * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
@@ -63405,11 +63444,8 @@ class RemoteFile {
     laneFor(offset) {
         return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
     }
-    async close() {
-        const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)));
-        const failed = results.find(r => r.status === 'rejected');
-        if (failed?.status === 'rejected')
-            throw failed.reason;
+    close() {
+        return closeLanes(this.lanesOpen);
     }
 }
 class RemoteFileWriter extends RemoteFile {
@@ -63418,12 +63454,7 @@ class RemoteFileWriter extends RemoteFile {
      * others never do, or they would wipe bytes already written through the first.
      */
     static async open(channels, path, resume) {
-        const lanes = [
-            { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
-        ];
-        for (const channel of channels.slice(1)) {
-            lanes.push({ channel, handle: await channel.open(path, 'r+') });
-        }
+        const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+');
         return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
     }
     write(offset, data) {
@@ -63452,9 +63483,7 @@ class RemoteFileWriter extends RemoteFile {
 }
 class RemoteFileReader extends RemoteFile {
     static async open(channels, path) {
-        const lanes = [];
-        for (const channel of channels)
-            lanes.push({ channel, handle: await channel.open(path, 'r') });
+        const lanes = await openLanes(channels, path, 'r', 'r');
         return new RemoteFileReader(lanes, path, c => c.maxReadLen);
     }
     /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
@@ -63544,7 +63573,7 @@ async function readBackSha256(session, remotePath, size) {
     const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath);
     try {
         const hashed = new Watermark(0, true);
-        await copyRange(reader, discard, size, hashed, () => undefined);
+        await copyRange(reader, discard, size, hashed, () => undefined, session.budget);
         await reader.expectEnd(size);
         const digest = hashed.digest();
         if (!digest)
@@ -63710,8 +63739,12 @@ const RUN_TOKEN = (0,external_node_crypto_.randomBytes)(4).toString('hex');
 const MAX_BASE_BYTES = 180;
 /** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
 function tempNameFor(name) {
-    if (Buffer.byteLength(name) <= MAX_BASE_BYTES)
-        return `.${name}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+    if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
+        // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
+        // temporary file; a digest of the exact name keeps them apart.
+        const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
+        return `.${name}${tag}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+    }
     // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
     // the whole name so two long names sharing a prefix never share a temporary file.
     let base = '';
@@ -63720,8 +63753,10 @@ function tempNameFor(name) {
             break;
         base += char;
     }
-    const digest = (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
-    return `.${base}~${digest}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+    return `.${base}~${digestOf(name)}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+}
+function digestOf(name) {
+    return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
 }
 function isTempName(name) {
     return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
@@ -63890,9 +63925,12 @@ async function fetchToTemp(session, job, onBytes) {
     const resume = await resumePoint(job);
     const lanes = session.lanesFor(job.file.size, job.turn);
     const reader = await RemoteFileReader.open(lanes, job.file.path);
-    const writer = await LocalFileWriter.open(job.tempPath, resume);
+    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
+        await reader.close().catch(() => undefined);
+        throw err;
+    });
     try {
-        await copyRange(reader, writer, job.file.size, job.written, onBytes);
+        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
         await reader.expectEnd(job.file.size);
     }
     catch (err) {
@@ -65086,6 +65124,17 @@ function pathPrefixes(rel) {
     const parts = rel.split('/').filter(Boolean);
     return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
 }
+/**
+ * The `!` test for files already on the server, which only have a path below the target. A
+ * remote file counts as excluded when the pattern would have matched it on the source side too:
+ * below the target, as a full remote path, or as each include's workspace path
+ * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
+ */
+function makeTargetExcluder(spec, dest) {
+    const excluded = makeExcluder(spec.exclude);
+    const bases = spec.include.map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''));
+    return rel => excluded(rel, `${dest.replace(/\/+$/, '')}/${rel}`, ...bases.filter(Boolean).map(b => `${b}/${rel}`));
+}
 
 ;// CONCATENATED MODULE: ./src/plans/remote-files.ts
 
@@ -65286,9 +65335,9 @@ function classifyError(err, endpoint, timeoutMs) {
         case 'client-socket':
             return socketError(err, endpoint);
         default:
-            return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
-                cause: err
-            });
+            // A server DISCONNECT (no level, a reason code) during login, such as "Too many
+            // authentication failures", is final: retrying would only risk a ban.
+            return new ConnectionError(`${server}: ${err.message}`, err.level !== undefined && err.level !== 'handshake', { cause: err });
     }
 }
 function unresolved(err, endpoint) {
@@ -65396,7 +65445,9 @@ async function probeHostKey(endpoint, options) {
 }
 async function connectOnce(endpoint, options, probe) {
     const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined;
-    const openSocket = jump ? () => forward(jump.client, endpoint) : undefined;
+    const openSocket = jump
+        ? () => forward(jump.client, endpoint, options.timeoutMs)
+        : undefined;
     try {
         const remaining = keyTypePlan(endpoint.pins);
         const seen = [];
@@ -65481,9 +65532,11 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         // ssh2 starts with method 'none' by default: a wasted round trip on every login.
         authHandler: authMethods(endpoint),
         readyTimeout: options.timeoutMs,
-        // A link that goes silent is declared dead after about `timeout`, then reconnected.
-        keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
-        keepaliveCountMax: 3,
+        // Keepalive only catches a connection that died while idle (e.g. during a long server-side
+        // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
+        // transfers are caught by the session's own watchdog (see Liveness).
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 8,
         hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
@@ -65521,9 +65574,15 @@ function authMethods(endpoint) {
     return methods;
 }
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
-function forward(jump, endpoint) {
+function forward(jump, endpoint, timeoutMs) {
     return new Promise((resolve, reject) => {
+        const target = formatHostPort(endpoint.host, endpoint.port);
+        const timer = setTimeout(() => {
+            reject(new ConnectionError(`Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`, false));
+        }, timeoutMs);
+        timer.unref();
         jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+            clearTimeout(timer);
             if (!err)
                 return resolve(stream);
             const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
@@ -65539,28 +65598,62 @@ function endConnection(connection) {
     connection.jump?.client.end();
 }
 
+;// CONCATENATED MODULE: ./src/engine/liveness.ts
+
+/**
+ * Whether a connection still makes progress. ssh2 has no request timeout, and its keepalive
+ * replies queue behind megabytes of file data on a slow uplink, so neither tells a slow link
+ * from a dead one. What does: requests are waiting and no answer has come for a while.
+ */
+class Liveness {
+    /** Set once the connection dropped or was given up; no request is sent after that. */
+    lost = false;
+    lastAnswer = Date.now();
+    waiting = new Set();
+    /** Registers a request; call the returned function when its answer arrives. */
+    begin(abort) {
+        if (this.waiting.size === 0)
+            this.lastAnswer = Date.now();
+        this.waiting.add(abort);
+        return () => {
+            this.waiting.delete(abort);
+            this.lastAnswer = Date.now();
+        };
+    }
+    /** How long requests have waited without any answer; 0 when none is waiting. */
+    stalledForMs(now = Date.now()) {
+        return this.waiting.size === 0 ? 0 : now - this.lastAnswer;
+    }
+    /** Fails every waiting request at once: ssh2 may never call them back on a dead link. */
+    abortAll(reason) {
+        this.lost = true;
+        const err = new ConnectionError(reason, true);
+        for (const abort of [...this.waiting])
+            abort(err);
+        this.waiting.clear();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
+
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
 const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 };
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024;
 /**
- * One SFTP channel with promise-returning calls. Every call has a deadline: ssh2 has no request
- * timeout, and a half-dead connection would otherwise leave a step hanging until the job limit.
+ * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
+ * Liveness: ssh2 has no request timeout, and a half-dead connection would otherwise leave a step
+ * hanging until the job limit.
  */
 class SftpChannel {
     sftp;
-    deadlineMs;
-    isDead;
+    liveness;
     maxReadLen;
     maxWriteLen;
-    constructor(sftp, deadlineMs, 
-    /** ssh2 queues requests on a closed channel and never answers them: refuse them instead. */
-    isDead = () => false) {
+    constructor(sftp, liveness = new Liveness()) {
         this.sftp = sftp;
-        this.deadlineMs = deadlineMs;
-        this.isDead = isDead;
+        this.liveness = liveness;
         this.maxReadLen = limit(sftp, '_maxReadLen');
         this.maxWriteLen = limit(sftp, '_maxWriteLen');
     }
@@ -65659,18 +65752,15 @@ class SftpChannel {
     }
     call(what, start) {
         return new Promise((resolve, reject) => {
-            if (this.isDead()) {
+            // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
+            if (this.liveness.lost) {
                 reject(new ConnectionError(`The connection was lost before '${what}'.`, true));
                 return;
             }
-            const timer = setTimeout(() => {
-                reject(new ConnectionError(`The server did not answer '${what}' within ${this.deadlineMs / 1000} s; the connection looks dead.`, true));
-            }, this.deadlineMs);
-            // A request the dead connection never answers must not keep the process alive.
-            timer.unref();
+            const answered = this.liveness.begin(reject);
             try {
                 start((err, value) => {
-                    clearTimeout(timer);
+                    answered();
                     if (err)
                         reject(err);
                     else
@@ -65678,7 +65768,7 @@ class SftpChannel {
                 });
             }
             catch (err) {
-                clearTimeout(timer);
+                answered();
                 reject(err);
             }
         });
@@ -65706,7 +65796,9 @@ function toStat(attrs) {
 
 
 
-/** How long one SFTP request may take before the connection is declared dead. */
+
+
+/** How long the server may take to start an SFTP channel. */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over every channel; smaller ones use one. */
 const SPREAD_THRESHOLD = 8 * 1024 * 1024;
@@ -65720,23 +65812,32 @@ class SftpSession {
     channels;
     liveness;
     closed = false;
-    constructor(connection, channels, liveness) {
+    watchdog;
+    /** Caps requests in flight across all files on this connection (so, per server). */
+    budget = requestBudget();
+    constructor(connection, channels, liveness, stallMs) {
         this.connection = connection;
         this.channels = channels;
         this.liveness = liveness;
+        this.watchdog = setInterval(() => {
+            const stalled = liveness.stalledForMs();
+            if (stalled > stallMs)
+                this.kill(`No answer from the server for ${Math.round(stalled / 1000)} s.`);
+        }, 1000);
+        this.watchdog.unref();
     }
-    static async open(connection, wanted) {
-        const liveness = { lost: false };
-        const markLost = () => {
-            liveness.lost = true;
-        };
+    /**
+     * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
+     * answer before the connection is given up (and the retry loop reconnects).
+     */
+    static async open(connection, wanted, stallMs) {
+        const liveness = new Liveness();
+        const markLost = () => liveness.abortAll('The connection was lost.');
         connection.client.on('close', markLost);
         connection.client.on('error', markLost);
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
         const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
-        const channels = opened.flatMap(r => r.status === 'fulfilled'
-            ? [new SftpChannel(r.value, REQUEST_DEADLINE_MS, () => liveness.lost)]
-            : []);
+        const channels = opened.flatMap(r => r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []);
         const refused = opened.find(r => r.status === 'rejected');
         if (channels.length === 0) {
             endConnection(connection);
@@ -65745,15 +65846,16 @@ class SftpSession {
         if (refused?.status === 'rejected') {
             core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
         }
-        return new SftpSession(connection, channels, liveness);
+        return new SftpSession(connection, channels, liveness, stallMs);
     }
     /** True once the connection dropped: every error after that is the network's, not the file's. */
     get dead() {
         return this.liveness.lost;
     }
     /** Ends a connection that stopped answering, so requests still waiting fail at once. */
-    kill() {
-        this.liveness.lost = true;
+    kill(reason = 'The connection was given up.') {
+        clearInterval(this.watchdog);
+        this.liveness.abortAll(reason);
         this.connection.client.destroy();
         this.connection.jump?.client.destroy();
     }
@@ -65772,6 +65874,7 @@ class SftpSession {
         if (this.closed)
             return;
         this.closed = true;
+        clearInterval(this.watchdog);
         if (!this.liveness.lost)
             for (const channel of this.channels)
                 channel.end();
@@ -65813,15 +65916,22 @@ function noSftp(err) {
 
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 const CHANNELS = 8;
+/**
+ * How long requests may wait with no answer at all before the connection counts as stalled:
+ * twice `timeout`, between 10 s and a minute. A slow link still answers every few seconds.
+ */
+function stallLimitMs(timeoutMs) {
+    return Math.min(60_000, Math.max(10_000, 2 * timeoutMs));
+}
 /** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
-async function openSession(endpoint, settings) {
+async function openSession(endpoint, settings, retries = settings.retries) {
     const connection = await connectVerified(endpoint, {
         timeoutMs: settings.timeoutMs,
-        retries: settings.retries,
+        retries,
         debug: isDebug() ? (m) => core_debug(m) : undefined
     });
     logVerified(endpoint, connection);
-    return SftpSession.open(connection, CHANNELS);
+    return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs));
 }
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
@@ -65898,7 +66008,7 @@ async function runDownload(settings, report) {
     const address = formatHostPort(server.host, server.port);
     const first = await core_group(`Connect to ${address}`, () => openSession(server, settings));
     report.hosts.push(hostReport('server', server, first));
-    const pool = new SessionPool(first, () => openSession(server, settings));
+    const pool = new SessionPool(first, () => openSession(server, settings, 0));
     try {
         const files = await planRemote(settings, first, report);
         if (settings.dryRun) {
@@ -65975,15 +66085,22 @@ async function deliver(target, delivery, openReader, options) {
     const resume = await deliver_resumePoint(target, delivery);
     const lanes = target.lanesFor(delivery.size, delivery.turn);
     const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume);
-    const reader = await openReader();
+    const reader = await openReader().catch(async (err) => {
+        await writer.close().catch(() => undefined);
+        throw err;
+    });
     let landed;
     try {
-        landed = await transferAndFinish(reader, writer, delivery, resume, options.onBytes);
+        landed = await transferAndFinish(reader, writer, delivery, resume, options.onBytes, target.budget);
     }
     catch (err) {
-        if (!connection.dead)
+        // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
+        // handles are closed (those `finish` already closed are skipped).
+        if (isTransient(err, connection))
+            connection.kill();
+        else
             await writer.close().catch(() => undefined);
-        return killIfNetwork(connection)(err);
+        throw err;
     }
     finally {
         await reader.close().catch(() => undefined);
@@ -65995,10 +66112,10 @@ async function deliver(target, delivery, openReader, options) {
     await target.main.replace(delivery.tempPath, delivery.finalPath);
     return { mtime: landed.mtime, ...checked };
 }
-async function transferAndFinish(reader, writer, delivery, resume, onBytes) {
+async function transferAndFinish(reader, writer, delivery, resume, onBytes, budget) {
     const { size, written } = delivery;
     if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
-        await copyRange(reader, writer, size, written, onBytes);
+        await copyRange(reader, writer, size, written, onBytes, budget);
         await reader.expectEnd?.(size);
         return writer.finish();
     }
@@ -66066,6 +66183,7 @@ async function removeStaleTemps(session, stale) {
 
 
 
+
 /**
  * Creates `target` and every directory below it that `rels` need, each once, one tree level at
  * a time with the level's directories created in parallel: round trips grow with depth, not
@@ -66105,8 +66223,15 @@ async function makeDir(channel, dir) {
         return;
     }
     catch (err) {
+        // A dropped connection is the network's fault, not the target's: let the retry loop see it.
+        if (err instanceof ConnectionError || isTransient(err, undefined))
+            throw err;
         // mkdir fails for an existing directory too (OpenSSH says FAILURE); stat tells which.
-        const info = await channel.stat(dir).catch(() => undefined);
+        const info = await channel.stat(dir).catch((statErr) => {
+            if (statErr instanceof ConnectionError || isTransient(statErr, undefined))
+                throw statErr;
+            return undefined;
+        });
         if (info?.isDirectory)
             return;
         if (info) {
@@ -66231,7 +66356,15 @@ async function runRelay(settings, report) {
         to = await core_group(`Connect to ${destAddress}`, () => openSession(destination, settings));
         report.hosts.push(hostReport('target', destination, to));
         const progress = new Progress(sumSizes(files));
-        const pool = new SessionPool(new RelayPair(from, to), async () => new RelayPair(await openSession(source, settings), await openSession(destination, settings)));
+        const pool = new SessionPool(new RelayPair(from, to), async () => {
+            const src = await openSession(source, settings, 0);
+            // A destination that fails to connect must not leave the source connection running.
+            const dst = await openSession(destination, settings, 0).catch((err) => {
+                src.close();
+                throw err;
+            });
+            return new RelayPair(src, dst);
+        });
         pairs = pool;
         const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, {
             concurrency: settings.concurrency,
@@ -66499,8 +66632,15 @@ function emptiedDirs(remote, deleted, kept, isExcluded) {
         mark(rel);
     for (const rel of kept)
         mark(rel);
+    // Only directories this run emptied: an empty uploads/ or cache/ the app relies on stays.
+    const aboveDeleted = new Set();
+    for (const rel of deleted) {
+        const parts = rel.split('/');
+        for (let i = 1; i < parts.length; i++)
+            aboveDeleted.add(parts.slice(0, i).join('/'));
+    }
     return remote.dirs
-        .filter(d => !occupied.has(d) && !isExcluded(d))
+        .filter(d => aboveDeleted.has(d) && !occupied.has(d) && !isExcluded(d))
         .sort((a, b) => b.split('/').length - a.split('/').length);
 }
 /** Reads a state file's text; anything unreadable counts as no state (everything is sent). */
@@ -66579,8 +66719,11 @@ class StateBook {
         this.timer.unref();
     }
     async stop(channel) {
-        clearInterval(this.timer);
+        this.stopTimer();
         await this.flush(channel);
+    }
+    stopTimer() {
+        clearInterval(this.timer);
     }
     /** Writes are queued one after another; a failed write is a warning, the next one retries. */
     flush(channel) {
@@ -66710,36 +66853,54 @@ async function expandPattern(pattern, workspace, warn) {
         if (info.isFile())
             return [{ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size }];
         if (info.isDirectory())
-            return walk(root, '', warn);
+            return walk(root, '', { workspace, warn });
         warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
         return [];
     }
     const isMatch = picomatch_default()(glob, { dot: true });
-    const all = await walk(root, '', warn).catch(() => []);
+    const all = await walk(root, '', { workspace, warn }).catch(() => []);
     // A glob that names a directory takes everything inside it, as a shell copy would.
     return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
 }
-async function walk(dir, prefix, warn) {
+async function walk(dir, prefix, ctx) {
     const found = [];
     const entries = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
     for (const entry of entries) {
         const abs = external_node_path_namespaceObject.join(dir, entry.name);
         const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isDirectory()) {
-            found.push(...(await walk(abs, rel, warn)));
+            found.push(...(await walk(abs, rel, ctx)));
         }
         else if (entry.isFile()) {
             found.push({ abs, rel, size: (await (0,promises_namespaceObject.stat)(abs)).size });
         }
         else if (entry.isSymbolicLink()) {
-            const info = await (0,promises_namespaceObject.stat)(abs).catch(() => undefined);
-            if (info?.isFile())
-                found.push({ abs, rel, size: info.size });
+            const followed = await followLink(abs, ctx.workspace);
+            if (typeof followed === 'number')
+                found.push({ abs, rel, size: followed });
             else
-                warn(`Skipped ${abs}: a link to a directory or to nothing is not followed.`);
+                ctx.warn(`Skipped ${abs}: ${followed}.`);
         }
     }
     return found;
+}
+/**
+ * A link to a file inside the workspace is followed (its size returned). A link leading out of
+ * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ */
+async function followLink(abs, workspace) {
+    const [real, root] = await Promise.all([
+        (0,promises_namespaceObject.realpath)(abs).catch(() => undefined),
+        (0,promises_namespaceObject.realpath)(workspace).catch(() => workspace)
+    ]);
+    if (!real)
+        return 'the link points to nothing';
+    const inside = external_node_path_namespaceObject.relative(root, real);
+    if (inside.startsWith('..') || external_node_path_namespaceObject.isAbsolute(inside)) {
+        return 'the link points outside the workspace';
+    }
+    const info = await (0,promises_namespaceObject.stat)(real);
+    return info.isFile() ? info.size : 'a link to a directory is not followed';
 }
 function addUnique(byRel, file) {
     const existing = byRel.get(file.rel);
@@ -66845,24 +67006,34 @@ async function planUpload(settings, session, dest, files, hashes) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
+    if (settings.release)
+        await refuseExistingRelease(session, dest);
     const [tree, state] = await Promise.all([
         needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
         settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ]);
-    const excluded = makeExcluder(settings.source.exclude);
+    const isExcluded = makeTargetExcluder(settings.source, dest);
     const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }));
     const ops = needsListing
         ? planSync(local, tree, state, {
             sync: settings.syncChanged,
             delete: settings.deleteExtraneous,
-            isExcluded: rel => excluded(rel),
+            isExcluded,
             isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
         })
         : local.map(f => ({ kind: 'replace', rel: f.rel, size: f.size }));
-    return { ops, tree, state };
+    return { ops, tree, state, isExcluded };
 }
 function emptyTree() {
     return { files: new Map(), dirs: [], others: [] };
+}
+/** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
+async function refuseExistingRelease(session, dest) {
+    const existing = await session.main.lstat(dest).catch(() => undefined);
+    if (existing) {
+        throw new InputError('release-id', `'${dest}' already exists on the server. Each release needs a new ID; leave 'release-id' ` +
+            'empty to get one from the time and commit.');
+    }
 }
 /** `delete` into the login directory would empty the user's home: refuse it, whatever the path. */
 async function refuseLoginDirectory(session, dest) {
@@ -66870,7 +67041,8 @@ async function refuseLoginDirectory(session, dest) {
         session.main.realpath('.'),
         session.main.realpath(dest).catch(() => undefined)
     ]);
-    if (resolved === home || resolved === '/') {
+    // The login directory itself, the root, or any directory above the login directory.
+    if (resolved && (resolved === home || resolved === '/' || home.startsWith(`${resolved}/`))) {
         throw new InputError('delete', `refused: target '${dest}' is the login directory (${home}) or the root. Point target at ` +
             'the directory the site lives in, e.g. /var/www/site.');
     }
@@ -66890,7 +67062,6 @@ function logPlan(plan, verbose) {
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
-
 
 
 
@@ -66953,7 +67124,7 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
     const first = await group(`Connect to ${address}`, () => openSession(server, settings));
     report.hosts.push(hostReport('server', server, first));
-    const pool = new SessionPool(first, () => openSession(server, settings));
+    const pool = new SessionPool(first, () => openSession(server, settings, 0));
     const tag = (rows) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows);
     const dest = report.releasePath ?? settings.target;
     try {
@@ -66971,8 +67142,7 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
         if (rows.some(r => r.status === 'failed'))
             return;
         if (settings.deleteExtraneous) {
-            const excluded = makeExcluder(settings.source.exclude);
-            const deleted = await group('Delete', () => deleteExtraneous(pool.current, dest, plan.ops, plan.tree, rel => excluded(rel)));
+            const deleted = await group('Delete', () => deleteExtraneous(pool.current, dest, plan.ops, plan.tree, plan.isExcluded));
             report.files.push(...tag(deleted));
         }
         if (settings.release)
@@ -66989,23 +67159,32 @@ async function send(settings, pool, dest, plan, source, progress) {
     const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined;
     book?.retain(new Set(source.files.map(f => f.rel)));
     book?.startPeriodicFlush(() => pool.current.main);
-    const results = await uploadFiles(pool.connect, dest, toSend, {
-        concurrency: settings.concurrency,
-        retries: settings.retries,
-        verifySha256: settings.verify === 'sha256',
-        hash: settings.syncChanged,
-        onBytes: n => progress.add(n),
-        onLanded: (rel, landed) => {
-            const size = sizes.get(rel);
-            if (book && size !== undefined && landed.sha256)
-                book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime });
-        }
-    });
-    if (book && !pool.current.dead)
-        await book.stop(pool.current.main);
+    let results;
+    try {
+        results = await uploadFiles(pool.connect, dest, toSend, {
+            concurrency: settings.concurrency,
+            retries: settings.retries,
+            verifySha256: settings.verify === 'sha256',
+            hash: settings.syncChanged,
+            onBytes: n => progress.add(n),
+            onLanded: (rel, landed) => {
+                const size = sizes.get(rel);
+                if (book && size !== undefined && landed.sha256)
+                    book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime });
+            }
+        });
+    }
+    finally {
+        // Stopped on every path, so a failed run leaves no timer writing state behind it.
+        if (book && !pool.current.dead)
+            await book.stop(pool.current.main);
+        else
+            book?.stopTimer();
+    }
+    const paths = new Map(source.files.map(f => [f.rel, f.path]));
     const skipped = plan.ops
         .filter(o => o.kind === 'skip')
-        .map(o => fileResult(source.files.find(f => f.rel === o.rel)?.path ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'));
+        .map(o => fileResult(paths.get(o.rel) ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'));
     return [...results, ...skipped];
 }
 function upload_plannedRows(plan, source, dest) {
@@ -67174,6 +67353,10 @@ async function transfer(settings) {
             await writeOutputs(report, settings.manifestPath);
             await writeSummary(report);
         }
+    }
+    const unreached = report.hosts.find(h => h.error);
+    if (unreached) {
+        throw new TransferError(`${unreached.address} got nothing: ${unreached.error}`);
     }
     const bad = report.files.filter(f => f.status === 'failed');
     if (bad.length > 0) {

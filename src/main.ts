@@ -49,6 +49,10 @@ async function transfer(settings: Settings): Promise<void> {
       await writeSummary(report)
     }
   }
+  const unreached = report.hosts.find(h => h.error)
+  if (unreached) {
+    throw new TransferError(`${unreached.address} got nothing: ${unreached.error}`)
+  }
   const bad = report.files.filter(f => f.status === 'failed')
   if (bad.length > 0) {
     throw new TransferError(

@@ -51,9 +51,13 @@ export function classifyError(
     case 'client-socket':
       return socketError(err, endpoint)
     default:
-      return new ConnectionError(`${server}: ${err.message}`, err.level !== 'handshake', {
-        cause: err
-      })
+      // A server DISCONNECT (no level, a reason code) during login, such as "Too many
+      // authentication failures", is final: retrying would only risk a ban.
+      return new ConnectionError(
+        `${server}: ${err.message}`,
+        err.level !== undefined && err.level !== 'handshake',
+        { cause: err }
+      )
   }
 }
 

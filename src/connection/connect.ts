@@ -77,7 +77,9 @@ async function connectOnce(
   probe: boolean
 ): Promise<VerifiedConnection | { presented: Presented }> {
   const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined
-  const openSocket: SocketOpener = jump ? () => forward(jump.client, endpoint) : undefined
+  const openSocket: SocketOpener = jump
+    ? () => forward(jump.client, endpoint, options.timeoutMs)
+    : undefined
   try {
     const remaining = keyTypePlan(endpoint.pins)
     const seen: Presented[] = []
@@ -174,9 +176,11 @@ function connectConfig(
     // ssh2 starts with method 'none' by default: a wasted round trip on every login.
     authHandler: authMethods(endpoint),
     readyTimeout: options.timeoutMs,
-    // A link that goes silent is declared dead after about `timeout`, then reconnected.
-    keepaliveInterval: Math.min(15_000, Math.max(1000, Math.round(options.timeoutMs / 3))),
-    keepaliveCountMax: 3,
+    // Keepalive only catches a connection that died while idle (e.g. during a long server-side
+    // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
+    // transfers are caught by the session's own watchdog (see Liveness).
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 8,
     hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
@@ -214,9 +218,20 @@ function authMethods(endpoint: Endpoint): ssh2.AuthenticationType[] {
 }
 
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
-function forward(jump: ssh2.Client, endpoint: Endpoint): Promise<Duplex> {
+function forward(jump: ssh2.Client, endpoint: Endpoint, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
+    const target = formatHostPort(endpoint.host, endpoint.port)
+    const timer = setTimeout(() => {
+      reject(
+        new ConnectionError(
+          `Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`,
+          false
+        )
+      )
+    }, timeoutMs)
+    timer.unref()
     jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+      clearTimeout(timer)
       if (!err) return resolve(stream)
       const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : ''
       reject(

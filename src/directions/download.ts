@@ -14,7 +14,7 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
   const address = formatHostPort(server.host, server.port)
   const first = await core.group(`Connect to ${address}`, () => openSession(server, settings))
   report.hosts.push(hostReport('server', server, first))
-  const pool = new SessionPool(first, () => openSession(server, settings))
+  const pool = new SessionPool(first, () => openSession(server, settings, 0))
   try {
     const files = await planRemote(settings, first, report)
     if (settings.dryRun) {

@@ -37,11 +37,15 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
     to = await core.group(`Connect to ${destAddress}`, () => openSession(destination, settings))
     report.hosts.push(hostReport('target', destination, to))
     const progress = new Progress(sumSizes(files))
-    const pool = new SessionPool(
-      new RelayPair(from, to),
-      async () =>
-        new RelayPair(await openSession(source, settings), await openSession(destination, settings))
-    )
+    const pool = new SessionPool(new RelayPair(from, to), async () => {
+      const src = await openSession(source, settings, 0)
+      // A destination that fails to connect must not leave the source connection running.
+      const dst = await openSession(destination, settings, 0).catch((err: unknown) => {
+        src.close()
+        throw err
+      })
+      return new RelayPair(src, dst)
+    })
     pairs = pool
     const results = await core.group('Relay', () =>
       relayFiles(pool.connect, settings.target, files, {

@@ -9,15 +9,27 @@ export const CHANNELS = 8
 
 export type Connect = () => Promise<SftpSession>
 
+/**
+ * How long requests may wait with no answer at all before the connection counts as stalled:
+ * twice `timeout`, between 10 s and a minute. A slow link still answers every few seconds.
+ */
+export function stallLimitMs(timeoutMs: number): number {
+  return Math.min(60_000, Math.max(10_000, 2 * timeoutMs))
+}
+
 /** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
-export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
+export async function openSession(
+  endpoint: Endpoint,
+  settings: Settings,
+  retries = settings.retries
+): Promise<SftpSession> {
   const connection = await connectVerified(endpoint, {
     timeoutMs: settings.timeoutMs,
-    retries: settings.retries,
+    retries,
     debug: core.isDebug() ? (m: string) => core.debug(m) : undefined
   })
   logVerified(endpoint, connection)
-  return SftpSession.open(connection, CHANNELS)
+  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs))
 }
 
 function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {

@@ -5,7 +5,7 @@ import { isTempName } from '../engine/temp-names.js'
 import { InputError } from '../errors.js'
 import type { Settings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
-import { makeExcluder } from '../plans/patterns.js'
+import { makeTargetExcluder } from '../plans/patterns.js'
 import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
 import { planSync, type Op, type SyncState } from '../plans/sync.js'
 import { formatBytes } from '../report/progress.js'
@@ -15,6 +15,8 @@ export interface UploadPlan {
   ops: Op[]
   tree: RemoteTree
   state: SyncState | undefined
+  /** Whether a remote path below the target is protected by a `!` pattern. */
+  isExcluded: (rel: string) => boolean
 }
 
 /**
@@ -30,25 +32,38 @@ export async function planUpload(
 ): Promise<UploadPlan> {
   const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
   if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
+  if (settings.release) await refuseExistingRelease(session, dest)
   const [tree, state] = await Promise.all([
     needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
     settings.syncChanged ? readSyncState(session.main, dest) : undefined
   ])
-  const excluded = makeExcluder(settings.source.exclude)
+  const isExcluded = makeTargetExcluder(settings.source, dest)
   const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
   const ops = needsListing
     ? planSync(local, tree, state, {
         sync: settings.syncChanged,
         delete: settings.deleteExtraneous,
-        isExcluded: rel => excluded(rel),
+        isExcluded,
         isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
       })
     : local.map(f => ({ kind: 'replace' as const, rel: f.rel, size: f.size }))
-  return { ops, tree, state }
+  return { ops, tree, state, isExcluded }
 }
 
 function emptyTree(): RemoteTree {
   return { files: new Map(), dirs: [], others: [] }
+}
+
+/** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
+async function refuseExistingRelease(session: SftpSession, dest: string): Promise<void> {
+  const existing = await session.main.lstat(dest).catch(() => undefined)
+  if (existing) {
+    throw new InputError(
+      'release-id',
+      `'${dest}' already exists on the server. Each release needs a new ID; leave 'release-id' ` +
+        'empty to get one from the time and commit.'
+    )
+  }
 }
 
 /** `delete` into the login directory would empty the user's home: refuse it, whatever the path. */
@@ -57,7 +72,8 @@ async function refuseLoginDirectory(session: SftpSession, dest: string): Promise
     session.main.realpath('.'),
     session.main.realpath(dest).catch(() => undefined)
   ])
-  if (resolved === home || resolved === '/') {
+  // The login directory itself, the root, or any directory above the login directory.
+  if (resolved && (resolved === home || resolved === '/' || home.startsWith(`${resolved}/`))) {
     throw new InputError(
       'delete',
       `refused: target '${dest}' is the login directory (${home}) or the root. Point target at ` +

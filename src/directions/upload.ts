@@ -6,7 +6,6 @@ import { uploadFiles } from '../engine/upload.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
 import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
-import { makeExcluder } from '../plans/patterns.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
@@ -81,7 +80,7 @@ async function uploadTo(
   const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
   const first = await group(`Connect to ${address}`, () => openSession(server, settings))
   report.hosts.push(hostReport('server', server, first))
-  const pool = new SessionPool(first, () => openSession(server, settings))
+  const pool = new SessionPool(first, () => openSession(server, settings, 0))
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
   try {
@@ -100,9 +99,8 @@ async function uploadTo(
     report.files.push(...tag(rows))
     if (rows.some(r => r.status === 'failed')) return
     if (settings.deleteExtraneous) {
-      const excluded = makeExcluder(settings.source.exclude)
       const deleted = await group('Delete', () =>
-        deleteExtraneous(pool.current, dest, plan.ops, plan.tree, rel => excluded(rel))
+        deleteExtraneous(pool.current, dest, plan.ops, plan.tree, plan.isExcluded)
       )
       report.files.push(...tag(deleted))
     }
@@ -131,29 +129,29 @@ async function send(
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
   book?.retain(new Set(source.files.map(f => f.rel)))
   book?.startPeriodicFlush(() => pool.current.main)
-  const results = await uploadFiles(pool.connect, dest, toSend, {
-    concurrency: settings.concurrency,
-    retries: settings.retries,
-    verifySha256: settings.verify === 'sha256',
-    hash: settings.syncChanged,
-    onBytes: n => progress.add(n),
-    onLanded: (rel, landed) => {
-      const size = sizes.get(rel)
-      if (book && size !== undefined && landed.sha256)
-        book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
-    }
-  })
-  if (book && !pool.current.dead) await book.stop(pool.current.main)
+  let results: FileResult[]
+  try {
+    results = await uploadFiles(pool.connect, dest, toSend, {
+      concurrency: settings.concurrency,
+      retries: settings.retries,
+      verifySha256: settings.verify === 'sha256',
+      hash: settings.syncChanged,
+      onBytes: n => progress.add(n),
+      onLanded: (rel, landed) => {
+        const size = sizes.get(rel)
+        if (book && size !== undefined && landed.sha256)
+          book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
+      }
+    })
+  } finally {
+    // Stopped on every path, so a failed run leaves no timer writing state behind it.
+    if (book && !pool.current.dead) await book.stop(pool.current.main)
+    else book?.stopTimer()
+  }
+  const paths = new Map(source.files.map(f => [f.rel, f.path]))
   const skipped = plan.ops
     .filter(o => o.kind === 'skip')
-    .map(o =>
-      fileResult(
-        source.files.find(f => f.rel === o.rel)?.path ?? o.rel,
-        `${dest}/${o.rel}`,
-        o.size,
-        'skipped'
-      )
-    )
+    .map(o => fileResult(paths.get(o.rel) ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'))
   return [...results, ...skipped]
 }
 

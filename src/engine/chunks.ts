@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import pLimit from 'p-limit'
+import pLimit, { type LimitFunction } from 'p-limit'
 
 /** Reads byte ranges of one file. */
 export interface ChunkReader {
@@ -25,11 +25,20 @@ export interface ChunkWriter {
 export const REQUESTS_PER_LANE = 8
 
 /**
- * Requests in flight across every file at once. Many big files moving together must not
- * multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
+ * Requests in flight across every file on one connection. Many big files moving together must
+ * not multiply memory: with 255 KiB requests this caps file data in flight near 24 MiB.
  */
 export const REQUESTS_IN_FLIGHT = 96
-const budget = pLimit(REQUESTS_IN_FLIGHT)
+
+/** Shares REQUESTS_IN_FLIGHT among the files of one connection. */
+export type RequestBudget = LimitFunction
+
+export function requestBudget(): RequestBudget {
+  return pLimit(REQUESTS_IN_FLIGHT)
+}
+
+/** For copies that share nothing (tests, one-off reads). */
+const unshared = requestBudget()
 
 /**
  * How far past the contiguous prefix new requests may start, in requests in flight. One slow
@@ -47,6 +56,7 @@ const SPREAD_FACTOR = 4
 export class Watermark {
   private readonly ahead = new Map<number, Buffer | number>()
   private hash: Hash | undefined
+  private digested: string | undefined
   private waiters: Array<{ at: number; resolve: () => void }> = []
 
   constructor(
@@ -62,7 +72,9 @@ export class Watermark {
 
   /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
   digest(): string | undefined {
-    return this.hash?.digest('hex')
+    // A retry after the file was complete asks again: the answer must not change.
+    this.digested ??= this.hash?.digest('hex')
+    return this.digested
   }
 
   /**
@@ -75,6 +87,7 @@ export class Watermark {
     if (this.hashing && target < this.mark) {
       this.mark = 0
       this.hash = createHash('sha256')
+      this.digested = undefined
       return
     }
     this.mark = target
@@ -124,7 +137,8 @@ export async function copyRange(
   writer: ChunkWriter,
   size: number,
   watermark: Watermark,
-  onBytes: (n: number) => void
+  onBytes: (n: number) => void,
+  budget: RequestBudget = unshared
 ): Promise<void> {
   const chunk = Math.min(reader.chunkSize, writer.chunkSize)
   const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes)

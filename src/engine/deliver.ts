@@ -1,10 +1,10 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { ActionError } from '../errors.js'
-import { copyRange, Watermark, type ChunkReader } from './chunks.js'
+import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
 import { remoteSha256, type HashMethod } from './remote-hash.js'
-import { killIfNetwork, type Reconnectable } from './retry.js'
+import { isTransient, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
 import { isTempName, RUN_TOKEN, tempNameFor } from './temp-names.js'
@@ -72,13 +72,26 @@ export async function deliver(
   const resume = await resumePoint(target, delivery)
   const lanes = target.lanesFor(delivery.size, delivery.turn)
   const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume)
-  const reader = await openReader()
+  const reader = await openReader().catch(async (err: unknown) => {
+    await writer.close().catch(() => undefined)
+    throw err
+  })
   let landed
   try {
-    landed = await transferAndFinish(reader, writer, delivery, resume, options.onBytes)
+    landed = await transferAndFinish(
+      reader,
+      writer,
+      delivery,
+      resume,
+      options.onBytes,
+      target.budget
+    )
   } catch (err) {
-    if (!connection.dead) await writer.close().catch(() => undefined)
-    return killIfNetwork(connection)(err)
+    // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
+    // handles are closed (those `finish` already closed are skipped).
+    if (isTransient(err, connection)) connection.kill()
+    else await writer.close().catch(() => undefined)
+    throw err
   } finally {
     await reader.close().catch(() => undefined)
   }
@@ -98,11 +111,12 @@ async function transferAndFinish(
   writer: RemoteFileWriter,
   delivery: Delivery,
   resume: boolean,
-  onBytes: (n: number) => void
+  onBytes: (n: number) => void,
+  budget: RequestBudget
 ) {
   const { size, written } = delivery
   if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
-    await copyRange(reader, writer, size, written, onBytes)
+    await copyRange(reader, writer, size, written, onBytes, budget)
     await reader.expectEnd?.(size)
     return writer.finish()
   }

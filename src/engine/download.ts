@@ -89,9 +89,12 @@ async function fetchToTemp(session: SftpSession, job: DownloadJob, onBytes: (n: 
   const resume = await resumePoint(job)
   const lanes = session.lanesFor(job.file.size, job.turn)
   const reader = await RemoteFileReader.open(lanes, job.file.path)
-  const writer = await LocalFileWriter.open(job.tempPath, resume)
+  const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err: unknown) => {
+    await reader.close().catch(() => undefined)
+    throw err
+  })
   try {
-    await copyRange(reader, writer, job.file.size, job.written, onBytes)
+    await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget)
     await reader.expectEnd(job.file.size)
   } catch (err) {
     killIfNetwork(session)(err)

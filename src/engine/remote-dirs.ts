@@ -1,5 +1,6 @@
 import * as path from 'node:path'
-import { InputError } from '../errors.js'
+import { ConnectionError, InputError } from '../errors.js'
+import { isTransient } from './retry.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
 
 /**
@@ -44,8 +45,13 @@ async function makeDir(channel: SftpChannel, dir: string): Promise<void> {
     await channel.mkdir(dir)
     return
   } catch (err) {
+    // A dropped connection is the network's fault, not the target's: let the retry loop see it.
+    if (err instanceof ConnectionError || isTransient(err, undefined)) throw err
     // mkdir fails for an existing directory too (OpenSSH says FAILURE); stat tells which.
-    const info = await channel.stat(dir).catch(() => undefined)
+    const info = await channel.stat(dir).catch((statErr: unknown) => {
+      if (statErr instanceof ConnectionError || isTransient(statErr, undefined)) throw statErr
+      return undefined
+    })
     if (info?.isDirectory) return
     if (info) {
       throw new InputError(

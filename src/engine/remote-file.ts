@@ -5,6 +5,45 @@ import type { RemoteStat, SftpChannel } from './sftp.js'
 interface Lane {
   channel: SftpChannel
   handle: Buffer
+  /**
+   * Set when CLOSE is sent. OpenSSH reuses handle values at once, so closing twice could close
+   * another file's handle.
+   */
+  closed?: boolean
+}
+
+/**
+ * Opens `path` on each channel, in parallel after the first. If any open fails, the handles
+ * already opened are closed: a failed attempt leaks nothing on the server.
+ */
+async function openLanes(
+  channels: SftpChannel[],
+  path: string,
+  firstFlags: 'r' | 'r+' | 'w',
+  restFlags: 'r' | 'r+'
+): Promise<Lane[]> {
+  const first: Lane = { channel: channels[0], handle: await channels[0].open(path, firstFlags) }
+  const rest = await Promise.allSettled(channels.slice(1).map(c => c.open(path, restFlags)))
+  const lanes = [
+    first,
+    ...rest.flatMap((r, i) =>
+      r.status === 'fulfilled' ? [{ channel: channels[i + 1], handle: r.value }] : []
+    )
+  ]
+  const failed = rest.find(r => r.status === 'rejected')
+  if (failed?.status === 'rejected') {
+    await closeLanes(lanes).catch(() => undefined)
+    throw failed.reason
+  }
+  return lanes
+}
+
+async function closeLanes(lanes: Lane[]): Promise<void> {
+  const open = lanes.filter(l => !l.closed)
+  for (const lane of open) lane.closed = true
+  const results = await Promise.allSettled(open.map(l => l.channel.close(l.handle)))
+  const failed = results.find(r => r.status === 'rejected')
+  if (failed?.status === 'rejected') throw failed.reason
 }
 
 /**
@@ -31,10 +70,8 @@ abstract class RemoteFile {
     return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length]
   }
 
-  async close(): Promise<void> {
-    const results = await Promise.allSettled(this.lanesOpen.map(l => l.channel.close(l.handle)))
-    const failed = results.find(r => r.status === 'rejected')
-    if (failed?.status === 'rejected') throw failed.reason
+  close(): Promise<void> {
+    return closeLanes(this.lanesOpen)
   }
 }
 
@@ -44,12 +81,7 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    * others never do, or they would wipe bytes already written through the first.
    */
   static async open(channels: SftpChannel[], path: string, resume: boolean) {
-    const lanes: Lane[] = [
-      { channel: channels[0], handle: await channels[0].open(path, resume ? 'r+' : 'w') }
-    ]
-    for (const channel of channels.slice(1)) {
-      lanes.push({ channel, handle: await channel.open(path, 'r+') })
-    }
+    const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+')
     return new RemoteFileWriter(lanes, path, c => c.maxWriteLen)
   }
 
@@ -82,8 +114,7 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
 
 export class RemoteFileReader extends RemoteFile implements ChunkReader {
   static async open(channels: SftpChannel[], path: string) {
-    const lanes: Lane[] = []
-    for (const channel of channels) lanes.push({ channel, handle: await channel.open(path, 'r') })
+    const lanes = await openLanes(channels, path, 'r', 'r')
     return new RemoteFileReader(lanes, path, c => c.maxReadLen)
   }
 

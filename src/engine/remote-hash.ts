@@ -72,7 +72,7 @@ async function readBackSha256(session: SftpSession, remotePath: string, size: nu
   const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath)
   try {
     const hashed = new Watermark(0, true)
-    await copyRange(reader, discard, size, hashed, () => undefined)
+    await copyRange(reader, discard, size, hashed, () => undefined, session.budget)
     await reader.expectEnd(size)
     const digest = hashed.digest()
     if (!digest)

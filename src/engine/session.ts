@@ -2,18 +2,15 @@ import type ssh2 from 'ssh2'
 import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
 import { endConnection, type VerifiedConnection } from '../connection/connect.js'
+import { requestBudget, type RequestBudget } from './chunks.js'
+import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
 
-/** How long one SFTP request may take before the connection is declared dead. */
+/** How long the server may take to start an SFTP channel. */
 export const REQUEST_DEADLINE_MS = 60_000
 
 /** Files at least this big are spread over every channel; smaller ones use one. */
 export const SPREAD_THRESHOLD = 8 * 1024 * 1024
-
-/** Shared by a session and its channels: once lost, no request is sent any more. */
-interface Liveness {
-  lost: boolean
-}
 
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
@@ -22,18 +19,35 @@ interface Liveness {
  */
 export class SftpSession {
   private closed = false
+  private readonly watchdog: NodeJS.Timeout
+  /** Caps requests in flight across all files on this connection (so, per server). */
+  readonly budget: RequestBudget = requestBudget()
 
   private constructor(
     readonly connection: VerifiedConnection,
     readonly channels: SftpChannel[],
-    private readonly liveness: Liveness
-  ) {}
+    private readonly liveness: Liveness,
+    stallMs: number
+  ) {
+    this.watchdog = setInterval(() => {
+      const stalled = liveness.stalledForMs()
+      if (stalled > stallMs)
+        this.kill(`No answer from the server for ${Math.round(stalled / 1000)} s.`)
+    }, 1000)
+    this.watchdog.unref()
+  }
 
-  static async open(connection: VerifiedConnection, wanted: number): Promise<SftpSession> {
-    const liveness: Liveness = { lost: false }
-    const markLost = (): void => {
-      liveness.lost = true
-    }
+  /**
+   * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
+   * answer before the connection is given up (and the retry loop reconnects).
+   */
+  static async open(
+    connection: VerifiedConnection,
+    wanted: number,
+    stallMs: number
+  ): Promise<SftpSession> {
+    const liveness = new Liveness()
+    const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
     connection.client.on('error', markLost)
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
@@ -41,9 +55,7 @@ export class SftpSession {
       Array.from({ length: wanted }, () => openSftp(connection.client))
     )
     const channels = opened.flatMap(r =>
-      r.status === 'fulfilled'
-        ? [new SftpChannel(r.value, REQUEST_DEADLINE_MS, () => liveness.lost)]
-        : []
+      r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []
     )
     const refused = opened.find(r => r.status === 'rejected')
     if (channels.length === 0) {
@@ -57,7 +69,7 @@ export class SftpSession {
         `Server allowed ${channels.length} SFTP channels: ${(refused.reason as Error).message}`
       )
     }
-    return new SftpSession(connection, channels, liveness)
+    return new SftpSession(connection, channels, liveness, stallMs)
   }
 
   /** True once the connection dropped: every error after that is the network's, not the file's. */
@@ -66,8 +78,9 @@ export class SftpSession {
   }
 
   /** Ends a connection that stopped answering, so requests still waiting fail at once. */
-  kill(): void {
-    this.liveness.lost = true
+  kill(reason = 'The connection was given up.'): void {
+    clearInterval(this.watchdog)
+    this.liveness.abortAll(reason)
     this.connection.client.destroy()
     this.connection.jump?.client.destroy()
   }
@@ -88,6 +101,7 @@ export class SftpSession {
   close(): void {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.watchdog)
     if (!this.liveness.lost) for (const channel of this.channels) channel.end()
     endConnection(this.connection)
   }

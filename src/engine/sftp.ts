@@ -1,5 +1,6 @@
 import type ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
+import { Liveness } from './liveness.js'
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
 export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const
@@ -23,8 +24,9 @@ export interface RemoteEntry extends RemoteStat {
 }
 
 /**
- * One SFTP channel with promise-returning calls. Every call has a deadline: ssh2 has no request
- * timeout, and a half-dead connection would otherwise leave a step hanging until the job limit.
+ * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
+ * Liveness: ssh2 has no request timeout, and a half-dead connection would otherwise leave a step
+ * hanging until the job limit.
  */
 export class SftpChannel {
   readonly maxReadLen: number
@@ -32,9 +34,7 @@ export class SftpChannel {
 
   constructor(
     private readonly sftp: ssh2.SFTPWrapper,
-    private readonly deadlineMs: number,
-    /** ssh2 queues requests on a closed channel and never answers them: refuse them instead. */
-    private readonly isDead: () => boolean = () => false
+    private readonly liveness: Liveness = new Liveness()
   ) {
     this.maxReadLen = limit(sftp, '_maxReadLen')
     this.maxWriteLen = limit(sftp, '_maxWriteLen')
@@ -164,28 +164,20 @@ export class SftpChannel {
     start: (cb: (err: Error | null | undefined, value?: T) => void) => void
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.isDead()) {
+      // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
+      if (this.liveness.lost) {
         reject(new ConnectionError(`The connection was lost before '${what}'.`, true))
         return
       }
-      const timer = setTimeout(() => {
-        reject(
-          new ConnectionError(
-            `The server did not answer '${what}' within ${this.deadlineMs / 1000} s; the connection looks dead.`,
-            true
-          )
-        )
-      }, this.deadlineMs)
-      // A request the dead connection never answers must not keep the process alive.
-      timer.unref()
+      const answered = this.liveness.begin(reject)
       try {
         start((err, value) => {
-          clearTimeout(timer)
+          answered()
           if (err) reject(err)
           else resolve(value as T)
         })
       } catch (err) {
-        clearTimeout(timer)
+        answered()
         reject(err)
       }
     })

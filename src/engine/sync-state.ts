@@ -56,8 +56,12 @@ export class StateBook {
   }
 
   async stop(channel: SftpChannel): Promise<void> {
-    clearInterval(this.timer)
+    this.stopTimer()
     await this.flush(channel)
+  }
+
+  stopTimer(): void {
+    clearInterval(this.timer)
   }
 
   /** Writes are queued one after another; a failed write is a warning, the next one retries. */

@@ -14,7 +14,12 @@ const MAX_BASE_BYTES = 180
 
 /** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
 export function tempNameFor(name: string): string {
-  if (Buffer.byteLength(name) <= MAX_BASE_BYTES) return `.${name}.${RUN_TOKEN}${TEMP_SUFFIX}`
+  if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
+    // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
+    // temporary file; a digest of the exact name keeps them apart.
+    const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`
+    return `.${name}${tag}.${RUN_TOKEN}${TEMP_SUFFIX}`
+  }
   // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
   // the whole name so two long names sharing a prefix never share a temporary file.
   let base = ''
@@ -22,8 +27,11 @@ export function tempNameFor(name: string): string {
     if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9) break
     base += char
   }
-  const digest = createHash('sha256').update(name).digest('hex').slice(0, 8)
-  return `.${base}~${digest}.${RUN_TOKEN}${TEMP_SUFFIX}`
+  return `.${base}~${digestOf(name)}.${RUN_TOKEN}${TEMP_SUFFIX}`
+}
+
+function digestOf(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 8)
 }
 
 export function isTempName(name: string): boolean {

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, realpath, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import picomatch from 'picomatch'
 import { InputError } from '../errors.js'
@@ -55,37 +55,56 @@ async function expandPattern(
     const info = await stat(root).catch(() => undefined)
     if (!info) return []
     if (info.isFile()) return [{ abs: root, rel: path.basename(root), size: info.size }]
-    if (info.isDirectory()) return walk(root, '', warn)
+    if (info.isDirectory()) return walk(root, '', { workspace, warn })
     warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return []
   }
   const isMatch = picomatch(glob, { dot: true })
-  const all = await walk(root, '', warn).catch(() => [])
+  const all = await walk(root, '', { workspace, warn }).catch(() => [])
   // A glob that names a directory takes everything inside it, as a shell copy would.
   return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
 }
 
-async function walk(
-  dir: string,
-  prefix: string,
+interface WalkContext {
+  workspace: string
   warn: (message: string) => void
-): Promise<Found[]> {
+}
+
+async function walk(dir: string, prefix: string, ctx: WalkContext): Promise<Found[]> {
   const found: Found[] = []
   const entries = await readdir(dir, { withFileTypes: true })
   for (const entry of entries) {
     const abs = path.join(dir, entry.name)
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) {
-      found.push(...(await walk(abs, rel, warn)))
+      found.push(...(await walk(abs, rel, ctx)))
     } else if (entry.isFile()) {
       found.push({ abs, rel, size: (await stat(abs)).size })
     } else if (entry.isSymbolicLink()) {
-      const info = await stat(abs).catch(() => undefined)
-      if (info?.isFile()) found.push({ abs, rel, size: info.size })
-      else warn(`Skipped ${abs}: a link to a directory or to nothing is not followed.`)
+      const followed = await followLink(abs, ctx.workspace)
+      if (typeof followed === 'number') found.push({ abs, rel, size: followed })
+      else ctx.warn(`Skipped ${abs}: ${followed}.`)
     }
   }
   return found
+}
+
+/**
+ * A link to a file inside the workspace is followed (its size returned). A link leading out of
+ * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ */
+async function followLink(abs: string, workspace: string): Promise<number | string> {
+  const [real, root] = await Promise.all([
+    realpath(abs).catch(() => undefined),
+    realpath(workspace).catch(() => workspace)
+  ])
+  if (!real) return 'the link points to nothing'
+  const inside = path.relative(root, real)
+  if (inside.startsWith('..') || path.isAbsolute(inside)) {
+    return 'the link points outside the workspace'
+  }
+  const info = await stat(real)
+  return info.isFile() ? info.size : 'a link to a directory is not followed'
 }
 
 function addUnique(byRel: Map<string, LocalFile>, file: LocalFile): void {

@@ -37,3 +37,23 @@ export function pathPrefixes(rel: string): string[] {
   const parts = rel.split('/').filter(Boolean)
   return parts.map((_, i) => parts.slice(0, i + 1).join('/'))
 }
+
+/**
+ * The `!` test for files already on the server, which only have a path below the target. A
+ * remote file counts as excluded when the pattern would have matched it on the source side too:
+ * below the target, as a full remote path, or as each include's workspace path
+ * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
+ */
+export function makeTargetExcluder(
+  spec: { include: string[]; exclude: string[] },
+  dest: string
+): (rel: string) => boolean {
+  const excluded = makeExcluder(spec.exclude)
+  const bases = spec.include.map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+  return rel =>
+    excluded(
+      rel,
+      `${dest.replace(/\/+$/, '')}/${rel}`,
+      ...bases.filter(Boolean).map(b => `${b}/${rel}`)
+    )
+}

@@ -11,6 +11,10 @@ export function unsafeNameReason(name: string): string | undefined {
   if (name.includes('/')) return 'contains /'
   if (name.includes('\\')) return 'contains \\'
   if (name.includes('\0')) return 'contains NUL'
+  // A newline in a logged name could start a workflow command (::add-mask::, ::error::).
+  if ([...name].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+    return 'contains a control character'
+  }
   if (/^[A-Za-z]:/.test(name)) return 'looks like a drive path'
   return undefined
 }

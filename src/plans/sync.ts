@@ -108,8 +108,14 @@ export function emptiedDirs(
   for (const rel of remote.files.keys()) if (!gone.has(rel)) mark(rel)
   for (const rel of remote.others) mark(rel)
   for (const rel of kept) mark(rel)
+  // Only directories this run emptied: an empty uploads/ or cache/ the app relies on stays.
+  const aboveDeleted = new Set<string>()
+  for (const rel of deleted) {
+    const parts = rel.split('/')
+    for (let i = 1; i < parts.length; i++) aboveDeleted.add(parts.slice(0, i).join('/'))
+  }
   return remote.dirs
-    .filter(d => !occupied.has(d) && !isExcluded(d))
+    .filter(d => aboveDeleted.has(d) && !occupied.has(d) && !isExcluded(d))
     .sort((a, b) => b.split('/').length - a.split('/').length)
 }
 

@@ -145,7 +145,7 @@ describe('atomic releases against OpenSSH', () => {
       pinInput: 'fingerprint'
     }
     const connection = await connectVerified(endpoint, { timeoutMs: 10_000, retries: 0 })
-    session = await SftpSession.open(connection, 4)
+    session = await SftpSession.open(connection, 4, 60_000)
   })
 
   afterAll(async () => {

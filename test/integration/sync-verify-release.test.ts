@@ -143,6 +143,18 @@ describe('sync, delete and dry-run through a 50 ms round-trip proxy (committed d
     )
   })
 
+  test('files a ! exclude protects (as the user wrote it, with the source path) are never deleted', async () => {
+    mkdirSync(path.join(target, 'uploads'), { recursive: true })
+    writeFileSync(path.join(target, 'uploads/photo.jpg'), 'a user upload\n')
+    const run = await sync({ source: 'site\n!site/uploads/**' })
+    expect(run.errors).toEqual([])
+    expect(run.outputs.deleted).toBe('0')
+    expect(readFileSync(path.join(target, 'uploads/photo.jpg'), 'utf8')).toBe('a user upload\n')
+    const unprotected = await sync()
+    expect(unprotected.outputs.deleted).toBe('1')
+    expect(existsSync(path.join(target, 'uploads'))).toBe(false)
+  })
+
   test('delete toward / or the login directory is refused before anything changes', async () => {
     for (const bad of ['/', '~', '.']) {
       const run = await sync({ target: bad })

@@ -106,7 +106,24 @@ describe('listLocalFiles', () => {
     expect(files).toEqual([{ path: path.join(ws, 'links/to-file'), rel: 'to-file', size: 7 }])
     expect(warnings).toHaveLength(2)
     expect(warnings.find(w => w.includes('to-dir'))).toMatch(/not followed/)
-    expect(warnings.find(w => w.includes('dangling'))).toMatch(/not followed/)
+    expect(warnings.find(w => w.includes('dangling'))).toMatch(/points to nothing/)
+  })
+
+  it('does not follow a link to a file outside the workspace (a runner secret, say)', async () => {
+    const outside = mkdtempSync(path.join(tmpdir(), 'unit-outside-'))
+    try {
+      writeFileSync(path.join(outside, 'id_rsa'), 'PRIVATE')
+      mkdirSync(path.join(ws, 'leaky'))
+      symlinkSync(path.join(outside, 'id_rsa'), path.join(ws, 'leaky', 'key'))
+      writeFileSync(path.join(ws, 'leaky', 'ok.txt'), 'ok')
+      const warnings: string[] = []
+      const files = await list(['leaky'], [], warnings)
+      expect(rels(files)).toEqual(['ok.txt'])
+      expect(warnings.join('\n')).toMatch(/key: the link points outside the workspace/)
+    } finally {
+      rmSync(outside, { recursive: true, force: true })
+      rmSync(path.join(ws, 'leaky'), { recursive: true, force: true })
+    }
   })
 
   it('throws InputError(source) for a pattern that matches nothing', async () => {

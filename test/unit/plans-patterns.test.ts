@@ -1,3 +1,4 @@
+import * as patterns from '../../src/plans/patterns.js'
 import { makeExcluder, pathPrefixes, scanPattern } from '../../src/plans/patterns.js'
 
 describe('scanPattern', () => {
@@ -114,5 +115,29 @@ describe('makeExcluder', () => {
     expect(excluded('a/b.log')).toBe(true)
     expect(excluded('tmp/b.txt')).toBe(true)
     expect(excluded('a/b.txt')).toBe(false)
+  })
+})
+
+describe('makeTargetExcluder', () => {
+  it('matches remote files by the path the user wrote for the source side', () => {
+    const { makeTargetExcluder } = patterns
+    const isExcluded = makeTargetExcluder(
+      { include: ['public/', 'extra/*.txt'], exclude: ['public/uploads/**', '*.bak'] },
+      '/var/www/site'
+    )
+    expect(isExcluded('uploads/a.jpg')).toBe(true)
+    expect(isExcluded('uploads')).toBe(true)
+    expect(isExcluded('deep/old.bak')).toBe(true)
+    expect(isExcluded('index.html')).toBe(false)
+    expect(isExcluded('css/uploads.css')).toBe(false)
+  })
+
+  it('matches full remote paths too', () => {
+    const isExcluded = patterns.makeTargetExcluder(
+      { include: ['dist'], exclude: ['/var/www/site/cache'] },
+      '/var/www/site'
+    )
+    expect(isExcluded('cache/x')).toBe(true)
+    expect(isExcluded('cached/x')).toBe(false)
   })
 })

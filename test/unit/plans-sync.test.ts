@@ -215,8 +215,16 @@ describe('emptiedDirs', () => {
   })
 
   it('orders by depth, not by listing order', () => {
-    const remote = tree({}, ['z', 'a', 'a/b', 'z/y', 'z/y/x', 'q'])
-    const dirs = emptiedDirs(remote, [], [], none)
+    const files = ['z/y/x/f', 'a/b/f', 'q/f']
+    const remote = tree(Object.fromEntries(files.map(f => [f, { size: 1, mtime: 1 }])), [
+      'z',
+      'a',
+      'a/b',
+      'z/y',
+      'z/y/x',
+      'q'
+    ])
+    const dirs = emptiedDirs(remote, files, [], none)
     const depths = dirs.map(d => d.split('/').length)
     expect(depths).toEqual([...depths].sort((a, b) => b - a))
     expect(dirs[0]).toBe('z/y/x')
@@ -233,8 +241,14 @@ describe('emptiedDirs', () => {
 
   it('keeps directories that will hold a kept source file', () => {
     const remote = tree({ 'a/b/x.txt': { size: 1, mtime: 1 } }, ['a', 'a/b', 'c'])
-    expect(emptiedDirs(remote, ['a/b/x.txt'], ['a/b/new.txt'], none)).toEqual(['c'])
-    expect(emptiedDirs(remote, ['a/b/x.txt'], ['a/top.txt'], none)).toEqual(['a/b', 'c'])
+    expect(emptiedDirs(remote, ['a/b/x.txt'], ['a/b/new.txt'], none)).toEqual([])
+    expect(emptiedDirs(remote, ['a/b/x.txt'], ['a/top.txt'], none)).toEqual(['a/b'])
+  })
+
+  it('leaves alone directories that were already empty (an app may rely on them)', () => {
+    const remote = tree({ 'old/x.txt': { size: 1, mtime: 1 } }, ['old', 'uploads', 'cache'])
+    expect(emptiedDirs(remote, [], [], none)).toEqual([])
+    expect(emptiedDirs(remote, ['old/x.txt'], [], none)).toEqual(['old'])
   })
 
   it('keeps directories holding symbolic links or other entries', () => {
@@ -247,14 +261,20 @@ describe('emptiedDirs', () => {
   })
 
   it('keeps excluded directories', () => {
-    const remote = tree({ 'cache/x.txt': { size: 1, mtime: 1 } }, ['cache', 'old'])
-    const dirs = emptiedDirs(remote, ['cache/x.txt'], [], rel => rel === 'cache')
+    const remote = tree(
+      { 'cache/x.txt': { size: 1, mtime: 1 }, 'old/y.txt': { size: 1, mtime: 1 } },
+      ['cache', 'old']
+    )
+    const dirs = emptiedDirs(remote, ['cache/x.txt', 'old/y.txt'], [], rel => rel === 'cache')
     expect(dirs).toEqual(['old'])
   })
 
   it('does not treat a directory as occupied by a sibling with a common prefix', () => {
-    const remote = tree({ 'ab/x.txt': { size: 1, mtime: 1 } }, ['a', 'ab'])
-    expect(emptiedDirs(remote, [], [], none)).toEqual(['a'])
+    const remote = tree({ 'ab/x.txt': { size: 1, mtime: 1 }, 'a/z.txt': { size: 1, mtime: 1 } }, [
+      'a',
+      'ab'
+    ])
+    expect(emptiedDirs(remote, ['a/z.txt'], [], none)).toEqual(['a'])
   })
 
   it('returns nothing for an empty tree', () => {

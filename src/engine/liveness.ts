@@ -1,0 +1,36 @@
+import { ConnectionError } from '../errors.js'
+
+/**
+ * Whether a connection still makes progress. ssh2 has no request timeout, and its keepalive
+ * replies queue behind megabytes of file data on a slow uplink, so neither tells a slow link
+ * from a dead one. What does: requests are waiting and no answer has come for a while.
+ */
+export class Liveness {
+  /** Set once the connection dropped or was given up; no request is sent after that. */
+  lost = false
+  private lastAnswer = Date.now()
+  private readonly waiting = new Set<(err: Error) => void>()
+
+  /** Registers a request; call the returned function when its answer arrives. */
+  begin(abort: (err: Error) => void): () => void {
+    if (this.waiting.size === 0) this.lastAnswer = Date.now()
+    this.waiting.add(abort)
+    return () => {
+      this.waiting.delete(abort)
+      this.lastAnswer = Date.now()
+    }
+  }
+
+  /** How long requests have waited without any answer; 0 when none is waiting. */
+  stalledForMs(now = Date.now()): number {
+    return this.waiting.size === 0 ? 0 : now - this.lastAnswer
+  }
+
+  /** Fails every waiting request at once: ssh2 may never call them back on a dead link. */
+  abortAll(reason: string): void {
+    this.lost = true
+    const err = new ConnectionError(reason, true)
+    for (const abort of [...this.waiting]) abort(err)
+    this.waiting.clear()
+  }
+}
