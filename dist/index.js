@@ -63809,14 +63809,19 @@ async function writeSmallFileAtomically(channel, remotePath, text) {
 
 
 
+
+
 /**
  * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
- * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once.
+ * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
+ * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
+ * that is listed but cannot be read fails the file: silence must never pass for a match.
  */
 class SidecarChecksums {
     channel;
     dirs = new Map();
     sums = new Map();
+    /** `channel` gives the current connection's channel (it changes after a reconnect). */
     constructor(channel) {
         this.channel = channel;
     }
@@ -63833,25 +63838,31 @@ class SidecarChecksums {
         return expectedFromSidecar(name, own, all);
     }
     list(dir) {
-        let listed = this.dirs.get(dir);
-        if (!listed) {
-            listed = this.channel
-                .readdir(dir)
-                .then(entries => new Set(entries.filter(e => e.isFile).map(e => e.name)))
-                .catch(() => new Set());
-            this.dirs.set(dir, listed);
-        }
-        return listed;
+        return this.cached(this.dirs, dir, async () => {
+            const entries = await this.channel().readdir(dir);
+            return new Set(entries.filter(e => e.isFile).map(e => e.name));
+        });
     }
     read(file) {
-        let parsed = this.sums.get(file);
-        if (!parsed) {
-            parsed = readSmallFile(this.channel, file, 1024 * 1024)
-                .then(parseChecksums)
-                .catch(() => undefined);
-            this.sums.set(file, parsed);
+        return this.cached(this.sums, file, async () => {
+            try {
+                return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024));
+            }
+            catch (err) {
+                if (isTransient(err, undefined))
+                    throw err;
+                throw new ActionError('Checksum file unreadable', `the checksum file ${file} exists but could not be read: ${err.message}`);
+            }
+        });
+    }
+    cached(map, key, load) {
+        let value = map.get(key);
+        if (!value) {
+            value = load();
+            map.set(key, value);
+            value.catch(() => map.delete(key));
         }
-        return parsed;
+        return value;
     }
 }
 
@@ -63888,15 +63899,17 @@ async function downloadFiles(connect, target, files, options) {
         const written = new Watermark(0, options.verifySha256);
         jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
     }
-    let sidecars;
+    let current;
+    const sidecars = options.verifySha256
+        ? new SidecarChecksums(() => current.main)
+        : undefined;
     const results = await runWithRetries({
         jobs,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
         run: (session, job) => {
-            if (options.verifySha256 && !sidecars)
-                sidecars = new SidecarChecksums(session.main);
+            current = session;
             return downloadOne(session, job, options, sidecars);
         },
         abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
@@ -64976,6 +64989,8 @@ function readSettings(read, env) {
     if (servers.length > 1 && direction !== 'upload') {
         throw new InputError('host', `several servers are only supported for uploads, not ${direction}.`);
     }
+    if (direction !== 'relay')
+        warnIgnored(read, warnings, direction);
     const targetServer = direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined;
     const select = parseChoice(read('select'), 'select', SELECTIONS, 'all');
     if (select !== 'all' && direction === 'upload') {
@@ -65005,6 +65020,14 @@ function readSettings(read, env) {
         warnings,
         secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
     };
+}
+const RELAY_ONLY = ['host', 'port', 'username', 'fingerprint', 'private-key', 'password'].map(name => `target-${name}`);
+/** A relay-only input set on another direction is a likely mistake: say so rather than ignore it. */
+function warnIgnored(read, warnings, direction) {
+    const set = RELAY_ONLY.filter(name => read(name) !== '' && !(name === 'target-port' && read(name) === '22'));
+    if (set.length) {
+        warnings.push(`Input${set.length > 1 ? 's' : ''} ${set.map(n => `'${n}'`).join(', ')} only apply to direction: relay; ignored for ${direction}.`);
+    }
 }
 function readUploadOptions(read, direction, target, env) {
     const syncChanged = parseChoice(read('sync'), 'sync', SYNCS, 'off') === 'changed';
@@ -66280,7 +66303,10 @@ function relayFiles(connect, target, files, options) {
         file,
         delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
     }));
-    let sidecars;
+    let current;
+    const sidecars = options.verifySha256
+        ? new SidecarChecksums(() => current.source.main)
+        : undefined;
     let stale;
     return runWithRetries({
         jobs,
@@ -66292,8 +66318,7 @@ function relayFiles(connect, target, files, options) {
             stale = findStaleTemps(pair.target, jobs.map(j => j.delivery));
         },
         run: (pair, job) => {
-            if (options.verifySha256 && !sidecars)
-                sidecars = new SidecarChecksums(pair.source.main);
+            current = pair;
             return relayOne(pair, job, options, sidecars);
         },
         finish: async (pair) => removeStaleTemps(pair.target, (await stale) ?? []),

@@ -47,14 +47,17 @@ export async function downloadFiles(
     const written = new Watermark(0, options.verifySha256)
     jobs.push({ file, finalPath, tempPath, written, turn: jobs.length })
   }
-  let sidecars: SidecarChecksums | undefined
+  let current: SftpSession | undefined
+  const sidecars = options.verifySha256
+    ? new SidecarChecksums(() => (current as SftpSession).main)
+    : undefined
   const results = await runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
     run: (session, job) => {
-      if (options.verifySha256 && !sidecars) sidecars = new SidecarChecksums(session.main)
+      current = session
       return downloadOne(session, job, options, sidecars)
     },
     abandoned: (job, reason) =>

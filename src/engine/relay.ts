@@ -50,7 +50,10 @@ export function relayFiles(
     file,
     delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
   }))
-  let sidecars: SidecarChecksums | undefined
+  let current: RelayPair | undefined
+  const sidecars = options.verifySha256
+    ? new SidecarChecksums(() => (current as RelayPair).source.main)
+    : undefined
   let stale: Promise<string[]> | undefined
   return runWithRetries({
     jobs,
@@ -69,7 +72,7 @@ export function relayFiles(
       )
     },
     run: (pair, job) => {
-      if (options.verifySha256 && !sidecars) sidecars = new SidecarChecksums(pair.source.main)
+      current = pair
       return relayOne(pair, job, options, sidecars)
     },
     finish: async pair => removeStaleTemps(pair.target, (await stale) ?? []),

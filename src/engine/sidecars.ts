@@ -1,17 +1,22 @@
 import * as path from 'node:path'
+import { ActionError } from '../errors.js'
 import { expectedFromSidecar, parseChecksums } from '../plans/checksums.js'
+import { isTransient } from './retry.js'
 import type { SftpChannel } from './sftp.js'
 import { readSmallFile } from './small-files.js'
 
 /**
  * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
- * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once.
+ * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
+ * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
+ * that is listed but cannot be read fails the file: silence must never pass for a match.
  */
 export class SidecarChecksums {
   private readonly dirs = new Map<string, Promise<Set<string>>>()
-  private readonly sums = new Map<string, Promise<Map<string, string> | undefined>>()
+  private readonly sums = new Map<string, Promise<Map<string, string>>>()
 
-  constructor(private readonly channel: SftpChannel) {}
+  /** `channel` gives the current connection's channel (it changes after a reconnect). */
+  constructor(private readonly channel: () => SftpChannel) {}
 
   async expectedFor(remotePath: string): Promise<{ hash: string; source: string } | undefined> {
     const dir = path.posix.dirname(remotePath)
@@ -27,25 +32,33 @@ export class SidecarChecksums {
   }
 
   private list(dir: string): Promise<Set<string>> {
-    let listed = this.dirs.get(dir)
-    if (!listed) {
-      listed = this.channel
-        .readdir(dir)
-        .then(entries => new Set(entries.filter(e => e.isFile).map(e => e.name)))
-        .catch(() => new Set<string>())
-      this.dirs.set(dir, listed)
-    }
-    return listed
+    return this.cached(this.dirs, dir, async () => {
+      const entries = await this.channel().readdir(dir)
+      return new Set(entries.filter(e => e.isFile).map(e => e.name))
+    })
   }
 
-  private read(file: string): Promise<Map<string, string> | undefined> {
-    let parsed = this.sums.get(file)
-    if (!parsed) {
-      parsed = readSmallFile(this.channel, file, 1024 * 1024)
-        .then(parseChecksums)
-        .catch(() => undefined)
-      this.sums.set(file, parsed)
+  private read(file: string): Promise<Map<string, string>> {
+    return this.cached(this.sums, file, async () => {
+      try {
+        return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024))
+      } catch (err) {
+        if (isTransient(err, undefined)) throw err
+        throw new ActionError(
+          'Checksum file unreadable',
+          `the checksum file ${file} exists but could not be read: ${(err as Error).message}`
+        )
+      }
+    })
+  }
+
+  private cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>) {
+    let value = map.get(key)
+    if (!value) {
+      value = load()
+      map.set(key, value)
+      value.catch(() => map.delete(key))
     }
-    return parsed
+    return value
   }
 }

@@ -91,6 +91,7 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
       `several servers are only supported for uploads, not ${direction}.`
     )
   }
+  if (direction !== 'relay') warnIgnored(read, warnings, direction)
   const targetServer =
     direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined
   const select = parseChoice(read('select'), 'select', SELECTIONS, 'all')
@@ -121,6 +122,22 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     manifestPath: path.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
     warnings,
     secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
+  }
+}
+
+const RELAY_ONLY = ['host', 'port', 'username', 'fingerprint', 'private-key', 'password'].map(
+  name => `target-${name}`
+)
+
+/** A relay-only input set on another direction is a likely mistake: say so rather than ignore it. */
+function warnIgnored(read: InputReader, warnings: string[], direction: Direction): void {
+  const set = RELAY_ONLY.filter(
+    name => read(name) !== '' && !(name === 'target-port' && read(name) === '22')
+  )
+  if (set.length) {
+    warnings.push(
+      `Input${set.length > 1 ? 's' : ''} ${set.map(n => `'${n}'`).join(', ')} only apply to direction: relay; ignored for ${direction}.`
+    )
   }
 }
 
