@@ -65823,8 +65823,19 @@ function toStat(attrs) {
 
 /** How long the server may take to start an SFTP channel. */
 const REQUEST_DEADLINE_MS = 60_000;
-/** Files at least this big are spread over every channel; smaller ones use one. */
+/** Files at least this big are spread over several channels; smaller ones use one. */
 const SPREAD_THRESHOLD = 8 * 1024 * 1024;
+/** Round trips a channel setup takes (open, subsystem, version, limits): to estimate the RTT. */
+const SETUP_ROUND_TRIPS = 4;
+/**
+ * How many channels one big file needs. Each channel carries at most its 2 MiB window per round
+ * trip, so far servers need many; on a near link two already saturate the CPU, and every extra
+ * channel only adds memory (requests waiting in ssh2's queues). One channel per 5 ms of round
+ * trip, at least two.
+ */
+function bigFileLanes(roundTripMs, available) {
+    return Math.max(Math.min(2, available), Math.min(available, Math.ceil(roundTripMs / 5)));
+}
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
  * (OpenSSH's MaxSessions defaults to 10; some allow 1 or 2), so a refused channel means "use
@@ -65834,14 +65845,18 @@ class SftpSession {
     connection;
     channels;
     liveness;
+    spread;
     closed = false;
     watchdog;
     /** Caps requests in flight across all files on this connection (so, per server). */
     budget = requestBudget();
-    constructor(connection, channels, liveness, stallMs) {
+    constructor(connection, channels, liveness, stallMs, 
+    /** Channels one big file is spread over (see bigFileLanes). */
+    spread) {
         this.connection = connection;
         this.channels = channels;
         this.liveness = liveness;
+        this.spread = spread;
         this.watchdog = setInterval(() => {
             const stalled = liveness.stalledForMs();
             if (stalled > stallMs)
@@ -65859,6 +65874,7 @@ class SftpSession {
         connection.client.on('close', markLost);
         connection.client.on('error', markLost);
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
+        const started = Date.now();
         const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
         const channels = opened.flatMap(r => r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []);
         const refused = opened.find(r => r.status === 'rejected');
@@ -65869,7 +65885,8 @@ class SftpSession {
         if (refused?.status === 'rejected') {
             core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
         }
-        return new SftpSession(connection, channels, liveness, stallMs);
+        const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS;
+        return new SftpSession(connection, channels, liveness, stallMs, bigFileLanes(roundTripMs, channels.length));
     }
     /** True once the connection dropped: every error after that is the network's, not the file's. */
     get dead() {
@@ -65891,7 +65908,9 @@ class SftpSession {
      * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
      */
     lanesFor(size, turn) {
-        return size >= SPREAD_THRESHOLD ? this.channels : [this.channels[turn % this.channels.length]];
+        const count = size >= SPREAD_THRESHOLD ? this.spread : 1;
+        const first = (turn * count) % this.channels.length;
+        return Array.from({ length: count }, (_, i) => this.channels[(first + i) % this.channels.length]);
     }
     close() {
         if (this.closed)

@@ -25,7 +25,7 @@ export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyE
 
 /** Turns an ssh2 error into one the user can act on. */
 export function classifyError(
-  err: Error & { level?: string; code?: string },
+  err: Error & { level?: string; code?: string | number },
   endpoint: Endpoint,
   timeoutMs: number
 ): Error {
@@ -61,7 +61,7 @@ export function classifyError(
   }
 }
 
-function unresolved(err: Error & { code?: string }, endpoint: Endpoint): ConnectionError {
+function unresolved(err: Error & { code?: string | number }, endpoint: Endpoint): ConnectionError {
   return new ConnectionError(
     `Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
       `(${err.code ?? err.message}). Check the name.`,
@@ -70,7 +70,7 @@ function unresolved(err: Error & { code?: string }, endpoint: Endpoint): Connect
   )
 }
 
-function socketError(err: Error & { code?: string }, endpoint: Endpoint): ConnectionError {
+function socketError(err: Error & { code?: string | number }, endpoint: Endpoint): ConnectionError {
   const target = formatHostPort(endpoint.host, endpoint.port)
   if (err.code === 'ECONNREFUSED') {
     return new ConnectionError(

@@ -9,8 +9,21 @@ import { SftpChannel } from './sftp.js'
 /** How long the server may take to start an SFTP channel. */
 export const REQUEST_DEADLINE_MS = 60_000
 
-/** Files at least this big are spread over every channel; smaller ones use one. */
+/** Files at least this big are spread over several channels; smaller ones use one. */
 export const SPREAD_THRESHOLD = 8 * 1024 * 1024
+
+/** Round trips a channel setup takes (open, subsystem, version, limits): to estimate the RTT. */
+const SETUP_ROUND_TRIPS = 4
+
+/**
+ * How many channels one big file needs. Each channel carries at most its 2 MiB window per round
+ * trip, so far servers need many; on a near link two already saturate the CPU, and every extra
+ * channel only adds memory (requests waiting in ssh2's queues). One channel per 5 ms of round
+ * trip, at least two.
+ */
+export function bigFileLanes(roundTripMs: number, available: number): number {
+  return Math.max(Math.min(2, available), Math.min(available, Math.ceil(roundTripMs / 5)))
+}
 
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
@@ -27,7 +40,9 @@ export class SftpSession {
     readonly connection: VerifiedConnection,
     readonly channels: SftpChannel[],
     private readonly liveness: Liveness,
-    stallMs: number
+    stallMs: number,
+    /** Channels one big file is spread over (see bigFileLanes). */
+    private readonly spread: number
   ) {
     this.watchdog = setInterval(() => {
       const stalled = liveness.stalledForMs()
@@ -51,6 +66,7 @@ export class SftpSession {
     connection.client.on('close', markLost)
     connection.client.on('error', markLost)
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
+    const started = Date.now()
     const opened = await Promise.allSettled(
       Array.from({ length: wanted }, () => openSftp(connection.client))
     )
@@ -69,7 +85,14 @@ export class SftpSession {
         `Server allowed ${channels.length} SFTP channels: ${(refused.reason as Error).message}`
       )
     }
-    return new SftpSession(connection, channels, liveness, stallMs)
+    const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS
+    return new SftpSession(
+      connection,
+      channels,
+      liveness,
+      stallMs,
+      bigFileLanes(roundTripMs, channels.length)
+    )
   }
 
   /** True once the connection dropped: every error after that is the network's, not the file's. */
@@ -95,7 +118,12 @@ export class SftpSession {
    * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
    */
   lanesFor(size: number, turn: number): SftpChannel[] {
-    return size >= SPREAD_THRESHOLD ? this.channels : [this.channels[turn % this.channels.length]]
+    const count = size >= SPREAD_THRESHOLD ? this.spread : 1
+    const first = (turn * count) % this.channels.length
+    return Array.from(
+      { length: count },
+      (_, i) => this.channels[(first + i) % this.channels.length]
+    )
   }
 
   close(): void {

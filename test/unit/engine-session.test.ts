@@ -1,0 +1,19 @@
+import { bigFileLanes } from '../../src/engine/session.js'
+
+describe('bigFileLanes', () => {
+  it('uses two channels on a near link, where more would only cost memory', () => {
+    expect(bigFileLanes(0.2, 8)).toBe(2)
+    expect(bigFileLanes(5, 8)).toBe(2)
+  })
+
+  it('adds a channel per 5 ms of round trip, up to what the server allowed', () => {
+    expect(bigFileLanes(20, 8)).toBe(4)
+    expect(bigFileLanes(50, 8)).toBe(8)
+    expect(bigFileLanes(50, 3)).toBe(3)
+  })
+
+  it('never asks for more channels than exist', () => {
+    expect(bigFileLanes(0.1, 1)).toBe(1)
+    expect(bigFileLanes(200, 2)).toBe(2)
+  })
+})
