@@ -66031,6 +66031,15 @@ function hostReport(role, endpoint, session) {
     }
     return report;
 }
+/** The engine's options every direction passes the same way. */
+function transferOptions(settings, progress) {
+    return {
+        concurrency: settings.concurrency,
+        retries: settings.retries,
+        verifySha256: settings.verify === 'sha256',
+        onBytes: n => progress.add(n)
+    };
+}
 function sumSizes(files) {
     return files.reduce((sum, f) => sum + f.size, 0);
 }
@@ -66058,12 +66067,7 @@ async function runDownload(settings, report) {
             return;
         }
         const progress = new Progress(sumSizes(files));
-        const results = await core_group('Download', () => downloadFiles(pool.connect, settings.target, files, {
-            concurrency: settings.concurrency,
-            retries: settings.retries,
-            verifySha256: settings.verify === 'sha256',
-            onBytes: n => progress.add(n)
-        }));
+        const results = await core_group('Download', () => downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress)));
         report.files.push(...results);
     }
     finally {
@@ -66101,7 +66105,72 @@ function planRemote(settings, session, report) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/engine/remote-dirs.ts
+
+
+
+
+/**
+ * Creates `target` and every directory below it that `rels` need, each once, one tree level at
+ * a time with the level's directories created in parallel: round trips grow with depth, not
+ * with the number of directories.
+ */
+async function ensureRemoteDirs(channel, target, rels) {
+    await ensurePath(channel, target);
+    const levels = new Map();
+    for (const rel of rels) {
+        const parts = rel.split('/').slice(0, -1);
+        parts.forEach((_, i) => {
+            const dir = external_node_path_namespaceObject.posix.join(target, ...parts.slice(0, i + 1));
+            if (!levels.has(i))
+                levels.set(i, new Set());
+            levels.get(i)?.add(dir);
+        });
+    }
+    for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
+        await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)));
+    }
+}
+/** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */
+async function ensurePath(channel, target) {
+    const existing = await channel.stat(target).catch(() => undefined);
+    if (existing?.isDirectory)
+        return;
+    const absolute = target.startsWith('/');
+    const parts = target.split('/').filter(p => p && p !== '.');
+    for (let i = 1; i <= parts.length; i++) {
+        const dir = (absolute ? '/' : '') + parts.slice(0, i).join('/');
+        await makeDir(channel, dir);
+    }
+}
+async function makeDir(channel, dir) {
+    try {
+        await channel.mkdir(dir);
+        return;
+    }
+    catch (err) {
+        // A dropped connection is the network's fault, not the target's: let the retry loop see it.
+        if (err instanceof ConnectionError || isTransient(err, undefined))
+            throw err;
+        // mkdir fails for an existing directory too (OpenSSH says FAILURE); stat tells which.
+        const info = await channel.stat(dir).catch((statErr) => {
+            if (statErr instanceof ConnectionError || isTransient(statErr, undefined))
+                throw statErr;
+            return undefined;
+        });
+        if (info?.isDirectory)
+            return;
+        if (info) {
+            throw new InputError('target', `'${dir}' on the server is a file, not a directory, so the target path cannot pass through it.`);
+        }
+        const code = err.code;
+        const why = code === SFTP_STATUS.PERMISSION_DENIED ? 'permission denied' : err.message;
+        throw new InputError('target', `cannot create directory '${dir}' on the server: ${why}.`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
 
 
 
@@ -66220,73 +66289,24 @@ async function removeStaleTemps(session, stale) {
         .then(() => info(`Removed ${file}, left by an earlier interrupted run.`))
         .catch(() => undefined)));
 }
-
-;// CONCATENATED MODULE: ./src/engine/remote-dirs.ts
-
-
-
-
 /**
- * Creates `target` and every directory below it that `rels` need, each once, one tree level at
- * a time with the level's directories created in parallel: round trips grow with depth, not
- * with the number of directories.
+ * The per-connection steps around a batch of deliveries into `target`: create the directories
+ * the pending files need (and start looking for stale temporary files alongside the transfer);
+ * once every file landed, remove those stale files.
  */
-async function ensureRemoteDirs(channel, target, rels) {
-    await ensurePath(channel, target);
-    const levels = new Map();
-    for (const rel of rels) {
-        const parts = rel.split('/').slice(0, -1);
-        parts.forEach((_, i) => {
-            const dir = external_node_path_namespaceObject.posix.join(target, ...parts.slice(0, i + 1));
-            if (!levels.has(i))
-                levels.set(i, new Set());
-            levels.get(i)?.add(dir);
-        });
-    }
-    for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
-        await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)));
-    }
-}
-/** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */
-async function ensurePath(channel, target) {
-    const existing = await channel.stat(target).catch(() => undefined);
-    if (existing?.isDirectory)
-        return;
-    const absolute = target.startsWith('/');
-    const parts = target.split('/').filter(p => p && p !== '.');
-    for (let i = 1; i <= parts.length; i++) {
-        const dir = (absolute ? '/' : '') + parts.slice(0, i).join('/');
-        await makeDir(channel, dir);
-    }
-}
-async function makeDir(channel, dir) {
-    try {
-        await channel.mkdir(dir);
-        return;
-    }
-    catch (err) {
-        // A dropped connection is the network's fault, not the target's: let the retry loop see it.
-        if (err instanceof ConnectionError || isTransient(err, undefined))
-            throw err;
-        // mkdir fails for an existing directory too (OpenSSH says FAILURE); stat tells which.
-        const info = await channel.stat(dir).catch((statErr) => {
-            if (statErr instanceof ConnectionError || isTransient(statErr, undefined))
-                throw statErr;
-            return undefined;
-        });
-        if (info?.isDirectory)
-            return;
-        if (info) {
-            throw new InputError('target', `'${dir}' on the server is a file, not a directory, so the target path cannot pass through it.`);
-        }
-        const code = err.code;
-        const why = code === SFTP_STATUS.PERMISSION_DENIED ? 'permission denied' : err.message;
-        throw new InputError('target', `cannot create directory '${dir}' on the server: ${why}.`);
-    }
+function landingSteps(target, deliveries, sessionOf) {
+    let stale;
+    return {
+        prepare: async (connection, rels) => {
+            const session = sessionOf(connection);
+            await ensureRemoteDirs(session.main, target, rels);
+            stale = findStaleTemps(session, deliveries);
+        },
+        finish: async (connection) => removeStaleTemps(sessionOf(connection), (await stale) ?? [])
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/relay.ts
-
 
 
 
@@ -66326,21 +66346,18 @@ function relayFiles(connect, target, files, options) {
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.source.main)
         : undefined;
-    let stale;
+    const steps = landingSteps(target, jobs.map(j => j.delivery), (pair) => pair.target);
     return runWithRetries({
         jobs,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
-        prepare: async (pair, pending) => {
-            await ensureRemoteDirs(pair.target.main, target, pending.map(j => j.file.rel));
-            stale = findStaleTemps(pair.target, jobs.map(j => j.delivery));
-        },
+        prepare: (pair, pending) => steps.prepare(pair, pending.map(j => j.file.rel)),
         run: (pair, job) => {
             current = pair;
             return relayOne(pair, job, options, sidecars);
         },
-        finish: async (pair) => removeStaleTemps(pair.target, (await stale) ?? []),
+        finish: steps.finish,
         abandoned: (job, reason) => fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
     });
 }
@@ -66410,12 +66427,7 @@ async function runRelay(settings, report) {
             return new RelayPair(src, dst);
         });
         pairs = pool;
-        const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, {
-            concurrency: settings.concurrency,
-            retries: settings.retries,
-            verifySha256: settings.verify === 'sha256',
-            onBytes: n => progress.add(n)
-        }));
+        const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress)));
         report.files.push(...results);
     }
     finally {
@@ -66787,7 +66799,6 @@ class StateBook {
 
 
 
-
 /**
  * Uploads files into `target`, each through a temporary name and an atomic rename. After a
  * dropped connection it reconnects and resumes: finished files are not sent again, and a partial
@@ -66799,18 +66810,15 @@ function uploadFiles(connect, target, files, options) {
         file,
         delivery: deliveryFor(target, file.rel, file.size, turn, hash)
     }));
-    let stale;
+    const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session);
     return runWithRetries({
         jobs,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
-        prepare: async (session, pending) => {
-            await ensureRemoteDirs(session.main, target, pending.map(j => j.file.rel));
-            stale = findStaleTemps(session, jobs.map(j => j.delivery));
-        },
+        prepare: (session, pending) => steps.prepare(session, pending.map(j => j.file.rel)),
         run: (session, job) => uploadOne(session, job, options),
-        finish: async (session) => removeStaleTemps(session, (await stale) ?? []),
+        finish: steps.finish,
         abandoned: (job, reason) => row(job, 'failed', reason)
     });
 }
@@ -67206,11 +67214,8 @@ async function send(settings, pool, dest, plan, source, progress) {
     let results;
     try {
         results = await uploadFiles(pool.connect, dest, toSend, {
-            concurrency: settings.concurrency,
-            retries: settings.retries,
-            verifySha256: settings.verify === 'sha256',
+            ...transferOptions(settings, progress),
             hash: settings.syncChanged,
-            onBytes: n => progress.add(n),
             onLanded: (rel, landed) => {
                 const size = sizes.get(rel);
                 if (book && size !== undefined && landed.sha256)

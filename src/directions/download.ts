@@ -6,7 +6,7 @@ import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
 import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
-import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
+import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
 /** Downloads from the one server named by `host` into the local target directory. */
 export async function runDownload(settings: Settings, report: RunReport): Promise<void> {
@@ -23,12 +23,7 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
     }
     const progress = new Progress(sumSizes(files))
     const results = await core.group('Download', () =>
-      downloadFiles(pool.connect, settings.target, files, {
-        concurrency: settings.concurrency,
-        retries: settings.retries,
-        verifySha256: settings.verify === 'sha256',
-        onBytes: n => progress.add(n)
-      })
+      downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress))
     )
     report.files.push(...results)
   } finally {

@@ -6,7 +6,7 @@ import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import type { RunReport } from '../report/types.js'
 import { plannedRows, planRemote } from './download.js'
-import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
+import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
 /**
  * Server to server through the runner. The destination's host key is checked first, without
@@ -48,12 +48,7 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
     })
     pairs = pool
     const results = await core.group('Relay', () =>
-      relayFiles(pool.connect, settings.target, files, {
-        concurrency: settings.concurrency,
-        retries: settings.retries,
-        verifySha256: settings.verify === 'sha256',
-        onBytes: n => progress.add(n)
-      })
+      relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress))
     )
     report.files.push(...results)
   } finally {

@@ -2,6 +2,8 @@ import * as core from '@actions/core'
 import { connectVerified, type VerifiedConnection } from '../connection/connect.js'
 import { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import type { TransferOptions } from '../engine/upload.js'
+import type { Progress } from '../report/progress.js'
 import type { HostReport } from '../report/types.js'
 
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
@@ -98,6 +100,16 @@ export function hostReport(
     report.via = `${formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`
   }
   return report
+}
+
+/** The engine's options every direction passes the same way. */
+export function transferOptions(settings: Settings, progress: Progress): TransferOptions {
+  return {
+    concurrency: settings.concurrency,
+    retries: settings.retries,
+    verifySha256: settings.verify === 'sha256',
+    onBytes: n => progress.add(n)
+  }
 }
 
 export function sumSizes(files: Array<{ size: number }>): number {

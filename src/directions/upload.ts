@@ -10,7 +10,7 @@ import { formatBytes, Progress } from '../report/progress.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
-import { hostReport, openSession, SessionPool, sumSizes } from './sessions.js'
+import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
 /** The local side, prepared once for every server. */
 interface Source {
@@ -132,11 +132,8 @@ async function send(
   let results: FileResult[]
   try {
     results = await uploadFiles(pool.connect, dest, toSend, {
-      concurrency: settings.concurrency,
-      retries: settings.retries,
-      verifySha256: settings.verify === 'sha256',
+      ...transferOptions(settings, progress),
       hash: settings.syncChanged,
-      onBytes: n => progress.add(n),
       onLanded: (rel, landed) => {
         const size = sizes.get(rel)
         if (book && size !== undefined && landed.sha256)

@@ -1,6 +1,7 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { ActionError } from '../errors.js'
+import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
 import { remoteSha256, type HashMethod } from './remote-hash.js'
@@ -196,4 +197,25 @@ export async function removeStaleTemps(session: SftpSession, stale: string[]): P
         .catch(() => undefined)
     )
   )
+}
+
+/**
+ * The per-connection steps around a batch of deliveries into `target`: create the directories
+ * the pending files need (and start looking for stale temporary files alongside the transfer);
+ * once every file landed, remove those stale files.
+ */
+export function landingSteps<S>(
+  target: string,
+  deliveries: Delivery[],
+  sessionOf: (connection: S) => SftpSession
+): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
+  let stale: Promise<string[]> | undefined
+  return {
+    prepare: async (connection, rels) => {
+      const session = sessionOf(connection)
+      await ensureRemoteDirs(session.main, target, rels)
+      stale = findStaleTemps(session, deliveries)
+    },
+    finish: async connection => removeStaleTemps(sessionOf(connection), (await stale) ?? [])
+  }
 }

@@ -1,8 +1,7 @@
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
-import { deliver, deliveryFor, findStaleTemps, removeStaleTemps, type Delivery } from './deliver.js'
+import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
 import { RemoteFileReader } from './remote-file.js'
-import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SidecarChecksums } from './sidecars.js'
@@ -54,28 +53,26 @@ export function relayFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as RelayPair).source.main)
     : undefined
-  let stale: Promise<string[]> | undefined
+  const steps = landingSteps(
+    target,
+    jobs.map(j => j.delivery),
+    (pair: RelayPair) => pair.target
+  )
   return runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    prepare: async (pair, pending) => {
-      await ensureRemoteDirs(
-        pair.target.main,
-        target,
+    prepare: (pair, pending) =>
+      steps.prepare(
+        pair,
         pending.map(j => j.file.rel)
-      )
-      stale = findStaleTemps(
-        pair.target,
-        jobs.map(j => j.delivery)
-      )
-    },
+      ),
     run: (pair, job) => {
       current = pair
       return relayOne(pair, job, options, sidecars)
     },
-    finish: async pair => removeStaleTemps(pair.target, (await stale) ?? []),
+    finish: steps.finish,
     abandoned: (job, reason) =>
       fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
   })

@@ -1,15 +1,7 @@
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
-import {
-  deliver,
-  deliveryFor,
-  findStaleTemps,
-  removeStaleTemps,
-  type Delivered,
-  type Delivery
-} from './deliver.js'
+import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
 import { LocalFileReader } from './local-file.js'
-import { ensureRemoteDirs } from './remote-dirs.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 
@@ -47,25 +39,23 @@ export function uploadFiles(
     file,
     delivery: deliveryFor(target, file.rel, file.size, turn, hash)
   }))
-  let stale: Promise<string[]> | undefined
+  const steps = landingSteps(
+    target,
+    jobs.map(j => j.delivery),
+    (session: SftpSession) => session
+  )
   return runWithRetries({
     jobs,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    prepare: async (session, pending) => {
-      await ensureRemoteDirs(
-        session.main,
-        target,
-        pending.map(j => j.file.rel)
-      )
-      stale = findStaleTemps(
+    prepare: (session, pending) =>
+      steps.prepare(
         session,
-        jobs.map(j => j.delivery)
-      )
-    },
+        pending.map(j => j.file.rel)
+      ),
     run: (session, job) => uploadOne(session, job, options),
-    finish: async session => removeStaleTemps(session, (await stale) ?? []),
+    finish: steps.finish,
     abandoned: (job, reason) => row(job, 'failed', reason)
   })
 }
