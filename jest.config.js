@@ -10,5 +10,6 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 60000,
+  setupFilesAfterEnv: ['<rootDir>/test/support/cleanup.ts'],
   verbose: false
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,12 +18,28 @@ export interface ActionRun {
   durationMs: number
 }
 
+/**
+ * Every run's RUNNER_TEMP (outputs, summary, manifest) lives under one folder per test file,
+ * removed after the file's tests (test/support/cleanup.ts): tests read the manifest after the
+ * run, so not sooner.
+ */
+let runsRoot: string | undefined
+function runDir(): string {
+  runsRoot ??= mkdtempSync(path.join(tmpdir(), 'action-runs-'))
+  return mkdtempSync(path.join(runsRoot, 'run-'))
+}
+
+export function removeRunDirs(): void {
+  if (runsRoot) rmSync(runsRoot, { recursive: true, force: true })
+  runsRoot = undefined
+}
+
 /** Runs the committed bundle exactly as a runner does: inputs as INPUT_* variables. */
 export function runAction(
   inputs: Record<string, string>,
   options: { workspace: string; timeoutMs?: number; env?: Record<string, string> }
 ): Promise<ActionRun> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'action-run-'))
+  const dir = runDir()
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
   writeFileSync(outputFile, '')
