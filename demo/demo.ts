@@ -382,7 +382,9 @@ async function runWrongPinStep(
   say(
     `  ${bold('The ::error:: line')} ${dim('(a runner shows it as a red annotation on the step)')}`
   )
-  say(`    ${errorLine ? red(errorLine) : dim('(none)')}`)
+  // Shown after a marker: a line starting with `::` would itself become a workflow command if
+  // this demo ran inside a GitHub job.
+  say(`    > ${errorLine ? red(errorLine) : dim('(none)')}`)
   say()
   say(
     `  ${bold('Server A during this step')} ${dim(`(${a.kind === 'openssh' ? "counted in sshd's DEBUG1 log" : 'counted by the embedded server'})`)}`
