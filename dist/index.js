@@ -63268,6 +63268,9 @@ class Watermark {
         this.mark = target;
     }
     complete(offset, data) {
+        // Nothing to add; and a finished hash must not be updated again (an empty file's retry).
+        if ((typeof data === 'number' ? data : data.length) === 0)
+            return;
         this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length);
         let next = this.ahead.get(this.mark);
         while (next !== undefined) {
@@ -63839,8 +63842,16 @@ class SidecarChecksums {
     }
     list(dir) {
         return this.cached(this.dirs, dir, async () => {
-            const entries = await this.channel().readdir(dir);
-            return new Set(entries.filter(e => e.isFile).map(e => e.name));
+            try {
+                const entries = await this.channel().readdir(dir);
+                return new Set(entries.filter(e => e.isFile).map(e => e.name));
+            }
+            catch (err) {
+                // A folder one may read from but not list (a drop box) simply shows no sidecars.
+                if (isTransient(err, undefined))
+                    throw err;
+                return new Set();
+            }
         });
     }
     read(file) {
@@ -65154,9 +65165,16 @@ function pathPrefixes(rel) {
  * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
  */
 function makeTargetExcluder(spec, dest) {
-    const excluded = makeExcluder(spec.exclude);
-    const bases = spec.include.map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''));
-    return rel => excluded(rel, `${dest.replace(/\/+$/, '')}/${rel}`, ...bases.filter(Boolean).map(b => `${b}/${rel}`));
+    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
+    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
+    const hasSlash = (p) => p.replace(/\/+$/, '').includes('/');
+    const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)));
+    const pathed = makeExcluder(spec.exclude.filter(hasSlash));
+    const root = dest.replace(/\/+$/, '');
+    const bases = spec.include
+        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+        .filter(Boolean);
+    return rel => bare(rel) || pathed(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
 }
 
 ;// CONCATENATED MODULE: ./src/plans/remote-files.ts
@@ -65358,10 +65376,20 @@ function classifyError(err, endpoint, timeoutMs) {
         case 'client-socket':
             return socketError(err, endpoint);
         default:
-            // A server DISCONNECT (no level, a reason code) during login, such as "Too many
-            // authentication failures", is final: retrying would only risk a ban.
-            return new ConnectionError(`${server}: ${err.message}`, err.level !== undefined && err.level !== 'handshake', { cause: err });
+            return new ConnectionError(`${server}: ${err.message}`, retryable(err), { cause: err });
     }
+}
+/** SSH DISCONNECT reasons that end a login for good: protocol error, no more auth methods. */
+const FINAL_DISCONNECTS = new Set([2, 14]);
+/**
+ * A server DISCONNECT (no level, a reason code) such as "Too many authentication failures" is
+ * final: retrying would only risk a ban. Others (too many connections, service not available)
+ * may pass. Handshake failures (no common algorithm) never do.
+ */
+function retryable(err) {
+    if (err.level === undefined)
+        return typeof err.code === 'number' && !FINAL_DISCONNECTS.has(err.code);
+    return err.level !== 'handshake';
 }
 function unresolved(err, endpoint) {
     return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
@@ -65558,8 +65586,8 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         // Keepalive only catches a connection that died while idle (e.g. during a long server-side
         // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
         // transfers are caught by the session's own watchdog (see Liveness).
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 8,
+        keepaliveInterval: 30_000,
+        keepaliveCountMax: 10,
         hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
@@ -65674,9 +65702,20 @@ class SftpChannel {
     liveness;
     maxReadLen;
     maxWriteLen;
+    /** This channel's own waiting calls: a channel can close while the connection stays up. */
+    waiting = new Set();
+    closed = false;
     constructor(sftp, liveness = new Liveness()) {
         this.sftp = sftp;
         this.liveness = liveness;
+        // ssh2 drops requests sent on a closed channel without ever answering them.
+        sftp.on('close', () => {
+            this.closed = true;
+            const err = new ConnectionError('An SFTP channel was closed by the server.', true);
+            for (const reject of [...this.waiting])
+                reject(err);
+            this.waiting.clear();
+        });
         this.maxReadLen = limit(sftp, '_maxReadLen');
         this.maxWriteLen = limit(sftp, '_maxWriteLen');
     }
@@ -65776,11 +65815,16 @@ class SftpChannel {
     call(what, start) {
         return new Promise((resolve, reject) => {
             // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
-            if (this.liveness.lost) {
+            if (this.liveness.lost || this.closed) {
                 reject(new ConnectionError(`The connection was lost before '${what}'.`, true));
                 return;
             }
-            const answered = this.liveness.begin(reject);
+            const tracked = this.liveness.begin(reject);
+            this.waiting.add(reject);
+            const answered = () => {
+                tracked();
+                this.waiting.delete(reject);
+            };
             try {
                 start((err, value) => {
                     answered();
@@ -65921,6 +65965,8 @@ class SftpSession {
             for (const channel of this.channels)
                 channel.end();
         endConnection(this.connection);
+        // A half-dead link may never report its close: settle whatever still waits.
+        this.liveness.abortAll('The connection was closed.');
     }
 }
 function openSftp(client) {
@@ -65960,10 +66006,11 @@ function noSftp(err) {
 const CHANNELS = 8;
 /**
  * How long requests may wait with no answer at all before the connection counts as stalled:
- * twice `timeout`, between 10 s and a minute. A slow link still answers every few seconds.
+ * twice `timeout`, between 30 s (one slow server operation, such as closing a big file on
+ * network storage, must fit) and a minute. A slow link still answers every few seconds.
  */
 function stallLimitMs(timeoutMs) {
-    return Math.min(60_000, Math.max(10_000, 2 * timeoutMs));
+    return Math.min(60_000, Math.max(30_000, 2 * timeoutMs));
 }
 /** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
 async function openSession(endpoint, settings, retries = settings.retries) {
@@ -66905,12 +66952,12 @@ async function expandPattern(pattern, workspace, warn) {
         if (info.isFile())
             return [{ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size }];
         if (info.isDirectory())
-            return walk(root, '', { workspace, warn });
+            return walk(root, '', { workspace, root, warn });
         warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
         return [];
     }
     const isMatch = picomatch_default()(glob, { dot: true });
-    const all = await walk(root, '', { workspace, warn }).catch(() => []);
+    const all = await walk(root, '', { workspace, root, warn }).catch(() => []);
     // A glob that names a directory takes everything inside it, as a shell copy would.
     return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
 }
@@ -66927,7 +66974,7 @@ async function walk(dir, prefix, ctx) {
             found.push({ abs, rel, size: (await (0,promises_namespaceObject.stat)(abs)).size });
         }
         else if (entry.isSymbolicLink()) {
-            const followed = await followLink(abs, ctx.workspace);
+            const followed = await followLink(abs, [ctx.workspace, ctx.root]);
             if (typeof followed === 'number')
                 found.push({ abs, rel, size: followed });
             else
@@ -66940,19 +66987,20 @@ async function walk(dir, prefix, ctx) {
  * A link to a file inside the workspace is followed (its size returned). A link leading out of
  * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
  */
-async function followLink(abs, workspace) {
-    const [real, root] = await Promise.all([
-        (0,promises_namespaceObject.realpath)(abs).catch(() => undefined),
-        (0,promises_namespaceObject.realpath)(workspace).catch(() => workspace)
-    ]);
+async function followLink(abs, roots) {
+    const real = await (0,promises_namespaceObject.realpath)(abs).catch(() => undefined);
     if (!real)
         return 'the link points to nothing';
-    const inside = external_node_path_namespaceObject.relative(root, real);
-    if (inside.startsWith('..') || external_node_path_namespaceObject.isAbsolute(inside)) {
-        return 'the link points outside the workspace';
+    const allowed = await Promise.all(roots.map(r => (0,promises_namespaceObject.realpath)(r).catch(() => r)));
+    if (!allowed.some(root => isInside(root, real))) {
+        return 'the link points outside the workspace and the source folder';
     }
     const info = await (0,promises_namespaceObject.stat)(real);
     return info.isFile() ? info.size : 'a link to a directory is not followed';
+}
+function isInside(root, candidate) {
+    const rel = external_node_path_namespaceObject.relative(root, candidate);
+    return rel !== '' && rel !== '..' && !rel.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(rel);
 }
 function addUnique(byRel, file) {
     const existing = byRel.get(file.rel);

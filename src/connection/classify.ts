@@ -51,14 +51,22 @@ export function classifyError(
     case 'client-socket':
       return socketError(err, endpoint)
     default:
-      // A server DISCONNECT (no level, a reason code) during login, such as "Too many
-      // authentication failures", is final: retrying would only risk a ban.
-      return new ConnectionError(
-        `${server}: ${err.message}`,
-        err.level !== undefined && err.level !== 'handshake',
-        { cause: err }
-      )
+      return new ConnectionError(`${server}: ${err.message}`, retryable(err), { cause: err })
   }
+}
+
+/** SSH DISCONNECT reasons that end a login for good: protocol error, no more auth methods. */
+const FINAL_DISCONNECTS = new Set([2, 14])
+
+/**
+ * A server DISCONNECT (no level, a reason code) such as "Too many authentication failures" is
+ * final: retrying would only risk a ban. Others (too many connections, service not available)
+ * may pass. Handshake failures (no common algorithm) never do.
+ */
+function retryable(err: Error & { level?: string; code?: string | number }): boolean {
+  if (err.level === undefined)
+    return typeof err.code === 'number' && !FINAL_DISCONNECTS.has(err.code)
+  return err.level !== 'handshake'
 }
 
 function unresolved(err: Error & { code?: string | number }, endpoint: Endpoint): ConnectionError {

@@ -179,8 +179,8 @@ function connectConfig(
     // Keepalive only catches a connection that died while idle (e.g. during a long server-side
     // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
     // transfers are caught by the session's own watchdog (see Liveness).
-    keepaliveInterval: 15_000,
-    keepaliveCountMax: 8,
+    keepaliveInterval: 30_000,
+    keepaliveCountMax: 10,
     hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug

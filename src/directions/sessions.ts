@@ -13,10 +13,11 @@ export type Connect = () => Promise<SftpSession>
 
 /**
  * How long requests may wait with no answer at all before the connection counts as stalled:
- * twice `timeout`, between 10 s and a minute. A slow link still answers every few seconds.
+ * twice `timeout`, between 30 s (one slow server operation, such as closing a big file on
+ * network storage, must fit) and a minute. A slow link still answers every few seconds.
  */
 export function stallLimitMs(timeoutMs: number): number {
-  return Math.min(60_000, Math.max(10_000, 2 * timeoutMs))
+  return Math.min(60_000, Math.max(30_000, 2 * timeoutMs))
 }
 
 /** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */

@@ -94,6 +94,8 @@ export class Watermark {
   }
 
   complete(offset: number, data: Buffer | number): void {
+    // Nothing to add; and a finished hash must not be updated again (an empty file's retry).
+    if ((typeof data === 'number' ? data : data.length) === 0) return
     this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length)
     let next = this.ahead.get(this.mark)
     while (next !== undefined) {

@@ -132,6 +132,8 @@ export class SftpSession {
     clearInterval(this.watchdog)
     if (!this.liveness.lost) for (const channel of this.channels) channel.end()
     endConnection(this.connection)
+    // A half-dead link may never report its close: settle whatever still waits.
+    this.liveness.abortAll('The connection was closed.')
   }
 }
 

@@ -32,10 +32,21 @@ export class SftpChannel {
   readonly maxReadLen: number
   readonly maxWriteLen: number
 
+  /** This channel's own waiting calls: a channel can close while the connection stays up. */
+  private readonly waiting = new Set<(err: Error) => void>()
+  private closed = false
+
   constructor(
     private readonly sftp: ssh2.SFTPWrapper,
     private readonly liveness: Liveness = new Liveness()
   ) {
+    // ssh2 drops requests sent on a closed channel without ever answering them.
+    sftp.on('close', () => {
+      this.closed = true
+      const err = new ConnectionError('An SFTP channel was closed by the server.', true)
+      for (const reject of [...this.waiting]) reject(err)
+      this.waiting.clear()
+    })
     this.maxReadLen = limit(sftp, '_maxReadLen')
     this.maxWriteLen = limit(sftp, '_maxWriteLen')
   }
@@ -165,11 +176,16 @@ export class SftpChannel {
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
-      if (this.liveness.lost) {
+      if (this.liveness.lost || this.closed) {
         reject(new ConnectionError(`The connection was lost before '${what}'.`, true))
         return
       }
-      const answered = this.liveness.begin(reject)
+      const tracked = this.liveness.begin(reject)
+      this.waiting.add(reject)
+      const answered = (): void => {
+        tracked()
+        this.waiting.delete(reject)
+      }
       try {
         start((err, value) => {
           answered()

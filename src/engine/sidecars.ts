@@ -33,8 +33,14 @@ export class SidecarChecksums {
 
   private list(dir: string): Promise<Set<string>> {
     return this.cached(this.dirs, dir, async () => {
-      const entries = await this.channel().readdir(dir)
-      return new Set(entries.filter(e => e.isFile).map(e => e.name))
+      try {
+        const entries = await this.channel().readdir(dir)
+        return new Set(entries.filter(e => e.isFile).map(e => e.name))
+      } catch (err) {
+        // A folder one may read from but not list (a drop box) simply shows no sidecars.
+        if (isTransient(err, undefined)) throw err
+        return new Set<string>()
+      }
     })
   }
 

@@ -55,18 +55,20 @@ async function expandPattern(
     const info = await stat(root).catch(() => undefined)
     if (!info) return []
     if (info.isFile()) return [{ abs: root, rel: path.basename(root), size: info.size }]
-    if (info.isDirectory()) return walk(root, '', { workspace, warn })
+    if (info.isDirectory()) return walk(root, '', { workspace, root, warn })
     warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return []
   }
   const isMatch = picomatch(glob, { dot: true })
-  const all = await walk(root, '', { workspace, warn }).catch(() => [])
+  const all = await walk(root, '', { workspace, root, warn }).catch(() => [])
   // A glob that names a directory takes everything inside it, as a shell copy would.
   return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
 }
 
 interface WalkContext {
   workspace: string
+  /** The folder the pattern starts from: links to files inside it are followed too. */
+  root: string
   warn: (message: string) => void
 }
 
@@ -81,7 +83,7 @@ async function walk(dir: string, prefix: string, ctx: WalkContext): Promise<Foun
     } else if (entry.isFile()) {
       found.push({ abs, rel, size: (await stat(abs)).size })
     } else if (entry.isSymbolicLink()) {
-      const followed = await followLink(abs, ctx.workspace)
+      const followed = await followLink(abs, [ctx.workspace, ctx.root])
       if (typeof followed === 'number') found.push({ abs, rel, size: followed })
       else ctx.warn(`Skipped ${abs}: ${followed}.`)
     }
@@ -93,18 +95,20 @@ async function walk(dir: string, prefix: string, ctx: WalkContext): Promise<Foun
  * A link to a file inside the workspace is followed (its size returned). A link leading out of
  * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
  */
-async function followLink(abs: string, workspace: string): Promise<number | string> {
-  const [real, root] = await Promise.all([
-    realpath(abs).catch(() => undefined),
-    realpath(workspace).catch(() => workspace)
-  ])
+async function followLink(abs: string, roots: string[]): Promise<number | string> {
+  const real = await realpath(abs).catch(() => undefined)
   if (!real) return 'the link points to nothing'
-  const inside = path.relative(root, real)
-  if (inside.startsWith('..') || path.isAbsolute(inside)) {
-    return 'the link points outside the workspace'
+  const allowed = await Promise.all(roots.map(r => realpath(r).catch(() => r)))
+  if (!allowed.some(root => isInside(root, real))) {
+    return 'the link points outside the workspace and the source folder'
   }
   const info = await stat(real)
   return info.isFile() ? info.size : 'a link to a directory is not followed'
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate)
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)
 }
 
 function addUnique(byRel: Map<string, LocalFile>, file: LocalFile): void {

@@ -48,12 +48,14 @@ export function makeTargetExcluder(
   spec: { include: string[]; exclude: string[] },
   dest: string
 ): (rel: string) => boolean {
-  const excluded = makeExcluder(spec.exclude)
-  const bases = spec.include.map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
-  return rel =>
-    excluded(
-      rel,
-      `${dest.replace(/\/+$/, '')}/${rel}`,
-      ...bases.filter(Boolean).map(b => `${b}/${rel}`)
-    )
+  // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
+  // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
+  const hasSlash = (p: string): boolean => p.replace(/\/+$/, '').includes('/')
+  const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)))
+  const pathed = makeExcluder(spec.exclude.filter(hasSlash))
+  const root = dest.replace(/\/+$/, '')
+  const bases = spec.include
+    .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+    .filter(Boolean)
+  return rel => bare(rel) || pathed(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`))
 }

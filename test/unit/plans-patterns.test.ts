@@ -141,3 +141,15 @@ describe('makeTargetExcluder', () => {
     expect(isExcluded('cached/x')).toBe(false)
   })
 })
+
+describe('makeTargetExcluder and bare names', () => {
+  it('a bare name never matches a folder of the target path itself', () => {
+    const isExcluded = patterns.makeTargetExcluder(
+      { include: ['/tmp/build'], exclude: ['tmp', 'cache'] },
+      '/tmp/site'
+    )
+    expect(isExcluded('index.html')).toBe(false)
+    expect(isExcluded('tmp/x')).toBe(true)
+    expect(isExcluded('a/cache/y')).toBe(true)
+  })
+})
