@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { startSshd, type Sshd } from '../test/support/sshd.js'
 import { startTcpProxy, type TcpProxy } from '../test/support/tcp-proxy.js'
 import { makeTempDir, removeTempDir } from '../test/support/tmp.js'
+import { findProjectRoot } from '../test/support/project-root.js'
 import { diffTrees, sha256File, treeHashes, writeRandomFile, writeSmallTree } from './lib/files.js'
 import { describeMachine } from './lib/machine.js'
 import { hasGnuTime, killAllTimed, rssMethod, type TimedResult } from './lib/proc.js'
@@ -38,17 +39,7 @@ const say = (text = ''): void => {
 }
 
 function findRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (
-      fs.existsSync(path.join(dir, 'action.yml')) &&
-      fs.existsSync(path.join(dir, 'package.json'))
-    )
-      return dir
-    const parent = path.dirname(dir)
-    if (parent === dir) throw new Error('bench: cannot find the project root (action.yml)')
-    dir = parent
-  }
+  return findProjectRoot(path.dirname(fileURLToPath(import.meta.url)))
 }
 
 interface Config {

@@ -22,6 +22,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { findProjectRoot } from '../test/support/project-root.js'
 import {
   decodeCommandData,
   killRunningActions,
@@ -166,18 +167,7 @@ function installSignalHandlers(): void {
 // ---------------------------------------------------------------------------------------------
 
 function findRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (
-      fs.existsSync(path.join(dir, 'action.yml')) &&
-      fs.existsSync(path.join(dir, 'package.json'))
-    ) {
-      return dir
-    }
-    const parent = path.dirname(dir)
-    if (parent === dir) throw new Error('cannot find the project root (action.yml)')
-    dir = parent
-  }
+  return findProjectRoot(path.dirname(fileURLToPath(import.meta.url)))
 }
 
 const short = (hex: string): string => `${hex.slice(0, 16)}…`

@@ -63536,6 +63536,23 @@ async function remoteSha256(session, remotePath, size) {
     }
     return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
 }
+/** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
+function checkAgainstSidecar(digest, expected) {
+    if (expected && expected.hash !== digest) {
+        throw new ActionError('Checksum mismatch', `content hashes to ${digest}, but ${expected.source} says ${expected.hash}`);
+    }
+}
+/**
+ * Fails unless the server's copy at `remotePath` hashes to `digest`, the hash of the bytes that
+ * were `moved` (sent or received). Returns how the server's copy was hashed.
+ */
+async function checkAgainstServer(session, remotePath, size, digest, moved) {
+    const remote = await remoteSha256(session, remotePath, size);
+    if (remote.hash !== digest) {
+        throw new ActionError('Checksum mismatch', `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes ${moved} to ${digest}`);
+    }
+    return remote.method;
+}
 /** Single quotes for a POSIX shell: nothing inside is interpreted. */
 function shellQuote(text) {
     return `'${text.replace(/'/g, `'\\''`)}'`;
@@ -63975,14 +63992,8 @@ async function checkContent(session, job, options, sidecars) {
     const received = job.written.digest();
     if (!received || !options.verifySha256)
         return received;
-    const expected = await sidecars?.expectedFor(job.file.path);
-    if (expected && expected.hash !== received) {
-        throw new ActionError('Checksum mismatch', `content hashes to ${received}, but ${expected.source} says ${expected.hash}`);
-    }
-    const remote = await remoteSha256(session, job.file.path, job.file.size);
-    if (remote.hash !== received) {
-        throw new ActionError('Checksum mismatch', `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes received to ${received}`);
-    }
+    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
+    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
     return received;
 }
 async function resumePoint(job) {
@@ -66290,16 +66301,12 @@ async function deliver_checkContent(target, delivery, options) {
     const sent = delivery.written.digest();
     if (!sent)
         return {};
-    if (options.expectedSha256 && options.expectedSha256.hash !== sent) {
-        throw new ActionError('Checksum mismatch', `content hashes to ${sent}, but ${options.expectedSha256.source} says ${options.expectedSha256.hash}`);
-    }
+    checkAgainstSidecar(sent, options.expectedSha256);
     if (!options.verifySha256)
         return { sha256: sent };
-    const remote = await remoteSha256(target, delivery.tempPath, delivery.size);
-    if (remote.hash !== sent) {
-        throw new ActionError('Checksum mismatch', `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes sent to ${sent}`);
-    }
-    return { sha256: sent, hashMethod: remote.method };
+    const { tempPath, size } = delivery;
+    const hashMethod = await checkAgainstServer(target, tempPath, size, sent, 'sent');
+    return { sha256: sent, hashMethod };
 }
 /** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
 async function deliver_resumePoint(session, delivery) {

@@ -4,7 +4,7 @@ import { ActionError } from '../errors.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
-import { remoteSha256, type HashMethod } from './remote-hash.js'
+import { checkAgainstServer, checkAgainstSidecar, type HashMethod } from './remote-hash.js'
 import { isTransient, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
@@ -138,21 +138,11 @@ async function checkContent(
 ): Promise<{ sha256?: string; hashMethod?: HashMethod }> {
   const sent = delivery.written.digest()
   if (!sent) return {}
-  if (options.expectedSha256 && options.expectedSha256.hash !== sent) {
-    throw new ActionError(
-      'Checksum mismatch',
-      `content hashes to ${sent}, but ${options.expectedSha256.source} says ${options.expectedSha256.hash}`
-    )
-  }
+  checkAgainstSidecar(sent, options.expectedSha256)
   if (!options.verifySha256) return { sha256: sent }
-  const remote = await remoteSha256(target, delivery.tempPath, delivery.size)
-  if (remote.hash !== sent) {
-    throw new ActionError(
-      'Checksum mismatch',
-      `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes sent to ${sent}`
-    )
-  }
-  return { sha256: sent, hashMethod: remote.method }
+  const { tempPath, size } = delivery
+  const hashMethod = await checkAgainstServer(target, tempPath, size, sent, 'sent')
+  return { sha256: sent, hashMethod }
 }
 
 /** Whether to continue a temporary file an earlier connection left, trusting only its real size. */

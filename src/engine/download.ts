@@ -8,7 +8,7 @@ import { fileResult, type FileResult } from '../report/types.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
 import { RemoteFileReader } from './remote-file.js'
-import { remoteSha256 } from './remote-hash.js'
+import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SidecarChecksums } from './sidecars.js'
@@ -120,20 +120,8 @@ async function checkContent(
 ): Promise<string | undefined> {
   const received = job.written.digest()
   if (!received || !options.verifySha256) return received
-  const expected = await sidecars?.expectedFor(job.file.path)
-  if (expected && expected.hash !== received) {
-    throw new ActionError(
-      'Checksum mismatch',
-      `content hashes to ${received}, but ${expected.source} says ${expected.hash}`
-    )
-  }
-  const remote = await remoteSha256(session, job.file.path, job.file.size)
-  if (remote.hash !== received) {
-    throw new ActionError(
-      'Checksum mismatch',
-      `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes received to ${received}`
-    )
-  }
+  checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path))
+  await checkAgainstServer(session, job.file.path, job.file.size, received, 'received')
   return received
 }
 

@@ -32,6 +32,40 @@ export async function remoteSha256(
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
 
+/** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
+export function checkAgainstSidecar(
+  digest: string,
+  expected: { hash: string; source: string } | undefined
+): void {
+  if (expected && expected.hash !== digest) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `content hashes to ${digest}, but ${expected.source} says ${expected.hash}`
+    )
+  }
+}
+
+/**
+ * Fails unless the server's copy at `remotePath` hashes to `digest`, the hash of the bytes that
+ * were `moved` (sent or received). Returns how the server's copy was hashed.
+ */
+export async function checkAgainstServer(
+  session: SftpSession,
+  remotePath: string,
+  size: number,
+  digest: string,
+  moved: 'sent' | 'received'
+): Promise<HashMethod> {
+  const remote = await remoteSha256(session, remotePath, size)
+  if (remote.hash !== digest) {
+    throw new ActionError(
+      'Checksum mismatch',
+      `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes ${moved} to ${digest}`
+    )
+  }
+  return remote.method
+}
+
 /** Single quotes for a POSIX shell: nothing inside is interpreted. */
 export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
