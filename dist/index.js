@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1029);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1591);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1029:
+/***/ 1591:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -66227,7 +66227,50 @@ async function makeDir(channel, dir) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/stale-temps.ts
+
+
+
+/**
+ * Temporary files of other runs in `dirs`, with their size and mtime when seen. Listing starts
+ * with the transfer and runs alongside it; whether each one is abandoned is decided at the end
+ * (see removeAbandonedTemps).
+ */
+function sightTemps(session, dirs) {
+    const listed = [...new Set(dirs)].map(dir => session.main
+        .readdir(dir)
+        .then(entries => entries
+        .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
+        .map(e => ({ path: external_node_path_namespaceObject.posix.join(dir, e.name), size: e.size, mtime: e.mtime })))
+        .catch(() => []));
+    return Promise.all(listed).then(found => found.flat());
+}
+/**
+ * Removes the sighted temporary files that did not change while this run transferred: those
+ * were left by an interrupted run. One that grew or was touched belongs to a run still writing
+ * into the same directory right now (two deploys racing), and removing it would break that run.
+ */
+async function removeAbandonedTemps(session, sightings) {
+    await Promise.all(sightings.map(async (seen) => {
+        const now = await session.main.stat(seen.path).catch(() => undefined);
+        if (now === undefined)
+            return;
+        if (changed(seen, now)) {
+            info(`Left ${seen.path} alone: another run is writing it.`);
+            return;
+        }
+        await session.main
+            .unlink(seen.path)
+            .then(() => info(`Removed ${seen.path}, left by an earlier interrupted run.`))
+            .catch(() => undefined);
+    }));
+}
+function changed(seen, now) {
+    return now.size !== seen.size || now.mtime !== seen.mtime;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
 
 
 
@@ -66324,39 +66367,20 @@ async function deliver_resumePoint(session, delivery) {
     return delivery.written.value > 0;
 }
 /**
- * Temporary files of earlier, interrupted runs in the directories this run writes to. Listing
- * starts with the upload and runs alongside it; removal waits until every file has landed.
- */
-function findStaleTemps(session, deliveries) {
-    const dirs = [...new Set(deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath)))];
-    const listed = dirs.map(dir => session.main
-        .readdir(dir)
-        .then(entries => entries
-        .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name)))
-        .catch(() => []));
-    return Promise.all(listed).then(found => found.flat());
-}
-async function removeStaleTemps(session, stale) {
-    await Promise.all(stale.map(file => session.main
-        .unlink(file)
-        .then(() => info(`Removed ${file}, left by an earlier interrupted run.`))
-        .catch(() => undefined)));
-}
-/**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
- * the pending files need (and start looking for stale temporary files alongside the transfer);
- * once every file landed, remove those stale files.
+ * the pending files need (and start looking for other runs' temporary files alongside the
+ * transfer); once every file landed, remove those that were abandoned.
  */
 function landingSteps(target, deliveries, sessionOf) {
-    let stale;
+    let sighted;
     return {
         prepare: async (connection, rels) => {
             const session = sessionOf(connection);
             await ensureRemoteDirs(session.main, target, rels);
-            stale = findStaleTemps(session, deliveries);
+            const dirs = deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath));
+            sighted = sightTemps(session, dirs);
         },
-        finish: async (connection) => removeStaleTemps(sessionOf(connection), (await stale) ?? [])
+        finish: async (connection) => removeAbandonedTemps(sessionOf(connection), (await sighted) ?? [])
     };
 }
 

@@ -8,7 +8,8 @@ import { checkAgainstServer, checkAgainstSidecar, type HashMethod } from './remo
 import { isTransient, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
-import { isTempName, RUN_TOKEN, tempNameFor } from './temp-names.js'
+import { removeAbandonedTemps, sightTemps, type TempSighting } from './stale-temps.js'
+import { tempNameFor } from './temp-names.js'
 
 /** A source of bytes for one file, opened per attempt. */
 export interface OpenedReader extends ChunkReader {
@@ -160,52 +161,23 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
 }
 
 /**
- * Temporary files of earlier, interrupted runs in the directories this run writes to. Listing
- * starts with the upload and runs alongside it; removal waits until every file has landed.
- */
-export function findStaleTemps(session: SftpSession, deliveries: Delivery[]): Promise<string[]> {
-  const dirs = [...new Set(deliveries.map(d => path.posix.dirname(d.finalPath)))]
-  const listed = dirs.map(dir =>
-    session.main
-      .readdir(dir)
-      .then(entries =>
-        entries
-          .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-          .map(e => path.posix.join(dir, e.name))
-      )
-      .catch(() => [])
-  )
-  return Promise.all(listed).then(found => found.flat())
-}
-
-export async function removeStaleTemps(session: SftpSession, stale: string[]): Promise<void> {
-  await Promise.all(
-    stale.map(file =>
-      session.main
-        .unlink(file)
-        .then(() => core.info(`Removed ${file}, left by an earlier interrupted run.`))
-        .catch(() => undefined)
-    )
-  )
-}
-
-/**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
- * the pending files need (and start looking for stale temporary files alongside the transfer);
- * once every file landed, remove those stale files.
+ * the pending files need (and start looking for other runs' temporary files alongside the
+ * transfer); once every file landed, remove those that were abandoned.
  */
 export function landingSteps<S>(
   target: string,
   deliveries: Delivery[],
   sessionOf: (connection: S) => SftpSession
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
-  let stale: Promise<string[]> | undefined
+  let sighted: Promise<TempSighting[]> | undefined
   return {
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
       await ensureRemoteDirs(session.main, target, rels)
-      stale = findStaleTemps(session, deliveries)
+      const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
+      sighted = sightTemps(session, dirs)
     },
-    finish: async connection => removeStaleTemps(sessionOf(connection), (await stale) ?? [])
+    finish: async connection => removeAbandonedTemps(sessionOf(connection), (await sighted) ?? [])
   }
 }

@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import * as path from 'node:path'
 import { runAction } from '../support/action.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
@@ -87,6 +95,34 @@ describe('dropped, stalled and throttled connections against OpenSSH behind a fa
     expect(good.errors).toEqual([])
     expect(good.stdout).toMatch(/Removed .*\.sftp-part, left by an earlier interrupted run/)
     expect(leftovers(target)).toEqual([])
+    expect(sha(path.join(target, 'big.bin'))).toBe(sha(path.join(workspace, 'big.bin')))
+  })
+
+  test("another run's temporary file that is still growing is left alone; a frozen one is removed", async () => {
+    const target = path.join(remote, 'racing')
+    mkdirSync(target, { recursive: true })
+    // Two deploys into one directory at once: the other run keeps appending to its temp file.
+    const live = path.join(target, '.big.bin.0badc0de.sftp-part')
+    const frozen = path.join(target, '.old.bin.0ddba11a.sftp-part')
+    writeFileSync(live, '')
+    writeFileSync(frozen, 'partial')
+    let appended = 0
+    const writer = setInterval(() => {
+      appendFileSync(live, randomBytes(1024))
+      appended += 1024
+    }, 5)
+    let run
+    try {
+      run = await runAction(inputs({ source: 'big.bin', target }), { workspace })
+    } finally {
+      clearInterval(writer)
+    }
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toMatch(/Left .*0badc0de\.sftp-part alone: another run is writing it/)
+    expect(run.stdout).toMatch(/Removed .*0ddba11a\.sftp-part, left by an earlier interrupted run/)
+    // Never removed and recreated by the appends: it holds every byte the other run wrote.
+    expect(statSync(live).size).toBe(appended)
+    expect(existsSync(frozen)).toBe(false)
     expect(sha(path.join(target, 'big.bin'))).toBe(sha(path.join(workspace, 'big.bin')))
   })
 
