@@ -22,9 +22,12 @@ import { diffTrees, sha256File, treeHashes, writeRandomFile, writeSmallTree } fr
 import { describeMachine } from './lib/machine.js'
 import { hasGnuTime, killAllTimed, rssMethod, type TimedResult } from './lib/proc.js'
 import {
+  emptyRuns,
   formatBytes,
   formatSeconds,
   mibPerSecond,
+  recordRun,
+  renderCpuTable,
   renderTable,
   summarize,
   type ScenarioResult
@@ -75,7 +78,21 @@ function readActionInputs(root: string): { inputs: Set<string>; relay: boolean }
 interface ToolRun {
   wallMs: number
   maxRssKiB: number | undefined
+  /** The tool's own CPU time (its children included). */
+  cpuMs: number | undefined
+  /** Busy CPU time of the whole machine during the run: the tool, sshd and the kernel. */
+  machineBusyMs: number | undefined
 }
+
+const measuredRun = (result: TimedResult): ToolRun => ({
+  wallMs: result.wallMs,
+  maxRssKiB: result.maxRssKiB,
+  cpuMs: result.cpuMs,
+  machineBusyMs: result.machineBusyMs
+})
+
+const sumOf = (values: Array<number | undefined>): number | undefined =>
+  values.every(v => v !== undefined) ? values.reduce<number>((a, v) => a + (v ?? 0), 0) : undefined
 
 /** One side of a scenario: runs the tool once into fresh directories and checks the result. */
 type Runner = (runDir: string) => Promise<ToolRun>
@@ -228,7 +245,7 @@ async function main(): Promise<number> {
       if (result.outputs.files !== String(expectFiles)) {
         throw new Error(`action: output files=${result.outputs.files}, expected ${expectFiles}`)
       }
-      return { wallMs: result.wallMs, maxRssKiB: result.maxRssKiB }
+      return measuredRun(result)
     }
 
     const sftp = async (port: number, commands: SftpCommand[], bytes: number): Promise<ToolRun> => {
@@ -237,7 +254,7 @@ async function main(): Promise<number> {
         timeoutMs: timeoutFor(bytes)
       })
       if (result.code !== 0 || result.timedOut) throw new Error(describeFailure('sftp', result))
-      return { wallMs: result.wallMs, maxRssKiB: result.maxRssKiB }
+      return measuredRun(result)
     }
 
     const verifyFile = async (file: string, source: string): Promise<void> => {
@@ -458,7 +475,9 @@ async function main(): Promise<number> {
           const rss = [get.maxRssKiB, put.maxRssKiB].filter((v): v is number => v !== undefined)
           return {
             wallMs: get.wallMs + put.wallMs,
-            maxRssKiB: rss.length > 0 ? Math.max(...rss) : undefined
+            maxRssKiB: rss.length > 0 ? Math.max(...rss) : undefined,
+            cpuMs: sumOf([get.cpuMs, put.cpuMs]),
+            machineBusyMs: sumOf([get.machineBusyMs, put.machineBusyMs])
           }
         }
       }
@@ -477,8 +496,8 @@ async function main(): Promise<number> {
         status: 'ok',
         targetRatio: scenario.targetRatio,
         targetRssMiB: scenario.targetRssMiB,
-        action: { runsMs: [], maxRssKiB: [] },
-        openssh: { runsMs: [], maxRssKiB: [] },
+        action: emptyRuns(),
+        openssh: emptyRuns(),
         errors: []
       }
       results.push(result)
@@ -497,7 +516,7 @@ async function main(): Promise<number> {
           try {
             const run = await sides[tool](runDir)
             result[tool].runsMs.push(run.wallMs)
-            if (run.maxRssKiB !== undefined) result[tool].maxRssKiB.push(run.maxRssKiB)
+            recordRun(result[tool], run)
             const rss =
               run.maxRssKiB === undefined ? '' : `, peak RSS ${formatBytes(run.maxRssKiB * 1024)}`
             say(
@@ -533,6 +552,17 @@ async function main(): Promise<number> {
       'Peak RSS: max resident set of the action process (one run); OpenSSH column: sftp and its ' +
         'ssh child.'
     )
+    const cpuTable = renderCpuTable(results, machine.nproc)
+    if (cpuTable) {
+      say()
+      say(cpuTable)
+      say()
+      say(
+        'CPU: user + system seconds, medians. Action/OpenSSH CPU: the client alone (sftp with ' +
+          'its ssh child). Machine CPU: every core, sshd included, since the server shares this ' +
+          'machine. Cores busy near the core count means the run was bound by CPU.'
+      )
+    }
     const traffic = live.proxy.counters()
     say(
       `Proxy: ${traffic.connections} connections, ${formatBytes(traffic.bytesClientToServer)} up, ` +

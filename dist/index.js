@@ -63718,10 +63718,12 @@ function describe(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/plans/checksums.ts
+
 /**
- * Parses `sha256sum` output (`<64 hex>  name` or `<64 hex> *name`, one per line) into a map of
- * name → lowercase hex. A bare hash on its own line (a `NAME.sha256` sidecar that holds only the
- * digest) is stored under the empty name.
+ * Parses checksum lines into a map of name → lowercase hex: `sha256sum` output (`<64 hex>  name`
+ * or `<64 hex> *name`) and its BSD form (`SHA256 (name) = <64 hex>`, from `sha256sum --tag`). A
+ * bare hash on its own line (a `NAME.sha256` sidecar that holds only the digest) is stored under
+ * the empty name.
  */
 function parseChecksums(text) {
     const sums = new Map();
@@ -63729,20 +63731,40 @@ function parseChecksums(text) {
         const line = raw.trim();
         if (!line || line.startsWith('#'))
             continue;
-        const m = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
-        if (!m)
+        const gnu = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
+        const bsd = /^SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})$/.exec(line);
+        const [hash, name] = gnu ? [gnu[1], gnu[2]] : bsd ? [bsd[2], bsd[1]] : [];
+        if (hash === undefined)
             continue;
-        const name = (m[2] ?? '').trim().replace(/^\.\//, '');
-        sums.set(name, m[1].toLowerCase());
+        sums.set((name ?? '').trim().replace(/^\.\//, ''), hash.toLowerCase());
     }
     return sums;
 }
-/** What a sidecar says a file's hash must be, if it says anything about it. */
+/** A file's line in a checksum list: under its own name, else under a path ending in it. */
+function lookup(sums, fileName) {
+    const exact = sums.get(fileName);
+    if (exact)
+        return exact;
+    // `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with.
+    const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
+    return byBase.length === 1 ? byBase[0][1] : undefined;
+}
+/**
+ * What a sidecar says a file's hash must be. The file's own `NAME.sha256` exists only to vouch
+ * for that file, so one that names nothing usable is an error; a `SHA256SUMS` covers many files
+ * and may simply not list this one.
+ */
 function expectedFromSidecar(fileName, sidecar, sums) {
-    const own = sidecar?.get(fileName) ?? sidecar?.get('');
-    if (own)
-        return { hash: own, source: `${fileName}.sha256` };
-    const listed = sums?.get(fileName);
+    if (sidecar) {
+        const own = lookup(sidecar, fileName) ?? sidecar.get('');
+        if (own)
+            return { hash: own, source: `${fileName}.sha256` };
+        return {
+            unusable: `${fileName}.sha256 holds no SHA-256 for ${fileName} (expected a bare digest, ` +
+                `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
+        };
+    }
+    const listed = sums ? lookup(sums, fileName) : undefined;
     return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
 }
 
@@ -63835,7 +63857,8 @@ async function writeSmallFileAtomically(channel, remotePath, text) {
  * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
  * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
  * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
- * that is listed but cannot be read fails the file: silence must never pass for a match.
+ * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
+ * silence must never pass for a match.
  */
 class SidecarChecksums {
     channel;
@@ -63855,7 +63878,11 @@ class SidecarChecksums {
         const all = names.has('SHA256SUMS')
             ? await this.read(external_node_path_namespaceObject.posix.join(dir, 'SHA256SUMS'))
             : undefined;
-        return expectedFromSidecar(name, own, all);
+        const verdict = expectedFromSidecar(name, own, all);
+        if (verdict && 'unusable' in verdict) {
+            throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`);
+        }
+        return verdict;
     }
     list(dir) {
         return this.cached(this.dirs, dir, async () => {
@@ -63927,6 +63954,7 @@ async function downloadFiles(connect, target, files, options) {
         const written = new Watermark(0, options.verifySha256);
         jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
     }
+    const folders = new FolderCheck(target);
     let current;
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.main)
@@ -63938,7 +63966,7 @@ async function downloadFiles(connect, target, files, options) {
         connect,
         run: (session, job) => {
             current = session;
-            return downloadOne(session, job, options, sidecars);
+            return downloadOne(session, job, options, sidecars, folders);
         },
         abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
     });
@@ -63946,9 +63974,9 @@ async function downloadFiles(connect, target, files, options) {
     await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
     return [...results, ...refused];
 }
-async function downloadOne(session, job, options, sidecars) {
+async function downloadOne(session, job, options, sidecars, folders) {
     try {
-        await (0,promises_namespaceObject.mkdir)(external_node_path_namespaceObject.dirname(job.finalPath), { recursive: true });
+        await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
         await fetchToTemp(session, job, options.onBytes);
         const sha256 = await checkContent(session, job, options, sidecars);
         await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
@@ -64004,6 +64032,46 @@ async function resumePoint(job) {
     if (job.written.value > 0)
         info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
     return job.written.value > 0;
+}
+/**
+ * Creates the folders files land in and proves each really lies inside the target. The names
+ * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
+ * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
+ */
+class FolderCheck {
+    target;
+    proven = new Map();
+    root;
+    constructor(target) {
+        this.target = target;
+    }
+    prove(dir) {
+        let check = this.proven.get(dir);
+        if (!check) {
+            check = this.check(dir);
+            this.proven.set(dir, check);
+            check.catch(() => this.proven.delete(dir));
+        }
+        return check;
+    }
+    async check(dir) {
+        // The part that exists is resolved before anything is created, so not even an empty folder
+        // appears outside the target; folders created below it cannot be links.
+        this.root ??= (0,promises_namespaceObject.realpath)(this.target);
+        const [root, real] = await Promise.all([this.root, (0,promises_namespaceObject.realpath)(await deepestExisting(dir))]);
+        const relative = external_node_path_namespaceObject.relative(root, real);
+        if (relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative)) {
+            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); nothing was written there.`);
+        }
+        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    }
+}
+async function deepestExisting(dir) {
+    for (let current = dir;; current = external_node_path_namespaceObject.dirname(current)) {
+        if ((await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) || external_node_path_namespaceObject.dirname(current) === current) {
+            return current;
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/identity/fingerprint.ts
@@ -65141,6 +65209,7 @@ var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
 ;// CONCATENATED MODULE: ./src/plans/patterns.ts
 
+
 function scanPattern(pattern) {
     const normalized = pattern.replace(/\\/g, '/');
     const scan = picomatch_default().scan(normalized);
@@ -65149,10 +65218,9 @@ function scanPattern(pattern) {
     return { base: scan.base, glob: scan.glob };
 }
 /**
- * Builds the `!pattern` test. A pattern matches a file when it matches the path below the target,
- * the path as the user sees it (from the workspace or login directory), or a directory above
- * either, so `!node_modules` leaves out a whole tree. Patterns without a slash match a name at any
- * depth, like .gitignore.
+ * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
+ * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
+ * name at any depth, like .gitignore (which paths they see is up to the callers below).
  */
 function makeExcluder(patterns) {
     if (patterns.length === 0)
@@ -65169,6 +65237,29 @@ function pathPrefixes(rel) {
     const parts = rel.split('/').filter(Boolean);
     return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
 }
+/** Whether a `!` pattern names a path (has a slash before any trailing one) or a bare name. */
+const hasSlash = (p) => p.replace(/\/+$/, '').includes('/');
+/**
+ * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
+ * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
+ * with a slash also match the path as the user sees it (from the workspace or login directory).
+ * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
+ * out of an upload is exactly what it protects from `delete`.
+ */
+function makeSourceExcluder(exclude) {
+    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
+    const pathed = makeExcluder(exclude.filter(hasSlash));
+    return (rel, shown) => bare(rel) || pathed(rel, shown);
+}
+/**
+ * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
+ * would even plan to remove what it was meant to send. Refused the same way as no match at all.
+ */
+function allExcluded(pattern, matched) {
+    const files = matched === 1 ? '1 file' : `${matched} files`;
+    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
+        'remove the line.');
+}
 /**
  * The `!` test for files already on the server, which only have a path below the target. A
  * remote file counts as excluded when the pattern would have matched it on the source side too:
@@ -65178,7 +65269,6 @@ function pathPrefixes(rel) {
 function makeTargetExcluder(spec, dest) {
     // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
     // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-    const hasSlash = (p) => p.replace(/\/+$/, '').includes('/');
     const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)));
     const pathed = makeExcluder(spec.exclude.filter(hasSlash));
     const root = dest.replace(/\/+$/, '');
@@ -65200,7 +65290,7 @@ function makeTargetExcluder(spec, dest) {
  * checked before use; symbolic links in a listing are neither followed nor recreated.
  */
 async function listRemoteFiles(spec, lister, warn) {
-    const excluded = makeExcluder(spec.exclude);
+    const excluded = makeSourceExcluder(spec.exclude);
     const refused = [];
     const byRel = new Map();
     for (const pattern of spec.include) {
@@ -65208,9 +65298,10 @@ async function listRemoteFiles(spec, lister, warn) {
         if (matches.length === 0) {
             throw new InputError('source', `'${pattern}' matches no file on the server.`);
         }
-        for (const file of matches) {
-            if (excluded(file.rel, file.path))
-                continue;
+        const kept = matches.filter(file => !excluded(file.rel, file.path));
+        if (kept.length === 0)
+            throw allExcluded(pattern, matches.length);
+        for (const file of kept) {
             const existing = byRel.get(file.rel);
             if (existing && existing.path !== file.path) {
                 throw new InputError('source', `two remote files land on the same local path '${printableName(file.rel)}' ` +
@@ -65220,10 +65311,12 @@ async function listRemoteFiles(spec, lister, warn) {
             byRel.set(file.rel, file);
         }
     }
-    for (const r of refused)
+    // What the user excluded or never asked for is not worth a warning, however odd its name.
+    const reported = refused.filter(r => !excluded(r.rel, r.path));
+    for (const r of reported)
         warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`);
     const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-    return { files, refused };
+    return { files, refused: reported };
 }
 async function expandRemote(pattern, lister, refused) {
     const { base, glob } = scanPattern(pattern);
@@ -65249,15 +65342,18 @@ async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => t
         if (entry.name === '.' || entry.name === '..')
             continue;
         const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`;
+        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+        const wanted = isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p));
         const reason = unsafeNameReason(entry.name);
         if (reason) {
-            refused.push({ path: shown, reason });
+            if (wanted)
+                refused.push({ path: shown, reason, rel });
             continue;
         }
         const full = external_node_path_namespaceObject.posix.join(dir, entry.name);
-        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isSymbolicLink) {
-            refused.push({ path: full, reason: 'symbolic links are not followed' });
+            if (wanted)
+                refused.push({ path: full, reason: 'symbolic links are not followed', rel });
         }
         else if (entry.isDirectory) {
             subdirs.push({ path: full, rel });
@@ -65482,15 +65578,19 @@ function algorithmsFor(keyTypes) {
  * with its own pins. Connections dropped before login are retried with backoff.
  */
 async function connectVerified(endpoint, options) {
-    for (let attempt = 1;; attempt++) {
+    return withRetries(options, () => connectOnce(endpoint, options, false));
+}
+/** Tries again, with backoff, while the failure is a transient one (a throttled login, say). */
+async function withRetries(options, attempt) {
+    for (let tries = 1;; tries++) {
         try {
-            return await connectOnce(endpoint, options, false);
+            return await attempt();
         }
         catch (err) {
             const retry = err instanceof ConnectionError && err.transient;
-            if (!retry || attempt > options.retries)
+            if (!retry || tries > options.retries)
                 throw err;
-            const wait = backoffMs(attempt);
+            const wait = backoffMs(tries);
             warning(`${err.message} Trying again in ${wait / 1000} s.`);
             await new Promise(resolve => setTimeout(resolve, wait));
         }
@@ -65502,7 +65602,7 @@ async function connectVerified(endpoint, options) {
  * the right server before it sends any credential anywhere.
  */
 async function probeHostKey(endpoint, options) {
-    const result = await connectOnce(endpoint, options, true);
+    const result = await withRetries(options, () => connectOnce(endpoint, options, true));
     return result.presented;
 }
 async function connectOnce(endpoint, options, probe) {
@@ -66570,13 +66670,17 @@ async function switchCurrent(session, target, id) {
 }
 /**
  * Removes every release under `target/releases` except the `keep` newest, `current` and
- * whatever `target/current` really points at. Entries that are not release IDs (hidden
- * temporary names, anything else) are left alone. A release that cannot be removed is a
+ * whatever `target/current` really points at. Entries that are not directories (or links) named
+ * like release IDs (hidden temporary names, plain files) are left alone. A release that cannot be removed is a
  * warning: the new release is already live. Returns the names removed.
  */
 async function pruneReleases(session, target, keep, current) {
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
-    const names = (await session.main.readdir(dir)).map(e => e.name).filter(isReleaseId);
+    // Only directories (or links standing for them) are releases; a README or a stray file must
+    // neither be removed nor take one of the `keep` places.
+    const names = (await session.main.readdir(dir))
+        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+        .map(e => e.name);
     const live = await linkedRelease(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
     const kept = new Set([current, ...live]);
     const doomed = sortReleases(names)
@@ -66611,6 +66715,13 @@ async function requireDirectory(channel, dir) {
         throw new TransferError(`'${dir}' is not a directory on the server, so 'current' was not switched to it.`);
     }
 }
+/**
+ * Checked while planning, before anything is uploaded: `target/current` must be a link or
+ * nothing, or the switch at the end would have to refuse after a whole release was sent.
+ */
+async function refuseUnswitchableCurrent(session, target) {
+    await previousTarget(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
+}
 /** What `link` points at now; refuses anything but a link or nothing at all. */
 async function previousTarget(channel, link) {
     const info = await channel.lstat(link).catch((err) => {
@@ -66626,7 +66737,7 @@ async function previousTarget(channel, link) {
         const kind = info.isDirectory ? 'a real directory' : 'a file';
         throw new TransferError(`'${link}' on the server is ${kind}, not a symbolic link. Atomic releases make it a link ` +
             `to ${RELEASES_DIR}/<id>; move it out of the way (for example into ${RELEASES_DIR}/) ` +
-            `and run again. Nothing was changed.`);
+            `and run again. It was left as it is.`);
     }
     return channel.readlink(link);
 }
@@ -66960,7 +67071,7 @@ function hashFile(file) {
  * to files are followed; links to directories are not, so a link loop cannot run forever.
  */
 async function listLocalFiles(spec, workspace, warn) {
-    const excluded = makeExcluder(spec.exclude);
+    const excluded = makeSourceExcluder(spec.exclude);
     const byRel = new Map();
     for (const pattern of spec.include) {
         const matches = await expandPattern(pattern, workspace, warn);
@@ -66968,6 +67079,8 @@ async function listLocalFiles(spec, workspace, warn) {
         if (matches.length === 0) {
             throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`);
         }
+        if (kept.length === 0)
+            throw allExcluded(pattern, matches.length);
         for (const file of kept)
             addUnique(byRel, { path: file.abs, rel: file.rel, size: file.size });
     }
@@ -67129,6 +67242,7 @@ async function listOne(lister, root, rel, tree) {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
@@ -67137,8 +67251,10 @@ async function planUpload(settings, session, dest, files, hashes) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
-    if (settings.release)
+    if (settings.release) {
         await refuseExistingRelease(session, dest);
+        await refuseUnswitchableCurrent(session, settings.target);
+    }
     const [tree, state] = await Promise.all([
         needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
         settings.syncChanged ? readSyncState(session.main, dest) : undefined
@@ -67227,7 +67343,10 @@ async function runUpload(settings, report) {
         unreachable(server, source, report, err);
     })));
 }
-/** With several servers, the others still get the upload; this one is reported as failed. */
+/**
+ * With several servers, the others still get the upload; this one is reported as failed, and so
+ * is each of its files not already reported.
+ */
 function unreachable(server, source, report, err) {
     const address = formatHostPort(server.host, server.port);
     const message = err.message;
@@ -67245,7 +67364,9 @@ function unreachable(server, source, report, err) {
     else {
         report.hosts.filter(h => h.address === address).forEach(h => (h.error = message));
     }
-    for (const f of source.files) {
+    // Files already reported for this server (sent before a later step failed) keep their rows.
+    const reported = new Set(report.files.filter(r => r.server === address).map(r => r.source));
+    for (const f of source.files.filter(f => !reported.has(f.path))) {
         report.files.push({ ...fileResult(f.path, '', f.size, 'failed', message), server: address });
     }
 }
@@ -67484,7 +67605,7 @@ async function transfer(settings) {
     }
     const unreached = report.hosts.find(h => h.error);
     if (unreached) {
-        throw new TransferError(`${unreached.address} got nothing: ${unreached.error}`);
+        throw new TransferError(`${unreached.address} failed: ${unreached.error}`);
     }
     const bad = report.files.filter(f => f.status === 'failed');
     if (bad.length > 0) {
@@ -67496,9 +67617,13 @@ async function transfer(settings) {
 const masked = new Set();
 /** Masks a secret and each of its lines: the runner matches masks line by line in logs. */
 function maskAll(secret) {
-    for (const value of [secret, ...secret.split(/\r?\n/).map(l => l.trim())]) {
-        // Armor lines such as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
-        if (value.length < 4 || /^-----[A-Z0-9 ]+-----$/.test(value) || masked.has(value))
+    const lines = secret.split(/\r?\n/).map(l => l.trim());
+    // The whole value is masked however short; of its lines, the very short ones (a key's last
+    // line, say) are not, or ordinary words would be blanked all over the log. Armor lines such
+    // as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
+    const pieces = lines.filter(v => v.length >= 4 && !/^-----[A-Z0-9 ]+-----$/.test(v));
+    for (const value of [secret, ...pieces]) {
+        if (!value || masked.has(value))
             continue;
         masked.add(value);
         core_setSecret(value);

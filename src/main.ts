@@ -51,7 +51,7 @@ async function transfer(settings: Settings): Promise<void> {
   }
   const unreached = report.hosts.find(h => h.error)
   if (unreached) {
-    throw new TransferError(`${unreached.address} got nothing: ${unreached.error}`)
+    throw new TransferError(`${unreached.address} failed: ${unreached.error}`)
   }
   const bad = report.files.filter(f => f.status === 'failed')
   if (bad.length > 0) {
@@ -67,9 +67,13 @@ const masked = new Set<string>()
 
 /** Masks a secret and each of its lines: the runner matches masks line by line in logs. */
 function maskAll(secret: string): void {
-  for (const value of [secret, ...secret.split(/\r?\n/).map(l => l.trim())]) {
-    // Armor lines such as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
-    if (value.length < 4 || /^-----[A-Z0-9 ]+-----$/.test(value) || masked.has(value)) continue
+  const lines = secret.split(/\r?\n/).map(l => l.trim())
+  // The whole value is masked however short; of its lines, the very short ones (a key's last
+  // line, say) are not, or ordinary words would be blanked all over the log. Armor lines such
+  // as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
+  const pieces = lines.filter(v => v.length >= 4 && !/^-----[A-Z0-9 ]+-----$/.test(v))
+  for (const value of [secret, ...pieces]) {
+    if (!value || masked.has(value)) continue
     masked.add(value)
     core.setSecret(value)
   }

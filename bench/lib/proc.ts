@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 
-/** GNU time, used for the peak RSS of a process when installed (Debian package `time`). */
+/** GNU time, for the peak RSS and CPU time of a process when installed (Debian package `time`). */
 const GNU_TIME = '/usr/bin/time'
 
 export interface TimedResult {
@@ -16,6 +16,10 @@ export interface TimedResult {
   wallMs: number
   /** Peak resident set size in KiB (the process and the children it waited for), if measured. */
   maxRssKiB: number | undefined
+  /** CPU time (user + system) of the process and the children it waited for, if measured. */
+  cpuMs: number | undefined
+  /** CPU time every core of the machine spent busy meanwhile (the server's share included). */
+  machineBusyMs: number | undefined
   timedOut: boolean
 }
 
@@ -28,7 +32,7 @@ export interface TimedOptions {
 }
 
 let gnuTime: boolean | undefined
-/** True when /usr/bin/time is GNU time (it understands `-f %M -o FILE`). */
+/** True when /usr/bin/time is GNU time (it understands `-f '%M %U %S' -o FILE`). */
 export function hasGnuTime(): boolean {
   if (gnuTime === undefined) {
     try {
@@ -39,6 +43,32 @@ export function hasGnuTime(): boolean {
     }
   }
   return gnuTime
+}
+
+/** Busy CPU time of the whole machine so far (all cores), from /proc/stat; Linux only. */
+function machineBusyMs(): number | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]
+    // cpu  user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
+    const [user, nice, system, , , irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number)
+    return ((user + nice + system + irq + softirq + (steal || 0)) * 1000) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+
+/** USER_HZ: /proc/stat counts in 1/100 s on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100
+
+/** `%M %U %S` as GNU time writes it; on failure it writes a status line first. */
+function parseTimeOutput(text: string): { maxRssKiB?: number; cpuMs?: number } {
+  const match = /^(\d+) (\d+\.\d+) (\d+\.\d+)$/.exec(text.trim().split('\n').pop() ?? '')
+  if (!match) return {}
+  return { maxRssKiB: Number(match[1]), cpuMs: (Number(match[2]) + Number(match[3])) * 1000 }
 }
 
 export function rssMethod(): string {
@@ -85,10 +115,11 @@ export function runTimed(
     ? path.join(os.tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`)
     : undefined
   const [command, commandArgs] = rssFile
-    ? [GNU_TIME, ['-o', rssFile, '-f', '%M', file, ...args]]
+    ? [GNU_TIME, ['-o', rssFile, '-f', '%M %U %S', file, ...args]]
     : [file, args]
   return new Promise((resolve, reject) => {
     const started = performance.now()
+    const busyBefore = machineBusyMs()
     // Own process group, so a timeout or an interrupted bench kills the program under GNU time too.
     const child = spawn(command, commandArgs, {
       env: options.env,
@@ -125,16 +156,15 @@ export function runTimed(
     })
     child.on('close', (code, signal) => {
       const wallMs = performance.now() - started
+      const busyAfter = machineBusyMs()
       if (group !== undefined) liveGroups.delete(group)
       clearTimeout(timer)
       clearInterval(poll)
-      let maxRssKiB = polled
+      let measured: { maxRssKiB?: number; cpuMs?: number } = { maxRssKiB: polled }
       if (rssFile) {
         const text = fs.existsSync(rssFile) ? fs.readFileSync(rssFile, 'utf8') : ''
         fs.rmSync(rssFile, { force: true })
-        // GNU time writes "Command exited with non-zero status N" before the value on failure.
-        const value = text.trim().split('\n').pop()
-        if (value && /^\d+$/.test(value)) maxRssKiB = Number(value)
+        measured = parseTimeOutput(text)
       }
       resolve({
         code,
@@ -142,7 +172,10 @@ export function runTimed(
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
         wallMs,
-        maxRssKiB,
+        maxRssKiB: measured.maxRssKiB,
+        cpuMs: measured.cpuMs,
+        machineBusyMs:
+          busyBefore !== undefined && busyAfter !== undefined ? busyAfter - busyBefore : undefined,
         timedOut
       })
     })

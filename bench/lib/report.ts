@@ -5,6 +5,31 @@ export interface ToolRuns {
   medianMs?: number
   /** Peak RSS of each run, KiB (when measured). */
   maxRssKiB: number[]
+  /** The tool's own CPU time per run (children included), when measured. */
+  cpuMs: number[]
+  /** Busy CPU time of the whole machine per run (sshd and kernel included), when measured. */
+  machineBusyMs: number[]
+  cpuMedianMs?: number
+  machineBusyMedianMs?: number
+}
+
+export function emptyRuns(): ToolRuns {
+  return { runsMs: [], maxRssKiB: [], cpuMs: [], machineBusyMs: [] }
+}
+
+/** One measured run of a tool. */
+export interface RunMeasures {
+  wallMs: number
+  maxRssKiB: number | undefined
+  cpuMs: number | undefined
+  machineBusyMs: number | undefined
+}
+
+export function recordRun(runs: ToolRuns, run: RunMeasures): void {
+  runs.runsMs.push(run.wallMs)
+  if (run.maxRssKiB !== undefined) runs.maxRssKiB.push(run.maxRssKiB)
+  if (run.cpuMs !== undefined) runs.cpuMs.push(run.cpuMs)
+  if (run.machineBusyMs !== undefined) runs.machineBusyMs.push(run.machineBusyMs)
 }
 
 export interface ScenarioResult {
@@ -62,7 +87,11 @@ export const mibPerSecond = (bytes: number, ms: number): string =>
 
 /** Fills in medians, ratio, peaks and the verdict. */
 export function summarize(result: ScenarioResult): void {
-  for (const tool of [result.action, result.openssh]) tool.medianMs = median(tool.runsMs)
+  for (const tool of [result.action, result.openssh]) {
+    tool.medianMs = median(tool.runsMs)
+    tool.cpuMedianMs = median(tool.cpuMs)
+    tool.machineBusyMedianMs = median(tool.machineBusyMs)
+  }
   const peak = (runs: ToolRuns): number | undefined =>
     runs.maxRssKiB.length > 0 ? Math.max(...runs.maxRssKiB) / 1024 : undefined
   result.actionPeakRssMiB = peak(result.action)
@@ -117,6 +146,35 @@ export function renderTable(results: ScenarioResult[]): string {
   const line = (cells: string[]): string =>
     cells
       .map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd()
+  return [line(header), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+/**
+ * Where the CPU went, for the time scenarios: each tool's own CPU time and the whole machine's
+ * (sshd and the kernel included), medians. "Cores busy" is machine CPU over wall time: near the
+ * core count, the run was bound by CPU, not by the network or by waiting.
+ */
+export function renderCpuTable(results: ScenarioResult[], cores: number): string | undefined {
+  const timed = results.filter(r => r.kind === 'time' && r.status === 'ok')
+  if (!timed.some(r => r.action.cpuMedianMs !== undefined)) return undefined
+  const busy = (runs: ToolRuns): string =>
+    runs.machineBusyMedianMs === undefined || !runs.medianMs
+      ? '-'
+      : `${(runs.machineBusyMedianMs / runs.medianMs).toFixed(2)} of ${cores}`
+  const header = ['Scenario', 'Action CPU', 'OpenSSH CPU', 'Machine CPU (a/o)', 'Cores busy (a/o)']
+  const rows = timed.map(r => [
+    r.title,
+    formatSeconds(r.action.cpuMedianMs),
+    formatSeconds(r.openssh.cpuMedianMs),
+    `${formatSeconds(r.action.machineBusyMedianMs)} / ${formatSeconds(r.openssh.machineBusyMedianMs)}`,
+    `${busy(r.action)} / ${busy(r.openssh)}`
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(row => row[i].length)))
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
       .join('  ')
       .trimEnd()
   return [line(header), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')

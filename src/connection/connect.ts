@@ -40,13 +40,18 @@ export async function connectVerified(
   endpoint: Endpoint,
   options: ConnectOptions
 ): Promise<VerifiedConnection> {
-  for (let attempt = 1; ; attempt++) {
+  return withRetries(options, () => connectOnce(endpoint, options, false))
+}
+
+/** Tries again, with backoff, while the failure is a transient one (a throttled login, say). */
+async function withRetries<T>(options: ConnectOptions, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
     try {
-      return await connectOnce(endpoint, options, false)
+      return await attempt()
     } catch (err) {
       const retry = err instanceof ConnectionError && err.transient
-      if (!retry || attempt > options.retries) throw err
-      const wait = backoffMs(attempt)
+      if (!retry || tries > options.retries) throw err
+      const wait = backoffMs(tries)
       core.warning(`${err.message} Trying again in ${wait / 1000} s.`)
       await new Promise(resolve => setTimeout(resolve, wait))
     }
@@ -62,7 +67,7 @@ export async function probeHostKey(
   endpoint: Endpoint,
   options: ConnectOptions
 ): Promise<Presented> {
-  const result = await connectOnce(endpoint, options, true)
+  const result = await withRetries(options, () => connectOnce(endpoint, options, true))
   return result.presented
 }
 

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { refuseUnswitchableCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { readSyncState } from '../engine/sync-state.js'
 import { isTempName } from '../engine/temp-names.js'
@@ -32,7 +33,10 @@ export async function planUpload(
 ): Promise<UploadPlan> {
   const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
   if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
-  if (settings.release) await refuseExistingRelease(session, dest)
+  if (settings.release) {
+    await refuseExistingRelease(session, dest)
+    await refuseUnswitchableCurrent(session, settings.target)
+  }
   const [tree, state] = await Promise.all([
     needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
     settings.syncChanged ? readSyncState(session.main, dest) : undefined

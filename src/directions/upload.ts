@@ -45,7 +45,10 @@ export async function runUpload(settings: Settings, report: RunReport): Promise<
   )
 }
 
-/** With several servers, the others still get the upload; this one is reported as failed. */
+/**
+ * With several servers, the others still get the upload; this one is reported as failed, and so
+ * is each of its files not already reported.
+ */
 function unreachable(server: Endpoint, source: Source, report: RunReport, err: unknown): void {
   const address = formatHostPort(server.host, server.port)
   const message = (err as Error).message
@@ -62,7 +65,9 @@ function unreachable(server: Endpoint, source: Source, report: RunReport, err: u
   } else {
     report.hosts.filter(h => h.address === address).forEach(h => (h.error = message))
   }
-  for (const f of source.files) {
+  // Files already reported for this server (sent before a later step failed) keep their rows.
+  const reported = new Set(report.files.filter(r => r.server === address).map(r => r.source))
+  for (const f of source.files.filter(f => !reported.has(f.path))) {
     report.files.push({ ...fileResult(f.path, '', f.size, 'failed', message), server: address })
   }
 }

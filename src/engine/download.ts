@@ -1,7 +1,7 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { ActionError } from '../errors.js'
+import { ActionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { localPathInside, printableName } from '../plans/safe-names.js'
 import { fileResult, type FileResult } from '../report/types.js'
@@ -47,6 +47,7 @@ export async function downloadFiles(
     const written = new Watermark(0, options.verifySha256)
     jobs.push({ file, finalPath, tempPath, written, turn: jobs.length })
   }
+  const folders = new FolderCheck(target)
   let current: SftpSession | undefined
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
@@ -58,7 +59,7 @@ export async function downloadFiles(
     connect,
     run: (session, job) => {
       current = session
-      return downloadOne(session, job, options, sidecars)
+      return downloadOne(session, job, options, sidecars, folders)
     },
     abandoned: (job, reason) =>
       fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
@@ -72,10 +73,11 @@ async function downloadOne(
   session: SftpSession,
   job: DownloadJob,
   options: TransferOptions,
-  sidecars: SidecarChecksums | undefined
+  sidecars: SidecarChecksums | undefined,
+  folders: FolderCheck
 ): Promise<FileResult> {
   try {
-    await mkdir(path.dirname(job.finalPath), { recursive: true })
+    await folders.prove(path.dirname(job.finalPath))
     await fetchToTemp(session, job, options.onBytes)
     const sha256 = await checkContent(session, job, options, sidecars)
     await rename(job.tempPath, job.finalPath)
@@ -131,4 +133,48 @@ async function resumePoint(job: DownloadJob): Promise<boolean> {
   job.written.rewind(existing?.size ?? 0)
   if (job.written.value > 0) core.info(`Resuming ${job.file.path} at byte ${job.written.value}.`)
   return job.written.value > 0
+}
+
+/**
+ * Creates the folders files land in and proves each really lies inside the target. The names
+ * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
+ * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
+ */
+class FolderCheck {
+  private readonly proven = new Map<string, Promise<void>>()
+  private root: Promise<string> | undefined
+
+  constructor(private readonly target: string) {}
+
+  prove(dir: string): Promise<void> {
+    let check = this.proven.get(dir)
+    if (!check) {
+      check = this.check(dir)
+      this.proven.set(dir, check)
+      check.catch(() => this.proven.delete(dir))
+    }
+    return check
+  }
+
+  private async check(dir: string): Promise<void> {
+    // The part that exists is resolved before anything is created, so not even an empty folder
+    // appears outside the target; folders created below it cannot be links.
+    this.root ??= realpath(this.target)
+    const [root, real] = await Promise.all([this.root, realpath(await deepestExisting(dir))])
+    const relative = path.relative(root, real)
+    if (relative.startsWith('..') || path.isAbsolute(relative)) {
+      throw new TransferError(
+        `${dir} leads outside the target through a symbolic link (to ${real}); nothing was written there.`
+      )
+    }
+    await mkdir(dir, { recursive: true })
+  }
+}
+
+async function deepestExisting(dir: string): Promise<string> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    if ((await lstat(current).catch(() => undefined)) || path.dirname(current) === current) {
+      return current
+    }
+  }
 }

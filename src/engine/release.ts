@@ -61,8 +61,8 @@ export async function switchCurrent(
 
 /**
  * Removes every release under `target/releases` except the `keep` newest, `current` and
- * whatever `target/current` really points at. Entries that are not release IDs (hidden
- * temporary names, anything else) are left alone. A release that cannot be removed is a
+ * whatever `target/current` really points at. Entries that are not directories (or links) named
+ * like release IDs (hidden temporary names, plain files) are left alone. A release that cannot be removed is a
  * warning: the new release is already live. Returns the names removed.
  */
 export async function pruneReleases(
@@ -72,7 +72,11 @@ export async function pruneReleases(
   current: string
 ): Promise<string[]> {
   const dir = path.posix.join(target, RELEASES_DIR)
-  const names = (await session.main.readdir(dir)).map(e => e.name).filter(isReleaseId)
+  // Only directories (or links standing for them) are releases; a README or a stray file must
+  // neither be removed nor take one of the `keep` places.
+  const names = (await session.main.readdir(dir))
+    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+    .map(e => e.name)
   const live = await linkedRelease(session.main, path.posix.join(target, CURRENT_LINK))
   const kept = new Set([current, ...live])
   const doomed = sortReleases(names)
@@ -108,6 +112,14 @@ async function requireDirectory(channel: SftpChannel, dir: string): Promise<void
   }
 }
 
+/**
+ * Checked while planning, before anything is uploaded: `target/current` must be a link or
+ * nothing, or the switch at the end would have to refuse after a whole release was sent.
+ */
+export async function refuseUnswitchableCurrent(session: SftpSession, target: string) {
+  await previousTarget(session.main, path.posix.join(target, CURRENT_LINK))
+}
+
 /** What `link` points at now; refuses anything but a link or nothing at all. */
 async function previousTarget(channel: SftpChannel, link: string): Promise<string | undefined> {
   const info = await channel.lstat(link).catch((err: SftpError) => {
@@ -122,7 +134,7 @@ async function previousTarget(channel: SftpChannel, link: string): Promise<strin
     throw new TransferError(
       `'${link}' on the server is ${kind}, not a symbolic link. Atomic releases make it a link ` +
         `to ${RELEASES_DIR}/<id>; move it out of the way (for example into ${RELEASES_DIR}/) ` +
-        `and run again. Nothing was changed.`
+        `and run again. It was left as it is.`
     )
   }
   return channel.readlink(link)

@@ -9,7 +9,8 @@ import { readSmallFile } from './small-files.js'
  * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
  * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
  * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
- * that is listed but cannot be read fails the file: silence must never pass for a match.
+ * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
+ * silence must never pass for a match.
  */
 export class SidecarChecksums {
   private readonly dirs = new Map<string, Promise<Set<string>>>()
@@ -28,7 +29,11 @@ export class SidecarChecksums {
     const all = names.has('SHA256SUMS')
       ? await this.read(path.posix.join(dir, 'SHA256SUMS'))
       : undefined
-    return expectedFromSidecar(name, own, all)
+    const verdict = expectedFromSidecar(name, own, all)
+    if (verdict && 'unusable' in verdict) {
+      throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`)
+    }
+    return verdict
   }
 
   private list(dir: string): Promise<Set<string>> {

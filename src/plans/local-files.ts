@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import picomatch from 'picomatch'
 import { InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
-import { makeExcluder, pathPrefixes, scanPattern } from './patterns.js'
+import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 
 /** A local file chosen for upload. */
 export interface LocalFile {
@@ -31,7 +31,7 @@ export async function listLocalFiles(
   workspace: string,
   warn: (message: string) => void
 ): Promise<LocalFile[]> {
-  const excluded = makeExcluder(spec.exclude)
+  const excluded = makeSourceExcluder(spec.exclude)
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
     const matches = await expandPattern(pattern, workspace, warn)
@@ -39,6 +39,7 @@ export async function listLocalFiles(
     if (matches.length === 0) {
       throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`)
     }
+    if (kept.length === 0) throw allExcluded(pattern, matches.length)
     for (const file of kept) addUnique(byRel, { path: file.abs, rel: file.rel, size: file.size })
   }
   return [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))

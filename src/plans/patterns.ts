@@ -1,4 +1,5 @@
 import picomatch from 'picomatch'
+import { InputError } from '../errors.js'
 
 /** A source pattern split into the directory to start from and the glob below it. */
 export interface ScannedPattern {
@@ -16,10 +17,9 @@ export function scanPattern(pattern: string): ScannedPattern {
 }
 
 /**
- * Builds the `!pattern` test. A pattern matches a file when it matches the path below the target,
- * the path as the user sees it (from the workspace or login directory), or a directory above
- * either, so `!node_modules` leaves out a whole tree. Patterns without a slash match a name at any
- * depth, like .gitignore.
+ * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
+ * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
+ * name at any depth, like .gitignore (which paths they see is up to the callers below).
  */
 export function makeExcluder(patterns: string[]): (...paths: string[]) => boolean {
   if (patterns.length === 0) return () => false
@@ -38,6 +38,35 @@ export function pathPrefixes(rel: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join('/'))
 }
 
+/** Whether a `!` pattern names a path (has a slash before any trailing one) or a bare name. */
+const hasSlash = (p: string): boolean => p.replace(/\/+$/, '').includes('/')
+
+/**
+ * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
+ * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
+ * with a slash also match the path as the user sees it (from the workspace or login directory).
+ * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
+ * out of an upload is exactly what it protects from `delete`.
+ */
+export function makeSourceExcluder(exclude: string[]): (rel: string, shown: string) => boolean {
+  const bare = makeExcluder(exclude.filter(p => !hasSlash(p)))
+  const pathed = makeExcluder(exclude.filter(hasSlash))
+  return (rel, shown) => bare(rel) || pathed(rel, shown)
+}
+
+/**
+ * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
+ * would even plan to remove what it was meant to send. Refused the same way as no match at all.
+ */
+export function allExcluded(pattern: string, matched: number): InputError {
+  const files = matched === 1 ? '1 file' : `${matched} files`
+  return new InputError(
+    'source',
+    `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
+      'remove the line.'
+  )
+}
+
 /**
  * The `!` test for files already on the server, which only have a path below the target. A
  * remote file counts as excluded when the pattern would have matched it on the source side too:
@@ -50,7 +79,6 @@ export function makeTargetExcluder(
 ): (rel: string) => boolean {
   // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
   // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-  const hasSlash = (p: string): boolean => p.replace(/\/+$/, '').includes('/')
   const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)))
   const pathed = makeExcluder(spec.exclude.filter(hasSlash))
   const root = dest.replace(/\/+$/, '')

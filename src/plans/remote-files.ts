@@ -3,7 +3,7 @@ import picomatch from 'picomatch'
 import { InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
 import { normalizeRemoteDir } from '../inputs/settings.js'
-import { makeExcluder, pathPrefixes, scanPattern } from './patterns.js'
+import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 import { printableName, unsafeNameReason } from './safe-names.js'
 
 /** What the planner needs from a server; the engine's SFTP channel provides it. */
@@ -38,6 +38,8 @@ export interface RemoteFile {
 export interface Refusal {
   path: string
   reason: string
+  /** Where it would have landed below the target, for the `!` test. */
+  rel: string
 }
 
 export interface RemoteListResult {
@@ -54,7 +56,7 @@ export async function listRemoteFiles(
   lister: RemoteLister,
   warn: (message: string) => void
 ): Promise<RemoteListResult> {
-  const excluded = makeExcluder(spec.exclude)
+  const excluded = makeSourceExcluder(spec.exclude)
   const refused: Refusal[] = []
   const byRel = new Map<string, RemoteFile>()
   for (const pattern of spec.include) {
@@ -62,8 +64,9 @@ export async function listRemoteFiles(
     if (matches.length === 0) {
       throw new InputError('source', `'${pattern}' matches no file on the server.`)
     }
-    for (const file of matches) {
-      if (excluded(file.rel, file.path)) continue
+    const kept = matches.filter(file => !excluded(file.rel, file.path))
+    if (kept.length === 0) throw allExcluded(pattern, matches.length)
+    for (const file of kept) {
       const existing = byRel.get(file.rel)
       if (existing && existing.path !== file.path) {
         throw new InputError(
@@ -76,9 +79,11 @@ export async function listRemoteFiles(
       byRel.set(file.rel, file)
     }
   }
-  for (const r of refused) warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`)
+  // What the user excluded or never asked for is not worth a warning, however odd its name.
+  const reported = refused.filter(r => !excluded(r.rel, r.path))
+  for (const r of reported) warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`)
   const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
-  return { files, refused }
+  return { files, refused: reported }
 }
 
 async function expandRemote(
@@ -115,15 +120,16 @@ async function walkRemote(
   for (const entry of await lister.readdir(dir)) {
     if (entry.name === '.' || entry.name === '..') continue
     const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+    const wanted = isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p))
     const reason = unsafeNameReason(entry.name)
     if (reason) {
-      refused.push({ path: shown, reason })
+      if (wanted) refused.push({ path: shown, reason, rel })
       continue
     }
     const full = path.posix.join(dir, entry.name)
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isSymbolicLink) {
-      refused.push({ path: full, reason: 'symbolic links are not followed' })
+      if (wanted) refused.push({ path: full, reason: 'symbolic links are not followed', rel })
     } else if (entry.isDirectory) {
       subdirs.push({ path: full, rel })
     } else if (entry.isFile) {

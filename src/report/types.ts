@@ -31,7 +31,7 @@ export interface HostReport {
   pinLabel: string
   /** The bastion the connection ran through, host:port and fingerprint. */
   via?: string
-  /** Why this server got nothing, when its connection failed (fan-out goes on without it). */
+  /** Why this server failed as a whole (fan-out goes on without it). */
   error?: string
 }
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { runAction } from '../support/action.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
@@ -100,5 +100,30 @@ describe('upload and download against OpenSSH (committed dist/index.js)', () => 
     )
     expect(run.errors).toEqual([])
     expect([...treeHashes(target).keys()].sort()).toEqual(['app.js'])
+  })
+
+  test('a download never writes through a symbolic link in the local target to outside it', async () => {
+    const served = path.join(remoteRoot, 'served')
+    mkdirSync(path.join(served, 'docs/new'), { recursive: true })
+    writeFileSync(path.join(served, 'a.txt'), 'a\n')
+    writeFileSync(path.join(served, 'docs/x.txt'), 'x\n')
+    writeFileSync(path.join(served, 'docs/new/y.txt'), 'y\n')
+    // A checkout may hold a link like this; the server's names are fine, the runner's path is not.
+    const outside = makeTempDir('outside-')
+    const into = path.join(workspace, 'pulled-links')
+    mkdirSync(into)
+    symlinkSync(outside, path.join(into, 'docs'))
+    try {
+      const run = await runAction(
+        { ...base(), direction: 'download', source: served, target: 'pulled-links' },
+        { workspace }
+      )
+      expect(run.code).not.toBe(0)
+      expect(run.errors[0]).toMatch(/leads outside the target through a symbolic link/)
+      expect(readFileSync(path.join(into, 'a.txt'), 'utf8')).toBe('a\n')
+      expect(readdirSync(outside)).toEqual([])
+    } finally {
+      removeTempDir(outside)
+    }
   })
 })

@@ -133,6 +133,12 @@ describe('bad input and failed connections give one clear error', () => {
     const body = sshd.clientKey.privatePem.split('\n')[1]
     expect(result.stdout).toContain(`::add-mask::${body}`)
   })
+
+  test('a very short secret is masked too', async () => {
+    const result = await run({ password: 'pw1' })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('::add-mask::pw1')
+  })
 })
 
 function freePort(): Promise<number> {

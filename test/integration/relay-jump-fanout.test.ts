@@ -11,6 +11,7 @@ import {
 import * as path from 'node:path'
 import { runAction } from '../support/action.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
+import { startTcpProxy } from '../support/tcp-proxy.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex')
@@ -103,6 +104,25 @@ describe('relay, newest selection, jump hosts and fan-out (committed dist/index.
     expect(web.authAttempts()).toBe(dstBefore)
     expect(backups.authAttempts()).toBe(srcBefore)
     expect(existsSync(target)).toBe(false)
+  })
+
+  test('a destination that drops the first connection (throttled) is tried again, pin kept', async () => {
+    const target = path.join(webDir, 'throttled')
+    const proxy = await startTcpProxy({ targetPort: web.port })
+    try {
+      proxy.setFaults({ refuse: 1 })
+      const inputs = {
+        ...relayInputs(web.hostKeys[0].sha256, target),
+        'target-port': String(proxy.port)
+      }
+      const run = await runAction(inputs, { workspace })
+      expect(run.errors).toEqual([])
+      expect(proxy.counters().refused).toBe(1)
+      expect(run.stdout).toMatch(/::warning::.*Trying again in 1 s/)
+      expect(readdirSync(target)).toEqual(['site-2026-11-24.tar.gz'])
+    } finally {
+      await proxy.close()
+    }
   })
 
   test('download with select: newest fetches only the newest', async () => {

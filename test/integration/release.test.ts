@@ -218,12 +218,14 @@ describe('atomic releases against OpenSSH', () => {
     all.forEach(id => writeRelease(target, id))
     mkdirSync(path.join(target, 'releases', '.upload.1234.sftp-part'))
     mkdirSync(path.join(target, 'releases', 'not a release'))
+    // A plain file sorts above every timestamp: it must not take one of the places kept.
+    writeFileSync(path.join(target, 'releases', 'zz-notes.txt'), 'notes')
     await switchCurrent(session, target, all[4])
 
     const removed = await pruneReleases(session, target, 2, all[4])
     expect(removed).toEqual([all[2], all[1], all[0]])
     expect(readdirSync(path.join(target, 'releases')).sort()).toEqual(
-      ['.upload.1234.sftp-part', 'not a release', all[3], all[4]].sort()
+      ['.upload.1234.sftp-part', 'not a release', 'zz-notes.txt', all[3], all[4]].sort()
     )
 
     // After a rollback the live release is kept even though it is not among the newest.

@@ -240,6 +240,37 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
     expect(readdirSync(path.join(workspace, 'pulled'))).toEqual(['good.tar'])
   })
 
+  test('a sidecar written with a path or --tag is honoured; one naming another file refuses the download', async () => {
+    const drops = path.join(remote, 'drops')
+    mkdirSync(drops, { recursive: true })
+    for (const name of ['pathed.tar', 'tagged.tar', 'misnamed.tar']) {
+      writeFileSync(path.join(drops, name), `${name} contents\n`)
+    }
+    const digest = (name: string): string => sha(path.join(drops, name))
+    writeFileSync(
+      path.join(drops, 'pathed.tar.sha256'),
+      `${digest('pathed.tar')}  build/pathed.tar\n`
+    )
+    writeFileSync(
+      path.join(drops, 'tagged.tar.sha256'),
+      `SHA256 (tagged.tar) = ${digest('tagged.tar')}\n`
+    )
+    // The right digest, but the line vouches for a different file: never read as "no sidecar".
+    writeFileSync(path.join(drops, 'misnamed.tar.sha256'), `${digest('misnamed.tar')}  other.tar\n`)
+    const run = await runAction(
+      inputs(shell, {
+        direction: 'download',
+        source: `${drops}/*.tar`,
+        target: 'drops',
+        verify: 'sha256'
+      }),
+      { workspace }
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.errors[0]).toMatch(/misnamed\.tar\.sha256 holds no SHA-256 for misnamed\.tar/)
+    expect(readdirSync(path.join(workspace, 'drops')).sort()).toEqual(['pathed.tar', 'tagged.tar'])
+  })
+
   test('four release deploys leave current on the fourth and only keep-releases releases', async () => {
     const target = path.join(remote, 'app')
     const ids = [
@@ -268,5 +299,25 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
     expect(readFileSync(path.join(target, 'current/index.html'), 'utf8')).toBe('release 4\n')
     expect(readdirSync(path.join(target, 'releases')).sort()).toEqual(ids.slice(2))
     expect(existsSync(path.join(target, 'current/deep/blob.bin'))).toBe(true)
+  })
+
+  test('a real current directory is refused while planning, before any release is uploaded', async () => {
+    const target = path.join(remote, 'hand-made')
+    mkdirSync(path.join(target, 'current'), { recursive: true })
+    writeFileSync(path.join(target, 'current/index.html'), 'hand-made\n')
+    const run = await runAction(
+      inputs(shell, {
+        source: 'site',
+        target,
+        release: 'true',
+        'release-id': '20261125T140000Z-e'
+      }),
+      { workspace }
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.errors).toHaveLength(1)
+    expect(run.errors[0]).toMatch(/current' on the server is a real directory, not a symbolic link/)
+    expect(existsSync(path.join(target, 'releases'))).toBe(false)
+    expect(readFileSync(path.join(target, 'current/index.html'), 'utf8')).toBe('hand-made\n')
   })
 })

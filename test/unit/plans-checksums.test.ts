@@ -49,6 +49,7 @@ describe('parseChecksums', () => {
     expect(parseChecksums(text)).toEqual(
       new Map([
         ['a.txt', A],
+        ['bsd.txt', C],
         ['b.txt', B]
       ])
     )
@@ -67,6 +68,19 @@ describe('parseChecksums', () => {
 
   it('returns an empty map for empty text', () => {
     expect(parseChecksums('').size).toBe(0)
+  })
+})
+
+describe('parseChecksums, BSD form', () => {
+  it('reads sha256sum --tag lines', () => {
+    expect(
+      parseChecksums(`SHA256 (app.bin) = ${A}\nSHA256 (./dir/x y) = ${B.toUpperCase()}`)
+    ).toEqual(
+      new Map([
+        ['app.bin', A],
+        ['dir/x y', B]
+      ])
+    )
   })
 })
 
@@ -99,17 +113,36 @@ describe('expectedFromSidecar', () => {
     })
   })
 
-  it('falls back to SHA256SUMS when the own sidecar names another file only', () => {
+  it('refuses an own sidecar that names another file only: it must vouch for this one', () => {
     const own = parseChecksums(`${A}  unrelated.bin`)
     expect(expectedFromSidecar('app.bin', own, sums)).toEqual({
-      hash: B,
+      unusable: expect.stringContaining('app.bin.sha256 holds no SHA-256 for app.bin')
+    })
+    expect(expectedFromSidecar('app.bin', new Map(), sums)).toEqual({
+      unusable: expect.stringContaining('app.bin.sha256')
+    })
+  })
+
+  it('reads an own sidecar written with a path (sha256sum build/app.bin > app.bin.sha256)', () => {
+    const own = parseChecksums(`${A}  build/app.bin`)
+    expect(expectedFromSidecar('app.bin', own, sums)).toEqual({
+      hash: A,
+      source: 'app.bin.sha256'
+    })
+  })
+
+  it('finds a file listed under a path in SHA256SUMS only when that base name is unique', () => {
+    const pathed = parseChecksums(`${A}  dist/app.bin\n${B}  dist/x/other.bin\n${C}  y/other.bin`)
+    expect(expectedFromSidecar('app.bin', undefined, pathed)).toEqual({
+      hash: A,
       source: 'SHA256SUMS'
     })
+    expect(expectedFromSidecar('other.bin', undefined, pathed)).toBeUndefined()
   })
 
   it('says nothing when neither mentions the file', () => {
     expect(expectedFromSidecar('missing.bin', undefined, sums)).toBeUndefined()
-    expect(expectedFromSidecar('missing.bin', new Map(), new Map())).toBeUndefined()
+    expect(expectedFromSidecar('missing.bin', undefined, new Map())).toBeUndefined()
     expect(expectedFromSidecar('app.bin', undefined, undefined)).toBeUndefined()
   })
 })

@@ -100,6 +100,20 @@ describe('listLocalFiles', () => {
     ])
   })
 
+  it('reads a bare exclude below the source only, never as a folder on the way to it', async () => {
+    // `!docs` names folders called docs inside what is sent; the source itself sits in docs/.
+    expect(rels(await list(['docs/guide/'], ['docs']))).toEqual(['b.md'])
+    expect(rels(await list(['docs/'], ['guide']))).toEqual(['a.md'])
+  })
+
+  it('refuses a line whose every match is excluded, as it refuses one that matches nothing', async () => {
+    const error = await rejected(() => list(['dist', 'docs/'], ['*.md']))
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).message).toContain(
+      "'docs/' matches 2 files, but the '!' lines exclude every one"
+    )
+  })
+
   it('follows a link to a file but not one to a directory, and warns', async () => {
     const warnings: string[] = []
     const files = await list(['links'], [], warnings)

@@ -179,6 +179,21 @@ describe('listRemoteFiles', () => {
     expect(rels(files)).toEqual(['.hidden/g.txt', 'a.txt', 'other/e.txt', 'sub/b.txt'])
   })
 
+  it('reads a bare exclude below the source only, never as a folder of its remote path', async () => {
+    const server = new FakeServer('/tmp/backups', { 'a.gz': 1, tmp: { 'b.gz': 2 } })
+    const { files } = await list(server, ['/tmp/backups/**/*.gz'], ['tmp'])
+    expect(rels(files)).toEqual(['a.gz'])
+  })
+
+  it('refuses a line whose every match is excluded', async () => {
+    const server = new FakeServer('/data', DATA)
+    const error = await rejected(() => list(server, ['/data/sub'], ['*.txt']))
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).message).toMatch(
+      /'\/data\/sub' matches 3 files, but the '!' lines/
+    )
+  })
+
   it('refuses and reports hostile names without using them', async () => {
     const server = new FakeServer('/data', { 'ok.txt': 1, dir: { 'inner.txt': 2 } })
     const hostile = ['a/b', 'x\\y', 'nul\0name', '', 'C:evil', 'esc\u001b[31mred']
@@ -204,6 +219,22 @@ describe('listRemoteFiles', () => {
     expect(warnings.join('\n')).not.toContain('\0')
   })
 
+  it('reports only the odd entries a line would have selected and no exclude leaves out', async () => {
+    const server = new FakeServer('/srv', {
+      'site-1.tar.gz': 1,
+      latest: 'link',
+      logs: { 'x.log': 2, 'link.log': 'link' },
+      'site-old.tar.gz': 'link'
+    })
+    const warnings: string[] = []
+    const { files, refused } = await list(server, ['/srv/site-*.tar.gz'], ['site-old*'], warnings)
+    expect(rels(files)).toEqual(['site-1.tar.gz'])
+    expect(refused).toEqual([])
+    expect(warnings).toEqual([])
+    const all = await list(server, ['/srv/site-*.tar.gz'])
+    expect(all.refused.map(r => r.rel)).toEqual(['site-old.tar.gz'])
+  })
+
   it('never follows . or .. entries', async () => {
     const server = new FakeServer('/data', { 'a.txt': 1 })
     const { files, refused } = await list(server, ['/data'])
@@ -222,8 +253,8 @@ describe('listRemoteFiles', () => {
     const { files, refused } = await list(server, ['/data'], [], warnings)
     expect(rels(files)).toEqual(['a.txt'])
     expect(refused).toEqual([
-      { path: '/data/file-link', reason: 'symbolic links are not followed' },
-      { path: '/data/d/dir-link', reason: 'symbolic links are not followed' }
+      { path: '/data/file-link', reason: 'symbolic links are not followed', rel: 'file-link' },
+      { path: '/data/d/dir-link', reason: 'symbolic links are not followed', rel: 'd/dir-link' }
     ])
     expect(warnings).toEqual([
       "Refused remote entry '/data/file-link': symbolic links are not followed.",
