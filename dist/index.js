@@ -63740,12 +63740,16 @@ function parseChecksums(text) {
     }
     return sums;
 }
-/** A file's line in a checksum list: under its own name, else under a path ending in it. */
-function lookup(sums, fileName) {
+/**
+ * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
+ * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
+ * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
+ * another file.)
+ */
+function ownLine(sums, fileName) {
     const exact = sums.get(fileName);
     if (exact)
         return exact;
-    // `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with.
     const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
     return byBase.length === 1 ? byBase[0][1] : undefined;
 }
@@ -63756,7 +63760,7 @@ function lookup(sums, fileName) {
  */
 function expectedFromSidecar(fileName, sidecar, sums) {
     if (sidecar) {
-        const own = lookup(sidecar, fileName) ?? sidecar.get('');
+        const own = ownLine(sidecar, fileName) ?? sidecar.get('');
         if (own)
             return { hash: own, source: `${fileName}.sha256` };
         return {
@@ -63764,7 +63768,7 @@ function expectedFromSidecar(fileName, sidecar, sums) {
                 `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
         };
     }
-    const listed = sums ? lookup(sums, fileName) : undefined;
+    const listed = sums?.get(fileName);
     return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
 }
 
@@ -63888,7 +63892,8 @@ class SidecarChecksums {
         return this.cached(this.dirs, dir, async () => {
             try {
                 const entries = await this.channel().readdir(dir);
-                return new Set(entries.filter(e => e.isFile).map(e => e.name));
+                // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
+                return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name));
             }
             catch (err) {
                 // A folder one may read from but not list (a drop box) simply shows no sidecars.
@@ -64058,13 +64063,22 @@ class FolderCheck {
         // The part that exists is resolved before anything is created, so not even an empty folder
         // appears outside the target; folders created below it cannot be links.
         this.root ??= (0,promises_namespaceObject.realpath)(this.target);
-        const [root, real] = await Promise.all([this.root, (0,promises_namespaceObject.realpath)(await deepestExisting(dir))]);
-        const relative = external_node_path_namespaceObject.relative(root, real);
-        if (relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative)) {
-            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); nothing was written there.`);
+        const root = await this.root;
+        const existing = await deepestExisting(dir);
+        const real = await (0,promises_namespaceObject.realpath)(existing).catch((err) => {
+            throw new TransferError(`${existing} cannot be resolved (${err.message}); nothing was written.`);
+        });
+        if (!isInside(root, real)) {
+            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
+                'nothing was written there.');
         }
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
     }
+}
+/** Whether `inner` is `outer` or below it (`..cache` is a name, not a step up). */
+function isInside(outer, inner) {
+    const relative = external_node_path_namespaceObject.relative(outer, inner);
+    return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
 }
 async function deepestExisting(dir) {
     for (let current = dir;; current = external_node_path_namespaceObject.dirname(current)) {
@@ -65226,7 +65240,7 @@ function makeExcluder(patterns) {
     if (patterns.length === 0)
         return () => false;
     const matchers = patterns.map(p => {
-        const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+        const cleaned = cleanPattern(p);
         // Paths are compared without a leading '/', so a full remote path must lose it too.
         return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
     });
@@ -65237,8 +65251,12 @@ function pathPrefixes(rel) {
     const parts = rel.split('/').filter(Boolean);
     return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
 }
-/** Whether a `!` pattern names a path (has a slash before any trailing one) or a bare name. */
-const hasSlash = (p) => p.replace(/\/+$/, '').includes('/');
+/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
+function cleanPattern(p) {
+    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+}
+/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
+const hasSlash = (p) => cleanPattern(p).includes('/');
 /**
  * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
  * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
@@ -65343,7 +65361,8 @@ async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => t
             continue;
         const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`;
         const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        const wanted = isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p));
+        // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
+        const wanted = depth > 1 || isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p));
         const reason = unsafeNameReason(entry.name);
         if (reason) {
             if (wanted)
@@ -65606,7 +65625,10 @@ async function probeHostKey(endpoint, options) {
     return result.presented;
 }
 async function connectOnce(endpoint, options, probe) {
-    const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined;
+    // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
+    const jump = endpoint.jump
+        ? await connectVerified(endpoint.jump, { ...options, retries: 0 })
+        : undefined;
     const openSocket = jump
         ? () => forward(jump.client, endpoint, options.timeoutMs)
         : undefined;
@@ -66211,8 +66233,12 @@ function sumSizes(files) {
 
 
 
+
+
+
 /** Downloads from the one server named by `host` into the local target directory. */
 async function runDownload(settings, report) {
+    await refuseTargetThroughLink(settings.workspace, settings.target);
     const server = settings.servers[0];
     const address = formatHostPort(server.host, server.port);
     const first = await core_group(`Connect to ${address}`, () => openSession(server, settings));
@@ -66230,6 +66256,23 @@ async function runDownload(settings, report) {
     }
     finally {
         pool.closeAll();
+    }
+}
+/**
+ * A target inside the workspace must stay there once links are resolved: a checkout can hold a
+ * link (`site -> /etc`) that would carry `target: site/out` anywhere. A target given outside the
+ * workspace is the user's explicit choice and is left as written.
+ */
+async function refuseTargetThroughLink(workspace, target) {
+    if (!isInside(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
+        return;
+    const [root, real] = await Promise.all([
+        (0,promises_namespaceObject.realpath)(workspace),
+        deepestExisting(target).then(existing => (0,promises_namespaceObject.realpath)(existing))
+    ]);
+    if (!isInside(root, real)) {
+        throw new InputError('target', `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +
+            'into a real directory, or name the outside directory itself.');
     }
 }
 /** A dry run's report: what would be fetched, nothing changed. */
@@ -66336,14 +66379,20 @@ async function makeDir(channel, dir) {
  * with the transfer and runs alongside it; whether each one is abandoned is decided at the end
  * (see removeAbandonedTemps).
  */
-function sightTemps(session, dirs) {
-    const listed = [...new Set(dirs)].map(dir => session.main
+async function sightTemps(session, dirs) {
+    const listed = await Promise.all([...new Set(dirs)].map(dir => session.main
         .readdir(dir)
         .then(entries => entries
         .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-        .map(e => ({ path: external_node_path_namespaceObject.posix.join(dir, e.name), size: e.size, mtime: e.mtime })))
-        .catch(() => []));
-    return Promise.all(listed).then(found => found.flat());
+        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name)))
+        .catch(() => [])));
+    // Read the same way as at the end (some servers leave sizes out of listings), so "unchanged"
+    // compares like with like.
+    const seen = await Promise.all(listed.flat().map(file => session.main
+        .stat(file)
+        .then(s => ({ path: file, size: s.size, mtime: s.mtime }))
+        .catch(() => undefined)));
+    return seen.filter((s) => s !== undefined);
 }
 /**
  * Removes the sighted temporary files that did not change while this run transferred: those
@@ -67136,13 +67185,13 @@ async function followLink(abs, roots) {
     if (!real)
         return 'the link points to nothing';
     const allowed = await Promise.all(roots.map(r => (0,promises_namespaceObject.realpath)(r).catch(() => r)));
-    if (!allowed.some(root => isInside(root, real))) {
+    if (!allowed.some(root => local_files_isInside(root, real))) {
         return 'the link points outside the workspace and the source folder';
     }
     const info = await (0,promises_namespaceObject.stat)(real);
     return info.isFile() ? info.size : 'a link to a directory is not followed';
 }
-function isInside(root, candidate) {
+function local_files_isInside(root, candidate) {
     const rel = external_node_path_namespaceObject.relative(root, candidate);
     return rel !== '' && rel !== '..' && !rel.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(rel);
 }
@@ -67503,7 +67552,7 @@ async function writeSummary(report) {
             h.role,
             escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
             h.fingerprint
-                ? `${h.keyType} ${h.fingerprint}`
+                ? `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${escapeHtml(h.error)}` : ''}`
                 : `not connected: ${escapeHtml(h.error ?? '')}`,
             String(report.files.filter(f => f.status === 'transferred' && (!f.server || f.server === h.address)).length)
         ])
@@ -67566,9 +67615,9 @@ function escapeHtml(text) {
 async function run() {
     try {
         for (const name of SECRET_INPUTS)
-            maskAll(getInput(name));
+            maskAll(getInput(name), true);
         const settings = readSettings(name => getInput(name), runnerEnv());
-        settings.secrets.forEach(maskAll);
+        settings.secrets.forEach(secret => maskAll(secret, false));
         settings.warnings.forEach(w => warning(w));
         await transfer(settings);
     }
@@ -67615,15 +67664,19 @@ async function transfer(settings) {
     }
 }
 const masked = new Set();
-/** Masks a secret and each of its lines: the runner matches masks line by line in logs. */
-function maskAll(secret) {
+/** Armor lines such as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets. */
+const ARMOR = /^-----[A-Z0-9 ]+-----$/;
+/**
+ * Masks a secret and each of its lines: the runner matches masks line by line in logs. A value
+ * as the user gave it (`whole`) is masked however short; of everything else (its lines, pieces
+ * derived from it) the very short ones are not, or a key's last line (`=`, say) would blank
+ * that character all over the log.
+ */
+function maskAll(secret, whole) {
     const lines = secret.split(/\r?\n/).map(l => l.trim());
-    // The whole value is masked however short; of its lines, the very short ones (a key's last
-    // line, say) are not, or ordinary words would be blanked all over the log. Armor lines such
-    // as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
-    const pieces = lines.filter(v => v.length >= 4 && !/^-----[A-Z0-9 ]+-----$/.test(v));
-    for (const value of [secret, ...pieces]) {
-        if (!value || masked.has(value))
+    const pieces = [secret, ...lines].filter(v => v.trim().length >= 4 && !ARMOR.test(v.trim()));
+    for (const value of whole && secret.trim() ? [secret, ...pieces] : pieces) {
+        if (masked.has(value))
             continue;
         masked.add(value);
         core_setSecret(value);

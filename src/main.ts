@@ -11,9 +11,9 @@ import type { RunReport } from './report/types.js'
 /** The action's entry point. The only place that fails the step. */
 export async function run(): Promise<void> {
   try {
-    for (const name of SECRET_INPUTS) maskAll(core.getInput(name))
+    for (const name of SECRET_INPUTS) maskAll(core.getInput(name), true)
     const settings = readSettings(name => core.getInput(name), runnerEnv())
-    settings.secrets.forEach(maskAll)
+    settings.secrets.forEach(secret => maskAll(secret, false))
     settings.warnings.forEach(w => core.warning(w))
     await transfer(settings)
   } catch (err) {
@@ -65,15 +65,20 @@ async function transfer(settings: Settings): Promise<void> {
 
 const masked = new Set<string>()
 
-/** Masks a secret and each of its lines: the runner matches masks line by line in logs. */
-function maskAll(secret: string): void {
+/** Armor lines such as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets. */
+const ARMOR = /^-----[A-Z0-9 ]+-----$/
+
+/**
+ * Masks a secret and each of its lines: the runner matches masks line by line in logs. A value
+ * as the user gave it (`whole`) is masked however short; of everything else (its lines, pieces
+ * derived from it) the very short ones are not, or a key's last line (`=`, say) would blank
+ * that character all over the log.
+ */
+function maskAll(secret: string, whole: boolean): void {
   const lines = secret.split(/\r?\n/).map(l => l.trim())
-  // The whole value is masked however short; of its lines, the very short ones (a key's last
-  // line, say) are not, or ordinary words would be blanked all over the log. Armor lines such
-  // as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets.
-  const pieces = lines.filter(v => v.length >= 4 && !/^-----[A-Z0-9 ]+-----$/.test(v))
-  for (const value of [secret, ...pieces]) {
-    if (!value || masked.has(value)) continue
+  const pieces = [secret, ...lines].filter(v => v.trim().length >= 4 && !ARMOR.test(v.trim()))
+  for (const value of whole && secret.trim() ? [secret, ...pieces] : pieces) {
+    if (masked.has(value)) continue
     masked.add(value)
     core.setSecret(value)
   }

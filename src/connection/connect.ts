@@ -81,7 +81,10 @@ async function connectOnce(
   options: ConnectOptions,
   probe: boolean
 ): Promise<VerifiedConnection | { presented: Presented }> {
-  const jump = endpoint.jump ? await connectVerified(endpoint.jump, options) : undefined
+  // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
+  const jump = endpoint.jump
+    ? await connectVerified(endpoint.jump, { ...options, retries: 0 })
+    : undefined
   const openSocket: SocketOpener = jump
     ? () => forward(jump.client, endpoint, options.timeoutMs)
     : undefined

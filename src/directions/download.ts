@@ -1,5 +1,8 @@
 import * as core from '@actions/core'
-import { downloadFiles } from '../engine/download.js'
+import { realpath } from 'node:fs/promises'
+import * as path from 'node:path'
+import { deepestExisting, downloadFiles, isInside } from '../engine/download.js'
+import { InputError } from '../errors.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
@@ -10,6 +13,7 @@ import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from 
 
 /** Downloads from the one server named by `host` into the local target directory. */
 export async function runDownload(settings: Settings, report: RunReport): Promise<void> {
+  await refuseTargetThroughLink(settings.workspace, settings.target)
   const server = settings.servers[0]
   const address = formatHostPort(server.host, server.port)
   const first = await core.group(`Connect to ${address}`, () => openSession(server, settings))
@@ -28,6 +32,26 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
     report.files.push(...results)
   } finally {
     pool.closeAll()
+  }
+}
+
+/**
+ * A target inside the workspace must stay there once links are resolved: a checkout can hold a
+ * link (`site -> /etc`) that would carry `target: site/out` anywhere. A target given outside the
+ * workspace is the user's explicit choice and is left as written.
+ */
+async function refuseTargetThroughLink(workspace: string, target: string): Promise<void> {
+  if (!isInside(path.resolve(workspace), path.resolve(target))) return
+  const [root, real] = await Promise.all([
+    realpath(workspace),
+    deepestExisting(target).then(existing => realpath(existing))
+  ])
+  if (!isInside(root, real)) {
+    throw new InputError(
+      'target',
+      `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +
+        'into a real directory, or name the outside directory itself.'
+    )
   }
 }
 

@@ -160,18 +160,30 @@ class FolderCheck {
     // The part that exists is resolved before anything is created, so not even an empty folder
     // appears outside the target; folders created below it cannot be links.
     this.root ??= realpath(this.target)
-    const [root, real] = await Promise.all([this.root, realpath(await deepestExisting(dir))])
-    const relative = path.relative(root, real)
-    if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    const root = await this.root
+    const existing = await deepestExisting(dir)
+    const real = await realpath(existing).catch((err: Error) => {
       throw new TransferError(
-        `${dir} leads outside the target through a symbolic link (to ${real}); nothing was written there.`
+        `${existing} cannot be resolved (${err.message}); nothing was written.`
+      )
+    })
+    if (!isInside(root, real)) {
+      throw new TransferError(
+        `${dir} leads outside the target through a symbolic link (to ${real}); ` +
+          'nothing was written there.'
       )
     }
     await mkdir(dir, { recursive: true })
   }
 }
 
-async function deepestExisting(dir: string): Promise<string> {
+/** Whether `inner` is `outer` or below it (`..cache` is a name, not a step up). */
+export function isInside(outer: string, inner: string): boolean {
+  const relative = path.relative(outer, inner)
+  return relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
+}
+
+export async function deepestExisting(dir: string): Promise<string> {
   for (let current = dir; ; current = path.dirname(current)) {
     if ((await lstat(current).catch(() => undefined)) || path.dirname(current) === current) {
       return current

@@ -40,7 +40,8 @@ export class SidecarChecksums {
     return this.cached(this.dirs, dir, async () => {
       try {
         const entries = await this.channel().readdir(dir)
-        return new Set(entries.filter(e => e.isFile).map(e => e.name))
+        // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
+        return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name))
       } catch (err) {
         // A folder one may read from but not list (a drop box) simply shows no sidecars.
         if (isTransient(err, undefined)) throw err

@@ -16,18 +16,30 @@ export interface TempSighting {
  * with the transfer and runs alongside it; whether each one is abandoned is decided at the end
  * (see removeAbandonedTemps).
  */
-export function sightTemps(session: SftpSession, dirs: string[]): Promise<TempSighting[]> {
-  const listed = [...new Set(dirs)].map(dir =>
-    session.main
-      .readdir(dir)
-      .then(entries =>
-        entries
-          .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-          .map(e => ({ path: path.posix.join(dir, e.name), size: e.size, mtime: e.mtime }))
-      )
-      .catch(() => [])
+export async function sightTemps(session: SftpSession, dirs: string[]): Promise<TempSighting[]> {
+  const listed = await Promise.all(
+    [...new Set(dirs)].map(dir =>
+      session.main
+        .readdir(dir)
+        .then(entries =>
+          entries
+            .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
+            .map(e => path.posix.join(dir, e.name))
+        )
+        .catch(() => [])
+    )
   )
-  return Promise.all(listed).then(found => found.flat())
+  // Read the same way as at the end (some servers leave sizes out of listings), so "unchanged"
+  // compares like with like.
+  const seen = await Promise.all(
+    listed.flat().map(file =>
+      session.main
+        .stat(file)
+        .then(s => ({ path: file, size: s.size, mtime: s.mtime }))
+        .catch(() => undefined)
+    )
+  )
+  return seen.filter((s): s is TempSighting => s !== undefined)
 }
 
 /**

@@ -20,11 +20,15 @@ export function parseChecksums(text: string): Map<string, string> {
   return sums
 }
 
-/** A file's line in a checksum list: under its own name, else under a path ending in it. */
-function lookup(sums: Map<string, string>, fileName: string): string | undefined {
+/**
+ * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
+ * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
+ * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
+ * another file.)
+ */
+function ownLine(sums: Map<string, string>, fileName: string): string | undefined {
   const exact = sums.get(fileName)
   if (exact) return exact
-  // `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with.
   const byBase = [...sums].filter(([name]) => path.posix.basename(name) === fileName)
   return byBase.length === 1 ? byBase[0][1] : undefined
 }
@@ -47,7 +51,7 @@ export function expectedFromSidecar(
   sums: Map<string, string> | undefined
 ): SidecarVerdict {
   if (sidecar) {
-    const own = lookup(sidecar, fileName) ?? sidecar.get('')
+    const own = ownLine(sidecar, fileName) ?? sidecar.get('')
     if (own) return { hash: own, source: `${fileName}.sha256` }
     return {
       unusable:
@@ -55,6 +59,6 @@ export function expectedFromSidecar(
         `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
     }
   }
-  const listed = sums ? lookup(sums, fileName) : undefined
+  const listed = sums?.get(fileName)
   return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined
 }

@@ -24,7 +24,7 @@ export function scanPattern(pattern: string): ScannedPattern {
 export function makeExcluder(patterns: string[]): (...paths: string[]) => boolean {
   if (patterns.length === 0) return () => false
   const matchers = patterns.map(p => {
-    const cleaned = p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '')
+    const cleaned = cleanPattern(p)
     // Paths are compared without a leading '/', so a full remote path must lose it too.
     return picomatch(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') })
   })
@@ -38,8 +38,13 @@ export function pathPrefixes(rel: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join('/'))
 }
 
-/** Whether a `!` pattern names a path (has a slash before any trailing one) or a bare name. */
-const hasSlash = (p: string): boolean => p.replace(/\/+$/, '').includes('/')
+/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
+function cleanPattern(p: string): string {
+  return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '')
+}
+
+/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
+const hasSlash = (p: string): boolean => cleanPattern(p).includes('/')
 
 /**
  * The `!` test for source files. A bare name (`!cache`) matches names below the source's base

@@ -121,7 +121,8 @@ async function walkRemote(
     if (entry.name === '.' || entry.name === '..') continue
     const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
-    const wanted = isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p))
+    // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
+    const wanted = depth > 1 || isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p))
     const reason = unsafeNameReason(entry.name)
     if (reason) {
       if (wanted) refused.push({ path: shown, reason, rel })

@@ -65,7 +65,7 @@ export async function writeSummary(report: RunReport): Promise<void> {
         h.role,
         escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
         h.fingerprint
-          ? `${h.keyType} ${h.fingerprint}`
+          ? `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${escapeHtml(h.error)}` : ''}`
           : `not connected: ${escapeHtml(h.error ?? '')}`,
         String(
           report.files.filter(

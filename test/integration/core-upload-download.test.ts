@@ -126,4 +126,23 @@ describe('upload and download against OpenSSH (committed dist/index.js)', () => 
       removeTempDir(outside)
     }
   })
+
+  test('a download target inside the workspace that a link carries outside is refused', async () => {
+    const outside = makeTempDir('outside-')
+    symlinkSync(outside, path.join(workspace, 'linked-site'))
+    try {
+      const run = await runAction(
+        { ...base(), direction: 'download', source: remoteRoot, target: 'linked-site/out' },
+        { workspace }
+      )
+      expect(run.code).not.toBe(0)
+      expect(run.errors).toHaveLength(1)
+      expect(run.errors[0]).toMatch(
+        /Input 'target'.*leads outside the workspace through a symbolic link/
+      )
+      expect(readdirSync(outside)).toEqual([])
+    } finally {
+      removeTempDir(outside)
+    }
+  })
 })

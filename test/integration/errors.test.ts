@@ -134,6 +134,30 @@ describe('bad input and failed connections give one clear error', () => {
     expect(result.stdout).toContain(`::add-mask::${body}`)
   })
 
+  test('armor lines and tiny key fragments are not masked (they would blank the whole log)', async () => {
+    // Wrap the key so its last line is 1 to 3 characters, as about 1 key in 25 is.
+    const pem = sshd.clientKey.privatePem.trim().split('\n')
+    const joined = pem.slice(1, -1).join('')
+    const width = [...Array(40).keys()]
+      .map(i => 60 + i)
+      .find(w => joined.length % w in { 1: 1, 2: 1, 3: 1 })
+    expect(width).toBeDefined()
+    const rewrapped = [
+      pem[0],
+      ...(joined.match(new RegExp(`.{1,${width}}`, 'g')) ?? []),
+      pem.at(-1)
+    ]
+    const result = await run({ 'private-key': `${rewrapped.join('\n')}\n` })
+    expect(result.code).toBe(0)
+    const values = result.stdout
+      .split('\n')
+      .filter(l => l.startsWith('::add-mask::'))
+      .map(l => l.slice('::add-mask::'.length).trim())
+    expect(values.some(v => v === rewrapped[1])).toBe(true)
+    expect(values.filter(v => /^-----[A-Z ]+-----$/.test(v))).toEqual([])
+    expect(values.filter(v => v.length < 4)).toEqual([])
+  })
+
   test('a very short secret is masked too', async () => {
     const result = await run({ password: 'pw1' })
     expect(result.code).toBe(0)

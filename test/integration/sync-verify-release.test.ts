@@ -7,6 +7,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   utimesSync,
   writeFileSync
 } from 'node:fs'
@@ -34,7 +35,7 @@ function tree(root: string): Map<string, string> {
 
 const manifestOf = (run: ActionRun) =>
   JSON.parse(readFileSync(run.outputs.manifest, 'utf8')) as {
-    files: Array<{ status: string; target: string; sha256?: string; plan?: string }>
+    files: Array<{ status: string; target: string; sha256?: string; plan?: string; error?: string }>
   }
 
 describe('sync, delete and dry-run through a 50 ms round-trip proxy (committed dist/index.js)', () => {
@@ -243,7 +244,7 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
   test('a sidecar written with a path or --tag is honoured; one naming another file refuses the download', async () => {
     const drops = path.join(remote, 'drops')
     mkdirSync(drops, { recursive: true })
-    for (const name of ['pathed.tar', 'tagged.tar', 'misnamed.tar']) {
+    for (const name of ['pathed.tar', 'tagged.tar', 'misnamed.tar', 'linked.tar']) {
       writeFileSync(path.join(drops, name), `${name} contents\n`)
     }
     const digest = (name: string): string => sha(path.join(drops, name))
@@ -257,6 +258,9 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
     )
     // The right digest, but the line vouches for a different file: never read as "no sidecar".
     writeFileSync(path.join(drops, 'misnamed.tar.sha256'), `${digest('misnamed.tar')}  other.tar\n`)
+    // A sidecar that is a link is still a sidecar (here one that disagrees).
+    writeFileSync(path.join(drops, 'v1.sha256'), `${'0'.repeat(64)}  linked.tar\n`)
+    symlinkSync('v1.sha256', path.join(drops, 'linked.tar.sha256'))
     const run = await runAction(
       inputs(shell, {
         direction: 'download',
@@ -267,7 +271,16 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
       { workspace }
     )
     expect(run.code).not.toBe(0)
-    expect(run.errors[0]).toMatch(/misnamed\.tar\.sha256 holds no SHA-256 for misnamed\.tar/)
+    const failed = new Map(
+      manifestOf(run)
+        .files.filter(f => f.status === 'failed')
+        .map(f => [path.basename(f.target), f.error ?? ''])
+    )
+    expect([...failed.keys()].sort()).toEqual(['linked.tar', 'misnamed.tar'])
+    expect(failed.get('misnamed.tar')).toMatch(
+      /misnamed\.tar\.sha256 holds no SHA-256 for misnamed\.tar/
+    )
+    expect(failed.get('linked.tar')).toMatch(/linked\.tar\.sha256 says 0{64}/)
     expect(readdirSync(path.join(workspace, 'drops')).sort()).toEqual(['pathed.tar', 'tagged.tar'])
   })
 

@@ -131,13 +131,13 @@ describe('expectedFromSidecar', () => {
     })
   })
 
-  it('finds a file listed under a path in SHA256SUMS only when that base name is unique', () => {
-    const pathed = parseChecksums(`${A}  dist/app.bin\n${B}  dist/x/other.bin\n${C}  y/other.bin`)
-    expect(expectedFromSidecar('app.bin', undefined, pathed)).toEqual({
-      hash: A,
+  it('takes only the exact name from SHA256SUMS: a path there is another file', () => {
+    const pathed = parseChecksums(`${A}  dist/app.bin\n${B}  other.bin`)
+    expect(expectedFromSidecar('app.bin', undefined, pathed)).toBeUndefined()
+    expect(expectedFromSidecar('other.bin', undefined, pathed)).toEqual({
+      hash: B,
       source: 'SHA256SUMS'
     })
-    expect(expectedFromSidecar('other.bin', undefined, pathed)).toBeUndefined()
   })
 
   it('says nothing when neither mentions the file', () => {

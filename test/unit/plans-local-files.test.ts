@@ -104,6 +104,9 @@ describe('listLocalFiles', () => {
     // `!docs` names folders called docs inside what is sent; the source itself sits in docs/.
     expect(rels(await list(['docs/guide/'], ['docs']))).toEqual(['b.md'])
     expect(rels(await list(['docs/'], ['guide']))).toEqual(['a.md'])
+    // Read the same way whatever the spelling: `./docs` is the bare name, `docs\guide` a path.
+    expect(rels(await list(['docs/guide/'], ['./docs']))).toEqual(['b.md'])
+    expect(rels(await list(['docs'], ['docs\\guide']))).toEqual(['a.md'])
   })
 
   it('refuses a line whose every match is excluded, as it refuses one that matches nothing', async () => {

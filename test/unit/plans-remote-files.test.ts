@@ -233,6 +233,14 @@ describe('listRemoteFiles', () => {
     expect(warnings).toEqual([])
     const all = await list(server, ['/srv/site-*.tar.gz'])
     expect(all.refused.map(r => r.rel)).toEqual(['site-old.tar.gz'])
+    // Above the glob's last level a link may stand for a folder the glob would enter.
+    const nested = await list(server, ['/srv/*/*.log'])
+    expect(rels(nested.files)).toEqual(['logs/x.log'])
+    expect(nested.refused.map(r => r.rel).sort()).toEqual([
+      'latest',
+      'logs/link.log',
+      'site-old.tar.gz'
+    ])
   })
 
   it('never follows . or .. entries', async () => {
