@@ -13,7 +13,7 @@ import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
 import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
 /** The local side, prepared once for every server. */
-interface Source {
+export interface Source {
   files: LocalFile[]
   /** Content hashes, when `sync: changed` compares content. */
   hashes?: Map<string, string>
@@ -49,7 +49,12 @@ export async function runUpload(settings: Settings, report: RunReport): Promise<
  * With several servers, the others still get the upload; this one is reported as failed, and so
  * is each of its files not already reported.
  */
-function unreachable(server: Endpoint, source: Source, report: RunReport, err: unknown): void {
+export function unreachable(
+  server: Endpoint,
+  source: Source,
+  report: RunReport,
+  err: unknown
+): void {
   const address = formatHostPort(server.host, server.port)
   const message = (err as Error).message
   core.error(`${address}: ${message}`, { title: 'Server skipped' })
