@@ -62936,6 +62936,11 @@ function printableName(name) {
         .join('');
     return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
 }
+/** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
+function isInsideDir(outer, inner) {
+    const relative = external_node_path_namespaceObject.relative(outer, inner);
+    return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
+}
 /**
  * Joins a relative POSIX path below a local directory and proves the result stays inside it.
  * Returns undefined when it would not.
@@ -63344,11 +63349,47 @@ async function copyRange(reader, writer, size, watermark, onBytes, budget = unsh
         throw failure;
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/engine/local-file.ts
+
 
 
 /** Local disk is not the bottleneck; one lane and a generous chunk. */
 const LOCAL_CHUNK = 1024 * 1024;
+/**
+ * Files up to this size are read whole, synchronously, when opened: from the page cache that is a
+ * few microseconds, while asynchronous open, read and close cost three thread-pool round trips
+ * per file, which dominate when thousands of small files go out.
+ */
+const READ_WHOLE_MAX = 256 * 1024;
+/** Opens a local file for sending; `size` is what the plan expects it to hold. */
+async function openLocalFile(path, size) {
+    return size <= READ_WHOLE_MAX ? WholeFileReader.read(path) : LocalFileReader.open(path);
+}
+/** A small file, already in memory. */
+class WholeFileReader {
+    data;
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(data, path) {
+        this.data = data;
+        this.path = path;
+    }
+    static read(path) {
+        return new WholeFileReader((0,external_node_fs_namespaceObject.readFileSync)(path), path);
+    }
+    async read(offset, length) {
+        if (offset + length > this.data.length)
+            throw shorter(this.path);
+        return this.data.subarray(offset, offset + length);
+    }
+    async close() { }
+}
+function shorter(path) {
+    return new TransferError(`${path} changed while it was being sent (it got shorter).`);
+}
 class LocalFileReader {
     file;
     path;
@@ -63364,9 +63405,8 @@ class LocalFileReader {
     async read(offset, length) {
         const buffer = Buffer.allocUnsafe(length);
         const { bytesRead } = await this.file.read(buffer, 0, length, offset);
-        if (bytesRead !== length) {
-            throw new TransferError(`${this.path} changed while it was being sent (it got shorter).`);
-        }
+        if (bytesRead !== length)
+            throw shorter(this.path);
         return buffer;
     }
     close() {
@@ -64068,17 +64108,12 @@ class FolderCheck {
         const real = await (0,promises_namespaceObject.realpath)(existing).catch((err) => {
             throw new TransferError(`${existing} cannot be resolved (${err.message}); nothing was written.`);
         });
-        if (!isInside(root, real)) {
+        if (!isInsideDir(root, real)) {
             throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
                 'nothing was written there.');
         }
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
     }
-}
-/** Whether `inner` is `outer` or below it (`..cache` is a name, not a step up). */
-function isInside(outer, inner) {
-    const relative = external_node_path_namespaceObject.relative(outer, inner);
-    return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
 }
 async function deepestExisting(dir) {
     for (let current = dir;; current = external_node_path_namespaceObject.dirname(current)) {
@@ -66236,6 +66271,7 @@ function sumSizes(files) {
 
 
 
+
 /** Downloads from the one server named by `host` into the local target directory. */
 async function runDownload(settings, report) {
     await refuseTargetThroughLink(settings.workspace, settings.target);
@@ -66264,13 +66300,13 @@ async function runDownload(settings, report) {
  * workspace is the user's explicit choice and is left as written.
  */
 async function refuseTargetThroughLink(workspace, target) {
-    if (!isInside(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
+    if (!isInsideDir(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
         return;
     const [root, real] = await Promise.all([
         (0,promises_namespaceObject.realpath)(workspace),
         deepestExisting(target).then(existing => (0,promises_namespaceObject.realpath)(existing))
     ]);
-    if (!isInside(root, real)) {
+    if (!isInsideDir(root, real)) {
         throw new InputError('target', `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +
             'into a real directory, or name the outside directory itself.');
     }
@@ -67062,7 +67098,7 @@ function uploadFiles(connect, target, files, options) {
 }
 async function uploadOne(session, job, options) {
     try {
-        const open = () => LocalFileReader.open(job.file.path);
+        const open = () => openLocalFile(job.file.path, job.file.size);
         const delivered = await deliver(session, job.delivery, open, options);
         options.onLanded?.(job.file.rel, delivered);
         return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) };
@@ -67086,19 +67122,27 @@ function row(job, status, error) {
     return result;
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/plans/local-hash.ts
 
 
 
-/** SHA-256 (hex) of every local file, a few at a time: the disk is faster than the network. */
+/** Big files hashed at once: the disk is faster than the network. */
+const HASH_CONCURRENCY = 8;
+/**
+ * Up to this size a file is read whole and synchronously: nothing else runs before the
+ * connection opens, and an asynchronous read costs four thread-pool round trips (10,000 small
+ * files: 90 ms instead of 600 ms).
+ */
+const local_hash_READ_WHOLE_MAX = 1024 * 1024;
+/** SHA-256 (hex) of every local file, a few at a time. */
 async function hashLocalFiles(files) {
-    const limit = pLimit(8);
-    const hashes = await Promise.all(files.map(f => limit(() => hashFile(f.path))));
+    const limit = pLimit(HASH_CONCURRENCY);
+    const hashes = await Promise.all(files.map(f => limit(() => hashFile(f.path, f.size))));
     return new Map(files.map((f, i) => [f.rel, hashes[i]]));
 }
-function hashFile(file) {
+async function hashFile(file, size) {
+    if (size <= local_hash_READ_WHOLE_MAX)
+        return (0,external_node_crypto_.createHash)('sha256').update((0,external_node_fs_namespaceObject.readFileSync)(file)).digest('hex');
     return new Promise((resolve, reject) => {
         const hash = (0,external_node_crypto_.createHash)('sha256');
         (0,external_node_fs_namespaceObject.createReadStream)(file)
@@ -67109,6 +67153,8 @@ function hashFile(file) {
 }
 
 ;// CONCATENATED MODULE: ./src/plans/local-files.ts
+
+
 
 
 
@@ -67145,29 +67191,42 @@ async function expandPattern(pattern, workspace, warn) {
         if (info.isFile())
             return [{ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size }];
         if (info.isDirectory())
-            return walk(root, '', { workspace, root, warn });
+            return walkFrom(root, workspace, warn);
         warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
         return [];
     }
     const isMatch = picomatch_default()(glob, { dot: true });
-    const all = await walk(root, '', { workspace, root, warn }).catch(() => []);
+    let all;
+    try {
+        all = walkFrom(root, workspace, warn);
+    }
+    catch {
+        all = [];
+    }
     // A glob that names a directory takes everything inside it, as a shell copy would.
     return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
 }
-async function walk(dir, prefix, ctx) {
+/**
+ * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
+ * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
+ * 600 ms).
+ */
+function walkFrom(root, workspace, warn) {
+    return walk(root, '', { workspace, root, warn });
+}
+function walk(dir, prefix, ctx) {
     const found = [];
-    const entries = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
-    for (const entry of entries) {
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
         const abs = external_node_path_namespaceObject.join(dir, entry.name);
         const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isDirectory()) {
-            found.push(...(await walk(abs, rel, ctx)));
+            found.push(...walk(abs, rel, ctx));
         }
         else if (entry.isFile()) {
-            found.push({ abs, rel, size: (await (0,promises_namespaceObject.stat)(abs)).size });
+            found.push({ abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
         }
         else if (entry.isSymbolicLink()) {
-            const followed = await followLink(abs, [ctx.workspace, ctx.root]);
+            const followed = followLink(abs, [ctx.workspace, ctx.root]);
             if (typeof followed === 'number')
                 found.push({ abs, rel, size: followed });
             else
@@ -67180,20 +67239,24 @@ async function walk(dir, prefix, ctx) {
  * A link to a file inside the workspace is followed (its size returned). A link leading out of
  * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
  */
-async function followLink(abs, roots) {
-    const real = await (0,promises_namespaceObject.realpath)(abs).catch(() => undefined);
+function followLink(abs, roots) {
+    const real = realOrUndefined(abs);
     if (!real)
         return 'the link points to nothing';
-    const allowed = await Promise.all(roots.map(r => (0,promises_namespaceObject.realpath)(r).catch(() => r)));
-    if (!allowed.some(root => local_files_isInside(root, real))) {
+    const allowed = roots.map(r => realOrUndefined(r) ?? r);
+    if (!allowed.some(root => root !== real && isInsideDir(root, real))) {
         return 'the link points outside the workspace and the source folder';
     }
-    const info = await (0,promises_namespaceObject.stat)(real);
+    const info = (0,external_node_fs_namespaceObject.statSync)(real);
     return info.isFile() ? info.size : 'a link to a directory is not followed';
 }
-function local_files_isInside(root, candidate) {
-    const rel = external_node_path_namespaceObject.relative(root, candidate);
-    return rel !== '' && rel !== '..' && !rel.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(rel);
+function realOrUndefined(p) {
+    try {
+        return (0,external_node_fs_namespaceObject.realpathSync)(p);
+    }
+    catch {
+        return undefined;
+    }
 }
 function addUnique(byRel, file) {
     const existing = byRel.get(file.rel);

@@ -1,11 +1,12 @@
 import * as core from '@actions/core'
 import { realpath } from 'node:fs/promises'
 import * as path from 'node:path'
-import { deepestExisting, downloadFiles, isInside } from '../engine/download.js'
+import { deepestExisting, downloadFiles } from '../engine/download.js'
 import { InputError } from '../errors.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
+import { isInsideDir } from '../plans/safe-names.js'
 import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
@@ -41,12 +42,12 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
  * workspace is the user's explicit choice and is left as written.
  */
 async function refuseTargetThroughLink(workspace: string, target: string): Promise<void> {
-  if (!isInside(path.resolve(workspace), path.resolve(target))) return
+  if (!isInsideDir(path.resolve(workspace), path.resolve(target))) return
   const [root, real] = await Promise.all([
     realpath(workspace),
     deepestExisting(target).then(existing => realpath(existing))
   ])
-  if (!isInside(root, real)) {
+  if (!isInsideDir(root, real)) {
     throw new InputError(
       'target',
       `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +

@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import { ActionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
-import { localPathInside, printableName } from '../plans/safe-names.js'
+import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
@@ -167,7 +167,7 @@ class FolderCheck {
         `${existing} cannot be resolved (${err.message}); nothing was written.`
       )
     })
-    if (!isInside(root, real)) {
+    if (!isInsideDir(root, real)) {
       throw new TransferError(
         `${dir} leads outside the target through a symbolic link (to ${real}); ` +
           'nothing was written there.'
@@ -175,12 +175,6 @@ class FolderCheck {
     }
     await mkdir(dir, { recursive: true })
   }
-}
-
-/** Whether `inner` is `outer` or below it (`..cache` is a name, not a step up). */
-export function isInside(outer: string, inner: string): boolean {
-  const relative = path.relative(outer, inner)
-  return relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
 }
 
 export async function deepestExisting(dir: string): Promise<string> {

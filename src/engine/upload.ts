@@ -1,7 +1,7 @@
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
 import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
-import { LocalFileReader } from './local-file.js'
+import { openLocalFile } from './local-file.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 
@@ -66,7 +66,7 @@ async function uploadOne(
   options: TransferOptions
 ): Promise<FileResult> {
   try {
-    const open = () => LocalFileReader.open(job.file.path)
+    const open = () => openLocalFile(job.file.path, job.file.size)
     const delivered = await deliver(session, job.delivery, open, options)
     options.onLanded?.(job.file.rel, delivered)
     return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }

@@ -27,6 +27,12 @@ export function printableName(name: string): string {
   return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped
 }
 
+/** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
+export function isInsideDir(outer: string, inner: string): boolean {
+  const relative = path.relative(outer, inner)
+  return relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
+}
+
 /**
  * Joins a relative POSIX path below a local directory and proves the result stays inside it.
  * Returns undefined when it would not.

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { openLocalFile } from '../../src/engine/local-file.js'
+import { TransferError } from '../../src/errors.js'
+import { rejected } from './real-keys.js'
+
+let dir: string
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'unit-local-file-'))
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('openLocalFile', () => {
+  for (const size of [10, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024]) {
+    it(`reads any range of a ${size}-byte file exactly`, async () => {
+      const file = path.join(dir, `f${size}`)
+      const content = Buffer.alloc(size, 0).map((_, i) => i % 251)
+      writeFileSync(file, content)
+      const reader = await openLocalFile(file, size)
+      try {
+        expect(await reader.read(0, size)).toEqual(content)
+        const from = Math.floor(size / 3)
+        expect(await reader.read(from, 7)).toEqual(content.subarray(from, from + 7))
+      } finally {
+        await reader.close()
+      }
+    })
+  }
+
+  for (const size of [1000, 600 * 1024]) {
+    it(`fails a ${size}-byte file that shrank after it was planned, naming it`, async () => {
+      const file = path.join(dir, `shrinks${size}`)
+      writeFileSync(file, Buffer.alloc(size, 1))
+      truncateSync(file, size - 100)
+      const reader = await openLocalFile(file, size)
+      try {
+        const error = await rejected(() => reader.read(0, size))
+        expect(error).toBeInstanceOf(TransferError)
+        expect((error as Error).message).toBe(
+          `${file} changed while it was being sent (it got shorter).`
+        )
+      } finally {
+        await reader.close()
+      }
+    })
+  }
+
+  it('rejects a file that is gone', async () => {
+    await expect(openLocalFile(path.join(dir, 'missing'), 5)).rejects.toThrow(/ENOENT/)
+  })
+})
