@@ -65379,7 +65379,15 @@ async function expandRemote(pattern, lister, refused) {
         if (!info)
             return [];
         if (info.isFile) {
-            return [{ path: root, rel: external_node_path_namespaceObject.posix.basename(root), size: info.size, mtime: info.mtime }];
+            // The name it lands under comes from the user's path, but `..` or `/` must not slip through
+            // as one (a server may call anything a file).
+            const rel = external_node_path_namespaceObject.posix.basename(root);
+            const reason = unsafeNameReason(rel);
+            if (reason) {
+                refused.push({ path: root, reason, rel });
+                return [];
+            }
+            return [{ path: root, rel, size: info.size, mtime: info.mtime }];
         }
         return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : [];
     }
@@ -65520,6 +65528,16 @@ function hostKeyMismatch(endpoint, seen) {
         'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
         'be intercepting the connection.');
 }
+/**
+ * The server presented a pinned key but could not sign with it: it copied someone's public key.
+ * Never retried, like a mismatch.
+ */
+function impostor(endpoint, presented) {
+    const target = formatHostPort(endpoint.host, endpoint.port);
+    return new HostKeyError(`${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
+        'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
+        'may be intercepting the connection.');
+}
 /** Turns an ssh2 error into one the user can act on. */
 function classifyError(err, endpoint, timeoutMs) {
     const server = where(endpoint);
@@ -65581,12 +65599,13 @@ function closedBeforeLogin(endpoint) {
  * ssh2 1.17, so this function must stay synchronous and return nothing. It runs again on every
  * rekey, so it must decide the same way each time: it is a pure function of the pins.
  */
-function makeHostVerifier(pins, seen, probeOnly = false) {
+function makeHostVerifier(pins, seen) {
     return (key, verify) => {
         const presented = describeVerdict(judgeHostKey(pins, key));
         seen.push(presented);
-        // A probe learns whether the key matches, then hangs up before authentication can start.
-        verify(presented.accepted && !probeOnly);
+        // Saying yes is not the end: ssh2 then checks the server's signature with that key, so a
+        // server that merely presents a pinned public key (anyone can copy one) still fails.
+        verify(presented.accepted);
     };
 }
 function describeVerdict(verdict) {
@@ -65651,6 +65670,19 @@ async function withRetries(options, attempt) {
     }
 }
 /**
+ * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
+ * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
+ * which is never retried, instead of letting it pass for a lost connection.
+ */
+function hostKeyChanged(connection, err) {
+    if (!/Host denied \(verification failed\)|signature verification failed/i.test(err.message)) {
+        return undefined;
+    }
+    return new HostKeyError(`The server's host key changed during the session (it was ${connection.keyType} ` +
+        `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
+        'holds the key it showed; the connection was dropped. Someone may be intercepting it.');
+}
+/**
  * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
  * connection is dropped during key exchange. Used so a relay learns that the destination is
  * the right server before it sends any credential anywhere.
@@ -65674,11 +65706,11 @@ async function connectOnce(endpoint, options, probe) {
             const attempt = await attemptOnce(endpoint, options, remaining, seen, openSocket, probe);
             if (attempt.kind === 'ready')
                 return { ...attempt.connection, ...(jump ? { jump } : {}) };
+            if (attempt.kind === 'proven')
+                return { presented: attempt.presented };
             if (attempt.kind === 'no-such-type')
                 break;
             const last = seen[seen.length - 1];
-            if (probe && last.accepted)
-                return { presented: last };
             // A revoked key is final: asking for another type would only hide the revocation.
             if (last.revoked)
                 break;
@@ -65707,6 +65739,15 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
                 fn();
             }
         };
+        // Key exchange done: the server signed with the pinned key. A probe hangs up here, before
+        // ssh2 asks for the authentication service, so the server sees no login attempt at all.
+        client.once('handshake', () => {
+            if (!probe)
+                return;
+            const presented = seen[seen.length - 1];
+            client.end();
+            finish(() => resolve({ kind: 'proven', presented }));
+        });
         client.once('ready', () => {
             client.setNoDelay(true);
             coalesceWrites(client);
@@ -65717,9 +65758,13 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         client.on('error', (err) => {
             client.end();
             finish(() => {
-                // Our verifier said no (a mismatch, or a probe that got its answer): nothing was sent.
-                if (seen.length > seenBefore && (probe || !seen[seen.length - 1].accepted)) {
+                const last = seen.length > seenBefore ? seen[seen.length - 1] : undefined;
+                // Our verifier said no: nothing was sent.
+                if (last && !last.accepted) {
                     resolve({ kind: 'rejected' });
+                }
+                else if (last && /signature verification failed/i.test(err.message)) {
+                    reject(impostor(endpoint, last));
                 }
                 else if (/no matching host key format/i.test(err.message)) {
                     resolve({ kind: 'no-such-type' });
@@ -65738,7 +65783,8 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
     });
 }
 function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
-    const { privateKey, password } = endpoint.credentials;
+    // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
+    const { privateKey, password } = probe ? {} : endpoint.credentials;
     return {
         host: endpoint.host,
         port: endpoint.port,
@@ -65749,14 +65795,14 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         password,
         tryKeyboard: false,
         // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-        authHandler: authMethods(endpoint),
+        authHandler: probe ? [] : authMethods(endpoint),
         readyTimeout: options.timeoutMs,
         // Keepalive only catches a connection that died while idle (e.g. during a long server-side
         // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
         // transfers are caught by the session's own watchdog (see Liveness).
         keepaliveInterval: 30_000,
         keepaliveCountMax: 10,
-        hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
+        hostVerifier: makeHostVerifier(endpoint.pins, seen),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
     };
@@ -65843,10 +65889,13 @@ class Liveness {
     stalledForMs(now = Date.now()) {
         return this.waiting.size === 0 ? 0 : now - this.lastAnswer;
     }
-    /** Fails every waiting request at once: ssh2 may never call them back on a dead link. */
-    abortAll(reason) {
+    /**
+     * Fails every waiting request at once: ssh2 may never call them back on a dead link. `error`
+     * replaces the usual (retried) connection error, e.g. with a host-key failure that must not be.
+     */
+    abortAll(reason, error) {
         this.lost = true;
-        const err = new ConnectionError(reason, true);
+        const err = error ?? new ConnectionError(reason, true);
         for (const abort of [...this.waiting])
             abort(err);
         this.waiting.clear();
@@ -66084,7 +66133,7 @@ class SftpSession {
         const liveness = new Liveness();
         const markLost = () => liveness.abortAll('The connection was lost.');
         connection.client.on('close', markLost);
-        connection.client.on('error', markLost);
+        connection.client.on('error', (err) => liveness.abortAll('The connection was lost.', hostKeyChanged(connection, err)));
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
         const started = Date.now();
         const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
@@ -66466,7 +66515,13 @@ function changed(seen, now) {
 
 
 
+
 function deliveryFor(target, rel, size, turn, hash) {
+    // Names were checked when listed; this is the last line before a remote path is written, so
+    // it refuses only what would climb out of the target (a local name may hold a `\`).
+    if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
+        throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`);
+    }
     const finalPath = external_node_path_namespaceObject.posix.join(target, rel);
     const tempName = tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath));
     const tempPath = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(finalPath), tempName);

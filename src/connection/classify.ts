@@ -23,6 +23,19 @@ export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyE
   )
 }
 
+/**
+ * The server presented a pinned key but could not sign with it: it copied someone's public key.
+ * Never retried, like a mismatch.
+ */
+export function impostor(endpoint: Endpoint, presented: Presented): HostKeyError {
+  const target = formatHostPort(endpoint.host, endpoint.port)
+  return new HostKeyError(
+    `${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
+      'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
+      'may be intercepting the connection.'
+  )
+}
+
 /** Turns an ssh2 error into one the user can act on. */
 export function classifyError(
   err: Error & { level?: string; code?: string | number },

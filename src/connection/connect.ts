@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
 import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
-import { ConnectionError } from '../errors.js'
+import { ConnectionError, HostKeyError } from '../errors.js'
 import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
 import { backoffMs } from './backoff.js'
-import { classifyError, closedBeforeLogin, hostKeyMismatch } from './classify.js'
+import { classifyError, closedBeforeLogin, hostKeyMismatch, impostor } from './classify.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 
 /** A logged-in connection whose host key matched a pin. */
@@ -59,6 +59,22 @@ async function withRetries<T>(options: ConnectOptions, attempt: () => Promise<T>
 }
 
 /**
+ * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
+ * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
+ * which is never retried, instead of letting it pass for a lost connection.
+ */
+export function hostKeyChanged(connection: VerifiedConnection, err: Error): Error | undefined {
+  if (!/Host denied \(verification failed\)|signature verification failed/i.test(err.message)) {
+    return undefined
+  }
+  return new HostKeyError(
+    `The server's host key changed during the session (it was ${connection.keyType} ` +
+      `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
+      'holds the key it showed; the connection was dropped. Someone may be intercepting it.'
+  )
+}
+
+/**
  * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
  * connection is dropped during key exchange. Used so a relay learns that the destination is
  * the right server before it sends any credential anywhere.
@@ -94,9 +110,9 @@ async function connectOnce(
     while (remaining.length > 0) {
       const attempt = await attemptOnce(endpoint, options, remaining, seen, openSocket, probe)
       if (attempt.kind === 'ready') return { ...attempt.connection, ...(jump ? { jump } : {}) }
+      if (attempt.kind === 'proven') return { presented: attempt.presented }
       if (attempt.kind === 'no-such-type') break
       const last = seen[seen.length - 1]
-      if (probe && last.accepted) return { presented: last }
       // A revoked key is final: asking for another type would only hide the revocation.
       if (last.revoked) break
       remaining.splice(0, remaining.length, ...remaining.filter(t => t !== last.keyType))
@@ -112,6 +128,8 @@ async function connectOnce(
 
 type Attempt =
   | { kind: 'ready'; connection: VerifiedConnection }
+  /** A probe: the key matched a pin and the server proved it holds it; nothing else was sent. */
+  | { kind: 'proven'; presented: Presented }
   | { kind: 'rejected' }
   | { kind: 'no-such-type' }
 
@@ -134,6 +152,14 @@ async function attemptOnce(
         fn()
       }
     }
+    // Key exchange done: the server signed with the pinned key. A probe hangs up here, before
+    // ssh2 asks for the authentication service, so the server sees no login attempt at all.
+    client.once('handshake', () => {
+      if (!probe) return
+      const presented = seen[seen.length - 1]
+      client.end()
+      finish(() => resolve({ kind: 'proven', presented }))
+    })
     client.once('ready', () => {
       client.setNoDelay(true)
       coalesceWrites(client)
@@ -146,9 +172,12 @@ async function attemptOnce(
     client.on('error', (err: Error & { level?: string }) => {
       client.end()
       finish(() => {
-        // Our verifier said no (a mismatch, or a probe that got its answer): nothing was sent.
-        if (seen.length > seenBefore && (probe || !seen[seen.length - 1].accepted)) {
+        const last = seen.length > seenBefore ? seen[seen.length - 1] : undefined
+        // Our verifier said no: nothing was sent.
+        if (last && !last.accepted) {
           resolve({ kind: 'rejected' })
+        } else if (last && /signature verification failed/i.test(err.message)) {
+          reject(impostor(endpoint, last))
         } else if (/no matching host key format/i.test(err.message)) {
           resolve({ kind: 'no-such-type' })
         } else reject(classifyError(err, endpoint, options.timeoutMs))
@@ -171,7 +200,8 @@ function connectConfig(
   sock: Duplex | undefined,
   probe: boolean
 ): ssh2.ConnectConfig {
-  const { privateKey, password } = endpoint.credentials
+  // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
+  const { privateKey, password } = probe ? {} : endpoint.credentials
   return {
     host: endpoint.host,
     port: endpoint.port,
@@ -182,14 +212,14 @@ function connectConfig(
     password,
     tryKeyboard: false,
     // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-    authHandler: authMethods(endpoint),
+    authHandler: probe ? [] : authMethods(endpoint),
     readyTimeout: options.timeoutMs,
     // Keepalive only catches a connection that died while idle (e.g. during a long server-side
     // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
     // transfers are caught by the session's own watchdog (see Liveness).
     keepaliveInterval: 30_000,
     keepaliveCountMax: 10,
-    hostVerifier: makeHostVerifier(endpoint.pins, seen, probe),
+    hostVerifier: makeHostVerifier(endpoint.pins, seen),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
   }

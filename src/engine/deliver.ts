@@ -1,6 +1,7 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { ActionError } from '../errors.js'
+import { ActionError, TransferError } from '../errors.js'
+import { printableName } from '../plans/safe-names.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
@@ -53,6 +54,11 @@ export function deliveryFor(
   turn: number,
   hash: boolean
 ): Delivery {
+  // Names were checked when listed; this is the last line before a remote path is written, so
+  // it refuses only what would climb out of the target (a local name may hold a `\`).
+  if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
+    throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`)
+  }
   const finalPath = path.posix.join(target, rel)
   const tempName = tempNameFor(path.posix.basename(finalPath))
   const tempPath = path.posix.join(path.posix.dirname(finalPath), tempName)

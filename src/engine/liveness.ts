@@ -26,10 +26,13 @@ export class Liveness {
     return this.waiting.size === 0 ? 0 : now - this.lastAnswer
   }
 
-  /** Fails every waiting request at once: ssh2 may never call them back on a dead link. */
-  abortAll(reason: string): void {
+  /**
+   * Fails every waiting request at once: ssh2 may never call them back on a dead link. `error`
+   * replaces the usual (retried) connection error, e.g. with a host-key failure that must not be.
+   */
+  abortAll(reason: string, error?: Error): void {
     this.lost = true
-    const err = new ConnectionError(reason, true)
+    const err = error ?? new ConnectionError(reason, true)
     for (const abort of [...this.waiting]) abort(err)
     this.waiting.clear()
   }

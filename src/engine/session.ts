@@ -1,7 +1,7 @@
 import type ssh2 from 'ssh2'
 import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
-import { endConnection, type VerifiedConnection } from '../connection/connect.js'
+import { endConnection, hostKeyChanged, type VerifiedConnection } from '../connection/connect.js'
 import { requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
@@ -64,7 +64,9 @@ export class SftpSession {
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
-    connection.client.on('error', markLost)
+    connection.client.on('error', (err: Error) =>
+      liveness.abortAll('The connection was lost.', hostKeyChanged(connection, err))
+    )
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(

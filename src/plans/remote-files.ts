@@ -97,7 +97,15 @@ async function expandRemote(
     const info = await lister.stat(root).catch(() => undefined)
     if (!info) return []
     if (info.isFile) {
-      return [{ path: root, rel: path.posix.basename(root), size: info.size, mtime: info.mtime }]
+      // The name it lands under comes from the user's path, but `..` or `/` must not slip through
+      // as one (a server may call anything a file).
+      const rel = path.posix.basename(root)
+      const reason = unsafeNameReason(rel)
+      if (reason) {
+        refused.push({ path: root, reason, rel })
+        return []
+      }
+      return [{ path: root, rel, size: info.size, mtime: info.mtime }]
     }
     return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : []
   }

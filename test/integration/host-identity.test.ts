@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { runAction } from '../support/action.js'
+import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded-server.js'
 import { startSshd, type HostKey, type Sshd } from '../support/sshd.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
@@ -133,6 +134,100 @@ describe('host key pinning against OpenSSH offering ed25519, ecdsa and rsa', () 
     const run = await upload(rsa.sha256, path.join(remote, 'rsa-untyped'))
     expect(run.errors).toEqual([])
     expect(run.stdout).toContain(`verified: ssh-rsa ${rsa.sha256}`)
+  })
+})
+
+describe('a server that copied the pinned public key (impostor, embedded ssh2 server)', () => {
+  let real: Sshd
+  let impostor: EmbeddedServer
+  let workspace: string
+
+  beforeAll(async () => {
+    real = await startSshd({ hostKeyTypes: ['ed25519'] })
+    // It shows the real server's public key but can only sign with its own.
+    impostor = await startEmbeddedServer({
+      presentKey: real.hostKeys[0].publicLine,
+      authorizedKey: real.clientKey.publicLine
+    })
+    workspace = makeTempDir('impostor-ws-')
+    writeFileSync(path.join(workspace, 'hello.txt'), 'hello\n')
+  })
+  afterAll(async () => {
+    await Promise.all([impostor?.stop(), real?.stop()])
+    removeTempDir(workspace)
+  })
+
+  test('an upload refuses it: the signature does not verify, no credential is sent', async () => {
+    const run = await runAction(
+      {
+        host: impostor.host,
+        port: String(impostor.port),
+        username: real.username,
+        fingerprint: real.hostKeys[0].sha256,
+        'private-key': real.clientKey.privatePem,
+        source: 'hello.txt',
+        target: 'never'
+      },
+      { workspace }
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.errors).toHaveLength(1)
+    expect(run.errors[0]).toMatch(/presented the pinned key .* but could not prove it holds it/)
+    expect(impostor.authAttempts()).toBe(0)
+  })
+
+  test('a live session whose server re-keys with another key fails as a host-key error', async () => {
+    const swapping = await startEmbeddedServer({
+      authorizedKey: real.clientKey.publicLine,
+      faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
+    })
+    try {
+      writeFileSync(path.join(workspace, 'big.bin'), randomBytes(64 * 1024 * 1024))
+      const run = await runAction(
+        {
+          host: swapping.host,
+          port: String(swapping.port),
+          username: swapping.username,
+          fingerprint: swapping.hostKey.sha256,
+          'private-key': real.clientKey.privatePem,
+          source: 'big.bin',
+          target: 'swapped',
+          retries: '1'
+        },
+        { workspace }
+      )
+      expect(run.code).not.toBe(0)
+      expect(run.errors).toHaveLength(1)
+      expect(run.errors[0]).toMatch(/host key changed during the session/)
+      expect(existsSync(path.join(swapping.root, 'swapped', 'big.bin'))).toBe(false)
+    } finally {
+      await swapping.stop()
+    }
+  })
+
+  test("a relay's destination check refuses it before logging in to the source", async () => {
+    const before = real.authAttempts()
+    const run = await runAction(
+      {
+        direction: 'relay',
+        host: real.host,
+        port: String(real.port),
+        username: real.username,
+        fingerprint: real.hostKeys[0].sha256,
+        'private-key': real.clientKey.privatePem,
+        source: '/etc/hostname',
+        'target-host': impostor.host,
+        'target-port': String(impostor.port),
+        'target-fingerprint': real.hostKeys[0].sha256,
+        target: 'never'
+      },
+      { workspace }
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.errors).toHaveLength(1)
+    expect(run.errors[0]).toMatch(/could not prove it holds it/)
+    expect(impostor.authAttempts()).toBe(0)
+    expect(real.authAttempts()).toBe(before)
   })
 })
 

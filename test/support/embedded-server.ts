@@ -53,6 +53,12 @@ export interface Faults {
   maxChannels?: number
   /** Accept new TCP connections but never send the SSH banner (nor anything else). */
   silent?: boolean
+  /**
+   * Once a client has logged in, re-key after this many milliseconds presenting `presentKey`
+   * (a public key line of the same type), as a man in the middle taking over a live session would.
+   * The signature is still made with the server's own key.
+   */
+  rekeySwap?: { afterMs: number; presentKey: string }
 }
 
 export type EmbeddedHostKeyType = 'ed25519' | 'ecdsa' | 'rsa'
@@ -76,6 +82,12 @@ export interface EmbeddedServerOptions {
   ident?: string
   /** Initial faults (see setFaults). Default: none. */
   faults?: Faults
+  /**
+   * Impostor mode: present this public host key line (someone else's, same type) while signing
+   * with the server's own key, as an attacker who copied a public key would. A client that checks
+   * the key-exchange signature must refuse.
+   */
+  presentKey?: string
 }
 
 export interface EmbeddedHostKey {
@@ -182,6 +194,32 @@ function isWithin(root: string, candidate: string): boolean {
 
 function sha256Fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`
+}
+
+/** A host key that shows its own public key until `swapped`, then `publicLine` (see rekeySwap). */
+function swappableKey(
+  privateKey: string,
+  publicLine: string
+): ssh2.ParsedKey & { swapped: boolean } {
+  const parsed = ssh2.utils.parseKey(privateKey)
+  if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('embedded server: bad key')
+  const own = parsed.getPublicSSH()
+  const shown = Buffer.from(publicLine.trim().split(/\s+/)[1] ?? '', 'base64')
+  return Object.assign(parsed, {
+    swapped: false,
+    getPublicSSH(this: { swapped: boolean }) {
+      return this.swapped ? shown : own
+    }
+  })
+}
+
+/** A host key object that signs as itself but shows `publicLine` (see presentKey). */
+function impostorKey(privateKey: string, publicLine: string): ssh2.ParsedKey {
+  const parsed = ssh2.utils.parseKey(privateKey)
+  if (parsed instanceof Error) throw parsed
+  const shown = Buffer.from(publicLine.trim().split(/\s+/)[1] ?? '', 'base64')
+  parsed.getPublicSSH = () => shown
+  return parsed
 }
 
 async function generateHostKey(
@@ -789,6 +827,10 @@ export async function startEmbeddedServer(
     const username = options.username ?? 'tester'
     const ident = options.ident ?? DEFAULT_IDENT
     const { privateKey, hostKey } = await generateHostKey(keyDir, options.hostKeyType ?? 'ed25519')
+    // ssh2 takes a parsed key object as { key }, and uses it as it is.
+    const serverKey = options.presentKey
+      ? { key: impostorKey(privateKey, options.presentKey) }
+      : privateKey
     const authorizedKey =
       options.authorizedKey !== undefined ? parsePublicKey(options.authorizedKey) : undefined
     const methods: ssh2.AuthenticationType[] = []
@@ -860,9 +902,20 @@ export async function startEmbeddedServer(
       })
       if (faults.silent) return
       // One ssh2 Server per connection, so the handlers can close over the connection's state.
-      const ssh = new ssh2.Server({ hostKeys: [privateKey], ident }, (client, info) =>
+      const swap = faults.rekeySwap
+      const swappable = swap ? swappableKey(privateKey, swap.presentKey) : undefined
+      const hostKey = swappable ? { key: swappable } : serverKey
+      const ssh = new ssh2.Server({ hostKeys: [hostKey], ident }, (client, info) => {
         onSsh(conn, client, info)
-      )
+        if (swap && swappable) {
+          client.once('ready', () =>
+            setTimeout(() => {
+              swappable.swapped = true
+              client.rekey()
+            }, swap.afterMs)
+          )
+        }
+      })
       ssh.injectSocket(socket)
     })
     const port = await listen(tcp)

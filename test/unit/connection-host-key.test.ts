@@ -111,15 +111,6 @@ describe('makeHostVerifier', () => {
     expect(ed.sha256).toContain(seen[0].pinLabel.split(' ')[1].slice(0, -1))
   })
 
-  it('in probe mode records a match but refuses, so login never starts', () => {
-    const seen: Presented[] = []
-    const verifier = makeHostVerifier(pins(ed.sha256), seen, true)
-    expect(present(verifier, ed.blob)).toEqual({ returned: undefined, answers: [false] })
-    expect(seen[0]).toMatchObject({ accepted: true, fingerprint: ed.sha256 })
-    expect(present(verifier, rsa.blob).answers).toEqual([false])
-    expect(seen[1]).toMatchObject({ accepted: false, fingerprint: rsa.sha256 })
-  })
-
   it('decides the same way on every key exchange, recording each', () => {
     const seen: Presented[] = []
     const verifier = makeHostVerifier(pins(`${ed.sha256}\n${rsa.sha256}`), seen)

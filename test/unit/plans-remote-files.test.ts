@@ -194,6 +194,15 @@ describe('listRemoteFiles', () => {
     )
   })
 
+  it('refuses a source path whose own name is unsafe, whatever the server calls it', async () => {
+    const liar: RemoteLister = {
+      stat: async () => ({ size: 5, mtime: MTIME, isDirectory: false, isFile: true }),
+      readdir: async () => []
+    }
+    const error = await rejected(() => list(liar, ['..']))
+    expect((error as InputError).message).toContain("'..' matches no file on the server")
+  })
+
   it('refuses and reports hostile names without using them', async () => {
     const server = new FakeServer('/data', { 'ok.txt': 1, dir: { 'inner.txt': 2 } })
     const hostile = ['a/b', 'x\\y', 'nul\0name', '', 'C:evil', 'esc\u001b[31mred']
