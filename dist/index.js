@@ -63699,8 +63699,12 @@ async function runRound(plan, jobs) {
             }
             try {
                 round.done.push(await plan.run(session, job));
+                if (session.fatal)
+                    throw session.fatal;
             }
             catch (err) {
+                if (session.fatal)
+                    throw session.fatal;
                 if (!isTransient(err, session))
                     throw err;
                 round.error ??= err;
@@ -63711,6 +63715,8 @@ async function runRound(plan, jobs) {
     }
     catch (err) {
         session.close();
+        if (session.fatal)
+            throw session.fatal;
         // Jobs catch their own network errors, so what lands here failed before any job ran.
         if (!isTransient(err, session))
             throw err;
@@ -65528,6 +65534,20 @@ function hostKeyMismatch(endpoint, seen) {
         'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
         'be intercepting the connection.');
 }
+const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
+/**
+ * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
+ * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
+ * which is never retried, instead of letting it pass for a lost connection.
+ */
+function hostKeyChanged(connection, err) {
+    // ssh2 sets the level itself; a server's DISCONNECT text (no level) cannot pose as one.
+    if (err.level !== 'handshake' || !HOST_KEY_FAILURE.test(err.message))
+        return undefined;
+    return new HostKeyError(`The server's host key changed during the session (it was ${connection.keyType} ` +
+        `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
+        'holds the key it showed; the connection was dropped. Someone may be intercepting it.');
+}
 /**
  * The server presented a pinned key but could not sign with it: it copied someone's public key.
  * Never retried, like a mismatch.
@@ -65670,19 +65690,6 @@ async function withRetries(options, attempt) {
     }
 }
 /**
- * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
- * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
- * which is never retried, instead of letting it pass for a lost connection.
- */
-function hostKeyChanged(connection, err) {
-    if (!/Host denied \(verification failed\)|signature verification failed/i.test(err.message)) {
-        return undefined;
-    }
-    return new HostKeyError(`The server's host key changed during the session (it was ${connection.keyType} ` +
-        `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
-        'holds the key it showed; the connection was dropped. Someone may be intercepting it.');
-}
-/**
  * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
  * connection is dropped during key exchange. Used so a relay learns that the destination is
  * the right server before it sends any credential anywhere.
@@ -65741,12 +65748,16 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         };
         // Key exchange done: the server signed with the pinned key. A probe hangs up here, before
         // ssh2 asks for the authentication service, so the server sees no login attempt at all.
+        let proven;
         client.once('handshake', () => {
+            proven = seen[seen.length - 1];
             if (!probe)
                 return;
-            const presented = seen[seen.length - 1];
-            client.end();
+            const presented = proven;
             finish(() => resolve({ kind: 'proven', presented }));
+            client.end();
+            // A server that never closes must not keep the process waiting on ssh2's ready timer.
+            setTimeout(() => client.destroy(), 2000).unref();
         });
         client.once('ready', () => {
             client.setNoDelay(true);
@@ -65759,11 +65770,18 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
             client.end();
             finish(() => {
                 const last = seen.length > seenBefore ? seen[seen.length - 1] : undefined;
-                // Our verifier said no: nothing was sent.
-                if (last && !last.accepted) {
+                // A re-key during login: the first key was proven, so this is a change, not a mismatch.
+                const changed = proven ? hostKeyChanged(proven, err) : undefined;
+                if (changed) {
+                    reject(changed);
+                }
+                else if (last && !last.accepted) {
+                    // Our verifier said no: nothing was sent.
                     resolve({ kind: 'rejected' });
                 }
-                else if (last && /signature verification failed/i.test(err.message)) {
+                else if (last &&
+                    err.level === 'handshake' &&
+                    /signature verification/i.test(err.message)) {
                     reject(impostor(endpoint, last));
                 }
                 else if (/no matching host key format/i.test(err.message)) {
@@ -65782,6 +65800,7 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         }
     });
 }
+/** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
 function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
     // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
     const { privateKey, password } = probe ? {} : endpoint.credentials;
@@ -65873,6 +65892,8 @@ function endConnection(connection) {
 class Liveness {
     /** Set once the connection dropped or was given up; no request is sent after that. */
     lost = false;
+    /** Why the connection must not be retried, if that is why it ended (a host-key failure). */
+    fatal;
     lastAnswer = Date.now();
     waiting = new Set();
     /** Registers a request; call the returned function when its answer arrives. */
@@ -65895,6 +65916,7 @@ class Liveness {
      */
     abortAll(reason, error) {
         this.lost = true;
+        this.fatal ??= error;
         const err = error ?? new ConnectionError(reason, true);
         for (const abort of [...this.waiting])
             abort(err);
@@ -66033,7 +66055,8 @@ class SftpChannel {
         return new Promise((resolve, reject) => {
             // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
             if (this.liveness.lost || this.closed) {
-                reject(new ConnectionError(`The connection was lost before '${what}'.`, true));
+                reject(this.liveness.fatal ??
+                    new ConnectionError(`The connection was lost before '${what}'.`, true));
                 return;
             }
             const tracked = this.liveness.begin(reject);
@@ -66076,6 +66099,7 @@ function toStat(attrs) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/session.ts
+
 
 
 
@@ -66133,7 +66157,10 @@ class SftpSession {
         const liveness = new Liveness();
         const markLost = () => liveness.abortAll('The connection was lost.');
         connection.client.on('close', markLost);
-        connection.client.on('error', (err) => liveness.abortAll('The connection was lost.', hostKeyChanged(connection, err)));
+        // The bastion's connection re-keys too; a host-key failure on either hop is final.
+        for (const hop of [connection, connection.jump]) {
+            hop?.client.on('error', (err) => liveness.abortAll('The connection was lost.', hostKeyChanged(hop, err)));
+        }
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
         const started = Date.now();
         const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
@@ -66152,6 +66179,10 @@ class SftpSession {
     /** True once the connection dropped: every error after that is the network's, not the file's. */
     get dead() {
         return this.liveness.lost;
+    }
+    /** Why the connection ended if no reconnect may follow (the host key changed mid-session). */
+    get fatal() {
+        return this.liveness.fatal;
     }
     /** Ends a connection that stopped answering, so requests still waiting fail at once. */
     kill(reason = 'The connection was given up.') {
@@ -66640,6 +66671,9 @@ class RelayPair {
     }
     get dead() {
         return this.source.dead || this.target.dead;
+    }
+    get fatal() {
+        return this.source.fatal ?? this.target.fatal;
     }
     kill() {
         this.source.kill();

@@ -23,6 +23,26 @@ export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyE
   )
 }
 
+const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i
+
+/**
+ * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
+ * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
+ * which is never retried, instead of letting it pass for a lost connection.
+ */
+export function hostKeyChanged(
+  connection: { keyType: string; fingerprint: string },
+  err: Error & { level?: string }
+): Error | undefined {
+  // ssh2 sets the level itself; a server's DISCONNECT text (no level) cannot pose as one.
+  if (err.level !== 'handshake' || !HOST_KEY_FAILURE.test(err.message)) return undefined
+  return new HostKeyError(
+    `The server's host key changed during the session (it was ${connection.keyType} ` +
+      `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
+      'holds the key it showed; the connection was dropped. Someone may be intercepting it.'
+  )
+}
+
 /**
  * The server presented a pinned key but could not sign with it: it copied someone's public key.
  * Never retried, like a mismatch.

@@ -1,10 +1,16 @@
 import * as core from '@actions/core'
 import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
-import { ConnectionError, HostKeyError } from '../errors.js'
+import { ConnectionError } from '../errors.js'
 import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
 import { backoffMs } from './backoff.js'
-import { classifyError, closedBeforeLogin, hostKeyMismatch, impostor } from './classify.js'
+import {
+  classifyError,
+  closedBeforeLogin,
+  hostKeyChanged,
+  hostKeyMismatch,
+  impostor
+} from './classify.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 
 /** A logged-in connection whose host key matched a pin. */
@@ -56,22 +62,6 @@ async function withRetries<T>(options: ConnectOptions, attempt: () => Promise<T>
       await new Promise(resolve => setTimeout(resolve, wait))
     }
   }
-}
-
-/**
- * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
- * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
- * which is never retried, instead of letting it pass for a lost connection.
- */
-export function hostKeyChanged(connection: VerifiedConnection, err: Error): Error | undefined {
-  if (!/Host denied \(verification failed\)|signature verification failed/i.test(err.message)) {
-    return undefined
-  }
-  return new HostKeyError(
-    `The server's host key changed during the session (it was ${connection.keyType} ` +
-      `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
-      'holds the key it showed; the connection was dropped. Someone may be intercepting it.'
-  )
 }
 
 /**
@@ -154,11 +144,15 @@ async function attemptOnce(
     }
     // Key exchange done: the server signed with the pinned key. A probe hangs up here, before
     // ssh2 asks for the authentication service, so the server sees no login attempt at all.
+    let proven: Presented | undefined
     client.once('handshake', () => {
+      proven = seen[seen.length - 1]
       if (!probe) return
-      const presented = seen[seen.length - 1]
-      client.end()
+      const presented = proven
       finish(() => resolve({ kind: 'proven', presented }))
+      client.end()
+      // A server that never closes must not keep the process waiting on ssh2's ready timer.
+      setTimeout(() => client.destroy(), 2000).unref()
     })
     client.once('ready', () => {
       client.setNoDelay(true)
@@ -173,10 +167,18 @@ async function attemptOnce(
       client.end()
       finish(() => {
         const last = seen.length > seenBefore ? seen[seen.length - 1] : undefined
-        // Our verifier said no: nothing was sent.
-        if (last && !last.accepted) {
+        // A re-key during login: the first key was proven, so this is a change, not a mismatch.
+        const changed = proven ? hostKeyChanged(proven, err) : undefined
+        if (changed) {
+          reject(changed)
+        } else if (last && !last.accepted) {
+          // Our verifier said no: nothing was sent.
           resolve({ kind: 'rejected' })
-        } else if (last && /signature verification failed/i.test(err.message)) {
+        } else if (
+          last &&
+          err.level === 'handshake' &&
+          /signature verification/i.test(err.message)
+        ) {
           reject(impostor(endpoint, last))
         } else if (/no matching host key format/i.test(err.message)) {
           resolve({ kind: 'no-such-type' })
@@ -192,7 +194,8 @@ async function attemptOnce(
   })
 }
 
-function connectConfig(
+/** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
+export function connectConfig(
   endpoint: Endpoint,
   options: ConnectOptions,
   keyTypes: string[],

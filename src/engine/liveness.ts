@@ -8,6 +8,8 @@ import { ConnectionError } from '../errors.js'
 export class Liveness {
   /** Set once the connection dropped or was given up; no request is sent after that. */
   lost = false
+  /** Why the connection must not be retried, if that is why it ended (a host-key failure). */
+  fatal: Error | undefined
   private lastAnswer = Date.now()
   private readonly waiting = new Set<(err: Error) => void>()
 
@@ -32,6 +34,7 @@ export class Liveness {
    */
   abortAll(reason: string, error?: Error): void {
     this.lost = true
+    this.fatal ??= error
     const err = error ?? new ConnectionError(reason, true)
     for (const abort of [...this.waiting]) abort(err)
     this.waiting.clear()

@@ -18,6 +18,10 @@ export class RelayPair implements Reconnectable {
     return this.source.dead || this.target.dead
   }
 
+  get fatal(): Error | undefined {
+    return this.source.fatal ?? this.target.fatal
+  }
+
   kill(): void {
     this.source.kill()
     this.target.kill()

@@ -8,6 +8,8 @@ import type { FileResult } from '../report/types.js'
 export interface Reconnectable {
   /** True once the connection dropped. */
   readonly dead: boolean
+  /** Set when the connection ended for a reason no reconnect may paper over (a host-key failure). */
+  readonly fatal?: Error
   /** Tear down a connection that stopped answering. */
   kill(): void
   close(): void
@@ -92,7 +94,9 @@ async function runRound<J, S extends Reconnectable>(
           }
           try {
             round.done.push(await plan.run(session, job))
+            if (session.fatal) throw session.fatal
           } catch (err) {
+            if (session.fatal) throw session.fatal
             if (!isTransient(err, session)) throw err
             round.error ??= err
             round.pending.push(job)
@@ -103,6 +107,7 @@ async function runRound<J, S extends Reconnectable>(
     )
   } catch (err) {
     session.close()
+    if (session.fatal) throw session.fatal
     // Jobs catch their own network errors, so what lands here failed before any job ran.
     if (!isTransient(err, session)) throw err
     return { done: [], pending: jobs, error: err }

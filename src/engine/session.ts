@@ -1,7 +1,8 @@
 import type ssh2 from 'ssh2'
 import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
-import { endConnection, hostKeyChanged, type VerifiedConnection } from '../connection/connect.js'
+import { hostKeyChanged } from '../connection/classify.js'
+import { endConnection, type VerifiedConnection } from '../connection/connect.js'
 import { requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
@@ -64,9 +65,12 @@ export class SftpSession {
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
-    connection.client.on('error', (err: Error) =>
-      liveness.abortAll('The connection was lost.', hostKeyChanged(connection, err))
-    )
+    // The bastion's connection re-keys too; a host-key failure on either hop is final.
+    for (const hop of [connection, connection.jump]) {
+      hop?.client.on('error', (err: Error) =>
+        liveness.abortAll('The connection was lost.', hostKeyChanged(hop, err))
+      )
+    }
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(
@@ -100,6 +104,11 @@ export class SftpSession {
   /** True once the connection dropped: every error after that is the network's, not the file's. */
   get dead(): boolean {
     return this.liveness.lost
+  }
+
+  /** Why the connection ended if no reconnect may follow (the host key changed mid-session). */
+  get fatal(): Error | undefined {
+    return this.liveness.fatal
   }
 
   /** Ends a connection that stopped answering, so requests still waiting fail at once. */

@@ -177,7 +177,10 @@ export class SftpChannel {
     return new Promise<T>((resolve, reject) => {
       // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
       if (this.liveness.lost || this.closed) {
-        reject(new ConnectionError(`The connection was lost before '${what}'.`, true))
+        reject(
+          this.liveness.fatal ??
+            new ConnectionError(`The connection was lost before '${what}'.`, true)
+        )
         return
       }
       const tracked = this.liveness.begin(reject)

@@ -151,6 +151,8 @@ describe('a server that copied the pinned public key (impostor, embedded ssh2 se
     })
     workspace = makeTempDir('impostor-ws-')
     writeFileSync(path.join(workspace, 'hello.txt'), 'hello\n')
+    // Big enough to be mid-transfer when the server re-keys.
+    writeFileSync(path.join(workspace, 'big.bin'), randomBytes(64 * 1024 * 1024))
   })
   afterAll(async () => {
     await Promise.all([impostor?.stop(), real?.stop()])
@@ -182,7 +184,6 @@ describe('a server that copied the pinned public key (impostor, embedded ssh2 se
       faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
     })
     try {
-      writeFileSync(path.join(workspace, 'big.bin'), randomBytes(64 * 1024 * 1024))
       const run = await runAction(
         {
           host: swapping.host,
@@ -200,6 +201,34 @@ describe('a server that copied the pinned public key (impostor, embedded ssh2 se
       expect(run.errors).toHaveLength(1)
       expect(run.errors[0]).toMatch(/host key changed during the session/)
       expect(existsSync(path.join(swapping.root, 'swapped', 'big.bin'))).toBe(false)
+    } finally {
+      await swapping.stop()
+    }
+  })
+
+  test('a re-key that shows another pinned key it cannot sign with fails as a host-key error', async () => {
+    const swapping = await startEmbeddedServer({
+      authorizedKey: real.clientKey.publicLine,
+      faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
+    })
+    try {
+      const run = await runAction(
+        {
+          host: swapping.host,
+          port: String(swapping.port),
+          username: swapping.username,
+          // Both keys pinned: the swapped-in one is accepted, then its signature fails.
+          fingerprint: `${swapping.hostKey.sha256}\n${real.hostKeys[0].sha256}`,
+          'private-key': real.clientKey.privatePem,
+          source: 'big.bin',
+          target: 'swapped-signed',
+          retries: '1'
+        },
+        { workspace }
+      )
+      expect(run.code).not.toBe(0)
+      expect(run.errors).toHaveLength(1)
+      expect(run.errors[0]).toMatch(/host key changed during the session/)
     } finally {
       await swapping.stop()
     }

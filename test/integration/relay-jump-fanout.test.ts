@@ -106,6 +106,18 @@ describe('relay, newest selection, jump hosts and fan-out (committed dist/index.
     expect(existsSync(target)).toBe(false)
   })
 
+  test('a successful destination check sends nothing to log in with (dry run: the destination sees no login)', async () => {
+    const [srcBefore, dstBefore] = [backups.authAttempts(), web.authAttempts()]
+    const run = await runAction(
+      { ...relayInputs(web.hostKeys[0].sha256, path.join(webDir, 'dry')), 'dry-run': 'true' },
+      { workspace }
+    )
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain(`presented ssh-rsa ${web.hostKeys[0].sha256}: pinned`)
+    expect(backups.authAttempts()).toBeGreaterThan(srcBefore)
+    expect(web.authAttempts()).toBe(dstBefore)
+  })
+
   test('a destination that drops the first connection (throttled) is tried again, pin kept', async () => {
     const target = path.join(webDir, 'throttled')
     const proxy = await startTcpProxy({ targetPort: web.port })

@@ -12,6 +12,7 @@ const { ActionError, AuthenticationError, ConnectionError, HostKeyError, Transfe
 /** A connection as the retry loop sees it. */
 class FakeSession {
   dead = false
+  fatal: Error | undefined
   kills = 0
   closes = 0
   constructor(readonly id: number) {}
@@ -269,6 +270,22 @@ describe('runWithRetries', () => {
     expect(connects).toBe(2)
     expect(h.delays).toEqual([1000])
     expect(first.closes).toBe(1)
+  })
+
+  it('stops at once when the session ended for good (host key changed), whatever the job said', async () => {
+    const changed = new HostKeyError('The host key changed during the session')
+    // The job itself saw only "connection lost", or even finished: the session knows better.
+    for (const outcome of ['lost', 'finished'] as const) {
+      const h = harness(['a', 'b'], async (session, job) => {
+        session.fatal = changed
+        session.dead = true
+        if (outcome === 'lost') throw transient()
+        return ok(job)
+      })
+      await expect(runWithRetries(h.plan)).rejects.toBe(changed)
+      expect(h.sessions).toHaveLength(1)
+      expect(h.delays).toEqual([])
+    }
   })
 
   it('retries a refused or timed-out reconnection after a drop', async () => {

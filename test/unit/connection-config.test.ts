@@ -1,0 +1,43 @@
+import { connectConfig } from '../../src/connection/connect.js'
+import type { Endpoint } from '../../src/inputs/endpoints.js'
+
+const endpoint: Endpoint = {
+  host: 'web.example.com',
+  port: 2222,
+  username: 'deploy',
+  pins: [],
+  credentials: {
+    privateKey: { key: 'PRIVATE KEY TEXT', passphrase: 'pp', secrets: [], keyType: 'ssh-ed25519' },
+    password: 'hunter2'
+  },
+  hostInput: 'host',
+  pinInput: 'fingerprint'
+}
+const options = { timeoutMs: 5000, retries: 0 }
+
+describe('connectConfig', () => {
+  it('logs in with the key, then the password, never "none" or keyboard-interactive', () => {
+    const config = connectConfig(endpoint, options, ['ssh-ed25519'], [], undefined, false)
+    expect(config.authHandler).toEqual(['publickey', 'password'])
+    expect(config.privateKey).toBe('PRIVATE KEY TEXT')
+    expect(config.password).toBe('hunter2')
+    expect(config.tryKeyboard).toBe(false)
+    expect(config.agent).toBeUndefined()
+  })
+
+  it('gives a host-key probe no credential and no login method at all', () => {
+    const config = connectConfig(endpoint, options, ['ssh-ed25519'], [], undefined, true)
+    expect(config.authHandler).toEqual([])
+    expect(config.privateKey).toBeUndefined()
+    expect(config.passphrase).toBeUndefined()
+    expect(config.password).toBeUndefined()
+    expect(config.agent).toBeUndefined()
+  })
+
+  it('asks only for the host key types it can check, with a callback verifier', () => {
+    const config = connectConfig(endpoint, options, ['ssh-rsa'], [], undefined, false)
+    expect(config.algorithms?.serverHostKey).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'])
+    expect(typeof config.hostVerifier).toBe('function')
+    expect(config.hostVerifier?.length).toBe(2)
+  })
+})
