@@ -64963,6 +64963,12 @@ function readEndpoints(read, role, fallback, warnings) {
     const jump = role === '' || role === 'target-'
         ? readJump(read, role, username, credentials, warnings)
         : undefined;
+    if (servers.length > 1 && allPins.some(p => p.hosts === undefined && !p.revoked)) {
+        // Each server would accept every other server's key: one stolen key opens them all.
+        warnings.push(`Input '${role}fingerprint': pins without a host name apply to all ${servers.length} ` +
+            'servers, so each accepts any of those keys. Use known_hosts lines ' +
+            `([host]:port key) to tie each key to its server.`);
+    }
     return servers.map(({ host, port }) => {
         const pins = pinsFor(allPins, host, port, `${role}fingerprint`, warnings);
         const endpoint = {

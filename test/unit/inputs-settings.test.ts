@@ -246,6 +246,22 @@ describe('readSettings warnings and secrets', () => {
     expect(settings.warnings[0]).toMatch(/MD5 is weak/)
   })
 
+  it('warns when several servers share pins without host names, not when lines name them', () => {
+    const shared = readSettings(
+      inputs({ host: 'a.example.com\nb.example.com', fingerprint: host.sha256 }),
+      env
+    )
+    expect(shared.warnings).toEqual([expect.stringMatching(/apply to all 2 servers/)])
+    const tied = readSettings(
+      inputs({
+        host: 'a.example.com\nb.example.com',
+        fingerprint: `a.example.com ${host.publicLine}\nb.example.com ${host.publicLine}`
+      }),
+      env
+    )
+    expect(tied.warnings).toEqual([])
+  })
+
   it('does not warn about a SHA256 pin', () => {
     expect(readSettings(inputs({ fingerprint: host.sha256 }), env).warnings).toEqual([])
   })
