@@ -63682,6 +63682,12 @@ async function runWithRetries(plan) {
         results.push(...round.done);
         pending = round.pending;
         lastError = round.error;
+        // The server's identity failed mid-session: no reconnect may paper over that. What landed
+        // stays reported; the rest fails with the reason.
+        if (round.fatal) {
+            const reason = describe(round.error);
+            return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+        }
     }
     const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`;
     return [...results, ...pending.map(job => plan.abandoned(job, reason))];
@@ -63699,12 +63705,14 @@ async function runRound(plan, jobs) {
             }
             try {
                 round.done.push(await plan.run(session, job));
-                if (session.fatal)
-                    throw session.fatal;
             }
             catch (err) {
-                if (session.fatal)
-                    throw session.fatal;
+                if (session.fatal) {
+                    round.error = session.fatal;
+                    round.fatal = true;
+                    round.pending.push(job);
+                    return;
+                }
                 if (!isTransient(err, session))
                     throw err;
                 round.error ??= err;
@@ -63716,7 +63724,7 @@ async function runRound(plan, jobs) {
     catch (err) {
         session.close();
         if (session.fatal)
-            throw session.fatal;
+            return { done: [], pending: jobs, error: session.fatal, fatal: true };
         // Jobs catch their own network errors, so what lands here failed before any job ran.
         if (!isTransient(err, session))
             throw err;

@@ -57,7 +57,7 @@ export async function runWithRetries<J, S extends Reconnectable>(
       )
       await sleep(wait)
     }
-    const round = await runRound(plan, pending).catch((err: unknown) => {
+    const round = await runRound(plan, pending).catch((err: unknown): Round<J> => {
       // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
       if (!(err instanceof ConnectionError) && !isTransient(err, undefined)) throw err
       return { done: [], pending, error: err }
@@ -65,6 +65,12 @@ export async function runWithRetries<J, S extends Reconnectable>(
     results.push(...round.done)
     pending = round.pending
     lastError = round.error
+    // The server's identity failed mid-session: no reconnect may paper over that. What landed
+    // stays reported; the rest fails with the reason.
+    if (round.fatal) {
+      const reason = describe(round.error)
+      return [...results, ...pending.map(job => plan.abandoned(job, reason))]
+    }
   }
   const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`
   return [...results, ...pending.map(job => plan.abandoned(job, reason))]
@@ -74,6 +80,8 @@ interface Round<J> {
   done: FileResult[]
   pending: J[]
   error?: unknown
+  /** The session ended for a reason no retry may follow (see Reconnectable.fatal). */
+  fatal?: boolean
 }
 
 async function runRound<J, S extends Reconnectable>(
@@ -94,9 +102,13 @@ async function runRound<J, S extends Reconnectable>(
           }
           try {
             round.done.push(await plan.run(session, job))
-            if (session.fatal) throw session.fatal
           } catch (err) {
-            if (session.fatal) throw session.fatal
+            if (session.fatal) {
+              round.error = session.fatal
+              round.fatal = true
+              round.pending.push(job)
+              return
+            }
             if (!isTransient(err, session)) throw err
             round.error ??= err
             round.pending.push(job)
@@ -107,7 +119,7 @@ async function runRound<J, S extends Reconnectable>(
     )
   } catch (err) {
     session.close()
-    if (session.fatal) throw session.fatal
+    if (session.fatal) return { done: [], pending: jobs, error: session.fatal, fatal: true }
     // Jobs catch their own network errors, so what lands here failed before any job ran.
     if (!isTransient(err, session)) throw err
     return { done: [], pending: jobs, error: err }

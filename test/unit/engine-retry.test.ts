@@ -272,19 +272,27 @@ describe('runWithRetries', () => {
     expect(first.closes).toBe(1)
   })
 
-  it('stops at once when the session ended for good (host key changed), whatever the job said', async () => {
+  it('never reconnects once the session ended for good (host key changed); what landed stays', async () => {
     const changed = new HostKeyError('The host key changed during the session')
-    // The job itself saw only "connection lost", or even finished: the session knows better.
-    for (const outcome of ['lost', 'finished'] as const) {
-      const h = harness(['a', 'b'], async (session, job) => {
+    let calls = 0
+    const h = harness(
+      ['a', 'b', 'c'],
+      async (session, job) => {
+        calls++
+        if (calls === 1) return ok(job)
+        // The session learns of the change; this job only saw its request fail.
         session.fatal = changed
         session.dead = true
-        if (outcome === 'lost') throw transient()
-        return ok(job)
-      })
-      await expect(runWithRetries(h.plan)).rejects.toBe(changed)
-      expect(h.sessions).toHaveLength(1)
-      expect(h.delays).toEqual([])
+        throw transient()
+      },
+      { retries: 3 }
+    )
+    const results = bySource(await runWithRetries(h.plan))
+    expect(h.sessions).toHaveLength(1)
+    expect(h.delays).toEqual([])
+    expect(results.get('a')?.status).toBe('transferred')
+    for (const job of ['b', 'c']) {
+      expect(results.get(job)).toMatchObject({ status: 'failed', error: changed.message })
     }
   })
 
