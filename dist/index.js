@@ -64118,9 +64118,8 @@ class FolderCheck {
         // appears outside the target; folders created below it cannot be links.
         this.root ??= (0,promises_namespaceObject.realpath)(this.target);
         const root = await this.root;
-        const existing = await deepestExisting(dir);
-        const real = await (0,promises_namespaceObject.realpath)(existing).catch((err) => {
-            throw new TransferError(`${existing} cannot be resolved (${err.message}); nothing was written.`);
+        const real = await realpathOfExisting(dir).catch((err) => {
+            throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
         });
         if (!isInsideDir(root, real)) {
             throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
@@ -64129,12 +64128,13 @@ class FolderCheck {
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
     }
 }
-async function deepestExisting(dir) {
-    for (let current = dir;; current = external_node_path_namespaceObject.dirname(current)) {
-        if ((await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) || external_node_path_namespaceObject.dirname(current) === current) {
-            return current;
-        }
+/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
+async function realpathOfExisting(dir) {
+    let current = dir;
+    while (!(await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) && external_node_path_namespaceObject.dirname(current) !== current) {
+        current = external_node_path_namespaceObject.dirname(current);
     }
+    return (0,promises_namespaceObject.realpath)(current);
 }
 
 ;// CONCATENATED MODULE: ./src/identity/fingerprint.ts
@@ -65322,7 +65322,7 @@ const hasSlash = (p) => cleanPattern(p).includes('/');
 function makeSourceExcluder(exclude) {
     const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
     const pathed = makeExcluder(exclude.filter(hasSlash));
-    return (rel, shown) => bare(rel) || pathed(rel, shown);
+    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
 }
 /**
  * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
@@ -65342,13 +65342,12 @@ function allExcluded(pattern, matched) {
 function makeTargetExcluder(spec, dest) {
     // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
     // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-    const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)));
-    const pathed = makeExcluder(spec.exclude.filter(hasSlash));
+    const excluded = makeSourceExcluder(spec.exclude);
     const root = dest.replace(/\/+$/, '');
     const bases = spec.include
         .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
         .filter(Boolean);
-    return rel => bare(rel) || pathed(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
+    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
 }
 
 ;// CONCATENATED MODULE: ./src/plans/remote-files.ts
@@ -65549,6 +65548,10 @@ function hostKeyMismatch(endpoint, seen) {
         'be intercepting the connection.');
 }
 const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
+/** ssh2's own report that the server's key-exchange signature did not verify. */
+function isSignatureFailure(err) {
+    return err.level === 'handshake' && /signature verification failed/i.test(err.message);
+}
 /**
  * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
  * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
@@ -65793,9 +65796,7 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
                     // Our verifier said no: nothing was sent.
                     resolve({ kind: 'rejected' });
                 }
-                else if (last &&
-                    err.level === 'handshake' &&
-                    /signature verification/i.test(err.message)) {
+                else if (last && isSignatureFailure(err)) {
                     reject(impostor(endpoint, last));
                 }
                 else if (/no matching host key format/i.test(err.message)) {
@@ -66396,10 +66397,7 @@ async function runDownload(settings, report) {
 async function refuseTargetThroughLink(workspace, target) {
     if (!isInsideDir(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
         return;
-    const [root, real] = await Promise.all([
-        (0,promises_namespaceObject.realpath)(workspace),
-        deepestExisting(target).then(existing => (0,promises_namespaceObject.realpath)(existing))
-    ]);
+    const [root, real] = await Promise.all([(0,promises_namespaceObject.realpath)(workspace), realpathOfExisting(target)]);
     if (!isInsideDir(root, real)) {
         throw new InputError('target', `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +
             'into a real directory, or name the outside directory itself.');

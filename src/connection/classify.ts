@@ -25,6 +25,11 @@ export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyE
 
 const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i
 
+/** ssh2's own report that the server's key-exchange signature did not verify. */
+export function isSignatureFailure(err: Error & { level?: string }): boolean {
+  return err.level === 'handshake' && /signature verification failed/i.test(err.message)
+}
+
 /**
  * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
  * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,

@@ -9,7 +9,8 @@ import {
   closedBeforeLogin,
   hostKeyChanged,
   hostKeyMismatch,
-  impostor
+  impostor,
+  isSignatureFailure
 } from './classify.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 
@@ -174,11 +175,7 @@ async function attemptOnce(
         } else if (last && !last.accepted) {
           // Our verifier said no: nothing was sent.
           resolve({ kind: 'rejected' })
-        } else if (
-          last &&
-          err.level === 'handshake' &&
-          /signature verification/i.test(err.message)
-        ) {
+        } else if (last && isSignatureFailure(err)) {
           reject(impostor(endpoint, last))
         } else if (/no matching host key format/i.test(err.message)) {
           resolve({ kind: 'no-such-type' })

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { realpath } from 'node:fs/promises'
 import * as path from 'node:path'
-import { deepestExisting, downloadFiles } from '../engine/download.js'
+import { downloadFiles, realpathOfExisting } from '../engine/download.js'
 import { InputError } from '../errors.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
@@ -43,10 +43,7 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
  */
 async function refuseTargetThroughLink(workspace: string, target: string): Promise<void> {
   if (!isInsideDir(path.resolve(workspace), path.resolve(target))) return
-  const [root, real] = await Promise.all([
-    realpath(workspace),
-    deepestExisting(target).then(existing => realpath(existing))
-  ])
+  const [root, real] = await Promise.all([realpath(workspace), realpathOfExisting(target)])
   if (!isInsideDir(root, real)) {
     throw new InputError(
       'target',

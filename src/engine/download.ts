@@ -161,11 +161,8 @@ class FolderCheck {
     // appears outside the target; folders created below it cannot be links.
     this.root ??= realpath(this.target)
     const root = await this.root
-    const existing = await deepestExisting(dir)
-    const real = await realpath(existing).catch((err: Error) => {
-      throw new TransferError(
-        `${existing} cannot be resolved (${err.message}); nothing was written.`
-      )
+    const real = await realpathOfExisting(dir).catch((err: Error) => {
+      throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`)
     })
     if (!isInsideDir(root, real)) {
       throw new TransferError(
@@ -177,10 +174,11 @@ class FolderCheck {
   }
 }
 
-export async function deepestExisting(dir: string): Promise<string> {
-  for (let current = dir; ; current = path.dirname(current)) {
-    if ((await lstat(current).catch(() => undefined)) || path.dirname(current) === current) {
-      return current
-    }
+/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
+export async function realpathOfExisting(dir: string): Promise<string> {
+  let current = dir
+  while (!(await lstat(current).catch(() => undefined)) && path.dirname(current) !== current) {
+    current = path.dirname(current)
   }
+  return realpath(current)
 }

@@ -53,10 +53,12 @@ const hasSlash = (p: string): boolean => cleanPattern(p).includes('/')
  * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
  * out of an upload is exactly what it protects from `delete`.
  */
-export function makeSourceExcluder(exclude: string[]): (rel: string, shown: string) => boolean {
+export function makeSourceExcluder(
+  exclude: string[]
+): (rel: string, ...shown: string[]) => boolean {
   const bare = makeExcluder(exclude.filter(p => !hasSlash(p)))
   const pathed = makeExcluder(exclude.filter(hasSlash))
-  return (rel, shown) => bare(rel) || pathed(rel, shown)
+  return (rel, ...shown) => bare(rel) || pathed(rel, ...shown)
 }
 
 /**
@@ -84,11 +86,10 @@ export function makeTargetExcluder(
 ): (rel: string) => boolean {
   // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
   // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-  const bare = makeExcluder(spec.exclude.filter(p => !hasSlash(p)))
-  const pathed = makeExcluder(spec.exclude.filter(hasSlash))
+  const excluded = makeSourceExcluder(spec.exclude)
   const root = dest.replace(/\/+$/, '')
   const bases = spec.include
     .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
     .filter(Boolean)
-  return rel => bare(rel) || pathed(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`))
+  return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`))
 }

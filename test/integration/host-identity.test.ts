@@ -178,61 +178,45 @@ describe('a server that copied the pinned public key (impostor, embedded ssh2 se
     expect(impostor.authAttempts()).toBe(0)
   })
 
-  test('a live session whose server re-keys with another key fails as a host-key error', async () => {
-    const swapping = await startEmbeddedServer({
-      authorizedKey: real.clientKey.publicLine,
-      faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
+  // The server re-keys mid-upload showing the real server's key, which it cannot sign with.
+  const rekeys: Array<[string, string, (swapping: EmbeddedServer) => string]> = [
+    ['to an unpinned key', 'swapped', swapping => swapping.hostKey.sha256],
+    // Both keys pinned: the swapped-in one is accepted, then its signature fails.
+    [
+      'to another pinned key it cannot sign with',
+      'swapped-signed',
+      swapping => `${swapping.hostKey.sha256}\n${real.hostKeys[0].sha256}`
+    ]
+  ]
+  for (const [name, target, fingerprint] of rekeys) {
+    test(`a live session whose server re-keys ${name} fails as a host-key error`, async () => {
+      const swapping = await startEmbeddedServer({
+        authorizedKey: real.clientKey.publicLine,
+        faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
+      })
+      try {
+        const run = await runAction(
+          {
+            host: swapping.host,
+            port: String(swapping.port),
+            username: swapping.username,
+            fingerprint: fingerprint(swapping),
+            'private-key': real.clientKey.privatePem,
+            source: 'big.bin',
+            target,
+            retries: '1'
+          },
+          { workspace }
+        )
+        expect(run.code).not.toBe(0)
+        expect(run.errors).toHaveLength(1)
+        expect(run.errors[0]).toMatch(/host key changed during the session/)
+        expect(existsSync(path.join(swapping.root, target, 'big.bin'))).toBe(false)
+      } finally {
+        await swapping.stop()
+      }
     })
-    try {
-      const run = await runAction(
-        {
-          host: swapping.host,
-          port: String(swapping.port),
-          username: swapping.username,
-          fingerprint: swapping.hostKey.sha256,
-          'private-key': real.clientKey.privatePem,
-          source: 'big.bin',
-          target: 'swapped',
-          retries: '1'
-        },
-        { workspace }
-      )
-      expect(run.code).not.toBe(0)
-      expect(run.errors).toHaveLength(1)
-      expect(run.errors[0]).toMatch(/host key changed during the session/)
-      expect(existsSync(path.join(swapping.root, 'swapped', 'big.bin'))).toBe(false)
-    } finally {
-      await swapping.stop()
-    }
-  })
-
-  test('a re-key that shows another pinned key it cannot sign with fails as a host-key error', async () => {
-    const swapping = await startEmbeddedServer({
-      authorizedKey: real.clientKey.publicLine,
-      faults: { rekeySwap: { afterMs: 150, presentKey: real.hostKeys[0].publicLine } }
-    })
-    try {
-      const run = await runAction(
-        {
-          host: swapping.host,
-          port: String(swapping.port),
-          username: swapping.username,
-          // Both keys pinned: the swapped-in one is accepted, then its signature fails.
-          fingerprint: `${swapping.hostKey.sha256}\n${real.hostKeys[0].sha256}`,
-          'private-key': real.clientKey.privatePem,
-          source: 'big.bin',
-          target: 'swapped-signed',
-          retries: '1'
-        },
-        { workspace }
-      )
-      expect(run.code).not.toBe(0)
-      expect(run.errors).toHaveLength(1)
-      expect(run.errors[0]).toMatch(/host key changed during the session/)
-    } finally {
-      await swapping.stop()
-    }
-  })
+  }
 
   test("a relay's destination check refuses it before logging in to the source", async () => {
     const before = real.authAttempts()

@@ -196,7 +196,10 @@ function sha256Fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`
 }
 
-/** A host key that shows its own public key until `swapped`, then `publicLine` (see rekeySwap). */
+/**
+ * A host key that signs as itself but shows its own public key until `swapped`, then `publicLine`
+ * (see presentKey and rekeySwap).
+ */
 function swappableKey(
   privateKey: string,
   publicLine: string
@@ -211,15 +214,6 @@ function swappableKey(
       return this.swapped ? shown : own
     }
   })
-}
-
-/** A host key object that signs as itself but shows `publicLine` (see presentKey). */
-function impostorKey(privateKey: string, publicLine: string): ssh2.ParsedKey {
-  const parsed = ssh2.utils.parseKey(privateKey)
-  if (parsed instanceof Error) throw parsed
-  const shown = Buffer.from(publicLine.trim().split(/\s+/)[1] ?? '', 'base64')
-  parsed.getPublicSSH = () => shown
-  return parsed
 }
 
 async function generateHostKey(
@@ -829,7 +823,7 @@ export async function startEmbeddedServer(
     const { privateKey, hostKey } = await generateHostKey(keyDir, options.hostKeyType ?? 'ed25519')
     // ssh2 takes a parsed key object as { key }, and uses it as it is.
     const serverKey = options.presentKey
-      ? { key: impostorKey(privateKey, options.presentKey) }
+      ? { key: Object.assign(swappableKey(privateKey, options.presentKey), { swapped: true }) }
       : privateKey
     const authorizedKey =
       options.authorizedKey !== undefined ? parsePublicKey(options.authorizedKey) : undefined
