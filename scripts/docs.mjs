@@ -1,6 +1,7 @@
 // Regenerates the input and output tables in docs/inputs.md from action.yml, so the two never
 // disagree. `node scripts/docs.mjs` rewrites docs/inputs.md; `--check` changes nothing and exits 1
-// when docs/inputs.md is out of date (CI runs it as `npm run docs:check`).
+// when docs/inputs.md is out of date (CI runs it as `npm run docs:check`). Both also fail on a
+// broken relative link in the project's Markdown (scripts/links.mjs).
 //
 // The tables go between marker comments; the prose around them is written by hand:
 //   <!-- inputs:start -->  ...  <!-- inputs:end -->
@@ -14,6 +15,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as prettier from 'prettier'
 import { parse } from 'yaml'
+import { brokenLinks } from './links.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const ACTION = join(ROOT, 'action.yml')
@@ -116,6 +118,12 @@ async function main(args) {
     const next = replaceSection(updated, section, await formatMarkdown(markdown))
     if (next !== updated) stale.push(section)
     updated = next
+  }
+
+  const broken = brokenLinks(ROOT)
+  if (broken.length > 0) {
+    console.error(`Broken links in the documentation:\n  ${broken.join('\n  ')}`)
+    process.exitCode = 1
   }
 
   const tables = `the ${stale.join(' and ')} table${stale.length > 1 ? 's' : ''}`
