@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1591);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4633);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1591:
+/***/ 4633:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -67006,6 +67006,68 @@ class TreeRemover {
     }
 }
 
+;// CONCATENATED MODULE: ./src/plans/state-format.ts
+function serializeState(state) {
+    const rows = [];
+    for (const [rel, e] of state.files) {
+        rows.push([rel, Buffer.from(e.sha256, 'hex').toString('base64'), e.size, e.mtime]);
+    }
+    return `${JSON.stringify({ version: 2, files: rows })}\n`;
+}
+/** Why a state text can't be used, for the warning that says everything will be sent. */
+class StateFormatError extends Error {
+}
+/** Reads a state file's text; entries that don't make sense are dropped, the rest kept. */
+function parseState(text) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new StateFormatError('it is not valid JSON');
+    }
+    const { version, files } = (data ?? {});
+    const state = { files: new Map() };
+    if (version === 2 && Array.isArray(files)) {
+        for (const row of files) {
+            const entry = fromRow(row);
+            if (entry)
+                state.files.set(entry[0], entry[1]);
+        }
+        return state;
+    }
+    if (version === 1 && files && typeof files === 'object' && !Array.isArray(files)) {
+        for (const [rel, value] of Object.entries(files)) {
+            if (isEntry(value)) {
+                state.files.set(rel, { sha256: value.sha256, size: value.size, mtime: value.mtime });
+            }
+        }
+        return state;
+    }
+    throw new StateFormatError(`its format (version ${JSON.stringify(version)}) is not one this action reads`);
+}
+function fromRow(row) {
+    if (!Array.isArray(row) || row.length !== 4)
+        return undefined;
+    const [rel, digest, size, mtime] = row;
+    if (typeof rel !== 'string' || typeof digest !== 'string')
+        return undefined;
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(digest))
+        return undefined;
+    const entry = { sha256: Buffer.from(digest, 'base64').toString('hex'), size, mtime };
+    return isEntry(entry) ? [rel, entry] : undefined;
+}
+function isEntry(value) {
+    const e = value;
+    return (!!e &&
+        typeof e.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(e.sha256) &&
+        Number.isSafeInteger(e.size) &&
+        e.size >= 0 &&
+        typeof e.mtime === 'number' &&
+        Number.isFinite(e.mtime));
+}
+
 ;// CONCATENATED MODULE: ./src/plans/sync.ts
 /** Name of the state file kept in an upload target when `sync: changed` is on. */
 const STATE_FILE = '.pinned-sftp-state.json';
@@ -67034,7 +67096,7 @@ function decide(file, remote, state, options) {
     const there = remote.files.get(file.rel);
     if (!there)
         return 'create';
-    const recorded = state?.files[file.rel];
+    const recorded = state?.files.get(file.rel);
     const unchanged = options.sync &&
         recorded !== undefined &&
         file.sha256 !== undefined &&
@@ -67074,79 +67136,95 @@ function emptiedDirs(remote, deleted, kept, isExcluded) {
         .filter(d => aboveDeleted.has(d) && !occupied.has(d) && !isExcluded(d))
         .sort((a, b) => b.split('/').length - a.split('/').length);
 }
-/** Reads a state file's text; anything unreadable counts as no state (everything is sent). */
-function parseState(text) {
-    if (!text)
-        return undefined;
-    try {
-        const data = JSON.parse(text);
-        if (!data || typeof data !== 'object')
-            return undefined;
-        const { version, files } = data;
-        if (version !== 1 || !files || typeof files !== 'object')
-            return undefined;
-        const clean = { version: 1, files: {} };
-        for (const [rel, entry] of Object.entries(files)) {
-            if (isEntry(entry))
-                clean.files[rel] = entry;
-        }
-        return clean;
-    }
-    catch {
-        return undefined;
-    }
-}
-function isEntry(value) {
-    const e = value;
-    return (!!e &&
-        typeof e.sha256 === 'string' &&
-        /^[0-9a-f]{64}$/.test(e.sha256) &&
-        typeof e.size === 'number' &&
-        typeof e.mtime === 'number');
-}
 
 ;// CONCATENATED MODULE: ./src/engine/sync-state.ts
 
 
 
 
-/** How often the state file is rewritten while files land. */
+
+
+
+/** How often, at most, the state file is rewritten while files land. */
 const FLUSH_INTERVAL_MS = 3000;
-/** Reads the state file a target keeps; a missing or unreadable one means "send everything". */
+/**
+ * A rewrite may take at most this share of the upload's time: a big state (tens of thousands of
+ * files) is rewritten less often than a small one instead of every few seconds.
+ */
+const FLUSH_SHARE = 0.1;
+/**
+ * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
+ * target's listing holds, while a file that large is surely not ours.
+ */
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
+/**
+ * Reads the state file a target keeps. A missing one means a first deploy; one that cannot be
+ * read or used is a warning (every file is then sent, and the state written anew), never
+ * silently the same as "no state". A lost connection is not an unreadable state: it is thrown.
+ */
 async function readSyncState(channel, target) {
-    const text = await readSmallFile(channel, external_node_path_namespaceObject.posix.join(target, STATE_FILE)).catch(() => undefined);
-    return parseState(text);
+    const file = external_node_path_namespaceObject.posix.join(target, STATE_FILE);
+    let text;
+    try {
+        text = await readSmallFile(channel, file, MAX_STATE_BYTES);
+    }
+    catch (err) {
+        if (err instanceof ConnectionError)
+            throw err;
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        warnUnusable(file, err.message);
+        return undefined;
+    }
+    try {
+        return parseState(text);
+    }
+    catch (err) {
+        warnUnusable(file, err.message);
+        return undefined;
+    }
+}
+function warnUnusable(file, reason) {
+    warning(`The sync state ${file} could not be used (${reason}). Every file will be sent this time, ` +
+        'and the state written anew.');
 }
 /**
- * The state file, kept up to date as files land: rewritten (atomically) every few seconds during
- * the upload and once at the end, so a run cut short still remembers what it delivered.
+ * The state file, kept up to date as files land: rewritten (atomically) now and then during the
+ * upload and once at the end, so a run cut short still remembers what it delivered. Nothing is
+ * written when nothing changed.
  */
 class StateBook {
     target;
+    now;
     state;
     dirty = false;
     writing = Promise.resolve();
     timer;
-    constructor(previous, target) {
+    notBefore = 0;
+    constructor(previous, target, now = Date.now) {
         this.target = target;
-        this.state = { version: 1, files: { ...(previous?.files ?? {}) } };
+        this.now = now;
+        this.state = { files: new Map(previous?.files ?? []) };
     }
     record(rel, entry) {
-        this.state.files[rel] = entry;
+        this.state.files.set(rel, entry);
         this.dirty = true;
     }
     forget(rel) {
-        delete this.state.files[rel];
-        this.dirty = true;
+        if (this.state.files.delete(rel))
+            this.dirty = true;
     }
     /** Keeps only entries for files the source still has. */
     retain(rels) {
-        for (const rel of Object.keys(this.state.files))
+        for (const rel of this.state.files.keys())
             if (!rels.has(rel))
                 this.forget(rel);
     }
     startPeriodicFlush(channel) {
-        this.timer = setInterval(() => void this.flush(channel()), FLUSH_INTERVAL_MS);
+        this.timer = setInterval(() => {
+            if (this.now() >= this.notBefore)
+                void this.flush(channel());
+        }, FLUSH_INTERVAL_MS);
         this.timer.unref();
     }
     async stop(channel) {
@@ -67161,11 +67239,19 @@ class StateBook {
         if (!this.dirty)
             return this.writing;
         this.dirty = false;
-        const text = `${JSON.stringify(this.state)}\n`;
-        this.writing = this.writing.then(() => writeSmallFileAtomically(channel, external_node_path_namespaceObject.posix.join(this.target, STATE_FILE), text).catch((err) => {
-            this.dirty = true;
-            warning(`Could not save the sync state: ${err.message}`);
-        }));
+        this.writing = this.writing.then(async () => {
+            const started = this.now();
+            try {
+                const file = external_node_path_namespaceObject.posix.join(this.target, STATE_FILE);
+                await writeSmallFileAtomically(channel, file, serializeState(this.state));
+            }
+            catch (err) {
+                this.dirty = true;
+                warning(`Could not save the sync state: ${err.message}`);
+            }
+            const took = this.now() - started;
+            this.notBefore = this.now() + took / FLUSH_SHARE;
+        });
         return this.writing;
     }
 }
