@@ -35,7 +35,10 @@ export async function recordedReleases(channel: SftpChannel, releases: string) {
   return new Set(entries.filter(e => e.isFile && isReleaseId(e.name)).map(e => e.name))
 }
 
-/** Drops `id` from the record once its release is gone (best effort: a stale entry is dropped later). */
+/**
+ * Drops `id` from the record once its release is removed. Best effort: a stray entry matters
+ * only if a folder of that very name is made by hand later.
+ */
 export async function forgetRelease(channel: SftpChannel, releases: string, id: string) {
   await channel.unlink(path.posix.join(recordDir(releases), id)).catch(() => undefined)
 }
