@@ -1,6 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { pruneReleases, switchCurrent } from '../engine/release.js'
+import { pruneReleases, releaseOfLink, switchCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import type { ReleaseSettings } from '../inputs/settings.js'
 import { emptiedDirs, type Op } from '../plans/sync.js'
@@ -56,6 +56,7 @@ export async function publishRelease(
     `${target}/current now points at releases/${release.id}` +
       `${previous ? ` (was ${previous})` : ''}.`
   )
-  const removed = await pruneReleases(session, target, release.keep, release.id)
+  const before = previous === undefined ? undefined : releaseOfLink(previous)
+  const removed = await pruneReleases(session, target, release.keep, release.id, before)
   if (removed.length) core.info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`)
 }
