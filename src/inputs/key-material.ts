@@ -23,7 +23,9 @@ const DER_BODY = new RegExp(
     [
       'MII[A-Za-z0-9+/]{2}[AQgw]IBA[AD]', // PKCS#1 (RSA, DSA) and PKCS#8, 256 bytes and more
       'MI[GH][A-Za-z0-9+/]AgE[AB][MB]', // PKCS#8 and SEC1, 128 to 255 bytes
-      'M[A-H][A-Za-z0-9+/]CAQ[AE][wE]' // PKCS#8 (Ed25519, X25519, Ed448) and SEC1, shorter
+      'M[A-H][A-Za-z0-9+/]CAQ[AE][wE]', // PKCS#8 (Ed25519, X25519, Ed448) and SEC1, shorter
+      // An encrypted PKCS#8 body: the PBES2 identifier after the outer SEQUENCE, both alignments.
+      'MI[A-Za-z0-9+/]{4,6}(?:BgkqhkiG9w0BBQ0w|GCSqGSIb3DQEFDTB)'
     ].join('|') +
     ')'
 )

@@ -52,8 +52,16 @@ describe('looksLikePrivateKey', () => {
       expect(looksLikePrivateKey(bodyOf(key.privateText).replace(/\n/g, ''))).toBe(true)
       expect(looksLikePrivateKey(key.privateText.replace(/\n/g, '\\n'))).toBe(true)
     }
-    for (const algorithm of ['ed25519', 'x25519', 'ed448']) {
-      const pem = openssl(['genpkey', '-algorithm', algorithm])
+    const encrypt = ['-aes256', '-pass', 'pass:sesame']
+    for (const args of [
+      ['-algorithm', 'ed25519'],
+      ['-algorithm', 'x25519'],
+      ['-algorithm', 'ed448'],
+      ['-algorithm', 'ed25519', ...encrypt],
+      ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', ...encrypt],
+      ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', ...encrypt]
+    ]) {
+      const pem = openssl(['genpkey', ...args])
       expect(looksLikePrivateKey(pem)).toBe(true)
       expect(looksLikePrivateKey(bodyOf(pem))).toBe(true)
     }
