@@ -6,7 +6,7 @@ import { InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 import { isInsideDir, printableName } from './safe-names.js'
-import { isWithin, linkBoundary, linkEscapeError, realOrUndefined } from './workspace-links.js'
+import { linkBoundary, linkEscapeError, linkRefusal, realOrUndefined } from './workspace-links.js'
 import type { LinkBoundary } from './workspace-links.js'
 
 /** A local file chosen for upload. */
@@ -30,13 +30,14 @@ interface Escape {
   abs: string
   rel: string
   real: string
+  /** Why it is not followed (linkRefusal). */
+  refusal: string
 }
 
 /** What one pattern selects. */
 interface Expanded {
   files: Found[]
   escapes: Escape[]
-  boundary: LinkBoundary
 }
 
 /**
@@ -55,7 +56,7 @@ export async function listLocalFiles(
     !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const { files: matches, escapes, boundary } = await expandPattern(pattern, workspace, warn)
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn)
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -63,7 +64,7 @@ export async function listLocalFiles(
       throw linkEscapeError(
         asWritten(first.abs, workspace),
         first.real,
-        boundary,
+        first.refusal,
         leaving.length - 1
       )
     }
@@ -96,12 +97,13 @@ async function expandPattern(
   try {
     walk(root, '', ctx)
   } catch {
-    return { files: [], escapes: [], boundary }
+    return { files: [], escapes: [] }
   }
   // A glob that names a directory takes everything inside it, as a shell copy would.
   const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
-  for (const e of ctx.escapes.filter(e => !selected(e))) warn(skipped(e.abs, outside(boundary)))
-  return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected), boundary }
+  for (const e of ctx.escapes.filter(e => !selected(e)))
+    warn(skipped(e.abs, `the link ${e.refusal}`))
+  return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) }
 }
 
 interface WalkContext {
@@ -134,7 +136,8 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
 function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const real = realOrUndefined(abs)
   if (!real) return ctx.warn(skipped(abs, 'the link points to nothing'))
-  if (!isWithin(ctx.boundary, real)) return void ctx.escapes.push({ abs, rel, real })
+  const refusal = linkRefusal(ctx.boundary, real)
+  if (refusal) return void ctx.escapes.push({ abs, rel, real, refusal })
   const info = statSync(real)
   if (info.isFile()) ctx.files.push({ abs, rel, size: info.size })
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
@@ -147,10 +150,6 @@ function asWritten(abs: string, workspace: string): string {
 
 function skipped(abs: string, why: string): string {
   return `Skipped ${printableName(abs)}: ${why}.`
-}
-
-function outside(boundary: LinkBoundary): string {
-  return `the link points outside ${boundary.described}`
 }
 
 function addUnique(byRel: Map<string, LocalFile>, file: LocalFile): void {

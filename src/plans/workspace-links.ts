@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs'
+import { lstatSync, realpathSync } from 'node:fs'
 import * as path from 'node:path'
 import { InputError } from '../errors.js'
 import { isInsideDir, printableName } from './safe-names.js'
@@ -41,9 +41,9 @@ export function linkBoundary(workspace: string, root: string): LinkBoundary {
     const real = realOrUndefined(current)
     // A missing part is reported as "matches no file" by the caller.
     if (real === undefined) return boundary
-    if (!isInsideDir(realWorkspace, real)) {
-      throw linkEscapeError(path.relative(from, current), real, boundary)
-    }
+    // Only a link can lead elsewhere: the first part to do so is the one to name.
+    const refusal = lstatSync(current).isSymbolicLink() ? linkRefusal(boundary, real) : undefined
+    if (refusal) throw linkEscapeError(path.relative(from, current), real, refusal)
   }
   return boundary
 }
@@ -54,14 +54,28 @@ export function isWithin(boundary: LinkBoundary, real: string): boolean {
 }
 
 /**
- * The error for a link that leaves the boundary. Names are shown escaped: they come from the
+ * Why a link resolving to `real` is not followed, or undefined when it may be. Inside the
+ * workspace, a `.git` folder is off limits too: actions/checkout keeps the job's token in
+ * `.git/config`, and a committed `public/x -> ../.git/config` would publish it.
+ */
+export function linkRefusal(boundary: LinkBoundary, real: string): string | undefined {
+  const root = boundary.roots.find(r => isInsideDir(r, real))
+  if (root === undefined) return `leads outside ${boundary.described}`
+  if (path.relative(root, real).split(path.sep).includes('.git')) {
+    return "leads into a .git folder, where the checkout's credentials are kept"
+  }
+  return undefined
+}
+
+/**
+ * The error for a link that is not followed (`refusal` says why, from linkRefusal). Names are shown escaped: they come from the
  * checkout. `others` counts further such links met below the source (which a `!` line can
  * leave out), so one error tells the whole story; without it the link is on the way to it.
  */
 export function linkEscapeError(
   link: string,
   real: string,
-  boundary: LinkBoundary,
+  refusal: string,
   others?: number
 ): InputError {
   const more = others ? ` (and ${others} more link${others === 1 ? '' : 's'} like it)` : ''
@@ -72,7 +86,7 @@ export function linkEscapeError(
       : "Replace the link with the file or folder itself, or leave it out with a '!' line."
   return new InputError(
     'source',
-    `'${printableName(link)}' is a symbolic link that leads outside ${boundary.described} ` +
+    `'${printableName(link)}' is a symbolic link that ${refusal} ` +
       `(to ${printableName(real)})${more}. A checkout can carry such a link, so an upload ` +
       `never follows one. ${fix}`
   )

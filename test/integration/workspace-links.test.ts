@@ -99,6 +99,25 @@ describe('uploads never leave the workspace through a link (OpenSSH)', () => {
     await expectRefused('app/current/dist', 'app/current', outside)
   })
 
+  test("a link into the checkout's .git folder, where actions/checkout keeps the token", async () => {
+    mkdirSync(path.join(workspace, '.git'))
+    writeFileSync(
+      path.join(workspace, '.git', 'config'),
+      'extraheader = AUTHORIZATION: runner secret\n'
+    )
+    mkdirSync(path.join(workspace, 'docs'))
+    writeFileSync(path.join(workspace, 'docs', 'index.html'), 'docs\n')
+    symlinkSync('../.git/config', path.join(workspace, 'docs', 'config.txt'))
+    const before = sshd.authAttempts()
+    const run = await upload('docs')
+    expect(run.code).not.toBe(0)
+    expect(run.errors).toHaveLength(1)
+    expect(run.errors[0]).toContain(
+      `Input 'source': 'docs/config.txt' is a symbolic link that leads into a .git folder`
+    )
+    expect(sshd.authAttempts()).toBe(before)
+  })
+
   test('a folder written outside the workspace in full still uploads, its inner links too', async () => {
     const build = makeTempDir('links-build-')
     try {

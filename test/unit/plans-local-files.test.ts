@@ -185,7 +185,24 @@ describe('listLocalFiles', () => {
       expect(rels(await list(['leaky'], ['key']))).toEqual(['ok.txt'])
       const warnings: string[] = []
       expect(rels(await list(['leaky/*.txt'], [], warnings))).toEqual(['ok.txt'])
-      expect(warnings.join('\n')).toMatch(/key: the link points outside the workspace/)
+      expect(warnings.join('\n')).toMatch(/key: the link leads outside the workspace/)
+    })
+
+    it("refuses a link into the checkout's .git folder, where its token is kept", async () => {
+      put('.git/config', '[http] extraheader = AUTHORIZATION: basic dG9rZW4=')
+      put('pub/index.html', 'hi')
+      symlinkSync('../.git/config', path.join(ws, 'pub', 'config'))
+      symlinkSync('.git', path.join(ws, 'git-link'))
+      try {
+        expect(await refused(['pub'])).toContain(
+          `'pub/config' is a symbolic link that leads into a .git folder`
+        )
+        expect(await refused(['git-link/config'])).toMatch(/'git-link' is a symbolic link/)
+        // Named outright by the workflow's author, it is the author's choice.
+        expect(rels(await list(['.git/config']))).toEqual(['config'])
+      } finally {
+        for (const p of ['.git', 'pub', 'git-link']) rmSync(path.join(ws, p), { recursive: true })
+      }
     })
 
     it('takes a folder written outside the workspace as written', async () => {

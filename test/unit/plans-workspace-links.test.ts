@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
-import { isWithin, linkBoundary } from '../../src/plans/workspace-links.js'
+import { isWithin, linkBoundary, linkRefusal } from '../../src/plans/workspace-links.js'
 import { thrown } from './real-keys.js'
 
 let top: string
@@ -79,6 +79,15 @@ describe('linkBoundary', () => {
   it('reads `..` as written: a path leaving the workspace by name is the author’s choice', () => {
     const boundary = linkBoundary(ws, path.resolve(ws, '../outside/build'))
     expect(boundary.roots[0]).toBe(path.join(outside, 'build'))
+  })
+
+  it('names why a link is refused: outside, or into a .git folder', () => {
+    const inside = linkBoundary(ws, path.join(ws, 'real'))
+    expect(linkRefusal(inside, path.join(ws, 'real/deep'))).toBeUndefined()
+    expect(linkRefusal(inside, outside)).toBe('leads outside the workspace')
+    expect(linkRefusal(inside, path.join(ws, '.git/config'))).toMatch(/into a \.git folder/)
+    expect(linkRefusal(inside, path.join(ws, 'sub/.git'))).toMatch(/into a \.git folder/)
+    expect(linkRefusal(inside, path.join(ws, '.github/workflows'))).toBeUndefined()
   })
 
   it('leaves a missing source to the "matches no file" check', () => {
