@@ -12,7 +12,8 @@ const shared = {
 }
 
 // Two projects because jest runs a project's globalSetup only when one of its tests is selected:
-// the unit tests need ssh-keygen; everything else also needs sshd.
+// the unit tests need ssh-keygen; everything else also needs sshd and a bundle of src/ (built in
+// a temporary folder, about 15 s), which `npm run test:unit` should not wait for.
 /** @type {import('jest').Config} */
 export default {
   testTimeout: 60000,
@@ -27,7 +28,8 @@ export default {
       ...shared,
       testMatch: ['<rootDir>/test/**/*.test.ts'],
       testPathIgnorePatterns: [...shared.testPathIgnorePatterns, '<rootDir>/test/unit/'],
-      globalSetup: '<rootDir>/test/support/global-setup.mjs'
+      globalSetup: '<rootDir>/test/support/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/global-teardown.mjs'
     }
   ]
 }

@@ -1,9 +1,11 @@
 // @ts-check
 /**
- * jest globalSetup of the integration tests (jest.config.js): OpenSSH's sshd and ssh-keygen.
- * jest runs it only when at least one integration test is selected.
+ * jest globalSetup of the integration tests (jest.config.js): OpenSSH's sshd and ssh-keygen, then
+ * a bundle of the current src/ for runAction (test-bundle.mjs). jest runs it only when at least
+ * one integration test is selected, so `npm run test:unit` builds nothing.
  */
 import { ensureOpenSsh } from './openssh-setup.mjs'
+import { buildBundle } from './test-bundle.mjs'
 
 /**
  * jest prints a failed globalSetup's `stack`: a missing sshd or a broken bundle should read as
@@ -19,6 +21,10 @@ export function setupFailure(error) {
 export default async function globalSetup() {
   try {
     await ensureOpenSsh('server')
+    const { entry, ms } = await buildBundle()
+    console.log(
+      `Integration tests run src/ bundled just now (${(ms / 1000).toFixed(1)} s): ${entry}`
+    )
   } catch (error) {
     throw setupFailure(error)
   }
