@@ -109,6 +109,7 @@ export function transferOptions(settings: Settings, progress: Progress): Transfe
     concurrency: settings.concurrency,
     retries: settings.retries,
     verifySha256: settings.verify === 'sha256',
+    preserve: settings.attributes,
     onBytes: n => progress.add(n)
   }
 }

@@ -164,7 +164,7 @@ function warnNotAtomic(link: string): void {
 }
 
 /** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
-async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
+export async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
   const text = await channel.readlink(link).catch(() => '')
   const parts = text.replace(/\/+$/, '').split('/')
   const name = parts.at(-1) ?? ''

@@ -1,4 +1,5 @@
 import { TransferError } from '../errors.js'
+import type { FileAttributes } from './attributes.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
 import type { RemoteStat, SftpChannel } from './sftp.js'
 
@@ -91,19 +92,32 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
   }
 
   /**
-   * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
-   * together, behind any write still in flight on the same channel, which the server answers
-   * first: for a one-chunk file, write, check and close cost a single round trip.
+   * Sets `attrs` (times, mode) once every byte is written, asks the server what it holds (size,
+   * mtime) and closes every handle. The requests go out together, behind any write still in
+   * flight on the same channel, which the server answers first: for a one-chunk file, write,
+   * attributes, check and close cost a single round trip. A refused attribute change comes back
+   * as `attrsError`, for the caller to judge; the stat then already shows the times that stuck.
    */
-  async finish(): Promise<RemoteStat> {
+  async finish(attrs?: FileAttributes): Promise<RemoteStat & { attrsError?: Error }> {
     const [first] = this.lanesOpen
+    const setting = attrs
+      ? first.channel.fsetstat(first.handle, attrs).then(
+          () => undefined,
+          (err: Error) => err
+        )
+      : Promise.resolve(undefined)
     if (!this.inOrder) {
+      const attrsError = await setting
       const info = await first.channel.fstat(first.handle)
       await this.close()
-      return info
+      return attrsError ? { ...info, attrsError } : info
     }
-    const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()])
-    return info
+    const [attrsError, info] = await Promise.all([
+      setting,
+      first.channel.fstat(first.handle),
+      this.close()
+    ])
+    return attrsError ? { ...info, attrsError } : info
   }
 
   /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
