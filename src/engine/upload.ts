@@ -78,7 +78,12 @@ async function uploadOne(
 ): Promise<FileResult> {
   try {
     const open = () => openLocalFile(job.file.path, job.file.size)
-    const setAttributes = fileAttributes(options.preserve, localAttributes(job.file.path))
+    const { preserve } = options
+    const fromSource = preserve && (preserve.times || preserve.mode)
+    const setAttributes = fileAttributes(
+      preserve,
+      fromSource ? localAttributes(job.file.path) : undefined
+    )
     const delivered = await deliver(session, job.delivery, open, {
       ...options,
       ...(setAttributes ? { setAttributes } : {})

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { runAction } from '../support/action.js'
@@ -181,6 +182,22 @@ describe('preserve and chmod on upload, download and relay (committed dist/index
     expect(mode(existing)).toBe(0o755)
     // Folders the action created above the files, the target included, get D too.
     expect(mode(relayed)).toBe(0o750)
+  })
+
+  test('a large file (written over several channels) keeps its time and mode both ways', async () => {
+    const big = path.join(workspace, 'big')
+    mkdirSync(big)
+    writeFileSync(path.join(big, 'data.bin'), randomBytes(3 * 1024 * 1024 + 5))
+    chmodSync(path.join(big, 'data.bin'), 0o640)
+    utimesSync(path.join(big, 'data.bin'), ATIME, MTIME)
+    const target = path.join(remote, 'big-up')
+    await ok({ source: 'big', target, preserve: 'times,mode' })
+    expect(mtime(path.join(target, 'data.bin'))).toBe(MTIME)
+    expect(mode(path.join(target, 'data.bin'))).toBe(0o640)
+    utimesSync(path.join(target, 'data.bin'), ATIME, MTIME + 7)
+    await ok({ direction: 'download', source: target, target: 'big-down', preserve: 'times,mode' })
+    expect(mtime(path.join(workspace, 'big-down/data.bin'))).toBe(MTIME + 7)
+    expect(mode(path.join(workspace, 'big-down/data.bin'))).toBe(0o640)
   })
 
   test('sync: changed with kept times: an unchanged re-run skips everything, a server edit is seen', async () => {
