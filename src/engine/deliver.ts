@@ -206,8 +206,14 @@ export function landingSteps<S>(
       const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
       sighted = sightTemps(session, dirs)
       if (!folderMode) return
+      // A source folder that cannot be read leaves the server's default mode, not a failed run.
       const wanted = await Promise.all(
-        created.map(dir => folderMode(connection, relBelow(target, dir)))
+        created.map(dir =>
+          folderMode(connection, relBelow(target, dir)).catch((err: unknown) => {
+            if (isTransient(err, session)) throw err
+            return undefined
+          })
+        )
       )
       created.forEach((dir, i) => {
         const mode = wanted[i]

@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { ActionError, TransferError } from '../errors.js'
+import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { fileResult, type FileResult } from '../report/types.js'
@@ -188,7 +188,12 @@ class FolderCheck {
     for (const d of made) {
       const rel = path.relative(this.target, d)
       const below = rel !== '' && isInsideDir(this.target, d)
-      const mode = await this.modeOf(below ? rel.split(path.sep).join('/') : undefined)
+      const mode = await this.modeOf(below ? rel.split(path.sep).join('/') : undefined).catch(
+        (err: unknown) => {
+          if (err instanceof ConnectionError) throw err
+          return undefined
+        }
+      )
       if (mode !== undefined) this.modes.push({ dir: d, mode })
     }
   }

@@ -9,6 +9,7 @@ import {
   RELEASES_DIR,
   switchCurrent
 } from './release.js'
+import { isTransient } from './retry.js'
 import type { SftpSession } from './session.js'
 
 /** What a rollback switches: from the live release to the newest one older than it. */
@@ -33,7 +34,11 @@ export async function planRollback(session: SftpSession, target: string): Promis
     )
   }
   const dir = path.posix.join(target, RELEASES_DIR)
-  const names = (await session.main.readdir(dir))
+  const listing = await session.main.readdir(dir).catch((err: Error) => {
+    if (isTransient(err, session)) throw err
+    throw nothingToRollBackTo(`${printableName(dir)} cannot be listed (${err.message})`)
+  })
+  const names = listing
     .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
     .map(e => e.name)
   // The order pruning uses decides "older", whatever the IDs look like.
