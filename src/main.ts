@@ -2,8 +2,10 @@ import * as core from '@actions/core'
 import * as github from '@actions/github'
 import { runDownload } from './directions/download.js'
 import { runRelay } from './directions/relay.js'
+import { runRollback } from './directions/rollback.js'
 import { runUpload } from './directions/upload.js'
 import { ActionError, TransferError } from './errors.js'
+import { describeAttributes } from './inputs/attributes.js'
 import { pastedKeyError, pastedKeys, plainInputs } from './inputs/key-material.js'
 import { readSettings, SECRET_INPUTS, type RunnerEnv, type Settings } from './inputs/settings.js'
 import { writeOutputs, writeSummary } from './report/outputs.js'
@@ -46,10 +48,11 @@ async function transfer(settings: Settings): Promise<void> {
     hosts: [],
     files: [],
     durationMs: 0,
-    ...(settings.dryRun ? { dryRun: true } : {})
+    ...(settings.dryRun ? { dryRun: true } : {}),
+    ...(settings.rollback ? {} : { attributes: describeAttributes(settings.attributes) })
   }
   try {
-    await DIRECTIONS[settings.direction](settings, report)
+    await (settings.rollback ? runRollback : DIRECTIONS[settings.direction])(settings, report)
   } finally {
     // Written on failure too, once any server was reached: it says exactly what moved.
     if (report.hosts.length > 0) {

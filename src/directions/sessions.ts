@@ -146,6 +146,7 @@ export function transferOptions(
     concurrency: settings.concurrency,
     retries: settings.retries,
     verifySha256: settings.verify === 'sha256',
+    preserve: settings.attributes,
     onBytes: n => progress.add(n)
   }
 }

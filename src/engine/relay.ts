@@ -1,5 +1,7 @@
+import * as path from 'node:path'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
+import { fileAttributes, folderMode, remoteAttributes, sourceFolders } from './attributes.js'
 import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
 import { RemoteFileReader } from './remote-file.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
@@ -60,10 +62,16 @@ export function relayFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as RelayPair).source.main)
     : undefined
+  const folders = sourceFolders(files, path.posix.dirname)
   const steps = landingSteps(
     target,
     jobs.map(j => j.delivery),
-    (pair: RelayPair) => pair.target
+    (pair: RelayPair) => pair.target,
+    (pair, rel) => {
+      const source = rel === undefined ? undefined : folders.get(rel)
+      const sourceMode = async () => (await pair.source.main.stat(source as string)).mode
+      return folderMode(options.preserve, source ? sourceMode : undefined)
+    }
   )
   return runWithRetries({
     jobs,
@@ -96,9 +104,11 @@ async function relayOne(
     RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path)
   try {
     const expected = await sidecars?.expectedFor(job.file.path)
+    const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file))
     const delivered = await deliver(pair.target, job.delivery, open, {
       ...options,
       ...(expected ? { expectedSha256: expected } : {}),
+      ...(setAttributes ? { setAttributes } : {}),
       connection: pair
     })
     const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')

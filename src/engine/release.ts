@@ -202,8 +202,8 @@ function warnNotAtomic(link: string): void {
   )
 }
 
-/** The release `link` points at, if readable. */
-async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
+/** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
+export async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
   const name = releaseOfLink(await channel.readlink(link).catch(() => ''))
   return name === undefined ? [] : [name]
 }

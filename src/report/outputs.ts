@@ -27,6 +27,7 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
     direction: report.direction,
     ...(report.dryRun ? { dryRun: true } : {}),
     ...(report.releasePath ? { releasePath: report.releasePath } : {}),
+    ...(report.rollback ? { rollback: report.rollback } : {}),
     hosts: report.hosts,
     ...(report.selected ? { selected: report.selected } : {}),
     files: report.files
@@ -77,6 +78,17 @@ export async function writeSummary(report: RunReport): Promise<void> {
   if (report.dryRun) addPlan(report)
   if (report.releasePath) {
     core.summary.addRaw(`Release: <code>${escapeHtml(report.releasePath)}</code>`, true)
+  }
+  if (report.rollback) {
+    const { from, to } = report.rollback
+    core.summary.addRaw(
+      `${report.dryRun ? 'Would roll back' : 'Rolled back'}: <code>current</code> from ` +
+        `<code>${escapeHtml(from)}</code> to <code>${escapeHtml(to)}</code>`,
+      true
+    )
+  }
+  if (report.attributes) {
+    core.summary.addRaw(`Attributes: ${escapeHtml(report.attributes)}`, true)
   }
   if (report.selected) {
     core.summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true)

@@ -51,6 +51,10 @@ export interface RunReport {
   selected?: Selection
   /** With `release: true`: the directory this deploy went into. */
   releasePath?: string
+  /** With `rollback: true`: the release `current` left and the one it points at now. */
+  rollback?: { from: string; to: string }
+  /** What `preserve` and `chmod` did to the files and folders written, for the summary. */
+  attributes?: string
   /** With `dry-run: true`: nothing was changed. */
   dryRun?: boolean
   durationMs: number

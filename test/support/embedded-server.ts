@@ -76,6 +76,11 @@ export interface EmbeddedServerOptions {
   username?: string
   /** Enables password authentication with this password when set. */
   password?: string
+  /**
+   * Offers keyboard-interactive only (no password method): one round with these prompts,
+   * accepted when the first answer is `password`. Answers received: keyboardAnswers().
+   */
+  keyboardPrompts?: ssh2.Prompt[]
   /** OpenSSH public key line ('ssh-ed25519 AAAA... comment') accepted for publickey auth. */
   authorizedKey?: string
   /** Host key algorithm; a fresh key is generated with ssh-keygen. Default 'ed25519'. */
@@ -118,6 +123,8 @@ export interface EmbeddedServer {
   authAttempts(): number
   /** TCP connections accepted so far (silent ones included). */
   connections(): number
+  /** Every keyboard-interactive answer set a client sent (with keyboardPrompts). */
+  keyboardAnswers(): string[][]
   /** How often dropAfterBytes and stallAfterBytes have fired so far. */
   faultsTriggered(): { drops: number; stalls: number }
   /**
@@ -834,8 +841,11 @@ export async function startEmbeddedServer(
     const authorizedKey =
       options.authorizedKey !== undefined ? parsePublicKey(options.authorizedKey) : undefined
     const methods: ssh2.AuthenticationType[] = []
-    if (options.password !== undefined) methods.push('password')
+    const keyboardPrompts = options.keyboardPrompts
+    if (options.password !== undefined && !keyboardPrompts) methods.push('password')
     if (authorizedKey) methods.push('publickey')
+    if (keyboardPrompts) methods.push('keyboard-interactive')
+    const keyboardAnswers: string[][] = []
 
     let faults: Faults = { ...options.faults }
     let authAttempts = 0
@@ -858,8 +868,19 @@ export async function startEmbeddedServer(
     const onAuthentication = (ctx: ssh2.AuthContext): void => {
       authAttempts++
       if (ctx.username !== username) return ctx.reject(methods)
+      if (ctx.method === 'keyboard-interactive' && keyboardPrompts) {
+        return ctx.prompt(keyboardPrompts, answers => {
+          keyboardAnswers.push(answers)
+          if (answers[0] === options.password) ctx.accept()
+          else ctx.reject(methods)
+        })
+      }
       if (ctx.method === 'password') {
-        if (options.password !== undefined && ctx.password === options.password) {
+        if (
+          options.password !== undefined &&
+          !keyboardPrompts &&
+          ctx.password === options.password
+        ) {
           return ctx.accept()
         }
       } else if (ctx.method === 'publickey' && authorizedKey) {
@@ -930,6 +951,7 @@ export async function startEmbeddedServer(
       hostKey,
       authAttempts: () => authAttempts,
       connections: () => connections,
+      keyboardAnswers: () => keyboardAnswers.map(a => [...a]),
       faultsTriggered: () => ({ ...triggered }),
       setFaults: next => {
         faults = { ...next }
