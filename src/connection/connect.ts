@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
@@ -59,7 +60,7 @@ async function withRetries<T>(options: ConnectOptions, attempt: () => Promise<T>
       const retry = err instanceof ConnectionError && err.transient
       if (!retry || tries > options.retries) throw err
       const wait = backoffMs(tries)
-      core.warning(`${err.message} Trying again in ${wait / 1000} s.`)
+      core.warning(`${forLog(err.message)} Trying again in ${wait / 1000} s.`)
       await new Promise(resolve => setTimeout(resolve, wait))
     }
   }

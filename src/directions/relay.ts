@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { probeHostKey } from '../connection/connect.js'
 import { RelayPair, relayFiles } from '../engine/relay.js'
 import type { SftpSession } from '../engine/session.js'
+import { forLog } from '../escape.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import type { RunReport } from '../report/types.js'
@@ -20,7 +21,9 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
   const destAddress = formatHostPort(destination.host, destination.port)
   await core.group(`Check the host key of ${destAddress} (no login yet)`, async () => {
     const presented = await probeHostKey(destination, options)
-    core.info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`)
+    core.info(
+      `${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`
+    )
   })
   const from = await core.group(`Connect to ${formatHostPort(source.host, source.port)}`, () =>
     openSession(source, settings)

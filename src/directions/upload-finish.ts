@@ -2,6 +2,7 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import { pruneReleases, switchCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
+import { forLog } from '../escape.js'
 import type { ReleaseSettings } from '../inputs/settings.js'
 import { emptiedDirs, type Op } from '../plans/sync.js'
 import type { RemoteTree } from '../plans/remote-tree.js'
@@ -53,9 +54,10 @@ export async function publishRelease(
 ): Promise<void> {
   const { previous } = await switchCurrent(session, target, release.id)
   core.info(
-    `${target}/current now points at releases/${release.id}` +
-      `${previous ? ` (was ${previous})` : ''}.`
+    `${forLog(target)}/current now points at releases/${release.id}` +
+      `${previous ? ` (was ${forLog(previous)})` : ''}.`
   )
   const removed = await pruneReleases(session, target, release.keep, release.id)
-  if (removed.length) core.info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`)
+  if (removed.length)
+    core.info(`Removed ${removed.length} old releases: ${removed.map(forLog).join(', ')}.`)
 }

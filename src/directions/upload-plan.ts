@@ -3,6 +3,7 @@ import { refuseUnswitchableCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { readSyncState } from '../engine/sync-state.js'
 import { isTempName } from '../engine/temp-names.js'
+import { forLog } from '../escape.js'
 import { InputError } from '../errors.js'
 import type { Settings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
@@ -97,5 +98,6 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
   )
   if (!verbose) return
   for (const op of plan.ops)
-    if (op.kind !== 'skip') core.info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`)
+    if (op.kind !== 'skip')
+      core.info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`)
 }

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import * as path from 'node:path'
 import pLimit from 'p-limit'
+import { forLog } from '../escape.js'
 import { TransferError } from '../errors.js'
 import { isReleaseId, sortReleases } from '../plans/release-id.js'
 import { printableName, unsafeNameReason } from '../plans/safe-names.js'
@@ -89,7 +90,9 @@ export async function pruneReleases(
       removed.push(name)
     } catch (err) {
       if (isTransient(err, session)) throw err
-      core.warning(`Old release '${name}' could not be removed: ${(err as Error).message}`)
+      core.warning(
+        `Old release '${forLog(name)}' could not be removed: ${forLog((err as Error).message)}`
+      )
     }
   }
   return removed
@@ -158,7 +161,7 @@ async function unlinkIfPresent(channel: SftpChannel, file: string): Promise<void
 
 function warnNotAtomic(link: string): void {
   core.warning(
-    `The server does not offer posix-rename@openssh.com, so '${link}' is removed and then ` +
+    `The server does not offer posix-rename@openssh.com, so '${forLog(link)}' is removed and then ` +
       `recreated: for a moment it does not exist.`
   )
 }

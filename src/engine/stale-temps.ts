@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import type { SftpSession } from './session.js'
 import type { RemoteStat } from './sftp.js'
 import { isTempName, RUN_TOKEN } from './temp-names.js'
@@ -56,12 +57,12 @@ export async function removeAbandonedTemps(
       const now = await session.main.stat(seen.path).catch(() => undefined)
       if (now === undefined) return
       if (changed(seen, now)) {
-        core.info(`Left ${seen.path} alone: another run is writing it.`)
+        core.info(`Left ${forLog(seen.path)} alone: another run is writing it.`)
         return
       }
       await session.main
         .unlink(seen.path)
-        .then(() => core.info(`Removed ${seen.path}, left by an earlier interrupted run.`))
+        .then(() => core.info(`Removed ${forLog(seen.path)}, left by an earlier interrupted run.`))
         .catch(() => undefined)
     })
   )

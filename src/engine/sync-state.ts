@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { parseState, STATE_FILE, type StateEntry, type SyncState } from '../plans/sync.js'
 import type { SftpChannel } from './sftp.js'
 import { readSmallFile, writeSmallFileAtomically } from './small-files.js'
@@ -73,7 +74,7 @@ export class StateBook {
       writeSmallFileAtomically(channel, path.posix.join(this.target, STATE_FILE), text).catch(
         (err: Error) => {
           this.dirty = true
-          core.warning(`Could not save the sync state: ${err.message}`)
+          core.warning(`Could not save the sync state: ${forLog(err.message)}`)
         }
       )
     )
