@@ -20,9 +20,12 @@ export function unsafeNameReason(name: string): string | undefined {
   return undefined
 }
 
-/** Shows a hostile name inside a message: escaped for the log (see forLog), length capped. */
+/**
+ * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
+ * doubled so `\n` in it can only mean a newline, length capped.
+ */
 export function printableName(name: string): string {
-  const shown = [...forLog(name)]
+  const shown = [...forLog(name.replace(/\\/g, '\\\\'))]
   return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('')
 }
 
