@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { totals, writeSummary } from '../../src/report/outputs.js'
-import type { FileResult, RunReport } from '../../src/report/types.js'
+import { HostKeyError } from '../../src/errors.js'
+import { refusedHostReport, type FileResult, type RunReport } from '../../src/report/types.js'
 
 function report(files: FileResult[]): RunReport {
   return { direction: 'upload', hosts: [], files, durationMs: 1000 }
@@ -150,5 +151,35 @@ describe('writeSummary', () => {
     expect(text).toContain('FAILED')
     expect(text).toContain('127.0.0.1:2222')
     expect(text).toContain('refused, presented ssh-ed25519 SHA256:AbC+/x')
+  })
+})
+
+describe('refusedHostReport', () => {
+  const refusal = (hostInput: string): HostKeyError =>
+    new HostKeyError('matches no pin', {
+      address: '127.0.0.1:2222',
+      hostInput,
+      presented: [{ keyType: 'ssh-ed25519', fingerprint: 'SHA256:x', revoked: false }]
+    })
+
+  it('makes a row naming the host, its role and the keys it presented', () => {
+    expect(refusedHostReport(refusal('host'), 'upload')).toEqual({
+      role: 'server',
+      address: '127.0.0.1:2222',
+      keyType: '',
+      fingerprint: '',
+      pinLabel: '',
+      error: 'matches no pin',
+      presented: [{ keyType: 'ssh-ed25519', fingerprint: 'SHA256:x', revoked: false }]
+    })
+    expect(refusedHostReport(refusal('host'), 'relay')?.role).toBe('source')
+    expect(refusedHostReport(refusal('target-host'), 'relay')?.role).toBe('target')
+    expect(refusedHostReport(refusal('jump-host'), 'upload')?.role).toBe('jump')
+    expect(refusedHostReport(refusal('target-jump-host'), 'relay')?.role).toBe('jump')
+  })
+
+  it('is undefined for any other failure', () => {
+    expect(refusedHostReport(new Error('boom'), 'upload')).toBeUndefined()
+    expect(refusedHostReport(new HostKeyError('changed mid-session'), 'upload')).toBeUndefined()
   })
 })
