@@ -32,6 +32,8 @@ import {
   summarize,
   type ScenarioResult
 } from './lib/report.js'
+import { manyFilesScenarios } from './many-files.js'
+import { measuredRun, type Scenario, type ToolRun } from './lib/scenario.js'
 import { runActionTimed, runSftp, writeKnownHosts, type SftpCommand } from './lib/tools.js'
 
 const MiB = 1024 * 1024
@@ -75,42 +77,8 @@ function readActionInputs(root: string): { inputs: Set<string>; relay: boolean }
   return { inputs, relay: /\brelay\b/i.test(direction) }
 }
 
-interface ToolRun {
-  wallMs: number
-  maxRssKiB: number | undefined
-  /** The tool's own CPU time (its children included). */
-  cpuMs: number | undefined
-  /** Busy CPU time of the whole machine during the run: the tool, sshd and the kernel. */
-  machineBusyMs: number | undefined
-}
-
-const measuredRun = (result: TimedResult): ToolRun => ({
-  wallMs: result.wallMs,
-  maxRssKiB: result.maxRssKiB,
-  cpuMs: result.cpuMs,
-  machineBusyMs: result.machineBusyMs
-})
-
 const sumOf = (values: Array<number | undefined>): number | undefined =>
   values.every(v => v !== undefined) ? values.reduce<number>((a, v) => a + (v ?? 0), 0) : undefined
-
-/** One side of a scenario: runs the tool once into fresh directories and checks the result. */
-type Runner = (runDir: string) => Promise<ToolRun>
-
-interface Scenario {
-  id: string
-  title: string
-  kind: 'time' | 'memory'
-  bytes: number
-  files: number
-  runs: number
-  targetRatio?: number
-  targetRssMiB?: number
-  /** Set when the scenario cannot run; shown in the Result column. */
-  unavailable?: string
-  action?: Runner
-  openssh?: Runner
-}
 
 function describeFailure(what: string, result: TimedResult): string {
   const reason = result.timedOut
@@ -393,6 +361,20 @@ async function main(): Promise<number> {
         ...downloadOne(medium, sizes.medium, proxy.port)
       },
       relayScenario(),
+      ...manyFilesScenarios({
+        workspace,
+        runs: config.runs,
+        scale: config.scale,
+        direct: { sshd, port: sshd.port, knownHosts },
+        delayed: { sshd, port: proxy.port, knownHosts },
+        inputs: baseInputs,
+        action,
+        tool: (what, result) => {
+          if (result.code !== 0 || result.timedOut) throw new Error(describeFailure(what, result))
+          return measuredRun(result)
+        },
+        timeoutFor
+      }),
       {
         id: 'rss-upload-1gib',
         title: 'peak RSS, upload, loopback',
@@ -489,7 +471,7 @@ async function main(): Promise<number> {
       if (interrupted) break
       const result: ScenarioResult = {
         id: scenario.id,
-        title: scenario.title,
+        title: scenario.anchor ? `${scenario.title} [vs ${scenario.anchor}]` : scenario.title,
         kind: scenario.kind,
         bytes: scenario.bytes,
         files: scenario.files,

@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1591);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1398);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1591:
+/***/ 1398:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57757,7 +57757,7 @@ function notice(message, properties = {}) {
  * Writes info to log with console.log.
  * @param message info message
  */
-function info(message) {
+function core_info(message) {
     process.stdout.write(message + external_os_namespaceObject.EOL);
 }
 /**
@@ -63572,7 +63572,7 @@ async function remoteSha256(session, remotePath, size) {
         if (hash)
             return { hash, method: 'sha256sum' };
         noShell.add(session);
-        info('The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.');
+        core_info('The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.');
     }
     return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
 }
@@ -63833,17 +63833,26 @@ function expectedFromSidecar(fileName, sidecar, sums) {
  * can be found and removed, and hidden (leading dot) so web servers do not list them.
  */
 const TEMP_SUFFIX = '.sftp-part';
-/** A per-run token: two runs into the same directory never share a temporary name. */
-const RUN_TOKEN = (0,external_node_crypto_.randomBytes)(4).toString('hex');
+/**
+ * A fresh token for temporary names. Each upload to a server takes its own, so two runs, and two
+ * fan-out servers that share one file system, never write the same temporary file.
+ */
+function newRunToken() {
+    return (0,external_node_crypto_.randomBytes)(4).toString('hex');
+}
+/** This process's token, for temporary names that need no more than one per run. */
+const RUN_TOKEN = newRunToken();
+/** Exactly the names tempNameFor makes: hidden, then a token of 8 hex digits, then the suffix. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.sftp-part$/;
 /** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
 const MAX_BASE_BYTES = 180;
 /** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
-function tempNameFor(name) {
+function tempNameFor(name, token = RUN_TOKEN) {
     if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
         // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
         // temporary file; a digest of the exact name keeps them apart.
         const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
-        return `.${name}${tag}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+        return `.${name}${tag}.${token}${TEMP_SUFFIX}`;
     }
     // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
     // the whole name so two long names sharing a prefix never share a temporary file.
@@ -63853,13 +63862,13 @@ function tempNameFor(name) {
             break;
         base += char;
     }
-    return `.${base}~${digestOf(name)}.${RUN_TOKEN}${TEMP_SUFFIX}`;
+    return `.${base}~${digestOf(name)}.${token}${TEMP_SUFFIX}`;
 }
 function digestOf(name) {
     return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
 }
 function isTempName(name) {
-    return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
+    return TEMP_NAME.test(name);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/small-files.ts
@@ -63891,7 +63900,8 @@ async function readSmallFile(channel, remotePath, maxBytes = 4 * 1024 * 1024) {
 }
 /** Writes a small remote file through a temporary name and an atomic rename. */
 async function writeSmallFileAtomically(channel, remotePath, text) {
-    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath)));
+    // A fresh token per write: fan-out servers sharing a file system write this file at once.
+    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath), newRunToken()));
     const data = Buffer.from(text, 'utf8');
     const handle = await channel.open(temp, 'w');
     try {
@@ -64089,7 +64099,7 @@ async function resumePoint(job) {
     const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
     job.written.rewind(existing?.size ?? 0);
     if (job.written.value > 0)
-        info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+        core_info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
     return job.written.value > 0;
 }
 /**
@@ -65074,28 +65084,37 @@ const SECRET_INPUTS = ['', 'target-', 'jump-', 'target-jump-'].flatMap(role => [
 ;// CONCATENATED MODULE: ./src/plans/release-id.ts
 
 
+
 /**
  * Release directories are named so that plain string order is time order: the generated form is
- * `YYYYMMDDTHHMMSSZ` (UTC, fixed width) with an optional `-<sha7>`. Pruning keeps the greatest
- * names, so a user-given release-id must sort the same way, e.g. by keeping a time prefix
- * (`20261125T160102Z-hotfix`); a name like `v2` would sort after every generated ID and be kept
- * as "newest" forever.
+ * `YYYYMMDDTHHMMSS.mmmZ-<random>` (UTC, fixed width), then `-<sha7>` with a commit. The random
+ * part keeps two deploys of one commit in the same millisecond apart without changing the order
+ * of different times. Pruning keeps the greatest names, so a user-given release-id must sort the
+ * same way, e.g. by keeping a time prefix (`20261125T160102Z-hotfix`); a name like `v2` would
+ * sort after every generated ID and be kept as "newest" forever.
  */
 /** Longest release-id accepted; one path component stays far below NAME_MAX. */
 const MAX_RELEASE_ID_LENGTH = 100;
 const SAFE_ID = /^[A-Za-z0-9._-]+$/;
 const SHA_CHARS = /^[0-9A-Za-z]+$/;
-/** `20261125T160102Z`, or `20261125T160102Z-abc1234` with a commit sha. */
-function makeReleaseId(now, sha) {
+/** What makeReleaseId makes, and what versions before the random part made (`...SSZ-sha7`). */
+const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/;
+const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/;
+/** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
+function makeReleaseId(now, sha, random = (0,external_node_crypto_.randomBytes)(3).toString('hex')) {
     // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
-    const stamp = now.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
+    const stamp = now.toISOString().replace(/[-:]/g, '');
     const commit = sha?.trim() ?? '';
     if (commit === '')
-        return stamp;
+        return `${stamp}-${random}`;
     // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.
     if (!SHA_CHARS.test(commit))
         throw new Error(`Unexpected commit sha '${commit}'.`);
-    return `${stamp}-${commit.slice(0, 7).toLowerCase()}`;
+    return `${stamp}-${random}-${commit.slice(0, 7).toLowerCase()}`;
+}
+/** True for a name this action generates (now or in earlier versions): pruning may remove it. */
+function isGeneratedReleaseId(name) {
+    return GENERATED.test(name) || GENERATED_BEFORE.test(name);
 }
 /**
  * Returns `id` when it can name one directory under `releases/`, else throws InputError naming
@@ -65223,7 +65242,7 @@ function readRelease(read, env) {
         min: 1,
         max: 100
     });
-    return { id, keep };
+    return { id, keep, given: given !== '' };
 }
 function parseBoolean(raw, input) {
     const value = raw.trim().toLowerCase();
@@ -65503,7 +65522,7 @@ class Progress {
         if (t - this.lastLog < this.intervalMs)
             return;
         this.lastLog = t;
-        info(this.line(t));
+        core_info(this.line(t));
     }
     line(t) {
         const seconds = Math.max((t - this.started) / 1000, 0.001);
@@ -66288,10 +66307,10 @@ async function openSession(endpoint, settings, retries = settings.retries) {
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
         const jump = formatHostPort(endpoint.jump.host, endpoint.jump.port);
-        info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
+        core_info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
             `matches pin ${connection.jump.pinLabel}.`);
     }
-    info(`Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
+    core_info(`Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
         `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`);
 }
 /**
@@ -66425,11 +66444,11 @@ function planRemote(settings, session, report) {
             files = newest ? [newest] : [];
             if (newest) {
                 report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime };
-                info(`Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+                core_info(`Selected the newest of ${listed.files.length} files: ${newest.path} ` +
                     `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`);
             }
         }
-        info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`);
+        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`);
         return files;
     });
 }
@@ -66502,48 +66521,61 @@ async function makeDir(channel, dir) {
 
 
 
+
 /**
- * Temporary files of other runs in `dirs`, with their size and mtime when seen. Listing starts
- * with the transfer and runs alongside it; whether each one is abandoned is decided at the end
- * (see removeAbandonedTemps).
+ * A temporary file unchanged this long, by the server's clock, belongs to a run that is over: a
+ * live run writes, resumes or renames its files within seconds (its own timeouts see to that).
  */
-async function sightTemps(session, dirs) {
+const LEFTOVER_AGE_SECONDS = 15 * 60;
+/**
+ * Temporary files of other runs in `dirs`: only names this action makes (a safe name in its exact
+ * temporary pattern), never one in `own`. Listing starts with the transfer and runs alongside
+ * it; which ones are leftovers is decided at the end (see removeLeftoverTemps).
+ */
+async function sightTemps(session, dirs, own) {
     const listed = await Promise.all([...new Set(dirs)].map(dir => session.main
         .readdir(dir)
         .then(entries => entries
-        .filter(e => e.isFile && isTempName(e.name) && !e.name.includes(RUN_TOKEN))
-        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name)))
+        .filter(e => e.isFile && isOurs(e.name))
+        .map(e => external_node_path_namespaceObject.posix.join(dir, e.name))
+        .filter(file => !own.has(file)))
         .catch(() => [])));
-    // Read the same way as at the end (some servers leave sizes out of listings), so "unchanged"
-    // compares like with like.
-    const seen = await Promise.all(listed.flat().map(file => session.main
-        .stat(file)
-        .then(s => ({ path: file, size: s.size, mtime: s.mtime }))
-        .catch(() => undefined)));
-    return seen.filter((s) => s !== undefined);
+    return listed.flat();
 }
 /**
- * Removes the sighted temporary files that did not change while this run transferred: those
- * were left by an interrupted run. One that grew or was touched belongs to a run still writing
- * into the same directory right now (two deploys racing), and removing it would break that run.
+ * Removes the sighted temporary files that have not changed for LEFTOVER_AGE_SECONDS. Age is
+ * measured on the server: `serverNow` maps each directory to the mtime of a file this run has
+ * just written there, so neither the runner's clock nor a file system with its own clock (a
+ * network share) can make another run's file in flight look old.
  */
-async function removeAbandonedTemps(session, sightings) {
-    await Promise.all(sightings.map(async (seen) => {
-        const now = await session.main.stat(seen.path).catch(() => undefined);
-        if (now === undefined)
+async function removeLeftoverTemps(session, sightings, serverNow) {
+    let inUse = 0;
+    await Promise.all(sightings.map(async (file) => {
+        const now = serverNow.get(external_node_path_namespaceObject.posix.dirname(file));
+        const info = await session.main.lstat(file).catch(() => undefined);
+        // mtime 0 is a server that does not say: unknown age is never old enough.
+        if (now === undefined || !info?.isFile || info.mtime <= 0 || now <= 0)
             return;
-        if (changed(seen, now)) {
-            info(`Left ${seen.path} alone: another run is writing it.`);
+        if (now - info.mtime < LEFTOVER_AGE_SECONDS) {
+            inUse++;
             return;
         }
         await session.main
-            .unlink(seen.path)
-            .then(() => info(`Removed ${seen.path}, left by an earlier interrupted run.`))
+            .unlink(file)
+            .then(() => core_info(`Removed ${shown(file)}, left by an earlier interrupted run.`))
             .catch(() => undefined);
     }));
+    if (inUse > 0) {
+        core_info(`Left ${inUse} temporary files of other runs alone: they changed less than ` +
+            `${LEFTOVER_AGE_SECONDS / 60} minutes ago, so another run may still be writing them.`);
+    }
 }
-function changed(seen, now) {
-    return now.size !== seen.size || now.mtime !== seen.mtime;
+function isOurs(name) {
+    return isTempName(name) && unsafeNameReason(name) === undefined;
+}
+/** The one place this module prints a remote path: whole, with control characters escaped. */
+function shown(file) {
+    return JSON.stringify(file).slice(1, -1);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/deliver.ts
@@ -66559,14 +66591,14 @@ function changed(seen, now) {
 
 
 
-function deliveryFor(target, rel, size, turn, hash) {
+function deliveryFor(target, rel, size, turn, hash, token) {
     // Names were checked when listed; this is the last line before a remote path is written, so
     // it refuses only what would climb out of the target (a local name may hold a `\`).
     if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
         throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`);
     }
     const finalPath = external_node_path_namespaceObject.posix.join(target, rel);
-    const tempName = tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath));
+    const tempName = tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath), token);
     const tempPath = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(finalPath), tempName);
     return { finalPath, tempPath, size, written: new Watermark(0, hash), turn };
 }
@@ -66600,6 +66632,7 @@ async function deliver(target, delivery, openReader, options) {
     finally {
         await reader.close().catch(() => undefined);
     }
+    delivery.landedMtime = landed.mtime;
     if (landed.size !== delivery.size) {
         throw new ActionError('Size mismatch', `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`);
     }
@@ -66645,14 +66678,14 @@ async function deliver_resumePoint(session, delivery) {
     });
     delivery.written.rewind(existing?.size ?? 0);
     if (delivery.written.value > 0) {
-        info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`);
+        core_info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`);
     }
     return delivery.written.value > 0;
 }
 /**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
  * the pending files need (and start looking for other runs' temporary files alongside the
- * transfer); once every file landed, remove those that were abandoned.
+ * transfer); once every file landed, remove those that are leftovers of runs that are over.
  */
 function landingSteps(target, deliveries, sessionOf) {
     let sighted;
@@ -66661,13 +66694,28 @@ function landingSteps(target, deliveries, sessionOf) {
             const session = sessionOf(connection);
             await ensureRemoteDirs(session.main, target, rels);
             const dirs = deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath));
-            sighted = sightTemps(session, dirs);
+            sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)));
         },
-        finish: async (connection) => removeAbandonedTemps(sessionOf(connection), (await sighted) ?? [])
+        finish: async (connection) => removeLeftoverTemps(sessionOf(connection), (await sighted) ?? [], serverNow(deliveries))
     };
+}
+/**
+ * Per directory, the newest mtime of a file this run wrote there: the server's "now" as that
+ * directory's file system sees it, never later than the real one, so ages are never overstated.
+ */
+function serverNow(deliveries) {
+    const now = new Map();
+    for (const { finalPath, landedMtime } of deliveries) {
+        if (landedMtime === undefined)
+            continue;
+        const dir = external_node_path_namespaceObject.posix.dirname(finalPath);
+        now.set(dir, Math.max(now.get(dir) ?? 0, landedMtime));
+    }
+    return now;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/relay.ts
+
 
 
 
@@ -66702,9 +66750,11 @@ class RelayPair {
  * disk, and memory is bounded by the requests in flight whatever the file size.
  */
 function relayFiles(connect, target, files, options) {
+    // One token per server: fan-out servers sharing a file system never share a temporary file.
+    const token = newRunToken();
     const jobs = files.map((file, turn) => ({
         file,
-        delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
+        delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
     }));
     let current;
     const sidecars = options.verifySha256
@@ -66766,7 +66816,7 @@ async function runRelay(settings, report) {
     const destAddress = formatHostPort(destination.host, destination.port);
     await core_group(`Check the host key of ${destAddress} (no login yet)`, async () => {
         const presented = await probeHostKey(destination, options);
-        info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
+        core_info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
     });
     const from = await core_group(`Connect to ${formatHostPort(source.host, source.port)}`, () => openSession(source, settings));
     let to;
@@ -66801,7 +66851,52 @@ async function runRelay(settings, report) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/release-record.ts
+
+
+
+
+/**
+ * The action's record of the releases it made under a user-given `release-id`: one empty file
+ * per release in this hidden folder of `releases/`. Generated IDs are recognised by their form;
+ * a user-given one could be any folder's name, so only this record lets pruning tell the
+ * action's release `v1.2.3` from a `1.0.0` someone put there by hand. One file per release, not a
+ * shared list: two deploys recording at once cannot lose each other's entry.
+ */
+const RECORD_DIR = '.pinned-sftp-releases';
+function recordDir(releases) {
+    return external_node_path_namespaceObject.posix.join(releases, RECORD_DIR);
+}
+/** Records a user-given `id` as the action's own, before anything is uploaded into it. */
+async function recordRelease(channel, releases, id) {
+    if (isGeneratedReleaseId(id))
+        return;
+    await ensureRemoteDirs(channel, recordDir(releases), []);
+    await channel.close(await channel.open(external_node_path_namespaceObject.posix.join(recordDir(releases), id), 'w'));
+}
+/** The recorded release IDs; none when nothing was ever recorded. */
+async function recordedReleases(channel, releases) {
+    const info = await channel.lstat(recordDir(releases)).catch((err) => {
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        throw err;
+    });
+    // A link in its place would lead forgetRelease to remove files elsewhere.
+    if (!info?.isDirectory)
+        return new Set();
+    const entries = await channel.readdir(recordDir(releases));
+    return new Set(entries.filter(e => e.isFile && isReleaseId(e.name)).map(e => e.name));
+}
+/**
+ * Drops `id` from the record once its release is removed. Best effort: a stray entry matters
+ * only if a folder of that very name is made by hand later.
+ */
+async function forgetRelease(channel, releases, id) {
+    await channel.unlink(external_node_path_namespaceObject.posix.join(recordDir(releases), id)).catch(() => undefined);
+}
+
 ;// CONCATENATED MODULE: ./src/engine/release.ts
+
 
 
 
@@ -66823,6 +66918,13 @@ const REMOVE_CONCURRENCY = 32;
 /** `target/releases/<id>` (POSIX: the path is the server's). */
 function releaseDir(target, id) {
     return external_node_path_namespaceObject.posix.join(target, RELEASES_DIR, id);
+}
+/**
+ * Marks `releases/<id>` as the action's own before anything is uploaded into it, so pruning may
+ * remove it later even under a user-given ID (see release-record.ts).
+ */
+async function recordOwnRelease(session, target, id) {
+    await recordRelease(session.main, external_node_path_namespaceObject.posix.join(target, RELEASES_DIR), id);
 }
 /**
  * Makes `target/current` point at `releases/<id>`: a link with a temporary name is created
@@ -66855,21 +66957,31 @@ async function switchCurrent(session, target, id) {
     return previous === undefined ? {} : { previous };
 }
 /**
- * Removes every release under `target/releases` except the `keep` newest, `current` and
- * whatever `target/current` really points at. Entries that are not directories (or links) named
- * like release IDs (hidden temporary names, plain files) are left alone. A release that cannot be removed is a
- * warning: the new release is already live. Returns the names removed.
+ * Removes the action's own releases under `target/releases` (generated IDs, and user-given ones
+ * it recorded) except the `keep` newest, `current`, the release live before this deploy
+ * (`previous`, the one to roll back to) and whatever `target/current` really points at.
+ * Everything else there is foreign: left alone, never counted towards `keep`, named once in the
+ * log. A release that cannot be removed is a warning: the new release is already live. Returns
+ * the names removed.
  */
-async function pruneReleases(session, target, keep, current) {
+async function pruneReleases(session, target, keep, current, previous) {
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
+    const [entries, recorded] = await Promise.all([
+        session.main.readdir(dir),
+        recordedReleases(session.main, dir)
+    ]);
     // Only directories (or links standing for them) are releases; a README or a stray file must
     // neither be removed nor take one of the `keep` places.
-    const names = (await session.main.readdir(dir))
+    const ours = entries
         .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-        .map(e => e.name);
+        .map(e => e.name)
+        .filter(name => isGeneratedReleaseId(name) || recorded.has(name));
+    const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n));
+    if (foreign.length)
+        core_info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`);
     const live = await linkedRelease(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
-    const kept = new Set([current, ...live]);
-    const doomed = sortReleases(names)
+    const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])]);
+    const doomed = sortReleases(ours)
         .slice(Math.max(0, keep))
         .filter(name => !kept.has(name));
     const removed = [];
@@ -66884,7 +66996,22 @@ async function pruneReleases(session, target, keep, current) {
             warning(`Old release '${name}' could not be removed: ${err.message}`);
         }
     }
+    // Only entries of releases removed here: a record without its folder may be a deploy that
+    // has recorded its release and not yet created it.
+    const gone = removed.filter(name => recorded.has(name));
+    await Promise.all(gone.map(name => forgetRelease(session.main, dir, name)));
     return removed;
+}
+/** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
+function names(list) {
+    const shown = list.slice(0, 20).map(n => JSON.stringify(n));
+    return list.length > 20 ? `${shown.join(', ')} and ${list.length - 20} more` : shown.join(', ');
+}
+/** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
+function releaseOfLink(text) {
+    const parts = text.replace(/\/+$/, '').split('/');
+    const name = parts.at(-1) ?? '';
+    return parts.at(-2) === RELEASES_DIR && name ? name : undefined;
 }
 function assertPlainName(id) {
     const reason = unsafeNameReason(id);
@@ -66944,12 +67071,10 @@ function warnNotAtomic(link) {
     warning(`The server does not offer posix-rename@openssh.com, so '${link}' is removed and then ` +
         `recreated: for a moment it does not exist.`);
 }
-/** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
+/** The release `link` points at, if readable. */
 async function linkedRelease(channel, link) {
-    const text = await channel.readlink(link).catch(() => '');
-    const parts = text.replace(/\/+$/, '').split('/');
-    const name = parts.at(-1) ?? '';
-    return parts.at(-2) === RELEASES_DIR && name ? [name] : [];
+    const name = releaseOfLink(await channel.readlink(link).catch(() => ''));
+    return name === undefined ? [] : [name];
 }
 /**
  * Deletes one release tree like `rm -r`, never following a symbolic link: a link is unlinked,
@@ -67006,6 +67131,68 @@ class TreeRemover {
     }
 }
 
+;// CONCATENATED MODULE: ./src/plans/state-format.ts
+function serializeState(state) {
+    const rows = [];
+    for (const [rel, e] of state.files) {
+        rows.push([rel, Buffer.from(e.sha256, 'hex').toString('base64'), e.size, e.mtime]);
+    }
+    return `${JSON.stringify({ version: 2, files: rows })}\n`;
+}
+/** Why a state text can't be used, for the warning that says everything will be sent. */
+class StateFormatError extends Error {
+}
+/** Reads a state file's text; entries that don't make sense are dropped, the rest kept. */
+function parseState(text) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch {
+        throw new StateFormatError('it is not valid JSON');
+    }
+    const { version, files } = (data ?? {});
+    const state = { files: new Map() };
+    if (version === 2 && Array.isArray(files)) {
+        for (const row of files) {
+            const entry = fromRow(row);
+            if (entry)
+                state.files.set(entry[0], entry[1]);
+        }
+        return state;
+    }
+    if (version === 1 && files && typeof files === 'object' && !Array.isArray(files)) {
+        for (const [rel, value] of Object.entries(files)) {
+            if (isEntry(value)) {
+                state.files.set(rel, { sha256: value.sha256, size: value.size, mtime: value.mtime });
+            }
+        }
+        return state;
+    }
+    throw new StateFormatError(`its format (version ${JSON.stringify(version)}) is not one this action reads`);
+}
+function fromRow(row) {
+    if (!Array.isArray(row) || row.length !== 4)
+        return undefined;
+    const [rel, digest, size, mtime] = row;
+    if (typeof rel !== 'string' || typeof digest !== 'string')
+        return undefined;
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(digest))
+        return undefined;
+    const entry = { sha256: Buffer.from(digest, 'base64').toString('hex'), size, mtime };
+    return isEntry(entry) ? [rel, entry] : undefined;
+}
+function isEntry(value) {
+    const e = value;
+    return (!!e &&
+        typeof e.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(e.sha256) &&
+        Number.isSafeInteger(e.size) &&
+        e.size >= 0 &&
+        typeof e.mtime === 'number' &&
+        Number.isFinite(e.mtime));
+}
+
 ;// CONCATENATED MODULE: ./src/plans/sync.ts
 /** Name of the state file kept in an upload target when `sync: changed` is on. */
 const STATE_FILE = '.pinned-sftp-state.json';
@@ -67034,7 +67221,7 @@ function decide(file, remote, state, options) {
     const there = remote.files.get(file.rel);
     if (!there)
         return 'create';
-    const recorded = state?.files[file.rel];
+    const recorded = state?.files.get(file.rel);
     const unchanged = options.sync &&
         recorded !== undefined &&
         file.sha256 !== undefined &&
@@ -67074,79 +67261,95 @@ function emptiedDirs(remote, deleted, kept, isExcluded) {
         .filter(d => aboveDeleted.has(d) && !occupied.has(d) && !isExcluded(d))
         .sort((a, b) => b.split('/').length - a.split('/').length);
 }
-/** Reads a state file's text; anything unreadable counts as no state (everything is sent). */
-function parseState(text) {
-    if (!text)
-        return undefined;
-    try {
-        const data = JSON.parse(text);
-        if (!data || typeof data !== 'object')
-            return undefined;
-        const { version, files } = data;
-        if (version !== 1 || !files || typeof files !== 'object')
-            return undefined;
-        const clean = { version: 1, files: {} };
-        for (const [rel, entry] of Object.entries(files)) {
-            if (isEntry(entry))
-                clean.files[rel] = entry;
-        }
-        return clean;
-    }
-    catch {
-        return undefined;
-    }
-}
-function isEntry(value) {
-    const e = value;
-    return (!!e &&
-        typeof e.sha256 === 'string' &&
-        /^[0-9a-f]{64}$/.test(e.sha256) &&
-        typeof e.size === 'number' &&
-        typeof e.mtime === 'number');
-}
 
 ;// CONCATENATED MODULE: ./src/engine/sync-state.ts
 
 
 
 
-/** How often the state file is rewritten while files land. */
+
+
+
+/** How often, at most, the state file is rewritten while files land. */
 const FLUSH_INTERVAL_MS = 3000;
-/** Reads the state file a target keeps; a missing or unreadable one means "send everything". */
+/**
+ * A rewrite may take at most this share of the upload's time: a big state (tens of thousands of
+ * files) is rewritten less often than a small one instead of every few seconds.
+ */
+const FLUSH_SHARE = 0.1;
+/**
+ * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
+ * target's listing holds, while a file that large is surely not ours.
+ */
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
+/**
+ * Reads the state file a target keeps. A missing one means a first deploy; one that cannot be
+ * read or used is a warning (every file is then sent, and the state written anew), never
+ * silently the same as "no state". A lost connection is not an unreadable state: it is thrown.
+ */
 async function readSyncState(channel, target) {
-    const text = await readSmallFile(channel, external_node_path_namespaceObject.posix.join(target, STATE_FILE)).catch(() => undefined);
-    return parseState(text);
+    const file = external_node_path_namespaceObject.posix.join(target, STATE_FILE);
+    let text;
+    try {
+        text = await readSmallFile(channel, file, MAX_STATE_BYTES);
+    }
+    catch (err) {
+        if (err instanceof ConnectionError)
+            throw err;
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        warnUnusable(file, err.message);
+        return undefined;
+    }
+    try {
+        return parseState(text);
+    }
+    catch (err) {
+        warnUnusable(file, err.message);
+        return undefined;
+    }
+}
+function warnUnusable(file, reason) {
+    warning(`The sync state ${file} could not be used (${reason}). Every file will be sent this time, ` +
+        'and the state written anew.');
 }
 /**
- * The state file, kept up to date as files land: rewritten (atomically) every few seconds during
- * the upload and once at the end, so a run cut short still remembers what it delivered.
+ * The state file, kept up to date as files land: rewritten (atomically) now and then during the
+ * upload and once at the end, so a run cut short still remembers what it delivered. Nothing is
+ * written when nothing changed.
  */
 class StateBook {
     target;
+    now;
     state;
     dirty = false;
     writing = Promise.resolve();
     timer;
-    constructor(previous, target) {
+    notBefore = 0;
+    constructor(previous, target, now = Date.now) {
         this.target = target;
-        this.state = { version: 1, files: { ...(previous?.files ?? {}) } };
+        this.now = now;
+        this.state = { files: new Map(previous?.files ?? []) };
     }
     record(rel, entry) {
-        this.state.files[rel] = entry;
+        this.state.files.set(rel, entry);
         this.dirty = true;
     }
     forget(rel) {
-        delete this.state.files[rel];
-        this.dirty = true;
+        if (this.state.files.delete(rel))
+            this.dirty = true;
     }
     /** Keeps only entries for files the source still has. */
     retain(rels) {
-        for (const rel of Object.keys(this.state.files))
+        for (const rel of this.state.files.keys())
             if (!rels.has(rel))
                 this.forget(rel);
     }
     startPeriodicFlush(channel) {
-        this.timer = setInterval(() => void this.flush(channel()), FLUSH_INTERVAL_MS);
+        this.timer = setInterval(() => {
+            if (this.now() >= this.notBefore)
+                void this.flush(channel());
+        }, FLUSH_INTERVAL_MS);
         this.timer.unref();
     }
     async stop(channel) {
@@ -67161,16 +67364,25 @@ class StateBook {
         if (!this.dirty)
             return this.writing;
         this.dirty = false;
-        const text = `${JSON.stringify(this.state)}\n`;
-        this.writing = this.writing.then(() => writeSmallFileAtomically(channel, external_node_path_namespaceObject.posix.join(this.target, STATE_FILE), text).catch((err) => {
-            this.dirty = true;
-            warning(`Could not save the sync state: ${err.message}`);
-        }));
+        this.writing = this.writing.then(async () => {
+            const started = this.now();
+            try {
+                const file = external_node_path_namespaceObject.posix.join(this.target, STATE_FILE);
+                await writeSmallFileAtomically(channel, file, serializeState(this.state));
+            }
+            catch (err) {
+                this.dirty = true;
+                warning(`Could not save the sync state: ${err.message}`);
+            }
+            const took = this.now() - started;
+            this.notBefore = this.now() + took / FLUSH_SHARE;
+        });
         return this.writing;
     }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/upload.ts
+
 
 
 
@@ -67181,9 +67393,11 @@ class StateBook {
  */
 function uploadFiles(connect, target, files, options) {
     const hash = options.verifySha256 || options.hash === true;
+    // One token per server: fan-out servers sharing a file system never share a temporary file.
+    const token = newRunToken();
     const jobs = files.map((file, turn) => ({
         file,
-        delivery: deliveryFor(target, file.rel, file.size, turn, hash)
+        delivery: deliveryFor(target, file.rel, file.size, turn, hash, token)
     }));
     const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session);
     return runWithRetries({
@@ -67399,17 +67613,18 @@ async function deleteExtraneous(session, dest, ops, tree, isExcluded) {
         await session.main.rmdir(external_node_path_namespaceObject.posix.join(dest, dir)).catch(() => undefined);
     }
     if (rows.length)
-        info(`Deleted ${rows.filter(r => r.status === 'deleted').length} files.`);
+        core_info(`Deleted ${rows.filter(r => r.status === 'deleted').length} files.`);
     return rows;
 }
 /** Points `target/current` at the new release, atomically, then prunes old releases. */
 async function publishRelease(session, target, release) {
     const { previous } = await switchCurrent(session, target, release.id);
-    info(`${target}/current now points at releases/${release.id}` +
+    core_info(`${target}/current now points at releases/${release.id}` +
         `${previous ? ` (was ${previous})` : ''}.`);
-    const removed = await pruneReleases(session, target, release.keep, release.id);
+    const before = previous === undefined ? undefined : releaseOfLink(previous);
+    const removed = await pruneReleases(session, target, release.keep, release.id, before);
     if (removed.length)
-        info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`);
+        core_info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`);
 }
 
 ;// CONCATENATED MODULE: ./src/plans/remote-tree.ts
@@ -67465,7 +67680,7 @@ async function planUpload(settings, session, dest, files, hashes) {
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
     if (settings.release) {
-        await refuseExistingRelease(session, dest);
+        await refuseExistingRelease(session, dest, settings.release.given);
         await refuseUnswitchableCurrent(session, settings.target);
     }
     const [tree, state] = await Promise.all([
@@ -67488,11 +67703,15 @@ function emptyTree() {
     return { files: new Map(), dirs: [], others: [] };
 }
 /** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
-async function refuseExistingRelease(session, dest) {
+async function refuseExistingRelease(session, dest, given) {
     const existing = await session.main.lstat(dest).catch(() => undefined);
+    if (existing && given) {
+        throw new InputError('release-id', `'${dest}' already exists on the server. Each release needs a new ID; choose another ` +
+            "'release-id', or leave it empty to get one from the time and commit.");
+    }
     if (existing) {
-        throw new InputError('release-id', `'${dest}' already exists on the server. Each release needs a new ID; leave 'release-id' ` +
-            'empty to get one from the time and commit.');
+        throw new TransferError(`'${dest}' already exists on the server, although its name was just generated; ` +
+            'nothing was uploaded. Run the deploy again for a new ID.');
     }
 }
 /** `delete` into the login directory would empty the user's home: refuse it, whatever the path. */
@@ -67512,13 +67731,13 @@ function logPlan(plan, verbose) {
     const count = (kind) => plan.ops.filter(o => o.kind === kind);
     const bytes = (ops) => formatBytes(ops.reduce((s, o) => s + o.size, 0));
     const [create, replace, skip, del] = ['create', 'replace', 'skip', 'delete'].map(count);
-    info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
+    core_info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
         `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`);
     if (!verbose)
         return;
     for (const op of plan.ops)
         if (op.kind !== 'skip')
-            info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`);
+            core_info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`);
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
@@ -67542,7 +67761,7 @@ async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
         const files = await listLocalFiles(settings.source, settings.workspace, m => warning(m));
-        info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
+        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
         return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files };
     });
     const progress = new Progress(sumSizes(source.files) * settings.servers.length);
@@ -67602,6 +67821,8 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
             report.files.push(...tag(upload_plannedRows(plan, source, dest)));
             return;
         }
+        if (settings.release)
+            await recordOwnRelease(first, settings.target, settings.release.id);
         const rows = await group(`Upload to ${address}`, () => send(settings, pool, dest, plan, source, progress));
         report.files.push(...tag(rows));
         if (rows.some(r => r.status === 'failed'))

@@ -103,3 +103,28 @@ export async function writeSmallTree(root: string, count: number): Promise<Small
   }
   return { files: count, bytes, hashes: await treeHashes(root) }
 }
+
+/** `count` files of 1–7 KiB (about 4 KiB on average) spread evenly over `dirs` folders. */
+export async function writeManyFiles(
+  root: string,
+  count: number,
+  dirs: number
+): Promise<SmallTree> {
+  const data = Buffer.alloc(7 * 1024)
+  let bytes = 0
+  for (let d = 0; d < dirs; d++) fs.mkdirSync(path.join(root, `dir-${d}`), { recursive: true })
+  const sizes = manyFileSizes(count)
+  for (let i = 0; i < count; i++) {
+    const size = sizes[i]
+    randomFillSync(data, 0, size)
+    fs.writeFileSync(path.join(root, `dir-${i % dirs}`, `file-${i}.html`), data.subarray(0, size))
+    bytes += size
+  }
+  return { files: count, bytes, hashes: await treeHashes(root) }
+}
+
+/** The sizes writeManyFiles uses (the same on every run), so a table can say them up front. */
+export function manyFileSizes(count: number): number[] {
+  const random = prng(0x3a11f)
+  return Array.from({ length: count }, () => 1024 + Math.floor(random() * 6 * 1024))
+}

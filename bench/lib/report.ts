@@ -118,7 +118,7 @@ function verdict(result: ScenarioResult): string {
 
 /** The results as a plain-text table. */
 export function renderTable(results: ScenarioResult[]): string {
-  const header = ['Scenario', 'Size', 'Action', 'OpenSSH', 'Ratio', 'Target', 'Result']
+  const header = ['Scenario', 'Size', 'Action', 'Other', 'Ratio', 'Target', 'Result']
   const rows = results.map(r => {
     const size = r.files > 1 ? `${r.files} files, ${formatBytes(r.bytes)}` : formatBytes(r.bytes)
     if (r.kind === 'memory') {

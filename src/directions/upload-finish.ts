@@ -1,6 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { pruneReleases, switchCurrent } from '../engine/release.js'
+import { pruneReleases, releaseOfLink, switchCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import type { ReleaseSettings } from '../inputs/settings.js'
@@ -57,7 +57,8 @@ export async function publishRelease(
     `${forLog(target)}/current now points at releases/${release.id}` +
       `${previous ? ` (was ${forLog(previous)})` : ''}.`
   )
-  const removed = await pruneReleases(session, target, release.keep, release.id)
+  const before = previous === undefined ? undefined : releaseOfLink(previous)
+  const removed = await pruneReleases(session, target, release.keep, release.id, before)
   if (removed.length)
     core.info(`Removed ${removed.length} old releases: ${removed.map(forLog).join(', ')}.`)
 }

@@ -4,7 +4,7 @@ import type { SftpSession } from '../engine/session.js'
 import { readSyncState } from '../engine/sync-state.js'
 import { isTempName } from '../engine/temp-names.js'
 import { forLog } from '../escape.js'
-import { InputError } from '../errors.js'
+import { InputError, TransferError } from '../errors.js'
 import type { Settings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
@@ -37,7 +37,7 @@ export async function planUpload(
   const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
   if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
   if (settings.release) {
-    await refuseExistingRelease(session, dest)
+    await refuseExistingRelease(session, dest, settings.release.given)
     await refuseUnswitchableCurrent(session, settings.target)
   }
   const [tree, state] = await Promise.all([
@@ -71,13 +71,19 @@ function emptyTree(): RemoteTree {
 }
 
 /** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
-async function refuseExistingRelease(session: SftpSession, dest: string): Promise<void> {
+async function refuseExistingRelease(session: SftpSession, dest: string, given: boolean) {
   const existing = await session.main.lstat(dest).catch(() => undefined)
-  if (existing) {
+  if (existing && given) {
     throw new InputError(
       'release-id',
-      `'${dest}' already exists on the server. Each release needs a new ID; leave 'release-id' ` +
-        'empty to get one from the time and commit.'
+      `'${dest}' already exists on the server. Each release needs a new ID; choose another ` +
+        "'release-id', or leave it empty to get one from the time and commit."
+    )
+  }
+  if (existing) {
+    throw new TransferError(
+      `'${dest}' already exists on the server, although its name was just generated; ` +
+        'nothing was uploaded. Run the deploy again for a new ID.'
     )
   }
 }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { releaseDir } from '../engine/release.js'
+import { recordOwnRelease, releaseDir } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
@@ -111,6 +111,7 @@ async function uploadTo(
       report.files.push(...tag(plannedRows(plan, source, dest)))
       return
     }
+    if (settings.release) await recordOwnRelease(first, settings.target, settings.release.id)
     const rows = await group(`Upload to ${address}`, () =>
       send(settings, pool, dest, plan, source, progress)
     )

@@ -10,7 +10,7 @@ import { checkAgainstServer, checkAgainstSidecar, type HashMethod } from './remo
 import { isTransient, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
-import { removeAbandonedTemps, sightTemps, type TempSighting } from './stale-temps.js'
+import { removeLeftoverTemps, sightTemps } from './stale-temps.js'
 import { tempNameFor } from './temp-names.js'
 
 /** A source of bytes for one file, opened per attempt. */
@@ -29,6 +29,8 @@ export interface Delivery {
   written: Watermark
   /** Spreads small files over the channels. */
   turn: number
+  /** The server's mtime of the temporary file once written: a reading of the server's clock. */
+  landedMtime?: number
 }
 
 export interface DeliverOptions {
@@ -53,7 +55,8 @@ export function deliveryFor(
   rel: string,
   size: number,
   turn: number,
-  hash: boolean
+  hash: boolean,
+  token: string
 ): Delivery {
   // Names were checked when listed; this is the last line before a remote path is written, so
   // it refuses only what would climb out of the target (a local name may hold a `\`).
@@ -61,7 +64,7 @@ export function deliveryFor(
     throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`)
   }
   const finalPath = path.posix.join(target, rel)
-  const tempName = tempNameFor(path.posix.basename(finalPath))
+  const tempName = tempNameFor(path.posix.basename(finalPath), token)
   const tempPath = path.posix.join(path.posix.dirname(finalPath), tempName)
   return { finalPath, tempPath, size, written: new Watermark(0, hash), turn }
 }
@@ -104,6 +107,7 @@ export async function deliver(
   } finally {
     await reader.close().catch(() => undefined)
   }
+  delivery.landedMtime = landed.mtime
   if (landed.size !== delivery.size) {
     throw new ActionError(
       'Size mismatch',
@@ -170,21 +174,36 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
 /**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
  * the pending files need (and start looking for other runs' temporary files alongside the
- * transfer); once every file landed, remove those that were abandoned.
+ * transfer); once every file landed, remove those that are leftovers of runs that are over.
  */
 export function landingSteps<S>(
   target: string,
   deliveries: Delivery[],
   sessionOf: (connection: S) => SftpSession
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
-  let sighted: Promise<TempSighting[]> | undefined
+  let sighted: Promise<string[]> | undefined
   return {
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
       await ensureRemoteDirs(session.main, target, rels)
       const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
-      sighted = sightTemps(session, dirs)
+      sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)))
     },
-    finish: async connection => removeAbandonedTemps(sessionOf(connection), (await sighted) ?? [])
+    finish: async connection =>
+      removeLeftoverTemps(sessionOf(connection), (await sighted) ?? [], serverNow(deliveries))
   }
+}
+
+/**
+ * Per directory, the newest mtime of a file this run wrote there: the server's "now" as that
+ * directory's file system sees it, never later than the real one, so ages are never overstated.
+ */
+function serverNow(deliveries: Delivery[]): Map<string, number> {
+  const now = new Map<string, number>()
+  for (const { finalPath, landedMtime } of deliveries) {
+    if (landedMtime === undefined) continue
+    const dir = path.posix.dirname(finalPath)
+    now.set(dir, Math.max(now.get(dir) ?? 0, landedMtime))
+  }
+  return now
 }

@@ -4,6 +4,7 @@ import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
 import { RemoteFileReader } from './remote-file.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
+import { newRunToken } from './temp-names.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './upload.js'
 
@@ -49,9 +50,11 @@ export function relayFiles(
   files: RemoteFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
+  // One token per server: fan-out servers sharing a file system never share a temporary file.
+  const token = newRunToken()
   const jobs = files.map((file, turn) => ({
     file,
-    delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256)
+    delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
   }))
   let current: RelayPair | undefined
   const sidecars = options.verifySha256

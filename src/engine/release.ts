@@ -3,8 +3,9 @@ import * as path from 'node:path'
 import pLimit from 'p-limit'
 import { forLog } from '../escape.js'
 import { TransferError } from '../errors.js'
-import { isReleaseId, sortReleases } from '../plans/release-id.js'
+import { isGeneratedReleaseId, isReleaseId, sortReleases } from '../plans/release-id.js'
 import { printableName, unsafeNameReason } from '../plans/safe-names.js'
+import { forgetRelease, RECORD_DIR, recordedReleases, recordRelease } from './release-record.js'
 import { isTransient } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
@@ -25,6 +26,14 @@ const REMOVE_CONCURRENCY = 32
 /** `target/releases/<id>` (POSIX: the path is the server's). */
 export function releaseDir(target: string, id: string): string {
   return path.posix.join(target, RELEASES_DIR, id)
+}
+
+/**
+ * Marks `releases/<id>` as the action's own before anything is uploaded into it, so pruning may
+ * remove it later even under a user-given ID (see release-record.ts).
+ */
+export async function recordOwnRelease(session: SftpSession, target: string, id: string) {
+  await recordRelease(session.main, path.posix.join(target, RELEASES_DIR), id)
 }
 
 /**
@@ -61,26 +70,36 @@ export async function switchCurrent(
 }
 
 /**
- * Removes every release under `target/releases` except the `keep` newest, `current` and
- * whatever `target/current` really points at. Entries that are not directories (or links) named
- * like release IDs (hidden temporary names, plain files) are left alone. A release that cannot be removed is a
- * warning: the new release is already live. Returns the names removed.
+ * Removes the action's own releases under `target/releases` (generated IDs, and user-given ones
+ * it recorded) except the `keep` newest, `current`, the release live before this deploy
+ * (`previous`, the one to roll back to) and whatever `target/current` really points at.
+ * Everything else there is foreign: left alone, never counted towards `keep`, named once in the
+ * log. A release that cannot be removed is a warning: the new release is already live. Returns
+ * the names removed.
  */
 export async function pruneReleases(
   session: SftpSession,
   target: string,
   keep: number,
-  current: string
+  current: string,
+  previous?: string
 ): Promise<string[]> {
   const dir = path.posix.join(target, RELEASES_DIR)
+  const [entries, recorded] = await Promise.all([
+    session.main.readdir(dir),
+    recordedReleases(session.main, dir)
+  ])
   // Only directories (or links standing for them) are releases; a README or a stray file must
   // neither be removed nor take one of the `keep` places.
-  const names = (await session.main.readdir(dir))
+  const ours = entries
     .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
     .map(e => e.name)
+    .filter(name => isGeneratedReleaseId(name) || recorded.has(name))
+  const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n))
+  if (foreign.length) core.info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`)
   const live = await linkedRelease(session.main, path.posix.join(target, CURRENT_LINK))
-  const kept = new Set([current, ...live])
-  const doomed = sortReleases(names)
+  const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])])
+  const doomed = sortReleases(ours)
     .slice(Math.max(0, keep))
     .filter(name => !kept.has(name))
   const removed: string[] = []
@@ -95,7 +114,24 @@ export async function pruneReleases(
       )
     }
   }
+  // Only entries of releases removed here: a record without its folder may be a deploy that
+  // has recorded its release and not yet created it.
+  const gone = removed.filter(name => recorded.has(name))
+  await Promise.all(gone.map(name => forgetRelease(session.main, dir, name)))
   return removed
+}
+
+/** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
+function names(list: string[]): string {
+  const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)))
+  return list.length > 20 ? `${shown.join(', ')} and ${list.length - 20} more` : shown.join(', ')
+}
+
+/** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
+export function releaseOfLink(text: string): string | undefined {
+  const parts = text.replace(/\/+$/, '').split('/')
+  const name = parts.at(-1) ?? ''
+  return parts.at(-2) === RELEASES_DIR && name ? name : undefined
 }
 
 function assertPlainName(id: string): void {
@@ -166,12 +202,10 @@ function warnNotAtomic(link: string): void {
   )
 }
 
-/** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
+/** The release `link` points at, if readable. */
 async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
-  const text = await channel.readlink(link).catch(() => '')
-  const parts = text.replace(/\/+$/, '').split('/')
-  const name = parts.at(-1) ?? ''
-  return parts.at(-2) === RELEASES_DIR && name ? [name] : []
+  const name = releaseOfLink(await channel.readlink(link).catch(() => ''))
+  return name === undefined ? [] : [name]
 }
 
 /**

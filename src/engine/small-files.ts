@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import { ActionError } from '../errors.js'
 import type { SftpChannel } from './sftp.js'
-import { tempNameFor } from './temp-names.js'
+import { newRunToken, tempNameFor } from './temp-names.js'
 
 /** Reads a small remote file whole (state files, checksum sidecars); refuses big ones. */
 export async function readSmallFile(
@@ -35,9 +35,10 @@ export async function writeSmallFileAtomically(
   remotePath: string,
   text: string
 ): Promise<void> {
+  // A fresh token per write: fan-out servers sharing a file system write this file at once.
   const temp = path.posix.join(
     path.posix.dirname(remotePath),
-    tempNameFor(path.posix.basename(remotePath))
+    tempNameFor(path.posix.basename(remotePath), newRunToken())
   )
   const data = Buffer.from(text, 'utf8')
   const handle = await channel.open(temp, 'w')

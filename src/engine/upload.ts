@@ -4,6 +4,7 @@ import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } fro
 import { openLocalFile } from './local-file.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
+import { newRunToken } from './temp-names.js'
 
 export interface TransferOptions {
   concurrency: number
@@ -35,9 +36,11 @@ export function uploadFiles(
   options: TransferOptions
 ): Promise<FileResult[]> {
   const hash = options.verifySha256 || options.hash === true
+  // One token per server: fan-out servers sharing a file system never share a temporary file.
+  const token = newRunToken()
   const jobs = files.map((file, turn) => ({
     file,
-    delivery: deliveryFor(target, file.rel, file.size, turn, hash)
+    delivery: deliveryFor(target, file.rel, file.size, turn, hash, token)
   }))
   const steps = landingSteps(
     target,

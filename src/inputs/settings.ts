@@ -22,6 +22,8 @@ export interface ReleaseSettings {
   id: string
   /** Releases kept after a deploy, the current one included. */
   keep: number
+  /** Whether `release-id` named the ID (else it was generated). */
+  given: boolean
 }
 
 /** Everything the action does, decided once from the inputs. */
@@ -190,7 +192,7 @@ function readRelease(read: InputReader, env: RunnerEnv): ReleaseSettings {
     min: 1,
     max: 100
   })
-  return { id, keep }
+  return { id, keep, given: given !== '' }
 }
 
 function parseBoolean(raw: string, input: string): boolean {

@@ -1,12 +1,14 @@
+import { randomBytes } from 'node:crypto'
 import { InputError } from '../errors.js'
 import { printableName } from './safe-names.js'
 
 /**
  * Release directories are named so that plain string order is time order: the generated form is
- * `YYYYMMDDTHHMMSSZ` (UTC, fixed width) with an optional `-<sha7>`. Pruning keeps the greatest
- * names, so a user-given release-id must sort the same way, e.g. by keeping a time prefix
- * (`20261125T160102Z-hotfix`); a name like `v2` would sort after every generated ID and be kept
- * as "newest" forever.
+ * `YYYYMMDDTHHMMSS.mmmZ-<random>` (UTC, fixed width), then `-<sha7>` with a commit. The random
+ * part keeps two deploys of one commit in the same millisecond apart without changing the order
+ * of different times. Pruning keeps the greatest names, so a user-given release-id must sort the
+ * same way, e.g. by keeping a time prefix (`20261125T160102Z-hotfix`); a name like `v2` would
+ * sort after every generated ID and be kept as "newest" forever.
  */
 
 /** Longest release-id accepted; one path component stays far below NAME_MAX. */
@@ -15,15 +17,28 @@ export const MAX_RELEASE_ID_LENGTH = 100
 const SAFE_ID = /^[A-Za-z0-9._-]+$/
 const SHA_CHARS = /^[0-9A-Za-z]+$/
 
-/** `20261125T160102Z`, or `20261125T160102Z-abc1234` with a commit sha. */
-export function makeReleaseId(now: Date, sha: string | undefined): string {
+/** What makeReleaseId makes, and what versions before the random part made (`...SSZ-sha7`). */
+const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/
+const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/
+
+/** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
+export function makeReleaseId(
+  now: Date,
+  sha: string | undefined,
+  random: string = randomBytes(3).toString('hex')
+): string {
   // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
-  const stamp = now.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z'
+  const stamp = now.toISOString().replace(/[-:]/g, '')
   const commit = sha?.trim() ?? ''
-  if (commit === '') return stamp
+  if (commit === '') return `${stamp}-${random}`
   // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.
   if (!SHA_CHARS.test(commit)) throw new Error(`Unexpected commit sha '${commit}'.`)
-  return `${stamp}-${commit.slice(0, 7).toLowerCase()}`
+  return `${stamp}-${random}-${commit.slice(0, 7).toLowerCase()}`
+}
+
+/** True for a name this action generates (now or in earlier versions): pruning may remove it. */
+export function isGeneratedReleaseId(name: string): boolean {
+  return GENERATED.test(name) || GENERATED_BEFORE.test(name)
 }
 
 /**

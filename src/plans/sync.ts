@@ -5,8 +5,7 @@ export const STATE_FILE = '.pinned-sftp-state.json'
 
 /** What the last deploys into a target left there, by path below the target. */
 export interface SyncState {
-  version: 1
-  files: Record<string, StateEntry>
+  files: Map<string, StateEntry>
 }
 
 export interface StateEntry {
@@ -77,7 +76,7 @@ function decide(
 ): OpKind {
   const there = remote.files.get(file.rel)
   if (!there) return 'create'
-  const recorded = state?.files[file.rel]
+  const recorded = state?.files.get(file.rel)
   const unchanged =
     options.sync &&
     recorded !== undefined &&
@@ -117,33 +116,4 @@ export function emptiedDirs(
   return remote.dirs
     .filter(d => aboveDeleted.has(d) && !occupied.has(d) && !isExcluded(d))
     .sort((a, b) => b.split('/').length - a.split('/').length)
-}
-
-/** Reads a state file's text; anything unreadable counts as no state (everything is sent). */
-export function parseState(text: string | undefined): SyncState | undefined {
-  if (!text) return undefined
-  try {
-    const data: unknown = JSON.parse(text)
-    if (!data || typeof data !== 'object') return undefined
-    const { version, files } = data as { version?: unknown; files?: unknown }
-    if (version !== 1 || !files || typeof files !== 'object') return undefined
-    const clean: SyncState = { version: 1, files: {} }
-    for (const [rel, entry] of Object.entries(files as Record<string, unknown>)) {
-      if (isEntry(entry)) clean.files[rel] = entry
-    }
-    return clean
-  } catch {
-    return undefined
-  }
-}
-
-function isEntry(value: unknown): value is StateEntry {
-  const e = value as Partial<StateEntry> | null
-  return (
-    !!e &&
-    typeof e.sha256 === 'string' &&
-    /^[0-9a-f]{64}$/.test(e.sha256) &&
-    typeof e.size === 'number' &&
-    typeof e.mtime === 'number'
-  )
 }

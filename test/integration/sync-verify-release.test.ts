@@ -310,7 +310,11 @@ describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/
     expect(lstatSync(path.join(target, 'current')).isSymbolicLink()).toBe(true)
     expect(readlinkSync(path.join(target, 'current'))).toBe(`releases/${ids[3]}`)
     expect(readFileSync(path.join(target, 'current/index.html'), 'utf8')).toBe('release 4\n')
-    expect(readdirSync(path.join(target, 'releases')).sort()).toEqual(ids.slice(2))
+    // The hidden folder is the action's record of the user-given IDs it deployed.
+    expect(readdirSync(path.join(target, 'releases')).sort()).toEqual([
+      '.pinned-sftp-releases',
+      ...ids.slice(2)
+    ])
     expect(existsSync(path.join(target, 'current/deep/blob.bin'))).toBe(true)
   })
 

@@ -1,7 +1,13 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { isTempName, RUN_TOKEN, TEMP_SUFFIX, tempNameFor } from '../../src/engine/temp-names.js'
+import {
+  isTempName,
+  newRunToken,
+  RUN_TOKEN,
+  TEMP_SUFFIX,
+  tempNameFor
+} from '../../src/engine/temp-names.js'
 
 /** Linux NAME_MAX, and what most SFTP servers' file systems allow: 255 bytes per name. */
 const NAME_MAX = 255
@@ -23,6 +29,32 @@ describe('temp names', () => {
     }
     expect(isTempName(`report${TEMP_SUFFIX}`)).toBe(false)
     expect(isTempName('.report.sftp-partial')).toBe(false)
+  })
+
+  it('recognises only the exact pattern: hidden name, 8 hex digit token, suffix', () => {
+    expect(isTempName('.index.html.0ddba11a.sftp-part')).toBe(true)
+    expect(isTempName('.index.html~1a2b3c4d.0ddba11a.sftp-part')).toBe(true)
+    for (const name of [
+      `.notes${TEMP_SUFFIX}`,
+      '.index.html.0DDBA11A.sftp-part',
+      '.index.html.0ddba11.sftp-part',
+      '.index.html.0ddba11ab.sftp-part',
+      '..0ddba11a.sftp-part',
+      'index.html.0ddba11a.sftp-part',
+      '.x\n::error::pwned.0ddba11a.sftp-part',
+      '.x.0ddba11a.sftp-part\n'
+    ]) {
+      expect(isTempName(name)).toBe(false)
+    }
+  })
+
+  it('takes a token, so each server of a fan-out writes its own temporary file', () => {
+    const [a, b] = [newRunToken(), newRunToken()]
+    expect(a).toMatch(/^[0-9a-f]{8}$/)
+    expect(a).not.toBe(b)
+    expect(tempNameFor('index.html', a)).toBe(`.index.html.${a}${TEMP_SUFFIX}`)
+    expect(tempNameFor('index.html', a)).not.toBe(tempNameFor('index.html', b))
+    expect(isTempName(tempNameFor('x'.repeat(255), b))).toBe(true)
   })
 
   it('gives different names different temporary names', () => {

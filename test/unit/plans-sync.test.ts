@@ -1,11 +1,11 @@
 import type { RemoteTree } from '../../src/plans/remote-tree.js'
 import {
   emptiedDirs,
-  parseState,
   planSync,
   STATE_FILE,
   type LocalEntry,
   type Op,
+  type StateEntry,
   type SyncOptions,
   type SyncState
 } from '../../src/plans/sync.js'
@@ -32,8 +32,8 @@ function options(overrides: Partial<SyncOptions> = {}): SyncOptions {
   }
 }
 
-function state(files: SyncState['files']): SyncState {
-  return { version: 1, files }
+function state(files: Record<string, StateEntry>): SyncState {
+  return { files: new Map(Object.entries(files)) }
 }
 
 /** One local file, one remote copy, one state entry that all agree: the baseline for "skip". */
@@ -279,57 +279,5 @@ describe('emptiedDirs', () => {
 
   it('returns nothing for an empty tree', () => {
     expect(emptiedDirs(tree(), [], [], none)).toEqual([])
-  })
-})
-
-describe('parseState', () => {
-  const entry = { sha256: SHA_A, size: 10, mtime: MTIME }
-
-  it('reads a valid state', () => {
-    const text = JSON.stringify({ version: 1, files: { 'index.html': entry, 'a/b.css': entry } })
-    expect(parseState(text)).toEqual({
-      version: 1,
-      files: { 'index.html': entry, 'a/b.css': entry }
-    })
-  })
-
-  it('reads an empty state', () => {
-    expect(parseState('{"version":1,"files":{}}')).toEqual({ version: 1, files: {} })
-  })
-
-  it('refuses another version', () => {
-    expect(parseState(JSON.stringify({ version: 2, files: { a: entry } }))).toBeUndefined()
-    expect(parseState(JSON.stringify({ version: '1', files: { a: entry } }))).toBeUndefined()
-    expect(parseState(JSON.stringify({ files: { a: entry } }))).toBeUndefined()
-  })
-
-  it('treats garbage or nothing as no state', () => {
-    for (const text of [undefined, '', '{', 'not json', 'null', '42', '"x"', '[]']) {
-      expect(parseState(text)).toBeUndefined()
-    }
-    expect(parseState('{"version":1}')).toBeUndefined()
-    expect(parseState('{"version":1,"files":null}')).toBeUndefined()
-    expect(parseState('{"version":1,"files":"x"}')).toBeUndefined()
-  })
-
-  it('drops entries with a bad hash, size or mtime and keeps the rest', () => {
-    const text = JSON.stringify({
-      version: 1,
-      files: {
-        good: entry,
-        short: { ...entry, sha256: 'abc' },
-        upper: { ...entry, sha256: 'A'.repeat(64) },
-        nothex: { ...entry, sha256: 'g'.repeat(64) },
-        numsha: { ...entry, sha256: 1 },
-        nosha: { size: 10, mtime: MTIME },
-        strsize: { ...entry, size: '10' },
-        nosize: { sha256: SHA_A, mtime: MTIME },
-        strmtime: { ...entry, mtime: '1' },
-        nomtime: { sha256: SHA_A, size: 10 },
-        nullentry: null,
-        numentry: 5
-      }
-    })
-    expect(parseState(text)).toEqual({ version: 1, files: { good: entry } })
   })
 })

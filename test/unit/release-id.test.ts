@@ -1,5 +1,6 @@
 import { InputError } from '../../src/errors.js'
 import {
+  isGeneratedReleaseId,
   isReleaseId,
   makeReleaseId,
   MAX_RELEASE_ID_LENGTH,
@@ -10,30 +11,77 @@ import {
 const SHA = 'ABC1234def5678901234567890123456789abcde'
 
 describe('makeReleaseId', () => {
-  it('formats the UTC time, zero-padded, without milliseconds', () => {
-    expect(makeReleaseId(new Date('2026-11-25T16:01:02.999Z'), undefined)).toBe('20261125T160102Z')
-    expect(makeReleaseId(new Date('2027-01-05T03:04:05+02:00'), undefined)).toBe('20270105T010405Z')
+  it('formats the UTC time to the millisecond, zero-padded, then the random part', () => {
+    expect(makeReleaseId(new Date('2026-11-25T16:01:02.999Z'), undefined, '0a1b2c')).toBe(
+      '20261125T160102.999Z-0a1b2c'
+    )
+    expect(makeReleaseId(new Date('2027-01-05T03:04:05+02:00'), undefined, 'ffffff')).toBe(
+      '20270105T010405.000Z-ffffff'
+    )
   })
 
   it('appends the first 7 characters of the sha, lower-cased', () => {
-    expect(makeReleaseId(new Date('2026-11-25T16:01:02Z'), SHA)).toBe('20261125T160102Z-abc1234')
+    expect(makeReleaseId(new Date('2026-11-25T16:01:02Z'), SHA, '0a1b2c')).toBe(
+      '20261125T160102.000Z-0a1b2c-abc1234'
+    )
   })
 
   it('treats an empty or blank sha as none', () => {
     const now = new Date('2026-11-25T16:01:02Z')
-    expect(makeReleaseId(now, '')).toBe('20261125T160102Z')
-    expect(makeReleaseId(now, '  ')).toBe('20261125T160102Z')
+    expect(makeReleaseId(now, '', '0a1b2c')).toBe('20261125T160102.000Z-0a1b2c')
+    expect(makeReleaseId(now, '  ', '0a1b2c')).toBe('20261125T160102.000Z-0a1b2c')
   })
 
   it('refuses a sha that could change the path', () => {
     expect(() => makeReleaseId(new Date(), '../../etc')).toThrow(/sha/)
   })
 
-  it('always produces an ID that validates', () => {
-    const id = makeReleaseId(new Date(), SHA)
-    expect(validateReleaseId(id, 'release-id')).toBe(id)
-    expect(isReleaseId(id)).toBe(true)
+  it('always produces an ID that validates and is recognised as generated', () => {
+    for (const sha of [SHA, undefined]) {
+      const id = makeReleaseId(new Date(), sha)
+      expect(validateReleaseId(id, 'release-id')).toBe(id)
+      expect(isReleaseId(id)).toBe(true)
+      expect(isGeneratedReleaseId(id)).toBe(true)
+    }
   })
+
+  it('never repeats for one commit in the same millisecond', () => {
+    const now = new Date('2026-11-25T16:01:02.345Z')
+    const made = new Set(Array.from({ length: 1000 }, () => makeReleaseId(now, SHA)))
+    expect(made.size).toBe(1000)
+  })
+
+  it('sorts by time first, whatever the random part and the sha', () => {
+    const earlier = makeReleaseId(new Date('2026-11-25T16:01:02.345Z'), 'fffffff', 'ffffff')
+    const later = makeReleaseId(new Date('2026-11-25T16:01:02.346Z'), '0000000', '000000')
+    const nextSecond = makeReleaseId(new Date('2026-11-25T16:01:03.000Z'), undefined, '000000')
+    expect(sortReleases([earlier, nextSecond, later])).toEqual([nextSecond, later, earlier])
+  })
+})
+
+describe('isGeneratedReleaseId', () => {
+  it.each([
+    '20261125T160102.345Z-0a1b2c-abc1234',
+    '20261125T160102.345Z-0a1b2c',
+    // What earlier versions generated: their releases stay prunable.
+    '20261125T160102Z-abc1234',
+    '20261125T160102Z'
+  ])('recognises %j', id => expect(isGeneratedReleaseId(id)).toBe(true))
+
+  it.each([
+    '1.0.0',
+    '2019-backup',
+    'shared',
+    'v2',
+    '20261125T160102Z-hotfix',
+    '20261125T160102Z-abc1234-x',
+    '20261125T160102.345Z',
+    '20261125T160102.345Z-0A1B2C',
+    '20261125T160102.345Z-0a1b2c-abc1234-more',
+    '2026112T160102Z',
+    '20261125T160102Z\n',
+    '.20261125T160102Z'
+  ])('does not take %j for its own', id => expect(isGeneratedReleaseId(id)).toBe(false))
 })
 
 describe('validateReleaseId', () => {
