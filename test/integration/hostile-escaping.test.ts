@@ -108,12 +108,17 @@ describe('foreign text in the log and the job summary (committed dist/index.js)'
     const target = path.join(remote, 'release')
     mkdirSync(path.join(target, 'releases'), { recursive: true })
     symlinkSync(`releases/old${FORGED}`, path.join(target, 'current'))
+    // Entries the action did not make are named in the log, and left alone.
+    for (const name of ['##[add-mask]PWNED', `y${FORGED}`]) {
+      mkdirSync(path.join(target, 'releases', name))
+    }
     const run = await runAction(
       { ...base(), source: site('release-site', { 'a.txt': 'a\n' }), target, release: 'true' },
       { workspace }
     )
     expect(run.errors).toEqual([])
     expect(run.stdout).toContain('(was releases/old\\n')
+    expect(run.stdout).toContain('not made by this action')
     // A release directory is new, so everything in it is created.
     expect(run.stdout).toContain('Plan: 1 to create (2 B), 0 to replace')
     expect(forgedCommands(run)).toEqual([])
