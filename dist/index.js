@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1398);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7657);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1398:
+/***/ 7657:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62896,6 +62896,15 @@ class ConnectionError extends ActionError {
         this.transient = transient;
     }
 }
+/**
+ * For a `.catch` that reads a failed lookup as "not there": a lost connection is not "not
+ * there", and must reach the retry loop instead of deciding anything.
+ */
+function absentUnlessLost(err) {
+    if (err instanceof ConnectionError)
+        throw err;
+    return undefined;
+}
 /** A file could not be moved, or arrived different from what was sent. */
 class TransferError extends ActionError {
     constructor(message, options) {
@@ -63649,502 +63658,6 @@ async function readBackSha256(session, remotePath, size) {
 /** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
 function backoffMs(attempt) {
     return Math.min(1000 * 2 ** (attempt - 1), 10_000);
-}
-
-;// CONCATENATED MODULE: ./src/engine/retry.ts
-
-
-
-
-/**
- * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
- * that did not finish. Files already done are never redone; callers resume partial files.
- */
-async function runWithRetries(plan) {
-    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
-    const results = [];
-    let pending = plan.jobs;
-    let lastError;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) {
-            if (attempt > plan.retries)
-                break;
-            const wait = backoffMs(attempt);
-            warning(`Connection lost (${describe(lastError)}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`);
-            await sleep(wait);
-        }
-        const round = await runRound(plan, pending).catch((err) => {
-            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
-            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
-                throw err;
-            return { done: [], pending, error: err };
-        });
-        results.push(...round.done);
-        pending = round.pending;
-        lastError = round.error;
-        // The server's identity failed mid-session: no reconnect may paper over that. What landed
-        // stays reported; the rest fails with the reason.
-        if (round.fatal) {
-            const reason = describe(round.error);
-            return [...results, ...pending.map(job => plan.abandoned(job, reason))];
-        }
-    }
-    const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`;
-    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
-}
-async function runRound(plan, jobs) {
-    const session = await plan.connect();
-    const round = { done: [], pending: [] };
-    try {
-        await plan.prepare?.(session, jobs);
-        const limit = pLimit(plan.concurrency);
-        await Promise.all(jobs.map(job => limit(async () => {
-            if (round.error !== undefined) {
-                round.pending.push(job);
-                return;
-            }
-            try {
-                round.done.push(await plan.run(session, job));
-            }
-            catch (err) {
-                if (session.fatal) {
-                    round.error = session.fatal;
-                    round.fatal = true;
-                    round.pending.push(job);
-                    return;
-                }
-                if (!isTransient(err, session))
-                    throw err;
-                round.error ??= err;
-                round.pending.push(job);
-                session.kill();
-            }
-        })));
-    }
-    catch (err) {
-        session.close();
-        if (session.fatal)
-            return { done: [], pending: jobs, error: session.fatal, fatal: true };
-        // Jobs catch their own network errors, so what lands here failed before any job ran.
-        if (!isTransient(err, session))
-            throw err;
-        return { done: [], pending: jobs, error: err };
-    }
-    if (round.pending.length === 0 && plan.finish) {
-        // Tidying up is best effort: its failure must not send finished files again.
-        await plan
-            .finish(session)
-            .catch((err) => warning(`Clean-up skipped: ${err.message}`));
-    }
-    // A connection that finished its work stays open for the caller (deletes, release switch);
-    // whoever handed it out through `connect` closes it.
-    if (round.error !== undefined)
-        session.close();
-    return round;
-}
-/**
- * For a `.catch` around work on a session: a network failure kills the connection at once, so
- * closing handles afterwards does not wait for a server that stopped answering.
- */
-function killIfNetwork(session) {
-    return err => {
-        if (isTransient(err, session))
-            session.kill();
-        throw err;
-    };
-}
-const NETWORK_MESSAGES = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i;
-/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
-function isTransient(err, session) {
-    if (err instanceof ConnectionError)
-        return err.transient;
-    if (err instanceof ActionError)
-        return false;
-    if (session?.dead)
-        return true;
-    const level = err?.level;
-    if (level === 'client-socket' || level === 'client-timeout')
-        return true;
-    return NETWORK_MESSAGES.test(describe(err));
-}
-function describe(err) {
-    return err instanceof Error ? err.message : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/plans/checksums.ts
-
-/**
- * Parses checksum lines into a map of name → lowercase hex: `sha256sum` output (`<64 hex>  name`
- * or `<64 hex> *name`) and its BSD form (`SHA256 (name) = <64 hex>`, from `sha256sum --tag`). A
- * bare hash on its own line (a `NAME.sha256` sidecar that holds only the digest) is stored under
- * the empty name.
- */
-function parseChecksums(text) {
-    const sums = new Map();
-    for (const raw of text.split(/\r?\n/)) {
-        const line = raw.trim();
-        if (!line || line.startsWith('#'))
-            continue;
-        const gnu = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
-        const bsd = /^SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})$/.exec(line);
-        const [hash, name] = gnu ? [gnu[1], gnu[2]] : bsd ? [bsd[2], bsd[1]] : [];
-        if (hash === undefined)
-            continue;
-        sums.set((name ?? '').trim().replace(/^\.\//, ''), hash.toLowerCase());
-    }
-    return sums;
-}
-/**
- * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
- * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
- * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
- * another file.)
- */
-function ownLine(sums, fileName) {
-    const exact = sums.get(fileName);
-    if (exact)
-        return exact;
-    const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
-    return byBase.length === 1 ? byBase[0][1] : undefined;
-}
-/**
- * What a sidecar says a file's hash must be. The file's own `NAME.sha256` exists only to vouch
- * for that file, so one that names nothing usable is an error; a `SHA256SUMS` covers many files
- * and may simply not list this one.
- */
-function expectedFromSidecar(fileName, sidecar, sums) {
-    if (sidecar) {
-        const own = ownLine(sidecar, fileName) ?? sidecar.get('');
-        if (own)
-            return { hash: own, source: `${fileName}.sha256` };
-        return {
-            unusable: `${fileName}.sha256 holds no SHA-256 for ${fileName} (expected a bare digest, ` +
-                `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
-        };
-    }
-    const listed = sums?.get(fileName);
-    return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/engine/temp-names.ts
-
-/**
- * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
- * can be found and removed, and hidden (leading dot) so web servers do not list them.
- */
-const TEMP_SUFFIX = '.sftp-part';
-/**
- * A fresh token for temporary names. Each upload to a server takes its own, so two runs, and two
- * fan-out servers that share one file system, never write the same temporary file.
- */
-function newRunToken() {
-    return (0,external_node_crypto_.randomBytes)(4).toString('hex');
-}
-/** This process's token, for temporary names that need no more than one per run. */
-const RUN_TOKEN = newRunToken();
-/** Exactly the names tempNameFor makes: hidden, then a token of 8 hex digits, then the suffix. */
-const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.sftp-part$/;
-/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
-const MAX_BASE_BYTES = 180;
-/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
-function tempNameFor(name, token = RUN_TOKEN) {
-    if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
-        // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
-        // temporary file; a digest of the exact name keeps them apart.
-        const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
-        return `.${name}${tag}.${token}${TEMP_SUFFIX}`;
-    }
-    // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
-    // the whole name so two long names sharing a prefix never share a temporary file.
-    let base = '';
-    for (const char of name) {
-        if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9)
-            break;
-        base += char;
-    }
-    return `.${base}~${digestOf(name)}.${token}${TEMP_SUFFIX}`;
-}
-function digestOf(name) {
-    return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
-}
-function isTempName(name) {
-    return TEMP_NAME.test(name);
-}
-
-;// CONCATENATED MODULE: ./src/engine/small-files.ts
-
-
-
-/** Reads a small remote file whole (state files, checksum sidecars); refuses big ones. */
-async function readSmallFile(channel, remotePath, maxBytes = 4 * 1024 * 1024) {
-    const handle = await channel.open(remotePath, 'r');
-    try {
-        const chunks = [];
-        let total = 0;
-        for (;;) {
-            const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total));
-            const n = await channel.read(handle, buffer, buffer.length, total);
-            if (n === 0)
-                break;
-            chunks.push(buffer.subarray(0, n));
-            total += n;
-            if (total > maxBytes) {
-                throw new ActionError('File too large', `${remotePath} is larger than ${maxBytes} bytes`);
-            }
-        }
-        return Buffer.concat(chunks).toString('utf8');
-    }
-    finally {
-        await channel.close(handle).catch(() => undefined);
-    }
-}
-/** Writes a small remote file through a temporary name and an atomic rename. */
-async function writeSmallFileAtomically(channel, remotePath, text) {
-    // A fresh token per write: fan-out servers sharing a file system write this file at once.
-    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath), newRunToken()));
-    const data = Buffer.from(text, 'utf8');
-    const handle = await channel.open(temp, 'w');
-    try {
-        for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
-            await channel.write(handle, data.subarray(offset, offset + channel.maxWriteLen), offset);
-        }
-    }
-    finally {
-        await channel.close(handle);
-    }
-    await channel.replace(temp, remotePath);
-}
-
-;// CONCATENATED MODULE: ./src/engine/sidecars.ts
-
-
-
-
-
-/**
- * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
- * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
- * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
- * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
- * silence must never pass for a match.
- */
-class SidecarChecksums {
-    channel;
-    dirs = new Map();
-    sums = new Map();
-    /** `channel` gives the current connection's channel (it changes after a reconnect). */
-    constructor(channel) {
-        this.channel = channel;
-    }
-    async expectedFor(remotePath) {
-        const dir = external_node_path_namespaceObject.posix.dirname(remotePath);
-        const name = external_node_path_namespaceObject.posix.basename(remotePath);
-        const names = await this.list(dir);
-        const own = names.has(`${name}.sha256`)
-            ? await this.read(external_node_path_namespaceObject.posix.join(dir, `${name}.sha256`))
-            : undefined;
-        const all = names.has('SHA256SUMS')
-            ? await this.read(external_node_path_namespaceObject.posix.join(dir, 'SHA256SUMS'))
-            : undefined;
-        const verdict = expectedFromSidecar(name, own, all);
-        if (verdict && 'unusable' in verdict) {
-            throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`);
-        }
-        return verdict;
-    }
-    list(dir) {
-        return this.cached(this.dirs, dir, async () => {
-            try {
-                const entries = await this.channel().readdir(dir);
-                // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
-                return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name));
-            }
-            catch (err) {
-                // A folder one may read from but not list (a drop box) simply shows no sidecars.
-                if (isTransient(err, undefined))
-                    throw err;
-                return new Set();
-            }
-        });
-    }
-    read(file) {
-        return this.cached(this.sums, file, async () => {
-            try {
-                return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024));
-            }
-            catch (err) {
-                if (isTransient(err, undefined))
-                    throw err;
-                throw new ActionError('Checksum file unreadable', `the checksum file ${file} exists but could not be read: ${err.message}`);
-            }
-        });
-    }
-    cached(map, key, load) {
-        let value = map.get(key);
-        if (!value) {
-            value = load();
-            map.set(key, value);
-            value.catch(() => map.delete(key));
-        }
-        return value;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/download.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * Downloads each file to a temporary local name, checks it, then renames it into place. Every
- * local path is proven to lie inside `target` before anything is written.
- */
-async function downloadFiles(connect, target, files, options) {
-    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
-    const refused = [];
-    const jobs = [];
-    for (const file of files) {
-        const finalPath = localPathInside(target, file.rel);
-        if (!finalPath) {
-            const why = `'${printableName(file.rel)}' would land outside the target directory`;
-            refused.push(fileResult(file.path, '', file.size, 'refused', why));
-            continue;
-        }
-        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
-        const written = new Watermark(0, options.verifySha256);
-        jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
-    }
-    const folders = new FolderCheck(target);
-    let current;
-    const sidecars = options.verifySha256
-        ? new SidecarChecksums(() => current.main)
-        : undefined;
-    const results = await runWithRetries({
-        jobs,
-        retries: options.retries,
-        concurrency: options.concurrency,
-        connect,
-        run: (session, job) => {
-            current = session;
-            return downloadOne(session, job, options, sidecars, folders);
-        },
-        abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
-    });
-    // A temporary file kept for resuming is useless once the step gives up.
-    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
-    return [...results, ...refused];
-}
-async function downloadOne(session, job, options, sidecars, folders) {
-    try {
-        await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
-        await fetchToTemp(session, job, options.onBytes);
-        const sha256 = await checkContent(session, job, options, sidecars);
-        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
-        const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
-        return sha256 ? { ...row, sha256 } : row;
-    }
-    catch (err) {
-        if (isTransient(err, session))
-            throw err;
-        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
-        return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', err.message);
-    }
-}
-async function fetchToTemp(session, job, onBytes) {
-    const resume = await resumePoint(job);
-    const lanes = session.lanesFor(job.file.size, job.turn);
-    const reader = await RemoteFileReader.open(lanes, job.file.path);
-    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
-        await reader.close().catch(() => undefined);
-        throw err;
-    });
-    try {
-        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
-        await reader.expectEnd(job.file.size);
-    }
-    catch (err) {
-        killIfNetwork(session)(err);
-    }
-    finally {
-        await writer.close();
-        if (!session.dead)
-            await reader.close().catch(() => undefined);
-    }
-    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
-    if (written.size !== job.file.size) {
-        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
-    }
-}
-/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
-async function checkContent(session, job, options, sidecars) {
-    const received = job.written.digest();
-    if (!received || !options.verifySha256)
-        return received;
-    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
-    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
-    return received;
-}
-async function resumePoint(job) {
-    if (job.written.value === 0)
-        return false;
-    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
-    job.written.rewind(existing?.size ?? 0);
-    if (job.written.value > 0)
-        core_info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
-    return job.written.value > 0;
-}
-/**
- * Creates the folders files land in and proves each really lies inside the target. The names
- * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
- * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
- */
-class FolderCheck {
-    target;
-    proven = new Map();
-    root;
-    constructor(target) {
-        this.target = target;
-    }
-    prove(dir) {
-        let check = this.proven.get(dir);
-        if (!check) {
-            check = this.check(dir);
-            this.proven.set(dir, check);
-            check.catch(() => this.proven.delete(dir));
-        }
-        return check;
-    }
-    async check(dir) {
-        // The part that exists is resolved before anything is created, so not even an empty folder
-        // appears outside the target; folders created below it cannot be links.
-        this.root ??= (0,promises_namespaceObject.realpath)(this.target);
-        const root = await this.root;
-        const real = await realpathOfExisting(dir).catch((err) => {
-            throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
-        });
-        if (!isInsideDir(root, real)) {
-            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
-                'nothing was written there.');
-        }
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-    }
-}
-/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
-async function realpathOfExisting(dir) {
-    let current = dir;
-    while (!(await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) && external_node_path_namespaceObject.dirname(current) !== current) {
-        current = external_node_path_namespaceObject.dirname(current);
-    }
-    return (0,promises_namespaceObject.realpath)(current);
 }
 
 ;// CONCATENATED MODULE: ./src/identity/fingerprint.ts
@@ -65024,7 +64537,7 @@ function checkUsername(username, input) {
 function pinsFor(allPins, host, port, input, warnings) {
     const pins = pinsForHost(allPins, host, port);
     if (pins.filter(p => !p.revoked).length === 0) {
-        throw new InputError(input, `no pin applies to ${formatHostPort(host, port)}. The lines given name other hosts ` +
+        throw new InputError(input, `no pin applies to ${endpoints_formatHostPort(host, port)}. The lines given name other hosts ` +
             `(known_hosts lines apply only to the hosts they name; use [${host}]:${port} for a ` +
             'non-standard port), or add a bare SHA256 fingerprint.');
     }
@@ -65054,7 +64567,7 @@ function readCredentials(read, role, fallback) {
         credentials.password = password;
     return credentials;
 }
-function formatHostPort(host, port) {
+function endpoints_formatHostPort(host, port) {
     return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 /** Every secret and value derived from one, across all servers, to mask in logs. */
@@ -65080,6 +64593,737 @@ const SECRET_INPUTS = ['', 'target-', 'jump-', 'target-jump-'].flatMap(role => [
     `${role}passphrase`,
     `${role}password`
 ]);
+
+;// CONCATENATED MODULE: ./src/connection/classify.ts
+
+
+function where(endpoint) {
+    return `Server ${endpoints_formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`;
+}
+function hostKeyMismatch(endpoint, seen) {
+    const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    const presented = seen.length
+        ? seen
+            .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
+            .join('; ')
+        : 'none of the pinned key types';
+    const tried = endpoint.pins.map(p => p.label).join('; ');
+    return new HostKeyError(`The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
+        `The server presented: ${presented}. Pins tried: ${tried}. ` +
+        'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
+        'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
+        'be intercepting the connection.');
+}
+const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
+/** ssh2's own report that the server's key-exchange signature did not verify. */
+function isSignatureFailure(err) {
+    return err.level === 'handshake' && /signature verification failed/i.test(err.message);
+}
+/**
+ * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
+ * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
+ * which is never retried, instead of letting it pass for a lost connection.
+ */
+function hostKeyChanged(connection, err) {
+    // ssh2 sets the level itself; a server's DISCONNECT text (no level) cannot pose as one.
+    if (err.level !== 'handshake' || !HOST_KEY_FAILURE.test(err.message))
+        return undefined;
+    return new HostKeyError(`The server's host key changed during the session (it was ${connection.keyType} ` +
+        `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
+        'holds the key it showed; the connection was dropped. Someone may be intercepting it.');
+}
+/**
+ * The server presented a pinned key but could not sign with it: it copied someone's public key.
+ * Never retried, like a mismatch.
+ */
+function impostor(endpoint, presented) {
+    const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    return new HostKeyError(`${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
+        'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
+        'may be intercepting the connection.');
+}
+/** Turns an ssh2 error into one the user can act on. */
+function classifyError(err, endpoint, timeoutMs) {
+    const server = where(endpoint);
+    const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    switch (err.level) {
+        case 'client-authentication':
+            return new AuthenticationError(`${server} rejected the login of user '${endpoint.username}'. Check the username, and that ` +
+                "the public half of the private key is in that user's ~/.ssh/authorized_keys on the " +
+                'server (or that the password is right).', { cause: err });
+        case 'client-timeout':
+            return new ConnectionError(`Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
+                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", false, { cause: err });
+        case 'client-dns':
+            return unresolved(err, endpoint);
+        case 'client-socket':
+            return socketError(err, endpoint);
+        default:
+            return new ConnectionError(`${server}: ${err.message}`, retryable(err), { cause: err });
+    }
+}
+/** SSH DISCONNECT reasons that end a login for good: protocol error, no more auth methods. */
+const FINAL_DISCONNECTS = new Set([2, 14]);
+/**
+ * A server DISCONNECT (no level, a reason code) such as "Too many authentication failures" is
+ * final: retrying would only risk a ban. Others (too many connections, service not available)
+ * may pass. Handshake failures (no common algorithm) never do.
+ */
+function retryable(err) {
+    if (err.level === undefined)
+        return typeof err.code === 'number' && !FINAL_DISCONNECTS.has(err.code);
+    return err.level !== 'handshake';
+}
+function unresolved(err, endpoint) {
+    return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
+        `(${err.code ?? err.message}). Check the name.`, false, { cause: err });
+}
+function socketError(err, endpoint) {
+    const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    if (err.code === 'ECONNREFUSED') {
+        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check '${endpoint.hostInput}' ` +
+            `and '${endpoint.hostInput.replace(/host$/, 'port')}'.`, false, { cause: err });
+    }
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
+        return unresolved(err, endpoint);
+    return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
+        cause: err
+    });
+}
+function closedBeforeLogin(endpoint) {
+    return new ConnectionError(`${where(endpoint)} closed the connection before login completed (a server throttling ` +
+        'logins, e.g. MaxStartups, does this).', true);
+}
+const NETWORK_MESSAGES = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i;
+/** ssh2's and Node's words for a connection that went away under a request. */
+function isNetworkMessage(message) {
+    return NETWORK_MESSAGES.test(message);
+}
+/**
+ * A failed SFTP start, told apart by what happened rather than by the phase: a connection that
+ * dropped or stopped answering while the channels started is the network's fault and is retried;
+ * a live server that refuses the subsystem, prints text where the protocol belongs, or answers
+ * SSH but leaves SFTP silent is misconfigured, and retrying would only repeat it.
+ */
+function sftpStartFailure(err, context) {
+    const { address } = context;
+    const seconds = context.timeoutMs / 1000;
+    if (context.lost || !context.answers) {
+        const what = context.lost
+            ? 'the connection was lost'
+            : context.timedOut
+                ? `no answer within ${seconds} s ('timeout'), and the connection stopped answering`
+                : 'the connection stopped answering';
+        return new ConnectionError(`SFTP could not start on ${address}: ${what}.`, true, {
+            cause: err
+        });
+    }
+    if (context.timedOut) {
+        return new ConnectionError(`${address} answers SSH, but its SFTP subsystem did not answer within ${seconds} s ` +
+            "('timeout'). Check the server's sftp-server (the 'Subsystem sftp' line of its " +
+            "sshd_config), or raise 'timeout' for a very slow server.", false, { cause: err });
+    }
+    // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
+    // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
+    if (/Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)) {
+        return new ConnectionError(`The server refused to start SFTP: ${err.message}. The login shell printed text on the ` +
+            'SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive ' +
+            'sessions.', false, { cause: err });
+    }
+    // ssh2 says this when the channel closed before the subsystem's first packet and no exit
+    // status came: a channel that ended before it started, worth another connection.
+    if (/unexpected SFTP session termination/i.test(err.message)) {
+        return new ConnectionError(`SFTP could not start on ${address}: the channel ended before SFTP started.`, true, { cause: err });
+    }
+    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has a ` +
+        "'Subsystem sftp' line.", false, { cause: err });
+}
+const TIMEOUT_TEXT = /timed out|time ?out|No answer from the server|did not answer|stopped answering/i;
+/** A transient fault in a few words, for the retry lines and the error after the last retry. */
+function faultOf(err) {
+    const fields = (err ?? {});
+    const text = err instanceof Error ? err.message : String(err);
+    if (fields.level === 'client-timeout' || TIMEOUT_TEXT.test(text))
+        return 'timed out';
+    if (fields.code === 'ECONNREFUSED' || /\bwas refused\b|ECONNREFUSED/.test(text)) {
+        return 'connection refused';
+    }
+    if (/before login completed/.test(text))
+        return 'closed before login';
+    return 'connection lost';
+}
+
+;// CONCATENATED MODULE: ./src/connection/retry-policy.ts
+
+
+
+
+async function retry_policy_withRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const faults = [];
+    for (;;) {
+        try {
+            return await plan.attempt();
+        }
+        catch (err) {
+            if (!plan.transient(err))
+                throw err;
+            faults.push(err);
+            if (faults.length > plan.retries)
+                throw gaveUp(plan.what, faults);
+            const wait = backoffMs(faults.length);
+            announceRetry(plan.what, err, wait, faults.length, plan.retries);
+            await sleep(wait);
+        }
+    }
+}
+/** One log line per retry, as it happens. */
+function announceRetry(what, err, waitMs, retry, retries) {
+    const fault = faultOf(err);
+    warning(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
+        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`);
+}
+/** The error after the last retry: the phase, the host and how often it failed. */
+function gaveUp(what, faults) {
+    const last = faults[faults.length - 1];
+    return new ConnectionError(`${what}: ${summarizeFaults(faults)}; gave up. Last error: ${describe(last)}`, false, { cause: last });
+}
+/** "connection lost 4 times", or "failed 4 times (connection lost 3 times, timed out once)". */
+function summarizeFaults(faults) {
+    const counts = new Map();
+    for (const fault of faults.map(faultOf))
+        counts.set(fault, (counts.get(fault) ?? 0) + 1);
+    const parts = [...counts].map(([fault, n]) => `${fault} ${times(n)}`);
+    return parts.length === 1 ? parts[0] : `failed ${times(faults.length)} (${parts.join(', ')})`;
+}
+function times(n) {
+    return n === 1 ? 'once' : `${n} times`;
+}
+function describe(err) {
+    return err instanceof Error ? err.message : String(err);
+}
+
+;// CONCATENATED MODULE: ./src/engine/retry.ts
+
+
+
+
+
+
+/**
+ * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
+ * that did not finish. Files already done are never redone; callers resume partial files.
+ */
+async function runWithRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const what = plan.what ?? 'transferring files';
+    const results = [];
+    const faults = [];
+    let pending = plan.jobs;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) {
+            if (attempt > plan.retries)
+                break;
+            const wait = backoffMs(attempt);
+            announceRetry(what, faults[faults.length - 1], wait, attempt, plan.retries);
+            await sleep(wait);
+        }
+        const round = await runRound(plan, pending).catch((err) => {
+            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
+            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
+                throw err;
+            return { done: [], pending, error: err };
+        });
+        results.push(...round.done);
+        pending = round.pending;
+        if (round.error !== undefined)
+            faults.push(round.error);
+        // The server's identity failed mid-session: no reconnect may paper over that. What landed
+        // stays reported; the rest fails with the reason.
+        if (round.fatal) {
+            const reason = retry_describe(round.error);
+            return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+        }
+    }
+    const reason = gaveUp(what, faults).message;
+    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+}
+async function runRound(plan, jobs) {
+    const session = await plan.connect();
+    const round = { done: [], pending: [] };
+    try {
+        await plan.prepare?.(session, jobs);
+        const limit = pLimit(plan.concurrency);
+        await Promise.all(jobs.map(job => limit(async () => {
+            if (round.error !== undefined) {
+                round.pending.push(job);
+                return;
+            }
+            try {
+                round.done.push(await plan.run(session, job));
+            }
+            catch (err) {
+                if (session.fatal) {
+                    round.error = session.fatal;
+                    round.fatal = true;
+                    round.pending.push(job);
+                    return;
+                }
+                if (!isTransient(err, session))
+                    throw err;
+                round.error ??= err;
+                round.pending.push(job);
+                session.kill();
+            }
+        })));
+    }
+    catch (err) {
+        session.close();
+        if (session.fatal)
+            return { done: [], pending: jobs, error: session.fatal, fatal: true };
+        // Jobs catch their own network errors, so what lands here failed before any job ran.
+        if (!isTransient(err, session))
+            throw err;
+        return { done: [], pending: jobs, error: err };
+    }
+    if (round.pending.length === 0 && plan.finish) {
+        // Tidying up is best effort: its failure must not send finished files again.
+        await plan
+            .finish(session)
+            .catch((err) => warning(`Clean-up skipped: ${err.message}`));
+    }
+    // A connection that finished its work stays open for the caller (deletes, release switch);
+    // whoever handed it out through `connect` closes it.
+    if (round.error !== undefined)
+        session.close();
+    return round;
+}
+/**
+ * For a `.catch` around work on a session: a network failure kills the connection at once, so
+ * closing handles afterwards does not wait for a server that stopped answering.
+ */
+function killIfNetwork(session) {
+    return err => {
+        if (isTransient(err, session))
+            session.kill();
+        throw err;
+    };
+}
+/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
+function isTransient(err, session) {
+    if (err instanceof ConnectionError)
+        return err.transient;
+    if (err instanceof ActionError)
+        return false;
+    if (session?.dead)
+        return true;
+    const level = err?.level;
+    if (level === 'client-socket' || level === 'client-timeout')
+        return true;
+    return isNetworkMessage(retry_describe(err));
+}
+function retry_describe(err) {
+    return err instanceof Error ? err.message : String(err);
+}
+
+;// CONCATENATED MODULE: ./src/plans/checksums.ts
+
+/**
+ * Parses checksum lines into a map of name → lowercase hex: `sha256sum` output (`<64 hex>  name`
+ * or `<64 hex> *name`) and its BSD form (`SHA256 (name) = <64 hex>`, from `sha256sum --tag`). A
+ * bare hash on its own line (a `NAME.sha256` sidecar that holds only the digest) is stored under
+ * the empty name.
+ */
+function parseChecksums(text) {
+    const sums = new Map();
+    for (const raw of text.split(/\r?\n/)) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const gnu = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
+        const bsd = /^SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})$/.exec(line);
+        const [hash, name] = gnu ? [gnu[1], gnu[2]] : bsd ? [bsd[2], bsd[1]] : [];
+        if (hash === undefined)
+            continue;
+        sums.set((name ?? '').trim().replace(/^\.\//, ''), hash.toLowerCase());
+    }
+    return sums;
+}
+/**
+ * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
+ * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
+ * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
+ * another file.)
+ */
+function ownLine(sums, fileName) {
+    const exact = sums.get(fileName);
+    if (exact)
+        return exact;
+    const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
+    return byBase.length === 1 ? byBase[0][1] : undefined;
+}
+/**
+ * What a sidecar says a file's hash must be. The file's own `NAME.sha256` exists only to vouch
+ * for that file, so one that names nothing usable is an error; a `SHA256SUMS` covers many files
+ * and may simply not list this one.
+ */
+function expectedFromSidecar(fileName, sidecar, sums) {
+    if (sidecar) {
+        const own = ownLine(sidecar, fileName) ?? sidecar.get('');
+        if (own)
+            return { hash: own, source: `${fileName}.sha256` };
+        return {
+            unusable: `${fileName}.sha256 holds no SHA-256 for ${fileName} (expected a bare digest, ` +
+                `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
+        };
+    }
+    const listed = sums?.get(fileName);
+    return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/temp-names.ts
+
+/**
+ * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
+ * can be found and removed, and hidden (leading dot) so web servers do not list them.
+ */
+const TEMP_SUFFIX = '.sftp-part';
+/**
+ * A fresh token for temporary names. Each upload to a server takes its own, so two runs, and two
+ * fan-out servers that share one file system, never write the same temporary file.
+ */
+function newRunToken() {
+    return (0,external_node_crypto_.randomBytes)(4).toString('hex');
+}
+/** This process's token, for temporary names that need no more than one per run. */
+const RUN_TOKEN = newRunToken();
+/** Exactly the names tempNameFor makes: hidden, then a token of 8 hex digits, then the suffix. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.sftp-part$/;
+/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
+const MAX_BASE_BYTES = 180;
+/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
+function tempNameFor(name, token = RUN_TOKEN) {
+    if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
+        // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
+        // temporary file; a digest of the exact name keeps them apart.
+        const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
+        return `.${name}${tag}.${token}${TEMP_SUFFIX}`;
+    }
+    // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
+    // the whole name so two long names sharing a prefix never share a temporary file.
+    let base = '';
+    for (const char of name) {
+        if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9)
+            break;
+        base += char;
+    }
+    return `.${base}~${digestOf(name)}.${token}${TEMP_SUFFIX}`;
+}
+function digestOf(name) {
+    return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
+}
+function isTempName(name) {
+    return TEMP_NAME.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/engine/small-files.ts
+
+
+
+/** Reads a small remote file whole (state files, checksum sidecars); refuses big ones. */
+async function readSmallFile(channel, remotePath, maxBytes = 4 * 1024 * 1024) {
+    const handle = await channel.open(remotePath, 'r');
+    try {
+        const chunks = [];
+        let total = 0;
+        for (;;) {
+            const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total));
+            const n = await channel.read(handle, buffer, buffer.length, total);
+            if (n === 0)
+                break;
+            chunks.push(buffer.subarray(0, n));
+            total += n;
+            if (total > maxBytes) {
+                throw new ActionError('File too large', `${remotePath} is larger than ${maxBytes} bytes`);
+            }
+        }
+        return Buffer.concat(chunks).toString('utf8');
+    }
+    finally {
+        await channel.close(handle).catch(() => undefined);
+    }
+}
+/** Writes a small remote file through a temporary name and an atomic rename. */
+async function writeSmallFileAtomically(channel, remotePath, text) {
+    // A fresh token per write: fan-out servers sharing a file system write this file at once.
+    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath), newRunToken()));
+    const data = Buffer.from(text, 'utf8');
+    const handle = await channel.open(temp, 'w');
+    try {
+        for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
+            await channel.write(handle, data.subarray(offset, offset + channel.maxWriteLen), offset);
+        }
+    }
+    finally {
+        await channel.close(handle);
+    }
+    await channel.replace(temp, remotePath);
+}
+
+;// CONCATENATED MODULE: ./src/engine/sidecars.ts
+
+
+
+
+
+/**
+ * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
+ * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
+ * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
+ * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
+ * silence must never pass for a match.
+ */
+class SidecarChecksums {
+    channel;
+    dirs = new Map();
+    sums = new Map();
+    /** `channel` gives the current connection's channel (it changes after a reconnect). */
+    constructor(channel) {
+        this.channel = channel;
+    }
+    async expectedFor(remotePath) {
+        const dir = external_node_path_namespaceObject.posix.dirname(remotePath);
+        const name = external_node_path_namespaceObject.posix.basename(remotePath);
+        const names = await this.list(dir);
+        const own = names.has(`${name}.sha256`)
+            ? await this.read(external_node_path_namespaceObject.posix.join(dir, `${name}.sha256`))
+            : undefined;
+        const all = names.has('SHA256SUMS')
+            ? await this.read(external_node_path_namespaceObject.posix.join(dir, 'SHA256SUMS'))
+            : undefined;
+        const verdict = expectedFromSidecar(name, own, all);
+        if (verdict && 'unusable' in verdict) {
+            throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`);
+        }
+        return verdict;
+    }
+    list(dir) {
+        return this.cached(this.dirs, dir, async () => {
+            try {
+                const entries = await this.channel().readdir(dir);
+                // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
+                return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name));
+            }
+            catch (err) {
+                // A folder one may read from but not list (a drop box) simply shows no sidecars.
+                if (isTransient(err, undefined))
+                    throw err;
+                return new Set();
+            }
+        });
+    }
+    read(file) {
+        return this.cached(this.sums, file, async () => {
+            try {
+                return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024));
+            }
+            catch (err) {
+                if (isTransient(err, undefined))
+                    throw err;
+                throw new ActionError('Checksum file unreadable', `the checksum file ${file} exists but could not be read: ${err.message}`);
+            }
+        });
+    }
+    cached(map, key, load) {
+        let value = map.get(key);
+        if (!value) {
+            value = load();
+            map.set(key, value);
+            value.catch(() => map.delete(key));
+        }
+        return value;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/download.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Downloads each file to a temporary local name, checks it, then renames it into place. Every
+ * local path is proven to lie inside `target` before anything is written.
+ */
+async function downloadFiles(connect, target, files, options) {
+    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    const refused = [];
+    const jobs = [];
+    for (const file of files) {
+        const finalPath = localPathInside(target, file.rel);
+        if (!finalPath) {
+            const why = `'${printableName(file.rel)}' would land outside the target directory`;
+            refused.push(fileResult(file.path, '', file.size, 'refused', why));
+            continue;
+        }
+        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
+        const written = new Watermark(0, options.verifySha256);
+        jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
+    }
+    const folders = new FolderCheck(target);
+    let current;
+    const sidecars = options.verifySha256
+        ? new SidecarChecksums(() => current.main)
+        : undefined;
+    const results = await runWithRetries({
+        jobs,
+        what: options.what,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        run: (session, job) => {
+            current = session;
+            return downloadOne(session, job, options, sidecars, folders);
+        },
+        abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
+    });
+    // A temporary file kept for resuming is useless once the step gives up.
+    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    return [...results, ...refused];
+}
+async function downloadOne(session, job, options, sidecars, folders) {
+    try {
+        await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
+        await fetchToTemp(session, job, options.onBytes);
+        const sha256 = await checkContent(session, job, options, sidecars);
+        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
+        const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
+        return sha256 ? { ...row, sha256 } : row;
+    }
+    catch (err) {
+        if (isTransient(err, session))
+            throw err;
+        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
+        return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', err.message);
+    }
+}
+async function fetchToTemp(session, job, onBytes) {
+    const resume = await resumePoint(job);
+    const lanes = session.lanesFor(job.file.size, job.turn);
+    const reader = await RemoteFileReader.open(lanes, job.file.path);
+    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
+        await reader.close().catch(() => undefined);
+        throw err;
+    });
+    try {
+        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
+        await reader.expectEnd(job.file.size);
+    }
+    catch (err) {
+        killIfNetwork(session)(err);
+    }
+    finally {
+        await writer.close();
+        if (!session.dead)
+            await reader.close().catch(() => undefined);
+    }
+    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
+    if (written.size !== job.file.size) {
+        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
+    }
+}
+/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
+async function checkContent(session, job, options, sidecars) {
+    const received = job.written.digest();
+    if (!received || !options.verifySha256)
+        return received;
+    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
+    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
+    return received;
+}
+async function resumePoint(job) {
+    if (job.written.value === 0)
+        return false;
+    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0)
+        core_info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+    return job.written.value > 0;
+}
+/**
+ * Creates the folders files land in and proves each really lies inside the target. The names
+ * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
+ * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
+ */
+class FolderCheck {
+    target;
+    proven = new Map();
+    root;
+    constructor(target) {
+        this.target = target;
+    }
+    prove(dir) {
+        let check = this.proven.get(dir);
+        if (!check) {
+            check = this.check(dir);
+            this.proven.set(dir, check);
+            check.catch(() => this.proven.delete(dir));
+        }
+        return check;
+    }
+    async check(dir) {
+        // The part that exists is resolved before anything is created, so not even an empty folder
+        // appears outside the target; folders created below it cannot be links.
+        this.root ??= (0,promises_namespaceObject.realpath)(this.target);
+        const root = await this.root;
+        const real = await realpathOfExisting(dir).catch((err) => {
+            throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
+        });
+        if (!isInsideDir(root, real)) {
+            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
+                'nothing was written there.');
+        }
+        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    }
+}
+/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
+async function realpathOfExisting(dir) {
+    let current = dir;
+    while (!(await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) && external_node_path_namespaceObject.dirname(current) !== current) {
+        current = external_node_path_namespaceObject.dirname(current);
+    }
+    return (0,promises_namespaceObject.realpath)(current);
+}
+
+;// CONCATENATED MODULE: ./src/engine/listing-cache.ts
+/**
+ * Listings and stats a phase has already read, kept across its retries: a walk cut short by a
+ * dropped connection carries on over the next one without reading again what it had. Only
+ * answers are kept, never failures, and the cache lives as long as the phase that made it.
+ */
+class ListingCache {
+    listings = new Map();
+    stats = new Map();
+    /** Reads through `channel` whatever is not cached yet. */
+    on(channel) {
+        return {
+            stat: async (path) => this.stats.get(path) ?? keep(this.stats, path, await channel.stat(path)),
+            readdir: async (path) => this.listings.get(path) ?? keep(this.listings, path, await channel.readdir(path))
+        };
+    }
+}
+function keep(map, key, value) {
+    map.set(key, value);
+    return value;
+}
 
 ;// CONCATENATED MODULE: ./src/plans/release-id.ts
 
@@ -65413,7 +65657,7 @@ async function expandRemote(pattern, lister, refused) {
     const { base, glob } = scanPattern(pattern);
     const root = normalizeRemoteDir(base || '.');
     if (!glob) {
-        const info = await lister.stat(root).catch(() => undefined);
+        const info = await lister.stat(root).catch(absentUnlessLost);
         if (!info)
             return [];
         if (info.isFile) {
@@ -65431,7 +65675,7 @@ async function expandRemote(pattern, lister, refused) {
     }
     const isMatch = picomatch_default()(glob, { dot: true });
     const depth = glob.includes('**') ? Infinity : glob.split('/').length;
-    const all = await walkRemote(lister, root, '', depth, refused, isMatch).catch(() => []);
+    const all = (await walkRemote(lister, root, '', depth, refused, isMatch).catch(absentUnlessLost)) ?? [];
     return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
 }
 async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => true) {
@@ -65546,107 +65790,6 @@ function formatBytes(n) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/connection/classify.ts
-
-
-function where(endpoint) {
-    return `Server ${formatHostPort(endpoint.host, endpoint.port)} (input '${endpoint.hostInput}')`;
-}
-function hostKeyMismatch(endpoint, seen) {
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    const presented = seen.length
-        ? seen
-            .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
-            .join('; ')
-        : 'none of the pinned key types';
-    const tried = endpoint.pins.map(p => p.label).join('; ');
-    return new HostKeyError(`The host key of ${target} matches no pin in '${endpoint.pinInput}', so no credential was sent. ` +
-        `The server presented: ${presented}. Pins tried: ${tried}. ` +
-        'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
-        'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-        'be intercepting the connection.');
-}
-const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
-/** ssh2's own report that the server's key-exchange signature did not verify. */
-function isSignatureFailure(err) {
-    return err.level === 'handshake' && /signature verification failed/i.test(err.message);
-}
-/**
- * ssh2 asks the verifier again on every re-key. A live session whose server then shows a key no
- * pin matches (or cannot sign with it) is dropped by ssh2; this says so as a host-key failure,
- * which is never retried, instead of letting it pass for a lost connection.
- */
-function hostKeyChanged(connection, err) {
-    // ssh2 sets the level itself; a server's DISCONNECT text (no level) cannot pose as one.
-    if (err.level !== 'handshake' || !HOST_KEY_FAILURE.test(err.message))
-        return undefined;
-    return new HostKeyError(`The server's host key changed during the session (it was ${connection.keyType} ` +
-        `${connection.fingerprint}) to one that matches no pin, or the server could not prove it ` +
-        'holds the key it showed; the connection was dropped. Someone may be intercepting it.');
-}
-/**
- * The server presented a pinned key but could not sign with it: it copied someone's public key.
- * Never retried, like a mismatch.
- */
-function impostor(endpoint, presented) {
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    return new HostKeyError(`${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
-        'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
-        'may be intercepting the connection.');
-}
-/** Turns an ssh2 error into one the user can act on. */
-function classifyError(err, endpoint, timeoutMs) {
-    const server = where(endpoint);
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    switch (err.level) {
-        case 'client-authentication':
-            return new AuthenticationError(`${server} rejected the login of user '${endpoint.username}'. Check the username, and that ` +
-                "the public half of the private key is in that user's ~/.ssh/authorized_keys on the " +
-                'server (or that the password is right).', { cause: err });
-        case 'client-timeout':
-            return new ConnectionError(`Timed out after ${timeoutMs / 1000} s connecting to ${target}: no SSH handshake and login ` +
-                "in time. Check that the port is an SSH server reachable from the runner, or raise 'timeout'.", false, { cause: err });
-        case 'client-dns':
-            return unresolved(err, endpoint);
-        case 'client-socket':
-            return socketError(err, endpoint);
-        default:
-            return new ConnectionError(`${server}: ${err.message}`, retryable(err), { cause: err });
-    }
-}
-/** SSH DISCONNECT reasons that end a login for good: protocol error, no more auth methods. */
-const FINAL_DISCONNECTS = new Set([2, 14]);
-/**
- * A server DISCONNECT (no level, a reason code) such as "Too many authentication failures" is
- * final: retrying would only risk a ban. Others (too many connections, service not available)
- * may pass. Handshake failures (no common algorithm) never do.
- */
-function retryable(err) {
-    if (err.level === undefined)
-        return typeof err.code === 'number' && !FINAL_DISCONNECTS.has(err.code);
-    return err.level !== 'handshake';
-}
-function unresolved(err, endpoint) {
-    return new ConnectionError(`Host '${endpoint.host}' (input '${endpoint.hostInput}') could not be resolved ` +
-        `(${err.code ?? err.message}). Check the name.`, false, { cause: err });
-}
-function socketError(err, endpoint) {
-    const target = formatHostPort(endpoint.host, endpoint.port);
-    if (err.code === 'ECONNREFUSED') {
-        return new ConnectionError(`Connection to ${target} was refused: nothing listens there. Check '${endpoint.hostInput}' ` +
-            `and '${endpoint.hostInput.replace(/host$/, 'port')}'.`, false, { cause: err });
-    }
-    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
-        return unresolved(err, endpoint);
-    return new ConnectionError(`Network error talking to ${target}: ${err.message}`, true, {
-        cause: err
-    });
-}
-function closedBeforeLogin(endpoint) {
-    return new ConnectionError(`${where(endpoint)} closed the connection before login completed (a server throttling ` +
-        'logins, e.g. MaxStartups, does this).', true);
-}
-
 ;// CONCATENATED MODULE: ./src/connection/host-key.ts
 
 
@@ -65700,30 +65843,26 @@ function algorithmsFor(keyTypes) {
 
 
 
-
 /**
  * Connects, checks the host key against the pins, and only then logs in. A jump host is
  * connected and verified first, and the server is then reached through it and verified again
- * with its own pins. Connections dropped before login are retried with backoff.
+ * with its own pins. Transient failures (a dropped or throttled login) are retried with backoff.
  */
 async function connectVerified(endpoint, options) {
-    return withRetries(options, () => connectOnce(endpoint, options, false));
+    return withRetries({
+        what: `connecting to ${formatHostPort(endpoint.host, endpoint.port)}`,
+        retries: options.retries,
+        attempt: () => connectOnce(endpoint, options, false),
+        transient: isTransientConnect
+    });
 }
-/** Tries again, with backoff, while the failure is a transient one (a throttled login, say). */
-async function withRetries(options, attempt) {
-    for (let tries = 1;; tries++) {
-        try {
-            return await attempt();
-        }
-        catch (err) {
-            const retry = err instanceof ConnectionError && err.transient;
-            if (!retry || tries > options.retries)
-                throw err;
-            const wait = backoffMs(tries);
-            warning(`${err.message} Trying again in ${wait / 1000} s.`);
-            await new Promise(resolve => setTimeout(resolve, wait));
-        }
-    }
+/** One attempt at connectVerified, for callers that run their own retry loop. */
+function connectVerifiedOnce(endpoint, options) {
+    return connectOnce(endpoint, options, false);
+}
+/** Host-key and login failures are never retried; a dropped or throttled login is. */
+function isTransientConnect(err) {
+    return err instanceof ConnectionError && err.transient;
 }
 /**
  * Checks that the server at `endpoint` holds a pinned key, without logging in to it: the
@@ -65731,14 +65870,17 @@ async function withRetries(options, attempt) {
  * the right server before it sends any credential anywhere.
  */
 async function probeHostKey(endpoint, options) {
-    const result = await withRetries(options, () => connectOnce(endpoint, options, true));
+    const result = await retry_policy_withRetries({
+        what: `checking the host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)}`,
+        retries: options.retries,
+        attempt: () => connectOnce(endpoint, options, true),
+        transient: isTransientConnect
+    });
     return result.presented;
 }
 async function connectOnce(endpoint, options, probe) {
     // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
-    const jump = endpoint.jump
-        ? await connectVerified(endpoint.jump, { ...options, retries: 0 })
-        : undefined;
+    const jump = endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined;
     const openSocket = jump
         ? () => forward(jump.client, endpoint, options.timeoutMs)
         : undefined;
@@ -65772,6 +65914,7 @@ async function connectOnce(endpoint, options, probe) {
 }
 async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe) {
     const sock = openSocket ? await openSocket() : undefined;
+    const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
     return new Promise((resolve, reject) => {
         const client = new (ssh2_lib_default()).Client();
         const seenBefore = seen.length;
@@ -65800,7 +65943,10 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
             coalesceWrites(client);
             const presented = seen[seen.length - 1];
             const { keyType, fingerprint, pinLabel } = presented;
-            finish(() => resolve({ kind: 'ready', connection: { client, keyType, fingerprint, pinLabel } }));
+            finish(() => resolve({
+                kind: 'ready',
+                connection: { client, keyType, fingerprint, pinLabel, address: target }
+            }));
         });
         client.on('error', (err) => {
             client.end();
@@ -65894,20 +66040,71 @@ function authMethods(endpoint) {
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
 function forward(jump, endpoint, timeoutMs) {
     return new Promise((resolve, reject) => {
-        const target = formatHostPort(endpoint.host, endpoint.port);
+        const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
         const timer = setTimeout(() => {
             reject(new ConnectionError(`Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`, false));
         }, timeoutMs);
         timer.unref();
-        jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+        const via = endpoint.jump ? endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
+        const lost = (err) => new ConnectionError(`The connection to the jump host ${via} was lost while it reached ${target}.`, true, { cause: err });
+        const opened = (err, stream) => {
             clearTimeout(timer);
             if (!err)
                 return resolve(stream);
-            const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
+            // ssh2 says this to channels still opening when the bastion's own connection closes.
+            if (/No response from server/i.test(err.message))
+                return reject(lost(err));
             reject(new ConnectionError(`The jump host ${via} could not open a connection to ` +
-                `${formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
+                `${endpoints_formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
                 'TCP forwarding (AllowTcpForwarding) and can reach that server.', false, { cause: err }));
-        });
+        };
+        try {
+            jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, opened);
+        }
+        catch (err) {
+            clearTimeout(timer);
+            reject(lost(err));
+        }
+    });
+}
+/**
+ * Whether the server still answers on this connection: one keepalive request and its reply,
+ * sent the way ssh2's own keepalive sends it. Tells a server that chose not to answer something
+ * (it is there) from a link that went dead.
+ */
+function stillAnswers(client, timeoutMs) {
+    return new Promise(resolve => {
+        const callbacks = Reflect.get(client, '_callbacks');
+        const protocol = Reflect.get(client, '_protocol');
+        const ping = protocol && Reflect.get(protocol, 'ping');
+        const sock = Reflect.get(client, '_sock');
+        if (!Array.isArray(callbacks) || typeof ping !== 'function')
+            return resolve(true);
+        if (!(sock instanceof external_node_stream_.Writable) || !sock.writable)
+            return resolve(false);
+        let settled = false;
+        const done = (answered) => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(timer);
+            client.off('close', onClose);
+            resolve(answered);
+        };
+        const onClose = () => done(false);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        timer.unref();
+        client.once('close', onClose);
+        // A reply, success or failure, proves the server is there; ssh2 hands an Error to callbacks
+        // still waiting when the connection closes.
+        callbacks.push((failed) => done(!(failed instanceof Error)));
+        try {
+            ;
+            ping.call(protocol);
+        }
+        catch {
+            done(false);
+        }
     });
 }
 /** Ends a connection and the bastion it runs through. */
@@ -65959,6 +66156,7 @@ class Liveness {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
+
 
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
@@ -66085,6 +66283,23 @@ class SftpChannel {
         }
         return undefined;
     }
+    /**
+     * A request that failed without an SFTP status (ssh2's "No response from server" when the
+     * channel or connection closed under it, say) failed because of the network: it becomes a
+     * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
+     */
+    networkFault(err, what) {
+        if (err instanceof ConnectionError || typeof err?.code === 'number')
+            return err;
+        const message = err instanceof Error ? err.message : String(err);
+        if (this.liveness.fatal)
+            return this.liveness.fatal;
+        if (!this.liveness.lost && !this.closed && !isNetworkMessage(message))
+            return err;
+        return new ConnectionError(`The connection was lost during '${what}' (${message}).`, true, {
+            cause: err
+        });
+    }
     call(what, start) {
         return new Promise((resolve, reject) => {
             // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
@@ -66103,14 +66318,14 @@ class SftpChannel {
                 start((err, value) => {
                     answered();
                     if (err)
-                        reject(err);
+                        reject(this.networkFault(err, what));
                     else
                         resolve(value);
                 });
             }
             catch (err) {
                 answered();
-                reject(err);
+                reject(this.networkFault(err, what));
             }
         });
     }
@@ -66139,8 +66354,7 @@ function toStat(attrs) {
 
 
 
-
-/** How long the server may take to start an SFTP channel. */
+/** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over several channels; smaller ones use one. */
 const SPREAD_THRESHOLD = 8 * 1024 * 1024;
@@ -66179,15 +66393,17 @@ class SftpSession {
         this.watchdog = setInterval(() => {
             const stalled = liveness.stalledForMs();
             if (stalled > stallMs)
-                this.kill(`No answer from the server for ${Math.round(stalled / 1000)} s.`);
+                this.kill(`No answer from the server for ${Math.round(stalled / 1000)} s (the limit is twice ` +
+                    "'timeout', 30 to 60 s).");
         }, 1000);
         this.watchdog.unref();
     }
     /**
      * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
-     * answer before the connection is given up (and the retry loop reconnects).
+     * answer before the connection is given up (and the retry loop reconnects); `setupMs` is how
+     * long the channels may take to start (the `timeout` input).
      */
-    static async open(connection, wanted, stallMs) {
+    static async open(connection, wanted, stallMs, setupMs = REQUEST_DEADLINE_MS) {
         const liveness = new Liveness();
         const markLost = () => liveness.abortAll('The connection was lost.');
         connection.client.on('close', markLost);
@@ -66197,12 +66413,15 @@ class SftpSession {
         }
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
         const started = Date.now();
-        const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client)));
+        const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client, setupMs)));
         const channels = opened.flatMap(r => r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []);
         const refused = opened.find(r => r.status === 'rejected');
-        if (channels.length === 0) {
+        // Channels that started before the connection dropped are no use: the whole start failed.
+        if (channels.length === 0 || liveness.lost) {
+            const reason = refused?.status === 'rejected' ? refused.reason : undefined;
+            const err = await whySftpFailed(connection, liveness, reason, setupMs);
             endConnection(connection);
-            throw noSftp(refused?.status === 'rejected' ? refused.reason : new Error('no channel'));
+            throw liveness.fatal ?? err;
         }
         if (refused?.status === 'rejected') {
             core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
@@ -66251,9 +66470,12 @@ class SftpSession {
         this.liveness.abortAll('The connection was closed.');
     }
 }
-function openSftp(client) {
+/** A channel that did not start within `timeout`. */
+class SetupTimeout extends Error {
+}
+function openSftp(client, setupMs) {
     return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the server did not open an SFTP channel in time')), REQUEST_DEADLINE_MS);
+        const timer = setTimeout(() => reject(new SetupTimeout('the server did not open an SFTP channel in time')), setupMs);
         timer.unref();
         try {
             client.sftp((err, sftp) => {
@@ -66270,16 +66492,28 @@ function openSftp(client) {
         }
     });
 }
-function noSftp(err) {
-    // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
-    // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
-    const motd = /Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)
-        ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
-        : '';
-    return new ConnectionError(`The server refused to start SFTP: ${err.message}. Check that its sshd has a 'Subsystem sftp' line.${motd}`, false, { cause: err });
+/**
+ * Why no SFTP channel started. ssh2 reports a subsystem request cut off by a dropped connection
+ * exactly as one the server refused, so what decides is whether the connection is still there:
+ * closed, or silent to a keepalive, means the network (retried); answering means the server.
+ */
+async function whySftpFailed(connection, liveness, reason, setupMs) {
+    const err = reason ?? new Error('no channel');
+    const timedOut = err instanceof SetupTimeout;
+    const answers = !liveness.lost && (await stillAnswers(connection.client, setupMs));
+    return sftpStartFailure(err, {
+        address: connection.address,
+        timeoutMs: setupMs,
+        lost: liveness.lost,
+        timedOut,
+        answers
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/directions/sessions.ts
+
+
+
 
 
 
@@ -66294,75 +66528,110 @@ const CHANNELS = 8;
 function stallLimitMs(timeoutMs) {
     return Math.min(60_000, Math.max(30_000, 2 * timeoutMs));
 }
-/** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
-async function openSession(endpoint, settings, retries = settings.retries) {
-    const connection = await connectVerified(endpoint, {
+/**
+ * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
+ * attempt; a SessionPool retries it.
+ */
+async function openSession(endpoint, settings) {
+    const connection = await connectVerifiedOnce(endpoint, {
         timeoutMs: settings.timeoutMs,
-        retries,
+        retries: 0,
         debug: isDebug() ? (m) => core_debug(m) : undefined
     });
     logVerified(endpoint, connection);
-    return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs));
+    const stallMs = stallLimitMs(settings.timeoutMs);
+    return SftpSession.open(connection, CHANNELS, stallMs, settings.timeoutMs);
 }
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
-        const jump = formatHostPort(endpoint.jump.host, endpoint.jump.port);
+        const jump = endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port);
         core_info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
             `matches pin ${connection.jump.pinLabel}.`);
     }
-    core_info(`Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
+    core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
         `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`);
 }
 /**
- * The connections one server gets during a run: the first (used for planning) is handed out
- * again while it is alive, fresh ones after a drop. `current` is the one to finish work on;
- * `closeAll` ends every one of them.
+ * The connections one server (or a relay's pair of servers) gets during a step, and the step's
+ * one retry policy: every phase runs on the live connection, and a transient fault costs a
+ * reconnection with backoff, up to `retries` per phase, wherever it happens. `current` is the
+ * connection to finish work on; `closeAll` ends every one of them.
  */
 class SessionPool {
-    latest;
+    address;
+    retries;
     open;
-    opened;
-    spare;
-    constructor(latest, open) {
-        this.latest = latest;
+    opened = [];
+    latest;
+    constructor(
+    /** `host:port`, as the log and errors name it. */
+    address, retries, open, first) {
+        this.address = address;
+        this.retries = retries;
         this.open = open;
-        this.opened = [latest];
-        this.spare = latest;
+        if (first)
+            this.adopt(first);
     }
     get current() {
+        if (!this.latest)
+            throw new Error(`no connection to ${this.address} yet`);
         return this.latest;
     }
+    /** A live connection: the last one while it is up, else one new attempt (callers retry). */
     connect = async () => {
-        const spare = this.spare;
-        this.spare = undefined;
-        if (spare && !spare.dead)
-            return spare;
-        this.latest = await this.open();
-        this.opened.push(this.latest);
-        return this.latest;
+        if (this.latest && !this.latest.dead)
+            return this.latest;
+        return this.adopt(await this.open());
     };
+    /** Connects (key exchange, login, SFTP start), retrying as any phase does. */
+    first() {
+        return this.phase(`connecting to ${this.address}`, async (session) => session);
+    }
+    /**
+     * Runs `work` on a live connection. After a transient fault the connection is given up and
+     * `work` runs again on a new one; what it already finished it must keep itself.
+     */
+    phase(what, work) {
+        return retry_policy_withRetries({
+            what,
+            retries: this.retries,
+            attempt: async () => {
+                const session = await this.connect();
+                return work(session).catch(killIfNetwork(session));
+            },
+            // Once the server was reached, a refused or timed-out reconnection is a server
+            // restarting, not a wrong address. Host-key and login failures are never ConnectionErrors.
+            transient: err => (this.opened.length > 0 && err instanceof ConnectionError) || isTransient(err, this.latest)
+        });
+    }
     closeAll() {
         for (const session of this.opened)
             session.close();
+    }
+    adopt(session) {
+        this.opened.push(session);
+        this.latest = session;
+        return session;
     }
 }
 function hostReport(role, endpoint, session) {
     const { connection } = session;
     const report = {
         role,
-        address: formatHostPort(endpoint.host, endpoint.port),
+        address: endpoints_formatHostPort(endpoint.host, endpoint.port),
         keyType: connection.keyType,
         fingerprint: connection.fingerprint,
         pinLabel: connection.pinLabel
     };
     if (connection.jump && endpoint.jump) {
-        report.via = `${formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`;
+        report.via = `${endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`;
     }
     return report;
 }
 /** The engine's options every direction passes the same way. */
-function transferOptions(settings, progress) {
+function transferOptions(settings, progress, what) {
     return {
+        what,
         concurrency: settings.concurrency,
         retries: settings.retries,
         verifySha256: settings.verify === 'sha256',
@@ -66386,22 +66655,23 @@ function sumSizes(files) {
 
 
 
+
 /** Downloads from the one server named by `host` into the local target directory. */
 async function runDownload(settings, report) {
     await refuseTargetThroughLink(settings.workspace, settings.target);
     const server = settings.servers[0];
-    const address = formatHostPort(server.host, server.port);
-    const first = await core_group(`Connect to ${address}`, () => openSession(server, settings));
-    report.hosts.push(hostReport('server', server, first));
-    const pool = new SessionPool(first, () => openSession(server, settings, 0));
+    const address = endpoints_formatHostPort(server.host, server.port);
+    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
     try {
-        const files = await planRemote(settings, first, report);
+        const first = await core_group(`Connect to ${address}`, () => pool.first());
+        report.hosts.push(hostReport('server', server, first));
+        const files = await planRemote(settings, pool, report);
         if (settings.dryRun) {
             report.files.push(...plannedRows(files, settings.target));
             return;
         }
         const progress = new Progress(sumSizes(files));
-        const results = await core_group('Download', () => downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress)));
+        const results = await core_group('Download', () => downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress, `downloading from ${address}`)));
         report.files.push(...results);
     }
     finally {
@@ -66431,11 +66701,13 @@ function plannedRows(files, target) {
 }
 /**
  * Lists what `source` matches on the server, keeps only the newest file when asked, and records
- * refused names in the report. Shared by download and relay.
+ * refused names in the report. Shared by download and relay. A listing cut short by a dropped
+ * connection carries on over a new one, without reading again the folders it had read.
  */
-function planRemote(settings, session, report) {
+function planRemote(settings, pool, report) {
     return core_group('Plan', async () => {
-        const listed = await listRemoteFiles(settings.source, session.main, m => warning(m));
+        const cache = new ListingCache();
+        const listed = await pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session => listRemoteFiles(settings.source, cache.on(session.main), m => warning(m)));
         for (const r of listed.refused)
             report.files.push(fileResult(r.path, '', 0, 'refused', r.reason));
         let files = listed.files;
@@ -66763,6 +67035,7 @@ function relayFiles(connect, target, files, options) {
     const steps = landingSteps(target, jobs.map(j => j.delivery), (pair) => pair.target);
     return runWithRetries({
         jobs,
+        what: options.what,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
@@ -66813,41 +67086,45 @@ async function runRelay(settings, report) {
     if (!destination)
         throw new Error('relay without a destination server');
     const options = { timeoutMs: settings.timeoutMs, retries: settings.retries };
-    const destAddress = formatHostPort(destination.host, destination.port);
+    const destAddress = endpoints_formatHostPort(destination.host, destination.port);
     await core_group(`Check the host key of ${destAddress} (no login yet)`, async () => {
         const presented = await probeHostKey(destination, options);
         core_info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
     });
-    const from = await core_group(`Connect to ${formatHostPort(source.host, source.port)}`, () => openSession(source, settings));
-    let to;
+    const srcAddress = endpoints_formatHostPort(source.host, source.port);
+    const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings));
+    const destinations = new SessionPool(destAddress, settings.retries, () => openSession(destination, settings));
     let pairs;
     try {
+        const from = await core_group(`Connect to ${srcAddress}`, () => sources.first());
         report.hosts.push(hostReport('source', source, from));
-        const files = await planRemote(settings, from, report);
+        const files = await planRemote(settings, sources, report);
         if (settings.dryRun) {
             report.files.push(...plannedRows(files, settings.target));
             return;
         }
-        to = await core_group(`Connect to ${destAddress}`, () => openSession(destination, settings));
+        const to = await core_group(`Connect to ${destAddress}`, () => destinations.first());
         report.hosts.push(hostReport('target', destination, to));
         const progress = new Progress(sumSizes(files));
-        const pool = new SessionPool(new RelayPair(from, to), async () => {
-            const src = await openSession(source, settings, 0);
+        const what = `relaying from ${srcAddress} to ${destAddress}`;
+        const first = new RelayPair(sources.current, to);
+        const pool = new SessionPool(what, settings.retries, async () => {
+            const src = await openSession(source, settings);
             // A destination that fails to connect must not leave the source connection running.
-            const dst = await openSession(destination, settings, 0).catch((err) => {
+            const dst = await openSession(destination, settings).catch((err) => {
                 src.close();
                 throw err;
             });
             return new RelayPair(src, dst);
-        });
+        }, first);
         pairs = pool;
-        const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress)));
+        const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress, what)));
         report.files.push(...results);
     }
     finally {
         pairs?.closeAll();
-        from.close();
-        to?.close();
+        sources.closeAll();
+        destinations.closeAll();
     }
 }
 
@@ -66930,7 +67207,9 @@ async function recordOwnRelease(session, target, id) {
  * Makes `target/current` point at `releases/<id>`: a link with a temporary name is created
  * beside it and renamed over it. Returns the link's previous target, if there was one.
  */
-async function switchCurrent(session, target, id) {
+async function switchCurrent(session, target, id, 
+/** Told what `current` pointed at, before anything is changed. */
+seen) {
     assertPlainName(id);
     const channel = session.main;
     const link = external_node_path_namespaceObject.posix.join(target, CURRENT_LINK);
@@ -66938,6 +67217,7 @@ async function switchCurrent(session, target, id) {
     const wanted = `${RELEASES_DIR}/${id}`;
     await requireDirectory(channel, releaseDir(target, id));
     const previous = await previousTarget(channel, link);
+    seen?.(previous);
     const temp = external_node_path_namespaceObject.posix.join(target, tempNameFor(CURRENT_LINK));
     // A switch retried in the same run finds its own leftover link under the same name.
     await unlinkIfPresent(channel, temp);
@@ -67402,6 +67682,7 @@ function uploadFiles(connect, target, files, options) {
     const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session);
     return runWithRetries({
         jobs,
+        what: options.what,
         retries: options.retries,
         concurrency: options.concurrency,
         connect,
@@ -67591,38 +67872,55 @@ function toPosix(p) {
 
 
 
+
+
 /**
  * Removes remote files the source no longer has, then the directories that left empty. Runs only
- * after every upload succeeded, so a failed deploy never loses files it did not replace.
+ * after every upload succeeded, so a failed deploy never loses files it did not replace. A lost
+ * connection is thrown for the retry loop; `done` keeps what earlier attempts removed.
  */
-async function deleteExtraneous(session, dest, ops, tree, isExcluded) {
+async function deleteExtraneous(session, dest, ops, tree, isExcluded, done = new Map()) {
     const doomed = ops.filter(o => o.kind === 'delete');
     const rows = await Promise.all(doomed.map(async (op) => {
         const remote = external_node_path_namespaceObject.posix.join(dest, op.rel);
+        const before = done.get(remote);
+        if (before)
+            return before;
         try {
             await session.main.unlink(remote);
-            return fileResult('', remote, op.size, 'deleted');
+            const row = fileResult('', remote, op.size, 'deleted');
+            done.set(remote, row);
+            return row;
         }
         catch (err) {
+            if (isTransient(err, session))
+                throw err;
             return fileResult('', remote, op.size, 'failed', `could not delete: ${err.message}`);
         }
     }));
     const kept = ops.filter(o => o.kind !== 'delete').map(o => o.rel);
     const deleted = doomed.map(o => o.rel);
     for (const dir of emptiedDirs(tree, deleted, kept, isExcluded)) {
-        await session.main.rmdir(external_node_path_namespaceObject.posix.join(dest, dir)).catch(() => undefined);
+        await session.main.rmdir(external_node_path_namespaceObject.posix.join(dest, dir)).catch(absentUnlessLost);
     }
     if (rows.length)
         core_info(`Deleted ${rows.filter(r => r.status === 'deleted').length} files.`);
     return rows;
 }
-/** Points `target/current` at the new release, atomically, then prunes old releases. */
-async function publishRelease(session, target, release) {
-    const { previous } = await switchCurrent(session, target, release.id);
-    core_info(`${target}/current now points at releases/${release.id}` +
-        `${previous ? ` (was ${previous})` : ''}.`);
-    const before = previous === undefined ? undefined : releaseOfLink(previous);
-    const removed = await pruneReleases(session, target, release.keep, release.id, before);
+/**
+ * Points `target/current` at the new release, atomically, then prunes old releases. Each is
+ * retried over a new connection after a drop; switching again is harmless.
+ */
+async function publishRelease(pool, target, release) {
+    const where = `${target} on ${pool.address}`;
+    // The link as this run first found it: a switch retried after its rename finds its own link,
+    // and the release that was live before the run must survive the pruning that follows.
+    let first;
+    const { previous } = await pool.phase(`switching the release in ${where}`, session => switchCurrent(session, target, release.id, link => (first ??= { link })));
+    const was = previous && previous !== `releases/${release.id}` ? ` (was ${previous})` : '';
+    core_info(`${target}/current now points at releases/${release.id}${was}.`);
+    const before = first?.link === undefined ? undefined : releaseOfLink(first.link);
+    const removed = await pool.phase(`removing old releases in ${where}`, session => pruneReleases(session, target, release.keep, release.id, before));
     if (removed.length)
         core_info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`);
 }
@@ -67630,10 +67928,11 @@ async function publishRelease(session, target, release) {
 ;// CONCATENATED MODULE: ./src/plans/remote-tree.ts
 
 
+
 /** Lists everything below `root`, level by level in parallel; a missing root is an empty tree. */
 async function listRemoteTree(lister, root) {
     const tree = { files: new Map(), dirs: [], others: [] };
-    const exists = await lister.stat(root).catch(() => undefined);
+    const exists = await lister.stat(root).catch(absentUnlessLost);
     if (!exists?.isDirectory)
         return tree;
     let level = [''];
@@ -67671,11 +67970,12 @@ async function listOne(lister, root, rel, tree) {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
  */
-async function planUpload(settings, session, dest, files, hashes) {
+async function planUpload(settings, session, dest, files, hashes, cache = new ListingCache()) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
@@ -67684,7 +67984,7 @@ async function planUpload(settings, session, dest, files, hashes) {
         await refuseUnswitchableCurrent(session, settings.target);
     }
     const [tree, state] = await Promise.all([
-        needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
+        needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
         settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ]);
     const isExcluded = makeTargetExcluder(settings.source, dest);
@@ -67704,7 +68004,7 @@ function emptyTree() {
 }
 /** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
 async function refuseExistingRelease(session, dest, given) {
-    const existing = await session.main.lstat(dest).catch(() => undefined);
+    const existing = await session.main.lstat(dest).catch(absentUnlessLost);
     if (existing && given) {
         throw new InputError('release-id', `'${dest}' already exists on the server. Each release needs a new ID; choose another ` +
             "'release-id', or leave it empty to get one from the time and commit.");
@@ -67718,7 +68018,7 @@ async function refuseExistingRelease(session, dest, given) {
 async function refuseLoginDirectory(session, dest) {
     const [home, resolved] = await Promise.all([
         session.main.realpath('.'),
-        session.main.realpath(dest).catch(() => undefined)
+        session.main.realpath(dest).catch(absentUnlessLost)
     ]);
     // The login directory itself, the root, or any directory above the login directory.
     if (resolved && (resolved === home || resolved === '/' || home.startsWith(`${resolved}/`))) {
@@ -67741,6 +68041,7 @@ function logPlan(plan, verbose) {
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
+
 
 
 
@@ -67780,7 +68081,7 @@ async function runUpload(settings, report) {
  * is each of its files not already reported.
  */
 function unreachable(server, source, report, err) {
-    const address = formatHostPort(server.host, server.port);
+    const address = endpoints_formatHostPort(server.host, server.port);
     const message = err.message;
     error(`${address}: ${message}`, { title: 'Server skipped' });
     if (!report.hosts.some(h => h.address === address)) {
@@ -67803,17 +68104,19 @@ function unreachable(server, source, report, err) {
     }
 }
 async function uploadTo(server, settings, source, progress, report, fanOut) {
-    const address = formatHostPort(server.host, server.port);
+    const address = endpoints_formatHostPort(server.host, server.port);
     // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
     const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
-    const first = await group(`Connect to ${address}`, () => openSession(server, settings));
-    report.hosts.push(hostReport('server', server, first));
-    const pool = new SessionPool(first, () => openSession(server, settings, 0));
+    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
     const tag = (rows) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows);
     const dest = report.releasePath ?? settings.target;
     try {
+        const first = await group(`Connect to ${address}`, () => pool.first());
+        report.hosts.push(hostReport('server', server, first));
         const plan = await group('Plan', async () => {
-            const planned = await planUpload(settings, first, dest, source.files, source.hashes);
+            // Listings read before a drop are kept for the retry: the target did not change meanwhile.
+            const cache = new ListingCache();
+            const planned = await pool.phase(`planning ${dest} on ${address}`, session => planUpload(settings, session, dest, source.files, source.hashes, cache));
             logPlan(planned, settings.dryRun);
             return planned;
         });
@@ -67821,18 +68124,21 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
             report.files.push(...tag(upload_plannedRows(plan, source, dest)));
             return;
         }
-        if (settings.release)
-            await recordOwnRelease(first, settings.target, settings.release.id);
+        const release = settings.release;
+        if (release) {
+            await pool.phase(`recording the release in ${settings.target} on ${address}`, session => recordOwnRelease(session, settings.target, release.id));
+        }
         const rows = await group(`Upload to ${address}`, () => send(settings, pool, dest, plan, source, progress));
         report.files.push(...tag(rows));
         if (rows.some(r => r.status === 'failed'))
             return;
         if (settings.deleteExtraneous) {
-            const deleted = await group('Delete', () => deleteExtraneous(pool.current, dest, plan.ops, plan.tree, plan.isExcluded));
+            const done = new Map();
+            const deleted = await group('Delete', () => pool.phase(`deleting extraneous files in ${dest} on ${address}`, session => deleteExtraneous(session, dest, plan.ops, plan.tree, plan.isExcluded, done)));
             report.files.push(...tag(deleted));
         }
         if (settings.release)
-            await group('Switch release', () => publishRelease(pool.current, settings.target, settings.release));
+            await group('Switch release', () => publishRelease(pool, settings.target, settings.release));
     }
     finally {
         pool.closeAll();
@@ -67848,7 +68154,7 @@ async function send(settings, pool, dest, plan, source, progress) {
     let results;
     try {
         results = await uploadFiles(pool.connect, dest, toSend, {
-            ...transferOptions(settings, progress),
+            ...transferOptions(settings, progress, `uploading to ${pool.address}`),
             hash: settings.syncChanged,
             onLanded: (rel, landed) => {
                 const size = sizes.get(rel);

@@ -68,6 +68,15 @@ export class ConnectionError extends ActionError {
   }
 }
 
+/**
+ * For a `.catch` that reads a failed lookup as "not there": a lost connection is not "not
+ * there", and must reach the retry loop instead of deciding anything.
+ */
+export function absentUnlessLost(err: unknown): undefined {
+  if (err instanceof ConnectionError) throw err
+  return undefined
+}
+
 /** A file could not be moved, or arrived different from what was sent. */
 export class TransferError extends ActionError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -148,3 +148,98 @@ export function closedBeforeLogin(endpoint: Endpoint): ConnectionError {
     true
   )
 }
+
+const NETWORK_MESSAGES =
+  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i
+
+/** ssh2's and Node's words for a connection that went away under a request. */
+export function isNetworkMessage(message: string): boolean {
+  return NETWORK_MESSAGES.test(message)
+}
+
+/** How an SFTP channel failed to start, as seen on the connection it was asked on. */
+export interface SftpStartContext {
+  /** `host:port`, for the message. */
+  address: string
+  timeoutMs: number
+  /** The SSH connection closed while the channels started. */
+  lost: boolean
+  /** The channels did not answer within `timeoutMs`. */
+  timedOut: boolean
+  /** The connection answered a keepalive after the failure: the server is there and chose this. */
+  answers: boolean
+}
+
+/**
+ * A failed SFTP start, told apart by what happened rather than by the phase: a connection that
+ * dropped or stopped answering while the channels started is the network's fault and is retried;
+ * a live server that refuses the subsystem, prints text where the protocol belongs, or answers
+ * SSH but leaves SFTP silent is misconfigured, and retrying would only repeat it.
+ */
+export function sftpStartFailure(
+  err: Error & { code?: unknown },
+  context: SftpStartContext
+): ConnectionError {
+  const { address } = context
+  const seconds = context.timeoutMs / 1000
+  if (context.lost || !context.answers) {
+    const what = context.lost
+      ? 'the connection was lost'
+      : context.timedOut
+        ? `no answer within ${seconds} s ('timeout'), and the connection stopped answering`
+        : 'the connection stopped answering'
+    return new ConnectionError(`SFTP could not start on ${address}: ${what}.`, true, {
+      cause: err
+    })
+  }
+  if (context.timedOut) {
+    return new ConnectionError(
+      `${address} answers SSH, but its SFTP subsystem did not answer within ${seconds} s ` +
+        "('timeout'). Check the server's sftp-server (the 'Subsystem sftp' line of its " +
+        "sshd_config), or raise 'timeout' for a very slow server.",
+      false,
+      { cause: err }
+    )
+  }
+  // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
+  // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
+  if (/Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)) {
+    return new ConnectionError(
+      `The server refused to start SFTP: ${err.message}. The login shell printed text on the ` +
+        'SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive ' +
+        'sessions.',
+      false,
+      { cause: err }
+    )
+  }
+  // ssh2 says this when the channel closed before the subsystem's first packet and no exit
+  // status came: a channel that ended before it started, worth another connection.
+  if (/unexpected SFTP session termination/i.test(err.message)) {
+    return new ConnectionError(
+      `SFTP could not start on ${address}: the channel ended before SFTP started.`,
+      true,
+      { cause: err }
+    )
+  }
+  return new ConnectionError(
+    `The server refused to start SFTP: ${err.message}. Check that its sshd has a ` +
+      "'Subsystem sftp' line.",
+    false,
+    { cause: err }
+  )
+}
+
+const TIMEOUT_TEXT =
+  /timed out|time ?out|No answer from the server|did not answer|stopped answering/i
+
+/** A transient fault in a few words, for the retry lines and the error after the last retry. */
+export function faultOf(err: unknown): string {
+  const fields = (err ?? {}) as { level?: string; code?: unknown; cause?: unknown }
+  const text = err instanceof Error ? err.message : String(err)
+  if (fields.level === 'client-timeout' || TIMEOUT_TEXT.test(text)) return 'timed out'
+  if (fields.code === 'ECONNREFUSED' || /\bwas refused\b|ECONNREFUSED/.test(text)) {
+    return 'connection refused'
+  }
+  if (/before login completed/.test(text)) return 'closed before login'
+  return 'connection lost'
+}

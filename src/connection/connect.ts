@@ -1,10 +1,7 @@
-import * as core from '@actions/core'
-import { forLog } from '../escape.js'
 import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
 import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
-import { backoffMs } from './backoff.js'
 import {
   classifyError,
   closedBeforeLogin,
@@ -14,6 +11,7 @@ import {
   isSignatureFailure
 } from './classify.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
+import { withRetries } from './retry-policy.js'
 
 /** A logged-in connection whose host key matched a pin. */
 export interface VerifiedConnection {
@@ -24,6 +22,8 @@ export interface VerifiedConnection {
   fingerprint: string
   /** Which pin matched, as shown to users. */
   pinLabel: string
+  /** `host:port`, as messages name the server. */
+  address: string
   /** The bastion this connection runs through, closed along with it. */
   jump?: VerifiedConnection
 }
@@ -42,28 +42,31 @@ type SocketOpener = (() => Promise<Duplex>) | undefined
 /**
  * Connects, checks the host key against the pins, and only then logs in. A jump host is
  * connected and verified first, and the server is then reached through it and verified again
- * with its own pins. Connections dropped before login are retried with backoff.
+ * with its own pins. Transient failures (a dropped or throttled login) are retried with backoff.
  */
 export async function connectVerified(
   endpoint: Endpoint,
   options: ConnectOptions
 ): Promise<VerifiedConnection> {
-  return withRetries(options, () => connectOnce(endpoint, options, false))
+  return withRetries({
+    what: `connecting to ${formatHostPort(endpoint.host, endpoint.port)}`,
+    retries: options.retries,
+    attempt: () => connectOnce(endpoint, options, false),
+    transient: isTransientConnect
+  })
 }
 
-/** Tries again, with backoff, while the failure is a transient one (a throttled login, say). */
-async function withRetries<T>(options: ConnectOptions, attempt: () => Promise<T>): Promise<T> {
-  for (let tries = 1; ; tries++) {
-    try {
-      return await attempt()
-    } catch (err) {
-      const retry = err instanceof ConnectionError && err.transient
-      if (!retry || tries > options.retries) throw err
-      const wait = backoffMs(tries)
-      core.warning(`${forLog(err.message)} Trying again in ${wait / 1000} s.`)
-      await new Promise(resolve => setTimeout(resolve, wait))
-    }
-  }
+/** One attempt at connectVerified, for callers that run their own retry loop. */
+export function connectVerifiedOnce(
+  endpoint: Endpoint,
+  options: ConnectOptions
+): Promise<VerifiedConnection> {
+  return connectOnce(endpoint, options, false)
+}
+
+/** Host-key and login failures are never retried; a dropped or throttled login is. */
+export function isTransientConnect(err: unknown): boolean {
+  return err instanceof ConnectionError && err.transient
 }
 
 /**
@@ -75,7 +78,12 @@ export async function probeHostKey(
   endpoint: Endpoint,
   options: ConnectOptions
 ): Promise<Presented> {
-  const result = await withRetries(options, () => connectOnce(endpoint, options, true))
+  const result = await withRetries({
+    what: `checking the host key of ${formatHostPort(endpoint.host, endpoint.port)}`,
+    retries: options.retries,
+    attempt: () => connectOnce(endpoint, options, true),
+    transient: isTransientConnect
+  })
   return result.presented
 }
 
@@ -90,9 +98,7 @@ async function connectOnce(
   probe: boolean
 ): Promise<VerifiedConnection | { presented: Presented }> {
   // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
-  const jump = endpoint.jump
-    ? await connectVerified(endpoint.jump, { ...options, retries: 0 })
-    : undefined
+  const jump = endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined
   const openSocket: SocketOpener = jump
     ? () => forward(jump.client, endpoint, options.timeoutMs)
     : undefined
@@ -134,6 +140,7 @@ async function attemptOnce(
   probe: boolean
 ): Promise<Attempt> {
   const sock = openSocket ? await openSocket() : undefined
+  const target = formatHostPort(endpoint.host, endpoint.port)
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client()
     const seenBefore = seen.length
@@ -162,7 +169,10 @@ async function attemptOnce(
       const presented = seen[seen.length - 1]
       const { keyType, fingerprint, pinLabel } = presented
       finish(() =>
-        resolve({ kind: 'ready', connection: { client, keyType, fingerprint, pinLabel } })
+        resolve({
+          kind: 'ready',
+          connection: { client, keyType, fingerprint, pinLabel, address: target }
+        })
       )
     })
     client.on('error', (err: Error & { level?: string }) => {
@@ -269,10 +279,18 @@ function forward(jump: ssh2.Client, endpoint: Endpoint, timeoutMs: number): Prom
       )
     }, timeoutMs)
     timer.unref()
-    jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (err, stream) => {
+    const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : ''
+    const lost = (err: Error) =>
+      new ConnectionError(
+        `The connection to the jump host ${via} was lost while it reached ${target}.`,
+        true,
+        { cause: err }
+      )
+    const opened = (err: Error | undefined, stream: Duplex) => {
       clearTimeout(timer)
       if (!err) return resolve(stream)
-      const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : ''
+      // ssh2 says this to channels still opening when the bastion's own connection closes.
+      if (/No response from server/i.test(err.message)) return reject(lost(err))
       reject(
         new ConnectionError(
           `The jump host ${via} could not open a connection to ` +
@@ -282,7 +300,49 @@ function forward(jump: ssh2.Client, endpoint: Endpoint, timeoutMs: number): Prom
           { cause: err }
         )
       )
-    })
+    }
+    try {
+      jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, opened)
+    } catch (err) {
+      clearTimeout(timer)
+      reject(lost(err as Error))
+    }
+  })
+}
+
+/**
+ * Whether the server still answers on this connection: one keepalive request and its reply,
+ * sent the way ssh2's own keepalive sends it. Tells a server that chose not to answer something
+ * (it is there) from a link that went dead.
+ */
+export function stillAnswers(client: ssh2.Client, timeoutMs: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const callbacks: unknown = Reflect.get(client, '_callbacks')
+    const protocol: unknown = Reflect.get(client, '_protocol')
+    const ping: unknown = protocol && Reflect.get(protocol as object, 'ping')
+    const sock: unknown = Reflect.get(client, '_sock')
+    if (!Array.isArray(callbacks) || typeof ping !== 'function') return resolve(true)
+    if (!(sock instanceof Writable) || !sock.writable) return resolve(false)
+    let settled = false
+    const done = (answered: boolean): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      client.off('close', onClose)
+      resolve(answered)
+    }
+    const onClose = (): void => done(false)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    timer.unref()
+    client.once('close', onClose)
+    // A reply, success or failure, proves the server is there; ssh2 hands an Error to callbacks
+    // still waiting when the connection closes.
+    callbacks.push((failed: unknown) => done(!(failed instanceof Error)))
+    try {
+      ;(ping as () => void).call(protocol)
+    } catch {
+      done(false)
+    }
   })
 }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { downloadFiles, realpathOfExisting } from '../engine/download.js'
 import { InputError } from '../errors.js'
 import { forLog } from '../escape.js'
+import { ListingCache } from '../engine/listing-cache.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
@@ -18,18 +19,23 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
   await refuseTargetThroughLink(settings.workspace, settings.target)
   const server = settings.servers[0]
   const address = formatHostPort(server.host, server.port)
-  const first = await core.group(`Connect to ${address}`, () => openSession(server, settings))
-  report.hosts.push(hostReport('server', server, first))
-  const pool = new SessionPool(first, () => openSession(server, settings, 0))
+  const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
   try {
-    const files = await planRemote(settings, first, report)
+    const first = await core.group(`Connect to ${address}`, () => pool.first())
+    report.hosts.push(hostReport('server', server, first))
+    const files = await planRemote(settings, pool, report)
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return
     }
     const progress = new Progress(sumSizes(files))
     const results = await core.group('Download', () =>
-      downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress))
+      downloadFiles(
+        pool.connect,
+        settings.target,
+        files,
+        transferOptions(settings, progress, `downloading from ${address}`)
+      )
     )
     report.files.push(...results)
   } finally {
@@ -64,16 +70,20 @@ export function plannedRows(files: RemoteFile[], target: string): FileResult[] {
 
 /**
  * Lists what `source` matches on the server, keeps only the newest file when asked, and records
- * refused names in the report. Shared by download and relay.
+ * refused names in the report. Shared by download and relay. A listing cut short by a dropped
+ * connection carries on over a new one, without reading again the folders it had read.
  */
 export function planRemote(
   settings: Settings,
-  session: SftpSession,
+  pool: SessionPool<SftpSession>,
   report: RunReport
 ): Promise<RemoteFile[]> {
   return core.group('Plan', async () => {
-    const listed = await listRemoteFiles(settings.source, session.main, m =>
-      core.warning(forLog(m))
+    const cache = new ListingCache()
+    const listed = await pool.phase(
+      `listing ${settings.source.include.join(', ')} on ${pool.address}`,
+      session =>
+        listRemoteFiles(settings.source, cache.on(session.main), m => core.warning(forLog(m)))
     )
     for (const r of listed.refused)
       report.files.push(fileResult(r.path, '', 0, 'refused', r.reason))

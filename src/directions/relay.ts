@@ -1,7 +1,6 @@
 import * as core from '@actions/core'
 import { probeHostKey } from '../connection/connect.js'
 import { RelayPair, relayFiles } from '../engine/relay.js'
-import type { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
@@ -25,38 +24,47 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
       `${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`
     )
   })
-  const from = await core.group(`Connect to ${formatHostPort(source.host, source.port)}`, () =>
-    openSession(source, settings)
+  const srcAddress = formatHostPort(source.host, source.port)
+  const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings))
+  const destinations = new SessionPool(destAddress, settings.retries, () =>
+    openSession(destination, settings)
   )
-  let to: SftpSession | undefined
   let pairs: SessionPool<RelayPair> | undefined
   try {
+    const from = await core.group(`Connect to ${srcAddress}`, () => sources.first())
     report.hosts.push(hostReport('source', source, from))
-    const files = await planRemote(settings, from, report)
+    const files = await planRemote(settings, sources, report)
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return
     }
-    to = await core.group(`Connect to ${destAddress}`, () => openSession(destination, settings))
+    const to = await core.group(`Connect to ${destAddress}`, () => destinations.first())
     report.hosts.push(hostReport('target', destination, to))
     const progress = new Progress(sumSizes(files))
-    const pool = new SessionPool(new RelayPair(from, to), async () => {
-      const src = await openSession(source, settings, 0)
-      // A destination that fails to connect must not leave the source connection running.
-      const dst = await openSession(destination, settings, 0).catch((err: unknown) => {
-        src.close()
-        throw err
-      })
-      return new RelayPair(src, dst)
-    })
+    const what = `relaying from ${srcAddress} to ${destAddress}`
+    const first = new RelayPair(sources.current, to)
+    const pool = new SessionPool(
+      what,
+      settings.retries,
+      async () => {
+        const src = await openSession(source, settings)
+        // A destination that fails to connect must not leave the source connection running.
+        const dst = await openSession(destination, settings).catch((err: unknown) => {
+          src.close()
+          throw err
+        })
+        return new RelayPair(src, dst)
+      },
+      first
+    )
     pairs = pool
     const results = await core.group('Relay', () =>
-      relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress))
+      relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress, what))
     )
     report.files.push(...results)
   } finally {
     pairs?.closeAll()
-    from.close()
-    to?.close()
+    sources.closeAll()
+    destinations.closeAll()
   }
 }

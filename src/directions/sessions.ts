@@ -1,5 +1,8 @@
 import * as core from '@actions/core'
-import { connectVerified, type VerifiedConnection } from '../connection/connect.js'
+import { connectVerifiedOnce, type VerifiedConnection } from '../connection/connect.js'
+import { withRetries } from '../connection/retry-policy.js'
+import { ConnectionError } from '../errors.js'
+import { isTransient, killIfNetwork, type Reconnectable } from '../engine/retry.js'
 import { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
@@ -10,8 +13,6 @@ import type { HostReport } from '../report/types.js'
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 export const CHANNELS = 8
 
-export type Connect = () => Promise<SftpSession>
-
 /**
  * How long requests may wait with no answer at all before the connection counts as stalled:
  * twice `timeout`, between 30 s (one slow server operation, such as closing a big file on
@@ -21,19 +22,19 @@ export function stallLimitMs(timeoutMs: number): number {
   return Math.min(60_000, Math.max(30_000, 2 * timeoutMs))
 }
 
-/** Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels. */
-export async function openSession(
-  endpoint: Endpoint,
-  settings: Settings,
-  retries = settings.retries
-): Promise<SftpSession> {
-  const connection = await connectVerified(endpoint, {
+/**
+ * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
+ * attempt; a SessionPool retries it.
+ */
+export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
+  const connection = await connectVerifiedOnce(endpoint, {
     timeoutMs: settings.timeoutMs,
-    retries,
+    retries: 0,
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
   })
   logVerified(endpoint, connection)
-  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs))
+  const stallMs = stallLimitMs(settings.timeoutMs)
+  return SftpSession.open(connection, CHANNELS, stallMs, settings.timeoutMs)
 }
 
 function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
@@ -52,37 +53,68 @@ function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
 }
 
 /**
- * The connections one server gets during a run: the first (used for planning) is handed out
- * again while it is alive, fresh ones after a drop. `current` is the one to finish work on;
- * `closeAll` ends every one of them.
+ * The connections one server (or a relay's pair of servers) gets during a step, and the step's
+ * one retry policy: every phase runs on the live connection, and a transient fault costs a
+ * reconnection with backoff, up to `retries` per phase, wherever it happens. `current` is the
+ * connection to finish work on; `closeAll` ends every one of them.
  */
-export class SessionPool<S extends { dead: boolean; close(): void }> {
-  private readonly opened: S[]
-  private spare: S | undefined
+export class SessionPool<S extends Reconnectable> {
+  private readonly opened: S[] = []
+  private latest: S | undefined
 
   constructor(
-    private latest: S,
-    private readonly open: () => Promise<S>
+    /** `host:port`, as the log and errors name it. */
+    readonly address: string,
+    private readonly retries: number,
+    private readonly open: () => Promise<S>,
+    first?: S
   ) {
-    this.opened = [latest]
-    this.spare = latest
+    if (first) this.adopt(first)
   }
 
   get current(): S {
+    if (!this.latest) throw new Error(`no connection to ${this.address} yet`)
     return this.latest
   }
 
+  /** A live connection: the last one while it is up, else one new attempt (callers retry). */
   readonly connect = async (): Promise<S> => {
-    const spare = this.spare
-    this.spare = undefined
-    if (spare && !spare.dead) return spare
-    this.latest = await this.open()
-    this.opened.push(this.latest)
-    return this.latest
+    if (this.latest && !this.latest.dead) return this.latest
+    return this.adopt(await this.open())
+  }
+
+  /** Connects (key exchange, login, SFTP start), retrying as any phase does. */
+  first(): Promise<S> {
+    return this.phase(`connecting to ${this.address}`, async session => session)
+  }
+
+  /**
+   * Runs `work` on a live connection. After a transient fault the connection is given up and
+   * `work` runs again on a new one; what it already finished it must keep itself.
+   */
+  phase<T>(what: string, work: (session: S) => Promise<T>): Promise<T> {
+    return withRetries({
+      what,
+      retries: this.retries,
+      attempt: async () => {
+        const session = await this.connect()
+        return work(session).catch(killIfNetwork(session))
+      },
+      // Once the server was reached, a refused or timed-out reconnection is a server
+      // restarting, not a wrong address. Host-key and login failures are never ConnectionErrors.
+      transient: err =>
+        (this.opened.length > 0 && err instanceof ConnectionError) || isTransient(err, this.latest)
+    })
   }
 
   closeAll(): void {
     for (const session of this.opened) session.close()
+  }
+
+  private adopt(session: S): S {
+    this.opened.push(session)
+    this.latest = session
+    return session
   }
 }
 
@@ -106,8 +138,13 @@ export function hostReport(
 }
 
 /** The engine's options every direction passes the same way. */
-export function transferOptions(settings: Settings, progress: Progress): TransferOptions {
+export function transferOptions(
+  settings: Settings,
+  progress: Progress,
+  what?: string
+): TransferOptions {
   return {
+    what,
     concurrency: settings.concurrency,
     retries: settings.retries,
     verifySha256: settings.verify === 'sha256',

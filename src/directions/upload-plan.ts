@@ -4,7 +4,8 @@ import type { SftpSession } from '../engine/session.js'
 import { readSyncState } from '../engine/sync-state.js'
 import { isTempName } from '../engine/temp-names.js'
 import { forLog } from '../escape.js'
-import { InputError, TransferError } from '../errors.js'
+import { ListingCache } from '../engine/listing-cache.js'
+import { absentUnlessLost, InputError, TransferError } from '../errors.js'
 import type { Settings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
@@ -32,7 +33,8 @@ export async function planUpload(
   session: SftpSession,
   dest: string,
   files: LocalFile[],
-  hashes: Map<string, string> | undefined
+  hashes: Map<string, string> | undefined,
+  cache = new ListingCache()
 ): Promise<UploadPlan> {
   const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
   if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
@@ -41,7 +43,7 @@ export async function planUpload(
     await refuseUnswitchableCurrent(session, settings.target)
   }
   const [tree, state] = await Promise.all([
-    needsListing ? listRemoteTree(session.main, dest) : emptyTree(),
+    needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
     settings.syncChanged ? readSyncState(session.main, dest) : undefined
   ])
   const isExcluded = makeTargetExcluder(settings.source, dest)
@@ -72,7 +74,7 @@ function emptyTree(): RemoteTree {
 
 /** A release is a complete, fresh directory: writing into an existing one (maybe the live one) is not. */
 async function refuseExistingRelease(session: SftpSession, dest: string, given: boolean) {
-  const existing = await session.main.lstat(dest).catch(() => undefined)
+  const existing = await session.main.lstat(dest).catch(absentUnlessLost)
   if (existing && given) {
     throw new InputError(
       'release-id',
@@ -92,7 +94,7 @@ async function refuseExistingRelease(session: SftpSession, dest: string, given: 
 async function refuseLoginDirectory(session: SftpSession, dest: string): Promise<void> {
   const [home, resolved] = await Promise.all([
     session.main.realpath('.'),
-    session.main.realpath(dest).catch(() => undefined)
+    session.main.realpath(dest).catch(absentUnlessLost)
   ])
   // The login directory itself, the root, or any directory above the login directory.
   if (resolved && (resolved === home || resolved === '/' || home.startsWith(`${resolved}/`))) {

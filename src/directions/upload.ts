@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { ListingCache } from '../engine/listing-cache.js'
 import { recordOwnRelease, releaseDir } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
@@ -96,14 +97,18 @@ async function uploadTo(
   const address = formatHostPort(server.host, server.port)
   // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
   const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
-  const first = await group(`Connect to ${address}`, () => openSession(server, settings))
-  report.hosts.push(hostReport('server', server, first))
-  const pool = new SessionPool(first, () => openSession(server, settings, 0))
+  const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
   try {
+    const first = await group(`Connect to ${address}`, () => pool.first())
+    report.hosts.push(hostReport('server', server, first))
     const plan = await group('Plan', async () => {
-      const planned = await planUpload(settings, first, dest, source.files, source.hashes)
+      // Listings read before a drop are kept for the retry: the target did not change meanwhile.
+      const cache = new ListingCache()
+      const planned = await pool.phase(`planning ${dest} on ${address}`, session =>
+        planUpload(settings, session, dest, source.files, source.hashes, cache)
+      )
       logPlan(planned, settings.dryRun)
       return planned
     })
@@ -111,22 +116,28 @@ async function uploadTo(
       report.files.push(...tag(plannedRows(plan, source, dest)))
       return
     }
-    if (settings.release) await recordOwnRelease(first, settings.target, settings.release.id)
+    const release = settings.release
+    if (release) {
+      await pool.phase(`recording the release in ${settings.target} on ${address}`, session =>
+        recordOwnRelease(session, settings.target, release.id)
+      )
+    }
     const rows = await group(`Upload to ${address}`, () =>
       send(settings, pool, dest, plan, source, progress)
     )
     report.files.push(...tag(rows))
     if (rows.some(r => r.status === 'failed')) return
     if (settings.deleteExtraneous) {
+      const done = new Map<string, FileResult>()
       const deleted = await group('Delete', () =>
-        deleteExtraneous(pool.current, dest, plan.ops, plan.tree, plan.isExcluded)
+        pool.phase(`deleting extraneous files in ${dest} on ${address}`, session =>
+          deleteExtraneous(session, dest, plan.ops, plan.tree, plan.isExcluded, done)
+        )
       )
       report.files.push(...tag(deleted))
     }
     if (settings.release)
-      await group('Switch release', () =>
-        publishRelease(pool.current, settings.target, settings.release!)
-      )
+      await group('Switch release', () => publishRelease(pool, settings.target, settings.release!))
   } finally {
     pool.closeAll()
   }
@@ -151,7 +162,7 @@ async function send(
   let results: FileResult[]
   try {
     results = await uploadFiles(pool.connect, dest, toSend, {
-      ...transferOptions(settings, progress),
+      ...transferOptions(settings, progress, `uploading to ${pool.address}`),
       hash: settings.syncChanged,
       onLanded: (rel, landed) => {
         const size = sizes.get(rel)

@@ -55,6 +55,7 @@ export async function downloadFiles(
     : undefined
   const results = await runWithRetries({
     jobs,
+    what: options.what,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,

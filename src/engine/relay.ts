@@ -67,6 +67,7 @@ export function relayFiles(
   )
   return runWithRetries({
     jobs,
+    what: options.what,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,

@@ -43,7 +43,9 @@ export async function recordOwnRelease(session: SftpSession, target: string, id:
 export async function switchCurrent(
   session: SftpSession,
   target: string,
-  id: string
+  id: string,
+  /** Told what `current` pointed at, before anything is changed. */
+  seen?: (previous: string | undefined) => void
 ): Promise<{ previous?: string }> {
   assertPlainName(id)
   const channel = session.main
@@ -52,6 +54,7 @@ export async function switchCurrent(
   const wanted = `${RELEASES_DIR}/${id}`
   await requireDirectory(channel, releaseDir(target, id))
   const previous = await previousTarget(channel, link)
+  seen?.(previous)
   const temp = path.posix.join(target, tempNameFor(CURRENT_LINK))
   // A switch retried in the same run finds its own leftover link under the same name.
   await unlinkIfPresent(channel, temp)

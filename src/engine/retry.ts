@@ -3,6 +3,8 @@ import { forLog } from '../escape.js'
 import pLimit from 'p-limit'
 import { ActionError, ConnectionError } from '../errors.js'
 import { backoffMs } from '../connection/backoff.js'
+import { isNetworkMessage } from '../connection/classify.js'
+import { announceRetry, gaveUp } from '../connection/retry-policy.js'
 import type { FileResult } from '../report/types.js'
 
 /** What the retry loop needs from a connection (or a pair, for relays). */
@@ -18,6 +20,8 @@ export interface Reconnectable {
 
 export interface RetryPlan<J, S extends Reconnectable> {
   jobs: J[]
+  /** What the jobs do where, for the log and the final error ("uploading to HOST:PORT"). */
+  what?: string
   /** Reconnections allowed after the first connection. */
   retries: number
   concurrency: number
@@ -46,16 +50,15 @@ export async function runWithRetries<J, S extends Reconnectable>(
   plan: RetryPlan<J, S>
 ): Promise<FileResult[]> {
   const sleep = plan.sleep ?? ((ms: number) => new Promise<void>(r => setTimeout(r, ms)))
+  const what = plan.what ?? 'transferring files'
   const results: FileResult[] = []
+  const faults: unknown[] = []
   let pending = plan.jobs
-  let lastError: unknown
   for (let attempt = 0; pending.length > 0; attempt++) {
     if (attempt > 0) {
       if (attempt > plan.retries) break
       const wait = backoffMs(attempt)
-      core.warning(
-        `Connection lost (${forLog(describe(lastError))}); reconnecting in ${wait / 1000} s, attempt ${attempt} of ${plan.retries}.`
-      )
+      announceRetry(what, faults[faults.length - 1], wait, attempt, plan.retries)
       await sleep(wait)
     }
     const round = await runRound(plan, pending).catch((err: unknown): Round<J> => {
@@ -65,7 +68,7 @@ export async function runWithRetries<J, S extends Reconnectable>(
     })
     results.push(...round.done)
     pending = round.pending
-    lastError = round.error
+    if (round.error !== undefined) faults.push(round.error)
     // The server's identity failed mid-session: no reconnect may paper over that. What landed
     // stays reported; the rest fails with the reason.
     if (round.fatal) {
@@ -73,7 +76,7 @@ export async function runWithRetries<J, S extends Reconnectable>(
       return [...results, ...pending.map(job => plan.abandoned(job, reason))]
     }
   }
-  const reason = `gave up after ${plan.retries + 1} connections: ${describe(lastError)}`
+  const reason = gaveUp(what, faults).message
   return [...results, ...pending.map(job => plan.abandoned(job, reason))]
 }
 
@@ -148,9 +151,6 @@ export function killIfNetwork(session: Reconnectable): (err: unknown) => never {
   }
 }
 
-const NETWORK_MESSAGES =
-  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|Not connected|No response from server|Channel not open|connection (lost|closed)|socket hang up|Keepalive timeout/i
-
 /** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
 export function isTransient(err: unknown, session: Reconnectable | undefined): boolean {
   if (err instanceof ConnectionError) return err.transient
@@ -158,7 +158,7 @@ export function isTransient(err: unknown, session: Reconnectable | undefined): b
   if (session?.dead) return true
   const level = (err as { level?: string } | null | undefined)?.level
   if (level === 'client-socket' || level === 'client-timeout') return true
-  return NETWORK_MESSAGES.test(describe(err))
+  return isNetworkMessage(describe(err))
 }
 
 function describe(err: unknown): string {

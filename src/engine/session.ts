@@ -2,13 +2,13 @@ import type ssh2 from 'ssh2'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
-import { hostKeyChanged } from '../connection/classify.js'
-import { endConnection, type VerifiedConnection } from '../connection/connect.js'
+import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
+import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
 import { requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
 
-/** How long the server may take to start an SFTP channel. */
+/** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 export const REQUEST_DEADLINE_MS = 60_000
 
 /** Files at least this big are spread over several channels; smaller ones use one. */
@@ -49,19 +49,24 @@ export class SftpSession {
     this.watchdog = setInterval(() => {
       const stalled = liveness.stalledForMs()
       if (stalled > stallMs)
-        this.kill(`No answer from the server for ${Math.round(stalled / 1000)} s.`)
+        this.kill(
+          `No answer from the server for ${Math.round(stalled / 1000)} s (the limit is twice ` +
+            "'timeout', 30 to 60 s)."
+        )
     }, 1000)
     this.watchdog.unref()
   }
 
   /**
    * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
-   * answer before the connection is given up (and the retry loop reconnects).
+   * answer before the connection is given up (and the retry loop reconnects); `setupMs` is how
+   * long the channels may take to start (the `timeout` input).
    */
   static async open(
     connection: VerifiedConnection,
     wanted: number,
-    stallMs: number
+    stallMs: number,
+    setupMs = REQUEST_DEADLINE_MS
   ): Promise<SftpSession> {
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
@@ -75,17 +80,18 @@ export class SftpSession {
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(
-      Array.from({ length: wanted }, () => openSftp(connection.client))
+      Array.from({ length: wanted }, () => openSftp(connection.client, setupMs))
     )
     const channels = opened.flatMap(r =>
       r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []
     )
     const refused = opened.find(r => r.status === 'rejected')
-    if (channels.length === 0) {
+    // Channels that started before the connection dropped are no use: the whole start failed.
+    if (channels.length === 0 || liveness.lost) {
+      const reason = refused?.status === 'rejected' ? (refused.reason as Error) : undefined
+      const err = await whySftpFailed(connection, liveness, reason, setupMs)
       endConnection(connection)
-      throw noSftp(
-        refused?.status === 'rejected' ? (refused.reason as Error) : new Error('no channel')
-      )
+      throw liveness.fatal ?? err
     }
     if (refused?.status === 'rejected') {
       core.debug(
@@ -149,11 +155,14 @@ export class SftpSession {
   }
 }
 
-function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
+/** A channel that did not start within `timeout`. */
+class SetupTimeout extends Error {}
+
+function openSftp(client: ssh2.Client, setupMs: number): Promise<ssh2.SFTPWrapper> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error('the server did not open an SFTP channel in time')),
-      REQUEST_DEADLINE_MS
+      () => reject(new SetupTimeout('the server did not open an SFTP channel in time')),
+      setupMs
     )
     timer.unref()
     try {
@@ -169,15 +178,25 @@ function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
   })
 }
 
-function noSftp(err: Error): ConnectionError {
-  // Text from a login script arrives where the SFTP version packet should: ssh2 reads its first
-  // bytes as a huge length ("Packet length ... exceeds max length") or an unexpected type.
-  const motd = /Expected VERSION packet|Packet length \d+ exceeds max length/i.test(err.message)
-    ? ' The login shell printed text on the SFTP channel (a banner or MOTD in .bashrc); make it print nothing for non-interactive sessions.'
-    : ''
-  return new ConnectionError(
-    `The server refused to start SFTP: ${err.message}. Check that its sshd has a 'Subsystem sftp' line.${motd}`,
-    false,
-    { cause: err }
-  )
+/**
+ * Why no SFTP channel started. ssh2 reports a subsystem request cut off by a dropped connection
+ * exactly as one the server refused, so what decides is whether the connection is still there:
+ * closed, or silent to a keepalive, means the network (retried); answering means the server.
+ */
+async function whySftpFailed(
+  connection: VerifiedConnection,
+  liveness: Liveness,
+  reason: Error | undefined,
+  setupMs: number
+): Promise<ConnectionError> {
+  const err = reason ?? new Error('no channel')
+  const timedOut = err instanceof SetupTimeout
+  const answers = !liveness.lost && (await stillAnswers(connection.client, setupMs))
+  return sftpStartFailure(err, {
+    address: connection.address,
+    timeoutMs: setupMs,
+    lost: liveness.lost,
+    timedOut,
+    answers
+  })
 }

@@ -1,4 +1,5 @@
 import type ssh2 from 'ssh2'
+import { isNetworkMessage } from '../connection/classify.js'
 import { ConnectionError } from '../errors.js'
 import { Liveness } from './liveness.js'
 
@@ -170,6 +171,21 @@ export class SftpChannel {
     return undefined
   }
 
+  /**
+   * A request that failed without an SFTP status (ssh2's "No response from server" when the
+   * channel or connection closed under it, say) failed because of the network: it becomes a
+   * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
+   */
+  private networkFault(err: unknown, what: string): unknown {
+    if (err instanceof ConnectionError || typeof (err as SftpError)?.code === 'number') return err
+    const message = err instanceof Error ? err.message : String(err)
+    if (this.liveness.fatal) return this.liveness.fatal
+    if (!this.liveness.lost && !this.closed && !isNetworkMessage(message)) return err
+    return new ConnectionError(`The connection was lost during '${what}' (${message}).`, true, {
+      cause: err
+    })
+  }
+
   private call<T>(
     what: string,
     start: (cb: (err: Error | null | undefined, value?: T) => void) => void
@@ -192,12 +208,12 @@ export class SftpChannel {
       try {
         start((err, value) => {
           answered()
-          if (err) reject(err)
+          if (err) reject(this.networkFault(err, what))
           else resolve(value as T)
         })
       } catch (err) {
         answered()
-        reject(err)
+        reject(this.networkFault(err, what))
       }
     })
   }

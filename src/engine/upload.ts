@@ -10,6 +10,8 @@ export interface TransferOptions {
   concurrency: number
   /** Reconnections allowed after network failures. */
   retries: number
+  /** What the transfer does where, for the log and errors ("uploading to HOST:PORT"). */
+  what?: string
   onBytes: (n: number) => void
   /** Hash every file as it streams and check the server's copy against it. */
   verifySha256: boolean
@@ -49,6 +51,7 @@ export function uploadFiles(
   )
   return runWithRetries({
     jobs,
+    what: options.what,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,

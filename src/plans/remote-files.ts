@@ -1,6 +1,6 @@
 import * as path from 'node:path'
 import picomatch from 'picomatch'
-import { InputError } from '../errors.js'
+import { absentUnlessLost, InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
 import { normalizeRemoteDir } from '../inputs/settings.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
@@ -94,7 +94,7 @@ async function expandRemote(
   const { base, glob } = scanPattern(pattern)
   const root = normalizeRemoteDir(base || '.')
   if (!glob) {
-    const info = await lister.stat(root).catch(() => undefined)
+    const info = await lister.stat(root).catch(absentUnlessLost)
     if (!info) return []
     if (info.isFile) {
       // The name it lands under comes from the user's path, but `..` or `/` must not slip through
@@ -111,7 +111,8 @@ async function expandRemote(
   }
   const isMatch = picomatch(glob, { dot: true })
   const depth = glob.includes('**') ? Infinity : glob.split('/').length
-  const all = await walkRemote(lister, root, '', depth, refused, isMatch).catch(() => [])
+  const all =
+    (await walkRemote(lister, root, '', depth, refused, isMatch).catch(absentUnlessLost)) ?? []
   return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
 }
 

@@ -1,4 +1,5 @@
 import * as path from 'node:path'
+import { absentUnlessLost } from '../errors.js'
 import type { RemoteLister } from './remote-files.js'
 import { unsafeNameReason } from './safe-names.js'
 
@@ -15,7 +16,7 @@ export interface RemoteTree {
 /** Lists everything below `root`, level by level in parallel; a missing root is an empty tree. */
 export async function listRemoteTree(lister: RemoteLister, root: string): Promise<RemoteTree> {
   const tree: RemoteTree = { files: new Map(), dirs: [], others: [] }
-  const exists = await lister.stat(root).catch(() => undefined)
+  const exists = await lister.stat(root).catch(absentUnlessLost)
   if (!exists?.isDirectory) return tree
   let level: string[] = ['']
   while (level.length > 0) {

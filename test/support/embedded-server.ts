@@ -54,6 +54,12 @@ export interface Faults {
   /** Accept new TCP connections but never send the SSH banner (nor anything else). */
   silent?: boolean
   /**
+   * Log in and open session channels as usual, but never answer the SFTP subsystem request
+   * (neither accept nor refuse it), as a server whose sftp-server hangs would. SSH itself,
+   * keepalives included, keeps answering.
+   */
+  silentSftp?: boolean
+  /**
    * Once a client has logged in, re-key after this many milliseconds presenting `presentKey`
    * (a public key line of the same type), as a man in the middle taking over a live session would.
    * The signature is still made with the server's own key.
@@ -907,6 +913,7 @@ export async function startEmbeddedServer(
         conn.sessions++
         session.once('close', () => conn.sessions--)
         session.on('sftp', acceptSftp => {
+          if (faults.silentSftp) return
           new SftpSession(acceptSftp(), conn, state, clientIsOpenSSH)
         })
       })

@@ -134,7 +134,9 @@ describe('runWithRetries', () => {
     expect(h.sessions[0].closes).toBe(1)
     expect(h.sessions[1].closes).toBe(0)
     expect(warning).toHaveBeenCalledTimes(1)
-    expect(warning.mock.calls[0][0]).toMatch(/Connection lost \(x\).*1 s.*attempt 1 of 3/)
+    expect(warning.mock.calls[0][0]).toBe(
+      'Connection lost while transferring files (x). Trying again in 1 s (retry 1 of 3).'
+    )
   })
 
   it('with parallel jobs, each finishes exactly once across reconnections', async () => {
@@ -175,7 +177,9 @@ describe('runWithRetries', () => {
     expect(rows.get('a')).toEqual(ok('a'))
     for (const job of ['b', 'c']) {
       expect(rows.get(job)?.status).toBe('failed')
-      expect(rows.get(job)?.error).toContain('gave up after 3 connections')
+      expect(rows.get(job)?.error).toBe(
+        'transferring files: connection lost 3 times; gave up. Last error: x'
+      )
       expect(rows.get(job)?.error).toContain('x')
     }
     expect(h.runs.filter(([, job]) => job === 'a')).toHaveLength(1)
@@ -189,7 +193,7 @@ describe('runWithRetries', () => {
     expect(h.sessions).toHaveLength(1)
     expect(h.delays).toEqual([])
     expect(results).toHaveLength(1)
-    expect(results[0].error).toContain('gave up after 1 connections')
+    expect(results[0].error).toContain('connection lost once; gave up')
   })
 
   it('backs off 1 s, 2 s, 4 s, 8 s, then 10 s between attempts', async () => {
