@@ -1,5 +1,5 @@
 /** @type {import('jest').Config} */
-export default {
+const shared = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
@@ -7,9 +7,29 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
   },
-  testMatch: ['<rootDir>/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/cleanup.ts']
+}
+
+// Two projects because jest runs a project's globalSetup only when one of its tests is selected:
+// the unit tests need ssh-keygen; everything else also needs sshd and a bundle of src/ (built in
+// a temporary folder, about 15 s), which `npm run test:unit` should not wait for.
+/** @type {import('jest').Config} */
+export default {
   testTimeout: 60000,
-  setupFilesAfterEnv: ['<rootDir>/test/support/cleanup.ts'],
-  verbose: false
+  verbose: false,
+  projects: [
+    {
+      ...shared,
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/unit-setup.mjs'
+    },
+    {
+      ...shared,
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: [...shared.testPathIgnorePatterns, '<rootDir>/test/unit/'],
+      globalSetup: '<rootDir>/test/support/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/global-teardown.mjs'
+    }
+  ]
 }

@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7657);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7680);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7657:
+/***/ 7680:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62946,7 +62946,7 @@ function printableName(name) {
     return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
 }
 /** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
-function isInsideDir(outer, inner) {
+function safe_names_isInsideDir(outer, inner) {
     const relative = external_node_path_namespaceObject.relative(outer, inner);
     return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
 }
@@ -65287,7 +65287,7 @@ class FolderCheck {
         const real = await realpathOfExisting(dir).catch((err) => {
             throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
         });
-        if (!isInsideDir(root, real)) {
+        if (!safe_names_isInsideDir(root, real)) {
             throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
                 'nothing was written there.');
         }
@@ -66684,10 +66684,10 @@ async function runDownload(settings, report) {
  * workspace is the user's explicit choice and is left as written.
  */
 async function refuseTargetThroughLink(workspace, target) {
-    if (!isInsideDir(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
+    if (!safe_names_isInsideDir(external_node_path_namespaceObject.resolve(workspace), external_node_path_namespaceObject.resolve(target)))
         return;
     const [root, real] = await Promise.all([(0,promises_namespaceObject.realpath)(workspace), realpathOfExisting(target)]);
-    if (!isInsideDir(root, real)) {
+    if (!safe_names_isInsideDir(root, real)) {
         throw new InputError('target', `'${target}' leads outside the workspace through a symbolic link (to ${real}). Download ` +
             'into a real directory, or name the outside directory itself.');
     }
@@ -67748,7 +67748,93 @@ async function hashFile(file, size) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
+
+
+
+
+/**
+ * The rule for links in an upload source. A checkout is foreign data: a pull request can commit
+ * `site -> /home/runner`, and a workflow that uploads `site/` would then publish the runner's
+ * files. What the workflow's author writes is trusted, what the checkout contains is not. So:
+ * - A source inside the workspace (as written, relative or absolute) must stay inside the
+ *   workspace once links are resolved: every folder on the way to it, the source itself, and
+ *   every file or folder link met below it.
+ * - A source the author writes outside the workspace (`${{ runner.temp }}/build`) is taken as
+ *   written, whatever links its own path passes through (`/tmp` is one on macOS); links below
+ *   it may lead into it or into the workspace, nowhere else.
+ * Throws InputError naming the first link on the way to `root` that leaves the workspace.
+ */
+function linkBoundary(workspace, root) {
+    const realWorkspace = realOrUndefined(workspace) ?? external_node_path_namespaceObject.resolve(workspace);
+    // Either spelling of the workspace counts, so naming its real path cannot skip the check.
+    const from = [external_node_path_namespaceObject.resolve(workspace), realWorkspace].find(w => safe_names_isInsideDir(w, root));
+    if (from === undefined) {
+        const realRoot = realOrUndefined(root) ?? root;
+        return {
+            roots: [realRoot, realWorkspace],
+            described: `the source folder ${printableName(realRoot)} and the workspace`
+        };
+    }
+    const boundary = { roots: [realWorkspace], described: 'the workspace' };
+    let current = from;
+    for (const part of external_node_path_namespaceObject.relative(from, root).split(external_node_path_namespaceObject.sep).filter(Boolean)) {
+        current = external_node_path_namespaceObject.join(current, part);
+        const real = realOrUndefined(current);
+        // A missing part is reported as "matches no file" by the caller.
+        if (real === undefined)
+            return boundary;
+        // Only a link can lead elsewhere: the first part to do so is the one to name.
+        const refusal = (0,external_node_fs_namespaceObject.lstatSync)(current).isSymbolicLink() ? linkRefusal(boundary, real) : undefined;
+        if (refusal)
+            throw linkEscapeError(external_node_path_namespaceObject.relative(from, current), real, refusal);
+    }
+    return boundary;
+}
+/** Whether a resolved path lies inside the boundary (its roots themselves included). */
+function isWithin(boundary, real) {
+    return boundary.roots.some(root => isInsideDir(root, real));
+}
+/**
+ * Why a link resolving to `real` is not followed, or undefined when it may be. Inside the
+ * workspace, a `.git` folder is off limits too: actions/checkout keeps the job's token in
+ * `.git/config`, and a committed `public/x -> ../.git/config` would publish it.
+ */
+function linkRefusal(boundary, real) {
+    const root = boundary.roots.find(r => safe_names_isInsideDir(r, real));
+    if (root === undefined)
+        return `leads outside ${boundary.described}`;
+    if (external_node_path_namespaceObject.relative(root, real).split(external_node_path_namespaceObject.sep).includes('.git')) {
+        return "leads into a .git folder, where the checkout's credentials are kept";
+    }
+    return undefined;
+}
+/**
+ * The error for a link that is not followed (`refusal` says why, from linkRefusal). Names are shown escaped: they come from the
+ * checkout. `others` counts further such links met below the source (which a `!` line can
+ * leave out), so one error tells the whole story; without it the link is on the way to it.
+ */
+function linkEscapeError(link, real, refusal, others) {
+    const more = others ? ` (and ${others} more link${others === 1 ? '' : 's'} like it)` : '';
+    const fix = others === undefined
+        ? 'Replace the link with the real folder, or name a folder outside the workspace in ' +
+            'full (e.g. ${{ runner.temp }}/build).'
+        : "Replace the link with the file or folder itself, or leave it out with a '!' line.";
+    return new InputError('source', `'${printableName(link)}' is a symbolic link that ${refusal} ` +
+        `(to ${printableName(real)})${more}. A checkout can carry such a link, so an upload ` +
+        `never follows one. ${fix}`);
+}
+function realOrUndefined(p) {
+    try {
+        return (0,external_node_fs_namespaceObject.realpathSync)(p);
+    }
+    catch {
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/plans/local-files.ts
+
 
 
 
@@ -67759,14 +67845,21 @@ async function hashFile(file, size) {
 /**
  * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
  * relative to its literal base directory; a plain file lands under its own name. Symbolic links
- * to files are followed; links to directories are not, so a link loop cannot run forever.
+ * to files are followed; links to directories are not, so a link loop cannot run forever. No
+ * link may lead out of the workspace (see linkBoundary).
  */
 async function listLocalFiles(spec, workspace, warn) {
     const excluded = makeSourceExcluder(spec.exclude);
+    const isKept = (f) => !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.abs)));
     const byRel = new Map();
     for (const pattern of spec.include) {
-        const matches = await expandPattern(pattern, workspace, warn);
-        const kept = matches.filter(f => !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.abs))));
+        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn);
+        const kept = matches.filter(isKept);
+        const leaving = escapes.filter(isKept);
+        if (leaving.length > 0) {
+            const first = leaving.sort((a, b) => (a.abs < b.abs ? -1 : 1))[0];
+            throw linkEscapeError(asWritten(first.abs, workspace), first.real, first.refusal, leaving.length - 1);
+        }
         if (matches.length === 0) {
             throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`);
         }
@@ -67780,79 +67873,72 @@ async function listLocalFiles(spec, workspace, warn) {
 async function expandPattern(pattern, workspace, warn) {
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
+    const boundary = linkBoundary(workspace, root);
+    const ctx = { boundary, warn, files: [], escapes: [] };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
-        if (!info)
-            return [];
-        if (info.isFile())
-            return [{ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size }];
-        if (info.isDirectory())
-            return walkFrom(root, workspace, warn);
-        warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
-        return [];
+        if (info?.isFile())
+            ctx.files.push({ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size });
+        else if (info?.isDirectory())
+            walk(root, '', ctx);
+        else if (info)
+            warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
+        return ctx;
     }
     const isMatch = picomatch_default()(glob, { dot: true });
-    let all;
     try {
-        all = walkFrom(root, workspace, warn);
+        walk(root, '', ctx);
     }
     catch {
-        all = [];
+        return { files: [], escapes: [] };
     }
     // A glob that names a directory takes everything inside it, as a shell copy would.
-    return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
+    const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
+    for (const e of ctx.escapes.filter(e => !selected(e)))
+        warn(skipped(e.abs, `the link ${e.refusal}`));
+    return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
 }
 /**
  * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
  * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
  * 600 ms).
  */
-function walkFrom(root, workspace, warn) {
-    return walk(root, '', { workspace, root, warn });
-}
 function walk(dir, prefix, ctx) {
-    const found = [];
     for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
         const abs = external_node_path_namespaceObject.join(dir, entry.name);
         const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        if (entry.isDirectory()) {
-            found.push(...walk(abs, rel, ctx));
-        }
-        else if (entry.isFile()) {
-            found.push({ abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
-        }
-        else if (entry.isSymbolicLink()) {
-            const followed = followLink(abs, [ctx.workspace, ctx.root]);
-            if (typeof followed === 'number')
-                found.push({ abs, rel, size: followed });
-            else
-                ctx.warn(`Skipped ${abs}: ${followed}.`);
-        }
+        if (entry.isDirectory())
+            walk(abs, rel, ctx);
+        else if (entry.isFile())
+            ctx.files.push({ abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
+        else if (entry.isSymbolicLink())
+            followLink(abs, rel, ctx);
     }
-    return found;
 }
 /**
- * A link to a file inside the workspace is followed (its size returned). A link leading out of
- * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
+ * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
+ * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
  */
-function followLink(abs, roots) {
+function followLink(abs, rel, ctx) {
     const real = realOrUndefined(abs);
     if (!real)
-        return 'the link points to nothing';
-    const allowed = roots.map(r => realOrUndefined(r) ?? r);
-    if (!allowed.some(root => root !== real && isInsideDir(root, real))) {
-        return 'the link points outside the workspace and the source folder';
-    }
+        return ctx.warn(skipped(abs, 'the link points to nothing'));
+    const refusal = linkRefusal(ctx.boundary, real);
+    if (refusal)
+        return void ctx.escapes.push({ abs, rel, real, refusal });
     const info = (0,external_node_fs_namespaceObject.statSync)(real);
-    return info.isFile() ? info.size : 'a link to a directory is not followed';
+    if (info.isFile())
+        ctx.files.push({ abs, rel, size: info.size });
+    else
+        ctx.warn(skipped(abs, 'a link to a directory is not followed'));
 }
-function realOrUndefined(p) {
-    try {
-        return (0,external_node_fs_namespaceObject.realpathSync)(p);
-    }
-    catch {
-        return undefined;
-    }
+/** A path as the user would write it in `source`: from the workspace when it lies inside. */
+function asWritten(abs, workspace) {
+    return safe_names_isInsideDir(external_node_path_namespaceObject.resolve(workspace), abs) ? toPosix(external_node_path_namespaceObject.relative(workspace, abs)) : abs;
+}
+function skipped(abs, why) {
+    return `Skipped ${printableName(abs)}: ${why}.`;
 }
 function addUnique(byRel, file) {
     const existing = byRel.get(file.rel);
@@ -68184,6 +68270,63 @@ function upload_plannedRows(plan, source, dest) {
     }));
 }
 
+;// CONCATENATED MODULE: ./src/inputs/key-material.ts
+
+
+// Only a private key reads like this; public keys, fingerprints, known_hosts and `.pub` lines
+// (which pin inputs take) never do, so a legitimate value is never refused.
+const ARMOR = /-{3,}\s*(?:BEGIN|END) [A-Z0-9 ]*PRIVATE KEY/;
+// PuTTY's header, and the headers of a private part or an encrypted PEM body without the rest.
+const HEADERS = /PuTTY-User-Key-File-\d+\s*:|^\s*(?:Private-Lines|Proc-Type|DEK-Info)\s*:/m;
+// base64 of "openssh-key-v1", the first bytes of every OpenSSH private key body.
+const OPENSSH_BODY = /b3BlbnNzaC1rZXktdjE/;
+// The first bytes of a PEM body pasted without its armor, in base64: a SEQUENCE holding version
+// 0 then an INTEGER (PKCS#1 RSA and DSA) or a SEQUENCE (PKCS#8), or version 1 then an OCTET
+// STRING (SEC1 EC), for each length form. A public key's body holds no version, so never matches.
+const DER_BODY = new RegExp('(?:^|[^A-Za-z0-9+/]|\\\\[nr])(?:' +
+    [
+        'MII[A-Za-z0-9+/]{2}[AQgw]IBA[AD]', // PKCS#1 (RSA, DSA) and PKCS#8, 256 bytes and more
+        'MI[GH][A-Za-z0-9+/]AgE[AB][MB]', // PKCS#8 and SEC1, 128 to 255 bytes
+        'M[A-H][A-Za-z0-9+/]CAQ[AE][wE]', // PKCS#8 (Ed25519, X25519, Ed448) and SEC1, shorter
+        // An encrypted PKCS#8 body: the PBES2 identifier after the outer SEQUENCE, both alignments.
+        'MI[A-Za-z0-9+/]{4,6}(?:BgkqhkiG9w0BBQ0w|GCSqGSIb3DQEFDTB)'
+    ].join('|') +
+    ')');
+/** Whether a value carries what can only be private-key material. */
+function looksLikePrivateKey(value) {
+    return [ARMOR, HEADERS, OPENSSH_BODY, DER_BODY].some(sign => sign.test(value));
+}
+/**
+ * Every input the runner passed (INPUT_* variables) except those meant for secrets. Read from
+ * the environment rather than a list, so inputs added later, and misspelt ones the runner
+ * passes along with a warning (`private_key`), are covered too.
+ */
+function plainInputs(env) {
+    const secret = new Set(SECRET_INPUTS);
+    return Object.entries(env)
+        .filter(([key, value]) => key.startsWith('INPUT_') && value)
+        .map(([key, value]) => ({ name: key.slice('INPUT_'.length).toLowerCase(), value: value }))
+        .filter(input => !secret.has(input.name))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+/** The plain inputs holding key material: to be masked, then refused before anything else. */
+function pastedKeys(inputs) {
+    return inputs.filter(input => looksLikePrivateKey(input.value));
+}
+/**
+ * A private key in a plain input is a secret outside a secret: it could be echoed in an error,
+ * sent to a server as a host name or path, or written into the manifest. It is refused before
+ * any of that, and the message names the input, never the value.
+ */
+function pastedKeyError(found) {
+    const [first, ...others] = found.map(input => input.name);
+    const also = others.length ? ` So do ${others.map(n => `'${n}'`).join(', ')}.` : '';
+    return new InputError(first, 'holds what looks like a private key, so nothing was done: no connection, nothing sent or ' +
+        `written.${also} A private key belongs in a secret, passed as 'private-key' (e.g. ` +
+        'private-key: ${{ secrets.SSH_PRIVATE_KEY }}). If the key was written into the workflow ' +
+        'file, it is exposed: replace it on the server.');
+}
+
 ;// CONCATENATED MODULE: ./src/report/outputs.ts
 
 
@@ -68302,11 +68445,21 @@ function escapeHtml(text) {
 
 
 
+
 /** The action's entry point. The only place that fails the step. */
 async function run() {
     try {
         for (const name of SECRET_INPUTS)
             maskAll(getInput(name), true);
+        // A key pasted into a plain input is a secret all the same: masked before anything can print
+        // it (a one-line paste with literal \n is masked piece by piece too), then refused.
+        const pasted = pastedKeys(plainInputs(process.env));
+        for (const { value } of pasted) {
+            maskAll(value, true);
+            maskAll(value.replace(/\\r\\n|\\n|\\r/g, '\n'), false);
+        }
+        if (pasted.length > 0)
+            throw pastedKeyError(pasted);
         const settings = readSettings(name => getInput(name), runnerEnv());
         settings.secrets.forEach(secret => maskAll(secret, false));
         settings.warnings.forEach(w => warning(w));
@@ -68356,7 +68509,7 @@ async function transfer(settings) {
 }
 const masked = new Set();
 /** Armor lines such as -----BEGIN OPENSSH PRIVATE KEY----- are public text, not secrets. */
-const ARMOR = /^-----[A-Z0-9 ]+-----$/;
+const main_ARMOR = /^-----[A-Z0-9 ]+-----$/;
 /**
  * Masks a secret and each of its lines: the runner matches masks line by line in logs. A value
  * as the user gave it (`whole`) is masked however short; of everything else (its lines, pieces
@@ -68365,7 +68518,7 @@ const ARMOR = /^-----[A-Z0-9 ]+-----$/;
  */
 function maskAll(secret, whole) {
     const lines = secret.split(/\r?\n/).map(l => l.trim());
-    const pieces = [secret, ...lines].filter(v => v.trim().length >= 4 && !ARMOR.test(v.trim()));
+    const pieces = [secret, ...lines].filter(v => v.trim().length >= 4 && !main_ARMOR.test(v.trim()));
     for (const value of whole && secret.trim() ? [secret, ...pieces] : pieces) {
         if (masked.has(value))
             continue;

@@ -1,22 +1,42 @@
 // Builds dist/ with ncc and refuses a bundle that carries native addons: those would be
 // built for whatever machine ran the build, so dist/ would differ between machines.
+//
+// `node scripts/bundle.mjs [out-dir]`: the tests build into a temporary folder with this same
+// script (test/support/test-bundle.mjs), so what they run is built exactly as dist/ is.
 import { execFileSync } from 'node:child_process'
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-rmSync('dist', { recursive: true, force: true })
-execFileSync(
-  'npx',
-  ['ncc', 'build', 'src/index.ts', '-o', 'dist', '--license', 'licenses.txt', '--quiet'],
-  { stdio: 'inherit' }
-)
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const outDir = resolve(process.argv[2] ?? join(root, 'dist'))
+// The folder is emptied first: never one that holds the sources.
+const up = relative(outDir, root)
+if (up === '' || !up.startsWith('..')) {
+  console.error(`bundle: refusing to empty ${outDir}: it holds the project itself`)
+  process.exit(1)
+}
+
+rmSync(outDir, { recursive: true, force: true })
+try {
+  execFileSync(
+    'npx',
+    ['ncc', 'build', 'src/index.ts', '-o', outDir, '--license', 'licenses.txt', '--quiet'],
+    { stdio: 'inherit', cwd: root }
+  )
+} catch {
+  // ncc has printed why; a trace of this script would only bury it.
+  console.error('bundle: ncc failed (see above)')
+  process.exit(1)
+}
 
 // ssh2's bundled poly1305 (emscripten) reads `__dirname`, which ES modules do not define.
 const banner =
   "import { dirname as __bundleDirname } from 'node:path'\n" +
   "import { fileURLToPath as __bundleFileURLToPath } from 'node:url'\n" +
   'const __dirname = __bundleDirname(__bundleFileURLToPath(import.meta.url))\n'
-writeFileSync('dist/index.js', banner + readFileSync('dist/index.js', 'utf8'))
+const entry = join(outDir, 'index.js')
+writeFileSync(entry, banner + readFileSync(entry, 'utf8'))
 
 function* walk(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -27,11 +47,11 @@ function* walk(dir) {
 }
 // ssh2 ships a Windows Pageant helper (util/pagent.exe) that ncc copies as an asset. This action
 // never uses an SSH agent, so the bundle leaves it out and stays pure JavaScript.
-rmSync('dist/pagent.exe', { force: true })
+rmSync(join(outDir, 'pagent.exe'), { force: true })
 
-const native = [...walk('dist')].filter(p => /\.(node|exe|dll|so|dylib)$/.test(p))
+const native = [...walk(outDir)].filter(p => /\.(node|exe|dll|so|dylib)$/.test(p))
 if (native.length > 0) {
-  console.error(`dist/ contains native binaries: ${native.join(', ')}`)
+  console.error(`${outDir} contains native binaries: ${native.join(', ')}`)
   console.error('Reinstall with `npm ci --ignore-scripts` and bundle again.')
   process.exit(1)
 }

@@ -5,6 +5,7 @@ import { runRelay } from './directions/relay.js'
 import { runUpload } from './directions/upload.js'
 import { ActionError, TransferError } from './errors.js'
 import { forLog } from './escape.js'
+import { pastedKeyError, pastedKeys, plainInputs } from './inputs/key-material.js'
 import { readSettings, SECRET_INPUTS, type RunnerEnv, type Settings } from './inputs/settings.js'
 import { writeOutputs, writeSummary } from './report/outputs.js'
 import { refusedHostReport, type RunReport } from './report/types.js'
@@ -13,6 +14,14 @@ import { refusedHostReport, type RunReport } from './report/types.js'
 export async function run(): Promise<void> {
   try {
     for (const name of SECRET_INPUTS) maskAll(core.getInput(name), true)
+    // A key pasted into a plain input is a secret all the same: masked before anything can print
+    // it (a one-line paste with literal \n is masked piece by piece too), then refused.
+    const pasted = pastedKeys(plainInputs(process.env))
+    for (const { value } of pasted) {
+      maskAll(value, true)
+      maskAll(value.replace(/\\r\\n|\\n|\\r/g, '\n'), false)
+    }
+    if (pasted.length > 0) throw pastedKeyError(pasted)
     const settings = readSettings(name => core.getInput(name), runnerEnv())
     settings.secrets.forEach(secret => maskAll(secret, false))
     settings.warnings.forEach(w => core.warning(forLog(w)))

@@ -1,11 +1,13 @@
-import { readdirSync, realpathSync, statSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import picomatch from 'picomatch'
 import { InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
-import { isInsideDir } from './safe-names.js'
+import { isInsideDir, printableName } from './safe-names.js'
+import { linkBoundary, linkEscapeError, linkRefusal, realOrUndefined } from './workspace-links.js'
+import type { LinkBoundary } from './workspace-links.js'
 
 /** A local file chosen for upload. */
 export interface LocalFile {
@@ -23,10 +25,26 @@ interface Found {
   size: number
 }
 
+/** A link met while walking that resolves outside the boundary: refused unless left out. */
+interface Escape {
+  abs: string
+  rel: string
+  real: string
+  /** Why it is not followed (linkRefusal). */
+  refusal: string
+}
+
+/** What one pattern selects. */
+interface Expanded {
+  files: Found[]
+  escapes: Escape[]
+}
+
 /**
  * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
  * relative to its literal base directory; a plain file lands under its own name. Symbolic links
- * to files are followed; links to directories are not, so a link loop cannot run forever.
+ * to files are followed; links to directories are not, so a link loop cannot run forever. No
+ * link may lead out of the workspace (see linkBoundary).
  */
 export async function listLocalFiles(
   spec: SourceSpec,
@@ -34,10 +52,22 @@ export async function listLocalFiles(
   warn: (message: string) => void
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
+  const isKept = (f: { abs: string; rel: string }) =>
+    !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const matches = await expandPattern(pattern, workspace, warn)
-    const kept = matches.filter(f => !excluded(f.rel, toPosix(path.relative(workspace, f.abs))))
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn)
+    const kept = matches.filter(isKept)
+    const leaving = escapes.filter(isKept)
+    if (leaving.length > 0) {
+      const first = leaving.sort((a, b) => (a.abs < b.abs ? -1 : 1))[0]
+      throw linkEscapeError(
+        asWritten(first.abs, workspace),
+        first.real,
+        first.refusal,
+        leaving.length - 1
+      )
+    }
     if (matches.length === 0) {
       throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`)
     }
@@ -51,33 +81,36 @@ async function expandPattern(
   pattern: string,
   workspace: string,
   warn: (message: string) => void
-): Promise<Found[]> {
+): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
+  const boundary = linkBoundary(workspace, root)
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [] }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (!info) return []
-    if (info.isFile()) return [{ abs: root, rel: path.basename(root), size: info.size }]
-    if (info.isDirectory()) return walkFrom(root, workspace, warn)
-    warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
-    return []
+    if (info?.isFile()) ctx.files.push({ abs: root, rel: path.basename(root), size: info.size })
+    else if (info?.isDirectory()) walk(root, '', ctx)
+    else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
+    return ctx
   }
   const isMatch = picomatch(glob, { dot: true })
-  let all: Found[]
   try {
-    all = walkFrom(root, workspace, warn)
+    walk(root, '', ctx)
   } catch {
-    all = []
+    return { files: [], escapes: [] }
   }
   // A glob that names a directory takes everything inside it, as a shell copy would.
-  return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
+  const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
+  for (const e of ctx.escapes.filter(e => !selected(e)))
+    warn(skipped(e.abs, `the link ${e.refusal}`))
+  return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) }
 }
 
 interface WalkContext {
-  workspace: string
-  /** The folder the pattern starts from: links to files inside it are followed too. */
-  root: string
+  boundary: LinkBoundary
   warn: (message: string) => void
+  files: Found[]
+  escapes: Escape[]
 }
 
 /**
@@ -85,49 +118,38 @@ interface WalkContext {
  * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
  * 600 ms).
  */
-function walkFrom(root: string, workspace: string, warn: (m: string) => void): Found[] {
-  return walk(root, '', { workspace, root, warn })
-}
-
-function walk(dir: string, prefix: string, ctx: WalkContext): Found[] {
-  const found: Found[] = []
+function walk(dir: string, prefix: string, ctx: WalkContext): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const abs = path.join(dir, entry.name)
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
-    if (entry.isDirectory()) {
-      found.push(...walk(abs, rel, ctx))
-    } else if (entry.isFile()) {
-      found.push({ abs, rel, size: statSync(abs).size })
-    } else if (entry.isSymbolicLink()) {
-      const followed = followLink(abs, [ctx.workspace, ctx.root])
-      if (typeof followed === 'number') found.push({ abs, rel, size: followed })
-      else ctx.warn(`Skipped ${abs}: ${followed}.`)
-    }
+    if (entry.isDirectory()) walk(abs, rel, ctx)
+    else if (entry.isFile()) ctx.files.push({ abs, rel, size: statSync(abs).size })
+    else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
-  return found
 }
 
 /**
- * A link to a file inside the workspace is followed (its size returned). A link leading out of
- * it is not: a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
+ * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
+ * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
  */
-function followLink(abs: string, roots: string[]): number | string {
+function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const real = realOrUndefined(abs)
-  if (!real) return 'the link points to nothing'
-  const allowed = roots.map(r => realOrUndefined(r) ?? r)
-  if (!allowed.some(root => root !== real && isInsideDir(root, real))) {
-    return 'the link points outside the workspace and the source folder'
-  }
+  if (!real) return ctx.warn(skipped(abs, 'the link points to nothing'))
+  const refusal = linkRefusal(ctx.boundary, real)
+  if (refusal) return void ctx.escapes.push({ abs, rel, real, refusal })
   const info = statSync(real)
-  return info.isFile() ? info.size : 'a link to a directory is not followed'
+  if (info.isFile()) ctx.files.push({ abs, rel, size: info.size })
+  else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 
-function realOrUndefined(p: string): string | undefined {
-  try {
-    return realpathSync(p)
-  } catch {
-    return undefined
-  }
+/** A path as the user would write it in `source`: from the workspace when it lies inside. */
+function asWritten(abs: string, workspace: string): string {
+  return isInsideDir(path.resolve(workspace), abs) ? toPosix(path.relative(workspace, abs)) : abs
+}
+
+function skipped(abs: string, why: string): string {
+  return `Skipped ${printableName(abs)}: ${why}.`
 }
 
 function addUnique(byRel: Map<string, LocalFile>, file: LocalFile): void {

@@ -20,7 +20,7 @@ function treeHashes(root: string): Map<string, string> {
   return out
 }
 
-describe('upload and download against OpenSSH (committed dist/index.js)', () => {
+describe('upload and download against OpenSSH (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let remoteRoot: string

@@ -20,7 +20,7 @@ function keygen(sshd: Sshd, dir: string, name: string, args: string[]): string {
   return readFileSync(file, 'utf8')
 }
 
-describe('every private key form users paste logs in (committed dist/index.js)', () => {
+describe('every private key form users paste logs in (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let keys: string

@@ -32,7 +32,7 @@ function tree(dir: string, rel = ''): Map<string, string> {
   return files
 }
 
-describe('leftover temporary files against OpenSSH (committed dist/index.js)', () => {
+describe('leftover temporary files against OpenSSH (bundle of src/)', () => {
   let sshd: Sshd
   let proxies: TcpProxy[]
   let workspace: string

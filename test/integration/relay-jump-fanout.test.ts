@@ -24,7 +24,7 @@ function authorize(server: Sshd, other: Sshd): void {
   appendFileSync(path.join(server.dir, 'authorized_keys'), `${other.clientKey.publicLine}\n`)
 }
 
-describe('relay, newest selection, jump hosts and fan-out (committed dist/index.js)', () => {
+describe('relay, newest selection, jump hosts and fan-out (bundle of src/)', () => {
   let backups: Sshd
   let web: Sshd
   let workspace: string
@@ -160,7 +160,7 @@ describe('relay, newest selection, jump hosts and fan-out (committed dist/index.
   })
 })
 
-describe('jump host (committed dist/index.js)', () => {
+describe('jump host (bundle of src/)', () => {
   let bastion: Sshd
   let server: Sshd
   let workspace: string
@@ -220,7 +220,7 @@ describe('jump host (committed dist/index.js)', () => {
   })
 })
 
-describe('fan-out upload (committed dist/index.js)', () => {
+describe('fan-out upload (bundle of src/)', () => {
   let plain: Sshd
   let chrooted: Sshd
   let third: Sshd

@@ -25,7 +25,7 @@ const releases = (target: string): string[] =>
 
 const idOf = (run: ActionRun): string => path.posix.basename(run.outputs['release-path'])
 
-describe('release pruning against OpenSSH (committed dist/index.js)', () => {
+describe('release pruning against OpenSSH (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let remote: string

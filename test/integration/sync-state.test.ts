@@ -6,7 +6,7 @@ import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 const STATE = '.pinned-sftp-state.json'
 
-describe('the sync state file (committed dist/index.js against OpenSSH)', () => {
+describe('the sync state file (bundle of src/, against OpenSSH)', () => {
   let sshd: Sshd
   let workspace: string
   let remote: string

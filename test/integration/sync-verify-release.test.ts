@@ -38,7 +38,7 @@ const manifestOf = (run: ActionRun) =>
     files: Array<{ status: string; target: string; sha256?: string; plan?: string; error?: string }>
   }
 
-describe('sync, delete and dry-run through a 50 ms round-trip proxy (committed dist/index.js)', () => {
+describe('sync, delete and dry-run through a 50 ms round-trip proxy (bundle of src/)', () => {
   let sshd: Sshd
   let proxy: TcpProxy
   let workspace: string
@@ -165,7 +165,7 @@ describe('sync, delete and dry-run through a 50 ms round-trip proxy (committed d
   })
 })
 
-describe('verify: sha256, sidecars and releases against OpenSSH (committed dist/index.js)', () => {
+describe('verify: sha256, sidecars and releases against OpenSSH (bundle of src/)', () => {
   let shell: Sshd
   let chroot: Sshd
   let workspace: string

@@ -1,11 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
-
-const here = path.dirname(fileURLToPath(import.meta.url))
-export const DIST_ENTRY = path.resolve(here, '../../dist/index.js')
+import { bundleEntry } from './test-bundle.mjs'
 
 export interface ActionRun {
   code: number | null
@@ -34,11 +31,15 @@ export function removeRunDirs(): void {
   runsRoot = undefined
 }
 
-/** Runs the committed bundle exactly as a runner does: inputs as INPUT_* variables. */
+/**
+ * Runs this test run's bundle of src/ (test/support/test-bundle.mjs) exactly as a runner runs dist/:
+ * inputs as INPUT_* variables.
+ */
 export function runAction(
   inputs: Record<string, string>,
   options: { workspace: string; timeoutMs?: number; env?: Record<string, string> }
 ): Promise<ActionRun> {
+  const entry = bundleEntry()
   const dir = runDir()
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
@@ -58,7 +59,7 @@ export function runAction(
   }
   const started = Date.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DIST_ENTRY], { env, cwd: options.workspace })
+    const child = spawn(process.execPath, [entry], { env, cwd: options.workspace })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))

@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { findKeygen, findSshd } from './programs.mjs'
 import { runChecked } from './run.js'
 import { makeTempDir, removeTempDir } from './tmp.js'
 
@@ -127,32 +128,18 @@ function countMatches(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0
 }
 
-function isExecutableFile(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK)
-    return fs.statSync(file).isFile()
-  } catch {
-    return false
-  }
-}
-
-function findProgram(name: string, preferred: string[]): string | undefined {
-  const fromPath = (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .filter(dir => path.isAbsolute(dir))
-    .map(dir => path.join(dir, name))
-  return [...preferred, ...fromPath].find(isExecutableFile)
-}
-
 /** Absolute path of OpenSSH's sshd; throws if it is not installed. */
 export function requireSshd(): string {
-  const found = findProgram('sshd', ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'])
+  const found = findSshd()
+  if (!found && process.env.SSHD_PATH) {
+    throw new Error(`SSHD_PATH=${process.env.SSHD_PATH} is not an executable file`)
+  }
   if (!found) throw new Error(SSHD_MISSING)
   return found
 }
 
 function requireKeygen(): string {
-  const found = findProgram('ssh-keygen', ['/usr/bin/ssh-keygen', '/usr/local/bin/ssh-keygen'])
+  const found = findKeygen()
   if (!found) throw new Error(KEYGEN_MISSING)
   return found
 }

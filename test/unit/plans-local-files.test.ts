@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
@@ -126,21 +126,99 @@ describe('listLocalFiles', () => {
     expect(warnings.find(w => w.includes('dangling'))).toMatch(/points to nothing/)
   })
 
-  it('does not follow a link to a file outside the workspace (a runner secret, say)', async () => {
-    const outside = mkdtempSync(path.join(tmpdir(), 'unit-outside-'))
-    try {
+  describe('links that lead out of the workspace', () => {
+    let outside: string
+    beforeAll(() => {
+      outside = mkdtempSync(path.join(tmpdir(), 'unit-outside-'))
       writeFileSync(path.join(outside, 'id_rsa'), 'PRIVATE')
-      mkdirSync(path.join(ws, 'leaky'))
+      mkdirSync(path.join(outside, 'build'))
+      writeFileSync(path.join(outside, 'build', 'out.txt'), 'built')
+      put('leaky/ok.txt', 'ok')
       symlinkSync(path.join(outside, 'id_rsa'), path.join(ws, 'leaky', 'key'))
-      writeFileSync(path.join(ws, 'leaky', 'ok.txt'), 'ok')
-      const warnings: string[] = []
-      const files = await list(['leaky'], [], warnings)
-      expect(rels(files)).toEqual(['ok.txt'])
-      expect(warnings.join('\n')).toMatch(/key: the link points outside the workspace/)
-    } finally {
+      put('leaky-dir/ok.txt', 'ok')
+      symlinkSync(outside, path.join(ws, 'leaky-dir', 'home'))
+      symlinkSync(outside, path.join(ws, 'home'))
+      symlinkSync(path.join(outside, 'id_rsa'), path.join(ws, 'key.txt'))
+    })
+    afterAll(() => {
       rmSync(outside, { recursive: true, force: true })
-      rmSync(path.join(ws, 'leaky'), { recursive: true, force: true })
+      for (const p of ['leaky', 'leaky-dir', 'home', 'key.txt'])
+        rmSync(path.join(ws, p), { recursive: true, force: true })
+    })
+
+    async function refused(include: string[], exclude: string[] = []): Promise<string> {
+      const error = await rejected(() => list(include, exclude))
+      expect(error).toBeInstanceOf(InputError)
+      expect((error as InputError).input).toBe('source')
+      return (error as InputError).message
     }
+
+    it('refuses a file link met while walking, naming it and where it points', async () => {
+      expect(await refused(['leaky'])).toContain(
+        `'leaky/key' is a symbolic link that leads outside the workspace (to ${realpathSync(outside)}/id_rsa)`
+      )
+    })
+
+    it('refuses a folder link met while walking, though folder links are never followed', async () => {
+      expect(await refused(['leaky-dir'])).toMatch(/'leaky-dir\/home' is a symbolic link/)
+    })
+
+    it('refuses a source, a file source or a folder on the way that is such a link', async () => {
+      expect(await refused(['home'])).toMatch(/'home' is a symbolic link/)
+      expect(await refused(['key.txt'])).toMatch(/'key.txt' is a symbolic link/)
+      expect(await refused(['home/build'])).toMatch(/'home' is a symbolic link/)
+      expect(await refused(['home/build/*.txt'])).toMatch(/'home' is a symbolic link/)
+    })
+
+    it('refuses such a link that a glob selects, in the base folder or below it', async () => {
+      expect(await refused(['leaky/*'])).toMatch(/'leaky\/key'/)
+      expect(await refused(['*.txt'])).toMatch(/'key.txt'/)
+      expect(await refused(['ho*'])).toMatch(/'home'/)
+    })
+
+    it('counts further such links in the one error', async () => {
+      expect(await refused(['leaky', 'leaky-dir'])).toMatch(/'leaky\/key'/)
+      expect(await refused(['*'], ['README.md'])).toMatch(/\(and 3 more links like it\)/)
+    })
+
+    it('leaves out such a link that a ! line excludes or a glob does not select', async () => {
+      expect(rels(await list(['leaky'], ['key']))).toEqual(['ok.txt'])
+      const warnings: string[] = []
+      expect(rels(await list(['leaky/*.txt'], [], warnings))).toEqual(['ok.txt'])
+      expect(warnings.join('\n')).toMatch(/key: the link leads outside the workspace/)
+    })
+
+    it("refuses a link into the checkout's .git folder, where its token is kept", async () => {
+      put('.git/config', '[http] extraheader = AUTHORIZATION: basic dG9rZW4=')
+      put('pub/index.html', 'hi')
+      symlinkSync('../.git/config', path.join(ws, 'pub', 'config'))
+      symlinkSync('.git', path.join(ws, 'git-link'))
+      try {
+        expect(await refused(['pub'])).toContain(
+          `'pub/config' is a symbolic link that leads into a .git folder`
+        )
+        expect(await refused(['git-link/config'])).toMatch(/'git-link' is a symbolic link/)
+        // Named outright by the workflow's author, it is the author's choice.
+        expect(rels(await list(['.git/config']))).toEqual(['config'])
+      } finally {
+        for (const p of ['.git', 'pub', 'git-link']) rmSync(path.join(ws, p), { recursive: true })
+      }
+    })
+
+    it('takes a folder written outside the workspace as written', async () => {
+      const built = path.join(outside, 'build')
+      symlinkSync(path.join(ws, 'README.md'), path.join(built, 'readme'))
+      try {
+        expect(rels(await list([built]))).toEqual(['out.txt', 'readme'])
+        symlinkSync(path.join(outside, 'id_rsa'), path.join(built, 'key'))
+        expect(await refused([built])).toContain(
+          `'${built}/key' is a symbolic link that leads outside the source folder`
+        )
+      } finally {
+        rmSync(path.join(built, 'readme'), { force: true })
+        rmSync(path.join(built, 'key'), { force: true })
+      }
+    })
   })
 
   it('throws InputError(source) for a pattern that matches nothing', async () => {
