@@ -58,7 +58,7 @@ function expectInertSummary(summary: string): void {
 
 const pinLine = (port: number, publicLine: string): string => `[127.0.0.1]:${port} ${publicLine}`
 
-describe('foreign text in the log and the job summary (committed dist/index.js)', () => {
+describe('foreign text in the log and the job summary (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let remote: string
