@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4546);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6917);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4546:
+/***/ 6917:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62847,6 +62847,57 @@ function getOctokit(token, options, ...additionalPlugins) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/escape.ts
+/**
+ * Text from outside the action (names and link texts on a server, its status messages and
+ * DISCONNECT reasons, file names in the workspace) is data, never markup. One helper per place
+ * such text is shown; each runs once, where the text is printed. The manifest is JSON and keeps
+ * every name exact, so it uses none of these.
+ *
+ * A leaf module: every layer may import it.
+ */
+/**
+ * Characters that must never reach a log line or a summary as they are: controls (a CR or LF
+ * starts a new line the runner reads as a command; ESC drives the log's colours), line and
+ * paragraph separators, and invisible ones. The runner compares command markers culture-
+ * sensitively, which skips "ignorable" characters, so `:\u200b:` could still read as `::`.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** Every unprintable character as a visible escape: `\n`, `\r`, `\t`, `\u001b`, `\u{e0001}`. */
+function showUnprintable(text) {
+    return text.replace(UNPRINTABLE, c => {
+        if (NAMED[c])
+            return NAMED[c];
+        const code = c.codePointAt(0) ?? 0;
+        return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+}
+/**
+ * For the log (`core.info` and every other line on stdout). The runner reads a line as a
+ * workflow command when, after leading white space, it starts with `::` (`::add-mask::`,
+ * `::error::`, `::stop-commands::`), or when it holds the legacy `##[command]` form anywhere.
+ * So the result is one line, never starts with `::`, and holds no `##[`, wherever in a line it is
+ * placed. The same text comes back unchanged if escaped again, so a message that already holds
+ * an escaped name can be escaped as a whole where it is printed.
+ */
+function forLog(text) {
+    return showUnprintable(text)
+        .replace(/^(\s*):(?=:)/u, '$1\\u003a')
+        .replace(/##\[/g, '#\\u0023[');
+}
+/** Markdown and HTML specials, written as character references in summaries. */
+const SUMMARY_SPECIAL = /[&<>"'`\\*_[\]()#!~|$]/g;
+/**
+ * For the job summary, which GitHub renders as Markdown with HTML. The result holds no newline
+ * (a blank line would end the HTML table and let the rest render as Markdown), no HTML and no
+ * Markdown: every special is a character reference, shown as itself. Use it on every cell or
+ * text from outside, and only once (`&` becomes `&#38;`).
+ */
+function forSummary(text) {
+    return showUnprintable(text).replace(SUMMARY_SPECIAL, c => `&#${c.charCodeAt(0)};`);
+}
+
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
@@ -62873,8 +62924,12 @@ class InputError extends ActionError {
 }
 /** The server's host key matched no pin, or matched a revoked one. Never retried. */
 class HostKeyError extends ActionError {
-    constructor(message) {
+    /** Set when the server is known: operators rotating keys read what it presented. */
+    refused;
+    constructor(message, refused) {
         super('Host key mismatch', message);
+        if (refused)
+            this.refused = refused;
     }
 }
 /** The server rejected every credential offered. Never retried. */
@@ -62914,6 +62969,7 @@ class TransferError extends ActionError {
 
 ;// CONCATENATED MODULE: ./src/plans/safe-names.ts
 
+
 /**
  * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
  * A hostile server can list anything; the scp client once wrote `../` names outside its
@@ -62938,12 +62994,13 @@ function unsafeNameReason(name) {
         return 'looks like a drive path';
     return undefined;
 }
-/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+/**
+ * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
+ * doubled so `\n` in it can only mean a newline, length capped.
+ */
 function printableName(name) {
-    const escaped = [...JSON.stringify(name).slice(1, -1)]
-        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
-        .join('');
-    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
+    const shown = [...forLog(name.replace(/\\/g, '\\\\'))];
+    return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('');
 }
 /** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
 function safe_names_isInsideDir(outer, inner) {
@@ -62967,6 +63024,29 @@ function localPathInside(root, rel) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/types.ts
+
+/** The report's row for a server refused for its host key; undefined for any other error. */
+function refusedHostReport(err, direction) {
+    if (!(err instanceof HostKeyError) || !err.refused)
+        return undefined;
+    const { address, hostInput, presented } = err.refused;
+    const role = hostInput.endsWith('jump-host')
+        ? 'jump'
+        : hostInput === 'target-host'
+            ? 'target'
+            : direction === 'relay'
+                ? 'source'
+                : 'server';
+    return {
+        role,
+        address,
+        keyType: '',
+        fingerprint: '',
+        pinLabel: '',
+        error: err.message,
+        presented
+    };
+}
 function fileResult(source, target, size, status, error) {
     return error ? { source, target, size, status, error } : { source, target, size, status };
 }
@@ -64685,6 +64765,7 @@ function where(endpoint) {
 }
 function hostKeyMismatch(endpoint, seen) {
     const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    const keys = seen.map(({ keyType, fingerprint, revoked }) => ({ keyType, fingerprint, revoked }));
     const presented = seen.length
         ? seen
             .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
@@ -64695,7 +64776,7 @@ function hostKeyMismatch(endpoint, seen) {
         `The server presented: ${presented}. Pins tried: ${tried}. ` +
         'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
         'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-        'be intercepting the connection.');
+        'be intercepting the connection.', { address: target, hostInput: endpoint.hostInput, presented: keys });
 }
 const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
 /** ssh2's own report that the server's key-exchange signature did not verify. */
@@ -64723,7 +64804,13 @@ function impostor(endpoint, presented) {
     const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
     return new HostKeyError(`${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
         'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
-        'may be intercepting the connection.');
+        'may be intercepting the connection.', {
+        address: target,
+        hostInput: endpoint.hostInput,
+        presented: [
+            { keyType: presented.keyType, fingerprint: presented.fingerprint, revoked: false }
+        ]
+    });
 }
 /** Turns an ssh2 error into one the user can act on. */
 function classifyError(err, endpoint, timeoutMs) {
@@ -64841,6 +64928,7 @@ function faultOf(err) {
 
 
 
+
 async function retry_policy_withRetries(plan) {
     const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
     const faults = [];
@@ -64863,8 +64951,8 @@ async function retry_policy_withRetries(plan) {
 /** One log line per retry, as it happens. */
 function announceRetry(what, err, waitMs, retry, retries) {
     const fault = faultOf(err);
-    warning(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
-        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`);
+    warning(forLog(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
+        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`));
 }
 /** The error after the last retry: the phase, the host and how often it failed. */
 function gaveUp(what, faults) {
@@ -64887,6 +64975,7 @@ function describe(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/retry.ts
+
 
 
 
@@ -64973,7 +65062,7 @@ async function runRound(plan, jobs) {
         // Tidying up is best effort: its failure must not send finished files again.
         await plan
             .finish(session)
-            .catch((err) => warning(`Clean-up skipped: ${err.message}`));
+            .catch((err) => warning(`Clean-up skipped: ${forLog(err.message)}`));
     }
     // A connection that finished its work stays open for the caller (deletes, release switch);
     // whoever handed it out through `connect` closes it.
@@ -65243,6 +65332,7 @@ class SidecarChecksums {
 
 
 
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written.
@@ -65354,7 +65444,7 @@ async function resumePoint(job) {
     const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
     job.written.rewind(existing?.size ?? 0);
     if (job.written.value > 0)
-        core_info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
     return job.written.value > 0;
 }
 /**
@@ -66660,6 +66750,7 @@ function toStat(attrs) {
 
 
 
+
 /** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over several channels; smaller ones use one. */
@@ -66730,7 +66821,7 @@ class SftpSession {
             throw liveness.fatal ?? err;
         }
         if (refused?.status === 'rejected') {
-            core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
+            core_debug(`Server allowed ${channels.length} SFTP channels: ${forLog(refused.reason.message)}`);
         }
         const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS;
         return new SftpSession(connection, channels, liveness, stallMs, bigFileLanes(roundTripMs, channels.length));
@@ -66824,6 +66915,7 @@ async function whySftpFailed(connection, liveness, reason, setupMs) {
 
 
 
+
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 const CHANNELS = 8;
 /**
@@ -66842,7 +66934,7 @@ async function openSession(endpoint, settings) {
     const connection = await connectVerifiedOnce(endpoint, {
         timeoutMs: settings.timeoutMs,
         retries: 0,
-        debug: isDebug() ? (m) => core_debug(m) : undefined
+        debug: isDebug() ? (m) => core_debug(forLog(m)) : undefined
     });
     logVerified(endpoint, connection);
     const stallMs = stallLimitMs(settings.timeoutMs);
@@ -66851,11 +66943,12 @@ async function openSession(endpoint, settings) {
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
         const jump = endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port);
-        core_info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
-            `matches pin ${connection.jump.pinLabel}.`);
+        core_info(`Jump host ${jump} verified: ${forLog(connection.jump.keyType)} ` +
+            `${connection.jump.fingerprint} matches pin ${connection.jump.pinLabel}.`);
     }
-    core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
-        `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`);
+    core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ` +
+        `${forLog(connection.keyType)} ${connection.fingerprint} matches pin ` +
+        `${connection.pinLabel}. Logged in as ${endpoint.username}.`);
 }
 /**
  * The connections one server (or a relay's pair of servers) gets during a step, and the step's
@@ -66963,6 +67056,7 @@ function sumSizes(files) {
 
 
 
+
 /** Downloads from the one server named by `host` into the local target directory. */
 async function runDownload(settings, report) {
     await refuseTargetThroughLink(settings.workspace, settings.target);
@@ -67014,7 +67108,7 @@ function plannedRows(files, target) {
 function planRemote(settings, pool, report) {
     return core_group('Plan', async () => {
         const cache = new ListingCache();
-        const listed = await pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session => listRemoteFiles(settings.source, cache.on(session.main), m => warning(m)));
+        const listed = await pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session => listRemoteFiles(settings.source, cache.on(session.main), m => warning(forLog(m))));
         for (const r of listed.refused)
             report.files.push(fileResult(r.path, '', 0, 'refused', r.reason));
         let files = listed.files;
@@ -67023,11 +67117,11 @@ function planRemote(settings, pool, report) {
             files = newest ? [newest] : [];
             if (newest) {
                 report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime };
-                core_info(`Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+                core_info(`Selected the newest of ${listed.files.length} files: ${forLog(newest.path)} ` +
                     `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`);
             }
         }
-        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`);
+        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`);
         return files;
     });
 }
@@ -67109,6 +67203,7 @@ async function makeDir(channel, dir) {
 
 
 
+
 /**
  * A temporary file unchanged this long, by the server's clock, belongs to a run that is over: a
  * live run writes, resumes or renames its files within seconds (its own timeouts see to that).
@@ -67149,7 +67244,7 @@ async function removeLeftoverTemps(session, sightings, serverNow) {
         }
         await session.main
             .unlink(file)
-            .then(() => core_info(`Removed ${shown(file)}, left by an earlier interrupted run.`))
+            .then(() => core_info(`Removed ${forLog(file)}, left by an earlier interrupted run.`))
             .catch(() => undefined);
     }));
     if (inUse > 0) {
@@ -67160,12 +67255,9 @@ async function removeLeftoverTemps(session, sightings, serverNow) {
 function isOurs(name) {
     return isTempName(name) && unsafeNameReason(name) === undefined;
 }
-/** The one place this module prints a remote path: whole, with control characters escaped. */
-function shown(file) {
-    return JSON.stringify(file).slice(1, -1);
-}
 
 ;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
 
 
 
@@ -67278,7 +67370,7 @@ async function deliver_resumePoint(session, delivery) {
     });
     delivery.written.rewind(existing?.size ?? 0);
     if (delivery.written.value > 0) {
-        core_info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`);
+        core_info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`);
     }
     return delivery.written.value > 0;
 }
@@ -67441,6 +67533,7 @@ async function relayOne(pair, job, options, sidecars) {
 
 
 
+
 /**
  * Server to server through the runner. The destination's host key is checked first, without
  * logging in, so a wrong destination pin fails before any credential is sent or any byte is read.
@@ -67454,7 +67547,7 @@ async function runRelay(settings, report) {
     const destAddress = endpoints_formatHostPort(destination.host, destination.port);
     await core_group(`Check the host key of ${destAddress} (no login yet)`, async () => {
         const presented = await probeHostKey(destination, options);
-        core_info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
+        core_info(`${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`);
     });
     const srcAddress = endpoints_formatHostPort(source.host, source.port);
     const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings));
@@ -67538,6 +67631,7 @@ async function forgetRelease(channel, releases, id) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release.ts
+
 
 
 
@@ -67638,7 +67732,7 @@ async function pruneReleases(session, target, keep, current, previous) {
         catch (err) {
             if (isTransient(err, session))
                 throw err;
-            warning(`Old release '${name}' could not be removed: ${err.message}`);
+            warning(`Old release '${forLog(name)}' could not be removed: ${forLog(err.message)}`);
         }
     }
     // Only entries of releases removed here: a record without its folder may be a deploy that
@@ -67649,7 +67743,7 @@ async function pruneReleases(session, target, keep, current, previous) {
 }
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list) {
-    const shown = list.slice(0, 20).map(n => JSON.stringify(n));
+    const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)));
     return list.length > 20 ? `${shown.join(', ')} and ${list.length - 20} more` : shown.join(', ');
 }
 /** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
@@ -67713,7 +67807,7 @@ async function unlinkIfPresent(channel, file) {
     });
 }
 function warnNotAtomic(link) {
-    warning(`The server does not offer posix-rename@openssh.com, so '${link}' is removed and then ` +
+    warning(`The server does not offer posix-rename@openssh.com, so '${forLog(link)}' is removed and then ` +
         `recreated: for a moment it does not exist.`);
 }
 /** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
@@ -67827,6 +67921,7 @@ function nothingToRollBackTo(why) {
 
 
 
+
 /**
  * `rollback: true`: on every server, `target/current` goes back to the release before the live
  * one. Nothing is uploaded and nothing is removed.
@@ -67850,11 +67945,11 @@ async function rollBackOn(server, settings, report, fanOut) {
         report.releasePath = releaseDir(settings.target, plan.to);
         report.rollback = { from: plan.from, to: plan.to };
         if (settings.dryRun) {
-            core_info(`${where}Dry run: would switch ${switchText}. Nothing was changed.`);
+            core_info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`));
             return;
         }
         await group('Roll back', () => rollBack(session, settings.target, plan));
-        core_info(`${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`);
+        core_info(forLog(`${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`));
     }
     finally {
         session.close();
@@ -68000,6 +68095,7 @@ function emptiedDirs(remote, deleted, kept, isExcluded) {
 
 
 
+
 /** How often, at most, the state file is rewritten while files land. */
 const FLUSH_INTERVAL_MS = 3000;
 /**
@@ -68040,7 +68136,7 @@ async function readSyncState(channel, target) {
     }
 }
 function warnUnusable(file, reason) {
-    warning(`The sync state ${file} could not be used (${reason}). Every file will be sent this time, ` +
+    warning(`The sync state ${forLog(file)} could not be used (${forLog(reason)}). Every file will be sent this time, ` +
         'and the state written anew.');
 }
 /**
@@ -68102,7 +68198,7 @@ class StateBook {
             }
             catch (err) {
                 this.dirty = true;
-                warning(`Could not save the sync state: ${err.message}`);
+                warning(`Could not save the sync state: ${forLog(err.message)}`);
             }
             const took = this.now() - started;
             this.notBefore = this.now() + took / FLUSH_SHARE;
@@ -68427,6 +68523,7 @@ function toPosix(p) {
 
 
 
+
 /**
  * Removes remote files the source no longer has, then the directories that left empty. Runs only
  * after every upload succeeded, so a failed deploy never loses files it did not replace. A lost
@@ -68470,12 +68567,12 @@ async function publishRelease(pool, target, release) {
     // and the release that was live before the run must survive the pruning that follows.
     let first;
     const { previous } = await pool.phase(`switching the release in ${where}`, session => switchCurrent(session, target, release.id, link => (first ??= { link })));
-    const was = previous && previous !== `releases/${release.id}` ? ` (was ${previous})` : '';
-    core_info(`${target}/current now points at releases/${release.id}${was}.`);
+    const was = previous && previous !== `releases/${release.id}` ? ` (was ${forLog(previous)})` : '';
+    core_info(`${forLog(target)}/current now points at releases/${release.id}${was}.`);
     const before = first?.link === undefined ? undefined : releaseOfLink(first.link);
     const removed = await pool.phase(`removing old releases in ${where}`, session => pruneReleases(session, target, release.keep, release.id, before));
     if (removed.length)
-        core_info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`);
+        core_info(`Removed ${removed.length} old releases: ${removed.map(forLog).join(', ')}.`);
 }
 
 ;// CONCATENATED MODULE: ./src/plans/remote-tree.ts
@@ -68524,6 +68621,7 @@ async function listOne(lister, root, rel, tree) {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
@@ -68549,8 +68647,16 @@ async function planUpload(settings, session, dest, files, hashes, cache = new Li
             isExcluded,
             isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
         })
-        : local.map(f => ({ kind: 'replace', rel: f.rel, size: f.size }));
-    return { ops, tree, state, isExcluded };
+        : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }));
+    return { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) };
+}
+/**
+ * What an unlisted upload does to each file. A release directory was just found not to exist,
+ * so all of it is new; elsewhere "replace" means "write, over whatever is there", and the log
+ * claims no more than that.
+ */
+function unlistedKind(settings) {
+    return settings.release ? 'create' : 'replace';
 }
 function emptyTree() {
     return { files: new Map(), dirs: [], others: [] };
@@ -68584,16 +68690,22 @@ function logPlan(plan, verbose) {
     const count = (kind) => plan.ops.filter(o => o.kind === kind);
     const bytes = (ops) => formatBytes(ops.reduce((s, o) => s + o.size, 0));
     const [create, replace, skip, del] = ['create', 'replace', 'skip', 'delete'].map(count);
+    if (!plan.listed) {
+        core_info(`Plan: ${plan.ops.length} to upload (${bytes(plan.ops)}), each new or replacing a file ` +
+            'there (the target is listed first only with sync, delete or dry-run).');
+        return;
+    }
     core_info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
         `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`);
     if (!verbose)
         return;
     for (const op of plan.ops)
         if (op.kind !== 'skip')
-            core_info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`);
+            core_info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`);
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
+
 
 
 
@@ -68614,7 +68726,7 @@ function logPlan(plan, verbose) {
 async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
-        const files = await listLocalFiles(settings.source, settings.workspace, m => warning(m));
+        const files = await listLocalFiles(settings.source, settings.workspace, m => warning(forLog(m)));
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
         return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files };
     });
@@ -68636,7 +68748,12 @@ async function runUpload(settings, report) {
 function unreachable(server, source, report, err) {
     const address = endpoints_formatHostPort(server.host, server.port);
     const message = err.message;
-    error(`${address}: ${message}`, { title: 'Server skipped' });
+    error(`${address}: ${forLog(message)}`, { title: 'Server skipped' });
+    const refused = refusedHostReport(err, 'upload');
+    // A refused jump host gets a row of its own, beside the server it was meant to reach.
+    const jump = refused && refused.address !== address ? refused : undefined;
+    if (jump && !report.hosts.some(h => h.address === jump.address))
+        report.hosts.push(jump);
     if (!report.hosts.some(h => h.address === address)) {
         report.hosts.push({
             role: 'server',
@@ -68644,7 +68761,8 @@ function unreachable(server, source, report, err) {
             keyType: '',
             fingerprint: '',
             pinLabel: '',
-            error: message
+            error: message,
+            ...(refused?.address === address ? { presented: refused.presented } : {})
         });
     }
     else {
@@ -68798,6 +68916,7 @@ function pastedKeyError(found) {
 
 
 
+
 /** Totals over the files that really arrived (per server, for a fan-out). */
 function totals(report) {
     const moved = report.files.filter(f => f.status === 'transferred');
@@ -68830,7 +68949,12 @@ async function writeOutputs(report, manifestPath) {
     setOutput('deleted', deleted);
     setOutput('release-path', report.releasePath ?? '');
 }
-/** The job summary: what moved, where, and which pinned key each server proved it holds. */
+/**
+ * The job summary: what moved, where, and which pinned key each server proved it holds (or, for
+ * a server refused, which key it presented). Everything from outside goes through forSummary,
+ * and every line starts with an HTML block tag: with no blank line anywhere, GitHub reads the
+ * whole summary as HTML and none of it as Markdown.
+ */
 async function writeSummary(report) {
     const { files, bytes } = totals(report);
     const seconds = report.durationMs / 1000;
@@ -68838,7 +68962,7 @@ async function writeSummary(report) {
     const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error);
     const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done';
     summary
-        .addHeading(`SFTP ${report.direction}: ${verdict}`, 3)
+        .addHeading(`SFTP ${forSummary(report.direction)}: ${verdict}`, 3)
         .addTable([
         ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
         [
@@ -68852,28 +68976,26 @@ async function writeSummary(report) {
         ['Role', 'Server', 'Host key matched', 'Files'].map(h => ({ data: h, header: true })),
         ...report.hosts.map(h => [
             h.role,
-            escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
-            h.fingerprint
-                ? `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${escapeHtml(h.error)}` : ''}`
-                : `not connected: ${escapeHtml(h.error ?? '')}`,
+            forSummary(h.via ? `${h.address} via ${h.via}` : h.address),
+            forSummary(hostKeyCell(h)),
             String(report.files.filter(f => f.status === 'transferred' && (!f.server || f.server === h.address)).length)
         ])
     ]);
     if (report.dryRun)
         addPlan(report);
     if (report.releasePath) {
-        summary.addRaw(`Release: <code>${escapeHtml(report.releasePath)}</code>`, true);
+        summary.addRaw(`<p>Release: <code>${forSummary(report.releasePath)}</code></p>`, true);
     }
     if (report.rollback) {
         const { from, to } = report.rollback;
-        summary.addRaw(`${report.dryRun ? 'Would roll back' : 'Rolled back'}: <code>current</code> from ` +
-            `<code>${escapeHtml(from)}</code> to <code>${escapeHtml(to)}</code>`, true);
+        summary.addRaw(`<p>${report.dryRun ? 'Would roll back' : 'Rolled back'}: <code>current</code> from ` +
+            `<code>${forSummary(from)}</code> to <code>${forSummary(to)}</code></p>`, true);
     }
     if (report.attributes) {
-        summary.addRaw(`Attributes: ${escapeHtml(report.attributes)}`, true);
+        summary.addRaw(`<p>Attributes: ${forSummary(report.attributes)}</p>`, true);
     }
     if (report.selected) {
-        summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true);
+        summary.addRaw(`<p>Selected newest: <code>${forSummary(report.selected.path)}</code></p>`, true);
     }
     if (failed.length) {
         summary
@@ -68883,16 +69005,30 @@ async function writeSummary(report) {
             ...failed
                 .slice(0, 200)
                 .map(f => [
-                escapeHtml(f.source),
-                escapeHtml(f.server ?? ''),
+                forSummary(f.source),
+                forSummary(f.server ?? ''),
                 f.status,
-                escapeHtml(f.error ?? '')
+                forSummary(f.error ?? '')
             ])
         ]);
     }
     // Outside a runner (local runs, some tests) there is no summary file to write to.
     if (process.env.GITHUB_STEP_SUMMARY)
         await summary.write();
+}
+/** The key a server proved it holds, or why it has none: refused (and what it showed), failed. */
+function hostKeyCell(h) {
+    if (h.presented) {
+        const keys = h.presented.length
+            ? h.presented
+                .map(k => `${k.keyType} ${k.fingerprint}${k.revoked ? ' (revoked)' : ''}`)
+                .join('; ')
+            : 'no key of a pinned type';
+        return `refused, presented ${keys}. ${h.error ?? ''}`.trim();
+    }
+    if (!h.fingerprint)
+        return `not connected: ${h.error ?? ''}`;
+    return `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${h.error}` : ''}`;
 }
 /** The dry run's plan: every change it would make, with sizes. */
 function addPlan(report) {
@@ -68904,15 +69040,13 @@ function addPlan(report) {
         ['Action', 'Target', 'Bytes', 'Server'].map(h => ({ data: h, header: true })),
         ...changes
             .slice(0, 500)
-            .map(f => [f.plan ?? '', escapeHtml(f.target), String(f.size), escapeHtml(f.server ?? '')])
+            .map(f => [f.plan ?? '', forSummary(f.target), String(f.size), forSummary(f.server ?? '')])
     ]);
-}
-/** Summary cells are HTML; file names come from servers and must not become markup. */
-function escapeHtml(text) {
-    return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+
+
 
 
 
@@ -68940,7 +69074,7 @@ async function run() {
             throw pastedKeyError(pasted);
         const settings = readSettings(name => getInput(name), runnerEnv());
         settings.secrets.forEach(secret => maskAll(secret, false));
-        settings.warnings.forEach(w => warning(w));
+        settings.warnings.forEach(w => warning(forLog(w)));
         await transfer(settings);
     }
     catch (err) {
@@ -68966,6 +69100,13 @@ async function transfer(settings) {
     };
     try {
         await (settings.rollback ? runRollback : main_DIRECTIONS[settings.direction])(settings, report);
+    }
+    catch (err) {
+        // A server refused for its host key was reached too: the summary names the key it showed.
+        const refused = refusedHostReport(err, settings.direction);
+        if (refused && !report.hosts.some(h => h.address === refused.address))
+            report.hosts.push(refused);
+        throw err;
     }
     finally {
         // Written on failure too, once any server was reached: it says exactly what moved.
@@ -69007,11 +69148,11 @@ function maskAll(secret, whole) {
 }
 function fail(err) {
     if (err instanceof ActionError) {
-        setFailed(err.message);
+        setFailed(forLog(err.message));
         return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    setFailed(`Unexpected error: ${message}`);
+    setFailed(`Unexpected error: ${forLog(message)}`);
 }
 
 

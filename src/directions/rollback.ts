@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { releaseDir } from '../engine/release.js'
 import { planRollback, rollBack } from '../engine/rollback.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
@@ -35,12 +36,14 @@ async function rollBackOn(
     report.releasePath = releaseDir(settings.target, plan.to)
     report.rollback = { from: plan.from, to: plan.to }
     if (settings.dryRun) {
-      core.info(`${where}Dry run: would switch ${switchText}. Nothing was changed.`)
+      core.info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`))
       return
     }
     await group('Roll back', () => rollBack(session, settings.target, plan))
     core.info(
-      `${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`
+      forLog(
+        `${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`
+      )
     )
   } finally {
     session.close()

@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
@@ -178,7 +179,7 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
   })
   delivery.written.rewind(existing?.size ?? 0)
   if (delivery.written.value > 0) {
-    core.info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`)
+    core.info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`)
   }
   return delivery.written.value > 0
 }

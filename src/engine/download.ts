@@ -1,6 +1,7 @@
 import { chmod, lstat, mkdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
@@ -159,7 +160,8 @@ async function resumePoint(job: DownloadJob): Promise<boolean> {
   if (job.written.value === 0) return false
   const existing = await stat(job.tempPath).catch(() => undefined)
   job.written.rewind(existing?.size ?? 0)
-  if (job.written.value > 0) core.info(`Resuming ${job.file.path} at byte ${job.written.value}.`)
+  if (job.written.value > 0)
+    core.info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`)
   return job.written.value > 0
 }
 
