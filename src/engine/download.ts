@@ -1,9 +1,10 @@
-import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, realpath, rename, rm, stat, statfs } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { ActionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
+import { formatBytes } from '../report/progress.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
@@ -33,6 +34,7 @@ export async function downloadFiles(
   files: RemoteFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
+  await refuseWithoutRoom(target, files)
   await mkdir(target, { recursive: true })
   const refused: FileResult[] = []
   const jobs: DownloadJob[] = []
@@ -172,6 +174,24 @@ class FolderCheck {
     }
     await mkdir(dir, { recursive: true })
   }
+}
+
+/**
+ * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
+ * fit on the runner's disk is refused before anything is written, rather than filling the disk.
+ */
+async function refuseWithoutRoom(target: string, files: RemoteFile[]): Promise<void> {
+  const needed = files.reduce((sum, f) => sum + f.size, 0)
+  const where = await realpathOfExisting(target)
+  const { bavail, bsize } = await statfs(where)
+  const free = bavail * bsize
+  if (needed <= free) return
+  throw new ActionError(
+    'Not enough disk space',
+    `the ${files.length} files to download add up to ${formatBytes(needed)} (${needed} bytes, ` +
+      `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
+      `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`
+  )
 }
 
 /** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
