@@ -9,6 +9,12 @@ import type { HostReport } from '../report/types.js'
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 export const CHANNELS = 8
 
+/**
+ * With `verify: sha256`, session slots kept free beside the SFTP channels for the server's
+ * `sha256sum`: on stock OpenSSH (MaxSessions 10) that is 6 SFTP channels and 4 hashes at once.
+ */
+export const HASH_CHANNELS = 4
+
 export type Connect = () => Promise<SftpSession>
 
 /**
@@ -32,7 +38,10 @@ export async function openSession(
     debug: core.isDebug() ? (m: string) => core.debug(m) : undefined
   })
   logVerified(endpoint, connection)
-  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs))
+  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
+    spare: settings.verify === 'sha256' ? HASH_CHANNELS : 0,
+    server: formatHostPort(endpoint.host, endpoint.port)
+  })
 }
 
 function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {

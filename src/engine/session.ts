@@ -3,6 +3,7 @@ import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged } from '../connection/classify.js'
 import { endConnection, type VerifiedConnection } from '../connection/connect.js'
+import { ChannelBudget } from './channel-budget.js'
 import { requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
@@ -43,7 +44,11 @@ export class SftpSession {
     private readonly liveness: Liveness,
     stallMs: number,
     /** Channels one big file is spread over (see bigFileLanes). */
-    private readonly spread: number
+    private readonly spread: number,
+    /** Session channels this connection may open, SFTP and exec together. */
+    readonly sessions: ChannelBudget,
+    /** Which server this is, for what is decided once per server (see remote-hash.ts). */
+    readonly server: string
   ) {
     this.watchdog = setInterval(() => {
       const stalled = liveness.stalledForMs()
@@ -55,13 +60,19 @@ export class SftpSession {
 
   /**
    * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
-   * answer before the connection is given up (and the retry loop reconnects).
+   * answer before the connection is given up (and the retry loop reconnects). With `spare`, that
+   * many session slots are left free beside them (for `sha256sum` exec channels): one more
+   * channel is opened to prove the room and closed again, and a server that refuses it gets one
+   * SFTP channel fewer.
    */
   static async open(
     connection: VerifiedConnection,
     wanted: number,
-    stallMs: number
+    stallMs: number,
+    options: { spare?: number; server?: string } = {}
   ): Promise<SftpSession> {
+    const spare = options.spare ?? 0
+    const sessions = new ChannelBudget()
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
@@ -74,11 +85,16 @@ export class SftpSession {
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(
-      Array.from({ length: wanted }, () => openSftp(connection.client))
+      Array.from({ length: wanted + spare }, () => openCounted(connection.client, sessions))
     )
-    const channels = opened.flatMap(r =>
-      r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []
-    )
+    const all = opened.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []))
+    if (all.length < opened.length) sessions.capAt(all.length)
+    const keep = Math.max(1, Math.min(wanted, all.length - spare))
+    for (const extra of all.slice(keep)) {
+      extra.on('close', () => sessions.closed())
+      extra.end()
+    }
+    const channels = all.slice(0, keep).map(sftp => new SftpChannel(sftp, liveness))
     const refused = opened.find(r => r.status === 'rejected')
     if (channels.length === 0) {
       endConnection(connection)
@@ -97,7 +113,9 @@ export class SftpSession {
       channels,
       liveness,
       stallMs,
-      bigFileLanes(roundTripMs, channels.length)
+      bigFileLanes(roundTripMs, channels.length),
+      sessions,
+      options.server ?? connection.fingerprint
     )
   }
 
@@ -166,6 +184,22 @@ function openSftp(client: ssh2.Client): Promise<ssh2.SFTPWrapper> {
       reject(err)
     }
   })
+}
+
+/** Opens an SFTP channel within the connection's session budget. */
+async function openCounted(
+  client: ssh2.Client,
+  sessions: ChannelBudget
+): Promise<ssh2.SFTPWrapper> {
+  await sessions.take()
+  try {
+    const sftp = await openSftp(client)
+    sessions.opened()
+    return sftp
+  } catch (err) {
+    sessions.cancel()
+    throw err
+  }
 }
 
 function noSftp(err: Error): ConnectionError {
