@@ -68080,17 +68080,7 @@ seen) {
  */
 async function pruneReleases(session, target, keep, current, previous) {
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
-    const [entries, recorded] = await Promise.all([
-        session.main.readdir(dir),
-        recordedReleases(session.main, dir)
-    ]);
-    // Only directories (or links standing for them) are releases; a README or a stray file must
-    // neither be removed nor take one of the `keep` places.
-    const ours = entries
-        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-        .map(e => e.name)
-        .filter(name => isGeneratedReleaseId(name) || recorded.has(name));
-    const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n));
+    const { ours, foreign, recorded } = await ownReleases(session, dir);
     if (foreign.length)
         core_info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`);
     const live = await linkedRelease(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
@@ -68115,6 +68105,23 @@ async function pruneReleases(session, target, keep, current, previous) {
     const gone = removed.filter(name => recorded.has(name));
     await Promise.all(gone.map(name => forgetRelease(session.main, dir, name)));
     return removed;
+}
+/**
+ * The releases in `dir` this action made (generated IDs, and user-given ones it recorded), and
+ * every other entry there. Only directories (or links standing for them) are releases; a README
+ * or a stray file must neither be removed nor take one of the `keep` places, nor be rolled back to.
+ */
+async function ownReleases(session, dir) {
+    const [entries, recorded] = await Promise.all([
+        session.main.readdir(dir),
+        recordedReleases(session.main, dir)
+    ]);
+    const ours = entries
+        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+        .map(e => e.name)
+        .filter(name => isGeneratedReleaseId(name) || recorded.has(name));
+    const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n));
+    return { ours, foreign, recorded };
 }
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list) {
@@ -68253,10 +68260,10 @@ class TreeRemover {
 
 
 /**
- * Finds the release to go back to: the newest one under `target/releases` that sorts before the
- * one `target/current` points at (release IDs sort by age). Nothing is changed here, so a dry
- * run can say what would happen. The release rolled back from is not touched: a later deploy's
- * pruning removes it once it falls out of the kept ones, like any other.
+ * Finds the release to go back to: the newest of the action's own releases under
+ * `target/releases` that sorts before the one `target/current` points at (release IDs sort by
+ * age). Nothing is changed here, so a dry run can say what would happen. The release rolled back
+ * from is not touched: a later deploy's pruning removes it once it falls out of the kept ones.
  */
 async function planRollback(session, target) {
     const link = external_node_path_namespaceObject.posix.join(target, CURRENT_LINK);
@@ -68266,14 +68273,12 @@ async function planRollback(session, target) {
         throw nothingToRollBackTo(`'${printableName(link)}' does not exist or does not point into ${RELEASES_DIR}/, so there is no live release to go back from`);
     }
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
-    const listing = await session.main.readdir(dir).catch((err) => {
+    // Only releases this action made: a hand-made folder there is never switched to.
+    const { ours: names } = await ownReleases(session, dir).catch((err) => {
         if (isTransient(err, session))
             throw err;
         throw nothingToRollBackTo(`${printableName(dir)} cannot be listed (${err.message})`);
     });
-    const names = listing
-        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-        .map(e => e.name);
     // The order pruning uses decides "older", whatever the IDs look like.
     const newestFirst = sortReleases([...new Set([...names, live])]);
     const to = newestFirst[newestFirst.indexOf(live) + 1];

@@ -88,17 +88,7 @@ export async function pruneReleases(
   previous?: string
 ): Promise<string[]> {
   const dir = path.posix.join(target, RELEASES_DIR)
-  const [entries, recorded] = await Promise.all([
-    session.main.readdir(dir),
-    recordedReleases(session.main, dir)
-  ])
-  // Only directories (or links standing for them) are releases; a README or a stray file must
-  // neither be removed nor take one of the `keep` places.
-  const ours = entries
-    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-    .map(e => e.name)
-    .filter(name => isGeneratedReleaseId(name) || recorded.has(name))
-  const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n))
+  const { ours, foreign, recorded } = await ownReleases(session, dir)
   if (foreign.length) core.info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`)
   const live = await linkedRelease(session.main, path.posix.join(target, CURRENT_LINK))
   const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])])
@@ -122,6 +112,27 @@ export async function pruneReleases(
   const gone = removed.filter(name => recorded.has(name))
   await Promise.all(gone.map(name => forgetRelease(session.main, dir, name)))
   return removed
+}
+
+/**
+ * The releases in `dir` this action made (generated IDs, and user-given ones it recorded), and
+ * every other entry there. Only directories (or links standing for them) are releases; a README
+ * or a stray file must neither be removed nor take one of the `keep` places, nor be rolled back to.
+ */
+export async function ownReleases(
+  session: SftpSession,
+  dir: string
+): Promise<{ ours: string[]; foreign: string[]; recorded: Set<string> }> {
+  const [entries, recorded] = await Promise.all([
+    session.main.readdir(dir),
+    recordedReleases(session.main, dir)
+  ])
+  const ours = entries
+    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+    .map(e => e.name)
+    .filter(name => isGeneratedReleaseId(name) || recorded.has(name))
+  const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n))
+  return { ours, foreign, recorded }
 }
 
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
