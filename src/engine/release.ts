@@ -143,7 +143,8 @@ function names(list: string[]): string {
 
 /** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
 export function releaseOfLink(text: string): string | undefined {
-  const parts = text.replace(/\/+$/, '').split('/')
+  // `releases//ID` and `releases/./ID` name the same release: a link written by hand may be so.
+  const parts = path.posix.normalize(text).replace(/\/+$/, '').split('/')
   const name = parts.at(-1) ?? ''
   return parts.at(-2) === RELEASES_DIR && name ? name : undefined
 }

@@ -57,7 +57,16 @@ export async function rollBack(
   target: string,
   plan: RollbackPlan
 ): Promise<void> {
-  await switchCurrent(session, target, plan.to)
+  try {
+    await switchCurrent(session, target, plan.to)
+  } catch (err) {
+    if (isTransient(err, session) || err instanceof ActionError) throw err
+    throw new ActionError(
+      'Rollback failed',
+      `Could not point ${target}/current at releases/${plan.to}: ${(err as Error).message}.`,
+      { cause: err }
+    )
+  }
 }
 
 function nothingToRollBackTo(why: string): ActionError {
