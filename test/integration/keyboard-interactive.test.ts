@@ -11,7 +11,7 @@ import { makeTempDir, removeTempDir } from '../support/tmp.js'
  * A PAM-only OpenSSH server: passwords are taken through keyboard-interactive only, as many
  * hosts configure it. The login is a throwaway user with a random password, removed afterwards.
  */
-describe('keyboard-interactive password login (committed dist/index.js)', () => {
+describe('keyboard-interactive password login (bundle of src/)', () => {
   const user = `kbd${randomBytes(4).toString('hex')}`
   const password = `Pw-${randomBytes(12).toString('base64url')}`
   let sshd: Sshd

@@ -59,7 +59,7 @@ function restamp(root: string, stamp: number): void {
   }
 }
 
-describe('preserve and chmod on upload, download and relay (committed dist/index.js)', () => {
+describe('preserve and chmod on upload, download and relay (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let remote: string
@@ -151,7 +151,7 @@ describe('preserve and chmod on upload, download and relay (committed dist/index
     chmodSync(existing, 0o755)
     const chmod = { preserve: 'times,mode', chmod: 'D750,F600' }
     const up = await ok({ source: 'site', target: existing, ...chmod })
-    expect(up.summary).toContain('files set to 600 (chmod)')
+    expect(up.summary).toContain('files set to 600 &#40;chmod&#41;')
     const down = path.join(workspace, 'chmod-down')
     await ok({
       direction: 'download',

@@ -133,14 +133,29 @@ describe('SessionPool: one retry policy for every phase', () => {
 /** A stand-in for ssh2's SFTP wrapper: answers stat and readdir from a script. */
 class FakeSftp extends EventEmitter {
   calls: string[] = []
+  private readonly listings = new Map<string, unknown>()
   constructor(private readonly answer: (op: string, path: string) => Error | unknown) {
     super()
   }
   stat(path: string, cb: (err: Error | undefined, value?: unknown) => void): void {
     this.reply('stat', path, cb)
   }
-  readdir(path: string, cb: (err: Error | undefined, value?: unknown) => void): void {
-    this.reply('readdir', path, cb)
+  /** A folder is listed through a handle: its entries in one batch, then the end (EOF). */
+  opendir(path: string, cb: (err: Error | undefined, value?: unknown) => void): void {
+    this.calls.push(`readdir ${path}`)
+    const value = this.answer('readdir', path)
+    if (!(value instanceof Error)) this.listings.set(path, value)
+    setImmediate(() => (value instanceof Error ? cb(value) : cb(undefined, Buffer.from(path))))
+  }
+  readdir(handle: Buffer, cb: (err: Error | undefined, value?: unknown) => void): void {
+    const path = handle.toString()
+    const batch = this.listings.get(path)
+    this.listings.delete(path)
+    const eof = Object.assign(new Error('EOF'), { code: 1 })
+    setImmediate(() => (batch === undefined ? cb(eof) : cb(undefined, batch)))
+  }
+  close(_handle: Buffer, cb: (err?: Error) => void): void {
+    setImmediate(() => cb())
   }
   private reply(op: string, path: string, cb: (err: Error | undefined, v?: unknown) => void) {
     this.calls.push(`${op} ${path}`)
