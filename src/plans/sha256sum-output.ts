@@ -6,7 +6,7 @@
  */
 
 /** GNU sha256sum marks a line whose name holds `\`, newline or CR with a leading `\`. */
-const LINE = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s
+const LINE = /^(\\?)([0-9a-f]{64}) [ *](.+)$/s
 
 /** Hashes by path, only for `asked` paths named by exactly one well-formed line. */
 export function parseSha256sumOutput(
