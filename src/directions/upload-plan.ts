@@ -10,7 +10,8 @@ import type { Settings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
 import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
-import { planSync, type Op, type SyncState } from '../plans/sync.js'
+import { planSync, type Op, type StateEntry, type SyncState } from '../plans/sync.js'
+import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
 
 /** What one server's upload will do, decided before anything is written. */
@@ -22,6 +23,10 @@ export interface UploadPlan {
   isExcluded: (rel: string) => boolean
   /** Whether the target was listed; unlisted, no op knows whether its file is new. */
   listed: boolean
+  /** `sync: checksum`: files the server's hash proved unchanged (for the state file). */
+  verified?: Map<string, StateEntry>
+  /** `sync: checksum`: how the server's copies were hashed. */
+  checksum?: ContentCheck
 }
 
 /**
@@ -50,13 +55,16 @@ export async function planUpload(
   const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
   const ops = needsListing
     ? planSync(local, tree, state, {
-        sync: settings.syncChanged,
+        // checksum trusts the server's content, not the state's record of it.
+        sync: settings.syncChanged && !settings.syncChecksum,
         delete: settings.deleteExtraneous,
         isExcluded,
         isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
       })
     : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
-  return { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+  const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+  if (!settings.syncChecksum) return plan
+  return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) }
 }
 
 /**
@@ -122,6 +130,7 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
     `Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
       `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`
   )
+  if (plan.checksum) core.info(describeContentCheck(plan.checksum))
   if (!verbose) return
   for (const op of plan.ops)
     if (op.kind !== 'skip')

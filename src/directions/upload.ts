@@ -11,6 +11,7 @@ import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { fileResult, refusedHostReport, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
+import { describeContentCheck } from './upload-checksum.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
 import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
@@ -112,6 +113,10 @@ async function uploadTo(
       logPlan(planned, settings.dryRun)
       return planned
     })
+    if (plan.checksum) {
+      const line = `${fanOut ? `${address}: ` : ''}${describeContentCheck(plan.checksum)}`
+      report.sync = report.sync ? `${report.sync} ${line}` : line
+    }
     if (settings.dryRun) {
       report.files.push(...tag(plannedRows(plan, source, dest)))
       return
@@ -158,6 +163,7 @@ async function send(
   const sizes = new Map(source.files.map(f => [f.rel, f.size]))
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
   book?.retain(new Set(source.files.map(f => f.rel)))
+  for (const [rel, entry] of plan.verified ?? []) book?.record(rel, entry)
   book?.startPeriodicFlush(() => pool.current.main)
   let results: FileResult[]
   try {

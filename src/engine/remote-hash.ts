@@ -30,12 +30,21 @@ export async function remoteSha256(
   if (!readBackServers.has(session.server)) {
     const outcome = await execSha256(session, remotePath, size)
     if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
-    if ('unusable' in outcome && !readBackServers.has(session.server)) {
-      readBackServers.set(session.server, outcome.unusable)
-      core.info(`${session.server}: ${outcome.unusable}; hashing by reading files back over SFTP.`)
-    }
+    if ('unusable' in outcome) decideReadBack(session.server, outcome.unusable)
   }
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
+}
+
+/** Whether `sha256sum` already proved unusable on this server (files are then read back). */
+export function readsBack(server: string): boolean {
+  return readBackServers.has(server)
+}
+
+/** Records, and logs once per server, that its files are hashed by reading them back. */
+export function decideReadBack(server: string, reason: string): void {
+  if (readBackServers.has(server)) return
+  readBackServers.set(server, reason)
+  core.info(`${server}: ${reason}; hashing by reading files back over SFTP.`)
 }
 
 /** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
@@ -174,7 +183,7 @@ function runSha256(session: SftpSession, remotePath: string, size: number): Prom
   })
 }
 
-function describeFailure(code: number | null, stderr: string): string {
+export function describeFailure(code: number | null, stderr: string): string {
   if (code === 127 || /not found/i.test(stderr)) return 'the server has no sha256sum'
   if (code === 0) return 'the server ran something other than sha256sum (an SFTP-only account?)'
   const said = stderr.split('\n')[0]?.trim()
@@ -184,7 +193,7 @@ function describeFailure(code: number | null, stderr: string): string {
 /** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
 const discard: ChunkWriter = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => {} }
 
-async function readBackSha256(session: SftpSession, remotePath: string, size: number) {
+export async function readBackSha256(session: SftpSession, remotePath: string, size: number) {
   const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath)
   try {
     const hashed = new Watermark(0, true)

@@ -49,6 +49,8 @@ export interface Settings {
   verify: Verify
   /** Upload only: transfer only files whose content changed since the last deploy. */
   syncChanged: boolean
+  /** With syncChanged: same-size files are compared by the server's SHA-256, not the state. */
+  syncChecksum: boolean
   /** Upload only: remove remote files under `target` that are not in the source. */
   deleteExtraneous: boolean
   /** Connect, verify, plan and report; change nothing. */
@@ -86,7 +88,7 @@ export interface RunnerEnv {
 const DIRECTIONS: readonly Direction[] = ['upload', 'download', 'relay']
 const SELECTIONS: readonly Selection[] = ['all', 'newest']
 const VERIFIES: readonly Verify[] = ['size', 'sha256']
-const SYNCS = ['off', 'changed'] as const
+const SYNCS = ['off', 'changed', 'checksum'] as const
 
 /** Builds and validates the settings; throws InputError naming the first bad input. */
 export function readSettings(read: InputReader, env: RunnerEnv): Settings {
@@ -152,7 +154,7 @@ function warnIgnored(read: InputReader, warnings: string[], direction: Direction
   }
 }
 
-type UploadOptions = Pick<Settings, 'syncChanged' | 'deleteExtraneous' | 'release'>
+type UploadOptions = Pick<Settings, 'syncChanged' | 'syncChecksum' | 'deleteExtraneous' | 'release'>
 
 function readUploadOptions(
   read: InputReader,
@@ -160,11 +162,15 @@ function readUploadOptions(
   target: string,
   env: RunnerEnv
 ): UploadOptions {
-  const syncChanged = parseChoice(read('sync'), 'sync', SYNCS, 'off') === 'changed'
+  const sync = parseChoice(read('sync'), 'sync', SYNCS, 'off')
+  // checksum is changed with a stricter comparison: state, local hashes and skips work alike.
+  const syncChanged = sync !== 'off'
+  const syncChecksum = sync === 'checksum'
   const deleteExtraneous = parseBoolean(read('delete'), 'delete')
   const release = parseBoolean(read('release'), 'release')
   const options = {
     syncChanged,
+    syncChecksum,
     deleteExtraneous,
     ...(release ? { release: readRelease(read, env) } : {})
   }

@@ -94,6 +94,7 @@ export async function writeSummary(report: RunReport): Promise<void> {
       true
     )
   }
+  if (report.sync) core.summary.addRaw(`<p>${forSummary(report.sync)}</p>`, true)
   if (report.attributes) {
     core.summary.addRaw(`<p>Attributes: ${forSummary(report.attributes)}</p>`, true)
   }

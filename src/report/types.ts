@@ -59,6 +59,8 @@ export interface RunReport {
   rollback?: { from: string; to: string }
   /** What `preserve` and `chmod` did to the files and folders written, for the summary. */
   attributes?: string
+  /** With `sync: checksum`: how many files were hashed on the server, and how. */
+  sync?: string
   /** With `dry-run: true`: nothing was changed. */
   dryRun?: boolean
   /** The step ended with an error after a server was reached: the summary must not say done. */

@@ -110,6 +110,14 @@ describe('readSettings defaults', () => {
 })
 
 describe('readSettings validation', () => {
+  it('reads sync: off, changed and checksum; refuses anything else', () => {
+    const read = (sync: string) => readSettings(inputs({ sync }), env)
+    expect([read('').syncChanged, read('').syncChecksum]).toEqual([false, false])
+    expect([read('changed').syncChanged, read('changed').syncChecksum]).toEqual([true, false])
+    expect([read('checksum').syncChanged, read('checksum').syncChecksum]).toEqual([true, true])
+    expectInputError({ sync: 'sha256' }, 'sync', /checksum/)
+  })
+
   it('refuses an unknown direction', () => {
     expectInputError({ direction: 'sideways' }, 'direction', /'sideways' is not allowed/)
   })
