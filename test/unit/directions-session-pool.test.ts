@@ -182,6 +182,20 @@ describe('SftpChannel: a request the network failed is a ConnectionError', () =>
 })
 
 describe('ListingCache', () => {
+  it("hands every listing, cached or not, to the walker's limit check", async () => {
+    const sftp = new FakeSftp(op =>
+      op === 'stat'
+        ? { mode: 0o040755, size: 0, mtime: 1 }
+        : [{ filename: 'f', longname: '', attrs: { mode: 0o100644, size: 1, mtime: 1 } }]
+    )
+    const cache = new ListingCache()
+    const seen: string[][] = []
+    await cache.on(channelOver(sftp)).readdir('/a', names => seen.push([...names]))
+    await cache.on(channelOver(sftp)).readdir('/a', names => seen.push([...names]))
+    expect(seen).toEqual([['f'], ['f']])
+    expect(sftp.calls).toEqual(['readdir /a'])
+  })
+
   it('keeps what was read across attempts, and never a failure', async () => {
     let fail = true
     const sftp = new FakeSftp((op, path) => {
