@@ -4,9 +4,9 @@ import { isTransient } from './retry.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
 
 /**
- * Creates `target` and every directory below it that `rels` need, each once, one tree level at
- * a time with the level's directories created in parallel: round trips grow with depth, not
- * with the number of directories.
+ * Creates `target` and every directory below it that `rels` need, each once: all in one
+ * pipelined burst, parents first, on servers that answer in order; elsewhere one tree level at
+ * a time with the level's directories created in parallel.
  */
 export async function ensureRemoteDirs(
   channel: SftpChannel,
@@ -23,9 +23,12 @@ export async function ensureRemoteDirs(
       levels.get(i)?.add(dir)
     })
   }
-  for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
-    await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)))
-  }
+  const depths = [...levels.keys()].sort((a, b) => a - b)
+  const byDepth = depths.map(depth => [...(levels.get(depth) ?? [])])
+  // A server that answers in order creates each parent before the child sent after it, so every
+  // directory goes out in one burst: one round trip whatever the depth.
+  const bursts = channel.processesInOrder ? [byDepth.flat()] : byDepth
+  for (const burst of bursts) await Promise.all(burst.map(dir => makeDir(channel, dir)))
 }
 
 /** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */

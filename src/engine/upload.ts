@@ -1,4 +1,5 @@
 import type { LocalFile } from '../plans/local-files.js'
+import type { PhaseTimes } from '../report/timings.js'
 import type { FileResult } from '../report/types.js'
 import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
 import { openLocalFile } from './local-file.js'
@@ -17,6 +18,8 @@ export interface TransferOptions {
   verifySha256: boolean
   /** Hash every file as it streams (for the manifest or the sync state) without checking. */
   hash?: boolean
+  /** Where time goes, per phase, for the debug log. */
+  times?: PhaseTimes
   /** Called as each file lands under its final name. */
   onLanded?: (rel: string, delivered: Delivered) => void
 }
@@ -47,7 +50,8 @@ export function uploadFiles(
   const steps = landingSteps(
     target,
     jobs.map(j => j.delivery),
-    (session: SftpSession) => session
+    (session: SftpSession) => session,
+    options.times
   )
   return runWithRetries({
     jobs,
@@ -73,7 +77,9 @@ async function uploadOne(
 ): Promise<FileResult> {
   try {
     const open = () => openLocalFile(job.file.path, job.file.size)
-    const delivered = await deliver(session, job.delivery, open, options)
+    const delivered = await session.admit(job.file.size, () =>
+      deliver(session, job.delivery, open, options)
+    )
     options.onLanded?.(job.file.rel, delivered)
     return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }
   } catch (err) {
