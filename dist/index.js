@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7680);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6917);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7680:
+/***/ 6917:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62847,6 +62847,57 @@ function getOctokit(token, options, ...additionalPlugins) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/escape.ts
+/**
+ * Text from outside the action (names and link texts on a server, its status messages and
+ * DISCONNECT reasons, file names in the workspace) is data, never markup. One helper per place
+ * such text is shown; each runs once, where the text is printed. The manifest is JSON and keeps
+ * every name exact, so it uses none of these.
+ *
+ * A leaf module: every layer may import it.
+ */
+/**
+ * Characters that must never reach a log line or a summary as they are: controls (a CR or LF
+ * starts a new line the runner reads as a command; ESC drives the log's colours), line and
+ * paragraph separators, and invisible ones. The runner compares command markers culture-
+ * sensitively, which skips "ignorable" characters, so `:\u200b:` could still read as `::`.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** Every unprintable character as a visible escape: `\n`, `\r`, `\t`, `\u001b`, `\u{e0001}`. */
+function showUnprintable(text) {
+    return text.replace(UNPRINTABLE, c => {
+        if (NAMED[c])
+            return NAMED[c];
+        const code = c.codePointAt(0) ?? 0;
+        return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+}
+/**
+ * For the log (`core.info` and every other line on stdout). The runner reads a line as a
+ * workflow command when, after leading white space, it starts with `::` (`::add-mask::`,
+ * `::error::`, `::stop-commands::`), or when it holds the legacy `##[command]` form anywhere.
+ * So the result is one line, never starts with `::`, and holds no `##[`, wherever in a line it is
+ * placed. The same text comes back unchanged if escaped again, so a message that already holds
+ * an escaped name can be escaped as a whole where it is printed.
+ */
+function forLog(text) {
+    return showUnprintable(text)
+        .replace(/^(\s*):(?=:)/u, '$1\\u003a')
+        .replace(/##\[/g, '#\\u0023[');
+}
+/** Markdown and HTML specials, written as character references in summaries. */
+const SUMMARY_SPECIAL = /[&<>"'`\\*_[\]()#!~|$]/g;
+/**
+ * For the job summary, which GitHub renders as Markdown with HTML. The result holds no newline
+ * (a blank line would end the HTML table and let the rest render as Markdown), no HTML and no
+ * Markdown: every special is a character reference, shown as itself. Use it on every cell or
+ * text from outside, and only once (`&` becomes `&#38;`).
+ */
+function forSummary(text) {
+    return showUnprintable(text).replace(SUMMARY_SPECIAL, c => `&#${c.charCodeAt(0)};`);
+}
+
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
@@ -62873,8 +62924,12 @@ class InputError extends ActionError {
 }
 /** The server's host key matched no pin, or matched a revoked one. Never retried. */
 class HostKeyError extends ActionError {
-    constructor(message) {
+    /** Set when the server is known: operators rotating keys read what it presented. */
+    refused;
+    constructor(message, refused) {
         super('Host key mismatch', message);
+        if (refused)
+            this.refused = refused;
     }
 }
 /** The server rejected every credential offered. Never retried. */
@@ -62914,6 +62969,7 @@ class TransferError extends ActionError {
 
 ;// CONCATENATED MODULE: ./src/plans/safe-names.ts
 
+
 /**
  * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
  * A hostile server can list anything; the scp client once wrote `../` names outside its
@@ -62938,12 +62994,13 @@ function unsafeNameReason(name) {
         return 'looks like a drive path';
     return undefined;
 }
-/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+/**
+ * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
+ * doubled so `\n` in it can only mean a newline, length capped.
+ */
 function printableName(name) {
-    const escaped = [...JSON.stringify(name).slice(1, -1)]
-        .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
-        .join('');
-    return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped;
+    const shown = [...forLog(name.replace(/\\/g, '\\\\'))];
+    return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('');
 }
 /** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
 function safe_names_isInsideDir(outer, inner) {
@@ -62967,8 +63024,96 @@ function localPathInside(root, rel) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/types.ts
+
+/** The report's row for a server refused for its host key; undefined for any other error. */
+function refusedHostReport(err, direction) {
+    if (!(err instanceof HostKeyError) || !err.refused)
+        return undefined;
+    const { address, hostInput, presented } = err.refused;
+    const role = hostInput.endsWith('jump-host')
+        ? 'jump'
+        : hostInput === 'target-host'
+            ? 'target'
+            : direction === 'relay'
+                ? 'source'
+                : 'server';
+    return {
+        role,
+        address,
+        keyType: '',
+        fingerprint: '',
+        pinLabel: '',
+        error: err.message,
+        presented
+    };
+}
 function fileResult(source, target, size, status, error) {
     return error ? { source, target, size, status, error } : { source, target, size, status };
+}
+
+;// CONCATENATED MODULE: ./src/engine/attributes.ts
+
+/** Never setuid, setgid or sticky: a file copied from elsewhere must not gain privileges. */
+const PERMISSION_BITS = 0o777;
+/** The times and mode a file gets under `preserve` and `chmod`, or undefined for none. */
+function fileAttributes(settings, source) {
+    if (!settings)
+        return undefined;
+    const attrs = {};
+    if (settings.times && source) {
+        attrs.atime = Math.floor(source.atime);
+        attrs.mtime = Math.floor(source.mtime);
+    }
+    const mode = settings.chmod.files ?? (settings.mode ? source?.mode : undefined);
+    if (mode !== undefined)
+        attrs.mode = mode & PERMISSION_BITS;
+    return Object.keys(attrs).length > 0 ? attrs : undefined;
+}
+/** The mode a folder the action created gets, or undefined to leave the server's default. */
+async function folderMode(settings, sourceMode) {
+    if (!settings)
+        return undefined;
+    if (settings.chmod.dirs !== undefined)
+        return settings.chmod.dirs & PERMISSION_BITS;
+    if (!settings.mode || !sourceMode)
+        return undefined;
+    const mode = await sourceMode();
+    return mode === undefined ? undefined : mode & PERMISSION_BITS;
+}
+/**
+ * The source folder behind each target folder: a file's path and its path below the target end
+ * in the same names, so `a/b` below the target is the folder two levels above `a/b/f.txt`'s source.
+ */
+function sourceFolders(files, dirname) {
+    const folders = new Map();
+    for (const file of files) {
+        let rel = file.rel.split('/').slice(0, -1);
+        let source = dirname(file.path);
+        while (rel.length > 0 && !folders.has(rel.join('/'))) {
+            folders.set(rel.join('/'), source);
+            rel = rel.slice(0, -1);
+            source = dirname(source);
+        }
+    }
+    return folders;
+}
+/** A listed remote file's attributes, as the server reported them. */
+function remoteAttributes(file) {
+    const times = { atime: file.atime ?? file.mtime, mtime: file.mtime };
+    return file.mode === undefined ? times : { ...times, mode: file.mode };
+}
+const warned = new Set();
+/**
+ * Times are kept by default, so a server that refuses to set them (some SFTP gateways do) must
+ * not fail every upload: that is said once per run. A mode that was asked for is not optional.
+ */
+function refusedTimes(where, err) {
+    const key = where;
+    if (warned.has(key))
+        return;
+    warned.add(key);
+    warning(`${where} refused to set file times (${err.message}); files keep the time they were written. ` +
+        'Set preserve: none to stop trying.');
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -63514,19 +63659,33 @@ class RemoteFileWriter extends RemoteFile {
         return lane.channel.write(lane.handle, data, offset);
     }
     /**
-     * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
-     * together, behind any write still in flight on the same channel, which the server answers
-     * first: for a one-chunk file, write, check and close cost a single round trip.
+     * Sets `attrs` (times, mode) once every byte is written, asks the server what it holds (size,
+     * mtime) and closes every handle. The requests go out together, behind any write still in
+     * flight on the same channel, which the server answers first: for a one-chunk file, write,
+     * attributes, check and close cost a single round trip. A refused attribute change comes back
+     * as `attrsError`, for the caller to judge; the stat then already shows the times that stuck.
+     * `writtenAt` is the file's mtime before any time was set: the server's own clock, which
+     * ages of other runs' temporary files are measured against.
      */
-    async finish() {
-        const [first] = this.lanesOpen;
+    async finish(attrs) {
+        const [{ channel, handle }] = this.lanesOpen;
+        const setAttrs = () => attrs
+            ? channel.fsetstat(handle, attrs).then(() => undefined, (err) => err)
+            : Promise.resolve(undefined);
         if (!this.inOrder) {
-            const info = await first.channel.fstat(first.handle);
+            const clock = attrs ? await channel.fstat(handle) : undefined;
+            const attrsError = await setAttrs();
+            const info = await channel.fstat(handle);
             await this.close();
-            return info;
+            return landed(info, attrsError, clock);
         }
-        const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()]);
-        return info;
+        const [clock, attrsError, info] = await Promise.all([
+            attrs ? channel.fstat(handle) : undefined,
+            setAttrs(),
+            channel.fstat(handle),
+            this.close()
+        ]);
+        return landed(info, attrsError, clock);
     }
     /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
     get inOrder() {
@@ -63560,6 +63719,10 @@ class RemoteFileReader extends RemoteFile {
             throw new TransferError(`${this.path} is longer than the ${size} bytes the server reported; it was not kept.`);
         }
     }
+}
+function landed(info, attrsError, clock) {
+    const writtenAt = (clock ?? info).mtime;
+    return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
@@ -64602,6 +64765,7 @@ function where(endpoint) {
 }
 function hostKeyMismatch(endpoint, seen) {
     const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    const keys = seen.map(({ keyType, fingerprint, revoked }) => ({ keyType, fingerprint, revoked }));
     const presented = seen.length
         ? seen
             .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
@@ -64612,7 +64776,7 @@ function hostKeyMismatch(endpoint, seen) {
         `The server presented: ${presented}. Pins tried: ${tried}. ` +
         'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
         'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-        'be intercepting the connection.');
+        'be intercepting the connection.', { address: target, hostInput: endpoint.hostInput, presented: keys });
 }
 const HOST_KEY_FAILURE = /Host denied \(verification failed\)|signature verification failed/i;
 /** ssh2's own report that the server's key-exchange signature did not verify. */
@@ -64640,7 +64804,13 @@ function impostor(endpoint, presented) {
     const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
     return new HostKeyError(`${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
         'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
-        'may be intercepting the connection.');
+        'may be intercepting the connection.', {
+        address: target,
+        hostInput: endpoint.hostInput,
+        presented: [
+            { keyType: presented.keyType, fingerprint: presented.fingerprint, revoked: false }
+        ]
+    });
 }
 /** Turns an ssh2 error into one the user can act on. */
 function classifyError(err, endpoint, timeoutMs) {
@@ -64758,6 +64928,7 @@ function faultOf(err) {
 
 
 
+
 async function retry_policy_withRetries(plan) {
     const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
     const faults = [];
@@ -64780,8 +64951,8 @@ async function retry_policy_withRetries(plan) {
 /** One log line per retry, as it happens. */
 function announceRetry(what, err, waitMs, retry, retries) {
     const fault = faultOf(err);
-    warning(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
-        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`);
+    warning(forLog(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
+        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`));
 }
 /** The error after the last retry: the phase, the host and how often it failed. */
 function gaveUp(what, faults) {
@@ -64804,6 +64975,7 @@ function describe(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/retry.ts
+
 
 
 
@@ -64890,7 +65062,7 @@ async function runRound(plan, jobs) {
         // Tidying up is best effort: its failure must not send finished files again.
         await plan
             .finish(session)
-            .catch((err) => warning(`Clean-up skipped: ${err.message}`));
+            .catch((err) => warning(`Clean-up skipped: ${forLog(err.message)}`));
     }
     // A connection that finished its work stays open for the caller (deletes, release switch);
     // whoever handed it out through `connect` closes it.
@@ -65159,12 +65331,14 @@ class SidecarChecksums {
 
 
 
+
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written.
  */
 async function downloadFiles(connect, target, files, options) {
-    await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    const first = await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
     const refused = [];
     const jobs = [];
     for (const file of files) {
@@ -65178,8 +65352,14 @@ async function downloadFiles(connect, target, files, options) {
         const written = new Watermark(0, options.verifySha256);
         jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
     }
-    const folders = new FolderCheck(target);
     let current;
+    const sources = sourceFolders(files, external_node_path_namespaceObject.posix.dirname);
+    const folders = new FolderCheck(target, rel => {
+        const source = rel === undefined ? undefined : sources.get(rel);
+        const session = current;
+        return folderMode(options.preserve, source ? async () => (await session.main.stat(source)).mode : undefined);
+    });
+    await folders.created(first, target);
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.main)
         : undefined;
@@ -65197,6 +65377,7 @@ async function downloadFiles(connect, target, files, options) {
     });
     // A temporary file kept for resuming is useless once the step gives up.
     await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    await folders.applyModes();
     return [...results, ...refused];
 }
 async function downloadOne(session, job, options, sidecars, folders) {
@@ -65204,6 +65385,7 @@ async function downloadOne(session, job, options, sidecars, folders) {
         await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
         await fetchToTemp(session, job, options.onBytes);
         const sha256 = await checkContent(session, job, options, sidecars);
+        await setLocalAttributes(job.tempPath, fileAttributes(options.preserve, remoteAttributes(job.file)));
         await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
         const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
         return sha256 ? { ...row, sha256 } : row;
@@ -65249,13 +65431,20 @@ async function checkContent(session, job, options, sidecars) {
     await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
     return received;
 }
+/** Before the rename, so the file never shows under its name with the wrong mode or times. */
+async function setLocalAttributes(file, attrs) {
+    if (attrs?.mode !== undefined)
+        await (0,promises_namespaceObject.chmod)(file, attrs.mode);
+    if (attrs?.mtime !== undefined)
+        await (0,promises_namespaceObject.utimes)(file, attrs.atime ?? attrs.mtime, attrs.mtime);
+}
 async function resumePoint(job) {
     if (job.written.value === 0)
         return false;
     const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
     job.written.rewind(existing?.size ?? 0);
     if (job.written.value > 0)
-        core_info(`Resuming ${job.file.path} at byte ${job.written.value}.`);
+        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
     return job.written.value > 0;
 }
 /**
@@ -65265,10 +65454,39 @@ async function resumePoint(job) {
  */
 class FolderCheck {
     target;
+    modeOf;
     proven = new Map();
     root;
-    constructor(target) {
+    modes = [];
+    constructor(target, modeOf) {
         this.target = target;
+        this.modeOf = modeOf;
+    }
+    /** Notes the folders `mkdir -p` made, from `first` down to `dir`, with the modes they get. */
+    async created(first, dir) {
+        if (first === undefined)
+            return;
+        const made = [];
+        for (let d = dir;; d = external_node_path_namespaceObject.dirname(d)) {
+            made.push(d);
+            if (d === first || external_node_path_namespaceObject.dirname(d) === d)
+                break;
+        }
+        for (const d of made) {
+            const rel = external_node_path_namespaceObject.relative(this.target, d);
+            const below = rel !== '' && safe_names_isInsideDir(this.target, d);
+            const mode = await this.modeOf(below ? rel.split(external_node_path_namespaceObject.sep).join('/') : undefined).catch((err) => {
+                if (err instanceof ConnectionError)
+                    throw err;
+                return undefined;
+            });
+            if (mode !== undefined)
+                this.modes.push({ dir: d, mode });
+        }
+    }
+    /** Last, once every file is in: a folder mode without write permission cannot stop a file. */
+    async applyModes() {
+        await Promise.all(this.modes.map(({ dir, mode }) => (0,promises_namespaceObject.chmod)(dir, mode)));
     }
     prove(dir) {
         let check = this.proven.get(dir);
@@ -65291,7 +65509,7 @@ class FolderCheck {
             throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
                 'nothing was written there.');
         }
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+        await this.created(await (0,promises_namespaceObject.mkdir)(dir, { recursive: true }), dir);
     }
 }
 /** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
@@ -65323,6 +65541,82 @@ class ListingCache {
 function keep(map, key, value) {
     map.set(key, value);
     return value;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/attributes.ts
+
+
+const PRESERVABLE = ['times', 'mode'];
+/** `preserve`: a comma list of `times` and `mode`, or `none`; empty means the default, `times`. */
+function parsePreserve(raw, input = 'preserve') {
+    const items = raw
+        .split(',')
+        .map(s => s.trim().toLowerCase())
+        .filter(Boolean);
+    if (items.length === 0)
+        return { times: true, mode: false };
+    if (items.length === 1 && items[0] === 'none')
+        return { times: false, mode: false };
+    for (const item of items) {
+        if (!PRESERVABLE.includes(item)) {
+            throw new InputError(input, `'${printableName(item)}' is not allowed. Use a comma list of times and mode ` +
+                '(e.g. preserve: times,mode), or none.');
+        }
+    }
+    return { times: items.includes('times'), mode: items.includes('mode') };
+}
+const CHMOD_PART = /^([DF])([0-7]{3,4})$/i;
+const CHMOD_EXAMPLE = 'Use octal modes as in rsync, e.g. chmod: D755,F644 (either part may be left out).';
+/**
+ * `chmod` in rsync's octal form: `D755,F644`, `F600`, `D750`. Only the permission bits: a
+ * setuid, setgid or sticky bit (a fourth digit other than 0) is refused, not silently dropped.
+ */
+function parseChmod(raw, input = 'chmod') {
+    const parts = raw
+        .split(',')
+        .map(s => s.trim())
+        .filter(Boolean);
+    const result = {};
+    for (const part of parts) {
+        const match = CHMOD_PART.exec(part);
+        if (!match) {
+            throw new InputError(input, `'${printableName(part)}' is not understood. ${CHMOD_EXAMPLE}`);
+        }
+        const key = match[1].toUpperCase() === 'D' ? 'dirs' : 'files';
+        if (result[key] !== undefined) {
+            throw new InputError(input, `'${match[1].toUpperCase()}' is given twice. ${CHMOD_EXAMPLE}`);
+        }
+        const mode = parseInt(match[2], 8);
+        if (mode > 0o777) {
+            throw new InputError(input, `'${part}' sets a setuid, setgid or sticky bit; only permission bits (up to 777) are ` +
+                `allowed. ${CHMOD_EXAMPLE}`);
+        }
+        result[key] = mode;
+    }
+    return result;
+}
+/** Both inputs, read together: `chmod` overrides `preserve: mode` where it names a mode. */
+function readAttributes(preserve, chmod) {
+    return { ...parsePreserve(preserve), chmod: parseChmod(chmod) };
+}
+/** One line for the job summary: what the written files and folders got. */
+function describeAttributes(settings) {
+    const octal = (mode) => mode.toString(8).padStart(3, '0');
+    const { files, dirs } = settings.chmod;
+    const parts = [
+        settings.times ? 'times kept from the source' : 'times not kept (set when written)',
+        files !== undefined
+            ? `files set to ${octal(files)} (chmod)`
+            : settings.mode
+                ? 'file modes kept from the source'
+                : "file modes left to the receiving side's default",
+        dirs !== undefined
+            ? `new folders set to ${octal(dirs)} (chmod)`
+            : settings.mode
+                ? "new folders given their source folder's mode"
+                : "new folders left to the receiving side's default"
+    ];
+    return `${parts.join('; ')}.`;
 }
 
 ;// CONCATENATED MODULE: ./src/plans/release-id.ts
@@ -65399,6 +65693,7 @@ function sortReleases(names) {
 
 
 
+
 const DIRECTIONS = ['upload', 'download', 'relay'];
 const SELECTIONS = ['all', 'newest'];
 const VERIFIES = ['size', 'sha256'];
@@ -65420,16 +65715,19 @@ function readSettings(read, env) {
     }
     const target = readTarget(read('target'), direction, env.workspace);
     const uploadOnly = readUploadOptions(read, direction, target, env);
+    const rollback = readRollback(read, direction, uploadOnly, warnings);
     return {
         direction,
         servers,
         ...(targetServer ? { targetServer } : {}),
-        source: parseSources(read('source'), 'source'),
+        source: rollback ? { include: [], exclude: [] } : parseSources(read('source'), 'source'),
         select,
         target,
         verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
         ...uploadOnly,
         dryRun: parseBoolean(read('dry-run'), 'dry-run'),
+        attributes: readAttributes(read('preserve'), read('chmod')),
+        rollback,
         timeoutMs: parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
         concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
             fallback: 32,
@@ -65477,6 +65775,22 @@ function readUploadOptions(read, direction, target, env) {
             'everything there. Point target at the directory the site lives in, e.g. /var/www/site.');
     }
     return options;
+}
+/** `rollback` sends nothing: it needs no source, and options about sending contradict it. */
+function readRollback(read, direction, upload, warnings) {
+    if (!parseBoolean(read('rollback'), 'rollback'))
+        return false;
+    if (direction !== 'upload') {
+        throw new InputError('rollback', `applies to upload targets that use releases, not ${direction}. Use direction: upload.`);
+    }
+    const contradicting = upload.syncChanged ? 'sync' : upload.deleteExtraneous ? 'delete' : '';
+    if (contradicting || read('release-id')) {
+        throw new InputError('rollback', `cannot be combined with '${contradicting || 'release-id'}': a rollback uploads nothing, ` +
+            "it switches 'current' back to the release before the live one.");
+    }
+    if (read('source').trim())
+        warnings.push("Input 'source' is ignored with rollback: true.");
+    return true;
 }
 function readRelease(read, env) {
     const given = read('release-id');
@@ -65669,7 +65983,7 @@ async function expandRemote(pattern, lister, refused) {
                 refused.push({ path: root, reason, rel });
                 return [];
             }
-            return [{ path: root, rel, size: info.size, mtime: info.mtime }];
+            return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }];
         }
         return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : [];
     }
@@ -65703,7 +66017,7 @@ async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => t
             subdirs.push({ path: full, rel });
         }
         else if (entry.isFile) {
-            found.push({ path: full, rel, size: entry.size, mtime: entry.mtime });
+            found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) });
         }
     }
     // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
@@ -65715,6 +66029,13 @@ async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => t
     for (const files of nested)
         found.push(...files);
     return found;
+}
+/** The attributes `preserve` may carry over, where the server reported them. */
+function kept(info) {
+    return {
+        ...(info.atime !== undefined ? { atime: info.atime } : {}),
+        ...(info.mode !== undefined ? { mode: info.mode } : {})
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/plans/select.ts
@@ -65790,6 +66111,76 @@ function formatBytes(n) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/connection/keyboard.ts
+
+
+/**
+ * A password prompt, in the words PAM and common servers use. Anything else (a one-time code,
+ * "Verification code:", a Duo menu) is not something `password` answers.
+ */
+const PASSWORD_PROMPT = /password|passwort|passwd|mot de passe|contrase/i;
+/**
+ * The login methods, in order: the key, then the password. Keyboard-interactive is tried only
+ * when the server takes it but not `password` (as PAM-only servers do), and then only to answer
+ * one password prompt with `password`. ssh2 runs this after the host key was verified, on the
+ * pinned connection only: a host-key probe gets no handler and no credential at all.
+ * `refuse` ends the attempt with an error naming a prompt that was not answered.
+ */
+function authHandlerFor(endpoint, refuse) {
+    const { privateKey, password } = endpoint.credentials;
+    const planned = [];
+    if (privateKey)
+        planned.push('publickey');
+    if (password)
+        planned.push('password');
+    let turn = 0;
+    let keyboardTried = false;
+    return (methodsLeft, _partialSuccess, next) => {
+        // ssh2 takes `false` for "no more methods"; its types leave that out.
+        const done = next;
+        // Before the first answer the server's list is unknown (null): try the first method.
+        const offered = (method) => !methodsLeft || methodsLeft.includes(method);
+        while (turn < planned.length) {
+            const method = planned[turn++];
+            if (offered(method))
+                return done(method);
+        }
+        const keyboardOnly = !!methodsLeft &&
+            methodsLeft.includes('keyboard-interactive') &&
+            !methodsLeft.includes('password');
+        if (password && keyboardOnly && !keyboardTried) {
+            keyboardTried = true;
+            return done({
+                type: 'keyboard-interactive',
+                username: endpoint.username,
+                prompt: answerPasswordPrompt(endpoint, password, refuse)
+            });
+        }
+        return done(false);
+    };
+}
+/** Answers exactly one round holding exactly one hidden password prompt; refuses anything else. */
+function answerPasswordPrompt(endpoint, password, refuse) {
+    let answered = false;
+    return (_name, _instructions, _lang, prompts, finish) => {
+        const [only] = prompts;
+        if (!answered && prompts.length === 1 && !only.echo && PASSWORD_PROMPT.test(only.prompt)) {
+            answered = true;
+            finish([password]);
+            return;
+        }
+        refuse(unansweredPrompt(endpoint, prompts, answered));
+    };
+}
+function unansweredPrompt(endpoint, prompts, afterPassword) {
+    const shown = prompts.map(p => `"${printableName(p.prompt.trim())}"`).join(', ');
+    const what = prompts.length === 1 ? `the prompt ${shown}` : `${prompts.length} prompts (${shown})`;
+    return new AuthenticationError(`${endpoint.host} asked ${what} during keyboard-interactive login` +
+        `${afterPassword ? ' after the password was given' : ''}. Only a single password prompt ` +
+        "is answered (with 'password'); nothing was sent for this one. Use 'private-key', or a " +
+        'server account that asks only for its password.');
+}
+
 ;// CONCATENATED MODULE: ./src/connection/host-key.ts
 
 
@@ -65836,6 +66227,7 @@ function algorithmsFor(keyTypes) {
 }
 
 ;// CONCATENATED MODULE: ./src/connection/connect.ts
+
 
 
 
@@ -65973,7 +66365,11 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         });
         client.on('close', () => finish(() => reject(closedBeforeLogin(endpoint))));
         try {
-            client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe));
+            const refuse = (err) => {
+                finish(() => reject(err));
+                client.end();
+            };
+            client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse));
         }
         catch (err) {
             finish(() => reject(classifyError(err, endpoint, options.timeoutMs)));
@@ -65981,7 +66377,7 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
     });
 }
 /** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
-function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
+function connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse = () => undefined) {
     // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
     const { privateKey, password } = probe ? {} : endpoint.credentials;
     return {
@@ -65994,7 +66390,7 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe) {
         password,
         tryKeyboard: false,
         // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-        authHandler: probe ? [] : authMethods(endpoint),
+        authHandler: probe ? [] : authHandlerFor(endpoint, refuse),
         readyTimeout: options.timeoutMs,
         // Keepalive only catches a connection that died while idle (e.g. during a long server-side
         // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
@@ -66028,14 +66424,6 @@ function coalesceWrites(client) {
         }
         return write(...args);
     });
-}
-function authMethods(endpoint) {
-    const methods = [];
-    if (endpoint.credentials.privateKey)
-        methods.push('publickey');
-    if (endpoint.credentials.password)
-        methods.push('password');
-    return methods;
 }
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
 function forward(jump, endpoint, timeoutMs) {
@@ -66228,6 +66616,13 @@ class SftpChannel {
     lstat(path) {
         return this.call(`lstat ${path}`, cb => this.sftp.lstat(path, cb)).then(toStat);
     }
+    /** Sets times (both or neither) and permission bits on an open file. */
+    fsetstat(handle, attrs) {
+        return this.call('fsetstat', cb => this.sftp.fsetstat(handle, attrs, err => cb(err)));
+    }
+    setstat(path, attrs) {
+        return this.call(`setstat ${path}`, cb => this.sftp.setstat(path, attrs, err => cb(err)));
+    }
     mkdir(path) {
         return this.call(`mkdir ${path}`, cb => this.sftp.mkdir(path, err => cb(err)));
     }
@@ -66340,6 +66735,7 @@ function toStat(attrs) {
     return {
         size: attrs.size ?? 0,
         mtime: attrs.mtime ?? 0,
+        atime: attrs.atime ?? 0,
         mode,
         isDirectory: type === 0o040000,
         isFile: type === 0o100000,
@@ -66348,6 +66744,7 @@ function toStat(attrs) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/session.ts
+
 
 
 
@@ -66424,7 +66821,7 @@ class SftpSession {
             throw liveness.fatal ?? err;
         }
         if (refused?.status === 'rejected') {
-            core_debug(`Server allowed ${channels.length} SFTP channels: ${refused.reason.message}`);
+            core_debug(`Server allowed ${channels.length} SFTP channels: ${forLog(refused.reason.message)}`);
         }
         const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS;
         return new SftpSession(connection, channels, liveness, stallMs, bigFileLanes(roundTripMs, channels.length));
@@ -66518,6 +66915,7 @@ async function whySftpFailed(connection, liveness, reason, setupMs) {
 
 
 
+
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 const CHANNELS = 8;
 /**
@@ -66536,7 +66934,7 @@ async function openSession(endpoint, settings) {
     const connection = await connectVerifiedOnce(endpoint, {
         timeoutMs: settings.timeoutMs,
         retries: 0,
-        debug: isDebug() ? (m) => core_debug(m) : undefined
+        debug: isDebug() ? (m) => core_debug(forLog(m)) : undefined
     });
     logVerified(endpoint, connection);
     const stallMs = stallLimitMs(settings.timeoutMs);
@@ -66545,11 +66943,12 @@ async function openSession(endpoint, settings) {
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
         const jump = endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port);
-        core_info(`Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
-            `matches pin ${connection.jump.pinLabel}.`);
+        core_info(`Jump host ${jump} verified: ${forLog(connection.jump.keyType)} ` +
+            `${connection.jump.fingerprint} matches pin ${connection.jump.pinLabel}.`);
     }
-    core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
-        `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`);
+    core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ` +
+        `${forLog(connection.keyType)} ${connection.fingerprint} matches pin ` +
+        `${connection.pinLabel}. Logged in as ${endpoint.username}.`);
 }
 /**
  * The connections one server (or a relay's pair of servers) gets during a step, and the step's
@@ -66635,6 +67034,7 @@ function transferOptions(settings, progress, what) {
         concurrency: settings.concurrency,
         retries: settings.retries,
         verifySha256: settings.verify === 'sha256',
+        preserve: settings.attributes,
         onBytes: n => progress.add(n)
     };
 }
@@ -66643,6 +67043,7 @@ function sumSizes(files) {
 }
 
 ;// CONCATENATED MODULE: ./src/directions/download.ts
+
 
 
 
@@ -66707,7 +67108,7 @@ function plannedRows(files, target) {
 function planRemote(settings, pool, report) {
     return core_group('Plan', async () => {
         const cache = new ListingCache();
-        const listed = await pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session => listRemoteFiles(settings.source, cache.on(session.main), m => warning(m)));
+        const listed = await pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session => listRemoteFiles(settings.source, cache.on(session.main), m => warning(forLog(m))));
         for (const r of listed.refused)
             report.files.push(fileResult(r.path, '', 0, 'refused', r.reason));
         let files = listed.files;
@@ -66716,11 +67117,11 @@ function planRemote(settings, pool, report) {
             files = newest ? [newest] : [];
             if (newest) {
                 report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime };
-                core_info(`Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+                core_info(`Selected the newest of ${listed.files.length} files: ${forLog(newest.path)} ` +
                     `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`);
             }
         }
-        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`);
+        core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`);
         return files;
     });
 }
@@ -66733,10 +67134,11 @@ function planRemote(settings, pool, report) {
 /**
  * Creates `target` and every directory below it that `rels` need, each once, one tree level at
  * a time with the level's directories created in parallel: round trips grow with depth, not
- * with the number of directories.
+ * with the number of directories. Returns the directories this call created (not those that
+ * were there already), for `chmod` and `preserve: mode`.
  */
 async function ensureRemoteDirs(channel, target, rels) {
-    await ensurePath(channel, target);
+    const created = await ensurePath(channel, target);
     const levels = new Map();
     for (const rel of rels) {
         const parts = rel.split('/').slice(0, -1);
@@ -66748,25 +67150,32 @@ async function ensureRemoteDirs(channel, target, rels) {
         });
     }
     for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
-        await Promise.all([...(levels.get(depth) ?? [])].map(dir => makeDir(channel, dir)));
+        const level = [...(levels.get(depth) ?? [])];
+        const made = await Promise.all(level.map(dir => makeDir(channel, dir)));
+        created.push(...level.filter((_, i) => made[i]));
     }
+    return created;
 }
 /** `mkdir -p` for the target itself; one round trip when it already exists, as it usually does. */
 async function ensurePath(channel, target) {
     const existing = await channel.stat(target).catch(() => undefined);
     if (existing?.isDirectory)
-        return;
+        return [];
     const absolute = target.startsWith('/');
     const parts = target.split('/').filter(p => p && p !== '.');
+    const created = [];
     for (let i = 1; i <= parts.length; i++) {
         const dir = (absolute ? '/' : '') + parts.slice(0, i).join('/');
-        await makeDir(channel, dir);
+        if (await makeDir(channel, dir))
+            created.push(dir);
     }
+    return created;
 }
+/** Whether `dir` was created now (false: it was there already). */
 async function makeDir(channel, dir) {
     try {
         await channel.mkdir(dir);
-        return;
+        return true;
     }
     catch (err) {
         // A dropped connection is the network's fault, not the target's: let the retry loop see it.
@@ -66779,7 +67188,7 @@ async function makeDir(channel, dir) {
             return undefined;
         });
         if (info?.isDirectory)
-            return;
+            return false;
         if (info) {
             throw new InputError('target', `'${dir}' on the server is a file, not a directory, so the target path cannot pass through it.`);
         }
@@ -66790,6 +67199,7 @@ async function makeDir(channel, dir) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/stale-temps.ts
+
 
 
 
@@ -66834,7 +67244,7 @@ async function removeLeftoverTemps(session, sightings, serverNow) {
         }
         await session.main
             .unlink(file)
-            .then(() => core_info(`Removed ${shown(file)}, left by an earlier interrupted run.`))
+            .then(() => core_info(`Removed ${forLog(file)}, left by an earlier interrupted run.`))
             .catch(() => undefined);
     }));
     if (inUse > 0) {
@@ -66845,12 +67255,10 @@ async function removeLeftoverTemps(session, sightings, serverNow) {
 function isOurs(name) {
     return isTempName(name) && unsafeNameReason(name) === undefined;
 }
-/** The one place this module prints a remote path: whole, with control characters escaped. */
-function shown(file) {
-    return JSON.stringify(file).slice(1, -1);
-}
 
 ;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
+
 
 
 
@@ -66890,7 +67298,7 @@ async function deliver(target, delivery, openReader, options) {
     });
     let landed;
     try {
-        landed = await transferAndFinish(reader, writer, delivery, resume, options.onBytes, target.budget);
+        landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget);
     }
     catch (err) {
         // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
@@ -66904,29 +67312,41 @@ async function deliver(target, delivery, openReader, options) {
     finally {
         await reader.close().catch(() => undefined);
     }
-    delivery.landedMtime = landed.mtime;
+    delivery.landedMtime = landed.writtenAt;
     if (landed.size !== delivery.size) {
         throw new ActionError('Size mismatch', `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`);
     }
+    judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath);
     const checked = await deliver_checkContent(target, delivery, options);
     await target.main.replace(delivery.tempPath, delivery.finalPath);
     return { mtime: landed.mtime, ...checked };
 }
-async function transferAndFinish(reader, writer, delivery, resume, onBytes, budget) {
+async function transferAndFinish(reader, writer, delivery, resume, options, budget) {
     const { size, written } = delivery;
+    const { onBytes, setAttributes } = options;
     if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
         await copyRange(reader, writer, size, written, onBytes, budget);
         await reader.expectEnd?.(size);
-        return writer.finish();
+        return writer.finish(setAttributes);
     }
     // One chunk: send the write, the check and the close together, one round trip for all three.
     const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0);
     await reader.expectEnd?.(size);
     const wrote = size > 0 ? writer.write(0, data) : Promise.resolve();
-    const [, landed] = await Promise.all([wrote, writer.finish()]);
+    const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)]);
     written.complete(0, data);
     onBytes(size);
     return landed;
+}
+/** A mode that was asked for must hold; times kept by default may be refused with a warning. */
+function judgeAttributes(err, attrs, finalPath) {
+    if (!err || !attrs)
+        return;
+    if (attrs.mode === undefined)
+        return refusedTimes('The server', err);
+    throw new TransferError(`the server refused to set mode ${attrs.mode.toString(8).padStart(3, '0')}` +
+        `${attrs.mtime !== undefined ? ' and the times' : ''} on ${printableName(finalPath)}: ` +
+        `${err.message}; it was not put in place.`);
 }
 async function deliver_checkContent(target, delivery, options) {
     const sent = delivery.written.digest();
@@ -66950,26 +67370,54 @@ async function deliver_resumePoint(session, delivery) {
     });
     delivery.written.rewind(existing?.size ?? 0);
     if (delivery.written.value > 0) {
-        core_info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`);
+        core_info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`);
     }
     return delivery.written.value > 0;
 }
 /**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
  * the pending files need (and start looking for other runs' temporary files alongside the
- * transfer); once every file landed, remove those that are leftovers of runs that are over.
+ * transfer); once every file landed, remove those that are leftovers of runs that are over, then
+ * give the folders this run created their modes (last, so a mode without write permission cannot
+ * stop a file).
  */
-function landingSteps(target, deliveries, sessionOf) {
+function landingSteps(target, deliveries, sessionOf, folderMode) {
     let sighted;
+    const modes = [];
     return {
         prepare: async (connection, rels) => {
             const session = sessionOf(connection);
-            await ensureRemoteDirs(session.main, target, rels);
+            const created = await ensureRemoteDirs(session.main, target, rels);
             const dirs = deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath));
             sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)));
+            if (!folderMode)
+                return;
+            // A source folder that cannot be read leaves the server's default mode, not a failed run.
+            const wanted = await Promise.all(created.map(dir => folderMode(connection, relBelow(target, dir)).catch((err) => {
+                if (isTransient(err, session))
+                    throw err;
+                return undefined;
+            })));
+            created.forEach((dir, i) => {
+                const mode = wanted[i];
+                if (mode !== undefined)
+                    modes.push({ dir, mode });
+            });
         },
-        finish: async (connection) => removeLeftoverTemps(sessionOf(connection), (await sighted) ?? [], serverNow(deliveries))
+        finish: async (connection) => {
+            const session = sessionOf(connection);
+            await removeLeftoverTemps(session, (await sighted) ?? [], serverNow(deliveries));
+            await Promise.all(modes.map(({ dir, mode }) => session.main.setstat(dir, { mode }).catch((err) => {
+                if (isTransient(err, session))
+                    throw err;
+                warning(`Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${err.message}`);
+            })));
+        }
     };
+}
+function relBelow(target, dir) {
+    const rel = external_node_path_namespaceObject.posix.relative(target, dir);
+    return rel === '' || rel.startsWith('..') ? undefined : rel;
 }
 /**
  * Per directory, the newest mtime of a file this run wrote there: the server's "now" as that
@@ -66987,6 +67435,8 @@ function serverNow(deliveries) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/relay.ts
+
+
 
 
 
@@ -67032,7 +67482,12 @@ function relayFiles(connect, target, files, options) {
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.source.main)
         : undefined;
-    const steps = landingSteps(target, jobs.map(j => j.delivery), (pair) => pair.target);
+    const folders = sourceFolders(files, external_node_path_namespaceObject.posix.dirname);
+    const steps = landingSteps(target, jobs.map(j => j.delivery), (pair) => pair.target, (pair, rel) => {
+        const source = rel === undefined ? undefined : folders.get(rel);
+        const sourceMode = async () => (await pair.source.main.stat(source)).mode;
+        return folderMode(options.preserve, source ? sourceMode : undefined);
+    });
     return runWithRetries({
         jobs,
         what: options.what,
@@ -67052,9 +67507,11 @@ async function relayOne(pair, job, options, sidecars) {
     const open = () => RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path);
     try {
         const expected = await sidecars?.expectedFor(job.file.path);
+        const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file));
         const delivered = await deliver(pair.target, job.delivery, open, {
             ...options,
             ...(expected ? { expectedSha256: expected } : {}),
+            ...(setAttributes ? { setAttributes } : {}),
             connection: pair
         });
         const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred');
@@ -67076,6 +67533,7 @@ async function relayOne(pair, job, options, sidecars) {
 
 
 
+
 /**
  * Server to server through the runner. The destination's host key is checked first, without
  * logging in, so a wrong destination pin fails before any credential is sent or any byte is read.
@@ -67089,7 +67547,7 @@ async function runRelay(settings, report) {
     const destAddress = endpoints_formatHostPort(destination.host, destination.port);
     await core_group(`Check the host key of ${destAddress} (no login yet)`, async () => {
         const presented = await probeHostKey(destination, options);
-        core_info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`);
+        core_info(`${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`);
     });
     const srcAddress = endpoints_formatHostPort(source.host, source.port);
     const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings));
@@ -67173,6 +67631,7 @@ async function forgetRelease(channel, releases, id) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release.ts
+
 
 
 
@@ -67273,7 +67732,7 @@ async function pruneReleases(session, target, keep, current, previous) {
         catch (err) {
             if (isTransient(err, session))
                 throw err;
-            warning(`Old release '${name}' could not be removed: ${err.message}`);
+            warning(`Old release '${forLog(name)}' could not be removed: ${forLog(err.message)}`);
         }
     }
     // Only entries of releases removed here: a record without its folder may be a deploy that
@@ -67284,7 +67743,7 @@ async function pruneReleases(session, target, keep, current, previous) {
 }
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list) {
-    const shown = list.slice(0, 20).map(n => JSON.stringify(n));
+    const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)));
     return list.length > 20 ? `${shown.join(', ')} and ${list.length - 20} more` : shown.join(', ');
 }
 /** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
@@ -67348,10 +67807,10 @@ async function unlinkIfPresent(channel, file) {
     });
 }
 function warnNotAtomic(link) {
-    warning(`The server does not offer posix-rename@openssh.com, so '${link}' is removed and then ` +
+    warning(`The server does not offer posix-rename@openssh.com, so '${forLog(link)}' is removed and then ` +
         `recreated: for a moment it does not exist.`);
 }
-/** The release `link` points at, if readable. */
+/** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
 async function linkedRelease(channel, link) {
     const name = releaseOfLink(await channel.readlink(link).catch(() => ''));
     return name === undefined ? [] : [name];
@@ -67408,6 +67867,92 @@ class TreeRemover {
             throw new TransferError(`Refusing to remove '${printableName(p)}': it is outside '${this.root}'.`);
         }
         return normal;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/rollback.ts
+
+
+
+
+
+
+/**
+ * Finds the release to go back to: the newest one under `target/releases` that sorts before the
+ * one `target/current` points at (release IDs sort by age). Nothing is changed here, so a dry
+ * run can say what would happen. The release rolled back from is not touched: a later deploy's
+ * pruning removes it once it falls out of the kept ones, like any other.
+ */
+async function planRollback(session, target) {
+    const link = external_node_path_namespaceObject.posix.join(target, CURRENT_LINK);
+    await refuseUnswitchableCurrent(session, target);
+    const [live] = await linkedRelease(session.main, link);
+    if (!live) {
+        throw nothingToRollBackTo(`'${printableName(link)}' does not exist or does not point into ${RELEASES_DIR}/, so there is no live release to go back from`);
+    }
+    const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
+    const listing = await session.main.readdir(dir).catch((err) => {
+        if (isTransient(err, session))
+            throw err;
+        throw nothingToRollBackTo(`${printableName(dir)} cannot be listed (${err.message})`);
+    });
+    const names = listing
+        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+        .map(e => e.name);
+    // The order pruning uses decides "older", whatever the IDs look like.
+    const newestFirst = sortReleases([...new Set([...names, live])]);
+    const to = newestFirst[newestFirst.indexOf(live) + 1];
+    if (!to) {
+        throw nothingToRollBackTo(`${RELEASES_DIR}/${printableName(live)} is live and no older release is left in ${printableName(dir)}`);
+    }
+    return { from: live, to };
+}
+/** Points `current` at the older release with the same atomic link swap a deploy uses. */
+async function rollBack(session, target, plan) {
+    await switchCurrent(session, target, plan.to);
+}
+function nothingToRollBackTo(why) {
+    return new ActionError('Nothing to roll back to', `Cannot roll back: ${why}. Nothing was changed.`);
+}
+
+;// CONCATENATED MODULE: ./src/directions/rollback.ts
+
+
+
+
+
+
+/**
+ * `rollback: true`: on every server, `target/current` goes back to the release before the live
+ * one. Nothing is uploaded and nothing is removed.
+ */
+async function runRollback(settings, report) {
+    const fanOut = settings.servers.length > 1;
+    const results = await Promise.allSettled(settings.servers.map(server => rollBackOn(server, settings, report, fanOut)));
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed?.status === 'rejected')
+        throw failed.reason;
+}
+async function rollBackOn(server, settings, report, fanOut) {
+    const address = endpoints_formatHostPort(server.host, server.port);
+    const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
+    const session = await group(`Connect to ${address}`, () => openSession(server, settings));
+    try {
+        report.hosts.push(hostReport('server', server, session));
+        const plan = await planRollback(session, settings.target);
+        const where = fanOut ? `${address}: ` : '';
+        const switchText = `${settings.target}/current from releases/${plan.from} to releases/${plan.to}`;
+        report.releasePath = releaseDir(settings.target, plan.to);
+        report.rollback = { from: plan.from, to: plan.to };
+        if (settings.dryRun) {
+            core_info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`));
+            return;
+        }
+        await group('Roll back', () => rollBack(session, settings.target, plan));
+        core_info(forLog(`${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`));
+    }
+    finally {
+        session.close();
     }
 }
 
@@ -67550,6 +68095,7 @@ function emptiedDirs(remote, deleted, kept, isExcluded) {
 
 
 
+
 /** How often, at most, the state file is rewritten while files land. */
 const FLUSH_INTERVAL_MS = 3000;
 /**
@@ -67590,7 +68136,7 @@ async function readSyncState(channel, target) {
     }
 }
 function warnUnusable(file, reason) {
-    warning(`The sync state ${file} could not be used (${reason}). Every file will be sent this time, ` +
+    warning(`The sync state ${forLog(file)} could not be used (${forLog(reason)}). Every file will be sent this time, ` +
         'and the state written anew.');
 }
 /**
@@ -67652,7 +68198,7 @@ class StateBook {
             }
             catch (err) {
                 this.dirty = true;
-                warning(`Could not save the sync state: ${err.message}`);
+                warning(`Could not save the sync state: ${forLog(err.message)}`);
             }
             const took = this.now() - started;
             this.notBefore = this.now() + took / FLUSH_SHARE;
@@ -67662,6 +68208,9 @@ class StateBook {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/upload.ts
+
+
+
 
 
 
@@ -67679,7 +68228,11 @@ function uploadFiles(connect, target, files, options) {
         file,
         delivery: deliveryFor(target, file.rel, file.size, turn, hash, token)
     }));
-    const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session);
+    const folders = sourceFolders(files, external_node_path_namespaceObject.dirname);
+    const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session, (_, rel) => {
+        const source = rel === undefined ? undefined : folders.get(rel);
+        return folderMode(options.preserve, source ? async () => (0,external_node_fs_namespaceObject.statSync)(source).mode : undefined);
+    });
     return runWithRetries({
         jobs,
         what: options.what,
@@ -67695,7 +68248,13 @@ function uploadFiles(connect, target, files, options) {
 async function uploadOne(session, job, options) {
     try {
         const open = () => openLocalFile(job.file.path, job.file.size);
-        const delivered = await deliver(session, job.delivery, open, options);
+        const { preserve } = options;
+        const fromSource = preserve && (preserve.times || preserve.mode);
+        const setAttributes = fileAttributes(preserve, fromSource ? localAttributes(job.file.path) : undefined);
+        const delivered = await deliver(session, job.delivery, open, {
+            ...options,
+            ...(setAttributes ? { setAttributes } : {})
+        });
         options.onLanded?.(job.file.rel, delivered);
         return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) };
     }
@@ -67705,6 +68264,10 @@ async function uploadOne(session, job, options) {
         await session.main.unlink(job.delivery.tempPath).catch(() => undefined);
         return row(job, 'failed', err.message);
     }
+}
+function localAttributes(file) {
+    const info = (0,external_node_fs_namespaceObject.statSync)(file);
+    return { atime: info.atimeMs / 1000, mtime: info.mtimeMs / 1000, mode: info.mode };
 }
 function row(job, status, error) {
     const result = {
@@ -67960,6 +68523,7 @@ function toPosix(p) {
 
 
 
+
 /**
  * Removes remote files the source no longer has, then the directories that left empty. Runs only
  * after every upload succeeded, so a failed deploy never loses files it did not replace. A lost
@@ -68003,12 +68567,12 @@ async function publishRelease(pool, target, release) {
     // and the release that was live before the run must survive the pruning that follows.
     let first;
     const { previous } = await pool.phase(`switching the release in ${where}`, session => switchCurrent(session, target, release.id, link => (first ??= { link })));
-    const was = previous && previous !== `releases/${release.id}` ? ` (was ${previous})` : '';
-    core_info(`${target}/current now points at releases/${release.id}${was}.`);
+    const was = previous && previous !== `releases/${release.id}` ? ` (was ${forLog(previous)})` : '';
+    core_info(`${forLog(target)}/current now points at releases/${release.id}${was}.`);
     const before = first?.link === undefined ? undefined : releaseOfLink(first.link);
     const removed = await pool.phase(`removing old releases in ${where}`, session => pruneReleases(session, target, release.keep, release.id, before));
     if (removed.length)
-        core_info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`);
+        core_info(`Removed ${removed.length} old releases: ${removed.map(forLog).join(', ')}.`);
 }
 
 ;// CONCATENATED MODULE: ./src/plans/remote-tree.ts
@@ -68057,6 +68621,7 @@ async function listOne(lister, root, rel, tree) {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
@@ -68082,8 +68647,16 @@ async function planUpload(settings, session, dest, files, hashes, cache = new Li
             isExcluded,
             isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
         })
-        : local.map(f => ({ kind: 'replace', rel: f.rel, size: f.size }));
-    return { ops, tree, state, isExcluded };
+        : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }));
+    return { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) };
+}
+/**
+ * What an unlisted upload does to each file. A release directory was just found not to exist,
+ * so all of it is new; elsewhere "replace" means "write, over whatever is there", and the log
+ * claims no more than that.
+ */
+function unlistedKind(settings) {
+    return settings.release ? 'create' : 'replace';
 }
 function emptyTree() {
     return { files: new Map(), dirs: [], others: [] };
@@ -68117,16 +68690,22 @@ function logPlan(plan, verbose) {
     const count = (kind) => plan.ops.filter(o => o.kind === kind);
     const bytes = (ops) => formatBytes(ops.reduce((s, o) => s + o.size, 0));
     const [create, replace, skip, del] = ['create', 'replace', 'skip', 'delete'].map(count);
+    if (!plan.listed) {
+        core_info(`Plan: ${plan.ops.length} to upload (${bytes(plan.ops)}), each new or replacing a file ` +
+            'there (the target is listed first only with sync, delete or dry-run).');
+        return;
+    }
     core_info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
         `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`);
     if (!verbose)
         return;
     for (const op of plan.ops)
         if (op.kind !== 'skip')
-            core_info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`);
+            core_info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`);
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
+
 
 
 
@@ -68147,7 +68726,7 @@ function logPlan(plan, verbose) {
 async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
-        const files = await listLocalFiles(settings.source, settings.workspace, m => warning(m));
+        const files = await listLocalFiles(settings.source, settings.workspace, m => warning(forLog(m)));
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
         return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files };
     });
@@ -68169,7 +68748,12 @@ async function runUpload(settings, report) {
 function unreachable(server, source, report, err) {
     const address = endpoints_formatHostPort(server.host, server.port);
     const message = err.message;
-    error(`${address}: ${message}`, { title: 'Server skipped' });
+    error(`${address}: ${forLog(message)}`, { title: 'Server skipped' });
+    const refused = refusedHostReport(err, 'upload');
+    // A refused jump host gets a row of its own, beside the server it was meant to reach.
+    const jump = refused && refused.address !== address ? refused : undefined;
+    if (jump && !report.hosts.some(h => h.address === jump.address))
+        report.hosts.push(jump);
     if (!report.hosts.some(h => h.address === address)) {
         report.hosts.push({
             role: 'server',
@@ -68177,7 +68761,8 @@ function unreachable(server, source, report, err) {
             keyType: '',
             fingerprint: '',
             pinLabel: '',
-            error: message
+            error: message,
+            ...(refused?.address === address ? { presented: refused.presented } : {})
         });
     }
     else {
@@ -68331,6 +68916,7 @@ function pastedKeyError(found) {
 
 
 
+
 /** Totals over the files that really arrived (per server, for a fan-out). */
 function totals(report) {
     const moved = report.files.filter(f => f.status === 'transferred');
@@ -68349,6 +68935,7 @@ async function writeOutputs(report, manifestPath) {
         direction: report.direction,
         ...(report.dryRun ? { dryRun: true } : {}),
         ...(report.releasePath ? { releasePath: report.releasePath } : {}),
+        ...(report.rollback ? { rollback: report.rollback } : {}),
         hosts: report.hosts,
         ...(report.selected ? { selected: report.selected } : {}),
         files: report.files
@@ -68362,7 +68949,12 @@ async function writeOutputs(report, manifestPath) {
     setOutput('deleted', deleted);
     setOutput('release-path', report.releasePath ?? '');
 }
-/** The job summary: what moved, where, and which pinned key each server proved it holds. */
+/**
+ * The job summary: what moved, where, and which pinned key each server proved it holds (or, for
+ * a server refused, which key it presented). Everything from outside goes through forSummary,
+ * and every line starts with an HTML block tag: with no blank line anywhere, GitHub reads the
+ * whole summary as HTML and none of it as Markdown.
+ */
 async function writeSummary(report) {
     const { files, bytes } = totals(report);
     const seconds = report.durationMs / 1000;
@@ -68370,7 +68962,7 @@ async function writeSummary(report) {
     const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error);
     const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done';
     summary
-        .addHeading(`SFTP ${report.direction}: ${verdict}`, 3)
+        .addHeading(`SFTP ${forSummary(report.direction)}: ${verdict}`, 3)
         .addTable([
         ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
         [
@@ -68384,20 +68976,26 @@ async function writeSummary(report) {
         ['Role', 'Server', 'Host key matched', 'Files'].map(h => ({ data: h, header: true })),
         ...report.hosts.map(h => [
             h.role,
-            escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
-            h.fingerprint
-                ? `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${escapeHtml(h.error)}` : ''}`
-                : `not connected: ${escapeHtml(h.error ?? '')}`,
+            forSummary(h.via ? `${h.address} via ${h.via}` : h.address),
+            forSummary(hostKeyCell(h)),
             String(report.files.filter(f => f.status === 'transferred' && (!f.server || f.server === h.address)).length)
         ])
     ]);
     if (report.dryRun)
         addPlan(report);
     if (report.releasePath) {
-        summary.addRaw(`Release: <code>${escapeHtml(report.releasePath)}</code>`, true);
+        summary.addRaw(`<p>Release: <code>${forSummary(report.releasePath)}</code></p>`, true);
+    }
+    if (report.rollback) {
+        const { from, to } = report.rollback;
+        summary.addRaw(`<p>${report.dryRun ? 'Would roll back' : 'Rolled back'}: <code>current</code> from ` +
+            `<code>${forSummary(from)}</code> to <code>${forSummary(to)}</code></p>`, true);
+    }
+    if (report.attributes) {
+        summary.addRaw(`<p>Attributes: ${forSummary(report.attributes)}</p>`, true);
     }
     if (report.selected) {
-        summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true);
+        summary.addRaw(`<p>Selected newest: <code>${forSummary(report.selected.path)}</code></p>`, true);
     }
     if (failed.length) {
         summary
@@ -68407,16 +69005,30 @@ async function writeSummary(report) {
             ...failed
                 .slice(0, 200)
                 .map(f => [
-                escapeHtml(f.source),
-                escapeHtml(f.server ?? ''),
+                forSummary(f.source),
+                forSummary(f.server ?? ''),
                 f.status,
-                escapeHtml(f.error ?? '')
+                forSummary(f.error ?? '')
             ])
         ]);
     }
     // Outside a runner (local runs, some tests) there is no summary file to write to.
     if (process.env.GITHUB_STEP_SUMMARY)
         await summary.write();
+}
+/** The key a server proved it holds, or why it has none: refused (and what it showed), failed. */
+function hostKeyCell(h) {
+    if (h.presented) {
+        const keys = h.presented.length
+            ? h.presented
+                .map(k => `${k.keyType} ${k.fingerprint}${k.revoked ? ' (revoked)' : ''}`)
+                .join('; ')
+            : 'no key of a pinned type';
+        return `refused, presented ${keys}. ${h.error ?? ''}`.trim();
+    }
+    if (!h.fingerprint)
+        return `not connected: ${h.error ?? ''}`;
+    return `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${h.error}` : ''}`;
 }
 /** The dry run's plan: every change it would make, with sizes. */
 function addPlan(report) {
@@ -68428,15 +69040,15 @@ function addPlan(report) {
         ['Action', 'Target', 'Bytes', 'Server'].map(h => ({ data: h, header: true })),
         ...changes
             .slice(0, 500)
-            .map(f => [f.plan ?? '', escapeHtml(f.target), String(f.size), escapeHtml(f.server ?? '')])
+            .map(f => [f.plan ?? '', forSummary(f.target), String(f.size), forSummary(f.server ?? '')])
     ]);
-}
-/** Summary cells are HTML; file names come from servers and must not become markup. */
-function escapeHtml(text) {
-    return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+
+
+
+
 
 
 
@@ -68462,7 +69074,7 @@ async function run() {
             throw pastedKeyError(pasted);
         const settings = readSettings(name => getInput(name), runnerEnv());
         settings.secrets.forEach(secret => maskAll(secret, false));
-        settings.warnings.forEach(w => warning(w));
+        settings.warnings.forEach(w => warning(forLog(w)));
         await transfer(settings);
     }
     catch (err) {
@@ -68483,10 +69095,18 @@ async function transfer(settings) {
         hosts: [],
         files: [],
         durationMs: 0,
-        ...(settings.dryRun ? { dryRun: true } : {})
+        ...(settings.dryRun ? { dryRun: true } : {}),
+        ...(settings.rollback ? {} : { attributes: describeAttributes(settings.attributes) })
     };
     try {
-        await main_DIRECTIONS[settings.direction](settings, report);
+        await (settings.rollback ? runRollback : main_DIRECTIONS[settings.direction])(settings, report);
+    }
+    catch (err) {
+        // A server refused for its host key was reached too: the summary names the key it showed.
+        const refused = refusedHostReport(err, settings.direction);
+        if (refused && !report.hosts.some(h => h.address === refused.address))
+            report.hosts.push(refused);
+        throw err;
     }
     finally {
         // Written on failure too, once any server was reached: it says exactly what moved.
@@ -68528,11 +69148,11 @@ function maskAll(secret, whole) {
 }
 function fail(err) {
     if (err instanceof ActionError) {
-        setFailed(err.message);
+        setFailed(forLog(err.message));
         return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    setFailed(`Unexpected error: ${message}`);
+    setFailed(`Unexpected error: ${forLog(message)}`);
 }
 
 

@@ -25,10 +25,24 @@ export class InputError extends ActionError {
   }
 }
 
+/** A server refused for its host key, and the keys it presented: the job summary names them. */
+export interface RefusedHost {
+  /** host:port. */
+  address: string
+  /** The input naming it (`host`, `target-host`, `jump-host`, ...). */
+  hostInput: string
+  /** Empty when the server had no key of a pinned type. */
+  presented: Array<{ keyType: string; fingerprint: string; revoked: boolean }>
+}
+
 /** The server's host key matched no pin, or matched a revoked one. Never retried. */
 export class HostKeyError extends ActionError {
-  constructor(message: string) {
+  /** Set when the server is known: operators rotating keys read what it presented. */
+  readonly refused?: RefusedHost
+
+  constructor(message: string, refused?: RefusedHost) {
     super('Host key mismatch', message)
+    if (refused) this.refused = refused
   }
 }
 

@@ -2,12 +2,15 @@ import * as core from '@actions/core'
 import * as github from '@actions/github'
 import { runDownload } from './directions/download.js'
 import { runRelay } from './directions/relay.js'
+import { runRollback } from './directions/rollback.js'
 import { runUpload } from './directions/upload.js'
 import { ActionError, TransferError } from './errors.js'
+import { forLog } from './escape.js'
+import { describeAttributes } from './inputs/attributes.js'
 import { pastedKeyError, pastedKeys, plainInputs } from './inputs/key-material.js'
 import { readSettings, SECRET_INPUTS, type RunnerEnv, type Settings } from './inputs/settings.js'
 import { writeOutputs, writeSummary } from './report/outputs.js'
-import type { RunReport } from './report/types.js'
+import { refusedHostReport, type RunReport } from './report/types.js'
 
 /** The action's entry point. The only place that fails the step. */
 export async function run(): Promise<void> {
@@ -23,7 +26,7 @@ export async function run(): Promise<void> {
     if (pasted.length > 0) throw pastedKeyError(pasted)
     const settings = readSettings(name => core.getInput(name), runnerEnv())
     settings.secrets.forEach(secret => maskAll(secret, false))
-    settings.warnings.forEach(w => core.warning(w))
+    settings.warnings.forEach(w => core.warning(forLog(w)))
     await transfer(settings)
   } catch (err) {
     fail(err)
@@ -46,10 +49,17 @@ async function transfer(settings: Settings): Promise<void> {
     hosts: [],
     files: [],
     durationMs: 0,
-    ...(settings.dryRun ? { dryRun: true } : {})
+    ...(settings.dryRun ? { dryRun: true } : {}),
+    ...(settings.rollback ? {} : { attributes: describeAttributes(settings.attributes) })
   }
   try {
-    await DIRECTIONS[settings.direction](settings, report)
+    await (settings.rollback ? runRollback : DIRECTIONS[settings.direction])(settings, report)
+  } catch (err) {
+    // A server refused for its host key was reached too: the summary names the key it showed.
+    const refused = refusedHostReport(err, settings.direction)
+    if (refused && !report.hosts.some(h => h.address === refused.address))
+      report.hosts.push(refused)
+    throw err
   } finally {
     // Written on failure too, once any server was reached: it says exactly what moved.
     if (report.hosts.length > 0) {
@@ -95,9 +105,9 @@ function maskAll(secret: string, whole: boolean): void {
 
 function fail(err: unknown): void {
   if (err instanceof ActionError) {
-    core.setFailed(err.message)
+    core.setFailed(forLog(err.message))
     return
   }
   const message = err instanceof Error ? err.message : String(err)
-  core.setFailed(`Unexpected error: ${message}`)
+  core.setFailed(`Unexpected error: ${forLog(message)}`)
 }

@@ -8,6 +8,7 @@ function where(endpoint: Endpoint): string {
 
 export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyError {
   const target = formatHostPort(endpoint.host, endpoint.port)
+  const keys = seen.map(({ keyType, fingerprint, revoked }) => ({ keyType, fingerprint, revoked }))
   const presented = seen.length
     ? seen
         .map(p => `${p.keyType} ${p.fingerprint}${p.revoked ? ' (REVOKED by a pin)' : ''}`)
@@ -19,7 +20,8 @@ export function hostKeyMismatch(endpoint: Endpoint, seen: Presented[]): HostKeyE
       `The server presented: ${presented}. Pins tried: ${tried}. ` +
       'If the server was really re-keyed, read its fingerprint out of band (on the server: ' +
       'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin; otherwise someone may ' +
-      'be intercepting the connection.'
+      'be intercepting the connection.',
+    { address: target, hostInput: endpoint.hostInput, presented: keys }
   )
 }
 
@@ -57,7 +59,14 @@ export function impostor(endpoint: Endpoint, presented: Presented): HostKeyError
   return new HostKeyError(
     `${target} presented the pinned key ${presented.keyType} ${presented.fingerprint} but could ` +
       'not prove it holds it (its signature did not verify), so no credential was sent. Someone ' +
-      'may be intercepting the connection.'
+      'may be intercepting the connection.',
+    {
+      address: target,
+      hostInput: endpoint.hostInput,
+      presented: [
+        { keyType: presented.keyType, fingerprint: presented.fingerprint, revoked: false }
+      ]
+    }
   )
 }
 

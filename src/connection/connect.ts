@@ -10,6 +10,7 @@ import {
   impostor,
   isSignatureFailure
 } from './classify.js'
+import { authHandlerFor } from './keyboard.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 import { withRetries } from './retry-policy.js'
 
@@ -195,7 +196,11 @@ async function attemptOnce(
     })
     client.on('close', () => finish(() => reject(closedBeforeLogin(endpoint))))
     try {
-      client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe))
+      const refuse = (err: Error): void => {
+        finish(() => reject(err))
+        client.end()
+      }
+      client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse))
     } catch (err) {
       finish(() => reject(classifyError(err as Error, endpoint, options.timeoutMs)))
     }
@@ -209,7 +214,8 @@ export function connectConfig(
   keyTypes: string[],
   seen: Presented[],
   sock: Duplex | undefined,
-  probe: boolean
+  probe: boolean,
+  refuse: (err: Error) => void = () => undefined
 ): ssh2.ConnectConfig {
   // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
   const { privateKey, password } = probe ? {} : endpoint.credentials
@@ -223,7 +229,7 @@ export function connectConfig(
     password,
     tryKeyboard: false,
     // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-    authHandler: probe ? [] : authMethods(endpoint),
+    authHandler: probe ? [] : authHandlerFor(endpoint, refuse),
     readyTimeout: options.timeoutMs,
     // Keepalive only catches a connection that died while idle (e.g. during a long server-side
     // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
@@ -257,13 +263,6 @@ function coalesceWrites(client: ssh2.Client): void {
     }
     return write(...args)
   })
-}
-
-function authMethods(endpoint: Endpoint): ssh2.AuthenticationType[] {
-  const methods: ssh2.AuthenticationType[] = []
-  if (endpoint.credentials.privateKey) methods.push('publickey')
-  if (endpoint.credentials.password) methods.push('password')
-  return methods
 }
 
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */

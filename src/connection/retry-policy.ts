@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { backoffMs } from './backoff.js'
 import { faultOf } from './classify.js'
@@ -47,8 +48,10 @@ export function announceRetry(
 ): void {
   const fault = faultOf(err)
   core.warning(
-    `${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
-      `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`
+    forLog(
+      `${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
+        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`
+    )
   )
 }
 

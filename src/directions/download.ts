@@ -3,6 +3,7 @@ import { realpath } from 'node:fs/promises'
 import * as path from 'node:path'
 import { downloadFiles, realpathOfExisting } from '../engine/download.js'
 import { InputError } from '../errors.js'
+import { forLog } from '../escape.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
@@ -84,7 +85,8 @@ export function planRemote(
     const cache = new ListingCache()
     const listed = await pool.phase(
       `listing ${settings.source.include.join(', ')} on ${pool.address}`,
-      session => listRemoteFiles(settings.source, cache.on(session.main), m => core.warning(m))
+      session =>
+        listRemoteFiles(settings.source, cache.on(session.main), m => core.warning(forLog(m)))
     )
     for (const r of listed.refused)
       report.files.push(fileResult(r.path, '', 0, 'refused', r.reason))
@@ -95,12 +97,14 @@ export function planRemote(
       if (newest) {
         report.selected = { path: newest.path, size: newest.size, mtime: newest.mtime }
         core.info(
-          `Selected the newest of ${listed.files.length} files: ${newest.path} ` +
+          `Selected the newest of ${listed.files.length} files: ${forLog(newest.path)} ` +
             `(${formatBytes(newest.size)}, modified ${describeAge(newest.mtime, Date.now())} ago).`
         )
       }
     }
-    core.info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${settings.target}`)
+    core.info(
+      `${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`
+    )
     return files
   })
 }

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { probeHostKey } from '../connection/connect.js'
 import { RelayPair, relayFiles } from '../engine/relay.js'
+import { forLog } from '../escape.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
@@ -20,7 +21,9 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
   const destAddress = formatHostPort(destination.host, destination.port)
   await core.group(`Check the host key of ${destAddress} (no login yet)`, async () => {
     const presented = await probeHostKey(destination, options)
-    core.info(`${destAddress} presented ${presented.keyType} ${presented.fingerprint}: pinned.`)
+    core.info(
+      `${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`
+    )
   })
   const srcAddress = formatHostPort(source.host, source.port)
   const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings))

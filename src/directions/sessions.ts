@@ -4,6 +4,7 @@ import { withRetries } from '../connection/retry-policy.js'
 import { ConnectionError } from '../errors.js'
 import { isTransient, killIfNetwork, type Reconnectable } from '../engine/retry.js'
 import { SftpSession } from '../engine/session.js'
+import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
 import type { TransferOptions } from '../engine/upload.js'
 import type { Progress } from '../report/progress.js'
@@ -29,7 +30,7 @@ export async function openSession(endpoint: Endpoint, settings: Settings): Promi
   const connection = await connectVerifiedOnce(endpoint, {
     timeoutMs: settings.timeoutMs,
     retries: 0,
-    debug: core.isDebug() ? (m: string) => core.debug(m) : undefined
+    debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
   })
   logVerified(endpoint, connection)
   const stallMs = stallLimitMs(settings.timeoutMs)
@@ -40,13 +41,14 @@ function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
   if (connection.jump && endpoint.jump) {
     const jump = formatHostPort(endpoint.jump.host, endpoint.jump.port)
     core.info(
-      `Jump host ${jump} verified: ${connection.jump.keyType} ${connection.jump.fingerprint} ` +
-        `matches pin ${connection.jump.pinLabel}.`
+      `Jump host ${jump} verified: ${forLog(connection.jump.keyType)} ` +
+        `${connection.jump.fingerprint} matches pin ${connection.jump.pinLabel}.`
     )
   }
   core.info(
-    `Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ${connection.keyType} ` +
-      `${connection.fingerprint} matches pin ${connection.pinLabel}. Logged in as ${endpoint.username}.`
+    `Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ` +
+      `${forLog(connection.keyType)} ${connection.fingerprint} matches pin ` +
+      `${connection.pinLabel}. Logged in as ${endpoint.username}.`
   )
 }
 
@@ -146,6 +148,7 @@ export function transferOptions(
     concurrency: settings.concurrency,
     retries: settings.retries,
     verifySha256: settings.verify === 'sha256',
+    preserve: settings.attributes,
     onBytes: n => progress.add(n)
   }
 }

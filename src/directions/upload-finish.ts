@@ -3,6 +3,7 @@ import * as core from '@actions/core'
 import { pruneReleases, releaseOfLink, switchCurrent } from '../engine/release.js'
 import { isTransient } from '../engine/retry.js'
 import type { SftpSession } from '../engine/session.js'
+import { forLog } from '../escape.js'
 import { absentUnlessLost } from '../errors.js'
 import type { ReleaseSettings } from '../inputs/settings.js'
 import { emptiedDirs, type Op } from '../plans/sync.js'
@@ -71,11 +72,12 @@ export async function publishRelease(
   const { previous } = await pool.phase(`switching the release in ${where}`, session =>
     switchCurrent(session, target, release.id, link => (first ??= { link }))
   )
-  const was = previous && previous !== `releases/${release.id}` ? ` (was ${previous})` : ''
-  core.info(`${target}/current now points at releases/${release.id}${was}.`)
+  const was = previous && previous !== `releases/${release.id}` ? ` (was ${forLog(previous)})` : ''
+  core.info(`${forLog(target)}/current now points at releases/${release.id}${was}.`)
   const before = first?.link === undefined ? undefined : releaseOfLink(first.link)
   const removed = await pool.phase(`removing old releases in ${where}`, session =>
     pruneReleases(session, target, release.keep, release.id, before)
   )
-  if (removed.length) core.info(`Removed ${removed.length} old releases: ${removed.join(', ')}.`)
+  if (removed.length)
+    core.info(`Removed ${removed.length} old releases: ${removed.map(forLog).join(', ')}.`)
 }

@@ -3,6 +3,7 @@ import { refuseUnswitchableCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { readSyncState } from '../engine/sync-state.js'
 import { isTempName } from '../engine/temp-names.js'
+import { forLog } from '../escape.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import { absentUnlessLost, InputError, TransferError } from '../errors.js'
 import type { Settings } from '../inputs/settings.js'
@@ -20,6 +21,8 @@ export interface UploadPlan {
   state: SyncState | undefined
   /** Whether a remote path below the target is protected by a `!` pattern. */
   isExcluded: (rel: string) => boolean
+  /** Whether the target was listed; unlisted, no op knows whether its file is new. */
+  listed: boolean
 }
 
 /**
@@ -56,8 +59,17 @@ export async function planUpload(
         isExcluded,
         isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
       })
-    : local.map(f => ({ kind: 'replace' as const, rel: f.rel, size: f.size }))
-  return { ops, tree, state, isExcluded }
+    : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
+  return { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+}
+
+/**
+ * What an unlisted upload does to each file. A release directory was just found not to exist,
+ * so all of it is new; elsewhere "replace" means "write, over whatever is there", and the log
+ * claims no more than that.
+ */
+function unlistedKind(settings: Settings): 'create' | 'replace' {
+  return settings.release ? 'create' : 'replace'
 }
 
 function emptyTree(): RemoteTree {
@@ -103,11 +115,19 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
   const count = (kind: Op['kind']) => plan.ops.filter(o => o.kind === kind)
   const bytes = (ops: Op[]) => formatBytes(ops.reduce((s, o) => s + o.size, 0))
   const [create, replace, skip, del] = (['create', 'replace', 'skip', 'delete'] as const).map(count)
+  if (!plan.listed) {
+    core.info(
+      `Plan: ${plan.ops.length} to upload (${bytes(plan.ops)}), each new or replacing a file ` +
+        'there (the target is listed first only with sync, delete or dry-run).'
+    )
+    return
+  }
   core.info(
     `Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
       `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`
   )
   if (!verbose) return
   for (const op of plan.ops)
-    if (op.kind !== 'skip') core.info(`  ${op.kind.padEnd(7)} ${op.rel} (${formatBytes(op.size)})`)
+    if (op.kind !== 'skip')
+      core.info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`)
 }

@@ -4,12 +4,13 @@ import { recordOwnRelease, releaseDir } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
+import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
 import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
-import { fileResult, type FileResult, type RunReport } from '../report/types.js'
+import { fileResult, refusedHostReport, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
 import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
@@ -28,7 +29,9 @@ export interface Source {
 export async function runUpload(settings: Settings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
   const source = await core.group('Read the source', async () => {
-    const files = await listLocalFiles(settings.source, settings.workspace, m => core.warning(m))
+    const files = await listLocalFiles(settings.source, settings.workspace, m =>
+      core.warning(forLog(m))
+    )
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
     return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files }
   })
@@ -59,7 +62,11 @@ export function unreachable(
 ): void {
   const address = formatHostPort(server.host, server.port)
   const message = (err as Error).message
-  core.error(`${address}: ${message}`, { title: 'Server skipped' })
+  core.error(`${address}: ${forLog(message)}`, { title: 'Server skipped' })
+  const refused = refusedHostReport(err, 'upload')
+  // A refused jump host gets a row of its own, beside the server it was meant to reach.
+  const jump = refused && refused.address !== address ? refused : undefined
+  if (jump && !report.hosts.some(h => h.address === jump.address)) report.hosts.push(jump)
   if (!report.hosts.some(h => h.address === address)) {
     report.hosts.push({
       role: 'server',
@@ -67,7 +74,8 @@ export function unreachable(
       keyType: '',
       fingerprint: '',
       pinLabel: '',
-      error: message
+      error: message,
+      ...(refused?.address === address ? { presented: refused.presented } : {})
     })
   } else {
     report.hosts.filter(h => h.address === address).forEach(h => (h.error = message))

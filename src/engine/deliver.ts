@@ -1,8 +1,10 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
 import type { PhaseTimes } from '../report/timings.js'
+import { refusedTimes, type FileAttributes } from './attributes.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
@@ -42,6 +44,8 @@ export interface DeliverOptions {
   /** What to tear down on a network error (both ends, for a relay). */
   connection?: Reconnectable
   times?: PhaseTimes
+  /** Times and mode set on the temporary file before the rename (`preserve`, `chmod`). */
+  setAttributes?: FileAttributes
 }
 
 /** What landed: the server's view of the file, and its hash when one was computed. */
@@ -100,14 +104,7 @@ export async function deliver(
   const reader = openedReader.value
   let landed
   try {
-    landed = await transferAndFinish(
-      reader,
-      writer,
-      delivery,
-      resume,
-      options.onBytes,
-      target.budget
-    )
+    landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget)
   } catch (err) {
     // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
     // handles are closed (those `finish` already closed are skipped).
@@ -117,13 +114,14 @@ export async function deliver(
   } finally {
     await reader.close().catch(() => undefined)
   }
-  delivery.landedMtime = landed.mtime
+  delivery.landedMtime = landed.writtenAt
   if (landed.size !== delivery.size) {
     throw new ActionError(
       'Size mismatch',
       `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`
     )
   }
+  judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath)
   const checked = await timed(options.times, 'verify', () =>
     checkContent(target, delivery, options)
   )
@@ -143,23 +141,39 @@ async function transferAndFinish(
   writer: RemoteFileWriter,
   delivery: Delivery,
   resume: boolean,
-  onBytes: (n: number) => void,
+  options: DeliverOptions,
   budget: RequestBudget
 ) {
   const { size, written } = delivery
+  const { onBytes, setAttributes } = options
   if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
     await copyRange(reader, writer, size, written, onBytes, budget)
     await reader.expectEnd?.(size)
-    return writer.finish()
+    return writer.finish(setAttributes)
   }
   // One chunk: send the write, the check and the close together, one round trip for all three.
   const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0)
   await reader.expectEnd?.(size)
   const wrote = size > 0 ? writer.write(0, data) : Promise.resolve()
-  const [, landed] = await Promise.all([wrote, writer.finish()])
+  const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)])
   written.complete(0, data)
   onBytes(size)
   return landed
+}
+
+/** A mode that was asked for must hold; times kept by default may be refused with a warning. */
+function judgeAttributes(
+  err: Error | undefined,
+  attrs: FileAttributes | undefined,
+  finalPath: string
+): void {
+  if (!err || !attrs) return
+  if (attrs.mode === undefined) return refusedTimes('The server', err)
+  throw new TransferError(
+    `the server refused to set mode ${attrs.mode.toString(8).padStart(3, '0')}` +
+      `${attrs.mtime !== undefined ? ' and the times' : ''} on ${printableName(finalPath)}: ` +
+      `${err.message}; it was not put in place.`
+  )
 }
 
 async function checkContent(
@@ -185,33 +199,76 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
   })
   delivery.written.rewind(existing?.size ?? 0)
   if (delivery.written.value > 0) {
-    core.info(`Resuming ${delivery.finalPath} at byte ${delivery.written.value}.`)
+    core.info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`)
   }
   return delivery.written.value > 0
 }
 
+/** The mode a folder the action created gets: `rel` is below the target, undefined above it. */
+export type FolderModeOf<S> = (
+  connection: S,
+  rel: string | undefined
+) => Promise<number | undefined>
+
 /**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
  * the pending files need (and start looking for other runs' temporary files alongside the
- * transfer); once every file landed, remove those that are leftovers of runs that are over.
+ * transfer); once every file landed, remove those that are leftovers of runs that are over, then
+ * give the folders this run created their modes (last, so a mode without write permission cannot
+ * stop a file).
  */
 export function landingSteps<S>(
   target: string,
   deliveries: Delivery[],
   sessionOf: (connection: S) => SftpSession,
+  folderMode?: FolderModeOf<S>,
   times?: PhaseTimes
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
   let sighted: Promise<string[]> | undefined
+  const modes: Array<{ dir: string; mode: number }> = []
   return {
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
-      await timed(times, 'mkdir', () => ensureRemoteDirs(session.main, target, rels))
+      const created = await timed(times, 'mkdir', () =>
+        ensureRemoteDirs(session.main, target, rels)
+      )
       const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
       sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)))
+      if (!folderMode) return
+      // A source folder that cannot be read leaves the server's default mode, not a failed run.
+      const wanted = await Promise.all(
+        created.map(dir =>
+          folderMode(connection, relBelow(target, dir)).catch((err: unknown) => {
+            if (isTransient(err, session)) throw err
+            return undefined
+          })
+        )
+      )
+      created.forEach((dir, i) => {
+        const mode = wanted[i]
+        if (mode !== undefined) modes.push({ dir, mode })
+      })
     },
-    finish: async connection =>
-      removeLeftoverTemps(sessionOf(connection), (await sighted) ?? [], serverNow(deliveries))
+    finish: async connection => {
+      const session = sessionOf(connection)
+      await removeLeftoverTemps(session, (await sighted) ?? [], serverNow(deliveries))
+      await Promise.all(
+        modes.map(({ dir, mode }) =>
+          session.main.setstat(dir, { mode }).catch((err: Error) => {
+            if (isTransient(err, session)) throw err
+            core.warning(
+              `Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${err.message}`
+            )
+          })
+        )
+      )
+    }
   }
+}
+
+function relBelow(target: string, dir: string): string | undefined {
+  const rel = path.posix.relative(target, dir)
+  return rel === '' || rel.startsWith('..') ? undefined : rel
 }
 
 /**

@@ -1,10 +1,18 @@
-import { lstat, mkdir, realpath, rename, rm, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { ActionError, TransferError } from '../errors.js'
+import { forLog } from '../escape.js'
+import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { fileResult, type FileResult } from '../report/types.js'
+import {
+  fileAttributes,
+  folderMode,
+  remoteAttributes,
+  sourceFolders,
+  type FileAttributes
+} from './attributes.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
@@ -33,7 +41,7 @@ export async function downloadFiles(
   files: RemoteFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
-  await mkdir(target, { recursive: true })
+  const first = await mkdir(target, { recursive: true })
   const refused: FileResult[] = []
   const jobs: DownloadJob[] = []
   for (const file of files) {
@@ -47,8 +55,17 @@ export async function downloadFiles(
     const written = new Watermark(0, options.verifySha256)
     jobs.push({ file, finalPath, tempPath, written, turn: jobs.length })
   }
-  const folders = new FolderCheck(target)
   let current: SftpSession | undefined
+  const sources = sourceFolders(files, path.posix.dirname)
+  const folders = new FolderCheck(target, rel => {
+    const source = rel === undefined ? undefined : sources.get(rel)
+    const session = current as SftpSession
+    return folderMode(
+      options.preserve,
+      source ? async () => (await session.main.stat(source)).mode : undefined
+    )
+  })
+  await folders.created(first, target)
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
     : undefined
@@ -67,6 +84,7 @@ export async function downloadFiles(
   })
   // A temporary file kept for resuming is useless once the step gives up.
   await Promise.all(jobs.map(job => rm(job.tempPath, { force: true })))
+  await folders.applyModes()
   return [...results, ...refused]
 }
 
@@ -82,6 +100,10 @@ async function downloadOne(
     await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
     const check = () => checkContent(session, job, options, sidecars)
     const sha256 = options.times ? await options.times.time('verify', check) : await check()
+    await setLocalAttributes(
+      job.tempPath,
+      fileAttributes(options.preserve, remoteAttributes(job.file))
+    )
     await rename(job.tempPath, job.finalPath)
     const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
     return sha256 ? { ...row, sha256 } : row
@@ -141,11 +163,18 @@ async function checkContent(
   return received
 }
 
+/** Before the rename, so the file never shows under its name with the wrong mode or times. */
+async function setLocalAttributes(file: string, attrs: FileAttributes | undefined): Promise<void> {
+  if (attrs?.mode !== undefined) await chmod(file, attrs.mode)
+  if (attrs?.mtime !== undefined) await utimes(file, attrs.atime ?? attrs.mtime, attrs.mtime)
+}
+
 async function resumePoint(job: DownloadJob): Promise<boolean> {
   if (job.written.value === 0) return false
   const existing = await stat(job.tempPath).catch(() => undefined)
   job.written.rewind(existing?.size ?? 0)
-  if (job.written.value > 0) core.info(`Resuming ${job.file.path} at byte ${job.written.value}.`)
+  if (job.written.value > 0)
+    core.info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`)
   return job.written.value > 0
 }
 
@@ -157,8 +186,38 @@ async function resumePoint(job: DownloadJob): Promise<boolean> {
 class FolderCheck {
   private readonly proven = new Map<string, Promise<void>>()
   private root: Promise<string> | undefined
+  private readonly modes: Array<{ dir: string; mode: number }> = []
 
-  constructor(private readonly target: string) {}
+  constructor(
+    private readonly target: string,
+    private readonly modeOf: (rel: string | undefined) => Promise<number | undefined>
+  ) {}
+
+  /** Notes the folders `mkdir -p` made, from `first` down to `dir`, with the modes they get. */
+  async created(first: string | undefined, dir: string): Promise<void> {
+    if (first === undefined) return
+    const made: string[] = []
+    for (let d = dir; ; d = path.dirname(d)) {
+      made.push(d)
+      if (d === first || path.dirname(d) === d) break
+    }
+    for (const d of made) {
+      const rel = path.relative(this.target, d)
+      const below = rel !== '' && isInsideDir(this.target, d)
+      const mode = await this.modeOf(below ? rel.split(path.sep).join('/') : undefined).catch(
+        (err: unknown) => {
+          if (err instanceof ConnectionError) throw err
+          return undefined
+        }
+      )
+      if (mode !== undefined) this.modes.push({ dir: d, mode })
+    }
+  }
+
+  /** Last, once every file is in: a folder mode without write permission cannot stop a file. */
+  async applyModes(): Promise<void> {
+    await Promise.all(this.modes.map(({ dir, mode }) => chmod(dir, mode)))
+  }
 
   prove(dir: string): Promise<void> {
     let check = this.proven.get(dir)
@@ -184,7 +243,7 @@ class FolderCheck {
           'nothing was written there.'
       )
     }
-    await mkdir(dir, { recursive: true })
+    await this.created(await mkdir(dir, { recursive: true }), dir)
   }
 }
 

@@ -1,5 +1,7 @@
+import * as path from 'node:path'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
+import { fileAttributes, folderMode, remoteAttributes, sourceFolders } from './attributes.js'
 import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
 import { BufferReader } from './chunks.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
@@ -65,10 +67,16 @@ export function relayFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as RelayPair).source.main)
     : undefined
+  const folders = sourceFolders(files, path.posix.dirname)
   const steps = landingSteps(
     target,
     jobs.map(j => j.delivery),
     (pair: RelayPair) => pair.target,
+    (pair, rel) => {
+      const source = rel === undefined ? undefined : folders.get(rel)
+      const sourceMode = async () => (await pair.source.main.stat(source as string)).mode
+      return folderMode(options.preserve, source ? sourceMode : undefined)
+    },
     options.times
   )
   return runWithRetries({
@@ -108,12 +116,14 @@ async function relayOne(
       : RemoteFileReader.open(lanes, job.file.path)
   try {
     const expected = await sidecars?.expectedFor(job.file.path)
+    const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file))
     // Always source first, then destination: waits never form a cycle.
     const delivered = await pair.source.admit(size, () =>
       pair.target.admit(size, () =>
         deliver(pair.target, job.delivery, open, {
           ...options,
           ...(expected ? { expectedSha256: expected } : {}),
+          ...(setAttributes ? { setAttributes } : {}),
           connection: pair
         })
       )

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import * as path from 'node:path'
 import pLimit from 'p-limit'
+import { forLog } from '../escape.js'
 import { TransferError } from '../errors.js'
 import { isGeneratedReleaseId, isReleaseId, sortReleases } from '../plans/release-id.js'
 import { printableName, unsafeNameReason } from '../plans/safe-names.js'
@@ -111,7 +112,9 @@ export async function pruneReleases(
       removed.push(name)
     } catch (err) {
       if (isTransient(err, session)) throw err
-      core.warning(`Old release '${name}' could not be removed: ${(err as Error).message}`)
+      core.warning(
+        `Old release '${forLog(name)}' could not be removed: ${forLog((err as Error).message)}`
+      )
     }
   }
   // Only entries of releases removed here: a record without its folder may be a deploy that
@@ -123,7 +126,7 @@ export async function pruneReleases(
 
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list: string[]): string {
-  const shown = list.slice(0, 20).map(n => JSON.stringify(n))
+  const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)))
   return list.length > 20 ? `${shown.join(', ')} and ${list.length - 20} more` : shown.join(', ')
 }
 
@@ -197,13 +200,13 @@ async function unlinkIfPresent(channel: SftpChannel, file: string): Promise<void
 
 function warnNotAtomic(link: string): void {
   core.warning(
-    `The server does not offer posix-rename@openssh.com, so '${link}' is removed and then ` +
+    `The server does not offer posix-rename@openssh.com, so '${forLog(link)}' is removed and then ` +
       `recreated: for a moment it does not exist.`
   )
 }
 
-/** The release `link` points at, if readable. */
-async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
+/** The release `link` points at (`releases/<name>`, relative or absolute), if readable. */
+export async function linkedRelease(channel: SftpChannel, link: string): Promise<string[]> {
   const name = releaseOfLink(await channel.readlink(link).catch(() => ''))
   return name === undefined ? [] : [name]
 }

@@ -1,4 +1,5 @@
 import { TransferError } from '../errors.js'
+import type { FileAttributes } from './attributes.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
 import type { RemoteStat, SftpChannel } from './sftp.js'
 
@@ -91,19 +92,39 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
   }
 
   /**
-   * Asks the server what it holds (size, mtime) and closes every handle. The requests go out
-   * together, behind any write still in flight on the same channel, which the server answers
-   * first: for a one-chunk file, write, check and close cost a single round trip.
+   * Sets `attrs` (times, mode) once every byte is written, asks the server what it holds (size,
+   * mtime) and closes every handle. The requests go out together, behind any write still in
+   * flight on the same channel, which the server answers first: for a one-chunk file, write,
+   * attributes, check and close cost a single round trip. A refused attribute change comes back
+   * as `attrsError`, for the caller to judge; the stat then already shows the times that stuck.
+   * `writtenAt` is the file's mtime before any time was set: the server's own clock, which
+   * ages of other runs' temporary files are measured against.
    */
-  async finish(): Promise<RemoteStat> {
-    const [first] = this.lanesOpen
+  async finish(
+    attrs?: FileAttributes
+  ): Promise<RemoteStat & { attrsError?: Error; writtenAt: number }> {
+    const [{ channel, handle }] = this.lanesOpen
+    const setAttrs = () =>
+      attrs
+        ? channel.fsetstat(handle, attrs).then(
+            () => undefined,
+            (err: Error) => err
+          )
+        : Promise.resolve(undefined)
     if (!this.inOrder) {
-      const info = await first.channel.fstat(first.handle)
+      const clock = attrs ? await channel.fstat(handle) : undefined
+      const attrsError = await setAttrs()
+      const info = await channel.fstat(handle)
       await this.close()
-      return info
+      return landed(info, attrsError, clock)
     }
-    const [info] = await Promise.all([first.channel.fstat(first.handle), this.close()])
-    return info
+    const [clock, attrsError, info] = await Promise.all([
+      attrs ? channel.fstat(handle) : undefined,
+      setAttrs(),
+      channel.fstat(handle),
+      this.close()
+    ])
+    return landed(info, attrsError, clock)
   }
 
   /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
@@ -150,6 +171,15 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
       )
     }
   }
+}
+
+function landed(
+  info: RemoteStat,
+  attrsError: Error | undefined,
+  clock: RemoteStat | undefined
+): RemoteStat & { attrsError?: Error; writtenAt: number } {
+  const writtenAt = (clock ?? info).mtime
+  return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt }
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import pLimit from 'p-limit'
 import { ActionError, ConnectionError } from '../errors.js'
 import { backoffMs } from '../connection/backoff.js'
@@ -133,7 +134,7 @@ async function runRound<J, S extends Reconnectable>(
     // Tidying up is best effort: its failure must not send finished files again.
     await plan
       .finish(session)
-      .catch((err: Error) => core.warning(`Clean-up skipped: ${err.message}`))
+      .catch((err: Error) => core.warning(`Clean-up skipped: ${forLog(err.message)}`))
   }
   // A connection that finished its work stays open for the caller (deletes, release switch);
   // whoever handed it out through `connect` closes it.

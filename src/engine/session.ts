@@ -1,6 +1,7 @@
 import type ssh2 from 'ssh2'
 import pLimit from 'p-limit'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
@@ -108,7 +109,7 @@ export class SftpSession {
     }
     if (refused?.status === 'rejected') {
       core.debug(
-        `Server allowed ${channels.length} SFTP channels: ${(refused.reason as Error).message}`
+        `Server allowed ${channels.length} SFTP channels: ${forLog((refused.reason as Error).message)}`
       )
     }
     const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS

@@ -20,6 +20,8 @@ export type SftpError = Error & { code?: number | string }
 export interface RemoteStat {
   size: number
   mtime: number
+  /** Access time, seconds since the epoch (0 when the server does not say). */
+  atime: number
   mode: number
   isDirectory: boolean
   isFile: boolean
@@ -116,6 +118,15 @@ export class SftpChannel {
 
   lstat(path: string): Promise<RemoteStat> {
     return this.call<ssh2.Stats>(`lstat ${path}`, cb => this.sftp.lstat(path, cb)).then(toStat)
+  }
+
+  /** Sets times (both or neither) and permission bits on an open file. */
+  fsetstat(handle: Buffer, attrs: ssh2.InputAttributes): Promise<void> {
+    return this.call<void>('fsetstat', cb => this.sftp.fsetstat(handle, attrs, err => cb(err)))
+  }
+
+  setstat(path: string, attrs: ssh2.InputAttributes): Promise<void> {
+    return this.call<void>(`setstat ${path}`, cb => this.sftp.setstat(path, attrs, err => cb(err)))
   }
 
   mkdir(path: string): Promise<void> {
@@ -247,6 +258,7 @@ function toStat(attrs: ssh2.Stats | ssh2.Attributes): RemoteStat {
   return {
     size: attrs.size ?? 0,
     mtime: attrs.mtime ?? 0,
+    atime: attrs.atime ?? 0,
     mode,
     isDirectory: type === 0o040000,
     isFile: type === 0o100000,

@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { unsafeNameReason } from '../plans/safe-names.js'
 import type { SftpSession } from './session.js'
 import { isTempName } from './temp-names.js'
@@ -60,7 +61,7 @@ export async function removeLeftoverTemps(
       }
       await session.main
         .unlink(file)
-        .then(() => core.info(`Removed ${shown(file)}, left by an earlier interrupted run.`))
+        .then(() => core.info(`Removed ${forLog(file)}, left by an earlier interrupted run.`))
         .catch(() => undefined)
     })
   )
@@ -74,9 +75,4 @@ export async function removeLeftoverTemps(
 
 function isOurs(name: string): boolean {
   return isTempName(name) && unsafeNameReason(name) === undefined
-}
-
-/** The one place this module prints a remote path: whole, with control characters escaped. */
-function shown(file: string): string {
-  return JSON.stringify(file).slice(1, -1)
 }

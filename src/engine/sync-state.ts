@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { parseState, serializeState } from '../plans/state-format.js'
 import { STATE_FILE, type StateEntry, type SyncState } from '../plans/sync.js'
@@ -50,7 +51,7 @@ export async function readSyncState(
 
 function warnUnusable(file: string, reason: string): void {
   core.warning(
-    `The sync state ${file} could not be used (${reason}). Every file will be sent this time, ` +
+    `The sync state ${forLog(file)} could not be used (${forLog(reason)}). Every file will be sent this time, ` +
       'and the state written anew.'
   )
 }
@@ -116,7 +117,7 @@ export class StateBook {
         await writeSmallFileAtomically(channel, file, serializeState(this.state))
       } catch (err) {
         this.dirty = true
-        core.warning(`Could not save the sync state: ${(err as Error).message}`)
+        core.warning(`Could not save the sync state: ${forLog((err as Error).message)}`)
       }
       const took = this.now() - started
       this.notBefore = this.now() + took / FLUSH_SHARE

@@ -1,6 +1,10 @@
+import { statSync } from 'node:fs'
+import * as path from 'node:path'
+import type { AttributeSettings } from '../inputs/attributes.js'
 import type { LocalFile } from '../plans/local-files.js'
 import type { PhaseTimes } from '../report/timings.js'
 import type { FileResult } from '../report/types.js'
+import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from './attributes.js'
 import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
 import { openLocalFile } from './local-file.js'
 import { isTransient, runWithRetries } from './retry.js'
@@ -22,6 +26,8 @@ export interface TransferOptions {
   times?: PhaseTimes
   /** Called as each file lands under its final name. */
   onLanded?: (rel: string, delivered: Delivered) => void
+  /** Times and modes carried from the source (`preserve`) or forced (`chmod`). */
+  preserve?: AttributeSettings
 }
 
 interface UploadJob {
@@ -47,10 +53,15 @@ export function uploadFiles(
     file,
     delivery: deliveryFor(target, file.rel, file.size, turn, hash, token)
   }))
+  const folders = sourceFolders(files, path.dirname)
   const steps = landingSteps(
     target,
     jobs.map(j => j.delivery),
     (session: SftpSession) => session,
+    (_, rel) => {
+      const source = rel === undefined ? undefined : folders.get(rel)
+      return folderMode(options.preserve, source ? async () => statSync(source).mode : undefined)
+    },
     options.times
   )
   return runWithRetries({
@@ -77,8 +88,17 @@ async function uploadOne(
 ): Promise<FileResult> {
   try {
     const open = () => openLocalFile(job.file.path, job.file.size)
+    const { preserve } = options
+    const fromSource = preserve && (preserve.times || preserve.mode)
+    const setAttributes = fileAttributes(
+      preserve,
+      fromSource ? localAttributes(job.file.path) : undefined
+    )
     const delivered = await session.admit(job.file.size, () =>
-      deliver(session, job.delivery, open, options)
+      deliver(session, job.delivery, open, {
+        ...options,
+        ...(setAttributes ? { setAttributes } : {})
+      })
     )
     options.onLanded?.(job.file.rel, delivered)
     return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }
@@ -87,6 +107,11 @@ async function uploadOne(
     await session.main.unlink(job.delivery.tempPath).catch(() => undefined)
     return row(job, 'failed', (err as Error).message)
   }
+}
+
+function localAttributes(file: string): SourceAttributes {
+  const info = statSync(file)
+  return { atime: info.atimeMs / 1000, mtime: info.mtimeMs / 1000, mode: info.mode }
 }
 
 function row(job: UploadJob, status: FileResult['status'], error?: string): FileResult {

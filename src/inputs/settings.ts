@@ -1,10 +1,12 @@
 import * as path from 'node:path'
 import { InputError } from '../errors.js'
+import { readAttributes, type AttributeSettings } from './attributes.js'
 import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
 import { parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
 import { makeReleaseId, validateReleaseId } from '../plans/release-id.js'
 
 export type { Credentials, Endpoint, InputReader } from './endpoints.js'
+export type { AttributeSettings, ChmodSettings } from './attributes.js'
 export { formatHostPort, SECRET_INPUTS } from './endpoints.js'
 
 /** Which way files move. */
@@ -51,6 +53,10 @@ export interface Settings {
   deleteExtraneous: boolean
   /** Connect, verify, plan and report; change nothing. */
   dryRun: boolean
+  /** Times and modes carried over from the source, and the modes `chmod` forces. */
+  attributes: AttributeSettings
+  /** Upload targets using releases: switch `current` back to the release before it; send nothing. */
+  rollback: boolean
   /** Upload only: deploy into `target/releases/ID` and switch `target/current` to it. */
   release?: ReleaseSettings
   /** Milliseconds allowed for TCP connect, key exchange, host-key check and login. */
@@ -102,16 +108,19 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
   }
   const target = readTarget(read('target'), direction, env.workspace)
   const uploadOnly = readUploadOptions(read, direction, target, env)
+  const rollback = readRollback(read, direction, uploadOnly, warnings)
   return {
     direction,
     servers,
     ...(targetServer ? { targetServer } : {}),
-    source: parseSources(read('source'), 'source'),
+    source: rollback ? { include: [], exclude: [] } : parseSources(read('source'), 'source'),
     select,
     target,
     verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
     ...uploadOnly,
     dryRun: parseBoolean(read('dry-run'), 'dry-run'),
+    attributes: readAttributes(read('preserve'), read('chmod')),
+    rollback,
     timeoutMs:
       parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
     concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
@@ -182,6 +191,32 @@ function readUploadOptions(
     )
   }
   return options
+}
+
+/** `rollback` sends nothing: it needs no source, and options about sending contradict it. */
+function readRollback(
+  read: InputReader,
+  direction: Direction,
+  upload: UploadOptions,
+  warnings: string[]
+): boolean {
+  if (!parseBoolean(read('rollback'), 'rollback')) return false
+  if (direction !== 'upload') {
+    throw new InputError(
+      'rollback',
+      `applies to upload targets that use releases, not ${direction}. Use direction: upload.`
+    )
+  }
+  const contradicting = upload.syncChanged ? 'sync' : upload.deleteExtraneous ? 'delete' : ''
+  if (contradicting || read('release-id')) {
+    throw new InputError(
+      'rollback',
+      `cannot be combined with '${contradicting || 'release-id'}': a rollback uploads nothing, ` +
+        "it switches 'current' back to the release before the live one."
+    )
+  }
+  if (read('source').trim()) warnings.push("Input 'source' is ignored with rollback: true.")
+  return true
 }
 
 function readRelease(read: InputReader, env: RunnerEnv): ReleaseSettings {

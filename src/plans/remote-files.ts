@@ -8,9 +8,14 @@ import { printableName, unsafeNameReason } from './safe-names.js'
 
 /** What the planner needs from a server; the engine's SFTP channel provides it. */
 export interface RemoteLister {
-  stat(
-    path: string
-  ): Promise<{ size: number; mtime: number; isDirectory: boolean; isFile: boolean }>
+  stat(path: string): Promise<{
+    size: number
+    mtime: number
+    atime?: number
+    mode?: number
+    isDirectory: boolean
+    isFile: boolean
+  }>
   readdir(path: string): Promise<RemoteListing[]>
 }
 
@@ -18,6 +23,8 @@ export interface RemoteListing {
   name: string
   size: number
   mtime: number
+  atime?: number
+  mode?: number
   isDirectory: boolean
   isFile: boolean
   isSymbolicLink: boolean
@@ -32,6 +39,9 @@ export interface RemoteFile {
   size: number
   /** Modification time, seconds since the epoch, as the server reports it. */
   mtime: number
+  /** Access time and mode bits, for `preserve`, where the server reports them. */
+  atime?: number
+  mode?: number
 }
 
 /** Names the server listed that were refused, for the report. */
@@ -105,7 +115,7 @@ async function expandRemote(
         refused.push({ path: root, reason, rel })
         return []
       }
-      return [{ path: root, rel, size: info.size, mtime: info.mtime }]
+      return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }]
     }
     return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : []
   }
@@ -143,7 +153,7 @@ async function walkRemote(
     } else if (entry.isDirectory) {
       subdirs.push({ path: full, rel })
     } else if (entry.isFile) {
-      found.push({ path: full, rel, size: entry.size, mtime: entry.mtime })
+      found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) })
     }
   }
   // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
@@ -158,4 +168,12 @@ async function walkRemote(
   )
   for (const files of nested) found.push(...files)
   return found
+}
+
+/** The attributes `preserve` may carry over, where the server reported them. */
+function kept(info: { atime?: number; mode?: number }): { atime?: number; mode?: number } {
+  return {
+    ...(info.atime !== undefined ? { atime: info.atime } : {}),
+    ...(info.mode !== undefined ? { mode: info.mode } : {})
+  }
 }

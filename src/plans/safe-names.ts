@@ -1,4 +1,5 @@
 import * as path from 'node:path'
+import { forLog } from '../escape.js'
 
 /**
  * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
@@ -19,12 +20,13 @@ export function unsafeNameReason(name: string): string | undefined {
   return undefined
 }
 
-/** Shows a hostile name safely in a log line: control characters escaped, length capped. */
+/**
+ * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
+ * doubled so `\n` in it can only mean a newline, length capped.
+ */
 export function printableName(name: string): string {
-  const escaped = [...JSON.stringify(name).slice(1, -1)]
-    .map(c => (c.charCodeAt(0) < 0x20 ? '?' : c))
-    .join('')
-  return escaped.length > 120 ? `${escaped.slice(0, 117)}...` : escaped
+  const shown = [...forLog(name.replace(/\\/g, '\\\\'))]
+  return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('')
 }
 
 /** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */

@@ -1,7 +1,8 @@
 import * as core from '@actions/core'
 import { writeFile } from 'node:fs/promises'
 import { formatBytes } from './progress.js'
-import type { RunReport } from './types.js'
+import { forSummary } from '../escape.js'
+import type { HostReport, RunReport } from './types.js'
 
 /** Totals over the files that really arrived (per server, for a fan-out). */
 export function totals(report: RunReport): {
@@ -27,6 +28,7 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
     direction: report.direction,
     ...(report.dryRun ? { dryRun: true } : {}),
     ...(report.releasePath ? { releasePath: report.releasePath } : {}),
+    ...(report.rollback ? { rollback: report.rollback } : {}),
     hosts: report.hosts,
     ...(report.selected ? { selected: report.selected } : {}),
     files: report.files
@@ -41,7 +43,12 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
   core.setOutput('release-path', report.releasePath ?? '')
 }
 
-/** The job summary: what moved, where, and which pinned key each server proved it holds. */
+/**
+ * The job summary: what moved, where, and which pinned key each server proved it holds (or, for
+ * a server refused, which key it presented). Everything from outside goes through forSummary,
+ * and every line starts with an HTML block tag: with no blank line anywhere, GitHub reads the
+ * whole summary as HTML and none of it as Markdown.
+ */
 export async function writeSummary(report: RunReport): Promise<void> {
   const { files, bytes } = totals(report)
   const seconds = report.durationMs / 1000
@@ -49,7 +56,7 @@ export async function writeSummary(report: RunReport): Promise<void> {
   const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error)
   const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done'
   core.summary
-    .addHeading(`SFTP ${report.direction}: ${verdict}`, 3)
+    .addHeading(`SFTP ${forSummary(report.direction)}: ${verdict}`, 3)
     .addTable([
       ['Files', 'Bytes', 'Duration', 'Throughput'].map(h => ({ data: h, header: true })),
       [
@@ -63,10 +70,8 @@ export async function writeSummary(report: RunReport): Promise<void> {
       ['Role', 'Server', 'Host key matched', 'Files'].map(h => ({ data: h, header: true })),
       ...report.hosts.map(h => [
         h.role,
-        escapeHtml(h.via ? `${h.address} via ${h.via}` : h.address),
-        h.fingerprint
-          ? `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${escapeHtml(h.error)}` : ''}`
-          : `not connected: ${escapeHtml(h.error ?? '')}`,
+        forSummary(h.via ? `${h.address} via ${h.via}` : h.address),
+        forSummary(hostKeyCell(h)),
         String(
           report.files.filter(
             f => f.status === 'transferred' && (!f.server || f.server === h.address)
@@ -76,10 +81,24 @@ export async function writeSummary(report: RunReport): Promise<void> {
     ])
   if (report.dryRun) addPlan(report)
   if (report.releasePath) {
-    core.summary.addRaw(`Release: <code>${escapeHtml(report.releasePath)}</code>`, true)
+    core.summary.addRaw(`<p>Release: <code>${forSummary(report.releasePath)}</code></p>`, true)
+  }
+  if (report.rollback) {
+    const { from, to } = report.rollback
+    core.summary.addRaw(
+      `<p>${report.dryRun ? 'Would roll back' : 'Rolled back'}: <code>current</code> from ` +
+        `<code>${forSummary(from)}</code> to <code>${forSummary(to)}</code></p>`,
+      true
+    )
+  }
+  if (report.attributes) {
+    core.summary.addRaw(`<p>Attributes: ${forSummary(report.attributes)}</p>`, true)
   }
   if (report.selected) {
-    core.summary.addRaw(`Selected newest: <code>${escapeHtml(report.selected.path)}</code>`, true)
+    core.summary.addRaw(
+      `<p>Selected newest: <code>${forSummary(report.selected.path)}</code></p>`,
+      true
+    )
   }
   if (failed.length) {
     core.summary
@@ -89,15 +108,29 @@ export async function writeSummary(report: RunReport): Promise<void> {
         ...failed
           .slice(0, 200)
           .map(f => [
-            escapeHtml(f.source),
-            escapeHtml(f.server ?? ''),
+            forSummary(f.source),
+            forSummary(f.server ?? ''),
             f.status,
-            escapeHtml(f.error ?? '')
+            forSummary(f.error ?? '')
           ])
       ])
   }
   // Outside a runner (local runs, some tests) there is no summary file to write to.
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.write()
+}
+
+/** The key a server proved it holds, or why it has none: refused (and what it showed), failed. */
+function hostKeyCell(h: HostReport): string {
+  if (h.presented) {
+    const keys = h.presented.length
+      ? h.presented
+          .map(k => `${k.keyType} ${k.fingerprint}${k.revoked ? ' (revoked)' : ''}`)
+          .join('; ')
+      : 'no key of a pinned type'
+    return `refused, presented ${keys}. ${h.error ?? ''}`.trim()
+  }
+  if (!h.fingerprint) return `not connected: ${h.error ?? ''}`
+  return `${h.keyType} ${h.fingerprint}${h.error ? `; failed: ${h.error}` : ''}`
 }
 
 /** The dry run's plan: every change it would make, with sizes. */
@@ -110,11 +143,6 @@ function addPlan(report: RunReport): void {
       ['Action', 'Target', 'Bytes', 'Server'].map(h => ({ data: h, header: true })),
       ...changes
         .slice(0, 500)
-        .map(f => [f.plan ?? '', escapeHtml(f.target), String(f.size), escapeHtml(f.server ?? '')])
+        .map(f => [f.plan ?? '', forSummary(f.target), String(f.size), forSummary(f.server ?? '')])
     ])
-}
-
-/** Summary cells are HTML; file names come from servers and must not become markup. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
 }

@@ -1,3 +1,5 @@
+import { HostKeyError } from '../errors.js'
+
 /** What happened to one file. */
 export type FileStatus = 'transferred' | 'failed' | 'refused' | 'skipped' | 'deleted' | 'planned'
 
@@ -22,7 +24,7 @@ export interface FileResult {
 
 /** A server this run talked to and the key it proved it holds. */
 export interface HostReport {
-  role: 'server' | 'source' | 'target'
+  role: 'server' | 'source' | 'target' | 'jump'
   /** host:port. */
   address: string
   keyType: string
@@ -33,6 +35,8 @@ export interface HostReport {
   via?: string
   /** Why this server failed as a whole (fan-out goes on without it). */
   error?: string
+  /** Refused for its host key: the keys it presented (none when it had no pinned type). */
+  presented?: Array<{ keyType: string; fingerprint: string; revoked: boolean }>
 }
 
 /** The file `select: newest` chose. */
@@ -51,9 +55,35 @@ export interface RunReport {
   selected?: Selection
   /** With `release: true`: the directory this deploy went into. */
   releasePath?: string
+  /** With `rollback: true`: the release `current` left and the one it points at now. */
+  rollback?: { from: string; to: string }
+  /** What `preserve` and `chmod` did to the files and folders written, for the summary. */
+  attributes?: string
   /** With `dry-run: true`: nothing was changed. */
   dryRun?: boolean
   durationMs: number
+}
+
+/** The report's row for a server refused for its host key; undefined for any other error. */
+export function refusedHostReport(err: unknown, direction: string): HostReport | undefined {
+  if (!(err instanceof HostKeyError) || !err.refused) return undefined
+  const { address, hostInput, presented } = err.refused
+  const role = hostInput.endsWith('jump-host')
+    ? 'jump'
+    : hostInput === 'target-host'
+      ? 'target'
+      : direction === 'relay'
+        ? 'source'
+        : 'server'
+  return {
+    role,
+    address,
+    keyType: '',
+    fingerprint: '',
+    pinLabel: '',
+    error: err.message,
+    presented
+  }
 }
 
 export function fileResult(

@@ -288,6 +288,6 @@ describe('fan-out upload (bundle of src/)', () => {
     const manifest = JSON.parse(readFileSync(run.outputs.manifest, 'utf8'))
     const failed = manifest.files.filter((f: { status: string }) => f.status === 'failed')
     expect(failed).toHaveLength(2)
-    expect(run.summary).toContain('not connected')
+    expect(run.summary).toContain(`refused, presented ssh-ed25519 ${third.hostKeys[0].sha256}`)
   })
 })

@@ -65,6 +65,13 @@ export interface Faults {
    * The signature is still made with the server's own key.
    */
   rekeySwap?: { afterMs: number; presentKey: string }
+  /**
+   * Answer every new connection with the SSH banner and then, before key exchange (so before
+   * any host key is shown), a DISCONNECT (protocol error) carrying this text, then close.
+   */
+  disconnect?: string
+  /** Send this text in every failure STATUS reply instead of the usual message. */
+  statusMessage?: string
 }
 
 export type EmbeddedHostKeyType = 'ed25519' | 'ecdsa' | 'rsa'
@@ -76,6 +83,11 @@ export interface EmbeddedServerOptions {
   username?: string
   /** Enables password authentication with this password when set. */
   password?: string
+  /**
+   * Offers keyboard-interactive only (no password method): one round with these prompts,
+   * accepted when the first answer is `password`. Answers received: keyboardAnswers().
+   */
+  keyboardPrompts?: ssh2.Prompt[]
   /** OpenSSH public key line ('ssh-ed25519 AAAA... comment') accepted for publickey auth. */
   authorizedKey?: string
   /** Host key algorithm; a fresh key is generated with ssh-keygen. Default 'ed25519'. */
@@ -118,6 +130,8 @@ export interface EmbeddedServer {
   authAttempts(): number
   /** TCP connections accepted so far (silent ones included). */
   connections(): number
+  /** Every keyboard-interactive answer set a client sent (with keyboardPrompts). */
+  keyboardAnswers(): string[][]
   /** How often dropAfterBytes and stallAfterBytes have fired so far. */
   faultsTriggered(): { drops: number; stalls: number }
   /**
@@ -463,7 +477,8 @@ class SftpSession {
       },
       (error: unknown) => {
         const { code, message } = toStatus(error)
-        send(() => this.sftp.status(reqId, code, message))
+        const text = this.server.faults().statusMessage ?? message
+        send(() => this.sftp.status(reqId, code, text))
       }
     )
   }
@@ -810,6 +825,26 @@ function listen(server: net.Server): Promise<number> {
   })
 }
 
+/**
+ * SSH_MSG_DISCONNECT (reason 2, protocol error) as an unencrypted binary packet, as a server
+ * sends it before key exchange (RFC 4253 section 6: 8-byte blocks, at least 4 bytes of padding).
+ */
+function disconnectPacket(text: string): Buffer {
+  const description = Buffer.from(text)
+  const payload = Buffer.alloc(1 + 4 + 4 + description.length + 4)
+  payload[0] = 1
+  payload.writeUInt32BE(2, 1)
+  payload.writeUInt32BE(description.length, 5)
+  description.copy(payload, 9)
+  payload.writeUInt32BE(0, 9 + description.length)
+  let padding = 8 - ((4 + 1 + payload.length) % 8)
+  if (padding < 4) padding += 8
+  const head = Buffer.alloc(5)
+  head.writeUInt32BE(1 + payload.length + padding, 0)
+  head[4] = padding
+  return Buffer.concat([head, payload, Buffer.alloc(padding)])
+}
+
 /** Start an embedded SFTP server on 127.0.0.1 (random port). */
 export async function startEmbeddedServer(
   options: EmbeddedServerOptions = {}
@@ -834,8 +869,11 @@ export async function startEmbeddedServer(
     const authorizedKey =
       options.authorizedKey !== undefined ? parsePublicKey(options.authorizedKey) : undefined
     const methods: ssh2.AuthenticationType[] = []
-    if (options.password !== undefined) methods.push('password')
+    const keyboardPrompts = options.keyboardPrompts
+    if (options.password !== undefined && !keyboardPrompts) methods.push('password')
     if (authorizedKey) methods.push('publickey')
+    if (keyboardPrompts) methods.push('keyboard-interactive')
+    const keyboardAnswers: string[][] = []
 
     let faults: Faults = { ...options.faults }
     let authAttempts = 0
@@ -858,8 +896,19 @@ export async function startEmbeddedServer(
     const onAuthentication = (ctx: ssh2.AuthContext): void => {
       authAttempts++
       if (ctx.username !== username) return ctx.reject(methods)
+      if (ctx.method === 'keyboard-interactive' && keyboardPrompts) {
+        return ctx.prompt(keyboardPrompts, answers => {
+          keyboardAnswers.push(answers)
+          if (answers[0] === options.password) ctx.accept()
+          else ctx.reject(methods)
+        })
+      }
       if (ctx.method === 'password') {
-        if (options.password !== undefined && ctx.password === options.password) {
+        if (
+          options.password !== undefined &&
+          !keyboardPrompts &&
+          ctx.password === options.password
+        ) {
           return ctx.accept()
         }
       } else if (ctx.method === 'publickey' && authorizedKey) {
@@ -902,6 +951,12 @@ export async function startEmbeddedServer(
         for (const close of [...conn.closers]) void close()
       })
       if (faults.silent) return
+      if (faults.disconnect !== undefined) {
+        socket.end(
+          Buffer.concat([Buffer.from(`SSH-2.0-${ident}\r\n`), disconnectPacket(faults.disconnect)])
+        )
+        return
+      }
       // One ssh2 Server per connection, so the handlers can close over the connection's state.
       const swap = faults.rekeySwap
       const swappable = swap ? swappableKey(privateKey, swap.presentKey) : undefined
@@ -930,6 +985,7 @@ export async function startEmbeddedServer(
       hostKey,
       authAttempts: () => authAttempts,
       connections: () => connections,
+      keyboardAnswers: () => keyboardAnswers.map(a => [...a]),
       faultsTriggered: () => ({ ...triggered }),
       setFaults: next => {
         faults = { ...next }

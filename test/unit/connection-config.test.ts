@@ -16,9 +16,19 @@ const endpoint: Endpoint = {
 const options = { timeoutMs: 5000, retries: 0 }
 
 describe('connectConfig', () => {
-  it('logs in with the key, then the password, never "none" or keyboard-interactive', () => {
+  it('logs in with the key, then the password, never "none" (keyboard-interactive: see keyboard tests)', () => {
     const config = connectConfig(endpoint, options, ['ssh-ed25519'], [], undefined, false)
-    expect(config.authHandler).toEqual(['publickey', 'password'])
+    expect(typeof config.authHandler).toBe('function')
+    const methods: unknown[] = []
+    const handler = config.authHandler as (
+      left: string[] | null,
+      partial: boolean,
+      next: (m: unknown) => void
+    ) => void
+    handler(null, false, m => methods.push(m))
+    handler(['publickey', 'password'], false, m => methods.push(m))
+    handler(['publickey', 'password'], false, m => methods.push(m))
+    expect(methods).toEqual(['publickey', 'password', false])
     expect(config.privateKey).toBe('PRIVATE KEY TEXT')
     expect(config.password).toBe('hunter2')
     expect(config.tryKeyboard).toBe(false)

@@ -40,6 +40,12 @@ describe('printableName', () => {
     expect(printableName('::error::x\n::warning::y')).not.toContain('\n')
   })
 
+  it('doubles backslashes, so a shown \\n always means a newline', () => {
+    expect(printableName('x\\y')).toBe('x\\\\y')
+    expect(printableName('a\\nb')).toBe('a\\\\nb')
+    expect(printableName('a\nb')).toBe('a\\nb')
+  })
+
   it('never returns a control character', () => {
     const all = Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join('')
     const shown = printableName(`x${all}y`)

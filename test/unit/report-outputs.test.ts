@@ -1,5 +1,9 @@
-import { escapeHtml, totals } from '../../src/report/outputs.js'
-import type { FileResult, RunReport } from '../../src/report/types.js'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { totals, writeSummary } from '../../src/report/outputs.js'
+import { HostKeyError } from '../../src/errors.js'
+import { refusedHostReport, type FileResult, type RunReport } from '../../src/report/types.js'
 
 function report(files: FileResult[]): RunReport {
   return { direction: 'upload', hosts: [], files, durationMs: 1000 }
@@ -26,19 +30,156 @@ describe('totals', () => {
   })
 })
 
-describe('escapeHtml', () => {
-  it('turns markup characters into numeric entities', () => {
-    expect(escapeHtml('<img src=x onerror="alert(1)">')).toBe(
-      '&#60;img src=x onerror=&#34;alert(1)&#34;&#62;'
-    )
-    expect(escapeHtml("a & b's")).toBe('a &#38; b&#39;s')
+/** What a reader sees: character references decoded. */
+function decode(html: string): string {
+  return html.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))
+}
+
+describe('writeSummary', () => {
+  // @actions/core keeps the summary file's path once it has read it: one file for all tests.
+  const dir = mkdtempSync(path.join(tmpdir(), 'summary-'))
+  const file = path.join(dir, 'summary.md')
+  const saved = process.env.GITHUB_STEP_SUMMARY
+
+  beforeEach(() => {
+    writeFileSync(file, '')
+    process.env.GITHUB_STEP_SUMMARY = file
   })
 
-  it('escapes & too, so entities in names stay literal', () => {
-    expect(escapeHtml('&lt;')).toBe('&#38;lt;')
+  afterAll(() => {
+    if (saved === undefined) delete process.env.GITHUB_STEP_SUMMARY
+    else process.env.GITHUB_STEP_SUMMARY = saved
+    rmSync(dir, { recursive: true, force: true })
   })
 
-  it('leaves ordinary text alone', () => {
-    expect(escapeHtml('dist/app.js (ünïcode) [1]')).toBe('dist/app.js (ünïcode) [1]')
+  const hostile =
+    'x\n\n# Owned\n[click](http://evil.example/)\n![i](http://evil.example/i.png) | <script>`'
+
+  it('shows foreign text from every source as plain text, never as Markdown or HTML', async () => {
+    await writeSummary({
+      direction: 'upload',
+      dryRun: true,
+      releasePath: `/srv/releases/${hostile}`,
+      selected: { path: `/in/${hostile}`, size: 1, mtime: 0 },
+      hosts: [
+        {
+          role: 'server',
+          address: '127.0.0.1:22',
+          keyType: '',
+          fingerprint: '',
+          pinLabel: '',
+          error: `bye ${hostile}`
+        },
+        {
+          role: 'server',
+          address: '127.0.0.1:23',
+          keyType: 'ssh-ed25519',
+          fingerprint: 'SHA256:abc',
+          pinLabel: 'p',
+          error: `status ${hostile}`
+        }
+      ],
+      files: [
+        {
+          source: `/ws/${hostile}`,
+          target: `/t/${hostile}`,
+          size: 1,
+          status: 'planned',
+          plan: 'create'
+        },
+        {
+          source: `/remote/${hostile}`,
+          target: '',
+          size: 0,
+          status: 'refused',
+          error: `refused ${hostile}`
+        },
+        {
+          source: 'a',
+          target: '/t/a',
+          size: 1,
+          status: 'failed',
+          error: `denied ${hostile}`,
+          server: `s ${hostile}`
+        }
+      ],
+      durationMs: 1000
+    })
+    const text = readFileSync(file, 'utf8')
+    const lines = text.split('\n').filter((l, i, all) => i < all.length - 1 || l !== '')
+    // No blank line ends the HTML, and no line is anything but HTML: nothing renders as Markdown.
+    expect(lines.every(l => l.startsWith('<'))).toBe(true)
+    expect(text).not.toMatch(/<(script|img|a)\b/i)
+    expect(text).not.toMatch(/\]\(|!\[|\||`/)
+    // Every foreign text is there for the reader, its newlines shown as \n.
+    const shown =
+      'x\\n\\n# Owned\\n[click](http://evil.example/)\\n![i](http://evil.example/i.png) | <script>`'
+    const visible = decode(text)
+    for (const where of [
+      '/srv/releases/',
+      '/in/',
+      'bye ',
+      'status ',
+      '/t/',
+      '/remote/',
+      'refused ',
+      'denied ',
+      's '
+    ]) {
+      expect(visible).toContain(`${where}${shown}`)
+    }
+  })
+
+  it('names a server refused for its host key and the key it presented', async () => {
+    await writeSummary({
+      direction: 'download',
+      hosts: [
+        {
+          role: 'server',
+          address: '127.0.0.1:2222',
+          keyType: '',
+          fingerprint: '',
+          pinLabel: '',
+          error: 'The host key of 127.0.0.1:2222 matches no pin',
+          presented: [{ keyType: 'ssh-ed25519', fingerprint: 'SHA256:AbC+/x', revoked: false }]
+        }
+      ],
+      files: [],
+      durationMs: 10
+    })
+    const text = decode(readFileSync(file, 'utf8'))
+    expect(text).toContain('FAILED')
+    expect(text).toContain('127.0.0.1:2222')
+    expect(text).toContain('refused, presented ssh-ed25519 SHA256:AbC+/x')
+  })
+})
+
+describe('refusedHostReport', () => {
+  const refusal = (hostInput: string): HostKeyError =>
+    new HostKeyError('matches no pin', {
+      address: '127.0.0.1:2222',
+      hostInput,
+      presented: [{ keyType: 'ssh-ed25519', fingerprint: 'SHA256:x', revoked: false }]
+    })
+
+  it('makes a row naming the host, its role and the keys it presented', () => {
+    expect(refusedHostReport(refusal('host'), 'upload')).toEqual({
+      role: 'server',
+      address: '127.0.0.1:2222',
+      keyType: '',
+      fingerprint: '',
+      pinLabel: '',
+      error: 'matches no pin',
+      presented: [{ keyType: 'ssh-ed25519', fingerprint: 'SHA256:x', revoked: false }]
+    })
+    expect(refusedHostReport(refusal('host'), 'relay')?.role).toBe('source')
+    expect(refusedHostReport(refusal('target-host'), 'relay')?.role).toBe('target')
+    expect(refusedHostReport(refusal('jump-host'), 'upload')?.role).toBe('jump')
+    expect(refusedHostReport(refusal('target-jump-host'), 'relay')?.role).toBe('jump')
+  })
+
+  it('is undefined for any other failure', () => {
+    expect(refusedHostReport(new Error('boom'), 'upload')).toBeUndefined()
+    expect(refusedHostReport(new HostKeyError('changed mid-session'), 'upload')).toBeUndefined()
   })
 })

@@ -1,0 +1,51 @@
+import * as core from '@actions/core'
+import { forLog } from '../escape.js'
+import { releaseDir } from '../engine/release.js'
+import { planRollback, rollBack } from '../engine/rollback.js'
+import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import type { RunReport } from '../report/types.js'
+import { hostReport, openSession } from './sessions.js'
+
+/**
+ * `rollback: true`: on every server, `target/current` goes back to the release before the live
+ * one. Nothing is uploaded and nothing is removed.
+ */
+export async function runRollback(settings: Settings, report: RunReport): Promise<void> {
+  const fanOut = settings.servers.length > 1
+  const results = await Promise.allSettled(
+    settings.servers.map(server => rollBackOn(server, settings, report, fanOut))
+  )
+  const failed = results.find(r => r.status === 'rejected')
+  if (failed?.status === 'rejected') throw failed.reason
+}
+
+async function rollBackOn(
+  server: Endpoint,
+  settings: Settings,
+  report: RunReport,
+  fanOut: boolean
+): Promise<void> {
+  const address = formatHostPort(server.host, server.port)
+  const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
+  const session = await group(`Connect to ${address}`, () => openSession(server, settings))
+  try {
+    report.hosts.push(hostReport('server', server, session))
+    const plan = await planRollback(session, settings.target)
+    const where = fanOut ? `${address}: ` : ''
+    const switchText = `${settings.target}/current from releases/${plan.from} to releases/${plan.to}`
+    report.releasePath = releaseDir(settings.target, plan.to)
+    report.rollback = { from: plan.from, to: plan.to }
+    if (settings.dryRun) {
+      core.info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`))
+      return
+    }
+    await group('Roll back', () => rollBack(session, settings.target, plan))
+    core.info(
+      forLog(
+        `${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`
+      )
+    )
+  } finally {
+    session.close()
+  }
+}
