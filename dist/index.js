@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6917);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9347);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6917:
+/***/ 9347:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -63023,6 +63023,52 @@ function localPathInside(root, rel) {
     return candidate;
 }
 
+;// CONCATENATED MODULE: ./src/report/progress.ts
+
+/** Logs progress of long transfers: at most once per interval, never for short ones. */
+class Progress {
+    total;
+    intervalMs;
+    now;
+    done = 0;
+    lastLog;
+    started;
+    constructor(total, intervalMs = 5000, now = Date.now) {
+        this.total = total;
+        this.intervalMs = intervalMs;
+        this.now = now;
+        this.started = now();
+        this.lastLog = this.started;
+    }
+    /** Counts bytes moved; logs when the interval has passed. */
+    add(bytes) {
+        this.done += bytes;
+        const t = this.now();
+        if (t - this.lastLog < this.intervalMs)
+            return;
+        this.lastLog = t;
+        core_info(this.line(t));
+    }
+    line(t) {
+        const seconds = Math.max((t - this.started) / 1000, 0.001);
+        const rate = this.done / seconds;
+        const left = rate > 0 ? (this.total - this.done) / rate : 0;
+        const pct = this.total > 0 ? Math.floor((this.done / this.total) * 100) : 100;
+        return `${formatBytes(this.done)} of ${formatBytes(this.total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
+    }
+}
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    // Rates are fractional; a fraction of a byte is noise in a log line.
+    let value = Math.round(n);
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
 ;// CONCATENATED MODULE: ./src/report/types.ts
 
 /** The report's row for a server refused for its host key; undefined for any other error. */
@@ -63731,20 +63777,27 @@ function landed(info, attrsError, clock) {
 
 
 
-/** Sessions where an exec channel proved useless (SFTP-only, chrooted, no sha256sum). */
-const noShell = new WeakSet();
+
+/**
+ * Servers (see SftpSession.server) where `sha256sum` proved unusable, with the reason: decided
+ * once per server, from a command that really ran (or was refused), never from a channel the
+ * server refused for want of room.
+ */
+const readBackServers = new Map();
 /**
  * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
  * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
  * works on SFTP-only and chrooted servers at the cost of a second transfer.
  */
 async function remoteSha256(session, remotePath, size) {
-    if (!noShell.has(session)) {
-        const hash = await execSha256(session, remotePath, size).catch(() => undefined);
-        if (hash)
-            return { hash, method: 'sha256sum' };
-        noShell.add(session);
-        core_info('The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.');
+    if (!readBackServers.has(session.server)) {
+        const outcome = await execSha256(session, remotePath, size);
+        if ('hash' in outcome)
+            return { hash: outcome.hash, method: 'sha256sum' };
+        if ('unusable' in outcome && !readBackServers.has(session.server)) {
+            readBackServers.set(session.server, outcome.unusable);
+            core_info(`${session.server}: ${outcome.unusable}; hashing by reading files back over SFTP.`);
+        }
     }
     return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
 }
@@ -63769,35 +63822,101 @@ async function checkAgainstServer(session, remotePath, size, digest, moved) {
 function shellQuote(text) {
     return `'${text.replace(/'/g, `'\\''`)}'`;
 }
-function execSha256(session, remotePath, size) {
-    const client = session.connection.client;
+/** Tries for a free session slot before this file is read back instead. */
+const SLOT_TRIES = 30;
+/**
+ * Runs `sha256sum` on an exec channel taken from the connection's session budget, which the
+ * SFTP channels share: a refused channel means the server's MaxSessions is reached, so it waits
+ * for a slot and tries again.
+ */
+async function execSha256(session, remotePath, size) {
+    const held = session.channels.length;
+    for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
+        if (!session.sessions.roomBeyond(held))
+            break;
+        await session.sessions.take();
+        if (readBackServers.has(session.server)) {
+            session.sessions.cancel();
+            return { unusable: readBackServers.get(session.server) };
+        }
+        const outcome = await runSha256(session, remotePath, size);
+        if (!('refused' in outcome))
+            return outcome;
+        session.sessions.refused();
+        await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)));
+    }
+    return { noRoom: true };
+}
+function runSha256(session, remotePath, size) {
+    const { client } = session.connection;
     const deadline = 30_000 + size / 20_000; // allow 20 MB/s for the server's disk and CPU
     return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('sha256sum took too long')), deadline);
+        let stream;
+        // A slow answer says little about the server (a login script may be slow under load): that
+        // file is read back, and the server keeps its sha256sum.
+        const timer = setTimeout(() => {
+            stream?.close();
+            core_debug(`sha256sum of ${remotePath} did not finish in time; reading it back instead`);
+            resolve({ noRoom: true });
+        }, deadline);
         timer.unref();
-        client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, stream) => {
-            if (err) {
-                clearTimeout(timer);
-                return reject(err);
-            }
-            let out = '';
-            stream.on('data', (d) => {
-                if (out.length < 4096)
-                    out += d.toString('utf8');
+        const settle = (outcome) => {
+            clearTimeout(timer);
+            resolve(outcome);
+        };
+        try {
+            client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, channel) => {
+                if (err) {
+                    clearTimeout(timer);
+                    if (session.dead)
+                        return reject(err);
+                    // A channel open failure carries the server's reason code; a refused command does not.
+                    if (typeof err.reason === 'number')
+                        return resolve({ refused: true });
+                    session.sessions.opened();
+                    session.sessions.closed();
+                    return settle({ unusable: `the server runs no commands for us (${err.message})` });
+                }
+                stream = channel;
+                session.sessions.opened();
+                let out = '';
+                let errText = '';
+                channel.on('data', (d) => {
+                    if (out.length < 4096)
+                        out += d.toString('utf8');
+                });
+                channel.stderr.on('data', (d) => {
+                    if (errText.length < 1024)
+                        errText += d.toString('utf8');
+                });
+                channel.on('close', (code) => {
+                    session.sessions.closed();
+                    const m = /^\\?([0-9a-f]{64})\s/.exec(out);
+                    if (code === 0 && m)
+                        return settle({ hash: m[1] });
+                    if (session.dead) {
+                        clearTimeout(timer);
+                        return reject(new ConnectionError('The connection was lost during sha256sum.', true));
+                    }
+                    settle({ unusable: describeFailure(code, errText) });
+                });
+                // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
+                channel.end();
             });
-            stream.stderr.resume();
-            stream.on('close', (code) => {
-                clearTimeout(timer);
-                const m = /^\\?([0-9a-f]{64})\s/.exec(out);
-                if (code === 0 && m)
-                    resolve(m[1]);
-                else
-                    reject(new Error(`sha256sum exited ${code}`));
-            });
-            // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
-            stream.end();
-        });
+        }
+        catch (err) {
+            clearTimeout(timer);
+            reject(err);
+        }
     });
+}
+function describeFailure(code, stderr) {
+    if (code === 127 || /not found/i.test(stderr))
+        return 'the server has no sha256sum';
+    if (code === 0)
+        return 'the server ran something other than sha256sum (an SFTP-only account?)';
+    const said = stderr.split('\n')[0]?.trim();
+    return `sha256sum failed (exit ${code}${said ? `: ${printableName(said)}` : ''})`;
 }
 /** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
 const discard = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => { } };
@@ -65333,11 +65452,13 @@ class SidecarChecksums {
 
 
 
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written.
  */
 async function downloadFiles(connect, target, files, options) {
+    await refuseWithoutRoom(target, files);
     const first = await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
     const refused = [];
     const jobs = [];
@@ -65511,6 +65632,21 @@ class FolderCheck {
         }
         await this.created(await (0,promises_namespaceObject.mkdir)(dir, { recursive: true }), dir);
     }
+}
+/**
+ * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
+ * fit on the runner's disk is refused before anything is written, rather than filling the disk.
+ */
+async function refuseWithoutRoom(target, files) {
+    const needed = files.reduce((sum, f) => sum + f.size, 0);
+    const where = await realpathOfExisting(target);
+    const { bavail, bsize } = await (0,promises_namespaceObject.statfs)(where);
+    const free = bavail * bsize;
+    if (needed <= free)
+        return;
+    throw new ActionError('Not enough disk space', `the ${files.length} files to download add up to ${formatBytes(needed)} (${needed} bytes, ` +
+        `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
+        `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`);
 }
 /** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
 async function realpathOfExisting(dir) {
@@ -65853,6 +65989,139 @@ function normalizeRemoteDir(value) {
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
 var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
+;// CONCATENATED MODULE: ./src/plans/listing-limits.ts
+
+
+/**
+ * Bounds on listing a server's folders. A hostile or broken server can present an endless tree
+ * (every folder holding more folders, or one folder that never stops listing); unbounded, the
+ * listing grows until the runner runs out of memory. At these limits a download's listing peaks
+ * near 260 MiB of memory (measured against an endless tree; 1,000,000 entries took 440 MiB).
+ */
+const LISTING_LIMITS = {
+    /** Folder levels below the listed folder. */
+    depth: 64,
+    /** Entries of every kind (files, folders, links, refused names) in one listing. */
+    entries: 500_000,
+    /** Bytes (UTF-8) of the relative paths of those entries, so long names cannot outgrow memory. */
+    pathBytes: 32 * 1024 * 1024
+};
+/** Folders listed at once: enough to hide round trips, well under a server's open-handle limit. */
+const FOLDERS_AT_ONCE = 64;
+/** A listing stopped at one of LISTING_LIMITS. */
+class ListingLimitError extends ActionError {
+    constructor(message) {
+        super('Listing limit reached', message);
+    }
+}
+/**
+ * Walks a server's folders within LISTING_LIMITS, stopping with an error that names the limit
+ * and the input to narrow. FOLDERS_AT_ONCE folders are listed together, deepest first, so the
+ * folders waiting to be listed stay few, and nothing of a listing outlives its visit: memory is
+ * what the caller keeps, not what the server sends.
+ */
+class ListingBudget {
+    input;
+    limits;
+    entries = 0;
+    pathBytes = 0;
+    /** Once a limit is hit, listings still running stop at their next batch. */
+    stopped;
+    constructor(input, limits = LISTING_LIMITS) {
+        this.input = input;
+        this.limits = limits;
+    }
+    /**
+     * Lists `first`, hands each listing to `visit`, and lists every folder `visit` returns, until
+     * none are left. Rejects with the first error (a limit, or the server's).
+     */
+    walk(lister, first, visit) {
+        return new Promise((resolve, reject) => {
+            const waiting = [first];
+            let active = 0;
+            let failed = false;
+            const fail = (err) => {
+                failed = true;
+                reject(err);
+            };
+            const pump = () => {
+                if (failed)
+                    return;
+                if (waiting.length === 0 && active === 0)
+                    return resolve();
+                while (active < FOLDERS_AT_ONCE && waiting.length > 0) {
+                    const folder = waiting.pop();
+                    active++;
+                    this.list(lister, folder).then(entries => {
+                        active--;
+                        if (failed)
+                            return;
+                        try {
+                            for (const child of visit(folder, entries))
+                                waiting.push(child);
+                        }
+                        catch (err) {
+                            return fail(err);
+                        }
+                        pump();
+                    }, fail);
+                }
+            };
+            pump();
+        });
+    }
+    async list(lister, folder) {
+        this.enter(folder.dir, folder.depth);
+        const prefixBytes = Buffer.byteLength(folder.rel);
+        return lister.readdir(folder.dir, names => this.count(folder.dir, names, prefixBytes));
+    }
+    enter(dir, depth) {
+        if (this.stopped)
+            throw this.stopped;
+        if (depth < this.limits.depth)
+            return;
+        throw this.stop(`the server's folders under '${printableName(dir)}' go deeper than ` +
+            `${this.limits.depth} levels, the most a listing descends. ${this.narrow()}`);
+    }
+    /**
+     * Counts one batch of entries listed in a folder whose relative path is `prefix` bytes long.
+     * An empty batch counts as one entry, so a server sending empty batches forever is stopped too.
+     */
+    count(dir, names, prefixBytes) {
+        if (this.stopped)
+            throw this.stopped;
+        this.entries += Math.max(1, names.length);
+        for (const name of names)
+            this.pathBytes += prefixBytes + 1 + Buffer.byteLength(name);
+        if (this.entries > this.limits.entries) {
+            throw this.stop(`the server listed more than ${this.limits.entries.toLocaleString('en-US')} entries ` +
+                `(the most one listing holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+        if (this.pathBytes > this.limits.pathBytes) {
+            throw this.stop(`the paths the server listed add up to more than ` +
+                `${Math.round(this.limits.pathBytes / 1024 / 1024)} MiB (the most one listing ` +
+                `holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+    }
+    stop(message) {
+        this.stopped = new ListingLimitError(message);
+        return this.stopped;
+    }
+    narrow() {
+        if (this.input === 'source')
+            return "Narrow 'source' to a smaller folder or a pattern, or split the transfer into several steps.";
+        if (this.input === 'target')
+            return ("Point 'target' at a smaller folder, or upload without 'sync', 'delete' and 'dry-run' " +
+                '(which list the target).');
+        return 'No real folder holds that many; the server is broken or hostile.';
+    }
+}
+/** The default bound for a single folder listed on its own (sidecars, releases, temp files). */
+function folderBudget(dir) {
+    const budget = new ListingBudget(undefined);
+    return names => budget.count(dir, names, 0);
+}
+
 ;// CONCATENATED MODULE: ./src/plans/patterns.ts
 
 
@@ -65934,6 +66203,7 @@ function makeTargetExcluder(spec, dest) {
 
 
 
+
 /**
  * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
  * checked before use; symbolic links in a listing are neither followed nor recreated.
@@ -65942,8 +66212,9 @@ async function listRemoteFiles(spec, lister, warn) {
     const excluded = makeSourceExcluder(spec.exclude);
     const refused = [];
     const byRel = new Map();
+    const budget = new ListingBudget('source');
     for (const pattern of spec.include) {
-        const matches = await expandRemote(pattern, lister, refused);
+        const matches = await expandRemote(pattern, { lister, refused, budget });
         if (matches.length === 0) {
             throw new InputError('source', `'${pattern}' matches no file on the server.`);
         }
@@ -65967,7 +66238,8 @@ async function listRemoteFiles(spec, lister, warn) {
     const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     return { files, refused: reported };
 }
-async function expandRemote(pattern, lister, refused) {
+async function expandRemote(pattern, walk) {
+    const { lister, refused } = walk;
     const { base, glob } = scanPattern(pattern);
     const root = normalizeRemoteDir(base || '.');
     if (!glob) {
@@ -65985,50 +66257,65 @@ async function expandRemote(pattern, lister, refused) {
             }
             return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }];
         }
-        return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : [];
+        const found = [];
+        if (info.isDirectory)
+            await walkRemote(walk, found, root, Infinity);
+        return found;
     }
     const isMatch = picomatch_default()(glob, { dot: true });
     const depth = glob.includes('**') ? Infinity : glob.split('/').length;
-    const all = (await walkRemote(lister, root, '', depth, refused, isMatch).catch(absentUnlessLost)) ?? [];
-    return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)));
+    const all = [];
+    // A base folder that cannot be listed matches nothing; a listing cut off at a limit fails.
+    const listed = await walkRemote(walk, all, root, depth, isMatch).then(() => true, (err) => {
+        if (err instanceof ListingLimitError)
+            throw err;
+        absentUnlessLost(err);
+        return false;
+    });
+    return listed ? all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p))) : [];
 }
-async function walkRemote(lister, dir, prefix, depth, refused, isMatch = () => true) {
-    const found = [];
-    const subdirs = [];
-    for (const entry of await lister.readdir(dir)) {
-        if (entry.name === '.' || entry.name === '..')
-            continue;
-        const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`;
-        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
-        const wanted = depth > 1 || isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p));
-        const reason = unsafeNameReason(entry.name);
-        if (reason) {
-            if (wanted)
-                refused.push({ path: shown, reason, rel });
-            continue;
+const everything = () => true;
+/** Adds the files below `root` to `found` (one array for the whole walk: no copies per level). */
+function walkRemote(walk, found, root, levels, isMatch = everything) {
+    const { lister, refused, budget } = walk;
+    const first = { dir: root, rel: '', depth: 0, levels, isMatch };
+    return budget.walk(lister, first, (folder, entries) => {
+        const { dir, rel: prefix, levels } = folder;
+        const subdirs = [];
+        // Names are single safe parts by the time they are joined, so plain concatenation is exact
+        // (path.join builds each path from many pieces: twice the memory per listed file).
+        const base = dir === '.' ? '' : dir.endsWith('/') ? dir : `${dir}/`;
+        for (const entry of entries) {
+            if (entry.name === '.' || entry.name === '..')
+                continue;
+            const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+            // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
+            const wanted = levels > 1 || folder.isMatch(rel) || pathPrefixes(rel).some(p => folder.isMatch(p));
+            const reason = unsafeNameReason(entry.name);
+            if (reason) {
+                if (wanted)
+                    refused.push({ path: `${dir.replace(/\/+$/, '')}/${entry.name}`, reason, rel });
+                continue;
+            }
+            const full = base + entry.name;
+            if (entry.isSymbolicLink) {
+                if (wanted)
+                    refused.push({ path: full, reason: 'symbolic links are not followed', rel });
+            }
+            else if (entry.isDirectory) {
+                // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
+                const depth = folder.depth + 1;
+                if (levels > 1)
+                    subdirs.push({ ...folder, dir: full, rel, depth, levels: levels - 1 });
+                else if (folder.isMatch(rel))
+                    subdirs.push({ dir: full, rel, depth, levels: Infinity, isMatch: everything });
+            }
+            else if (entry.isFile) {
+                found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) });
+            }
         }
-        const full = external_node_path_namespaceObject.posix.join(dir, entry.name);
-        if (entry.isSymbolicLink) {
-            if (wanted)
-                refused.push({ path: full, reason: 'symbolic links are not followed', rel });
-        }
-        else if (entry.isDirectory) {
-            subdirs.push({ path: full, rel });
-        }
-        else if (entry.isFile) {
-            found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) });
-        }
-    }
-    // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
-    const nested = await Promise.all(subdirs
-        .filter(d => depth > 1 || isMatch(d.rel))
-        .map(d => depth > 1
-        ? walkRemote(lister, d.path, d.rel, depth - 1, refused, isMatch)
-        : walkRemote(lister, d.path, d.rel, Infinity, refused)));
-    for (const files of nested)
-        found.push(...files);
-    return found;
+        return subdirs;
+    });
 }
 /** The attributes `preserve` may carry over, where the server reported them. */
 function kept(info) {
@@ -66061,52 +66348,6 @@ function describeAge(mtimeSeconds, nowMs) {
     if (hours < 48)
         return `${hours} h ${minutes % 60} min`;
     return `${Math.floor(hours / 24)} d ${hours % 24} h`;
-}
-
-;// CONCATENATED MODULE: ./src/report/progress.ts
-
-/** Logs progress of long transfers: at most once per interval, never for short ones. */
-class Progress {
-    total;
-    intervalMs;
-    now;
-    done = 0;
-    lastLog;
-    started;
-    constructor(total, intervalMs = 5000, now = Date.now) {
-        this.total = total;
-        this.intervalMs = intervalMs;
-        this.now = now;
-        this.started = now();
-        this.lastLog = this.started;
-    }
-    /** Counts bytes moved; logs when the interval has passed. */
-    add(bytes) {
-        this.done += bytes;
-        const t = this.now();
-        if (t - this.lastLog < this.intervalMs)
-            return;
-        this.lastLog = t;
-        core_info(this.line(t));
-    }
-    line(t) {
-        const seconds = Math.max((t - this.started) / 1000, 0.001);
-        const rate = this.done / seconds;
-        const left = rate > 0 ? (this.total - this.done) / rate : 0;
-        const pct = this.total > 0 ? Math.floor((this.done / this.total) * 100) : 100;
-        return `${formatBytes(this.done)} of ${formatBytes(this.total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
-    }
-}
-function formatBytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    // Rates are fractional; a fraction of a byte is noise in a log line.
-    let value = Math.round(n);
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 // EXTERNAL MODULE: external "node:stream"
@@ -66501,6 +66742,70 @@ function endConnection(connection) {
     connection.jump?.client.end();
 }
 
+;// CONCATENATED MODULE: ./src/engine/channel-budget.ts
+/**
+ * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
+ * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
+ * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
+ * open at the time, but never below the most channels the server has ever held open together (a
+ * refusal then means a closed channel was not freed yet, and a later try succeeds).
+ */
+class ChannelBudget {
+    open = 0;
+    opening = 0;
+    proven = 0;
+    limit = Infinity;
+    waiting = [];
+    /** Channels beyond `held` the server is known or hoped to allow. */
+    roomBeyond(held) {
+        return this.limit > held;
+    }
+    /** Waits for room, then reserves it for one channel being opened. */
+    async take() {
+        while (this.open + this.opening >= this.limit) {
+            await new Promise(resolve => this.waiting.push(resolve));
+        }
+        this.opening++;
+    }
+    /** The channel reserved by `take` opened. */
+    opened() {
+        this.opening--;
+        this.open++;
+        this.proven = Math.max(this.proven, this.open);
+    }
+    /** The server refused the channel reserved by `take`. */
+    refused() {
+        this.opening--;
+        this.limit = Math.max(1, this.proven, this.open);
+        this.wake();
+    }
+    /**
+     * The server held `count` channels open together and refused more: SFTP channels confirm only
+     * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
+     */
+    capAt(count) {
+        this.proven = Math.max(this.proven, count);
+        this.limit = Math.max(1, count);
+        this.wake();
+    }
+    /** The room reserved by `take` is not used after all. */
+    cancel() {
+        this.opening--;
+        this.wake();
+    }
+    /** A channel that `opened` was closed. */
+    closed() {
+        this.open--;
+        this.wake();
+    }
+    wake() {
+        const waiting = this.waiting;
+        this.waiting = [];
+        for (const resolve of waiting)
+            resolve();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/liveness.ts
 
 /**
@@ -66544,6 +66849,7 @@ class Liveness {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
+
 
 
 
@@ -66647,9 +66953,35 @@ class SftpChannel {
     realpath(path) {
         return this.call(`realpath ${path}`, cb => this.sftp.realpath(path, cb));
     }
-    async readdir(path) {
-        const list = await this.call(`list ${path}`, cb => this.sftp.readdir(path, cb));
-        return list.map(entry => ({ name: entry.filename, ...toStat(entry.attrs) }));
+    /**
+     * Lists a folder batch by batch (ssh2's own readdir gathers a whole folder first, however long
+     * a server makes it). `onBatch` sees each batch's names before they are kept and throws to stop
+     * a listing that never ends; by default one folder is bounded by LISTING_LIMITS. Of each entry
+     * only what callers use is kept (not the `ls -l` long name, not the raw attributes).
+     */
+    async readdir(path, onBatch = folderBudget(path)) {
+        const handle = await this.call(`list ${path}`, cb => this.sftp.opendir(path, cb));
+        const listed = [];
+        try {
+            for (;;) {
+                const batch = await this.call(`list ${path}`, cb => this.sftp.readdir(handle, (err, list) => {
+                    if (err && err.code === SFTP_STATUS.EOF)
+                        cb(undefined, undefined);
+                    else
+                        cb(err, list);
+                }));
+                if (!batch)
+                    break;
+                onBatch(batch.map(entry => entry.filename));
+                for (const entry of batch)
+                    listed.push({ name: entry.filename, ...toStat(entry.attrs) });
+            }
+        }
+        finally {
+            // Not awaited: the server answers in order, and the next request need not wait for it.
+            this.close(handle).catch(() => undefined);
+        }
+        return listed;
     }
     /**
      * Atomically replaces `to` with `from`. Plain SFTP rename fails when the target exists, so
@@ -66751,6 +67083,7 @@ function toStat(attrs) {
 
 
 
+
 /** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over several channels; smaller ones use one. */
@@ -66776,17 +67109,25 @@ class SftpSession {
     channels;
     liveness;
     spread;
+    sessions;
+    server;
     closed = false;
     watchdog;
     /** Caps requests in flight across all files on this connection (so, per server). */
     budget = requestBudget();
     constructor(connection, channels, liveness, stallMs, 
     /** Channels one big file is spread over (see bigFileLanes). */
-    spread) {
+    spread, 
+    /** Session channels this connection may open, SFTP and exec together. */
+    sessions, 
+    /** Which server this is, for what is decided once per server (see remote-hash.ts). */
+    server) {
         this.connection = connection;
         this.channels = channels;
         this.liveness = liveness;
         this.spread = spread;
+        this.sessions = sessions;
+        this.server = server;
         this.watchdog = setInterval(() => {
             const stalled = liveness.stalledForMs();
             if (stalled > stallMs)
@@ -66798,9 +67139,14 @@ class SftpSession {
     /**
      * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
      * answer before the connection is given up (and the retry loop reconnects); `setupMs` is how
-     * long the channels may take to start (the `timeout` input).
+     * long the channels may take to start (the `timeout` input). With `spare`, that many session
+     * slots are left free beside them (for `sha256sum` exec channels): one more channel is opened
+     * to prove the room and closed again, and a server that refuses it gets one SFTP channel fewer.
      */
-    static async open(connection, wanted, stallMs, setupMs = REQUEST_DEADLINE_MS) {
+    static async open(connection, wanted, stallMs, options = {}) {
+        const spare = options.spare ?? 0;
+        const setupMs = options.setupMs ?? REQUEST_DEADLINE_MS;
+        const sessions = new ChannelBudget();
         const liveness = new Liveness();
         const markLost = () => liveness.abortAll('The connection was lost.');
         connection.client.on('close', markLost);
@@ -66810,8 +67156,16 @@ class SftpSession {
         }
         // Channel setups (open, subsystem, version, limits) are round trips: run them together.
         const started = Date.now();
-        const opened = await Promise.allSettled(Array.from({ length: wanted }, () => openSftp(connection.client, setupMs)));
-        const channels = opened.flatMap(r => r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []);
+        const opened = await Promise.allSettled(Array.from({ length: wanted + spare }, () => openCounted(connection.client, sessions, setupMs)));
+        const all = opened.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []));
+        if (all.length < opened.length)
+            sessions.capAt(all.length);
+        const keep = Math.max(1, Math.min(wanted, all.length - spare));
+        for (const extra of all.slice(keep)) {
+            extra.on('close', () => sessions.closed());
+            extra.end();
+        }
+        const channels = all.slice(0, keep).map(sftp => new SftpChannel(sftp, liveness));
         const refused = opened.find(r => r.status === 'rejected');
         // Channels that started before the connection dropped are no use: the whole start failed.
         if (channels.length === 0 || liveness.lost) {
@@ -66824,7 +67178,7 @@ class SftpSession {
             core_debug(`Server allowed ${channels.length} SFTP channels: ${forLog(refused.reason.message)}`);
         }
         const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS;
-        return new SftpSession(connection, channels, liveness, stallMs, bigFileLanes(roundTripMs, channels.length));
+        return new SftpSession(connection, channels, liveness, stallMs, bigFileLanes(roundTripMs, channels.length), sessions, options.server ?? connection.fingerprint);
     }
     /** True once the connection dropped: every error after that is the network's, not the file's. */
     get dead() {
@@ -66906,6 +67260,19 @@ async function whySftpFailed(connection, liveness, reason, setupMs) {
         answers
     });
 }
+/** Opens an SFTP channel within the connection's session budget. */
+async function openCounted(client, sessions, setupMs) {
+    await sessions.take();
+    try {
+        const sftp = await openSftp(client, setupMs);
+        sessions.opened();
+        return sftp;
+    }
+    catch (err) {
+        sessions.cancel();
+        throw err;
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/directions/sessions.ts
 
@@ -66918,6 +67285,11 @@ async function whySftpFailed(connection, liveness, reason, setupMs) {
 
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 const CHANNELS = 8;
+/**
+ * With `verify: sha256`, session slots kept free beside the SFTP channels for the server's
+ * `sha256sum`: on stock OpenSSH (MaxSessions 10) that is 6 SFTP channels and 4 hashes at once.
+ */
+const HASH_CHANNELS = 4;
 /**
  * How long requests may wait with no answer at all before the connection counts as stalled:
  * twice `timeout`, between 30 s (one slow server operation, such as closing a big file on
@@ -66937,8 +67309,11 @@ async function openSession(endpoint, settings) {
         debug: isDebug() ? (m) => core_debug(forLog(m)) : undefined
     });
     logVerified(endpoint, connection);
-    const stallMs = stallLimitMs(settings.timeoutMs);
-    return SftpSession.open(connection, CHANNELS, stallMs, settings.timeoutMs);
+    return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
+        spare: settings.verify === 'sha256' ? HASH_CHANNELS : 0,
+        server: endpoints_formatHostPort(endpoint.host, endpoint.port),
+        setupMs: settings.timeoutMs
+    });
 }
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
@@ -68579,35 +68954,35 @@ async function publishRelease(pool, target, release) {
 
 
 
-/** Lists everything below `root`, level by level in parallel; a missing root is an empty tree. */
-async function listRemoteTree(lister, root) {
+
+/**
+ * Lists everything below `root`; a missing root is an empty tree. The listing stops with an
+ * error at LISTING_LIMITS (naming `input`, what the user can narrow).
+ */
+async function listRemoteTree(lister, root, input = 'target') {
     const tree = { files: new Map(), dirs: [], others: [] };
     const exists = await lister.stat(root).catch(absentUnlessLost);
     if (!exists?.isDirectory)
         return tree;
-    let level = [''];
-    while (level.length > 0) {
-        const listed = await Promise.all(level.map(rel => listOne(lister, root, rel, tree)));
-        level = listed.flat();
-    }
-    return tree;
-}
-async function listOne(lister, root, rel, tree) {
-    const subdirs = [];
-    for (const entry of await lister.readdir(rel ? external_node_path_namespaceObject.posix.join(root, rel) : root)) {
-        if (unsafeNameReason(entry.name))
-            continue;
-        const child = rel ? `${rel}/${entry.name}` : entry.name;
-        if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile))
-            tree.others.push(child);
-        else if (entry.isDirectory) {
-            tree.dirs.push(child);
-            subdirs.push(child);
+    await new ListingBudget(input).walk(lister, { dir: root, rel: '', depth: 0 }, (folder, entries) => {
+        const subdirs = [];
+        for (const entry of entries) {
+            if (unsafeNameReason(entry.name))
+                continue;
+            const child = folder.rel ? `${folder.rel}/${entry.name}` : entry.name;
+            if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile))
+                tree.others.push(child);
+            else if (entry.isDirectory) {
+                tree.dirs.push(child);
+                const dir = external_node_path_namespaceObject.posix.join(root, child);
+                subdirs.push({ dir, rel: child, depth: folder.depth + 1 });
+            }
+            else
+                tree.files.set(child, { size: entry.size, mtime: entry.mtime });
         }
-        else
-            tree.files.set(child, { size: entry.size, mtime: entry.mtime });
-    }
-    return subdirs;
+        return subdirs;
+    });
+    return tree;
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload-plan.ts

@@ -14,6 +14,12 @@ import type { HostReport } from '../report/types.js'
 export const CHANNELS = 8
 
 /**
+ * With `verify: sha256`, session slots kept free beside the SFTP channels for the server's
+ * `sha256sum`: on stock OpenSSH (MaxSessions 10) that is 6 SFTP channels and 4 hashes at once.
+ */
+export const HASH_CHANNELS = 4
+
+/**
  * How long requests may wait with no answer at all before the connection counts as stalled:
  * twice `timeout`, between 30 s (one slow server operation, such as closing a big file on
  * network storage, must fit) and a minute. A slow link still answers every few seconds.
@@ -33,8 +39,11 @@ export async function openSession(endpoint: Endpoint, settings: Settings): Promi
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
   })
   logVerified(endpoint, connection)
-  const stallMs = stallLimitMs(settings.timeoutMs)
-  return SftpSession.open(connection, CHANNELS, stallMs, settings.timeoutMs)
+  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
+    spare: settings.verify === 'sha256' ? HASH_CHANNELS : 0,
+    server: formatHostPort(endpoint.host, endpoint.port),
+    setupMs: settings.timeoutMs
+  })
 }
 
 function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {

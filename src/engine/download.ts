@@ -1,10 +1,11 @@
-import { chmod, lstat, mkdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises'
+import { chmod, lstat, mkdir, realpath, rename, rm, stat, statfs, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
+import { formatBytes } from '../report/progress.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import {
   fileAttributes,
@@ -41,6 +42,7 @@ export async function downloadFiles(
   files: RemoteFile[],
   options: TransferOptions
 ): Promise<FileResult[]> {
+  await refuseWithoutRoom(target, files)
   const first = await mkdir(target, { recursive: true })
   const refused: FileResult[] = []
   const jobs: DownloadJob[] = []
@@ -245,6 +247,24 @@ class FolderCheck {
     }
     await this.created(await mkdir(dir, { recursive: true }), dir)
   }
+}
+
+/**
+ * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
+ * fit on the runner's disk is refused before anything is written, rather than filling the disk.
+ */
+async function refuseWithoutRoom(target: string, files: RemoteFile[]): Promise<void> {
+  const needed = files.reduce((sum, f) => sum + f.size, 0)
+  const where = await realpathOfExisting(target)
+  const { bavail, bsize } = await statfs(where)
+  const free = bavail * bsize
+  if (needed <= free) return
+  throw new ActionError(
+    'Not enough disk space',
+    `the ${files.length} files to download add up to ${formatBytes(needed)} (${needed} bytes, ` +
+      `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
+      `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`
+  )
 }
 
 /** Where `dir` really is: the deepest part of it that exists, with every link resolved. */

@@ -1,6 +1,8 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { ActionError } from '../errors.js'
+import type ssh2 from 'ssh2'
+import { ActionError, ConnectionError } from '../errors.js'
+import { printableName } from '../plans/safe-names.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
 import { RemoteFileReader } from './remote-file.js'
 import type { SftpSession } from './session.js'
@@ -8,8 +10,12 @@ import type { SftpSession } from './session.js'
 /** How a server's copy was hashed, for the log and manifest. */
 export type HashMethod = 'sha256sum' | 'read-back'
 
-/** Sessions where an exec channel proved useless (SFTP-only, chrooted, no sha256sum). */
-const noShell = new WeakSet<SftpSession>()
+/**
+ * Servers (see SftpSession.server) where `sha256sum` proved unusable, with the reason: decided
+ * once per server, from a command that really ran (or was refused), never from a channel the
+ * server refused for want of room.
+ */
+const readBackServers = new Map<string, string>()
 
 /**
  * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
@@ -21,13 +27,13 @@ export async function remoteSha256(
   remotePath: string,
   size: number
 ): Promise<{ hash: string; method: HashMethod }> {
-  if (!noShell.has(session)) {
-    const hash = await execSha256(session, remotePath, size).catch(() => undefined)
-    if (hash) return { hash, method: 'sha256sum' }
-    noShell.add(session)
-    core.info(
-      'The server runs no sha256sum for us (no shell?); hashing by reading files back over SFTP.'
-    )
+  if (!readBackServers.has(session.server)) {
+    const outcome = await execSha256(session, remotePath, size)
+    if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
+    if ('unusable' in outcome && !readBackServers.has(session.server)) {
+      readBackServers.set(session.server, outcome.unusable)
+      core.info(`${session.server}: ${outcome.unusable}; hashing by reading files back over SFTP.`)
+    }
   }
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
@@ -71,32 +77,108 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
-function execSha256(session: SftpSession, remotePath: string, size: number): Promise<string> {
-  const client = session.connection.client
+/** What one try at `sha256sum` gave. */
+type ExecOutcome =
+  | { hash: string }
+  | { unusable: string }
+  /** No session slot beside the SFTP channels on this connection (or no answer): read back. */
+  | { noRoom: true }
+  /** The server refused the channel: too many open for now. */
+  | { refused: true }
+
+/** Tries for a free session slot before this file is read back instead. */
+const SLOT_TRIES = 30
+
+/**
+ * Runs `sha256sum` on an exec channel taken from the connection's session budget, which the
+ * SFTP channels share: a refused channel means the server's MaxSessions is reached, so it waits
+ * for a slot and tries again.
+ */
+async function execSha256(
+  session: SftpSession,
+  remotePath: string,
+  size: number
+): Promise<Exclude<ExecOutcome, { refused: true }>> {
+  const held = session.channels.length
+  for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
+    if (!session.sessions.roomBeyond(held)) break
+    await session.sessions.take()
+    if (readBackServers.has(session.server)) {
+      session.sessions.cancel()
+      return { unusable: readBackServers.get(session.server) as string }
+    }
+    const outcome = await runSha256(session, remotePath, size)
+    if (!('refused' in outcome)) return outcome
+    session.sessions.refused()
+    await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)))
+  }
+  return { noRoom: true }
+}
+
+function runSha256(session: SftpSession, remotePath: string, size: number): Promise<ExecOutcome> {
+  const { client } = session.connection
   const deadline = 30_000 + size / 20_000 // allow 20 MB/s for the server's disk and CPU
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sha256sum took too long')), deadline)
+    let stream: ssh2.ClientChannel | undefined
+    // A slow answer says little about the server (a login script may be slow under load): that
+    // file is read back, and the server keeps its sha256sum.
+    const timer = setTimeout(() => {
+      stream?.close()
+      core.debug(`sha256sum of ${remotePath} did not finish in time; reading it back instead`)
+      resolve({ noRoom: true })
+    }, deadline)
     timer.unref()
-    client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, stream) => {
-      if (err) {
-        clearTimeout(timer)
-        return reject(err)
-      }
-      let out = ''
-      stream.on('data', (d: Buffer) => {
-        if (out.length < 4096) out += d.toString('utf8')
+    const settle = (outcome: ExecOutcome): void => {
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+    try {
+      client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, channel) => {
+        if (err) {
+          clearTimeout(timer)
+          if (session.dead) return reject(err)
+          // A channel open failure carries the server's reason code; a refused command does not.
+          if (typeof (err as { reason?: unknown }).reason === 'number')
+            return resolve({ refused: true })
+          session.sessions.opened()
+          session.sessions.closed()
+          return settle({ unusable: `the server runs no commands for us (${err.message})` })
+        }
+        stream = channel
+        session.sessions.opened()
+        let out = ''
+        let errText = ''
+        channel.on('data', (d: Buffer) => {
+          if (out.length < 4096) out += d.toString('utf8')
+        })
+        channel.stderr.on('data', (d: Buffer) => {
+          if (errText.length < 1024) errText += d.toString('utf8')
+        })
+        channel.on('close', (code: number | null) => {
+          session.sessions.closed()
+          const m = /^\\?([0-9a-f]{64})\s/.exec(out)
+          if (code === 0 && m) return settle({ hash: m[1] })
+          if (session.dead) {
+            clearTimeout(timer)
+            return reject(new ConnectionError('The connection was lost during sha256sum.', true))
+          }
+          settle({ unusable: describeFailure(code, errText) })
+        })
+        // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
+        channel.end()
       })
-      stream.stderr.resume()
-      stream.on('close', (code: number | null) => {
-        clearTimeout(timer)
-        const m = /^\\?([0-9a-f]{64})\s/.exec(out)
-        if (code === 0 && m) resolve(m[1])
-        else reject(new Error(`sha256sum exited ${code}`))
-      })
-      // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
-      stream.end()
-    })
+    } catch (err) {
+      clearTimeout(timer)
+      reject(err)
+    }
   })
+}
+
+function describeFailure(code: number | null, stderr: string): string {
+  if (code === 127 || /not found/i.test(stderr)) return 'the server has no sha256sum'
+  if (code === 0) return 'the server ran something other than sha256sum (an SFTP-only account?)'
+  const said = stderr.split('\n')[0]?.trim()
+  return `sha256sum failed (exit ${code}${said ? `: ${printableName(said)}` : ''})`
 }
 
 /** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */

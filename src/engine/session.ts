@@ -5,6 +5,7 @@ import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
+import { ChannelBudget } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
@@ -58,7 +59,11 @@ export class SftpSession {
     private readonly liveness: Liveness,
     stallMs: number,
     /** Channels one big file is spread over (see bigFileLanes). */
-    private readonly spread: number
+    private readonly spread: number,
+    /** Session channels this connection may open, SFTP and exec together. */
+    readonly sessions: ChannelBudget,
+    /** Which server this is, for what is decided once per server (see remote-hash.ts). */
+    readonly server: string
   ) {
     this.watchdog = setInterval(() => {
       const stalled = liveness.stalledForMs()
@@ -74,14 +79,19 @@ export class SftpSession {
   /**
    * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any
    * answer before the connection is given up (and the retry loop reconnects); `setupMs` is how
-   * long the channels may take to start (the `timeout` input).
+   * long the channels may take to start (the `timeout` input). With `spare`, that many session
+   * slots are left free beside them (for `sha256sum` exec channels): one more channel is opened
+   * to prove the room and closed again, and a server that refuses it gets one SFTP channel fewer.
    */
   static async open(
     connection: VerifiedConnection,
     wanted: number,
     stallMs: number,
-    setupMs = REQUEST_DEADLINE_MS
+    options: { spare?: number; server?: string; setupMs?: number } = {}
   ): Promise<SftpSession> {
+    const spare = options.spare ?? 0
+    const setupMs = options.setupMs ?? REQUEST_DEADLINE_MS
+    const sessions = new ChannelBudget()
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
@@ -94,11 +104,18 @@ export class SftpSession {
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(
-      Array.from({ length: wanted }, () => openSftp(connection.client, setupMs))
+      Array.from({ length: wanted + spare }, () =>
+        openCounted(connection.client, sessions, setupMs)
+      )
     )
-    const channels = opened.flatMap(r =>
-      r.status === 'fulfilled' ? [new SftpChannel(r.value, liveness)] : []
-    )
+    const all = opened.flatMap(r => (r.status === 'fulfilled' ? [r.value] : []))
+    if (all.length < opened.length) sessions.capAt(all.length)
+    const keep = Math.max(1, Math.min(wanted, all.length - spare))
+    for (const extra of all.slice(keep)) {
+      extra.on('close', () => sessions.closed())
+      extra.end()
+    }
+    const channels = all.slice(0, keep).map(sftp => new SftpChannel(sftp, liveness))
     const refused = opened.find(r => r.status === 'rejected')
     // Channels that started before the connection dropped are no use: the whole start failed.
     if (channels.length === 0 || liveness.lost) {
@@ -118,7 +135,9 @@ export class SftpSession {
       channels,
       liveness,
       stallMs,
-      bigFileLanes(roundTripMs, channels.length)
+      bigFileLanes(roundTripMs, channels.length),
+      sessions,
+      options.server ?? connection.fingerprint
     )
   }
 
@@ -232,4 +251,21 @@ async function whySftpFailed(
     timedOut,
     answers
   })
+}
+
+/** Opens an SFTP channel within the connection's session budget. */
+async function openCounted(
+  client: ssh2.Client,
+  sessions: ChannelBudget,
+  setupMs: number
+): Promise<ssh2.SFTPWrapper> {
+  await sessions.take()
+  try {
+    const sftp = await openSftp(client, setupMs)
+    sessions.opened()
+    return sftp
+  } catch (err) {
+    sessions.cancel()
+    throw err
+  }
 }

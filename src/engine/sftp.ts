@@ -1,6 +1,7 @@
 import type ssh2 from 'ssh2'
 import { isNetworkMessage } from '../connection/classify.js'
 import { ConnectionError } from '../errors.js'
+import { folderBudget } from '../plans/listing-limits.js'
 import { Liveness } from './liveness.js'
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
@@ -161,11 +162,35 @@ export class SftpChannel {
     return this.call<string>(`realpath ${path}`, cb => this.sftp.realpath(path, cb))
   }
 
-  async readdir(path: string): Promise<RemoteEntry[]> {
-    const list = await this.call<ssh2.FileEntryWithStats[]>(`list ${path}`, cb =>
-      this.sftp.readdir(path, cb)
-    )
-    return list.map(entry => ({ name: entry.filename, ...toStat(entry.attrs) }))
+  /**
+   * Lists a folder batch by batch (ssh2's own readdir gathers a whole folder first, however long
+   * a server makes it). `onBatch` sees each batch's names before they are kept and throws to stop
+   * a listing that never ends; by default one folder is bounded by LISTING_LIMITS. Of each entry
+   * only what callers use is kept (not the `ls -l` long name, not the raw attributes).
+   */
+  async readdir(
+    path: string,
+    onBatch: (names: readonly string[]) => void = folderBudget(path)
+  ): Promise<RemoteEntry[]> {
+    const handle = await this.call<Buffer>(`list ${path}`, cb => this.sftp.opendir(path, cb))
+    const listed: RemoteEntry[] = []
+    try {
+      for (;;) {
+        const batch = await this.call<ssh2.FileEntryWithStats[] | undefined>(`list ${path}`, cb =>
+          this.sftp.readdir(handle, (err, list) => {
+            if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, undefined)
+            else cb(err, list)
+          })
+        )
+        if (!batch) break
+        onBatch(batch.map(entry => entry.filename))
+        for (const entry of batch) listed.push({ name: entry.filename, ...toStat(entry.attrs) })
+      }
+    } finally {
+      // Not awaited: the server answers in order, and the next request need not wait for it.
+      this.close(handle).catch(() => undefined)
+    }
+    return listed
   }
 
   /**

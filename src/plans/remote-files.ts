@@ -3,6 +3,7 @@ import picomatch from 'picomatch'
 import { absentUnlessLost, InputError } from '../errors.js'
 import type { SourceSpec } from '../inputs/parse.js'
 import { normalizeRemoteDir } from '../inputs/settings.js'
+import { ListingBudget, ListingLimitError, type Folder } from './listing-limits.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 import { printableName, unsafeNameReason } from './safe-names.js'
 
@@ -16,7 +17,11 @@ export interface RemoteLister {
     isDirectory: boolean
     isFile: boolean
   }>
-  readdir(path: string): Promise<RemoteListing[]>
+  /**
+   * Lists a folder. `onBatch` sees each batch of names as it arrives, before it is kept, and
+   * throws to stop a listing that never ends.
+   */
+  readdir(path: string, onBatch?: (names: readonly string[]) => void): Promise<RemoteListing[]>
 }
 
 export interface RemoteListing {
@@ -69,8 +74,9 @@ export async function listRemoteFiles(
   const excluded = makeSourceExcluder(spec.exclude)
   const refused: Refusal[] = []
   const byRel = new Map<string, RemoteFile>()
+  const budget = new ListingBudget('source')
   for (const pattern of spec.include) {
-    const matches = await expandRemote(pattern, lister, refused)
+    const matches = await expandRemote(pattern, { lister, refused, budget })
     if (matches.length === 0) {
       throw new InputError('source', `'${pattern}' matches no file on the server.`)
     }
@@ -96,11 +102,15 @@ export async function listRemoteFiles(
   return { files, refused: reported }
 }
 
-async function expandRemote(
-  pattern: string,
-  lister: RemoteLister,
+/** What every folder of one listing shares. */
+interface Walk {
+  lister: RemoteLister
   refused: Refusal[]
-): Promise<RemoteFile[]> {
+  budget: ListingBudget
+}
+
+async function expandRemote(pattern: string, walk: Walk): Promise<RemoteFile[]> {
+  const { lister, refused } = walk
   const { base, glob } = scanPattern(pattern)
   const root = normalizeRemoteDir(base || '.')
   if (!glob) {
@@ -117,57 +127,75 @@ async function expandRemote(
       }
       return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }]
     }
-    return info.isDirectory ? walkRemote(lister, root, '', Infinity, refused) : []
+    const found: RemoteFile[] = []
+    if (info.isDirectory) await walkRemote(walk, found, root, Infinity)
+    return found
   }
   const isMatch = picomatch(glob, { dot: true })
   const depth = glob.includes('**') ? Infinity : glob.split('/').length
-  const all =
-    (await walkRemote(lister, root, '', depth, refused, isMatch).catch(absentUnlessLost)) ?? []
-  return all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p)))
+  const all: RemoteFile[] = []
+  // A base folder that cannot be listed matches nothing; a listing cut off at a limit fails.
+  const listed = await walkRemote(walk, all, root, depth, isMatch).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof ListingLimitError) throw err
+      absentUnlessLost(err)
+      return false
+    }
+  )
+  return listed ? all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p))) : []
 }
 
-async function walkRemote(
-  lister: RemoteLister,
-  dir: string,
-  prefix: string,
-  depth: number,
-  refused: Refusal[],
-  isMatch: (rel: string) => boolean = () => true
-): Promise<RemoteFile[]> {
-  const found: RemoteFile[] = []
-  const subdirs: Array<{ path: string; rel: string }> = []
-  for (const entry of await lister.readdir(dir)) {
-    if (entry.name === '.' || entry.name === '..') continue
-    const shown = `${dir.replace(/\/+$/, '')}/${entry.name}`
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name
-    // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
-    const wanted = depth > 1 || isMatch(rel) || pathPrefixes(rel).some(p => isMatch(p))
-    const reason = unsafeNameReason(entry.name)
-    if (reason) {
-      if (wanted) refused.push({ path: shown, reason, rel })
-      continue
+/** A folder of a remote walk: `levels` of the glob are left (Infinity: all of it counts). */
+interface GlobFolder extends Folder {
+  levels: number
+  isMatch: (rel: string) => boolean
+}
+
+const everything = (): boolean => true
+
+/** Adds the files below `root` to `found` (one array for the whole walk: no copies per level). */
+function walkRemote(
+  walk: Walk,
+  found: RemoteFile[],
+  root: string,
+  levels: number,
+  isMatch: (rel: string) => boolean = everything
+): Promise<void> {
+  const { lister, refused, budget } = walk
+  const first: GlobFolder = { dir: root, rel: '', depth: 0, levels, isMatch }
+  return budget.walk(lister, first, (folder, entries) => {
+    const { dir, rel: prefix, levels } = folder
+    const subdirs: GlobFolder[] = []
+    // Names are single safe parts by the time they are joined, so plain concatenation is exact
+    // (path.join builds each path from many pieces: twice the memory per listed file).
+    const base = dir === '.' ? '' : dir.endsWith('/') ? dir : `${dir}/`
+    for (const entry of entries) {
+      if (entry.name === '.' || entry.name === '..') continue
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name
+      // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
+      const wanted =
+        levels > 1 || folder.isMatch(rel) || pathPrefixes(rel).some(p => folder.isMatch(p))
+      const reason = unsafeNameReason(entry.name)
+      if (reason) {
+        if (wanted) refused.push({ path: `${dir.replace(/\/+$/, '')}/${entry.name}`, reason, rel })
+        continue
+      }
+      const full = base + entry.name
+      if (entry.isSymbolicLink) {
+        if (wanted) refused.push({ path: full, reason: 'symbolic links are not followed', rel })
+      } else if (entry.isDirectory) {
+        // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
+        const depth = folder.depth + 1
+        if (levels > 1) subdirs.push({ ...folder, dir: full, rel, depth, levels: levels - 1 })
+        else if (folder.isMatch(rel))
+          subdirs.push({ dir: full, rel, depth, levels: Infinity, isMatch: everything })
+      } else if (entry.isFile) {
+        found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) })
+      }
     }
-    const full = path.posix.join(dir, entry.name)
-    if (entry.isSymbolicLink) {
-      if (wanted) refused.push({ path: full, reason: 'symbolic links are not followed', rel })
-    } else if (entry.isDirectory) {
-      subdirs.push({ path: full, rel })
-    } else if (entry.isFile) {
-      found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) })
-    }
-  }
-  // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
-  const nested = await Promise.all(
-    subdirs
-      .filter(d => depth > 1 || isMatch(d.rel))
-      .map(d =>
-        depth > 1
-          ? walkRemote(lister, d.path, d.rel, depth - 1, refused, isMatch)
-          : walkRemote(lister, d.path, d.rel, Infinity, refused)
-      )
-  )
-  for (const files of nested) found.push(...files)
-  return found
+    return subdirs
+  })
 }
 
 /** The attributes `preserve` may carry over, where the server reported them. */

@@ -1,5 +1,6 @@
 import * as path from 'node:path'
 import { absentUnlessLost } from '../errors.js'
+import { ListingBudget, type Folder, type ListedInput } from './listing-limits.js'
 import type { RemoteLister } from './remote-files.js'
 import { unsafeNameReason } from './safe-names.js'
 
@@ -13,34 +14,35 @@ export interface RemoteTree {
   others: string[]
 }
 
-/** Lists everything below `root`, level by level in parallel; a missing root is an empty tree. */
-export async function listRemoteTree(lister: RemoteLister, root: string): Promise<RemoteTree> {
+/**
+ * Lists everything below `root`; a missing root is an empty tree. The listing stops with an
+ * error at LISTING_LIMITS (naming `input`, what the user can narrow).
+ */
+export async function listRemoteTree(
+  lister: RemoteLister,
+  root: string,
+  input: ListedInput = 'target'
+): Promise<RemoteTree> {
   const tree: RemoteTree = { files: new Map(), dirs: [], others: [] }
   const exists = await lister.stat(root).catch(absentUnlessLost)
   if (!exists?.isDirectory) return tree
-  let level: string[] = ['']
-  while (level.length > 0) {
-    const listed = await Promise.all(level.map(rel => listOne(lister, root, rel, tree)))
-    level = listed.flat()
-  }
+  await new ListingBudget(input).walk(
+    lister,
+    { dir: root, rel: '', depth: 0 },
+    (folder, entries) => {
+      const subdirs: Folder[] = []
+      for (const entry of entries) {
+        if (unsafeNameReason(entry.name)) continue
+        const child = folder.rel ? `${folder.rel}/${entry.name}` : entry.name
+        if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile)) tree.others.push(child)
+        else if (entry.isDirectory) {
+          tree.dirs.push(child)
+          const dir = path.posix.join(root, child)
+          subdirs.push({ dir, rel: child, depth: folder.depth + 1 })
+        } else tree.files.set(child, { size: entry.size, mtime: entry.mtime })
+      }
+      return subdirs
+    }
+  )
   return tree
-}
-
-async function listOne(
-  lister: RemoteLister,
-  root: string,
-  rel: string,
-  tree: RemoteTree
-): Promise<string[]> {
-  const subdirs: string[] = []
-  for (const entry of await lister.readdir(rel ? path.posix.join(root, rel) : root)) {
-    if (unsafeNameReason(entry.name)) continue
-    const child = rel ? `${rel}/${entry.name}` : entry.name
-    if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile)) tree.others.push(child)
-    else if (entry.isDirectory) {
-      tree.dirs.push(child)
-      subdirs.push(child)
-    } else tree.files.set(child, { size: entry.size, mtime: entry.mtime })
-  }
-  return subdirs
 }

@@ -1,0 +1,69 @@
+/**
+ * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
+ * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
+ * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
+ * open at the time, but never below the most channels the server has ever held open together (a
+ * refusal then means a closed channel was not freed yet, and a later try succeeds).
+ */
+export class ChannelBudget {
+  private open = 0
+  private opening = 0
+  private proven = 0
+  private limit = Infinity
+  private waiting: Array<() => void> = []
+
+  /** Channels beyond `held` the server is known or hoped to allow. */
+  roomBeyond(held: number): boolean {
+    return this.limit > held
+  }
+
+  /** Waits for room, then reserves it for one channel being opened. */
+  async take(): Promise<void> {
+    while (this.open + this.opening >= this.limit) {
+      await new Promise<void>(resolve => this.waiting.push(resolve))
+    }
+    this.opening++
+  }
+
+  /** The channel reserved by `take` opened. */
+  opened(): void {
+    this.opening--
+    this.open++
+    this.proven = Math.max(this.proven, this.open)
+  }
+
+  /** The server refused the channel reserved by `take`. */
+  refused(): void {
+    this.opening--
+    this.limit = Math.max(1, this.proven, this.open)
+    this.wake()
+  }
+
+  /**
+   * The server held `count` channels open together and refused more: SFTP channels confirm only
+   * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
+   */
+  capAt(count: number): void {
+    this.proven = Math.max(this.proven, count)
+    this.limit = Math.max(1, count)
+    this.wake()
+  }
+
+  /** The room reserved by `take` is not used after all. */
+  cancel(): void {
+    this.opening--
+    this.wake()
+  }
+
+  /** A channel that `opened` was closed. */
+  closed(): void {
+    this.open--
+    this.wake()
+  }
+
+  private wake(): void {
+    const waiting = this.waiting
+    this.waiting = []
+    for (const resolve of waiting) resolve()
+  }
+}
