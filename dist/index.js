@@ -63099,6 +63099,7 @@ function fileResult(source, target, size, status, error) {
 
 ;// CONCATENATED MODULE: ./src/engine/attributes.ts
 
+
 /** Never setuid, setgid or sticky: a file copied from elsewhere must not gain privileges. */
 const PERMISSION_BITS = 0o777;
 /** The times and mode a file gets under `preserve` and `chmod`, or undefined for none. */
@@ -63158,7 +63159,7 @@ function refusedTimes(where, err) {
     if (warned.has(key))
         return;
     warned.add(key);
-    warning(`${where} refused to set file times (${err.message}); files keep the time they were written. ` +
+    warning(`${where} refused to set file times (${forLog(err.message)}); files keep the time they were written. ` +
         'Set preserve: none to stop trying.');
 }
 
@@ -67785,7 +67786,7 @@ function landingSteps(target, deliveries, sessionOf, folderMode) {
             await Promise.all(modes.map(({ dir, mode }) => session.main.setstat(dir, { mode }).catch((err) => {
                 if (isTransient(err, session))
                     throw err;
-                warning(`Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${err.message}`);
+                warning(`Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${forLog(err.message)}`);
             })));
         }
     };
@@ -68080,17 +68081,7 @@ seen) {
  */
 async function pruneReleases(session, target, keep, current, previous) {
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
-    const [entries, recorded] = await Promise.all([
-        session.main.readdir(dir),
-        recordedReleases(session.main, dir)
-    ]);
-    // Only directories (or links standing for them) are releases; a README or a stray file must
-    // neither be removed nor take one of the `keep` places.
-    const ours = entries
-        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-        .map(e => e.name)
-        .filter(name => isGeneratedReleaseId(name) || recorded.has(name));
-    const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n));
+    const { ours, foreign, recorded } = await ownReleases(session, dir);
     if (foreign.length)
         core_info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`);
     const live = await linkedRelease(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
@@ -68116,6 +68107,23 @@ async function pruneReleases(session, target, keep, current, previous) {
     await Promise.all(gone.map(name => forgetRelease(session.main, dir, name)));
     return removed;
 }
+/**
+ * The releases in `dir` this action made (generated IDs, and user-given ones it recorded), and
+ * every other entry there. Only directories (or links standing for them) are releases; a README
+ * or a stray file must neither be removed nor take one of the `keep` places, nor be rolled back to.
+ */
+async function ownReleases(session, dir) {
+    const [entries, recorded] = await Promise.all([
+        session.main.readdir(dir),
+        recordedReleases(session.main, dir)
+    ]);
+    const ours = entries
+        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+        .map(e => e.name)
+        .filter(name => isGeneratedReleaseId(name) || recorded.has(name));
+    const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n));
+    return { ours, foreign, recorded };
+}
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list) {
     const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)));
@@ -68123,7 +68131,8 @@ function names(list) {
 }
 /** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
 function releaseOfLink(text) {
-    const parts = text.replace(/\/+$/, '').split('/');
+    // `releases//ID` and `releases/./ID` name the same release: a link written by hand may be so.
+    const parts = external_node_path_namespaceObject.posix.normalize(text).replace(/\/+$/, '').split('/');
     const name = parts.at(-1) ?? '';
     return parts.at(-2) === RELEASES_DIR && name ? name : undefined;
 }
@@ -68253,10 +68262,10 @@ class TreeRemover {
 
 
 /**
- * Finds the release to go back to: the newest one under `target/releases` that sorts before the
- * one `target/current` points at (release IDs sort by age). Nothing is changed here, so a dry
- * run can say what would happen. The release rolled back from is not touched: a later deploy's
- * pruning removes it once it falls out of the kept ones, like any other.
+ * Finds the release to go back to: the newest of the action's own releases under
+ * `target/releases` that sorts before the one `target/current` points at (release IDs sort by
+ * age). Nothing is changed here, so a dry run can say what would happen. The release rolled back
+ * from is not touched: a later deploy's pruning removes it once it falls out of the kept ones.
  */
 async function planRollback(session, target) {
     const link = external_node_path_namespaceObject.posix.join(target, CURRENT_LINK);
@@ -68266,14 +68275,12 @@ async function planRollback(session, target) {
         throw nothingToRollBackTo(`'${printableName(link)}' does not exist or does not point into ${RELEASES_DIR}/, so there is no live release to go back from`);
     }
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
-    const listing = await session.main.readdir(dir).catch((err) => {
+    // Only releases this action made: a hand-made folder there is never switched to.
+    const { ours: names } = await ownReleases(session, dir).catch((err) => {
         if (isTransient(err, session))
             throw err;
         throw nothingToRollBackTo(`${printableName(dir)} cannot be listed (${err.message})`);
     });
-    const names = listing
-        .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-        .map(e => e.name);
     // The order pruning uses decides "older", whatever the IDs look like.
     const newestFirst = sortReleases([...new Set([...names, live])]);
     const to = newestFirst[newestFirst.indexOf(live) + 1];
@@ -68284,7 +68291,14 @@ async function planRollback(session, target) {
 }
 /** Points `current` at the older release with the same atomic link swap a deploy uses. */
 async function rollBack(session, target, plan) {
-    await switchCurrent(session, target, plan.to);
+    try {
+        await switchCurrent(session, target, plan.to);
+    }
+    catch (err) {
+        if (isTransient(err, session) || err instanceof ActionError)
+            throw err;
+        throw new ActionError('Rollback failed', `Could not point ${target}/current at releases/${plan.to}: ${err.message}.`, { cause: err });
+    }
 }
 function nothingToRollBackTo(why) {
     return new ActionError('Nothing to roll back to', `Cannot roll back: ${why}. Nothing was changed.`);
@@ -68311,23 +68325,29 @@ async function runRollback(settings, report) {
 async function rollBackOn(server, settings, report, fanOut) {
     const address = endpoints_formatHostPort(server.host, server.port);
     const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
-    const session = await group(`Connect to ${address}`, () => openSession(server, settings));
+    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
     try {
-        report.hosts.push(hostReport('server', server, session));
-        const plan = await planRollback(session, settings.target);
+        const first = await group(`Connect to ${address}`, () => pool.first());
+        report.hosts.push(hostReport('server', server, first));
+        const place = `${settings.target} on ${address}`;
+        const plan = await pool.phase(`planning the rollback in ${place}`, session => planRollback(session, settings.target));
         const where = fanOut ? `${address}: ` : '';
         const switchText = `${settings.target}/current from releases/${plan.from} to releases/${plan.to}`;
-        report.releasePath = releaseDir(settings.target, plan.to);
-        report.rollback = { from: plan.from, to: plan.to };
+        const done = () => {
+            report.releasePath = releaseDir(settings.target, plan.to);
+            report.rollback = { from: plan.from, to: plan.to };
+        };
         if (settings.dryRun) {
+            done();
             core_info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`));
             return;
         }
-        await group('Roll back', () => rollBack(session, settings.target, plan));
+        await group('Roll back', () => pool.phase(`rolling back in ${place}`, session => rollBack(session, settings.target, plan)));
+        done();
         core_info(forLog(`${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`));
     }
     finally {
-        session.close();
+        pool.closeAll();
     }
 }
 
@@ -68742,7 +68762,10 @@ function linkRefusal(boundary, real) {
     const root = boundary.roots.find(r => safe_names_isInsideDir(r, real));
     if (root === undefined)
         return `leads outside ${boundary.described}`;
-    if (external_node_path_namespaceObject.relative(root, real).split(external_node_path_namespaceObject.sep).includes('.git')) {
+    // On case-insensitive file systems (macOS, Windows) `.GIT` is the same folder.
+    const parts = external_node_path_namespaceObject.relative(root, real).split(external_node_path_namespaceObject.sep);
+    const caseless = process.platform === 'darwin' || process.platform === 'win32';
+    if (parts.some(p => p === '.git' || (caseless && p.toLowerCase() === '.git'))) {
         return "leads into a .git folder, where the checkout's credentials are kept";
     }
     return undefined;
@@ -69252,9 +69275,20 @@ const DER_BODY = new RegExp('(?:^|[^A-Za-z0-9+/]|\\\\[nr])(?:' +
         'MI[A-Za-z0-9+/]{4,6}(?:BgkqhkiG9w0BBQ0w|GCSqGSIb3DQEFDTB)'
     ].join('|') +
     ')');
+// A whole key file encoded once more as base64 (a common way to store keys in variables):
+// "-----BEGIN" in base64, then enough of the rest to read the armor line.
+const ENCODED_FILE = /LS0tLS1CRUdJTi[A-Za-z0-9+/_-]{20,}/g;
 /** Whether a value carries what can only be private-key material. */
 function looksLikePrivateKey(value) {
-    return [ARMOR, HEADERS, OPENSSH_BODY, DER_BODY].some(sign => sign.test(value));
+    return [ARMOR, HEADERS, OPENSSH_BODY, DER_BODY].some(sign => sign.test(value)) || encoded(value);
+}
+function encoded(value) {
+    for (const [run] of value.matchAll(ENCODED_FILE)) {
+        const text = Buffer.from(run.slice(0, 200), 'base64').toString('latin1');
+        if (ARMOR.test(text) || OPENSSH_BODY.test(text))
+            return true;
+    }
+    return false;
 }
 /**
  * Every input the runner passed (INPUT_* variables) except those meant for secrets. Read from
@@ -69334,7 +69368,9 @@ async function writeSummary(report) {
     const { files, bytes } = totals(report);
     const seconds = report.durationMs / 1000;
     const failed = report.files.filter(f => f.status === 'failed' || f.status === 'refused');
-    const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error);
+    const broken = report.failed === true ||
+        failed.some(f => f.status === 'failed') ||
+        report.hosts.some(h => h.error);
     const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done';
     summary
         .addHeading(`SFTP ${forSummary(report.direction)}: ${verdict}`, 3)
@@ -69477,6 +69513,7 @@ async function transfer(settings) {
         await (settings.rollback ? runRollback : main_DIRECTIONS[settings.direction])(settings, report);
     }
     catch (err) {
+        report.failed = true;
         // A server refused for its host key was reached too: the summary names the key it showed.
         const refused = refusedHostReport(err, settings.direction);
         if (refused && !report.hosts.some(h => h.address === refused.address))

@@ -55,6 +55,7 @@ async function transfer(settings: Settings): Promise<void> {
   try {
     await (settings.rollback ? runRollback : DIRECTIONS[settings.direction])(settings, report)
   } catch (err) {
+    report.failed = true
     // A server refused for its host key was reached too: the summary names the key it showed.
     const refused = refusedHostReport(err, settings.direction)
     if (refused && !report.hosts.some(h => h.address === refused.address))

@@ -4,7 +4,7 @@ import { releaseDir } from '../engine/release.js'
 import { planRollback, rollBack } from '../engine/rollback.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
 import type { RunReport } from '../report/types.js'
-import { hostReport, openSession } from './sessions.js'
+import { hostReport, openSession, SessionPool } from './sessions.js'
 
 /**
  * `rollback: true`: on every server, `target/current` goes back to the release before the live
@@ -27,25 +27,35 @@ async function rollBackOn(
 ): Promise<void> {
   const address = formatHostPort(server.host, server.port)
   const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
-  const session = await group(`Connect to ${address}`, () => openSession(server, settings))
+  const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
   try {
-    report.hosts.push(hostReport('server', server, session))
-    const plan = await planRollback(session, settings.target)
+    const first = await group(`Connect to ${address}`, () => pool.first())
+    report.hosts.push(hostReport('server', server, first))
+    const place = `${settings.target} on ${address}`
+    const plan = await pool.phase(`planning the rollback in ${place}`, session =>
+      planRollback(session, settings.target)
+    )
     const where = fanOut ? `${address}: ` : ''
     const switchText = `${settings.target}/current from releases/${plan.from} to releases/${plan.to}`
-    report.releasePath = releaseDir(settings.target, plan.to)
-    report.rollback = { from: plan.from, to: plan.to }
+    const done = () => {
+      report.releasePath = releaseDir(settings.target, plan.to)
+      report.rollback = { from: plan.from, to: plan.to }
+    }
     if (settings.dryRun) {
+      done()
       core.info(forLog(`${where}Dry run: would switch ${switchText}. Nothing was changed.`))
       return
     }
-    await group('Roll back', () => rollBack(session, settings.target, plan))
+    await group('Roll back', () =>
+      pool.phase(`rolling back in ${place}`, session => rollBack(session, settings.target, plan))
+    )
+    done()
     core.info(
       forLog(
         `${where}Rolled back: switched ${switchText}; releases/${plan.from} stays until pruning removes it.`
       )
     )
   } finally {
-    session.close()
+    pool.closeAll()
   }
 }

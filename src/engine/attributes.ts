@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forLog } from '../escape.js'
 import type { AttributeSettings } from '../inputs/attributes.js'
 
 /** What the source says about one file: seconds since the epoch, and its mode bits. */
@@ -90,7 +91,7 @@ export function refusedTimes(where: string, err: Error): void {
   if (warned.has(key)) return
   warned.add(key)
   core.warning(
-    `${where} refused to set file times (${err.message}); files keep the time they were written. ` +
+    `${where} refused to set file times (${forLog(err.message)}); files keep the time they were written. ` +
       'Set preserve: none to stop trying.'
   )
 }

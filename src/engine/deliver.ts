@@ -257,7 +257,7 @@ export function landingSteps<S>(
           session.main.setstat(dir, { mode }).catch((err: Error) => {
             if (isTransient(err, session)) throw err
             core.warning(
-              `Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${err.message}`
+              `Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${forLog(err.message)}`
             )
           })
         )

@@ -88,17 +88,7 @@ export async function pruneReleases(
   previous?: string
 ): Promise<string[]> {
   const dir = path.posix.join(target, RELEASES_DIR)
-  const [entries, recorded] = await Promise.all([
-    session.main.readdir(dir),
-    recordedReleases(session.main, dir)
-  ])
-  // Only directories (or links standing for them) are releases; a README or a stray file must
-  // neither be removed nor take one of the `keep` places.
-  const ours = entries
-    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-    .map(e => e.name)
-    .filter(name => isGeneratedReleaseId(name) || recorded.has(name))
-  const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n))
+  const { ours, foreign, recorded } = await ownReleases(session, dir)
   if (foreign.length) core.info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`)
   const live = await linkedRelease(session.main, path.posix.join(target, CURRENT_LINK))
   const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])])
@@ -124,6 +114,27 @@ export async function pruneReleases(
   return removed
 }
 
+/**
+ * The releases in `dir` this action made (generated IDs, and user-given ones it recorded), and
+ * every other entry there. Only directories (or links standing for them) are releases; a README
+ * or a stray file must neither be removed nor take one of the `keep` places, nor be rolled back to.
+ */
+export async function ownReleases(
+  session: SftpSession,
+  dir: string
+): Promise<{ ours: string[]; foreign: string[]; recorded: Set<string> }> {
+  const [entries, recorded] = await Promise.all([
+    session.main.readdir(dir),
+    recordedReleases(session.main, dir)
+  ])
+  const ours = entries
+    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
+    .map(e => e.name)
+    .filter(name => isGeneratedReleaseId(name) || recorded.has(name))
+  const foreign = entries.map(e => e.name).filter(n => n !== RECORD_DIR && !ours.includes(n))
+  return { ours, foreign, recorded }
+}
+
 /** The one place foreign names from `releases/` are printed: each quoted, escaped, capped. */
 function names(list: string[]): string {
   const shown = list.slice(0, 20).map(n => forLog(JSON.stringify(n)))
@@ -132,7 +143,8 @@ function names(list: string[]): string {
 
 /** The release a `current` link text names (`releases/<id>`, relative or absolute), if any. */
 export function releaseOfLink(text: string): string | undefined {
-  const parts = text.replace(/\/+$/, '').split('/')
+  // `releases//ID` and `releases/./ID` name the same release: a link written by hand may be so.
+  const parts = path.posix.normalize(text).replace(/\/+$/, '').split('/')
   const name = parts.at(-1) ?? ''
   return parts.at(-2) === RELEASES_DIR && name ? name : undefined
 }

@@ -1,10 +1,11 @@
 import * as path from 'node:path'
 import { ActionError } from '../errors.js'
-import { isReleaseId, sortReleases } from '../plans/release-id.js'
+import { sortReleases } from '../plans/release-id.js'
 import { printableName } from '../plans/safe-names.js'
 import {
   CURRENT_LINK,
   linkedRelease,
+  ownReleases,
   refuseUnswitchableCurrent,
   RELEASES_DIR,
   switchCurrent
@@ -19,10 +20,10 @@ export interface RollbackPlan {
 }
 
 /**
- * Finds the release to go back to: the newest one under `target/releases` that sorts before the
- * one `target/current` points at (release IDs sort by age). Nothing is changed here, so a dry
- * run can say what would happen. The release rolled back from is not touched: a later deploy's
- * pruning removes it once it falls out of the kept ones, like any other.
+ * Finds the release to go back to: the newest of the action's own releases under
+ * `target/releases` that sorts before the one `target/current` points at (release IDs sort by
+ * age). Nothing is changed here, so a dry run can say what would happen. The release rolled back
+ * from is not touched: a later deploy's pruning removes it once it falls out of the kept ones.
  */
 export async function planRollback(session: SftpSession, target: string): Promise<RollbackPlan> {
   const link = path.posix.join(target, CURRENT_LINK)
@@ -34,13 +35,11 @@ export async function planRollback(session: SftpSession, target: string): Promis
     )
   }
   const dir = path.posix.join(target, RELEASES_DIR)
-  const listing = await session.main.readdir(dir).catch((err: Error) => {
+  // Only releases this action made: a hand-made folder there is never switched to.
+  const { ours: names } = await ownReleases(session, dir).catch((err: Error) => {
     if (isTransient(err, session)) throw err
     throw nothingToRollBackTo(`${printableName(dir)} cannot be listed (${err.message})`)
   })
-  const names = listing
-    .filter(e => (e.isDirectory || e.isSymbolicLink) && isReleaseId(e.name))
-    .map(e => e.name)
   // The order pruning uses decides "older", whatever the IDs look like.
   const newestFirst = sortReleases([...new Set([...names, live])])
   const to = newestFirst[newestFirst.indexOf(live) + 1]
@@ -58,7 +57,16 @@ export async function rollBack(
   target: string,
   plan: RollbackPlan
 ): Promise<void> {
-  await switchCurrent(session, target, plan.to)
+  try {
+    await switchCurrent(session, target, plan.to)
+  } catch (err) {
+    if (isTransient(err, session) || err instanceof ActionError) throw err
+    throw new ActionError(
+      'Rollback failed',
+      `Could not point ${target}/current at releases/${plan.to}: ${(err as Error).message}.`,
+      { cause: err }
+    )
+  }
 }
 
 function nothingToRollBackTo(why: string): ActionError {

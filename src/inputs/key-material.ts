@@ -30,9 +30,21 @@ const DER_BODY = new RegExp(
     ')'
 )
 
+// A whole key file encoded once more as base64 (a common way to store keys in variables):
+// "-----BEGIN" in base64, then enough of the rest to read the armor line.
+const ENCODED_FILE = /LS0tLS1CRUdJTi[A-Za-z0-9+/_-]{20,}/g
+
 /** Whether a value carries what can only be private-key material. */
 export function looksLikePrivateKey(value: string): boolean {
-  return [ARMOR, HEADERS, OPENSSH_BODY, DER_BODY].some(sign => sign.test(value))
+  return [ARMOR, HEADERS, OPENSSH_BODY, DER_BODY].some(sign => sign.test(value)) || encoded(value)
+}
+
+function encoded(value: string): boolean {
+  for (const [run] of value.matchAll(ENCODED_FILE)) {
+    const text = Buffer.from(run.slice(0, 200), 'base64').toString('latin1')
+    if (ARMOR.test(text) || OPENSSH_BODY.test(text)) return true
+  }
+  return false
 }
 
 /**

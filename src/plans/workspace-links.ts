@@ -61,7 +61,10 @@ export function isWithin(boundary: LinkBoundary, real: string): boolean {
 export function linkRefusal(boundary: LinkBoundary, real: string): string | undefined {
   const root = boundary.roots.find(r => isInsideDir(r, real))
   if (root === undefined) return `leads outside ${boundary.described}`
-  if (path.relative(root, real).split(path.sep).includes('.git')) {
+  // On case-insensitive file systems (macOS, Windows) `.GIT` is the same folder.
+  const parts = path.relative(root, real).split(path.sep)
+  const caseless = process.platform === 'darwin' || process.platform === 'win32'
+  if (parts.some(p => p === '.git' || (caseless && p.toLowerCase() === '.git'))) {
     return "leads into a .git folder, where the checkout's credentials are kept"
   }
   return undefined

@@ -53,7 +53,10 @@ export async function writeSummary(report: RunReport): Promise<void> {
   const { files, bytes } = totals(report)
   const seconds = report.durationMs / 1000
   const failed = report.files.filter(f => f.status === 'failed' || f.status === 'refused')
-  const broken = failed.some(f => f.status === 'failed') || report.hosts.some(h => h.error)
+  const broken =
+    report.failed === true ||
+    failed.some(f => f.status === 'failed') ||
+    report.hosts.some(h => h.error)
   const verdict = broken ? 'FAILED' : report.dryRun ? 'dry run, nothing changed' : 'done'
   core.summary
     .addHeading(`SFTP ${forSummary(report.direction)}: ${verdict}`, 3)

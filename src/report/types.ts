@@ -61,6 +61,8 @@ export interface RunReport {
   attributes?: string
   /** With `dry-run: true`: nothing was changed. */
   dryRun?: boolean
+  /** The step ended with an error after a server was reached: the summary must not say done. */
+  failed?: boolean
   durationMs: number
 }
 

@@ -6,7 +6,7 @@ import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 const IDS = ['20261125T160000Z-aaaaaaa', '20261125T170000Z-bbbbbbb', '20261125T180000Z-ccccccc']
 
-describe('rollback: true (committed dist/index.js)', () => {
+describe('rollback: true (bundle of src/)', () => {
   let sshd: Sshd
   let workspace: string
   let remote: string
@@ -56,6 +56,8 @@ describe('rollback: true (committed dist/index.js)', () => {
       expect(deploy.errors).toEqual([])
     }
     expect(live()).toBe(`releases/${IDS[2]}`)
+    // A folder made by hand sorts as older than every release, but was never one of ours.
+    mkdirSync(path.join(target, 'releases', '1.0.0'))
 
     const dry = await runAction({ ...login(), rollback: 'true', 'dry-run': 'true' }, { workspace })
     expect(dry.errors).toEqual([])

@@ -67,6 +67,21 @@ describe('looksLikePrivateKey', () => {
     }
   })
 
+  it('recognises a key file stored base64-encoded, but not an encoded public key', () => {
+    for (const key of [ed25519, rsaPem, rsaPkcs8, encrypted]) {
+      const once = Buffer.from(key.privateText).toString('base64')
+      expect(looksLikePrivateKey(once)).toBe(true)
+      expect(looksLikePrivateKey(`/srv/${once}`)).toBe(true)
+      expect(looksLikePrivateKey(Buffer.from(key.privateText).toString('base64url'))).toBe(true)
+    }
+    const publicPem = execFileSync('openssl', ['pkey', '-pubout'], {
+      input: rsaPem.privateText,
+      encoding: 'utf8'
+    })
+    expect(publicPem).toContain('BEGIN PUBLIC KEY')
+    expect(looksLikePrivateKey(Buffer.from(publicPem).toString('base64'))).toBe(false)
+  })
+
   it('recognises a PuTTY key and the armor lines alone', () => {
     expect(looksLikePrivateKey('PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none')).toBe(true)
     expect(looksLikePrivateKey('PuTTY-User-Key-File-3: ssh-ed25519')).toBe(true)

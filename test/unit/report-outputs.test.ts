@@ -52,6 +52,24 @@ describe('writeSummary', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
+  it('says FAILED, not done, when the step failed after a server was reached', async () => {
+    const host = {
+      role: 'server' as const,
+      address: '127.0.0.1:22',
+      keyType: 'ssh-ed25519',
+      fingerprint: 'SHA256:x',
+      pinLabel: ''
+    }
+    await writeSummary({
+      direction: 'upload',
+      hosts: [host],
+      files: [],
+      durationMs: 1,
+      failed: true
+    })
+    expect(readFileSync(file, 'utf8')).toContain('SFTP upload: FAILED')
+  })
+
   const hostile =
     'x\n\n# Owned\n[click](http://evil.example/)\n![i](http://evil.example/i.png) | <script>`'
 
