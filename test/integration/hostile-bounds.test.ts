@@ -54,7 +54,7 @@ describe('bounds against a hostile server (bundle of src/)', () => {
   test('an endless wide tree stops at the entry limit, in bounded memory', async () => {
     const run = await measured({ direction: 'download', source: '/wide', target: 'wide' })
     expect(run.errors).toHaveLength(1)
-    expect(run.errors[0]).toMatch(/more than 500,000 entries .*Narrow 'source'/)
+    expect(run.errors[0]).toMatch(/more than 300,000 entries .*Narrow 'source'/)
     expect(run.peakKiB).toBeLessThan(RSS_LIMIT_KIB)
     expect(existsSync(path.join(workspace, 'wide'))).toBe(false)
   }, 600_000)
@@ -73,7 +73,7 @@ describe('bounds against a hostile server (bundle of src/)', () => {
       target: 'endless'
     })
     expect(run.errors).toHaveLength(1)
-    expect(run.errors[0]).toMatch(/more than 500,000 entries.*'\/endless-folder'/)
+    expect(run.errors[0]).toMatch(/more than 300,000 entries.*'\/endless-folder'/)
     expect(run.peakKiB).toBeLessThan(RSS_LIMIT_KIB)
   }, 600_000)
 
@@ -81,7 +81,7 @@ describe('bounds against a hostile server (bundle of src/)', () => {
     writeFileSync(path.join(workspace, 'page.html'), 'hello\n')
     const run = await measured({ source: 'page.html', target: '/wide', 'dry-run': 'true' })
     expect(run.errors).toHaveLength(1)
-    expect(run.errors[0]).toMatch(/more than 500,000 entries.*Point 'target'/)
+    expect(run.errors[0]).toMatch(/more than 300,000 entries.*Point 'target'/)
     expect(run.peakKiB).toBeLessThan(RSS_LIMIT_KIB)
   }, 600_000)
 
