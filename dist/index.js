@@ -54882,7 +54882,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6267);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6393);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -54891,7 +54891,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6267:
+/***/ 6393:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -63549,6 +63549,60 @@ async function copyRange(reader, writer, size, watermark, onBytes, budget = unsh
     if (failure !== undefined)
         throw failure;
 }
+/**
+ * Bytes of small files held whole in memory across one connection. Hundreds of files move at
+ * once, each read whole (up to 256 KiB): without a cap, 1024 of them could hold 256 MiB.
+ */
+const SMALL_FILE_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** A first-come first-served budget of bytes; a request above the capacity waits for all of it. */
+class ByteBudget {
+    capacity;
+    used = 0;
+    queue = [];
+    constructor(capacity = SMALL_FILE_BYTES_IN_FLIGHT) {
+        this.capacity = capacity;
+    }
+    async use(bytes, work) {
+        const take = Math.min(bytes, this.capacity);
+        if (this.queue.length > 0 || this.used + take > this.capacity) {
+            await new Promise(go => this.queue.push({ bytes: take, go }));
+        }
+        else
+            this.used += take;
+        try {
+            return await work();
+        }
+        finally {
+            this.used -= take;
+            this.wake();
+        }
+    }
+    get inUse() {
+        return this.used;
+    }
+    wake() {
+        while (this.queue.length > 0 && this.used + this.queue[0].bytes <= this.capacity) {
+            const next = this.queue.shift();
+            this.used += next.bytes;
+            next.go();
+        }
+    }
+}
+/** A file already in memory (a small file read whole), read as ranges. */
+class BufferReader {
+    data;
+    lanes = 1;
+    constructor(data) {
+        this.data = data;
+    }
+    get chunkSize() {
+        return Math.max(1, this.data.length);
+    }
+    async read(offset, length) {
+        return this.data.subarray(offset, offset + length);
+    }
+    async close() { }
+}
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -63770,6 +63824,43 @@ class RemoteFileReader extends RemoteFile {
 function landed(info, attrsError, clock) {
     const writtenAt = (clock ?? info).mtime;
     return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
+}
+/**
+ * Reads a small remote file (at most one read request) whole, proving it ends at `size`. After
+ * the handle arrives, the read, a one-byte read at `size` (which must find the end) and, on a
+ * server that answers in order, the close all go out together: two round trips per file instead
+ * of four. A short first answer (the file shrank, or a server that splits reads) is completed by
+ * reading on from a fresh handle.
+ */
+async function readWholeRemote(channel, path, size) {
+    const handle = await channel.open(path, 'r');
+    const buffer = Buffer.allocUnsafe(size);
+    const first = size > 0 ? channel.read(handle, buffer, size, 0) : Promise.resolve(0);
+    const end = channel.read(handle, Buffer.allocUnsafe(1), 1, size);
+    const closed = channel.processesInOrder
+        ? channel.close(handle)
+        : Promise.allSettled([first, end]).then(() => channel.close(handle));
+    const [got, extra, close] = await Promise.allSettled([first, end, closed]);
+    if (got.status === 'rejected')
+        throw got.reason;
+    if (extra.status === 'rejected')
+        throw extra.reason;
+    if (close.status === 'rejected')
+        throw close.reason;
+    if (extra.value !== 0) {
+        throw new TransferError(`${path} is longer than the ${size} bytes the server reported; it was not kept.`);
+    }
+    if (got.value < size) {
+        const reader = await RemoteFileReader.open([channel], path);
+        try {
+            const rest = await reader.read(got.value, size - got.value);
+            rest.copy(buffer, got.value);
+        }
+        finally {
+            await reader.close().catch(() => undefined);
+        }
+    }
+    return buffer;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
@@ -65154,7 +65245,7 @@ async function runRound(plan, jobs) {
     const round = { done: [], pending: [] };
     try {
         await plan.prepare?.(session, jobs);
-        const limit = pLimit(plan.concurrency);
+        const limit = pLimit(Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity)));
         await Promise.all(jobs.map(job => limit(async () => {
             if (round.error !== undefined) {
                 round.pending.push(job);
@@ -65225,1164 +65316,6 @@ function isTransient(err, session) {
 }
 function retry_describe(err) {
     return err instanceof Error ? err.message : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/plans/checksums.ts
-
-/**
- * Parses checksum lines into a map of name → lowercase hex: `sha256sum` output (`<64 hex>  name`
- * or `<64 hex> *name`) and its BSD form (`SHA256 (name) = <64 hex>`, from `sha256sum --tag`). A
- * bare hash on its own line (a `NAME.sha256` sidecar that holds only the digest) is stored under
- * the empty name.
- */
-function parseChecksums(text) {
-    const sums = new Map();
-    for (const raw of text.split(/\r?\n/)) {
-        const line = raw.trim();
-        if (!line || line.startsWith('#'))
-            continue;
-        const gnu = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
-        const bsd = /^SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})$/.exec(line);
-        const [hash, name] = gnu ? [gnu[1], gnu[2]] : bsd ? [bsd[2], bsd[1]] : [];
-        if (hash === undefined)
-            continue;
-        sums.set((name ?? '').trim().replace(/^\.\//, ''), hash.toLowerCase());
-    }
-    return sums;
-}
-/**
- * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
- * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
- * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
- * another file.)
- */
-function ownLine(sums, fileName) {
-    const exact = sums.get(fileName);
-    if (exact)
-        return exact;
-    const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
-    return byBase.length === 1 ? byBase[0][1] : undefined;
-}
-/**
- * What a sidecar says a file's hash must be. The file's own `NAME.sha256` exists only to vouch
- * for that file, so one that names nothing usable is an error; a `SHA256SUMS` covers many files
- * and may simply not list this one.
- */
-function expectedFromSidecar(fileName, sidecar, sums) {
-    if (sidecar) {
-        const own = ownLine(sidecar, fileName) ?? sidecar.get('');
-        if (own)
-            return { hash: own, source: `${fileName}.sha256` };
-        return {
-            unusable: `${fileName}.sha256 holds no SHA-256 for ${fileName} (expected a bare digest, ` +
-                `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
-        };
-    }
-    const listed = sums?.get(fileName);
-    return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/engine/temp-names.ts
-
-/**
- * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
- * can be found and removed, and hidden (leading dot) so web servers do not list them.
- */
-const TEMP_SUFFIX = '.sftp-part';
-/**
- * A fresh token for temporary names. Each upload to a server takes its own, so two runs, and two
- * fan-out servers that share one file system, never write the same temporary file.
- */
-function newRunToken() {
-    return (0,external_node_crypto_.randomBytes)(4).toString('hex');
-}
-/** This process's token, for temporary names that need no more than one per run. */
-const RUN_TOKEN = newRunToken();
-/** Exactly the names tempNameFor makes: hidden, then a token of 8 hex digits, then the suffix. */
-const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.sftp-part$/;
-/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
-const MAX_BASE_BYTES = 180;
-/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
-function tempNameFor(name, token = RUN_TOKEN) {
-    if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
-        // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
-        // temporary file; a digest of the exact name keeps them apart.
-        const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
-        return `.${name}${tag}.${token}${TEMP_SUFFIX}`;
-    }
-    // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
-    // the whole name so two long names sharing a prefix never share a temporary file.
-    let base = '';
-    for (const char of name) {
-        if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9)
-            break;
-        base += char;
-    }
-    return `.${base}~${digestOf(name)}.${token}${TEMP_SUFFIX}`;
-}
-function digestOf(name) {
-    return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
-}
-function isTempName(name) {
-    return TEMP_NAME.test(name);
-}
-
-;// CONCATENATED MODULE: ./src/engine/small-files.ts
-
-
-
-/** Reads a small remote file whole (state files, checksum sidecars); refuses big ones. */
-async function readSmallFile(channel, remotePath, maxBytes = 4 * 1024 * 1024) {
-    const handle = await channel.open(remotePath, 'r');
-    try {
-        const chunks = [];
-        let total = 0;
-        for (;;) {
-            const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total));
-            const n = await channel.read(handle, buffer, buffer.length, total);
-            if (n === 0)
-                break;
-            chunks.push(buffer.subarray(0, n));
-            total += n;
-            if (total > maxBytes) {
-                throw new ActionError('File too large', `${remotePath} is larger than ${maxBytes} bytes`);
-            }
-        }
-        return Buffer.concat(chunks).toString('utf8');
-    }
-    finally {
-        await channel.close(handle).catch(() => undefined);
-    }
-}
-/** Writes a small remote file through a temporary name and an atomic rename. */
-async function writeSmallFileAtomically(channel, remotePath, text) {
-    // A fresh token per write: fan-out servers sharing a file system write this file at once.
-    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath), newRunToken()));
-    const data = Buffer.from(text, 'utf8');
-    const handle = await channel.open(temp, 'w');
-    try {
-        for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
-            await channel.write(handle, data.subarray(offset, offset + channel.maxWriteLen), offset);
-        }
-    }
-    finally {
-        await channel.close(handle);
-    }
-    await channel.replace(temp, remotePath);
-}
-
-;// CONCATENATED MODULE: ./src/engine/sidecars.ts
-
-
-
-
-
-/**
- * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
- * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
- * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
- * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
- * silence must never pass for a match.
- */
-class SidecarChecksums {
-    channel;
-    dirs = new Map();
-    sums = new Map();
-    /** `channel` gives the current connection's channel (it changes after a reconnect). */
-    constructor(channel) {
-        this.channel = channel;
-    }
-    async expectedFor(remotePath) {
-        const dir = external_node_path_namespaceObject.posix.dirname(remotePath);
-        const name = external_node_path_namespaceObject.posix.basename(remotePath);
-        const names = await this.list(dir);
-        const own = names.has(`${name}.sha256`)
-            ? await this.read(external_node_path_namespaceObject.posix.join(dir, `${name}.sha256`))
-            : undefined;
-        const all = names.has('SHA256SUMS')
-            ? await this.read(external_node_path_namespaceObject.posix.join(dir, 'SHA256SUMS'))
-            : undefined;
-        const verdict = expectedFromSidecar(name, own, all);
-        if (verdict && 'unusable' in verdict) {
-            throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`);
-        }
-        return verdict;
-    }
-    list(dir) {
-        return this.cached(this.dirs, dir, async () => {
-            try {
-                const entries = await this.channel().readdir(dir);
-                // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
-                return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name));
-            }
-            catch (err) {
-                // A folder one may read from but not list (a drop box) simply shows no sidecars.
-                if (isTransient(err, undefined))
-                    throw err;
-                return new Set();
-            }
-        });
-    }
-    read(file) {
-        return this.cached(this.sums, file, async () => {
-            try {
-                return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024));
-            }
-            catch (err) {
-                if (isTransient(err, undefined))
-                    throw err;
-                throw new ActionError('Checksum file unreadable', `the checksum file ${file} exists but could not be read: ${err.message}`);
-            }
-        });
-    }
-    cached(map, key, load) {
-        let value = map.get(key);
-        if (!value) {
-            value = load();
-            map.set(key, value);
-            value.catch(() => map.delete(key));
-        }
-        return value;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/download.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * Downloads each file to a temporary local name, checks it, then renames it into place. Every
- * local path is proven to lie inside `target` before anything is written.
- */
-async function downloadFiles(connect, target, files, options) {
-    await refuseWithoutRoom(target, files);
-    const first = await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
-    const refused = [];
-    const jobs = [];
-    for (const file of files) {
-        const finalPath = localPathInside(target, file.rel);
-        if (!finalPath) {
-            const why = `'${printableName(file.rel)}' would land outside the target directory`;
-            refused.push(fileResult(file.path, '', file.size, 'refused', why));
-            continue;
-        }
-        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
-        const written = new Watermark(0, options.verifySha256);
-        jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
-    }
-    let current;
-    const sources = sourceFolders(files, external_node_path_namespaceObject.posix.dirname);
-    const folders = new FolderCheck(target, rel => {
-        const source = rel === undefined ? undefined : sources.get(rel);
-        const session = current;
-        return folderMode(options.preserve, source ? async () => (await session.main.stat(source)).mode : undefined);
-    });
-    await folders.created(first, target);
-    const sidecars = options.verifySha256
-        ? new SidecarChecksums(() => current.main)
-        : undefined;
-    const results = await runWithRetries({
-        jobs,
-        what: options.what,
-        retries: options.retries,
-        concurrency: options.concurrency,
-        connect,
-        run: (session, job) => {
-            current = session;
-            return downloadOne(session, job, options, sidecars, folders);
-        },
-        abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
-    });
-    // A temporary file kept for resuming is useless once the step gives up.
-    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
-    await folders.applyModes();
-    return [...results, ...refused];
-}
-async function downloadOne(session, job, options, sidecars, folders) {
-    try {
-        await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
-        await fetchToTemp(session, job, options.onBytes);
-        const sha256 = await checkContent(session, job, options, sidecars);
-        await setLocalAttributes(job.tempPath, fileAttributes(options.preserve, remoteAttributes(job.file)));
-        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
-        const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
-        return sha256 ? { ...row, sha256 } : row;
-    }
-    catch (err) {
-        if (isTransient(err, session))
-            throw err;
-        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
-        return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', err.message);
-    }
-}
-async function fetchToTemp(session, job, onBytes) {
-    const resume = await resumePoint(job);
-    const lanes = session.lanesFor(job.file.size, job.turn);
-    const reader = await RemoteFileReader.open(lanes, job.file.path);
-    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
-        await reader.close().catch(() => undefined);
-        throw err;
-    });
-    try {
-        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
-        await reader.expectEnd(job.file.size);
-    }
-    catch (err) {
-        killIfNetwork(session)(err);
-    }
-    finally {
-        await writer.close();
-        if (!session.dead)
-            await reader.close().catch(() => undefined);
-    }
-    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
-    if (written.size !== job.file.size) {
-        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
-    }
-}
-/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
-async function checkContent(session, job, options, sidecars) {
-    const received = job.written.digest();
-    if (!received || !options.verifySha256)
-        return received;
-    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
-    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
-    return received;
-}
-/** Before the rename, so the file never shows under its name with the wrong mode or times. */
-async function setLocalAttributes(file, attrs) {
-    if (attrs?.mode !== undefined)
-        await (0,promises_namespaceObject.chmod)(file, attrs.mode);
-    if (attrs?.mtime !== undefined)
-        await (0,promises_namespaceObject.utimes)(file, attrs.atime ?? attrs.mtime, attrs.mtime);
-}
-async function resumePoint(job) {
-    if (job.written.value === 0)
-        return false;
-    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
-    job.written.rewind(existing?.size ?? 0);
-    if (job.written.value > 0)
-        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
-    return job.written.value > 0;
-}
-/**
- * Creates the folders files land in and proves each really lies inside the target. The names
- * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
- * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
- */
-class FolderCheck {
-    target;
-    modeOf;
-    proven = new Map();
-    root;
-    modes = [];
-    constructor(target, modeOf) {
-        this.target = target;
-        this.modeOf = modeOf;
-    }
-    /** Notes the folders `mkdir -p` made, from `first` down to `dir`, with the modes they get. */
-    async created(first, dir) {
-        if (first === undefined)
-            return;
-        const made = [];
-        for (let d = dir;; d = external_node_path_namespaceObject.dirname(d)) {
-            made.push(d);
-            if (d === first || external_node_path_namespaceObject.dirname(d) === d)
-                break;
-        }
-        for (const d of made) {
-            const rel = external_node_path_namespaceObject.relative(this.target, d);
-            const below = rel !== '' && safe_names_isInsideDir(this.target, d);
-            const mode = await this.modeOf(below ? rel.split(external_node_path_namespaceObject.sep).join('/') : undefined).catch((err) => {
-                if (err instanceof ConnectionError)
-                    throw err;
-                return undefined;
-            });
-            if (mode !== undefined)
-                this.modes.push({ dir: d, mode });
-        }
-    }
-    /** Last, once every file is in: a folder mode without write permission cannot stop a file. */
-    async applyModes() {
-        await Promise.all(this.modes.map(({ dir, mode }) => (0,promises_namespaceObject.chmod)(dir, mode)));
-    }
-    prove(dir) {
-        let check = this.proven.get(dir);
-        if (!check) {
-            check = this.check(dir);
-            this.proven.set(dir, check);
-            check.catch(() => this.proven.delete(dir));
-        }
-        return check;
-    }
-    async check(dir) {
-        // The part that exists is resolved before anything is created, so not even an empty folder
-        // appears outside the target; folders created below it cannot be links.
-        this.root ??= (0,promises_namespaceObject.realpath)(this.target);
-        const root = await this.root;
-        const real = await realpathOfExisting(dir).catch((err) => {
-            throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
-        });
-        if (!safe_names_isInsideDir(root, real)) {
-            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
-                'nothing was written there.');
-        }
-        await this.created(await (0,promises_namespaceObject.mkdir)(dir, { recursive: true }), dir);
-    }
-}
-/**
- * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
- * fit on the runner's disk is refused before anything is written, rather than filling the disk.
- */
-async function refuseWithoutRoom(target, files) {
-    const needed = files.reduce((sum, f) => sum + f.size, 0);
-    const where = await realpathOfExisting(target);
-    const { bavail, bsize } = await (0,promises_namespaceObject.statfs)(where);
-    const free = bavail * bsize;
-    if (needed <= free)
-        return;
-    throw new ActionError('Not enough disk space', `the ${files.length} files to download add up to ${formatBytes(needed)} (${needed} bytes, ` +
-        `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
-        `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`);
-}
-/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
-async function realpathOfExisting(dir) {
-    let current = dir;
-    while (!(await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) && external_node_path_namespaceObject.dirname(current) !== current) {
-        current = external_node_path_namespaceObject.dirname(current);
-    }
-    return (0,promises_namespaceObject.realpath)(current);
-}
-
-;// CONCATENATED MODULE: ./src/engine/listing-cache.ts
-/**
- * Entries kept across retries at most. A listing is bounded by the walker's limits, not by the
- * cache: past this many, folders are simply read again after a drop, so a huge (or hostile)
- * tree is never held twice in memory.
- */
-const MAX_CACHED_ENTRIES = 50_000;
-/**
- * Listings and stats a phase has already read, kept across its retries: a walk cut short by a
- * dropped connection carries on over the next one without reading again what it had. Only
- * answers are kept, never failures, and the cache lives as long as the phase that made it.
- */
-class ListingCache {
-    listings = new Map();
-    stats = new Map();
-    entries = 0;
-    /** Reads through `channel` whatever is not cached yet. */
-    on(channel) {
-        return {
-            stat: async (path) => this.stats.get(path) ?? keep(this.stats, path, await channel.stat(path)),
-            readdir: async (path, onBatch) => {
-                const cached = this.listings.get(path);
-                // The walker counts what a listing holds against its limits, cached or not.
-                if (cached) {
-                    onBatch?.(cached.map(e => e.name));
-                    return cached;
-                }
-                const listed = await channel.readdir(path, onBatch);
-                if (this.entries + listed.length <= MAX_CACHED_ENTRIES) {
-                    this.entries += listed.length;
-                    this.listings.set(path, listed);
-                }
-                return listed;
-            }
-        };
-    }
-}
-function keep(map, key, value) {
-    map.set(key, value);
-    return value;
-}
-
-;// CONCATENATED MODULE: ./src/inputs/attributes.ts
-
-
-const PRESERVABLE = ['times', 'mode'];
-/** `preserve`: a comma list of `times` and `mode`, or `none`; empty means the default, `times`. */
-function parsePreserve(raw, input = 'preserve') {
-    const items = raw
-        .split(',')
-        .map(s => s.trim().toLowerCase())
-        .filter(Boolean);
-    if (items.length === 0)
-        return { times: true, mode: false };
-    if (items.length === 1 && items[0] === 'none')
-        return { times: false, mode: false };
-    for (const item of items) {
-        if (!PRESERVABLE.includes(item)) {
-            throw new InputError(input, `'${printableName(item)}' is not allowed. Use a comma list of times and mode ` +
-                '(e.g. preserve: times,mode), or none.');
-        }
-    }
-    return { times: items.includes('times'), mode: items.includes('mode') };
-}
-const CHMOD_PART = /^([DF])([0-7]{3,4})$/i;
-const CHMOD_EXAMPLE = 'Use octal modes as in rsync, e.g. chmod: D755,F644 (either part may be left out).';
-/**
- * `chmod` in rsync's octal form: `D755,F644`, `F600`, `D750`. Only the permission bits: a
- * setuid, setgid or sticky bit (a fourth digit other than 0) is refused, not silently dropped.
- */
-function parseChmod(raw, input = 'chmod') {
-    const parts = raw
-        .split(',')
-        .map(s => s.trim())
-        .filter(Boolean);
-    const result = {};
-    for (const part of parts) {
-        const match = CHMOD_PART.exec(part);
-        if (!match) {
-            throw new InputError(input, `'${printableName(part)}' is not understood. ${CHMOD_EXAMPLE}`);
-        }
-        const key = match[1].toUpperCase() === 'D' ? 'dirs' : 'files';
-        if (result[key] !== undefined) {
-            throw new InputError(input, `'${match[1].toUpperCase()}' is given twice. ${CHMOD_EXAMPLE}`);
-        }
-        const mode = parseInt(match[2], 8);
-        if (mode > 0o777) {
-            throw new InputError(input, `'${part}' sets a setuid, setgid or sticky bit; only permission bits (up to 777) are ` +
-                `allowed. ${CHMOD_EXAMPLE}`);
-        }
-        result[key] = mode;
-    }
-    return result;
-}
-/** Both inputs, read together: `chmod` overrides `preserve: mode` where it names a mode. */
-function readAttributes(preserve, chmod) {
-    return { ...parsePreserve(preserve), chmod: parseChmod(chmod) };
-}
-/** One line for the job summary: what the written files and folders got. */
-function describeAttributes(settings) {
-    const octal = (mode) => mode.toString(8).padStart(3, '0');
-    const { files, dirs } = settings.chmod;
-    const parts = [
-        settings.times ? 'times kept from the source' : 'times not kept (set when written)',
-        files !== undefined
-            ? `files set to ${octal(files)} (chmod)`
-            : settings.mode
-                ? 'file modes kept from the source'
-                : "file modes left to the receiving side's default",
-        dirs !== undefined
-            ? `new folders set to ${octal(dirs)} (chmod)`
-            : settings.mode
-                ? "new folders given their source folder's mode"
-                : "new folders left to the receiving side's default"
-    ];
-    return `${parts.join('; ')}.`;
-}
-
-;// CONCATENATED MODULE: ./src/plans/release-id.ts
-
-
-
-/**
- * Release directories are named so that plain string order is time order: the generated form is
- * `YYYYMMDDTHHMMSS.mmmZ-<random>` (UTC, fixed width), then `-<sha7>` with a commit. The random
- * part keeps two deploys of one commit in the same millisecond apart without changing the order
- * of different times. Pruning keeps the greatest names, so a user-given release-id must sort the
- * same way, e.g. by keeping a time prefix (`20261125T160102Z-hotfix`); a name like `v2` would
- * sort after every generated ID and be kept as "newest" forever.
- */
-/** Longest release-id accepted; one path component stays far below NAME_MAX. */
-const MAX_RELEASE_ID_LENGTH = 100;
-const SAFE_ID = /^[A-Za-z0-9._-]+$/;
-const SHA_CHARS = /^[0-9A-Za-z]+$/;
-/** What makeReleaseId makes, and what versions before the random part made (`...SSZ-sha7`). */
-const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/;
-const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/;
-/** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
-function makeReleaseId(now, sha, random = (0,external_node_crypto_.randomBytes)(3).toString('hex')) {
-    // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
-    const stamp = now.toISOString().replace(/[-:]/g, '');
-    const commit = sha?.trim() ?? '';
-    if (commit === '')
-        return `${stamp}-${random}`;
-    // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.
-    if (!SHA_CHARS.test(commit))
-        throw new Error(`Unexpected commit sha '${commit}'.`);
-    return `${stamp}-${random}-${commit.slice(0, 7).toLowerCase()}`;
-}
-/** True for a name this action generates (now or in earlier versions): pruning may remove it. */
-function isGeneratedReleaseId(name) {
-    return GENERATED.test(name) || GENERATED_BEFORE.test(name);
-}
-/**
- * Returns `id` when it can name one directory under `releases/`, else throws InputError naming
- * `input`. It becomes a path component on the server and the target of `current`, so nothing
- * that could climb out of `releases/` or need quoting is accepted.
- */
-function validateReleaseId(id, input) {
-    if (id === '')
-        throw new InputError(input, 'the release ID is empty.');
-    if (id.length > MAX_RELEASE_ID_LENGTH) {
-        throw new InputError(input, `the release ID is ${id.length} characters long; at most ${MAX_RELEASE_ID_LENGTH} are allowed.`);
-    }
-    if (id === '.' || id === '..') {
-        throw new InputError(input, `'${id}' is a directory reference, not a release ID.`);
-    }
-    if (!SAFE_ID.test(id)) {
-        throw new InputError(input, `'${printableName(id)}' may only contain letters, digits, '.', '_' and '-' (it names one directory on the server).`);
-    }
-    // Hidden names are the action's temporary files, and pruning skips them: a hidden release
-    // would be kept forever.
-    if (id.startsWith('.'))
-        throw new InputError(input, `'${id}' must not start with '.'.`);
-    return id;
-}
-/** True for a name `validateReleaseId` accepts: the only entries pruning may remove. */
-function isReleaseId(name) {
-    return name.length <= MAX_RELEASE_ID_LENGTH && SAFE_ID.test(name) && !name.startsWith('.');
-}
-/** Newest first. Code-unit order, not locale order, so every runner sorts the same way. */
-function sortReleases(names) {
-    return [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
-}
-
-;// CONCATENATED MODULE: ./src/inputs/settings.ts
-
-
-
-
-
-
-
-const DIRECTIONS = ['upload', 'download', 'relay'];
-const SELECTIONS = ['all', 'newest'];
-const VERIFIES = ['size', 'sha256'];
-const SYNCS = ['off', 'changed', 'checksum'];
-/** Builds and validates the settings; throws InputError naming the first bad input. */
-function readSettings(read, env) {
-    const warnings = [];
-    const direction = parseChoice(read('direction'), 'direction', DIRECTIONS, 'upload');
-    const servers = readEndpoints(read, '', {}, warnings);
-    if (servers.length > 1 && direction !== 'upload') {
-        throw new InputError('host', `several servers are only supported for uploads, not ${direction}.`);
-    }
-    if (direction !== 'relay')
-        warnIgnored(read, warnings, direction);
-    const targetServer = direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined;
-    const select = parseChoice(read('select'), 'select', SELECTIONS, 'all');
-    if (select !== 'all' && direction === 'upload') {
-        throw new InputError('select', 'applies to download and relay; leave it empty for uploads.');
-    }
-    const target = readTarget(read('target'), direction, env.workspace);
-    const uploadOnly = readUploadOptions(read, direction, target, env);
-    const rollback = readRollback(read, direction, uploadOnly, warnings);
-    return {
-        direction,
-        servers,
-        ...(targetServer ? { targetServer } : {}),
-        source: rollback ? { include: [], exclude: [] } : parseSources(read('source'), 'source'),
-        select,
-        target,
-        verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
-        ...uploadOnly,
-        dryRun: parseBoolean(read('dry-run'), 'dry-run'),
-        attributes: readAttributes(read('preserve'), read('chmod')),
-        rollback,
-        timeoutMs: parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
-        concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
-            fallback: 32,
-            min: 1,
-            max: 256
-        }),
-        retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
-        workspace: env.workspace,
-        manifestPath: external_node_path_namespaceObject.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
-        warnings,
-        secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
-    };
-}
-const RELAY_ONLY = ['host', 'port', 'username', 'fingerprint', 'private-key', 'password'].map(name => `target-${name}`);
-/** A relay-only input set on another direction is a likely mistake: say so rather than ignore it. */
-function warnIgnored(read, warnings, direction) {
-    const set = RELAY_ONLY.filter(name => read(name) !== '' && !(name === 'target-port' && read(name) === '22'));
-    if (set.length) {
-        warnings.push(`Input${set.length > 1 ? 's' : ''} ${set.map(n => `'${n}'`).join(', ')} only apply to direction: relay; ignored for ${direction}.`);
-    }
-}
-function readUploadOptions(read, direction, target, env) {
-    const sync = parseChoice(read('sync'), 'sync', SYNCS, 'off');
-    // checksum is changed with a stricter comparison: state, local hashes and skips work alike.
-    const syncChanged = sync !== 'off';
-    const syncChecksum = sync === 'checksum';
-    const deleteExtraneous = parseBoolean(read('delete'), 'delete');
-    const release = parseBoolean(read('release'), 'release');
-    const options = {
-        syncChanged,
-        syncChecksum,
-        deleteExtraneous,
-        ...(release ? { release: readRelease(read, env) } : {})
-    };
-    const used = [
-        ['sync', syncChanged],
-        ['delete', deleteExtraneous],
-        ['release', release]
-    ];
-    for (const [input, on] of used) {
-        if (on && direction !== 'upload')
-            throw new InputError(input, `applies to uploads only, not ${direction}.`);
-    }
-    if (release && (syncChanged || deleteExtraneous)) {
-        throw new InputError('release', "cannot be combined with 'sync' or 'delete': each release is a complete, fresh directory.");
-    }
-    if (deleteExtraneous && ['.', '/', ''].includes(target)) {
-        throw new InputError('delete', `refused for target '${target}': deleting toward the root or the login directory could remove ` +
-            'everything there. Point target at the directory the site lives in, e.g. /var/www/site.');
-    }
-    return options;
-}
-/** `rollback` sends nothing: it needs no source, and options about sending contradict it. */
-function readRollback(read, direction, upload, warnings) {
-    if (!parseBoolean(read('rollback'), 'rollback'))
-        return false;
-    if (direction !== 'upload') {
-        throw new InputError('rollback', `applies to upload targets that use releases, not ${direction}. Use direction: upload.`);
-    }
-    const contradicting = upload.syncChanged ? 'sync' : upload.deleteExtraneous ? 'delete' : '';
-    if (contradicting || read('release-id')) {
-        throw new InputError('rollback', `cannot be combined with '${contradicting || 'release-id'}': a rollback uploads nothing, ` +
-            "it switches 'current' back to the release before the live one.");
-    }
-    if (read('source').trim())
-        warnings.push("Input 'source' is ignored with rollback: true.");
-    return true;
-}
-function readRelease(read, env) {
-    const given = read('release-id');
-    const id = given ? validateReleaseId(given, 'release-id') : makeReleaseId(new Date(), env.sha);
-    const keep = parseIntegerInput(read('keep-releases'), 'keep-releases', {
-        fallback: 5,
-        min: 1,
-        max: 100
-    });
-    return { id, keep, given: given !== '' };
-}
-function parseBoolean(raw, input) {
-    const value = raw.trim().toLowerCase();
-    if (value === '' || value === 'false')
-        return false;
-    if (value === 'true')
-        return true;
-    throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`);
-}
-function parseChoice(raw, input, choices, fallback) {
-    const value = (raw || fallback).toLowerCase();
-    const found = choices.find(c => c === value);
-    if (!found) {
-        throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`);
-    }
-    return found;
-}
-/** The relay's destination: its own pins always; login details default to the source's. */
-function readTargetServer(read, source, warnings) {
-    if (!read('target-host')) {
-        throw new InputError('target-host', 'a relay needs the destination server, e.g. target-host: web.example.com.');
-    }
-    const targets = readEndpoints(read, 'target-', { username: source.username, credentials: source.credentials }, warnings);
-    if (targets.length > 1)
-        throw new InputError('target-host', 'name one destination server only.');
-    return targets[0];
-}
-function readTarget(raw, direction, workspace) {
-    const value = raw.trim();
-    if (!value) {
-        throw new InputError('target', 'the destination directory is required, e.g. target: /var/www/site.');
-    }
-    if (value.includes('\0'))
-        throw new InputError('target', 'must not contain a NUL character.');
-    if (direction === 'download')
-        return external_node_path_namespaceObject.resolve(workspace, value);
-    return normalizeRemoteDir(value);
-}
-/** SFTP does not expand `~`; paths relative to the login directory mean the same thing. */
-function normalizeRemoteDir(value) {
-    let dir = value.replace(/\\/g, '/');
-    if (dir === '~')
-        return '.';
-    if (dir.startsWith('~/'))
-        dir = dir.slice(2);
-    const normalized = external_node_path_namespaceObject.posix.normalize(dir);
-    return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized;
-}
-
-// EXTERNAL MODULE: ./node_modules/picomatch/index.js
-var picomatch = __nccwpck_require__(4006);
-var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
-;// CONCATENATED MODULE: ./src/plans/listing-limits.ts
-
-
-/**
- * Bounds on listing a server's folders. A hostile or broken server can present an endless tree
- * (every folder holding more folders, or one folder that never stops listing); unbounded, the
- * listing grows until the runner runs out of memory. With everything a listed file carries now
- * (times and modes for `preserve`), 500,000 entries of an endless tree peaked at 350 MiB; these
- * limits keep a download's listing well under 300 MiB.
- */
-const LISTING_LIMITS = {
-    /** Folder levels below the listed folder. */
-    depth: 64,
-    /** Entries of every kind (files, folders, links, refused names) in one listing. */
-    entries: 300_000,
-    /** Bytes (UTF-8) of the relative paths of those entries, so long names cannot outgrow memory. */
-    pathBytes: 32 * 1024 * 1024
-};
-/** Folders listed at once: enough to hide round trips, well under a server's open-handle limit. */
-const FOLDERS_AT_ONCE = 64;
-/** A listing stopped at one of LISTING_LIMITS. */
-class ListingLimitError extends ActionError {
-    constructor(message) {
-        super('Listing limit reached', message);
-    }
-}
-/**
- * Walks a server's folders within LISTING_LIMITS, stopping with an error that names the limit
- * and the input to narrow. FOLDERS_AT_ONCE folders are listed together, deepest first, so the
- * folders waiting to be listed stay few, and nothing of a listing outlives its visit: memory is
- * what the caller keeps, not what the server sends.
- */
-class ListingBudget {
-    input;
-    limits;
-    entries = 0;
-    pathBytes = 0;
-    /** Once a limit is hit, listings still running stop at their next batch. */
-    stopped;
-    constructor(input, limits = LISTING_LIMITS) {
-        this.input = input;
-        this.limits = limits;
-    }
-    /**
-     * Lists `first`, hands each listing to `visit`, and lists every folder `visit` returns, until
-     * none are left. Rejects with the first error (a limit, or the server's).
-     */
-    walk(lister, first, visit) {
-        return new Promise((resolve, reject) => {
-            const waiting = [first];
-            let active = 0;
-            let failed = false;
-            const fail = (err) => {
-                failed = true;
-                reject(err);
-            };
-            const pump = () => {
-                if (failed)
-                    return;
-                if (waiting.length === 0 && active === 0)
-                    return resolve();
-                while (active < FOLDERS_AT_ONCE && waiting.length > 0) {
-                    const folder = waiting.pop();
-                    active++;
-                    this.list(lister, folder).then(entries => {
-                        active--;
-                        if (failed)
-                            return;
-                        try {
-                            for (const child of visit(folder, entries))
-                                waiting.push(child);
-                        }
-                        catch (err) {
-                            return fail(err);
-                        }
-                        pump();
-                    }, fail);
-                }
-            };
-            pump();
-        });
-    }
-    async list(lister, folder) {
-        this.enter(folder.dir, folder.depth);
-        const prefixBytes = Buffer.byteLength(folder.rel);
-        return lister.readdir(folder.dir, names => this.count(folder.dir, names, prefixBytes));
-    }
-    enter(dir, depth) {
-        if (this.stopped)
-            throw this.stopped;
-        if (depth < this.limits.depth)
-            return;
-        throw this.stop(`the server's folders under '${printableName(dir)}' go deeper than ` +
-            `${this.limits.depth} levels, the most a listing descends. ${this.narrow()}`);
-    }
-    /**
-     * Counts one batch of entries listed in a folder whose relative path is `prefix` bytes long.
-     * An empty batch counts as one entry, so a server sending empty batches forever is stopped too.
-     */
-    count(dir, names, prefixBytes) {
-        if (this.stopped)
-            throw this.stopped;
-        this.entries += Math.max(1, names.length);
-        for (const name of names)
-            this.pathBytes += prefixBytes + 1 + Buffer.byteLength(name);
-        if (this.entries > this.limits.entries) {
-            throw this.stop(`the server listed more than ${this.limits.entries.toLocaleString('en-US')} entries ` +
-                `(the most one listing holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
-        }
-        if (this.pathBytes > this.limits.pathBytes) {
-            throw this.stop(`the paths the server listed add up to more than ` +
-                `${Math.round(this.limits.pathBytes / 1024 / 1024)} MiB (the most one listing ` +
-                `holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
-        }
-    }
-    stop(message) {
-        this.stopped = new ListingLimitError(message);
-        return this.stopped;
-    }
-    narrow() {
-        if (this.input === 'source')
-            return "Narrow 'source' to a smaller folder or a pattern, or split the transfer into several steps.";
-        if (this.input === 'target')
-            return ("Point 'target' at a smaller folder, or upload without 'sync', 'delete' and 'dry-run' " +
-                '(which list the target).');
-        return 'No real folder holds that many; the server is broken or hostile.';
-    }
-}
-/** The default bound for a single folder listed on its own (sidecars, releases, temp files). */
-function folderBudget(dir) {
-    const budget = new ListingBudget(undefined);
-    return names => budget.count(dir, names, 0);
-}
-
-;// CONCATENATED MODULE: ./src/plans/patterns.ts
-
-
-function scanPattern(pattern) {
-    const normalized = pattern.replace(/\\/g, '/');
-    const scan = picomatch_default().scan(normalized);
-    if (!scan.isGlob)
-        return { base: normalized, glob: '' };
-    return { base: scan.base, glob: scan.glob };
-}
-/**
- * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
- * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
- * name at any depth, like .gitignore (which paths they see is up to the callers below).
- */
-function makeExcluder(patterns) {
-    if (patterns.length === 0)
-        return () => false;
-    const matchers = patterns.map(p => {
-        const cleaned = cleanPattern(p);
-        // Paths are compared without a leading '/', so a full remote path must lose it too.
-        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
-    });
-    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
-}
-/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
-function pathPrefixes(rel) {
-    const parts = rel.split('/').filter(Boolean);
-    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
-}
-/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
-function cleanPattern(p) {
-    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
-}
-/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
-const hasSlash = (p) => cleanPattern(p).includes('/');
-/**
- * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
- * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
- * with a slash also match the path as the user sees it (from the workspace or login directory).
- * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
- * out of an upload is exactly what it protects from `delete`.
- */
-function makeSourceExcluder(exclude) {
-    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
-    const pathed = makeExcluder(exclude.filter(hasSlash));
-    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
-}
-/**
- * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
- * would even plan to remove what it was meant to send. Refused the same way as no match at all.
- */
-function allExcluded(pattern, matched) {
-    const files = matched === 1 ? '1 file' : `${matched} files`;
-    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
-        'remove the line.');
-}
-/**
- * The `!` test for files already on the server, which only have a path below the target. A
- * remote file counts as excluded when the pattern would have matched it on the source side too:
- * below the target, as a full remote path, or as each include's workspace path
- * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
- */
-function makeTargetExcluder(spec, dest) {
-    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
-    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-    const excluded = makeSourceExcluder(spec.exclude);
-    const root = dest.replace(/\/+$/, '');
-    const bases = spec.include
-        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
-        .filter(Boolean);
-    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
-}
-
-;// CONCATENATED MODULE: ./src/plans/remote-files.ts
-
-
-
-
-
-
-
-/**
- * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
- * checked before use; symbolic links in a listing are neither followed nor recreated.
- */
-async function listRemoteFiles(spec, lister, warn) {
-    const excluded = makeSourceExcluder(spec.exclude);
-    const refused = [];
-    const byRel = new Map();
-    const budget = new ListingBudget('source');
-    for (const pattern of spec.include) {
-        const matches = await expandRemote(pattern, { lister, refused, budget });
-        if (matches.length === 0) {
-            throw new InputError('source', `'${pattern}' matches no file on the server.`);
-        }
-        const kept = matches.filter(file => !excluded(file.rel, file.path));
-        if (kept.length === 0)
-            throw allExcluded(pattern, matches.length);
-        for (const file of kept) {
-            const existing = byRel.get(file.rel);
-            if (existing && existing.path !== file.path) {
-                throw new InputError('source', `two remote files land on the same local path '${printableName(file.rel)}' ` +
-                    `(${printableName(existing.path)} and ${printableName(file.path)}). ` +
-                    'Exclude one, or download them in separate steps.');
-            }
-            byRel.set(file.rel, file);
-        }
-    }
-    // What the user excluded or never asked for is not worth a warning, however odd its name.
-    const reported = refused.filter(r => !excluded(r.rel, r.path));
-    for (const r of reported)
-        warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`);
-    const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-    return { files, refused: reported };
-}
-async function expandRemote(pattern, walk) {
-    const { lister, refused } = walk;
-    const { base, glob } = scanPattern(pattern);
-    const root = normalizeRemoteDir(base || '.');
-    if (!glob) {
-        const info = await lister.stat(root).catch(absentUnlessLost);
-        if (!info)
-            return [];
-        if (info.isFile) {
-            // The name it lands under comes from the user's path, but `..` or `/` must not slip through
-            // as one (a server may call anything a file).
-            const rel = external_node_path_namespaceObject.posix.basename(root);
-            const reason = unsafeNameReason(rel);
-            if (reason) {
-                refused.push({ path: root, reason, rel });
-                return [];
-            }
-            return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }];
-        }
-        const found = [];
-        if (info.isDirectory)
-            await walkRemote(walk, found, root, Infinity);
-        return found;
-    }
-    const isMatch = picomatch_default()(glob, { dot: true });
-    const depth = glob.includes('**') ? Infinity : glob.split('/').length;
-    const all = [];
-    // A base folder that cannot be listed matches nothing; a listing cut off at a limit fails.
-    const listed = await walkRemote(walk, all, root, depth, isMatch).then(() => true, (err) => {
-        if (err instanceof ListingLimitError)
-            throw err;
-        absentUnlessLost(err);
-        return false;
-    });
-    return listed ? all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p))) : [];
-}
-const everything = () => true;
-/** Adds the files below `root` to `found` (one array for the whole walk: no copies per level). */
-function walkRemote(walk, found, root, levels, isMatch = everything) {
-    const { lister, refused, budget } = walk;
-    const first = { dir: root, rel: '', depth: 0, levels, isMatch };
-    return budget.walk(lister, first, (folder, entries) => {
-        const { dir, rel: prefix, levels } = folder;
-        const subdirs = [];
-        // Names are single safe parts by the time they are joined, so plain concatenation is exact
-        // (path.join builds each path from many pieces: twice the memory per listed file).
-        const base = dir === '.' ? '' : dir.endsWith('/') ? dir : `${dir}/`;
-        for (const entry of entries) {
-            if (entry.name === '.' || entry.name === '..')
-                continue;
-            const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-            // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
-            const wanted = levels > 1 || folder.isMatch(rel) || pathPrefixes(rel).some(p => folder.isMatch(p));
-            const reason = unsafeNameReason(entry.name);
-            if (reason) {
-                if (wanted)
-                    refused.push({ path: `${dir.replace(/\/+$/, '')}/${entry.name}`, reason, rel });
-                continue;
-            }
-            const full = base + entry.name;
-            if (entry.isSymbolicLink) {
-                if (wanted)
-                    refused.push({ path: full, reason: 'symbolic links are not followed', rel });
-            }
-            else if (entry.isDirectory) {
-                // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
-                const depth = folder.depth + 1;
-                if (levels > 1)
-                    subdirs.push({ ...folder, dir: full, rel, depth, levels: levels - 1 });
-                else if (folder.isMatch(rel))
-                    subdirs.push({ dir: full, rel, depth, levels: Infinity, isMatch: everything });
-            }
-            else if (entry.isFile) {
-                found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) });
-            }
-        }
-        return subdirs;
-    });
-}
-/** The attributes `preserve` may carry over, where the server reported them. */
-function kept(info) {
-    return {
-        ...(info.atime !== undefined ? { atime: info.atime } : {}),
-        ...(info.mode !== undefined ? { mode: info.mode } : {})
-    };
-}
-
-;// CONCATENATED MODULE: ./src/plans/select.ts
-/**
- * The most recently modified file by the server's clock. Equal times are broken by name, the
- * later name winning, since backup names usually end in a date or a sequence number.
- */
-function newestFile(files) {
-    let best;
-    for (const file of files) {
-        if (!best || file.mtime > best.mtime || (file.mtime === best.mtime && file.path > best.path)) {
-            best = file;
-        }
-    }
-    return best;
-}
-/** "3 h 5 min", "2 d 4 h": a file's age for the log. */
-function describeAge(mtimeSeconds, nowMs) {
-    const minutes = Math.max(0, Math.floor((nowMs / 1000 - mtimeSeconds) / 60));
-    if (minutes < 60)
-        return `${minutes} min`;
-    const hours = Math.floor(minutes / 60);
-    if (hours < 48)
-        return `${hours} h ${minutes % 60} min`;
-    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
 // EXTERNAL MODULE: external "node:stream"
@@ -66883,6 +65816,140 @@ class Liveness {
     }
 }
 
+;// CONCATENATED MODULE: ./src/plans/listing-limits.ts
+
+
+/**
+ * Bounds on listing a server's folders. A hostile or broken server can present an endless tree
+ * (every folder holding more folders, or one folder that never stops listing); unbounded, the
+ * listing grows until the runner runs out of memory. With everything a listed file carries now
+ * (times and modes for `preserve`), 500,000 entries of an endless tree peaked at 350 MiB; these
+ * limits keep a download's listing well under 300 MiB.
+ */
+const LISTING_LIMITS = {
+    /** Folder levels below the listed folder. */
+    depth: 64,
+    /** Entries of every kind (files, folders, links, refused names) in one listing. */
+    entries: 300_000,
+    /** Bytes (UTF-8) of the relative paths of those entries, so long names cannot outgrow memory. */
+    pathBytes: 32 * 1024 * 1024
+};
+/** Folders listed at once: enough to hide round trips, well under a server's open-handle limit. */
+const FOLDERS_AT_ONCE = 64;
+/** A listing stopped at one of LISTING_LIMITS. */
+class ListingLimitError extends ActionError {
+    constructor(message) {
+        super('Listing limit reached', message);
+    }
+}
+/**
+ * Walks a server's folders within LISTING_LIMITS, stopping with an error that names the limit
+ * and the input to narrow. FOLDERS_AT_ONCE folders are listed together, deepest first, so the
+ * folders waiting to be listed stay few, and nothing of a listing outlives its visit: memory is
+ * what the caller keeps, not what the server sends.
+ */
+class ListingBudget {
+    input;
+    limits;
+    entries = 0;
+    pathBytes = 0;
+    /** Once a limit is hit, listings still running stop at their next batch. */
+    stopped;
+    constructor(input, limits = LISTING_LIMITS) {
+        this.input = input;
+        this.limits = limits;
+    }
+    /**
+     * Lists `first`, hands each listing to `visit`, and lists every folder `visit` returns, until
+     * none are left. Rejects with the first error (a limit, or the server's).
+     */
+    walk(lister, first, visit) {
+        return new Promise((resolve, reject) => {
+            const waiting = [first];
+            let active = 0;
+            let failed = false;
+            const fail = (err) => {
+                failed = true;
+                reject(err);
+            };
+            const pump = () => {
+                if (failed)
+                    return;
+                if (waiting.length === 0 && active === 0)
+                    return resolve();
+                while (active < FOLDERS_AT_ONCE && waiting.length > 0) {
+                    const folder = waiting.pop();
+                    active++;
+                    this.list(lister, folder).then(entries => {
+                        active--;
+                        if (failed)
+                            return;
+                        try {
+                            for (const child of visit(folder, entries))
+                                waiting.push(child);
+                        }
+                        catch (err) {
+                            return fail(err);
+                        }
+                        pump();
+                    }, fail);
+                }
+            };
+            pump();
+        });
+    }
+    async list(lister, folder) {
+        this.enter(folder.dir, folder.depth);
+        const prefixBytes = Buffer.byteLength(folder.rel);
+        return lister.readdir(folder.dir, names => this.count(folder.dir, names, prefixBytes));
+    }
+    enter(dir, depth) {
+        if (this.stopped)
+            throw this.stopped;
+        if (depth < this.limits.depth)
+            return;
+        throw this.stop(`the server's folders under '${printableName(dir)}' go deeper than ` +
+            `${this.limits.depth} levels, the most a listing descends. ${this.narrow()}`);
+    }
+    /**
+     * Counts one batch of entries listed in a folder whose relative path is `prefix` bytes long.
+     * An empty batch counts as one entry, so a server sending empty batches forever is stopped too.
+     */
+    count(dir, names, prefixBytes) {
+        if (this.stopped)
+            throw this.stopped;
+        this.entries += Math.max(1, names.length);
+        for (const name of names)
+            this.pathBytes += prefixBytes + 1 + Buffer.byteLength(name);
+        if (this.entries > this.limits.entries) {
+            throw this.stop(`the server listed more than ${this.limits.entries.toLocaleString('en-US')} entries ` +
+                `(the most one listing holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+        if (this.pathBytes > this.limits.pathBytes) {
+            throw this.stop(`the paths the server listed add up to more than ` +
+                `${Math.round(this.limits.pathBytes / 1024 / 1024)} MiB (the most one listing ` +
+                `holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+    }
+    stop(message) {
+        this.stopped = new ListingLimitError(message);
+        return this.stopped;
+    }
+    narrow() {
+        if (this.input === 'source')
+            return "Narrow 'source' to a smaller folder or a pattern, or split the transfer into several steps.";
+        if (this.input === 'target')
+            return ("Point 'target' at a smaller folder, or upload without 'sync', 'delete' and 'dry-run' " +
+                '(which list the target).');
+        return 'No real folder holds that many; the server is broken or hostile.';
+    }
+}
+/** The default bound for a single folder listed on its own (sidecars, releases, temp files). */
+function folderBudget(dir) {
+    const budget = new ListingBudget(undefined);
+    return names => budget.count(dir, names, 0);
+}
+
 ;// CONCATENATED MODULE: ./src/engine/sftp.ts
 
 
@@ -66892,6 +65959,10 @@ class Liveness {
 const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 };
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024;
+/** Open files per channel when the server does not say (no `limits@openssh.com`). */
+const FALLBACK_OPEN_HANDLES = 64;
+/** Never more per channel than this, whatever a server offers: memory and fairness. */
+const MAX_OPEN_HANDLES = 1024;
 /**
  * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
  * Liveness: ssh2 has no request timeout, and a half-dead connection would otherwise leave a step
@@ -66926,6 +65997,17 @@ class SftpChannel {
      */
     get processesInOrder() {
         return Reflect.get(this.sftp, '_isOpenSSH') === true;
+    }
+    /**
+     * Handles this channel may hold open at once: what `limits@openssh.com` says (OpenSSH 9.2:
+     * RLIMIT_NOFILE minus 5, so 1019), a safe 64 when the server does not say, and a bounded
+     * number when it says "no limit".
+     */
+    get maxOpenHandles() {
+        const offered = Reflect.get(this.sftp, 'maxOpenHandles');
+        if (typeof offered !== 'number' || !(offered > 0))
+            return FALLBACK_OPEN_HANDLES;
+        return Math.min(MAX_OPEN_HANDLES, Math.floor(offered));
     }
     get hasPosixRename() {
         return this.extensionVersion('posix-rename@openssh.com') !== undefined;
@@ -67119,10 +66201,19 @@ function toStat(attrs) {
 
 
 
+
 /** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 const REQUEST_DEADLINE_MS = 60_000;
 /** Files at least this big are spread over several channels; smaller ones use one. */
 const SPREAD_THRESHOLD = 8 * 1024 * 1024;
+/** Files up to this size are held whole in memory while they move (see smallBytes). */
+const WHOLE_FILE_MAX = 256 * 1024;
+/**
+ * Big files moving at once per connection. Each holds a handle on every channel it spreads over,
+ * and a few already fill the requests in flight (REQUESTS_IN_FLIGHT), so more would only hold
+ * handles a server may cap.
+ */
+const SPREAD_FILES_AT_ONCE = 8;
 /** Round trips a channel setup takes (open, subsystem, version, limits): to estimate the RTT. */
 const SETUP_ROUND_TRIPS = 4;
 /**
@@ -67150,6 +66241,9 @@ class SftpSession {
     watchdog;
     /** Caps requests in flight across all files on this connection (so, per server). */
     budget = requestBudget();
+    /** Caps bytes of small files held whole in memory on this connection. */
+    smallBytes = new ByteBudget();
+    spreading = pLimit(SPREAD_FILES_AT_ONCE);
     constructor(connection, channels, liveness, stallMs, 
     /** Channels one big file is spread over (see bigFileLanes). */
     spread, 
@@ -67235,6 +66329,25 @@ class SftpSession {
         return this.channels[0];
     }
     /**
+     * How many files may be open at once on this connection: half of each channel's handle limit,
+     * so that a big file's extra lanes, listings and control reads always find a free handle, and
+     * files taking turns over the channels never push one channel past its limit.
+     */
+    get filesInFlight() {
+        return this.channels.reduce((sum, c) => sum + Math.max(1, Math.floor(c.maxOpenHandles / 2)), 0);
+    }
+    /**
+     * Runs the work of moving one file of `size` bytes once this connection can take it: a small
+     * file waits for room in the small-file byte budget, a big one for a free spread slot.
+     */
+    admit(size, work) {
+        if (size >= SPREAD_THRESHOLD)
+            return this.spreading(work);
+        if (size <= WHOLE_FILE_MAX)
+            return this.smallBytes.use(size, work);
+        return work();
+    }
+    /**
      * The channels one file should use: a big file is spread over all of them so one channel's
      * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
      */
@@ -67306,6 +66419,1082 @@ async function openCounted(client, sessions, setupMs) {
     catch (err) {
         sessions.cancel();
         throw err;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/plans/checksums.ts
+
+/**
+ * Parses checksum lines into a map of name → lowercase hex: `sha256sum` output (`<64 hex>  name`
+ * or `<64 hex> *name`) and its BSD form (`SHA256 (name) = <64 hex>`, from `sha256sum --tag`). A
+ * bare hash on its own line (a `NAME.sha256` sidecar that holds only the digest) is stored under
+ * the empty name.
+ */
+function parseChecksums(text) {
+    const sums = new Map();
+    for (const raw of text.split(/\r?\n/)) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const gnu = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
+        const bsd = /^SHA256 ?\((.+)\) ?= ?([0-9a-fA-F]{64})$/.exec(line);
+        const [hash, name] = gnu ? [gnu[1], gnu[2]] : bsd ? [bsd[2], bsd[1]] : [];
+        if (hash === undefined)
+            continue;
+        sums.set((name ?? '').trim().replace(/^\.\//, ''), hash.toLowerCase());
+    }
+    return sums;
+}
+/**
+ * A file's line in its own `NAME.sha256`: under its name, else under a path ending in it, since
+ * `sha256sum build/app.tar.gz > app.tar.gz.sha256` records the path it was run with. (In a
+ * `SHA256SUMS`, which lists many files, only the exact name counts: `sub/app.tar.gz` there is
+ * another file.)
+ */
+function ownLine(sums, fileName) {
+    const exact = sums.get(fileName);
+    if (exact)
+        return exact;
+    const byBase = [...sums].filter(([name]) => external_node_path_namespaceObject.posix.basename(name) === fileName);
+    return byBase.length === 1 ? byBase[0][1] : undefined;
+}
+/**
+ * What a sidecar says a file's hash must be. The file's own `NAME.sha256` exists only to vouch
+ * for that file, so one that names nothing usable is an error; a `SHA256SUMS` covers many files
+ * and may simply not list this one.
+ */
+function expectedFromSidecar(fileName, sidecar, sums) {
+    if (sidecar) {
+        const own = ownLine(sidecar, fileName) ?? sidecar.get('');
+        if (own)
+            return { hash: own, source: `${fileName}.sha256` };
+        return {
+            unusable: `${fileName}.sha256 holds no SHA-256 for ${fileName} (expected a bare digest, ` +
+                `'<digest>  ${fileName}' or 'SHA256 (${fileName}) = <digest>')`
+        };
+    }
+    const listed = sums?.get(fileName);
+    return listed ? { hash: listed, source: 'SHA256SUMS' } : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/temp-names.ts
+
+/**
+ * Suffix of every temporary file this action writes. Recognisable, so interrupted runs' leftovers
+ * can be found and removed, and hidden (leading dot) so web servers do not list them.
+ */
+const TEMP_SUFFIX = '.sftp-part';
+/**
+ * A fresh token for temporary names. Each upload to a server takes its own, so two runs, and two
+ * fan-out servers that share one file system, never write the same temporary file.
+ */
+function newRunToken() {
+    return (0,external_node_crypto_.randomBytes)(4).toString('hex');
+}
+/** This process's token, for temporary names that need no more than one per run. */
+const RUN_TOKEN = newRunToken();
+/** Exactly the names tempNameFor makes: hidden, then a token of 8 hex digits, then the suffix. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{8}\.sftp-part$/;
+/** Longest name kept whole: with the dot, token and suffix it stays under NAME_MAX (255 bytes). */
+const MAX_BASE_BYTES = 180;
+/** `dir/name` → `dir/.name.<token>.sftp-part`, for POSIX (remote) or local joins. */
+function tempNameFor(name, token = RUN_TOKEN) {
+    if (Buffer.byteLength(name) <= MAX_BASE_BYTES) {
+        // On a case-insensitive file system (macOS, Windows) `A.txt` and `a.txt` would share a
+        // temporary file; a digest of the exact name keeps them apart.
+        const tag = name === name.toLowerCase() ? '' : `~${digestOf(name)}`;
+        return `.${name}${tag}.${token}${TEMP_SUFFIX}`;
+    }
+    // File systems count bytes, not characters. Cut on a character boundary, and add a digest of
+    // the whole name so two long names sharing a prefix never share a temporary file.
+    let base = '';
+    for (const char of name) {
+        if (Buffer.byteLength(base + char) > MAX_BASE_BYTES - 9)
+            break;
+        base += char;
+    }
+    return `.${base}~${digestOf(name)}.${token}${TEMP_SUFFIX}`;
+}
+function digestOf(name) {
+    return (0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8);
+}
+function isTempName(name) {
+    return TEMP_NAME.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/engine/small-files.ts
+
+
+
+/** Reads a small remote file whole (state files, checksum sidecars); refuses big ones. */
+async function readSmallFile(channel, remotePath, maxBytes = 4 * 1024 * 1024) {
+    const handle = await channel.open(remotePath, 'r');
+    try {
+        const chunks = [];
+        let total = 0;
+        for (;;) {
+            const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total));
+            const n = await channel.read(handle, buffer, buffer.length, total);
+            if (n === 0)
+                break;
+            chunks.push(buffer.subarray(0, n));
+            total += n;
+            if (total > maxBytes) {
+                throw new ActionError('File too large', `${remotePath} is larger than ${maxBytes} bytes`);
+            }
+        }
+        return Buffer.concat(chunks).toString('utf8');
+    }
+    finally {
+        await channel.close(handle).catch(() => undefined);
+    }
+}
+/** Writes a small remote file through a temporary name and an atomic rename. */
+async function writeSmallFileAtomically(channel, remotePath, text) {
+    // A fresh token per write: fan-out servers sharing a file system write this file at once.
+    const temp = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(remotePath), tempNameFor(external_node_path_namespaceObject.posix.basename(remotePath), newRunToken()));
+    const data = Buffer.from(text, 'utf8');
+    const handle = await channel.open(temp, 'w');
+    try {
+        for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
+            await channel.write(handle, data.subarray(offset, offset + channel.maxWriteLen), offset);
+        }
+    }
+    finally {
+        await channel.close(handle);
+    }
+    await channel.replace(temp, remotePath);
+}
+
+;// CONCATENATED MODULE: ./src/engine/sidecars.ts
+
+
+
+
+
+/**
+ * Finds the checksum a published file must match: `NAME.sha256` beside it, or its line in a
+ * `SHA256SUMS` in the same directory. Each directory is listed once and each sums file read once
+ * per run; failures are not remembered, so a reconnect asks again on the new connection. A sidecar
+ * that is listed but cannot be read, or a `NAME.sha256` without a hash for NAME, fails the file:
+ * silence must never pass for a match.
+ */
+class SidecarChecksums {
+    channel;
+    dirs = new Map();
+    sums = new Map();
+    /** `channel` gives the current connection's channel (it changes after a reconnect). */
+    constructor(channel) {
+        this.channel = channel;
+    }
+    async expectedFor(remotePath) {
+        const dir = external_node_path_namespaceObject.posix.dirname(remotePath);
+        const name = external_node_path_namespaceObject.posix.basename(remotePath);
+        const names = await this.list(dir);
+        const own = names.has(`${name}.sha256`)
+            ? await this.read(external_node_path_namespaceObject.posix.join(dir, `${name}.sha256`))
+            : undefined;
+        const all = names.has('SHA256SUMS')
+            ? await this.read(external_node_path_namespaceObject.posix.join(dir, 'SHA256SUMS'))
+            : undefined;
+        const verdict = expectedFromSidecar(name, own, all);
+        if (verdict && 'unusable' in verdict) {
+            throw new ActionError('Checksum file unusable', `${remotePath}: ${verdict.unusable}.`);
+        }
+        return verdict;
+    }
+    list(dir) {
+        return this.cached(this.dirs, dir, async () => {
+            try {
+                const entries = await this.channel().readdir(dir);
+                // A sidecar may be a link (`latest.tar.gz.sha256 -> v1.2.sha256`); reading follows it.
+                return new Set(entries.filter(e => e.isFile || e.isSymbolicLink).map(e => e.name));
+            }
+            catch (err) {
+                // A folder one may read from but not list (a drop box) simply shows no sidecars.
+                if (isTransient(err, undefined))
+                    throw err;
+                return new Set();
+            }
+        });
+    }
+    read(file) {
+        return this.cached(this.sums, file, async () => {
+            try {
+                return parseChecksums(await readSmallFile(this.channel(), file, 1024 * 1024));
+            }
+            catch (err) {
+                if (isTransient(err, undefined))
+                    throw err;
+                throw new ActionError('Checksum file unreadable', `the checksum file ${file} exists but could not be read: ${err.message}`);
+            }
+        });
+    }
+    cached(map, key, load) {
+        let value = map.get(key);
+        if (!value) {
+            value = load();
+            map.set(key, value);
+            value.catch(() => map.delete(key));
+        }
+        return value;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/download.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Downloads each file to a temporary local name, checks it, then renames it into place. Every
+ * local path is proven to lie inside `target` before anything is written.
+ */
+async function downloadFiles(connect, target, files, options) {
+    await refuseWithoutRoom(target, files);
+    const first = await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
+    const refused = [];
+    const jobs = [];
+    for (const file of files) {
+        const finalPath = localPathInside(target, file.rel);
+        if (!finalPath) {
+            const why = `'${printableName(file.rel)}' would land outside the target directory`;
+            refused.push(fileResult(file.path, '', file.size, 'refused', why));
+            continue;
+        }
+        const tempPath = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(finalPath), tempNameFor(external_node_path_namespaceObject.basename(finalPath)));
+        const written = new Watermark(0, options.verifySha256);
+        jobs.push({ file, finalPath, tempPath, written, turn: jobs.length });
+    }
+    let current;
+    const sources = sourceFolders(files, external_node_path_namespaceObject.posix.dirname);
+    const folders = new FolderCheck(target, rel => {
+        const source = rel === undefined ? undefined : sources.get(rel);
+        const session = current;
+        return folderMode(options.preserve, source ? async () => (await session.main.stat(source)).mode : undefined);
+    });
+    await folders.created(first, target);
+    const sidecars = options.verifySha256
+        ? new SidecarChecksums(() => current.main)
+        : undefined;
+    const results = await runWithRetries({
+        jobs,
+        what: options.what,
+        retries: options.retries,
+        concurrency: options.concurrency,
+        connect,
+        run: (session, job) => {
+            current = session;
+            return downloadOne(session, job, options, sidecars, folders);
+        },
+        abandoned: (job, reason) => fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
+    });
+    // A temporary file kept for resuming is useless once the step gives up.
+    await Promise.all(jobs.map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    await folders.applyModes();
+    return [...results, ...refused];
+}
+async function downloadOne(session, job, options, sidecars, folders) {
+    try {
+        await folders.prove(external_node_path_namespaceObject.dirname(job.finalPath));
+        await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes));
+        const check = () => checkContent(session, job, options, sidecars);
+        const sha256 = options.times ? await options.times.time('verify', check) : await check();
+        await setLocalAttributes(job.tempPath, fileAttributes(options.preserve, remoteAttributes(job.file)));
+        await (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath);
+        const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred');
+        return sha256 ? { ...row, sha256 } : row;
+    }
+    catch (err) {
+        if (isTransient(err, session))
+            throw err;
+        await (0,promises_namespaceObject.rm)(job.tempPath, { force: true });
+        return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', err.message);
+    }
+}
+async function fetchToTemp(session, job, onBytes) {
+    const resume = await resumePoint(job);
+    const lanes = session.lanesFor(job.file.size, job.turn);
+    if (!resume && job.file.size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)) {
+        const data = await readWholeRemote(lanes[0], job.file.path, job.file.size);
+        const writer = await LocalFileWriter.open(job.tempPath, false);
+        try {
+            await writer.write(0, data);
+        }
+        finally {
+            await writer.close();
+        }
+        job.written.complete(0, data);
+        onBytes(data.length);
+        return;
+    }
+    const reader = await RemoteFileReader.open(lanes, job.file.path);
+    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
+        await reader.close().catch(() => undefined);
+        throw err;
+    });
+    try {
+        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
+        await reader.expectEnd(job.file.size);
+    }
+    catch (err) {
+        killIfNetwork(session)(err);
+    }
+    finally {
+        await writer.close();
+        if (!session.dead)
+            await reader.close().catch(() => undefined);
+    }
+    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
+    if (written.size !== job.file.size) {
+        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
+    }
+}
+/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
+async function checkContent(session, job, options, sidecars) {
+    const received = job.written.digest();
+    if (!received || !options.verifySha256)
+        return received;
+    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
+    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
+    return received;
+}
+/** Before the rename, so the file never shows under its name with the wrong mode or times. */
+async function setLocalAttributes(file, attrs) {
+    if (attrs?.mode !== undefined)
+        await (0,promises_namespaceObject.chmod)(file, attrs.mode);
+    if (attrs?.mtime !== undefined)
+        await (0,promises_namespaceObject.utimes)(file, attrs.atime ?? attrs.mtime, attrs.mtime);
+}
+async function resumePoint(job) {
+    if (job.written.value === 0)
+        return false;
+    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0)
+        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
+    return job.written.value > 0;
+}
+/**
+ * Creates the folders files land in and proves each really lies inside the target. The names
+ * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
+ * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
+ */
+class FolderCheck {
+    target;
+    modeOf;
+    proven = new Map();
+    root;
+    modes = [];
+    constructor(target, modeOf) {
+        this.target = target;
+        this.modeOf = modeOf;
+    }
+    /** Notes the folders `mkdir -p` made, from `first` down to `dir`, with the modes they get. */
+    async created(first, dir) {
+        if (first === undefined)
+            return;
+        const made = [];
+        for (let d = dir;; d = external_node_path_namespaceObject.dirname(d)) {
+            made.push(d);
+            if (d === first || external_node_path_namespaceObject.dirname(d) === d)
+                break;
+        }
+        for (const d of made) {
+            const rel = external_node_path_namespaceObject.relative(this.target, d);
+            const below = rel !== '' && safe_names_isInsideDir(this.target, d);
+            const mode = await this.modeOf(below ? rel.split(external_node_path_namespaceObject.sep).join('/') : undefined).catch((err) => {
+                if (err instanceof ConnectionError)
+                    throw err;
+                return undefined;
+            });
+            if (mode !== undefined)
+                this.modes.push({ dir: d, mode });
+        }
+    }
+    /** Last, once every file is in: a folder mode without write permission cannot stop a file. */
+    async applyModes() {
+        await Promise.all(this.modes.map(({ dir, mode }) => (0,promises_namespaceObject.chmod)(dir, mode)));
+    }
+    prove(dir) {
+        let check = this.proven.get(dir);
+        if (!check) {
+            check = this.check(dir);
+            this.proven.set(dir, check);
+            check.catch(() => this.proven.delete(dir));
+        }
+        return check;
+    }
+    async check(dir) {
+        // The part that exists is resolved before anything is created, so not even an empty folder
+        // appears outside the target; folders created below it cannot be links.
+        this.root ??= (0,promises_namespaceObject.realpath)(this.target);
+        const root = await this.root;
+        const real = await realpathOfExisting(dir).catch((err) => {
+            throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`);
+        });
+        if (!safe_names_isInsideDir(root, real)) {
+            throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
+                'nothing was written there.');
+        }
+        await this.created(await (0,promises_namespaceObject.mkdir)(dir, { recursive: true }), dir);
+    }
+}
+/**
+ * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
+ * fit on the runner's disk is refused before anything is written, rather than filling the disk.
+ */
+async function refuseWithoutRoom(target, files) {
+    const needed = files.reduce((sum, f) => sum + f.size, 0);
+    const where = await realpathOfExisting(target);
+    const { bavail, bsize } = await (0,promises_namespaceObject.statfs)(where);
+    const free = bavail * bsize;
+    if (needed <= free)
+        return;
+    throw new ActionError('Not enough disk space', `the ${files.length} files to download add up to ${formatBytes(needed)} (${needed} bytes, ` +
+        `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
+        `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`);
+}
+/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
+async function realpathOfExisting(dir) {
+    let current = dir;
+    while (!(await (0,promises_namespaceObject.lstat)(current).catch(() => undefined)) && external_node_path_namespaceObject.dirname(current) !== current) {
+        current = external_node_path_namespaceObject.dirname(current);
+    }
+    return (0,promises_namespaceObject.realpath)(current);
+}
+
+;// CONCATENATED MODULE: ./src/engine/listing-cache.ts
+/**
+ * Entries kept across retries at most. A listing is bounded by the walker's limits, not by the
+ * cache: past this many, folders are simply read again after a drop, so a huge (or hostile)
+ * tree is never held twice in memory.
+ */
+const MAX_CACHED_ENTRIES = 50_000;
+/**
+ * Listings and stats a phase has already read, kept across its retries: a walk cut short by a
+ * dropped connection carries on over the next one without reading again what it had. Only
+ * answers are kept, never failures, and the cache lives as long as the phase that made it.
+ */
+class ListingCache {
+    listings = new Map();
+    stats = new Map();
+    entries = 0;
+    /** Reads through `channel` whatever is not cached yet. */
+    on(channel) {
+        return {
+            stat: async (path) => this.stats.get(path) ?? keep(this.stats, path, await channel.stat(path)),
+            readdir: async (path, onBatch) => {
+                const cached = this.listings.get(path);
+                // The walker counts what a listing holds against its limits, cached or not.
+                if (cached) {
+                    onBatch?.(cached.map(e => e.name));
+                    return cached;
+                }
+                const listed = await channel.readdir(path, onBatch);
+                if (this.entries + listed.length <= MAX_CACHED_ENTRIES) {
+                    this.entries += listed.length;
+                    this.listings.set(path, listed);
+                }
+                return listed;
+            }
+        };
+    }
+}
+function keep(map, key, value) {
+    map.set(key, value);
+    return value;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/attributes.ts
+
+
+const PRESERVABLE = ['times', 'mode'];
+/** `preserve`: a comma list of `times` and `mode`, or `none`; empty means the default, `times`. */
+function parsePreserve(raw, input = 'preserve') {
+    const items = raw
+        .split(',')
+        .map(s => s.trim().toLowerCase())
+        .filter(Boolean);
+    if (items.length === 0)
+        return { times: true, mode: false };
+    if (items.length === 1 && items[0] === 'none')
+        return { times: false, mode: false };
+    for (const item of items) {
+        if (!PRESERVABLE.includes(item)) {
+            throw new InputError(input, `'${printableName(item)}' is not allowed. Use a comma list of times and mode ` +
+                '(e.g. preserve: times,mode), or none.');
+        }
+    }
+    return { times: items.includes('times'), mode: items.includes('mode') };
+}
+const CHMOD_PART = /^([DF])([0-7]{3,4})$/i;
+const CHMOD_EXAMPLE = 'Use octal modes as in rsync, e.g. chmod: D755,F644 (either part may be left out).';
+/**
+ * `chmod` in rsync's octal form: `D755,F644`, `F600`, `D750`. Only the permission bits: a
+ * setuid, setgid or sticky bit (a fourth digit other than 0) is refused, not silently dropped.
+ */
+function parseChmod(raw, input = 'chmod') {
+    const parts = raw
+        .split(',')
+        .map(s => s.trim())
+        .filter(Boolean);
+    const result = {};
+    for (const part of parts) {
+        const match = CHMOD_PART.exec(part);
+        if (!match) {
+            throw new InputError(input, `'${printableName(part)}' is not understood. ${CHMOD_EXAMPLE}`);
+        }
+        const key = match[1].toUpperCase() === 'D' ? 'dirs' : 'files';
+        if (result[key] !== undefined) {
+            throw new InputError(input, `'${match[1].toUpperCase()}' is given twice. ${CHMOD_EXAMPLE}`);
+        }
+        const mode = parseInt(match[2], 8);
+        if (mode > 0o777) {
+            throw new InputError(input, `'${part}' sets a setuid, setgid or sticky bit; only permission bits (up to 777) are ` +
+                `allowed. ${CHMOD_EXAMPLE}`);
+        }
+        result[key] = mode;
+    }
+    return result;
+}
+/** Both inputs, read together: `chmod` overrides `preserve: mode` where it names a mode. */
+function readAttributes(preserve, chmod) {
+    return { ...parsePreserve(preserve), chmod: parseChmod(chmod) };
+}
+/** One line for the job summary: what the written files and folders got. */
+function describeAttributes(settings) {
+    const octal = (mode) => mode.toString(8).padStart(3, '0');
+    const { files, dirs } = settings.chmod;
+    const parts = [
+        settings.times ? 'times kept from the source' : 'times not kept (set when written)',
+        files !== undefined
+            ? `files set to ${octal(files)} (chmod)`
+            : settings.mode
+                ? 'file modes kept from the source'
+                : "file modes left to the receiving side's default",
+        dirs !== undefined
+            ? `new folders set to ${octal(dirs)} (chmod)`
+            : settings.mode
+                ? "new folders given their source folder's mode"
+                : "new folders left to the receiving side's default"
+    ];
+    return `${parts.join('; ')}.`;
+}
+
+;// CONCATENATED MODULE: ./src/plans/release-id.ts
+
+
+
+/**
+ * Release directories are named so that plain string order is time order: the generated form is
+ * `YYYYMMDDTHHMMSS.mmmZ-<random>` (UTC, fixed width), then `-<sha7>` with a commit. The random
+ * part keeps two deploys of one commit in the same millisecond apart without changing the order
+ * of different times. Pruning keeps the greatest names, so a user-given release-id must sort the
+ * same way, e.g. by keeping a time prefix (`20261125T160102Z-hotfix`); a name like `v2` would
+ * sort after every generated ID and be kept as "newest" forever.
+ */
+/** Longest release-id accepted; one path component stays far below NAME_MAX. */
+const MAX_RELEASE_ID_LENGTH = 100;
+const SAFE_ID = /^[A-Za-z0-9._-]+$/;
+const SHA_CHARS = /^[0-9A-Za-z]+$/;
+/** What makeReleaseId makes, and what versions before the random part made (`...SSZ-sha7`). */
+const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/;
+const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/;
+/** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
+function makeReleaseId(now, sha, random = (0,external_node_crypto_.randomBytes)(3).toString('hex')) {
+    // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
+    const stamp = now.toISOString().replace(/[-:]/g, '');
+    const commit = sha?.trim() ?? '';
+    if (commit === '')
+        return `${stamp}-${random}`;
+    // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.
+    if (!SHA_CHARS.test(commit))
+        throw new Error(`Unexpected commit sha '${commit}'.`);
+    return `${stamp}-${random}-${commit.slice(0, 7).toLowerCase()}`;
+}
+/** True for a name this action generates (now or in earlier versions): pruning may remove it. */
+function isGeneratedReleaseId(name) {
+    return GENERATED.test(name) || GENERATED_BEFORE.test(name);
+}
+/**
+ * Returns `id` when it can name one directory under `releases/`, else throws InputError naming
+ * `input`. It becomes a path component on the server and the target of `current`, so nothing
+ * that could climb out of `releases/` or need quoting is accepted.
+ */
+function validateReleaseId(id, input) {
+    if (id === '')
+        throw new InputError(input, 'the release ID is empty.');
+    if (id.length > MAX_RELEASE_ID_LENGTH) {
+        throw new InputError(input, `the release ID is ${id.length} characters long; at most ${MAX_RELEASE_ID_LENGTH} are allowed.`);
+    }
+    if (id === '.' || id === '..') {
+        throw new InputError(input, `'${id}' is a directory reference, not a release ID.`);
+    }
+    if (!SAFE_ID.test(id)) {
+        throw new InputError(input, `'${printableName(id)}' may only contain letters, digits, '.', '_' and '-' (it names one directory on the server).`);
+    }
+    // Hidden names are the action's temporary files, and pruning skips them: a hidden release
+    // would be kept forever.
+    if (id.startsWith('.'))
+        throw new InputError(input, `'${id}' must not start with '.'.`);
+    return id;
+}
+/** True for a name `validateReleaseId` accepts: the only entries pruning may remove. */
+function isReleaseId(name) {
+    return name.length <= MAX_RELEASE_ID_LENGTH && SAFE_ID.test(name) && !name.startsWith('.');
+}
+/** Newest first. Code-unit order, not locale order, so every runner sorts the same way. */
+function sortReleases(names) {
+    return [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+;// CONCATENATED MODULE: ./src/inputs/settings.ts
+
+
+
+
+
+
+
+const DIRECTIONS = ['upload', 'download', 'relay'];
+const SELECTIONS = ['all', 'newest'];
+const VERIFIES = ['size', 'sha256'];
+const SYNCS = ['off', 'changed', 'checksum'];
+/** Builds and validates the settings; throws InputError naming the first bad input. */
+function readSettings(read, env) {
+    const warnings = [];
+    const direction = parseChoice(read('direction'), 'direction', DIRECTIONS, 'upload');
+    const servers = readEndpoints(read, '', {}, warnings);
+    if (servers.length > 1 && direction !== 'upload') {
+        throw new InputError('host', `several servers are only supported for uploads, not ${direction}.`);
+    }
+    if (direction !== 'relay')
+        warnIgnored(read, warnings, direction);
+    const targetServer = direction === 'relay' ? readTargetServer(read, servers[0], warnings) : undefined;
+    const select = parseChoice(read('select'), 'select', SELECTIONS, 'all');
+    if (select !== 'all' && direction === 'upload') {
+        throw new InputError('select', 'applies to download and relay; leave it empty for uploads.');
+    }
+    const target = readTarget(read('target'), direction, env.workspace);
+    const uploadOnly = readUploadOptions(read, direction, target, env);
+    const rollback = readRollback(read, direction, uploadOnly, warnings);
+    return {
+        direction,
+        servers,
+        ...(targetServer ? { targetServer } : {}),
+        source: rollback ? { include: [], exclude: [] } : parseSources(read('source'), 'source'),
+        select,
+        target,
+        verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
+        ...uploadOnly,
+        dryRun: parseBoolean(read('dry-run'), 'dry-run'),
+        attributes: readAttributes(read('preserve'), read('chmod')),
+        rollback,
+        timeoutMs: parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
+        concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
+            fallback: 256,
+            min: 1,
+            max: 1024
+        }),
+        retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
+        workspace: env.workspace,
+        manifestPath: external_node_path_namespaceObject.join(env.tempDir, `sftp-manifest-${process.pid}-${Date.now()}.json`),
+        warnings,
+        secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
+    };
+}
+const RELAY_ONLY = ['host', 'port', 'username', 'fingerprint', 'private-key', 'password'].map(name => `target-${name}`);
+/** A relay-only input set on another direction is a likely mistake: say so rather than ignore it. */
+function warnIgnored(read, warnings, direction) {
+    const set = RELAY_ONLY.filter(name => read(name) !== '' && !(name === 'target-port' && read(name) === '22'));
+    if (set.length) {
+        warnings.push(`Input${set.length > 1 ? 's' : ''} ${set.map(n => `'${n}'`).join(', ')} only apply to direction: relay; ignored for ${direction}.`);
+    }
+}
+function readUploadOptions(read, direction, target, env) {
+    const sync = parseChoice(read('sync'), 'sync', SYNCS, 'off');
+    // checksum is changed with a stricter comparison: state, local hashes and skips work alike.
+    const syncChanged = sync !== 'off';
+    const syncChecksum = sync === 'checksum';
+    const deleteExtraneous = parseBoolean(read('delete'), 'delete');
+    const release = parseBoolean(read('release'), 'release');
+    const options = {
+        syncChanged,
+        syncChecksum,
+        deleteExtraneous,
+        ...(release ? { release: readRelease(read, env) } : {})
+    };
+    const used = [
+        ['sync', syncChanged],
+        ['delete', deleteExtraneous],
+        ['release', release]
+    ];
+    for (const [input, on] of used) {
+        if (on && direction !== 'upload')
+            throw new InputError(input, `applies to uploads only, not ${direction}.`);
+    }
+    if (release && (syncChanged || deleteExtraneous)) {
+        throw new InputError('release', "cannot be combined with 'sync' or 'delete': each release is a complete, fresh directory.");
+    }
+    if (deleteExtraneous && ['.', '/', ''].includes(target)) {
+        throw new InputError('delete', `refused for target '${target}': deleting toward the root or the login directory could remove ` +
+            'everything there. Point target at the directory the site lives in, e.g. /var/www/site.');
+    }
+    return options;
+}
+/** `rollback` sends nothing: it needs no source, and options about sending contradict it. */
+function readRollback(read, direction, upload, warnings) {
+    if (!parseBoolean(read('rollback'), 'rollback'))
+        return false;
+    if (direction !== 'upload') {
+        throw new InputError('rollback', `applies to upload targets that use releases, not ${direction}. Use direction: upload.`);
+    }
+    const contradicting = upload.syncChanged ? 'sync' : upload.deleteExtraneous ? 'delete' : '';
+    if (contradicting || read('release-id')) {
+        throw new InputError('rollback', `cannot be combined with '${contradicting || 'release-id'}': a rollback uploads nothing, ` +
+            "it switches 'current' back to the release before the live one.");
+    }
+    if (read('source').trim())
+        warnings.push("Input 'source' is ignored with rollback: true.");
+    return true;
+}
+function readRelease(read, env) {
+    const given = read('release-id');
+    const id = given ? validateReleaseId(given, 'release-id') : makeReleaseId(new Date(), env.sha);
+    const keep = parseIntegerInput(read('keep-releases'), 'keep-releases', {
+        fallback: 5,
+        min: 1,
+        max: 100
+    });
+    return { id, keep, given: given !== '' };
+}
+function parseBoolean(raw, input) {
+    const value = raw.trim().toLowerCase();
+    if (value === '' || value === 'false')
+        return false;
+    if (value === 'true')
+        return true;
+    throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`);
+}
+function parseChoice(raw, input, choices, fallback) {
+    const value = (raw || fallback).toLowerCase();
+    const found = choices.find(c => c === value);
+    if (!found) {
+        throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`);
+    }
+    return found;
+}
+/** The relay's destination: its own pins always; login details default to the source's. */
+function readTargetServer(read, source, warnings) {
+    if (!read('target-host')) {
+        throw new InputError('target-host', 'a relay needs the destination server, e.g. target-host: web.example.com.');
+    }
+    const targets = readEndpoints(read, 'target-', { username: source.username, credentials: source.credentials }, warnings);
+    if (targets.length > 1)
+        throw new InputError('target-host', 'name one destination server only.');
+    return targets[0];
+}
+function readTarget(raw, direction, workspace) {
+    const value = raw.trim();
+    if (!value) {
+        throw new InputError('target', 'the destination directory is required, e.g. target: /var/www/site.');
+    }
+    if (value.includes('\0'))
+        throw new InputError('target', 'must not contain a NUL character.');
+    if (direction === 'download')
+        return external_node_path_namespaceObject.resolve(workspace, value);
+    return normalizeRemoteDir(value);
+}
+/** SFTP does not expand `~`; paths relative to the login directory mean the same thing. */
+function normalizeRemoteDir(value) {
+    let dir = value.replace(/\\/g, '/');
+    if (dir === '~')
+        return '.';
+    if (dir.startsWith('~/'))
+        dir = dir.slice(2);
+    const normalized = external_node_path_namespaceObject.posix.normalize(dir);
+    return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized;
+}
+
+// EXTERNAL MODULE: ./node_modules/picomatch/index.js
+var picomatch = __nccwpck_require__(4006);
+var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
+;// CONCATENATED MODULE: ./src/plans/patterns.ts
+
+
+function scanPattern(pattern) {
+    const normalized = pattern.replace(/\\/g, '/');
+    const scan = picomatch_default().scan(normalized);
+    if (!scan.isGlob)
+        return { base: normalized, glob: '' };
+    return { base: scan.base, glob: scan.glob };
+}
+/**
+ * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
+ * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
+ * name at any depth, like .gitignore (which paths they see is up to the callers below).
+ */
+function makeExcluder(patterns) {
+    if (patterns.length === 0)
+        return () => false;
+    const matchers = patterns.map(p => {
+        const cleaned = cleanPattern(p);
+        // Paths are compared without a leading '/', so a full remote path must lose it too.
+        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
+    });
+    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
+}
+/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
+function pathPrefixes(rel) {
+    const parts = rel.split('/').filter(Boolean);
+    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
+function cleanPattern(p) {
+    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+}
+/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
+const hasSlash = (p) => cleanPattern(p).includes('/');
+/**
+ * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
+ * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
+ * with a slash also match the path as the user sees it (from the workspace or login directory).
+ * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
+ * out of an upload is exactly what it protects from `delete`.
+ */
+function makeSourceExcluder(exclude) {
+    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
+    const pathed = makeExcluder(exclude.filter(hasSlash));
+    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
+}
+/**
+ * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
+ * would even plan to remove what it was meant to send. Refused the same way as no match at all.
+ */
+function allExcluded(pattern, matched) {
+    const files = matched === 1 ? '1 file' : `${matched} files`;
+    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
+        'remove the line.');
+}
+/**
+ * The `!` test for files already on the server, which only have a path below the target. A
+ * remote file counts as excluded when the pattern would have matched it on the source side too:
+ * below the target, as a full remote path, or as each include's workspace path
+ * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
+ */
+function makeTargetExcluder(spec, dest) {
+    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
+    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
+    const excluded = makeSourceExcluder(spec.exclude);
+    const root = dest.replace(/\/+$/, '');
+    const bases = spec.include
+        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+        .filter(Boolean);
+    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
+}
+
+;// CONCATENATED MODULE: ./src/plans/remote-files.ts
+
+
+
+
+
+
+
+/**
+ * Expands `source` on the server by listing (SFTP has no server-side glob). Every listed name is
+ * checked before use; symbolic links in a listing are neither followed nor recreated.
+ */
+async function listRemoteFiles(spec, lister, warn) {
+    const excluded = makeSourceExcluder(spec.exclude);
+    const refused = [];
+    const byRel = new Map();
+    const budget = new ListingBudget('source');
+    for (const pattern of spec.include) {
+        const matches = await expandRemote(pattern, { lister, refused, budget });
+        if (matches.length === 0) {
+            throw new InputError('source', `'${pattern}' matches no file on the server.`);
+        }
+        const kept = matches.filter(file => !excluded(file.rel, file.path));
+        if (kept.length === 0)
+            throw allExcluded(pattern, matches.length);
+        for (const file of kept) {
+            const existing = byRel.get(file.rel);
+            if (existing && existing.path !== file.path) {
+                throw new InputError('source', `two remote files land on the same local path '${printableName(file.rel)}' ` +
+                    `(${printableName(existing.path)} and ${printableName(file.path)}). ` +
+                    'Exclude one, or download them in separate steps.');
+            }
+            byRel.set(file.rel, file);
+        }
+    }
+    // What the user excluded or never asked for is not worth a warning, however odd its name.
+    const reported = refused.filter(r => !excluded(r.rel, r.path));
+    for (const r of reported)
+        warn(`Refused remote entry '${printableName(r.path)}': ${r.reason}.`);
+    const files = [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return { files, refused: reported };
+}
+async function expandRemote(pattern, walk) {
+    const { lister, refused } = walk;
+    const { base, glob } = scanPattern(pattern);
+    const root = normalizeRemoteDir(base || '.');
+    if (!glob) {
+        const info = await lister.stat(root).catch(absentUnlessLost);
+        if (!info)
+            return [];
+        if (info.isFile) {
+            // The name it lands under comes from the user's path, but `..` or `/` must not slip through
+            // as one (a server may call anything a file).
+            const rel = external_node_path_namespaceObject.posix.basename(root);
+            const reason = unsafeNameReason(rel);
+            if (reason) {
+                refused.push({ path: root, reason, rel });
+                return [];
+            }
+            return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }];
+        }
+        const found = [];
+        if (info.isDirectory)
+            await walkRemote(walk, found, root, Infinity);
+        return found;
+    }
+    const isMatch = picomatch_default()(glob, { dot: true });
+    const depth = glob.includes('**') ? Infinity : glob.split('/').length;
+    const all = [];
+    // A base folder that cannot be listed matches nothing; a listing cut off at a limit fails.
+    const listed = await walkRemote(walk, all, root, depth, isMatch).then(() => true, (err) => {
+        if (err instanceof ListingLimitError)
+            throw err;
+        absentUnlessLost(err);
+        return false;
+    });
+    return listed ? all.filter(f => pathPrefixes(f.rel).some(p => isMatch(p))) : [];
+}
+const everything = () => true;
+/** Adds the files below `root` to `found` (one array for the whole walk: no copies per level). */
+function walkRemote(walk, found, root, levels, isMatch = everything) {
+    const { lister, refused, budget } = walk;
+    const first = { dir: root, rel: '', depth: 0, levels, isMatch };
+    return budget.walk(lister, first, (folder, entries) => {
+        const { dir, rel: prefix, levels } = folder;
+        const subdirs = [];
+        // Names are single safe parts by the time they are joined, so plain concatenation is exact
+        // (path.join builds each path from many pieces: twice the memory per listed file).
+        const base = dir === '.' ? '' : dir.endsWith('/') ? dir : `${dir}/`;
+        for (const entry of entries) {
+            if (entry.name === '.' || entry.name === '..')
+                continue;
+            const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+            // Above the glob's last level any entry may lead to a match (a link may stand for a folder).
+            const wanted = levels > 1 || folder.isMatch(rel) || pathPrefixes(rel).some(p => folder.isMatch(p));
+            const reason = unsafeNameReason(entry.name);
+            if (reason) {
+                if (wanted)
+                    refused.push({ path: `${dir.replace(/\/+$/, '')}/${entry.name}`, reason, rel });
+                continue;
+            }
+            const full = base + entry.name;
+            if (entry.isSymbolicLink) {
+                if (wanted)
+                    refused.push({ path: full, reason: 'symbolic links are not followed', rel });
+            }
+            else if (entry.isDirectory) {
+                // Past the glob's depth, only a directory the glob names is entered (its whole contents count).
+                const depth = folder.depth + 1;
+                if (levels > 1)
+                    subdirs.push({ ...folder, dir: full, rel, depth, levels: levels - 1 });
+                else if (folder.isMatch(rel))
+                    subdirs.push({ dir: full, rel, depth, levels: Infinity, isMatch: everything });
+            }
+            else if (entry.isFile) {
+                found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) });
+            }
+        }
+        return subdirs;
+    });
+}
+/** The attributes `preserve` may carry over, where the server reported them. */
+function kept(info) {
+    return {
+        ...(info.atime !== undefined ? { atime: info.atime } : {}),
+        ...(info.mode !== undefined ? { mode: info.mode } : {})
+    };
+}
+
+;// CONCATENATED MODULE: ./src/plans/select.ts
+/**
+ * The most recently modified file by the server's clock. Equal times are broken by name, the
+ * later name winning, since backup names usually end in a date or a sequence number.
+ */
+function newestFile(files) {
+    let best;
+    for (const file of files) {
+        if (!best || file.mtime > best.mtime || (file.mtime === best.mtime && file.path > best.path)) {
+            best = file;
+        }
+    }
+    return best;
+}
+/** "3 h 5 min", "2 d 4 h": a file's age for the log. */
+function describeAge(mtimeSeconds, nowMs) {
+    const minutes = Math.max(0, Math.floor((nowMs / 1000 - mtimeSeconds) / 60));
+    if (minutes < 60)
+        return `${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48)
+        return `${hours} h ${minutes % 60} min`;
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+;// CONCATENATED MODULE: ./src/report/timings.ts
+
+/**
+ * Where one server's time went, by phase, for the step debug log. Whole phases (list, plan,
+ * mkdir, transfer) are wall time; per-file steps (rename, verify) are summed over the files in
+ * flight, so they can exceed the transfer's wall time and show what each file waits for.
+ */
+class PhaseTimes {
+    server;
+    ms = new Map();
+    constructor(server) {
+        this.server = server;
+    }
+    async time(phase, work) {
+        const started = performance.now();
+        try {
+            return await work();
+        }
+        finally {
+            this.add(phase, performance.now() - started);
+        }
+    }
+    add(phase, ms) {
+        const entry = this.ms.get(phase) ?? { total: 0, count: 0 };
+        entry.total += ms;
+        entry.count += 1;
+        this.ms.set(phase, entry);
+    }
+    /** One debug line per phase. */
+    log() {
+        for (const [phase, { total, count }] of this.ms) {
+            const per = count > 1 ? ` (${count} times, ${(total / count).toFixed(1)} ms each)` : '';
+            core_debug(`Timing ${this.server}: ${phase} ${Math.round(total)} ms${per}`);
+        }
     }
 }
 
@@ -67467,26 +67656,32 @@ function sumSizes(files) {
 
 
 
+
 /** Downloads from the one server named by `host` into the local target directory. */
 async function runDownload(settings, report) {
     await refuseTargetThroughLink(settings.workspace, settings.target);
     const server = settings.servers[0];
     const address = endpoints_formatHostPort(server.host, server.port);
     const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
+    const times = new PhaseTimes(address);
     try {
         const first = await core_group(`Connect to ${address}`, () => pool.first());
         report.hosts.push(hostReport('server', server, first));
-        const files = await planRemote(settings, pool, report);
+        const files = await times.time('list', () => planRemote(settings, pool, report));
         if (settings.dryRun) {
             report.files.push(...plannedRows(files, settings.target));
             return;
         }
         const progress = new Progress(sumSizes(files));
-        const results = await core_group('Download', () => downloadFiles(pool.connect, settings.target, files, transferOptions(settings, progress, `downloading from ${address}`)));
+        const results = await core_group('Download', () => times.time('transfer', () => downloadFiles(pool.connect, settings.target, files, {
+            ...transferOptions(settings, progress, `downloading from ${address}`),
+            times
+        })));
         report.files.push(...results);
     }
     finally {
         pool.closeAll();
+        times.log();
     }
 }
 /**
@@ -67542,10 +67737,10 @@ function planRemote(settings, pool, report) {
 
 
 /**
- * Creates `target` and every directory below it that `rels` need, each once, one tree level at
- * a time with the level's directories created in parallel: round trips grow with depth, not
- * with the number of directories. Returns the directories this call created (not those that
- * were there already), for `chmod` and `preserve: mode`.
+ * Creates `target` and every directory below it that `rels` need, each once: all in one
+ * pipelined burst, parents first, on servers that answer in order; elsewhere one tree level at
+ * a time with the level's directories created in parallel. Returns the directories this call
+ * created (not those that were there already), for `chmod` and `preserve: mode`.
  */
 async function ensureRemoteDirs(channel, target, rels) {
     const created = await ensurePath(channel, target);
@@ -67559,10 +67754,14 @@ async function ensureRemoteDirs(channel, target, rels) {
             levels.get(i)?.add(dir);
         });
     }
-    for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
-        const level = [...(levels.get(depth) ?? [])];
-        const made = await Promise.all(level.map(dir => makeDir(channel, dir)));
-        created.push(...level.filter((_, i) => made[i]));
+    const depths = [...levels.keys()].sort((a, b) => a - b);
+    const byDepth = depths.map(depth => [...(levels.get(depth) ?? [])]);
+    // A server that answers in order creates each parent before the child sent after it, so every
+    // directory goes out in one burst: one round trip whatever the depth.
+    const bursts = channel.processesInOrder ? [byDepth.flat()] : byDepth;
+    for (const burst of bursts) {
+        const made = await Promise.all(burst.map(dir => makeDir(channel, dir)));
+        created.push(...burst.filter((_, i) => made[i]));
     }
     return created;
 }
@@ -67701,11 +67900,22 @@ async function deliver(target, delivery, openReader, options) {
     const connection = options.connection ?? target;
     const resume = await deliver_resumePoint(target, delivery);
     const lanes = target.lanesFor(delivery.size, delivery.turn);
-    const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume);
-    const reader = await openReader().catch(async (err) => {
-        await writer.close().catch(() => undefined);
-        throw err;
-    });
+    // Both ends open at once (for a relay, each is a round trip to its own server).
+    const [openedWriter, openedReader] = await Promise.allSettled([
+        RemoteFileWriter.open(lanes, delivery.tempPath, resume),
+        openReader()
+    ]);
+    if (openedWriter.status === 'rejected' || openedReader.status === 'rejected') {
+        if (openedWriter.status === 'fulfilled')
+            await openedWriter.value.close().catch(() => undefined);
+        if (openedReader.status === 'fulfilled')
+            await openedReader.value.close().catch(() => undefined);
+        throw openedWriter.status === 'rejected'
+            ? openedWriter.reason
+            : openedReader.reason;
+    }
+    const writer = openedWriter.value;
+    const reader = openedReader.value;
     let landed;
     try {
         landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget);
@@ -67727,9 +67937,13 @@ async function deliver(target, delivery, openReader, options) {
         throw new ActionError('Size mismatch', `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`);
     }
     judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath);
-    const checked = await deliver_checkContent(target, delivery, options);
-    await target.main.replace(delivery.tempPath, delivery.finalPath);
+    const checked = await timed(options.times, 'verify', () => deliver_checkContent(target, delivery, options));
+    // On the file's own channel: renames spread over the server's sftp-server processes.
+    await timed(options.times, 'rename', () => lanes[0].replace(delivery.tempPath, delivery.finalPath));
     return { mtime: landed.mtime, ...checked };
+}
+function timed(times, phase, work) {
+    return times ? times.time(phase, work) : work();
 }
 async function transferAndFinish(reader, writer, delivery, resume, options, budget) {
     const { size, written } = delivery;
@@ -67791,13 +68005,13 @@ async function deliver_resumePoint(session, delivery) {
  * give the folders this run created their modes (last, so a mode without write permission cannot
  * stop a file).
  */
-function landingSteps(target, deliveries, sessionOf, folderMode) {
+function landingSteps(target, deliveries, sessionOf, folderMode, times) {
     let sighted;
     const modes = [];
     return {
         prepare: async (connection, rels) => {
             const session = sessionOf(connection);
-            const created = await ensureRemoteDirs(session.main, target, rels);
+            const created = await timed(times, 'mkdir', () => ensureRemoteDirs(session.main, target, rels));
             const dirs = deliveries.map(d => external_node_path_namespaceObject.posix.dirname(d.finalPath));
             sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)));
             if (!folderMode)
@@ -67853,6 +68067,8 @@ function serverNow(deliveries) {
 
 
 
+
+
 /** Both ends of a relay. If either drops, both are reconnected. */
 class RelayPair {
     source;
@@ -67866,6 +68082,9 @@ class RelayPair {
     }
     get fatal() {
         return this.source.fatal ?? this.target.fatal;
+    }
+    get filesInFlight() {
+        return Math.min(this.source.filesInFlight, this.target.filesInFlight);
     }
     kill() {
         this.source.kill();
@@ -67897,7 +68116,7 @@ function relayFiles(connect, target, files, options) {
         const source = rel === undefined ? undefined : folders.get(rel);
         const sourceMode = async () => (await pair.source.main.stat(source)).mode;
         return folderMode(options.preserve, source ? sourceMode : undefined);
-    });
+    }, options.times);
     return runWithRetries({
         jobs,
         what: options.what,
@@ -67914,16 +68133,23 @@ function relayFiles(connect, target, files, options) {
     });
 }
 async function relayOne(pair, job, options, sidecars) {
-    const open = () => RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path);
+    const size = job.file.size;
+    const lanes = pair.source.lanesFor(size, job.delivery.turn);
+    // A small file is read whole (open, then read, end check and close together) while the
+    // destination opens its temporary file: no source handle stays open across the write.
+    const open = async () => size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
+        ? new BufferReader(await readWholeRemote(lanes[0], job.file.path, size))
+        : RemoteFileReader.open(lanes, job.file.path);
     try {
         const expected = await sidecars?.expectedFor(job.file.path);
         const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file));
-        const delivered = await deliver(pair.target, job.delivery, open, {
+        // Always source first, then destination: waits never form a cycle.
+        const delivered = await pair.source.admit(size, () => pair.target.admit(size, () => deliver(pair.target, job.delivery, open, {
             ...options,
             ...(expected ? { expectedSha256: expected } : {}),
             ...(setAttributes ? { setAttributes } : {}),
             connection: pair
-        });
+        })));
         const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred');
         return delivered.sha256 ? { ...row, sha256: delivered.sha256 } : row;
     }
@@ -67936,6 +68162,7 @@ async function relayOne(pair, job, options, sidecars) {
 }
 
 ;// CONCATENATED MODULE: ./src/directions/relay.ts
+
 
 
 
@@ -67963,10 +68190,11 @@ async function runRelay(settings, report) {
     const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings));
     const destinations = new SessionPool(destAddress, settings.retries, () => openSession(destination, settings));
     let pairs;
+    const times = new PhaseTimes(`${srcAddress} to ${destAddress}`);
     try {
         const from = await core_group(`Connect to ${srcAddress}`, () => sources.first());
         report.hosts.push(hostReport('source', source, from));
-        const files = await planRemote(settings, sources, report);
+        const files = await times.time('list', () => planRemote(settings, sources, report));
         if (settings.dryRun) {
             report.files.push(...plannedRows(files, settings.target));
             return;
@@ -67986,10 +68214,14 @@ async function runRelay(settings, report) {
             return new RelayPair(src, dst);
         }, first);
         pairs = pool;
-        const results = await core_group('Relay', () => relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress, what)));
+        const results = await core_group('Relay', () => times.time('transfer', () => relayFiles(pool.connect, settings.target, files, {
+            ...transferOptions(settings, progress, what),
+            times
+        })));
         report.files.push(...results);
     }
     finally {
+        times.log();
         pairs?.closeAll();
         sources.closeAll();
         destinations.closeAll();
@@ -68661,7 +68893,7 @@ function uploadFiles(connect, target, files, options) {
     const steps = landingSteps(target, jobs.map(j => j.delivery), (session) => session, (_, rel) => {
         const source = rel === undefined ? undefined : folders.get(rel);
         return folderMode(options.preserve, source ? async () => (0,external_node_fs_namespaceObject.statSync)(source).mode : undefined);
-    });
+    }, options.times);
     return runWithRetries({
         jobs,
         what: options.what,
@@ -68680,10 +68912,10 @@ async function uploadOne(session, job, options) {
         const { preserve } = options;
         const fromSource = preserve && (preserve.times || preserve.mode);
         const setAttributes = fileAttributes(preserve, fromSource ? localAttributes(job.file.path) : undefined);
-        const delivered = await deliver(session, job.delivery, open, {
+        const delivered = await session.admit(job.file.size, () => deliver(session, job.delivery, open, {
             ...options,
             ...(setAttributes ? { setAttributes } : {})
-        });
+        }));
         options.onLanded?.(job.file.rel, delivered);
         return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) };
     }
@@ -69339,7 +69571,7 @@ async function listRemoteTree(lister, root, input = 'target') {
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
  */
-async function planUpload(settings, session, dest, files, hashes, cache = new ListingCache()) {
+async function planUpload(settings, session, dest, files, hashes, cache = new ListingCache(), times) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
@@ -69347,10 +69579,11 @@ async function planUpload(settings, session, dest, files, hashes, cache = new Li
         await refuseExistingRelease(session, dest, settings.release.given);
         await refuseUnswitchableCurrent(session, settings.target);
     }
-    const [tree, state] = await Promise.all([
+    const listed = () => Promise.all([
         needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
         settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ]);
+    const [tree, state] = times ? await times.time('list', listed) : await listed();
     const isExcluded = makeTargetExcluder(settings.source, dest);
     const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }));
     const ops = needsListing
@@ -69439,6 +69672,7 @@ function logPlan(plan, verbose) {
 
 
 
+
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
@@ -69501,13 +69735,14 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
     const tag = (rows) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows);
     const dest = report.releasePath ?? settings.target;
+    const times = new PhaseTimes(address);
     try {
         const first = await group(`Connect to ${address}`, () => pool.first());
         report.hosts.push(hostReport('server', server, first));
         const plan = await group('Plan', async () => {
             // Listings read before a drop are kept for the retry: the target did not change meanwhile.
             const cache = new ListingCache();
-            const planned = await pool.phase(`planning ${dest} on ${address}`, session => planUpload(settings, session, dest, source.files, source.hashes, cache));
+            const planned = await times.time('plan', () => pool.phase(`planning ${dest} on ${address}`, session => planUpload(settings, session, dest, source.files, source.hashes, cache, times)));
             logPlan(planned, settings.dryRun);
             return planned;
         });
@@ -69523,7 +69758,7 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
         if (release) {
             await pool.phase(`recording the release in ${settings.target} on ${address}`, session => recordOwnRelease(session, settings.target, release.id));
         }
-        const rows = await group(`Upload to ${address}`, () => send(settings, pool, dest, plan, source, progress));
+        const rows = await group(`Upload to ${address}`, () => times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times)));
         report.files.push(...tag(rows));
         if (rows.some(r => r.status === 'failed'))
             return;
@@ -69537,9 +69772,10 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     }
     finally {
         pool.closeAll();
+        times.log();
     }
 }
-async function send(settings, pool, dest, plan, source, progress) {
+async function send(settings, pool, dest, plan, source, progress, times) {
     const changed = new Set(plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel));
     const toSend = source.files.filter(f => changed.has(f.rel));
     const sizes = new Map(source.files.map(f => [f.rel, f.size]));
@@ -69553,6 +69789,7 @@ async function send(settings, pool, dest, plan, source, progress) {
         results = await uploadFiles(pool.connect, dest, toSend, {
             ...transferOptions(settings, progress, `uploading to ${pool.address}`),
             hash: settings.syncChanged,
+            times,
             onLanded: (rel, landed) => {
                 const size = sizes.get(rel);
                 if (book && size !== undefined && landed.sha256)

@@ -11,6 +11,7 @@ import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir } from '../plans/safe-names.js'
 import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
+import { PhaseTimes } from '../report/timings.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
 import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
 
@@ -20,26 +21,28 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
   const server = settings.servers[0]
   const address = formatHostPort(server.host, server.port)
   const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
+  const times = new PhaseTimes(address)
   try {
     const first = await core.group(`Connect to ${address}`, () => pool.first())
     report.hosts.push(hostReport('server', server, first))
-    const files = await planRemote(settings, pool, report)
+    const files = await times.time('list', () => planRemote(settings, pool, report))
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return
     }
     const progress = new Progress(sumSizes(files))
     const results = await core.group('Download', () =>
-      downloadFiles(
-        pool.connect,
-        settings.target,
-        files,
-        transferOptions(settings, progress, `downloading from ${address}`)
+      times.time('transfer', () =>
+        downloadFiles(pool.connect, settings.target, files, {
+          ...transferOptions(settings, progress, `downloading from ${address}`),
+          times
+        })
       )
     )
     report.files.push(...results)
   } finally {
     pool.closeAll()
+    times.log()
   }
 }
 

@@ -4,6 +4,7 @@ import { RelayPair, relayFiles } from '../engine/relay.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Settings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
+import { PhaseTimes } from '../report/timings.js'
 import type { RunReport } from '../report/types.js'
 import { plannedRows, planRemote } from './download.js'
 import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
@@ -30,10 +31,11 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
     openSession(destination, settings)
   )
   let pairs: SessionPool<RelayPair> | undefined
+  const times = new PhaseTimes(`${srcAddress} to ${destAddress}`)
   try {
     const from = await core.group(`Connect to ${srcAddress}`, () => sources.first())
     report.hosts.push(hostReport('source', source, from))
-    const files = await planRemote(settings, sources, report)
+    const files = await times.time('list', () => planRemote(settings, sources, report))
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return
@@ -59,10 +61,16 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
     )
     pairs = pool
     const results = await core.group('Relay', () =>
-      relayFiles(pool.connect, settings.target, files, transferOptions(settings, progress, what))
+      times.time('transfer', () =>
+        relayFiles(pool.connect, settings.target, files, {
+          ...transferOptions(settings, progress, what),
+          times
+        })
+      )
     )
     report.files.push(...results)
   } finally {
+    times.log()
     pairs?.closeAll()
     sources.closeAll()
     destinations.closeAll()

@@ -13,6 +13,7 @@ import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
 import { planSync, type Op, type StateEntry, type SyncState } from '../plans/sync.js'
 import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
+import type { PhaseTimes } from '../report/timings.js'
 
 /** What one server's upload will do, decided before anything is written. */
 export interface UploadPlan {
@@ -39,7 +40,8 @@ export async function planUpload(
   dest: string,
   files: LocalFile[],
   hashes: Map<string, string> | undefined,
-  cache = new ListingCache()
+  cache = new ListingCache(),
+  times?: PhaseTimes
 ): Promise<UploadPlan> {
   const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun
   if (settings.deleteExtraneous) await refuseLoginDirectory(session, dest)
@@ -47,10 +49,12 @@ export async function planUpload(
     await refuseExistingRelease(session, dest, settings.release.given)
     await refuseUnswitchableCurrent(session, settings.target)
   }
-  const [tree, state] = await Promise.all([
-    needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
-    settings.syncChanged ? readSyncState(session.main, dest) : undefined
-  ])
+  const listed = () =>
+    Promise.all([
+      needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
+      settings.syncChanged ? readSyncState(session.main, dest) : undefined
+    ])
+  const [tree, state] = times ? await times.time('list', listed) : await listed()
   const isExcluded = makeTargetExcluder(settings.source, dest)
   const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
   const ops = needsListing

@@ -9,6 +9,7 @@ import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings
 import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
+import { PhaseTimes } from '../report/timings.js'
 import { fileResult, refusedHostReport, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { describeContentCheck } from './upload-checksum.js'
@@ -101,14 +102,17 @@ async function uploadTo(
   const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
+  const times = new PhaseTimes(address)
   try {
     const first = await group(`Connect to ${address}`, () => pool.first())
     report.hosts.push(hostReport('server', server, first))
     const plan = await group('Plan', async () => {
       // Listings read before a drop are kept for the retry: the target did not change meanwhile.
       const cache = new ListingCache()
-      const planned = await pool.phase(`planning ${dest} on ${address}`, session =>
-        planUpload(settings, session, dest, source.files, source.hashes, cache)
+      const planned = await times.time('plan', () =>
+        pool.phase(`planning ${dest} on ${address}`, session =>
+          planUpload(settings, session, dest, source.files, source.hashes, cache, times)
+        )
       )
       logPlan(planned, settings.dryRun)
       return planned
@@ -128,7 +132,7 @@ async function uploadTo(
       )
     }
     const rows = await group(`Upload to ${address}`, () =>
-      send(settings, pool, dest, plan, source, progress)
+      times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times))
     )
     report.files.push(...tag(rows))
     if (rows.some(r => r.status === 'failed')) return
@@ -145,6 +149,7 @@ async function uploadTo(
       await group('Switch release', () => publishRelease(pool, settings.target, settings.release!))
   } finally {
     pool.closeAll()
+    times.log()
   }
 }
 
@@ -154,7 +159,8 @@ async function send(
   dest: string,
   plan: UploadPlan,
   source: Source,
-  progress: Progress
+  progress: Progress,
+  times: PhaseTimes
 ): Promise<FileResult[]> {
   const changed = new Set(
     plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel)
@@ -170,6 +176,7 @@ async function send(
     results = await uploadFiles(pool.connect, dest, toSend, {
       ...transferOptions(settings, progress, `uploading to ${pool.address}`),
       hash: settings.syncChanged,
+      times,
       onLanded: (rel, landed) => {
         const size = sizes.get(rel)
         if (book && size !== undefined && landed.sha256)

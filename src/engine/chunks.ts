@@ -172,3 +172,59 @@ export async function copyRange(
   await Promise.all(Array.from({ length: depth }, worker))
   if (failure !== undefined) throw failure
 }
+
+/**
+ * Bytes of small files held whole in memory across one connection. Hundreds of files move at
+ * once, each read whole (up to 256 KiB): without a cap, 1024 of them could hold 256 MiB.
+ */
+export const SMALL_FILE_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+
+/** A first-come first-served budget of bytes; a request above the capacity waits for all of it. */
+export class ByteBudget {
+  private used = 0
+  private readonly queue: Array<{ bytes: number; go: () => void }> = []
+
+  constructor(readonly capacity: number = SMALL_FILE_BYTES_IN_FLIGHT) {}
+
+  async use<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+    const take = Math.min(bytes, this.capacity)
+    if (this.queue.length > 0 || this.used + take > this.capacity) {
+      await new Promise<void>(go => this.queue.push({ bytes: take, go }))
+    } else this.used += take
+    try {
+      return await work()
+    } finally {
+      this.used -= take
+      this.wake()
+    }
+  }
+
+  get inUse(): number {
+    return this.used
+  }
+
+  private wake(): void {
+    while (this.queue.length > 0 && this.used + this.queue[0].bytes <= this.capacity) {
+      const next = this.queue.shift() as { bytes: number; go: () => void }
+      this.used += next.bytes
+      next.go()
+    }
+  }
+}
+
+/** A file already in memory (a small file read whole), read as ranges. */
+export class BufferReader implements ChunkReader {
+  readonly lanes = 1
+
+  constructor(private readonly data: Buffer) {}
+
+  get chunkSize(): number {
+    return Math.max(1, this.data.length)
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    return this.data.subarray(offset, offset + length)
+  }
+
+  async close(): Promise<void> {}
+}

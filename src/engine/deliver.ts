@@ -3,6 +3,7 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
+import type { PhaseTimes } from '../report/timings.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
@@ -42,6 +43,7 @@ export interface DeliverOptions {
   expectedSha256?: { hash: string; source: string }
   /** What to tear down on a network error (both ends, for a relay). */
   connection?: Reconnectable
+  times?: PhaseTimes
   /** Times and mode set on the temporary file before the rename (`preserve`, `chmod`). */
   setAttributes?: FileAttributes
 }
@@ -86,11 +88,20 @@ export async function deliver(
   const connection = options.connection ?? target
   const resume = await resumePoint(target, delivery)
   const lanes = target.lanesFor(delivery.size, delivery.turn)
-  const writer = await RemoteFileWriter.open(lanes, delivery.tempPath, resume)
-  const reader = await openReader().catch(async (err: unknown) => {
-    await writer.close().catch(() => undefined)
-    throw err
-  })
+  // Both ends open at once (for a relay, each is a round trip to its own server).
+  const [openedWriter, openedReader] = await Promise.allSettled([
+    RemoteFileWriter.open(lanes, delivery.tempPath, resume),
+    openReader()
+  ])
+  if (openedWriter.status === 'rejected' || openedReader.status === 'rejected') {
+    if (openedWriter.status === 'fulfilled') await openedWriter.value.close().catch(() => undefined)
+    if (openedReader.status === 'fulfilled') await openedReader.value.close().catch(() => undefined)
+    throw openedWriter.status === 'rejected'
+      ? openedWriter.reason
+      : (openedReader as PromiseRejectedResult).reason
+  }
+  const writer = openedWriter.value
+  const reader = openedReader.value
   let landed
   try {
     landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget)
@@ -111,9 +122,18 @@ export async function deliver(
     )
   }
   judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath)
-  const checked = await checkContent(target, delivery, options)
-  await target.main.replace(delivery.tempPath, delivery.finalPath)
+  const checked = await timed(options.times, 'verify', () =>
+    checkContent(target, delivery, options)
+  )
+  // On the file's own channel: renames spread over the server's sftp-server processes.
+  await timed(options.times, 'rename', () =>
+    lanes[0].replace(delivery.tempPath, delivery.finalPath)
+  )
   return { mtime: landed.mtime, ...checked }
+}
+
+function timed<T>(times: PhaseTimes | undefined, phase: string, work: () => Promise<T>) {
+  return times ? times.time(phase, work) : work()
 }
 
 async function transferAndFinish(
@@ -201,14 +221,17 @@ export function landingSteps<S>(
   target: string,
   deliveries: Delivery[],
   sessionOf: (connection: S) => SftpSession,
-  folderMode?: FolderModeOf<S>
+  folderMode?: FolderModeOf<S>,
+  times?: PhaseTimes
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
   let sighted: Promise<string[]> | undefined
   const modes: Array<{ dir: string; mode: number }> = []
   return {
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
-      const created = await ensureRemoteDirs(session.main, target, rels)
+      const created = await timed(times, 'mkdir', () =>
+        ensureRemoteDirs(session.main, target, rels)
+      )
       const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
       sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)))
       if (!folderMode) return

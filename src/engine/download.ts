@@ -16,10 +16,10 @@ import {
 } from './attributes.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LocalFileWriter } from './local-file.js'
-import { RemoteFileReader } from './remote-file.js'
+import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
-import type { SftpSession } from './session.js'
+import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { SidecarChecksums } from './sidecars.js'
 import { tempNameFor } from './temp-names.js'
 import type { TransferOptions } from './upload.js'
@@ -99,8 +99,9 @@ async function downloadOne(
 ): Promise<FileResult> {
   try {
     await folders.prove(path.dirname(job.finalPath))
-    await fetchToTemp(session, job, options.onBytes)
-    const sha256 = await checkContent(session, job, options, sidecars)
+    await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
+    const check = () => checkContent(session, job, options, sidecars)
+    const sha256 = options.times ? await options.times.time('verify', check) : await check()
     await setLocalAttributes(
       job.tempPath,
       fileAttributes(options.preserve, remoteAttributes(job.file))
@@ -118,6 +119,18 @@ async function downloadOne(
 async function fetchToTemp(session: SftpSession, job: DownloadJob, onBytes: (n: number) => void) {
   const resume = await resumePoint(job)
   const lanes = session.lanesFor(job.file.size, job.turn)
+  if (!resume && job.file.size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)) {
+    const data = await readWholeRemote(lanes[0], job.file.path, job.file.size)
+    const writer = await LocalFileWriter.open(job.tempPath, false)
+    try {
+      await writer.write(0, data)
+    } finally {
+      await writer.close()
+    }
+    job.written.complete(0, data)
+    onBytes(data.length)
+    return
+  }
   const reader = await RemoteFileReader.open(lanes, job.file.path)
   const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err: unknown) => {
     await reader.close().catch(() => undefined)

@@ -3,9 +3,10 @@ import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, remoteAttributes, sourceFolders } from './attributes.js'
 import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
-import { RemoteFileReader } from './remote-file.js'
+import { BufferReader } from './chunks.js'
+import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
-import type { SftpSession } from './session.js'
+import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './upload.js'
@@ -23,6 +24,10 @@ export class RelayPair implements Reconnectable {
 
   get fatal(): Error | undefined {
     return this.source.fatal ?? this.target.fatal
+  }
+
+  get filesInFlight(): number {
+    return Math.min(this.source.filesInFlight, this.target.filesInFlight)
   }
 
   kill(): void {
@@ -71,7 +76,8 @@ export function relayFiles(
       const source = rel === undefined ? undefined : folders.get(rel)
       const sourceMode = async () => (await pair.source.main.stat(source as string)).mode
       return folderMode(options.preserve, source ? sourceMode : undefined)
-    }
+    },
+    options.times
   )
   return runWithRetries({
     jobs,
@@ -100,17 +106,28 @@ async function relayOne(
   options: TransferOptions,
   sidecars: SidecarChecksums | undefined
 ): Promise<FileResult> {
-  const open = () =>
-    RemoteFileReader.open(pair.source.lanesFor(job.file.size, job.delivery.turn), job.file.path)
+  const size = job.file.size
+  const lanes = pair.source.lanesFor(size, job.delivery.turn)
+  // A small file is read whole (open, then read, end check and close together) while the
+  // destination opens its temporary file: no source handle stays open across the write.
+  const open = async () =>
+    size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
+      ? new BufferReader(await readWholeRemote(lanes[0], job.file.path, size))
+      : RemoteFileReader.open(lanes, job.file.path)
   try {
     const expected = await sidecars?.expectedFor(job.file.path)
     const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file))
-    const delivered = await deliver(pair.target, job.delivery, open, {
-      ...options,
-      ...(expected ? { expectedSha256: expected } : {}),
-      ...(setAttributes ? { setAttributes } : {}),
-      connection: pair
-    })
+    // Always source first, then destination: waits never form a cycle.
+    const delivered = await pair.source.admit(size, () =>
+      pair.target.admit(size, () =>
+        deliver(pair.target, job.delivery, open, {
+          ...options,
+          ...(expected ? { expectedSha256: expected } : {}),
+          ...(setAttributes ? { setAttributes } : {}),
+          connection: pair
+        })
+      )
+    )
     const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
     return delivered.sha256 ? { ...row, sha256: delivered.sha256 } : row
   } catch (err) {

@@ -4,10 +4,10 @@ import { isTransient } from './retry.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
 
 /**
- * Creates `target` and every directory below it that `rels` need, each once, one tree level at
- * a time with the level's directories created in parallel: round trips grow with depth, not
- * with the number of directories. Returns the directories this call created (not those that
- * were there already), for `chmod` and `preserve: mode`.
+ * Creates `target` and every directory below it that `rels` need, each once: all in one
+ * pipelined burst, parents first, on servers that answer in order; elsewhere one tree level at
+ * a time with the level's directories created in parallel. Returns the directories this call
+ * created (not those that were there already), for `chmod` and `preserve: mode`.
  */
 export async function ensureRemoteDirs(
   channel: SftpChannel,
@@ -24,10 +24,14 @@ export async function ensureRemoteDirs(
       levels.get(i)?.add(dir)
     })
   }
-  for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
-    const level = [...(levels.get(depth) ?? [])]
-    const made = await Promise.all(level.map(dir => makeDir(channel, dir)))
-    created.push(...level.filter((_, i) => made[i]))
+  const depths = [...levels.keys()].sort((a, b) => a - b)
+  const byDepth = depths.map(depth => [...(levels.get(depth) ?? [])])
+  // A server that answers in order creates each parent before the child sent after it, so every
+  // directory goes out in one burst: one round trip whatever the depth.
+  const bursts = channel.processesInOrder ? [byDepth.flat()] : byDepth
+  for (const burst of bursts) {
+    const made = await Promise.all(burst.map(dir => makeDir(channel, dir)))
+    created.push(...burst.filter((_, i) => made[i]))
   }
   return created
 }

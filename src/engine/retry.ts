@@ -13,6 +13,8 @@ export interface Reconnectable {
   readonly dead: boolean
   /** Set when the connection ended for a reason no reconnect may paper over (a host-key failure). */
   readonly fatal?: Error
+  /** Files the connection can keep open at once (the server's handle limits), if it says. */
+  readonly filesInFlight?: number
   /** Tear down a connection that stopped answering. */
   kill(): void
   close(): void
@@ -96,7 +98,7 @@ async function runRound<J, S extends Reconnectable>(
   const round: Round<J> = { done: [], pending: [] }
   try {
     await plan.prepare?.(session, jobs)
-    const limit = pLimit(plan.concurrency)
+    const limit = pLimit(Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity)))
     await Promise.all(
       jobs.map(job =>
         limit(async () => {

@@ -1,11 +1,12 @@
 import type ssh2 from 'ssh2'
+import pLimit from 'p-limit'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
 import { ChannelBudget } from './channel-budget.js'
-import { requestBudget, type RequestBudget } from './chunks.js'
+import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
 
@@ -14,6 +15,16 @@ export const REQUEST_DEADLINE_MS = 60_000
 
 /** Files at least this big are spread over several channels; smaller ones use one. */
 export const SPREAD_THRESHOLD = 8 * 1024 * 1024
+
+/** Files up to this size are held whole in memory while they move (see smallBytes). */
+export const WHOLE_FILE_MAX = 256 * 1024
+
+/**
+ * Big files moving at once per connection. Each holds a handle on every channel it spreads over,
+ * and a few already fill the requests in flight (REQUESTS_IN_FLIGHT), so more would only hold
+ * handles a server may cap.
+ */
+const SPREAD_FILES_AT_ONCE = 8
 
 /** Round trips a channel setup takes (open, subsystem, version, limits): to estimate the RTT. */
 const SETUP_ROUND_TRIPS = 4
@@ -38,6 +49,9 @@ export class SftpSession {
   private readonly watchdog: NodeJS.Timeout
   /** Caps requests in flight across all files on this connection (so, per server). */
   readonly budget: RequestBudget = requestBudget()
+  /** Caps bytes of small files held whole in memory on this connection. */
+  readonly smallBytes = new ByteBudget()
+  private readonly spreading = pLimit(SPREAD_FILES_AT_ONCE)
 
   private constructor(
     readonly connection: VerifiedConnection,
@@ -148,6 +162,25 @@ export class SftpSession {
   /** The channel for control operations (mkdir, stat, rename, listing). */
   get main(): SftpChannel {
     return this.channels[0]
+  }
+
+  /**
+   * How many files may be open at once on this connection: half of each channel's handle limit,
+   * so that a big file's extra lanes, listings and control reads always find a free handle, and
+   * files taking turns over the channels never push one channel past its limit.
+   */
+  get filesInFlight(): number {
+    return this.channels.reduce((sum, c) => sum + Math.max(1, Math.floor(c.maxOpenHandles / 2)), 0)
+  }
+
+  /**
+   * Runs the work of moving one file of `size` bytes once this connection can take it: a small
+   * file waits for room in the small-file byte budget, a big one for a free spread slot.
+   */
+  admit<T>(size: number, work: () => Promise<T>): Promise<T> {
+    if (size >= SPREAD_THRESHOLD) return this.spreading(work)
+    if (size <= WHOLE_FILE_MAX) return this.smallBytes.use(size, work)
+    return work()
   }
 
   /**

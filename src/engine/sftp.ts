@@ -10,6 +10,12 @@ export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAIL
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024
 
+/** Open files per channel when the server does not say (no `limits@openssh.com`). */
+export const FALLBACK_OPEN_HANDLES = 64
+
+/** Never more per channel than this, whatever a server offers: memory and fairness. */
+const MAX_OPEN_HANDLES = 1024
+
 export type SftpError = Error & { code?: number | string }
 
 export interface RemoteStat {
@@ -62,6 +68,17 @@ export class SftpChannel {
    */
   get processesInOrder(): boolean {
     return Reflect.get(this.sftp, '_isOpenSSH') === true
+  }
+
+  /**
+   * Handles this channel may hold open at once: what `limits@openssh.com` says (OpenSSH 9.2:
+   * RLIMIT_NOFILE minus 5, so 1019), a safe 64 when the server does not say, and a bounded
+   * number when it says "no limit".
+   */
+  get maxOpenHandles(): number {
+    const offered: unknown = Reflect.get(this.sftp, 'maxOpenHandles')
+    if (typeof offered !== 'number' || !(offered > 0)) return FALLBACK_OPEN_HANDLES
+    return Math.min(MAX_OPEN_HANDLES, Math.floor(offered))
   }
 
   get hasPosixRename(): boolean {

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs'
 import * as path from 'node:path'
 import type { AttributeSettings } from '../inputs/attributes.js'
 import type { LocalFile } from '../plans/local-files.js'
+import type { PhaseTimes } from '../report/timings.js'
 import type { FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from './attributes.js'
 import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
@@ -21,6 +22,8 @@ export interface TransferOptions {
   verifySha256: boolean
   /** Hash every file as it streams (for the manifest or the sync state) without checking. */
   hash?: boolean
+  /** Where time goes, per phase, for the debug log. */
+  times?: PhaseTimes
   /** Called as each file lands under its final name. */
   onLanded?: (rel: string, delivered: Delivered) => void
   /** Times and modes carried from the source (`preserve`) or forced (`chmod`). */
@@ -58,7 +61,8 @@ export function uploadFiles(
     (_, rel) => {
       const source = rel === undefined ? undefined : folders.get(rel)
       return folderMode(options.preserve, source ? async () => statSync(source).mode : undefined)
-    }
+    },
+    options.times
   )
   return runWithRetries({
     jobs,
@@ -90,10 +94,12 @@ async function uploadOne(
       preserve,
       fromSource ? localAttributes(job.file.path) : undefined
     )
-    const delivered = await deliver(session, job.delivery, open, {
-      ...options,
-      ...(setAttributes ? { setAttributes } : {})
-    })
+    const delivered = await session.admit(job.file.size, () =>
+      deliver(session, job.delivery, open, {
+        ...options,
+        ...(setAttributes ? { setAttributes } : {})
+      })
+    )
     options.onLanded?.(job.file.rel, delivered)
     return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }
   } catch (err) {

@@ -126,9 +126,9 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     timeoutMs:
       parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
     concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
-      fallback: 32,
+      fallback: 256,
       min: 1,
-      max: 256
+      max: 1024
     }),
     retries: parseIntegerInput(read('retries'), 'retries', { fallback: 3, min: 0, max: 20 }),
     workspace: env.workspace,

@@ -62,7 +62,7 @@ describe('readSettings defaults', () => {
     expect(settings.direction).toBe('upload')
     expect(server(settings).port).toBe(22)
     expect(settings.timeoutMs).toBe(30_000)
-    expect(settings.concurrency).toBe(32)
+    expect(settings.concurrency).toBe(256)
     expect(settings.warnings).toEqual([])
     expect(settings.workspace).toBe(env.workspace)
     expect(path.dirname(settings.manifestPath)).toBe(env.tempDir)
@@ -138,7 +138,7 @@ describe('readSettings validation', () => {
     expectInputError({ timeout }, 'timeout', fragment)
   })
 
-  it.each(['0', '257', 'many'])('refuses concurrency %j', concurrency => {
+  it.each(['0', '1025', 'many'])('refuses concurrency %j', concurrency => {
     expectInputError({ concurrency }, 'concurrency')
   })
 

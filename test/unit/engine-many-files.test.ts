@@ -1,0 +1,214 @@
+import { jest } from '@jest/globals'
+import type { FileResult } from '../../src/report/types.js'
+import type { SftpChannel } from '../../src/engine/sftp.js'
+
+jest.unstable_mockModule('@actions/core', () => ({
+  warning: jest.fn(),
+  debug: jest.fn(),
+  info: jest.fn()
+}))
+
+const { runWithRetries } = await import('../../src/engine/retry.js')
+const { ensureRemoteDirs } = await import('../../src/engine/remote-dirs.js')
+const { readWholeRemote } = await import('../../src/engine/remote-file.js')
+const { ByteBudget } = await import('../../src/engine/chunks.js')
+const { SftpChannel: Channel, FALLBACK_OPEN_HANDLES } = await import('../../src/engine/sftp.js')
+
+/** Lets every queued promise callback run. */
+const settle = () => new Promise<void>(r => setImmediate(r))
+
+/** Answers are held until `answerAll`, so a test sees what went out before any came back. */
+class FakeChannel {
+  readonly sent: string[] = []
+  private readonly held: Array<() => void> = []
+  constructor(
+    readonly processesInOrder: boolean,
+    private readonly content = Buffer.from('hello world')
+  ) {}
+
+  private later<T>(what: string, value: () => T): Promise<T> {
+    this.sent.push(what)
+    return new Promise<T>((resolve, reject) =>
+      this.held.push(() => {
+        try {
+          resolve(value())
+        } catch (err) {
+          reject(err)
+        }
+      })
+    )
+  }
+
+  answerAll(): number {
+    const n = this.held.length
+    this.held.splice(0).forEach(answer => answer())
+    return n
+  }
+
+  stat = (path: string) =>
+    this.later(`stat ${path}`, () => ({ isDirectory: true, isFile: false, size: 0 }))
+  mkdir = (path: string) => this.later(`mkdir ${path}`, () => undefined)
+  open = (path: string) => this.later(`open ${path}`, () => Buffer.from('h'))
+  close = () => this.later('close', () => undefined)
+  read = (_h: Buffer, buffer: Buffer, length: number, position: number) =>
+    this.later(`read ${position}+${length}`, () => {
+      const part = this.content.subarray(position, position + length)
+      part.copy(buffer)
+      return part.length
+    })
+}
+
+const asChannel = (fake: FakeChannel) => fake as unknown as SftpChannel
+
+describe('many files in flight', () => {
+  it('keeps hundreds of files in flight at once, not a few dozen', async () => {
+    let inFlight = 0
+    let peak = 0
+    const jobs = Array.from({ length: 1000 }, (_, i) => `f${i}`)
+    await runWithRetries({
+      jobs,
+      retries: 0,
+      concurrency: 256,
+      connect: async () => ({ dead: false, kill() {}, close() {} }),
+      run: async (_s, job): Promise<FileResult> => {
+        inFlight++
+        peak = Math.max(peak, inFlight)
+        await settle()
+        inFlight--
+        return { source: job, target: job, size: 1, status: 'transferred' }
+      },
+      abandoned: job => ({ source: job, target: job, size: 1, status: 'failed' })
+    })
+    expect(peak).toBe(256)
+  })
+
+  it('never opens more files at once than the connection says its channels allow', async () => {
+    let inFlight = 0
+    let peak = 0
+    await runWithRetries({
+      jobs: Array.from({ length: 300 }, (_, i) => `f${i}`),
+      retries: 0,
+      concurrency: 256,
+      connect: async () => ({ dead: false, filesInFlight: 40, kill() {}, close() {} }),
+      run: async (_s, job): Promise<FileResult> => {
+        inFlight++
+        peak = Math.max(peak, inFlight)
+        await settle()
+        inFlight--
+        return { source: job, target: job, size: 1, status: 'transferred' }
+      },
+      abandoned: job => ({ source: job, target: job, size: 1, status: 'failed' })
+    })
+    expect(peak).toBe(40)
+  })
+})
+
+describe('SftpChannel.maxOpenHandles', () => {
+  const channelWith = (maxOpenHandles: number | undefined) =>
+    new Channel({ on: () => undefined, maxOpenHandles } as never)
+
+  it("uses the server's limits@openssh.com handle limit, bounded", () => {
+    expect(channelWith(1019).maxOpenHandles).toBe(1019)
+    expect(channelWith(Infinity).maxOpenHandles).toBe(1024)
+  })
+
+  it('falls back to a safe cap when the server does not say', () => {
+    expect(channelWith(undefined).maxOpenHandles).toBe(FALLBACK_OPEN_HANDLES)
+    expect(FALLBACK_OPEN_HANDLES).toBe(64)
+  })
+})
+
+describe('ensureRemoteDirs', () => {
+  const rels = ['a/b/c/x.txt', 'a/b/y.txt', 'd/e/z.txt', 'top.txt']
+
+  it('sends every mkdir in one burst, parents first, to a server that answers in order', async () => {
+    const fake = new FakeChannel(true)
+    const done = ensureRemoteDirs(asChannel(fake), '/t', rels)
+    await settle()
+    fake.answerAll() // the target's stat
+    await settle()
+    expect(fake.sent.slice(1)).toEqual([
+      'mkdir /t/a',
+      'mkdir /t/d',
+      'mkdir /t/a/b',
+      'mkdir /t/d/e',
+      'mkdir /t/a/b/c'
+    ])
+    fake.answerAll()
+    await done
+  })
+
+  it('goes one level at a time where answers may come out of order', async () => {
+    const fake = new FakeChannel(false)
+    const done = ensureRemoteDirs(asChannel(fake), '/t', rels)
+    await settle()
+    fake.answerAll()
+    await settle()
+    expect(fake.sent.slice(1)).toEqual(['mkdir /t/a', 'mkdir /t/d'])
+    for (let i = 0; i < 5; i++) {
+      fake.answerAll()
+      await settle()
+    }
+    await done
+    expect(fake.sent).toHaveLength(6)
+  })
+})
+
+describe('readWholeRemote', () => {
+  it('sends the read, the end check and the close together once the handle arrives', async () => {
+    const fake = new FakeChannel(true)
+    const read = readWholeRemote(asChannel(fake), '/s/f', 11)
+    await settle()
+    expect(fake.answerAll()).toBe(1) // open
+    await settle()
+    expect(fake.sent).toEqual(['open /s/f', 'read 0+11', 'read 11+1', 'close'])
+    fake.answerAll()
+    expect((await read).toString()).toBe('hello world')
+  })
+
+  it('refuses a file longer than the listing said', async () => {
+    const fake = new FakeChannel(true)
+    const read = readWholeRemote(asChannel(fake), '/s/f', 5)
+    await settle()
+    fake.answerAll()
+    await settle()
+    fake.answerAll()
+    await expect(read).rejects.toThrow(/longer than the 5 bytes/)
+  })
+
+  it('closes only after both reads were answered where answers may come out of order', async () => {
+    const fake = new FakeChannel(false)
+    const read = readWholeRemote(asChannel(fake), '/s/f', 11)
+    await settle()
+    fake.answerAll()
+    await settle()
+    expect(fake.sent).toEqual(['open /s/f', 'read 0+11', 'read 11+1'])
+    fake.answerAll()
+    await settle()
+    fake.answerAll()
+    expect((await read).length).toBe(11)
+  })
+})
+
+describe('ByteBudget', () => {
+  it('holds no more bytes at once than its capacity', async () => {
+    const budget = new ByteBudget(1000)
+    let peak = 0
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        budget.use(300, async () => {
+          peak = Math.max(peak, budget.inUse)
+          await settle()
+        })
+      )
+    )
+    expect(peak).toBeLessThanOrEqual(1000)
+    expect(peak).toBe(900)
+    expect(budget.inUse).toBe(0)
+  })
+
+  it('lets a request above the capacity through alone', async () => {
+    const budget = new ByteBudget(100)
+    await expect(budget.use(500, async () => budget.inUse)).resolves.toBe(100)
+  })
+})
