@@ -192,7 +192,11 @@ async function checkContent(
 
 /** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
 async function resumePoint(session: SftpSession, delivery: Delivery): Promise<boolean> {
-  if (delivery.written.value === 0) return false
+  // Starting over truncates the file: nothing an earlier attempt left may count (see dropAhead).
+  if (delivery.written.value === 0) {
+    delivery.written.rewind(0)
+    return false
+  }
   const existing = await session.main.stat(delivery.tempPath).catch((err: SftpError) => {
     if (err.code === SFTP_STATUS.NO_SUCH_FILE) return undefined
     throw err
