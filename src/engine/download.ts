@@ -4,6 +4,7 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
+import { hashFile } from '../plans/local-hash.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { formatBytes } from '../report/progress.js'
 import { fileResult, type FileResult } from '../report/types.js'
@@ -30,6 +31,8 @@ interface DownloadJob {
   tempPath: string
   written: Watermark
   turn: number
+  /** Set once an attempt continued what an earlier one left: the file has more than one writer. */
+  resumed?: boolean
 }
 
 /**
@@ -160,6 +163,14 @@ async function checkContent(
 ): Promise<string | undefined> {
   const received = job.written.digest()
   if (!received || !options.verifySha256) return received
+  // The digest is of the bytes as they arrived, not of the file: after a resume, the part an
+  // earlier attempt wrote is trusted only once the file itself hashes the same.
+  if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
+    throw new TransferError(
+      `${job.file.path} did not hash on the runner as the bytes received after resuming; ` +
+        'it was not kept.'
+    )
+  }
   checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path))
   await checkAgainstServer(session, job.file.path, job.file.size, received, 'received')
   return received
@@ -172,11 +183,16 @@ async function setLocalAttributes(file: string, attrs: FileAttributes | undefine
 }
 
 async function resumePoint(job: DownloadJob): Promise<boolean> {
-  if (job.written.value === 0) return false
+  if (job.written.value === 0) {
+    job.written.rewind(0)
+    return false
+  }
   const existing = await stat(job.tempPath).catch(() => undefined)
   job.written.rewind(existing?.size ?? 0)
-  if (job.written.value > 0)
+  if (job.written.value > 0) {
     core.info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`)
+    job.resumed = true
+  }
   return job.written.value > 0
 }
 
