@@ -3,7 +3,7 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
-import type { PhaseTimes } from '../report/timings.js'
+import { timed, type PhaseTimes } from '../report/timings.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
@@ -130,10 +130,6 @@ export async function deliver(
     lanes[0].replace(delivery.tempPath, delivery.finalPath)
   )
   return { mtime: landed.mtime, ...checked }
-}
-
-function timed<T>(times: PhaseTimes | undefined, phase: string, work: () => Promise<T>) {
-  return times ? times.time(phase, work) : work()
 }
 
 async function transferAndFinish(

@@ -7,6 +7,7 @@ import type { RemoteFile } from '../plans/remote-files.js'
 import { hashFile } from '../plans/local-hash.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { formatBytes } from '../report/progress.js'
+import { timed, type PhaseTimes } from '../report/timings.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import {
   fileAttributes,
@@ -62,7 +63,7 @@ export async function downloadFiles(
   }
   let current: SftpSession | undefined
   const sources = sourceFolders(files, path.posix.dirname)
-  const folders = new FolderCheck(target, rel => {
+  const folders = new FolderCheck(target, options.times, rel => {
     const source = rel === undefined ? undefined : sources.get(rel)
     const session = current as SftpSession
     return folderMode(
@@ -103,13 +104,14 @@ async function downloadOne(
   try {
     await folders.prove(path.dirname(job.finalPath))
     await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
-    const check = () => checkContent(session, job, options, sidecars)
-    const sha256 = options.times ? await options.times.time('verify', check) : await check()
+    const sha256 = await timed(options.times, 'verify', () =>
+      checkContent(session, job, options, sidecars)
+    )
     await setLocalAttributes(
       job.tempPath,
       fileAttributes(options.preserve, remoteAttributes(job.file))
     )
-    await rename(job.tempPath, job.finalPath)
+    await timed(options.times, 'rename', () => rename(job.tempPath, job.finalPath))
     const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
     return sha256 ? { ...row, sha256 } : row
   } catch (err) {
@@ -208,6 +210,7 @@ class FolderCheck {
 
   constructor(
     private readonly target: string,
+    private readonly times: PhaseTimes | undefined,
     private readonly modeOf: (rel: string | undefined) => Promise<number | undefined>
   ) {}
 
@@ -240,7 +243,7 @@ class FolderCheck {
   prove(dir: string): Promise<void> {
     let check = this.proven.get(dir)
     if (!check) {
-      check = this.check(dir)
+      check = timed(this.times, 'mkdir', () => this.check(dir))
       this.proven.set(dir, check)
       check.catch(() => this.proven.delete(dir))
     }
