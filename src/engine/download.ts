@@ -169,8 +169,8 @@ async function checkContent(
   // earlier attempt wrote is trusted only once the file itself hashes the same.
   if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
     throw new TransferError(
-      `${job.file.path} did not hash on the runner as the bytes received after resuming; ` +
-        'it was not kept.'
+      `${printableName(job.file.path)} did not hash on the runner as the bytes received after ` +
+        'resuming; it was not kept.'
     )
   }
   checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path))
