@@ -25,7 +25,7 @@ export async function runDownload(settings: Settings, report: RunReport): Promis
   try {
     const first = await core.group(`Connect to ${address}`, () => pool.first())
     report.hosts.push(hostReport('server', server, first))
-    const files = await times.time('list', () => planRemote(settings, pool, report))
+    const files = await planRemote(settings, pool, report, times)
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return
@@ -79,15 +79,17 @@ export function plannedRows(files: RemoteFile[], target: string): FileResult[] {
 export function planRemote(
   settings: Settings,
   pool: SessionPool<SftpSession>,
-  report: RunReport
+  report: RunReport,
+  times: PhaseTimes
 ): Promise<RemoteFile[]> {
   return core.group('Plan', async () => {
     const cache = new ListingCache()
-    const listed = await pool.phase(
-      `listing ${settings.source.include.join(', ')} on ${pool.address}`,
-      session =>
+    const listed = await times.time('list', () =>
+      pool.phase(`listing ${settings.source.include.join(', ')} on ${pool.address}`, session =>
         listRemoteFiles(settings.source, cache.on(session.main), m => core.warning(forLog(m)))
+      )
     )
+    const planning = performance.now()
     for (const r of listed.refused)
       report.files.push(fileResult(r.path, '', 0, 'refused', r.reason))
     let files = listed.files
@@ -105,6 +107,7 @@ export function planRemote(
     core.info(
       `${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`
     )
+    times.add('plan', performance.now() - planning)
     return files
   })
 }

@@ -35,7 +35,7 @@ export async function runRelay(settings: Settings, report: RunReport): Promise<v
   try {
     const from = await core.group(`Connect to ${srcAddress}`, () => sources.first())
     report.hosts.push(hostReport('source', source, from))
-    const files = await times.time('list', () => planRemote(settings, sources, report))
+    const files = await planRemote(settings, sources, report, times)
     if (settings.dryRun) {
       report.files.push(...plannedRows(files, settings.target))
       return

@@ -82,7 +82,7 @@ export class Watermark {
    * A hash cannot be rewound, so a hashing watermark that must go back starts again from 0.
    */
   rewind(verified: number): void {
-    this.ahead.clear()
+    this.dropAhead()
     const target = Math.max(0, Math.min(this.mark, verified))
     if (this.hashing && target < this.mark) {
       this.mark = 0
@@ -91,6 +91,15 @@ export class Watermark {
       return
     }
     this.mark = target
+  }
+
+  /**
+   * Forgets chunks held past a gap. They were written by an attempt that is over, to a file a
+   * later attempt may have truncated and rewritten only in part: counted once the gap fills, they
+   * would carry the mark over bytes the file no longer holds, and a resume would skip them.
+   */
+  dropAhead(): void {
+    this.ahead.clear()
   }
 
   complete(offset: number, data: Buffer | number): void {
@@ -145,6 +154,8 @@ export async function copyRange(
   const chunk = Math.min(reader.chunkSize, writer.chunkSize)
   const depth = REQUESTS_PER_LANE * Math.max(reader.lanes, writer.lanes)
   const spread = SPREAD_FACTOR * depth * chunk
+  // Only this attempt's chunks may move the mark (see dropAhead).
+  watermark.dropAhead()
   let next = watermark.value
   let failure: unknown
   const worker = async (): Promise<void> => {

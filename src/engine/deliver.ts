@@ -3,7 +3,7 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
-import type { PhaseTimes } from '../report/timings.js'
+import { timed, type PhaseTimes } from '../report/timings.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
@@ -132,10 +132,6 @@ export async function deliver(
   return { mtime: landed.mtime, ...checked }
 }
 
-function timed<T>(times: PhaseTimes | undefined, phase: string, work: () => Promise<T>) {
-  return times ? times.time(phase, work) : work()
-}
-
 async function transferAndFinish(
   reader: OpenedReader,
   writer: RemoteFileWriter,
@@ -192,7 +188,11 @@ async function checkContent(
 
 /** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
 async function resumePoint(session: SftpSession, delivery: Delivery): Promise<boolean> {
-  if (delivery.written.value === 0) return false
+  // Starting over truncates the file: nothing an earlier attempt left may count (see dropAhead).
+  if (delivery.written.value === 0) {
+    delivery.written.rewind(0)
+    return false
+  }
   const existing = await session.main.stat(delivery.tempPath).catch((err: SftpError) => {
     if (err.code === SFTP_STATUS.NO_SUCH_FILE) return undefined
     throw err

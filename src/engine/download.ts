@@ -4,8 +4,10 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, ConnectionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
+import { hashFile } from '../plans/local-hash.js'
 import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
 import { formatBytes } from '../report/progress.js'
+import { timed, type PhaseTimes } from '../report/timings.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import {
   fileAttributes,
@@ -30,6 +32,8 @@ interface DownloadJob {
   tempPath: string
   written: Watermark
   turn: number
+  /** Set once an attempt continued what an earlier one left: the file has more than one writer. */
+  resumed?: boolean
 }
 
 /**
@@ -59,7 +63,7 @@ export async function downloadFiles(
   }
   let current: SftpSession | undefined
   const sources = sourceFolders(files, path.posix.dirname)
-  const folders = new FolderCheck(target, rel => {
+  const folders = new FolderCheck(target, options.times, rel => {
     const source = rel === undefined ? undefined : sources.get(rel)
     const session = current as SftpSession
     return folderMode(
@@ -100,13 +104,14 @@ async function downloadOne(
   try {
     await folders.prove(path.dirname(job.finalPath))
     await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
-    const check = () => checkContent(session, job, options, sidecars)
-    const sha256 = options.times ? await options.times.time('verify', check) : await check()
+    const sha256 = await timed(options.times, 'verify', () =>
+      checkContent(session, job, options, sidecars)
+    )
     await setLocalAttributes(
       job.tempPath,
       fileAttributes(options.preserve, remoteAttributes(job.file))
     )
-    await rename(job.tempPath, job.finalPath)
+    await timed(options.times, 'rename', () => rename(job.tempPath, job.finalPath))
     const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
     return sha256 ? { ...row, sha256 } : row
   } catch (err) {
@@ -160,6 +165,14 @@ async function checkContent(
 ): Promise<string | undefined> {
   const received = job.written.digest()
   if (!received || !options.verifySha256) return received
+  // The digest is of the bytes as they arrived, not of the file: after a resume, the part an
+  // earlier attempt wrote is trusted only once the file itself hashes the same.
+  if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
+    throw new TransferError(
+      `${printableName(job.file.path)} did not hash on the runner as the bytes received after ` +
+        'resuming; it was not kept.'
+    )
+  }
   checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path))
   await checkAgainstServer(session, job.file.path, job.file.size, received, 'received')
   return received
@@ -172,11 +185,16 @@ async function setLocalAttributes(file: string, attrs: FileAttributes | undefine
 }
 
 async function resumePoint(job: DownloadJob): Promise<boolean> {
-  if (job.written.value === 0) return false
+  if (job.written.value === 0) {
+    job.written.rewind(0)
+    return false
+  }
   const existing = await stat(job.tempPath).catch(() => undefined)
   job.written.rewind(existing?.size ?? 0)
-  if (job.written.value > 0)
+  if (job.written.value > 0) {
     core.info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`)
+    job.resumed = true
+  }
   return job.written.value > 0
 }
 
@@ -192,6 +210,7 @@ class FolderCheck {
 
   constructor(
     private readonly target: string,
+    private readonly times: PhaseTimes | undefined,
     private readonly modeOf: (rel: string | undefined) => Promise<number | undefined>
   ) {}
 
@@ -224,7 +243,7 @@ class FolderCheck {
   prove(dir: string): Promise<void> {
     let check = this.proven.get(dir)
     if (!check) {
-      check = this.check(dir)
+      check = timed(this.times, 'mkdir', () => this.check(dir))
       this.proven.set(dir, check)
       check.catch(() => this.proven.delete(dir))
     }

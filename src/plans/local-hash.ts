@@ -20,7 +20,8 @@ export async function hashLocalFiles(files: LocalFile[]): Promise<Map<string, st
   return new Map(files.map((f, i) => [f.rel, hashes[i]]))
 }
 
-async function hashFile(file: string, size: number): Promise<string> {
+/** SHA-256 (hex) of one local file of about `size` bytes. */
+export async function hashFile(file: string, size: number): Promise<string> {
   if (size <= READ_WHOLE_MAX) return createHash('sha256').update(readFileSync(file)).digest('hex')
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256')

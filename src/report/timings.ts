@@ -34,3 +34,12 @@ export class PhaseTimes {
     }
   }
 }
+
+/** Runs `work`, timed under `phase` when there are times to keep. */
+export function timed<T>(
+  times: PhaseTimes | undefined,
+  phase: string,
+  work: () => Promise<T>
+): Promise<T> {
+  return times ? times.time(phase, work) : work()
+}

@@ -412,4 +412,46 @@ describe('copyRange', () => {
     expect(Math.min(...second.stats.reads.map(([offset]) => offset))).toBe(kept)
     expect(watermark.digest()).toBe(sha256(source))
   })
+
+  it.each([false, true])(
+    'an attempt that starts over never counts chunks a lost attempt wrote (hashing: %s)',
+    async hashing => {
+      // Two cuts, as a download or relay meets them: the first loses chunk 0 while later
+      // chunks land, so nothing is kept and the next attempt truncates and starts over; that
+      // one loses chunk 1. The third resumes from the mark and must find every byte below it.
+      const size = 80 * CHUNK
+      const source = randomBytes(size)
+      const watermark = new Watermark(0, hashing)
+      const attempt = async (lost: number, dest?: Buffer) => {
+        let release: () => void = () => undefined
+        const held = new Promise<void>(resolve => (release = resolve))
+        const run = fakes(source, {
+          chunkSize: CHUNK,
+          holdRead: offset => (offset === lost ? held : undefined),
+          failRead: offset => (offset === lost ? new Error('cut') : undefined)
+        })
+        dest?.copy(run.dest)
+        const copy = within(copyRange(run.reader, run.writer, size, watermark, () => undefined))
+        copy.catch(() => undefined)
+        for (let i = 0; i < 50; i++) await flush()
+        release()
+        await expect(copy).rejects.toThrow('cut')
+        return run
+      }
+      const first = await attempt(0)
+      expect(first.stats.writes.length).toBeGreaterThan(1)
+      expect(watermark.value).toBe(0)
+      const second = await attempt(CHUNK) // a fresh, truncated file: nothing resumed
+      expect(second.stats.writes).toContain(0)
+      expect(watermark.value).toBe(CHUNK)
+      const kept = watermark.value
+      expect(second.dest.subarray(0, kept).equals(source.subarray(0, kept))).toBe(true)
+      const third = fakes(source, { chunkSize: CHUNK, maxDelayMs: 2, seed: 3 })
+      second.dest.copy(third.dest)
+      await within(copyRange(third.reader, third.writer, size, watermark, () => undefined))
+      expect(Math.min(...third.stats.reads.map(([offset]) => offset))).toBe(kept)
+      expect(third.dest.equals(source)).toBe(true)
+      if (hashing) expect(watermark.digest()).toBe(sha256(source))
+    }
+  )
 })

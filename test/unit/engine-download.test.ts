@@ -1,0 +1,165 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { requestBudget } from '../../src/engine/chunks.js'
+import { downloadFiles } from '../../src/engine/download.js'
+import { decideReadBack } from '../../src/engine/remote-hash.js'
+import type { SftpSession } from '../../src/engine/session.js'
+import type { SftpChannel } from '../../src/engine/sftp.js'
+import { ConnectionError } from '../../src/errors.js'
+import type { RemoteFile } from '../../src/plans/remote-files.js'
+import { makeTempDir, removeTempDir } from '../support/tmp.js'
+
+const CHUNK = 64 * 1024
+const SIZE = 64 * CHUNK
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+
+/** What one connection does: which read it never answers, and after how many reads it dies. */
+interface Script {
+  /** The offset of a read left unanswered until the connection dies. */
+  hold?: number
+  /** The connection dies once this many data reads were answered. */
+  cutAfterReads?: number
+}
+
+/**
+ * A connection to a server holding one file, answering reads a tick later, with two SFTP
+ * channels. Dying rejects every waiting request, as Liveness does for a real session.
+ */
+function fakeSession(data: Buffer, script: Script, server: string) {
+  let dead = false
+  let answered = 0
+  const waiting = new Set<(err: Error) => void>()
+  const lost = () => new ConnectionError('The connection was lost.', true)
+  const die = () => {
+    if (dead) return
+    dead = true
+    for (const reject of waiting) reject(lost())
+    waiting.clear()
+  }
+  const call = <T>(answer: () => T, held = false): Promise<T> => {
+    if (dead) return Promise.reject(lost())
+    return new Promise<T>((resolve, reject) => {
+      waiting.add(reject)
+      if (held) return
+      setImmediate(() => {
+        if (!waiting.delete(reject)) return
+        resolve(answer())
+      })
+    })
+  }
+  const read = (_handle: Buffer, buffer: Buffer, length: number, position: number) =>
+    call(() => {
+      const n = data.copy(buffer, 0, position, Math.min(data.length, position + length))
+      if (n > 0 && ++answered === script.cutAfterReads) setImmediate(die)
+      return n
+    }, position === script.hold)
+  const channel = {
+    maxReadLen: CHUNK,
+    maxWriteLen: CHUNK,
+    maxOpenHandles: 64,
+    processesInOrder: true,
+    open: () => call(() => Buffer.from('handle')),
+    close: () => call(() => undefined),
+    read,
+    readdir: () => call(() => [])
+  } as unknown as SftpChannel
+  const channels = [channel, { ...channel } as unknown as SftpChannel]
+  const session = {
+    channels,
+    main: channels[0],
+    server,
+    budget: requestBudget(),
+    filesInFlight: 64,
+    get dead() {
+      return dead
+    },
+    fatal: undefined,
+    kill: die,
+    close: die,
+    admit: <T>(_size: number, work: () => Promise<T>) => work(),
+    lanesFor: (size: number) => (size > CHUNK ? channels : [channels[0]])
+  }
+  return session as unknown as SftpSession
+}
+
+describe('downloadFiles across dropped connections', () => {
+  let target: string
+  const data = randomBytes(SIZE)
+  const file: RemoteFile = { path: '/srv/big.bin', rel: 'big.bin', size: SIZE, mtime: 0 }
+
+  beforeEach(() => {
+    target = makeTempDir('download-resume-')
+  })
+  afterEach(() => removeTempDir(target))
+
+  const run = (
+    scripts: Script[],
+    options: { verifySha256?: boolean; between?: (attempt: number) => void } = {}
+  ) => {
+    let attempt = 0
+    const server = `fake-${randomBytes(4).toString('hex')}`
+    // With verify: sha256 the server's copy is read back (the fake has no exec channel).
+    decideReadBack(server, 'no shell on the fake server')
+    return downloadFiles(
+      async () => {
+        options.between?.(attempt)
+        return fakeSession(data, scripts[attempt++] ?? {}, server)
+      },
+      target,
+      [file],
+      {
+        concurrency: 4,
+        retries: 3,
+        onBytes: () => undefined,
+        verifySha256: options.verifySha256 ?? false
+      }
+    )
+  }
+
+  it('keeps every byte when the first cut loses chunk 0 and the second, on a fresh file, chunk 1', async () => {
+    // The first attempt writes chunks 1-10 but not chunk 0, so nothing is kept: the second
+    // truncates and starts over, writes chunk 0 and chunks 2-10, and loses chunk 1. The third
+    // resumes. Counting the first attempt's chunks in the second made it resume past chunk 1,
+    // which then stayed zeros in a file of the right size: a silent corruption.
+    const results = await run([
+      { hold: 0, cutAfterReads: 10 },
+      { hold: CHUNK, cutAfterReads: 10 }
+    ])
+    expect(results.map(r => r.status)).toEqual(['transferred'])
+    const landed = readFileSync(path.join(target, 'big.bin'))
+    expect(landed.length).toBe(SIZE)
+    expect(sha256(landed)).toBe(sha256(data))
+  }, 30_000)
+
+  it('with verify: sha256, refuses a resumed file whose bytes on disk differ from those received', async () => {
+    const results = await run([{ cutAfterReads: 10 }], {
+      verifySha256: true,
+      // Between the attempts, a byte of the part already written changes on disk: what the
+      // resume trusts without reading it again.
+      between: attempt => {
+        if (attempt !== 1) return
+        const temp = readdirSync(target).filter(n => n !== 'big.bin')
+        expect(temp).toHaveLength(1)
+        const at = path.join(target, temp[0])
+        const bytes = readFileSync(at)
+        expect(bytes.length).toBeGreaterThan(3 * CHUNK)
+        bytes[3 * CHUNK] ^= 0xff
+        writeFileSync(at, bytes)
+      }
+    })
+    expect(results).toHaveLength(1)
+    expect(results[0].status).toBe('failed')
+    expect(results[0].error).toMatch(/did not hash on the runner as the bytes received/)
+    expect(readdirSync(target)).toEqual([])
+  }, 30_000)
+
+  it('with verify: sha256, a resumed download that is whole passes the check', async () => {
+    const results = await run([{ hold: 0, cutAfterReads: 10 }, { cutAfterReads: 20 }], {
+      verifySha256: true
+    })
+    expect(results.map(r => r.status)).toEqual(['transferred'])
+    expect(results[0].sha256).toBe(sha256(data))
+    expect(sha256(readFileSync(path.join(target, 'big.bin')))).toBe(sha256(data))
+  }, 30_000)
+})
