@@ -40,7 +40,10 @@ export async function openSession(endpoint: Endpoint, settings: Settings): Promi
   })
   logVerified(endpoint, connection)
   return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
-    spare: settings.verify === 'sha256' || settings.syncChecksum ? HASH_CHANNELS : 0,
+    spare:
+      settings.verify === 'sha256' || (settings.direction === 'upload' && settings.syncChecksum)
+        ? HASH_CHANNELS
+        : 0,
     server: formatHostPort(endpoint.host, endpoint.port),
     setupMs: settings.timeoutMs
   })

@@ -5,7 +5,7 @@ import type { SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
-import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
@@ -27,7 +27,7 @@ export interface Source {
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
  */
-export async function runUpload(settings: Settings, report: RunReport): Promise<void> {
+export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
   const source = await core.group('Read the source', async () => {
     const files = await listLocalFiles(settings.source, settings.workspace, m =>
@@ -90,7 +90,7 @@ export function unreachable(
 
 async function uploadTo(
   server: Endpoint,
-  settings: Settings,
+  settings: UploadSettings,
   source: Source,
   progress: Progress,
   report: RunReport,
@@ -145,8 +145,7 @@ async function uploadTo(
       )
       report.files.push(...tag(deleted))
     }
-    if (settings.release)
-      await group('Switch release', () => publishRelease(pool, settings.target, settings.release!))
+    if (release) await group('Switch release', () => publishRelease(pool, settings.target, release))
   } finally {
     pool.closeAll()
     times.log()
@@ -154,7 +153,7 @@ async function uploadTo(
 }
 
 async function send(
-  settings: Settings,
+  settings: UploadSettings,
   pool: SessionPool<SftpSession>,
   dest: string,
   plan: UploadPlan,
