@@ -6,7 +6,7 @@ import { isTransient, killIfNetwork, type Reconnectable } from '../engine/retry.
 import { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
-import type { TransferOptions } from '../engine/upload.js'
+import type { TransferOptions } from '../engine/options.js'
 import type { Progress } from '../report/progress.js'
 import type { HostReport } from '../report/types.js'
 

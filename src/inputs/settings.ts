@@ -2,8 +2,10 @@ import * as path from 'node:path'
 import { InputError } from '../errors.js'
 import { readAttributes, type AttributeSettings } from './attributes.js'
 import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
-import { parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
+import { parseIntegerInput, parseSources } from './parse.js'
+import type { SourceSpec } from '../plans/patterns.js'
 import { makeReleaseId, validateReleaseId } from '../plans/release-id.js'
+import { normalizeRemoteDir } from '../plans/remote-lister.js'
 
 export type { Credentials, Endpoint, InputReader } from './endpoints.js'
 export type { AttributeSettings, ChmodSettings } from './attributes.js'
@@ -307,13 +309,4 @@ function readTarget(raw: string, direction: Direction, workspace: string): strin
   if (value.includes('\0')) throw new InputError('target', 'must not contain a NUL character.')
   if (direction === 'download') return path.resolve(workspace, value)
   return normalizeRemoteDir(value)
-}
-
-/** SFTP does not expand `~`; paths relative to the login directory mean the same thing. */
-export function normalizeRemoteDir(value: string): string {
-  let dir = value.replace(/\\/g, '/')
-  if (dir === '~') return '.'
-  if (dir.startsWith('~/')) dir = dir.slice(2)
-  const normalized = path.posix.normalize(dir)
-  return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized
 }

@@ -2,13 +2,13 @@ import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
 import {
   formatHostPort,
-  normalizeRemoteDir,
   readSettings,
   type Endpoint,
   type RunnerEnv,
   type Settings,
   type UploadSettings
 } from '../../src/inputs/settings.js'
+import { normalizeRemoteDir } from '../../src/plans/remote-lister.js'
 import { KeyMaker, thrown, type RealKey } from './real-keys.js'
 
 const env: RunnerEnv = { workspace: '/home/runner/work/repo/repo', tempDir: '/home/runner/_temp' }
