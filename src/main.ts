@@ -117,7 +117,9 @@ function maskAll(secret: string, whole: boolean): void {
 
 function fail(err: unknown): void {
   if (err instanceof ActionError) {
-    core.setFailed(forLog(err.message))
+    // setFailed takes no annotation properties: the same failure, with the error's title on it.
+    process.exitCode = core.ExitCode.Failure
+    core.error(forLog(err.message), { title: forLog(err.title) })
     return
   }
   const message = err instanceof Error ? err.message : String(err)
