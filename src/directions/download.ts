@@ -13,7 +13,9 @@ import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /** Downloads from the one server named by `host` into the local target directory. */
 export async function runDownload(settings: DownloadSettings, report: RunReport): Promise<void> {

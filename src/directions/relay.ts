@@ -7,7 +7,9 @@ import { Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import type { RunReport } from '../report/types.js'
 import { plannedRows, planRemote } from './download.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /**
  * Server to server through the runner. The destination's host key is checked first, without

@@ -4,7 +4,8 @@ import { releaseDir } from '../engine/release.js'
 import { planRollback, rollBack } from '../engine/rollback.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import type { RunReport } from '../report/types.js'
-import { hostReport, openSession, SessionPool } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
 
 /**
  * `rollback: true`: on every server, `target/current` goes back to the release before the live

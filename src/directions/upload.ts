@@ -14,7 +14,9 @@ import { fileResult, refusedHostReport, type FileResult, type RunReport } from '
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { describeContentCheck } from './upload-checksum.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /** The local side, prepared once for every server. */
 export interface Source {
