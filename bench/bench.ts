@@ -87,8 +87,8 @@ function describeFailure(what: string, result: TimedResult): string {
   const text = `${result.stdout}\n${result.stderr}`
   const errors = text
     .split('\n')
-    .filter(l => l.startsWith('::error::'))
-    .map(l => l.slice('::error::'.length))
+    .filter(l => /^::error[^:]*::/.test(l))
+    .map(l => l.replace(/^::error[^:]*::/, ''))
   // Without ::error:: lines (a crash), the first lines of stderr say what happened.
   const lines = (result.stderr.trim() || result.stdout.trim()).split('\n').filter(Boolean)
   const detail = errors.length > 0 ? errors.join(' | ') : lines.slice(0, 6).join(' | ')

@@ -1,10 +1,10 @@
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
  * workflow log: what went wrong, and what to do about it. `run()` turns them into exactly one
- * `::error::` line; nothing else calls `core.setFailed`.
+ * `::error title=...::` line; nothing else fails the step.
  */
 export class ActionError extends Error {
-  /** A short title for the annotation, e.g. "Host key mismatch". */
+  /** The annotation's title (`core.error`'s `title`), e.g. "Host key mismatch". */
   readonly title: string
 
   constructor(title: string, message: string, options?: { cause?: unknown }) {

@@ -40,20 +40,31 @@ function runnerEnv(): RunnerEnv {
   return { workspace, tempDir: process.env.RUNNER_TEMP || workspace, ...(sha ? { sha } : {}) }
 }
 
-const DIRECTIONS = { upload: runUpload, download: runDownload, relay: runRelay }
+/** The one place the settings are narrowed by direction; each direction gets its own shape. */
+function dispatch(settings: Settings, report: RunReport): Promise<void> {
+  switch (settings.direction) {
+    case 'upload':
+      return (settings.rollback ? runRollback : runUpload)(settings, report)
+    case 'download':
+      return runDownload(settings, report)
+    case 'relay':
+      return runRelay(settings, report)
+  }
+}
 
 async function transfer(settings: Settings): Promise<void> {
   const started = Date.now()
+  const rollback = settings.direction === 'upload' && settings.rollback
   const report: RunReport = {
     direction: settings.direction,
     hosts: [],
     files: [],
     durationMs: 0,
     ...(settings.dryRun ? { dryRun: true } : {}),
-    ...(settings.rollback ? {} : { attributes: describeAttributes(settings.attributes) })
+    ...(rollback ? {} : { attributes: describeAttributes(settings.attributes) })
   }
   try {
-    await (settings.rollback ? runRollback : DIRECTIONS[settings.direction])(settings, report)
+    await dispatch(settings, report)
   } catch (err) {
     report.failed = true
     // A server refused for its host key was reached too: the summary names the key it showed.
@@ -106,7 +117,9 @@ function maskAll(secret: string, whole: boolean): void {
 
 function fail(err: unknown): void {
   if (err instanceof ActionError) {
-    core.setFailed(forLog(err.message))
+    // setFailed takes no annotation properties: the same failure, with the error's title on it.
+    process.exitCode = core.ExitCode.Failure
+    core.error(forLog(err.message), { title: forLog(err.title) })
     return
   }
   const message = err instanceof Error ? err.message : String(err)

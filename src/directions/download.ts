@@ -6,17 +6,19 @@ import { InputError } from '../errors.js'
 import { forLog } from '../escape.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import type { SftpSession } from '../engine/session.js'
-import { formatHostPort, type Settings } from '../inputs/settings.js'
+import { formatHostPort, type DownloadSettings, type RelaySettings } from '../inputs/settings.js'
 import { listRemoteFiles, type RemoteFile } from '../plans/remote-files.js'
 import { isInsideDir } from '../plans/safe-names.js'
 import { describeAge, newestFile } from '../plans/select.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import { fileResult, type FileResult, type RunReport } from '../report/types.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /** Downloads from the one server named by `host` into the local target directory. */
-export async function runDownload(settings: Settings, report: RunReport): Promise<void> {
+export async function runDownload(settings: DownloadSettings, report: RunReport): Promise<void> {
   await refuseTargetThroughLink(settings.workspace, settings.target)
   const server = settings.servers[0]
   const address = formatHostPort(server.host, server.port)
@@ -77,7 +79,7 @@ export function plannedRows(files: RemoteFile[], target: string): FileResult[] {
  * connection carries on over a new one, without reading again the folders it had read.
  */
 export function planRemote(
-  settings: Settings,
+  settings: DownloadSettings | RelaySettings,
   pool: SessionPool<SftpSession>,
   report: RunReport,
   times: PhaseTimes

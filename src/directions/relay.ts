@@ -2,21 +2,22 @@ import * as core from '@actions/core'
 import { probeHostKey } from '../connection/connect.js'
 import { RelayPair, relayFiles } from '../engine/relay.js'
 import { forLog } from '../escape.js'
-import { formatHostPort, type Settings } from '../inputs/settings.js'
+import { formatHostPort, type RelaySettings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import type { RunReport } from '../report/types.js'
 import { plannedRows, planRemote } from './download.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /**
  * Server to server through the runner. The destination's host key is checked first, without
  * logging in, so a wrong destination pin fails before any credential is sent or any byte is read.
  */
-export async function runRelay(settings: Settings, report: RunReport): Promise<void> {
+export async function runRelay(settings: RelaySettings, report: RunReport): Promise<void> {
   const source = settings.servers[0]
   const destination = settings.targetServer
-  if (!destination) throw new Error('relay without a destination server')
   const options = { timeoutMs: settings.timeoutMs, retries: settings.retries }
   const destAddress = formatHostPort(destination.host, destination.port)
   await core.group(`Check the host key of ${destAddress} (no login yet)`, async () => {

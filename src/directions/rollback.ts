@@ -2,15 +2,16 @@ import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { releaseDir } from '../engine/release.js'
 import { planRollback, rollBack } from '../engine/rollback.js'
-import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import type { RunReport } from '../report/types.js'
-import { hostReport, openSession, SessionPool } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
 
 /**
  * `rollback: true`: on every server, `target/current` goes back to the release before the live
  * one. Nothing is uploaded and nothing is removed.
  */
-export async function runRollback(settings: Settings, report: RunReport): Promise<void> {
+export async function runRollback(settings: UploadSettings, report: RunReport): Promise<void> {
   const fanOut = settings.servers.length > 1
   const results = await Promise.allSettled(
     settings.servers.map(server => rollBackOn(server, settings, report, fanOut))
@@ -21,7 +22,7 @@ export async function runRollback(settings: Settings, report: RunReport): Promis
 
 async function rollBackOn(
   server: Endpoint,
-  settings: Settings,
+  settings: UploadSettings,
   report: RunReport,
   fanOut: boolean
 ): Promise<void> {

@@ -9,7 +9,7 @@ import type { ReleaseSettings } from '../inputs/settings.js'
 import { emptiedDirs, type Op } from '../plans/sync.js'
 import type { RemoteTree } from '../plans/remote-tree.js'
 import { fileResult, type FileResult } from '../report/types.js'
-import type { SessionPool } from './sessions.js'
+import type { SessionPool } from './session-pool.js'
 
 /**
  * Removes remote files the source no longer has, then the directories that left empty. Runs only

@@ -6,7 +6,7 @@ import { isTempName } from '../engine/temp-names.js'
 import { forLog } from '../escape.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import { absentUnlessLost, InputError, TransferError } from '../errors.js'
-import type { Settings } from '../inputs/settings.js'
+import type { UploadSettings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
 import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
@@ -35,7 +35,7 @@ export interface UploadPlan {
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
  */
 export async function planUpload(
-  settings: Settings,
+  settings: UploadSettings,
   session: SftpSession,
   dest: string,
   files: LocalFile[],
@@ -76,7 +76,7 @@ export async function planUpload(
  * so all of it is new; elsewhere "replace" means "write, over whatever is there", and the log
  * claims no more than that.
  */
-function unlistedKind(settings: Settings): 'create' | 'replace' {
+function unlistedKind(settings: UploadSettings): 'create' | 'replace' {
   return settings.release ? 'create' : 'replace'
 }
 

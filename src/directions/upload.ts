@@ -5,7 +5,7 @@ import type { SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
-import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import { hashLocalFiles } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
@@ -14,7 +14,9 @@ import { fileResult, refusedHostReport, type FileResult, type RunReport } from '
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { describeContentCheck } from './upload-checksum.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
-import { hostReport, openSession, SessionPool, sumSizes, transferOptions } from './sessions.js'
+import { SessionPool } from './session-pool.js'
+import { hostReport, openSession } from './sessions.js'
+import { sumSizes, transferOptions } from './transfer-options.js'
 
 /** The local side, prepared once for every server. */
 export interface Source {
@@ -27,7 +29,7 @@ export interface Source {
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
  */
-export async function runUpload(settings: Settings, report: RunReport): Promise<void> {
+export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
   const source = await core.group('Read the source', async () => {
     const files = await listLocalFiles(settings.source, settings.workspace, m =>
@@ -90,7 +92,7 @@ export function unreachable(
 
 async function uploadTo(
   server: Endpoint,
-  settings: Settings,
+  settings: UploadSettings,
   source: Source,
   progress: Progress,
   report: RunReport,
@@ -145,8 +147,7 @@ async function uploadTo(
       )
       report.files.push(...tag(deleted))
     }
-    if (settings.release)
-      await group('Switch release', () => publishRelease(pool, settings.target, settings.release!))
+    if (release) await group('Switch release', () => publishRelease(pool, settings.target, release))
   } finally {
     pool.closeAll()
     times.log()
@@ -154,7 +155,7 @@ async function uploadTo(
 }
 
 async function send(
-  settings: Settings,
+  settings: UploadSettings,
   pool: SessionPool<SftpSession>,
   dest: string,
   plan: UploadPlan,

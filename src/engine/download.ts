@@ -24,7 +24,7 @@ import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { SidecarChecksums } from './sidecars.js'
 import { tempNameFor } from './temp-names.js'
-import type { TransferOptions } from './upload.js'
+import type { TransferOptions } from './options.js'
 
 interface DownloadJob {
   file: RemoteFile

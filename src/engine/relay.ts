@@ -9,7 +9,7 @@ import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
 import { SidecarChecksums } from './sidecars.js'
-import type { TransferOptions } from './upload.js'
+import type { TransferOptions } from './options.js'
 
 /** Both ends of a relay. If either drops, both are reconnected. */
 export class RelayPair implements Reconnectable {

@@ -1,34 +1,14 @@
 import { statSync } from 'node:fs'
 import * as path from 'node:path'
-import type { AttributeSettings } from '../inputs/attributes.js'
 import type { LocalFile } from '../plans/local-files.js'
-import type { PhaseTimes } from '../report/timings.js'
 import type { FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from './attributes.js'
-import { deliver, deliveryFor, landingSteps, type Delivered, type Delivery } from './deliver.js'
+import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
 import { openLocalFile } from './local-file.js'
+import type { TransferOptions } from './options.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
-
-export interface TransferOptions {
-  concurrency: number
-  /** Reconnections allowed after network failures. */
-  retries: number
-  /** What the transfer does where, for the log and errors ("uploading to HOST:PORT"). */
-  what?: string
-  onBytes: (n: number) => void
-  /** Hash every file as it streams and check the server's copy against it. */
-  verifySha256: boolean
-  /** Hash every file as it streams (for the manifest or the sync state) without checking. */
-  hash?: boolean
-  /** Where time goes, per phase, for the debug log. */
-  times?: PhaseTimes
-  /** Called as each file lands under its final name. */
-  onLanded?: (rel: string, delivered: Delivered) => void
-  /** Times and modes carried from the source (`preserve`) or forced (`chmod`). */
-  preserve?: AttributeSettings
-}
 
 interface UploadJob {
   file: LocalFile

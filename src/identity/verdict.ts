@@ -4,7 +4,7 @@
  */
 import { keyTypeOf, md5Fingerprint, sha256Fingerprint, SUPPORTED_KEY_TYPES } from './fingerprint.js'
 import { hostsMatch, knownHostsName } from './hosts.js'
-import type { Pin } from './pins.js'
+import type { Pin } from './pin.js'
 
 export type KeyVerdict =
   | { accepted: true; pin: Pin; fingerprint: string; keyType: string }

@@ -1,13 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { InputError } from '../errors.js'
-
-/** The `source` input split into what to include and what to leave out. */
-export interface SourceSpec {
-  /** Paths or globs to include, in the order given. */
-  include: string[]
-  /** Globs (without the leading `!`) to exclude. */
-  exclude: string[]
-}
+import type { SourceSpec } from '../plans/patterns.js'
 
 /** Splits a multi-line input into trimmed, non-empty lines. */
 export function splitLines(raw: string): string[] {

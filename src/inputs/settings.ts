@@ -2,8 +2,10 @@ import * as path from 'node:path'
 import { InputError } from '../errors.js'
 import { readAttributes, type AttributeSettings } from './attributes.js'
 import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
-import { parseIntegerInput, parseSources, type SourceSpec } from './parse.js'
+import { parseIntegerInput, parseSources } from './parse.js'
+import type { SourceSpec } from '../plans/patterns.js'
 import { makeReleaseId, validateReleaseId } from '../plans/release-id.js'
+import { normalizeRemoteDir } from '../plans/remote-lister.js'
 
 export type { Credentials, Endpoint, InputReader } from './endpoints.js'
 export type { AttributeSettings, ChmodSettings } from './attributes.js'
@@ -28,39 +30,23 @@ export interface ReleaseSettings {
   given: boolean
 }
 
-/** Everything the action does, decided once from the inputs. */
-export interface Settings {
-  /** Which way files move. */
-  direction: Direction
+/** What every direction needs, decided once from the inputs. */
+interface CommonSettings {
   /**
    * The servers named by `host`: several for a fan-out upload, exactly one otherwise. For a
    * relay, the server files are read from.
    */
   servers: Endpoint[]
-  /** Relay only: the server files are written to. */
-  targetServer?: Endpoint
   /** What to transfer: include patterns and `!` excludes. */
   source: SourceSpec
-  /** Download and relay: every matching file, or only the most recently modified one. */
-  select: Selection
   /** Destination directory: remote (POSIX) for upload and relay, absolute local for download. */
   target: string
   /** `size` (always) or `sha256` (hash while streaming, compare with the server's copy). */
   verify: Verify
-  /** Upload only: transfer only files whose content changed since the last deploy. */
-  syncChanged: boolean
-  /** With syncChanged: same-size files are compared by the server's SHA-256, not the state. */
-  syncChecksum: boolean
-  /** Upload only: remove remote files under `target` that are not in the source. */
-  deleteExtraneous: boolean
   /** Connect, verify, plan and report; change nothing. */
   dryRun: boolean
   /** Times and modes carried over from the source, and the modes `chmod` forces. */
   attributes: AttributeSettings
-  /** Upload targets using releases: switch `current` back to the release before it; send nothing. */
-  rollback: boolean
-  /** Upload only: deploy into `target/releases/ID` and switch `target/current` to it. */
-  release?: ReleaseSettings
   /** Milliseconds allowed for TCP connect, key exchange, host-key check and login. */
   timeoutMs: number
   /** Files transferred at once, per server. */
@@ -75,6 +61,47 @@ export interface Settings {
   warnings: string[]
   /** Every secret and value derived from one, to mask in logs. */
   secrets: string[]
+}
+
+/** `direction: upload`, to every server named by `host`. */
+export interface UploadSettings extends CommonSettings, UploadOptions {
+  direction: 'upload'
+  /** Upload targets using releases: switch `current` back to the release before it; send nothing. */
+  rollback: boolean
+}
+
+/** `direction: download`, from the one server named by `host`. */
+export interface DownloadSettings extends CommonSettings {
+  direction: 'download'
+  /** Every matching file, or only the most recently modified one. */
+  select: Selection
+}
+
+/** `direction: relay`, from the server named by `host` to the one named by `target-host`. */
+export interface RelaySettings extends CommonSettings {
+  direction: 'relay'
+  /** Every matching file, or only the most recently modified one. */
+  select: Selection
+  /** The server files are written to. */
+  targetServer: Endpoint
+}
+
+/**
+ * Everything the action does, decided once from the inputs. A union by direction, so what only
+ * one direction has is there, typed, wherever that direction runs.
+ */
+export type Settings = UploadSettings | DownloadSettings | RelaySettings
+
+/** Upload only: what `sync`, `delete` and `release` ask for. */
+interface UploadOptions {
+  /** Transfer only files whose content changed since the last deploy. */
+  syncChanged: boolean
+  /** With syncChanged: same-size files are compared by the server's SHA-256, not the state. */
+  syncChecksum: boolean
+  /** Remove remote files under `target` that are not in the source. */
+  deleteExtraneous: boolean
+  /** Deploy into `target/releases/ID` and switch `target/current` to it. */
+  release?: ReleaseSettings
 }
 
 /** Where the action runs: the parts of the environment that settings depend on. */
@@ -111,18 +138,13 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
   const target = readTarget(read('target'), direction, env.workspace)
   const uploadOnly = readUploadOptions(read, direction, target, env)
   const rollback = readRollback(read, direction, uploadOnly, warnings)
-  return {
-    direction,
+  const common: CommonSettings = {
     servers,
-    ...(targetServer ? { targetServer } : {}),
     source: rollback ? { include: [], exclude: [] } : parseSources(read('source'), 'source'),
-    select,
     target,
     verify: parseChoice(read('verify'), 'verify', VERIFIES, 'size'),
-    ...uploadOnly,
     dryRun: parseBoolean(read('dry-run'), 'dry-run'),
     attributes: readAttributes(read('preserve'), read('chmod')),
-    rollback,
     timeoutMs:
       parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
     concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
@@ -136,6 +158,9 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     warnings,
     secrets: collectSecrets(targetServer ? [...servers, targetServer] : servers)
   }
+  if (targetServer) return { direction: 'relay', ...common, select, targetServer }
+  if (direction === 'upload') return { direction, ...common, ...uploadOnly, rollback }
+  return { direction: 'download', ...common, select }
 }
 
 const RELAY_ONLY = ['host', 'port', 'username', 'fingerprint', 'private-key', 'password'].map(
@@ -153,8 +178,6 @@ function warnIgnored(read: InputReader, warnings: string[], direction: Direction
     )
   }
 }
-
-type UploadOptions = Pick<Settings, 'syncChanged' | 'syncChecksum' | 'deleteExtraneous' | 'release'>
 
 function readUploadOptions(
   read: InputReader,
@@ -286,13 +309,4 @@ function readTarget(raw: string, direction: Direction, workspace: string): strin
   if (value.includes('\0')) throw new InputError('target', 'must not contain a NUL character.')
   if (direction === 'download') return path.resolve(workspace, value)
   return normalizeRemoteDir(value)
-}
-
-/** SFTP does not expand `~`; paths relative to the login directory mean the same thing. */
-export function normalizeRemoteDir(value: string): string {
-  let dir = value.replace(/\\/g, '/')
-  if (dir === '~') return '.'
-  if (dir.startsWith('~/')) dir = dir.slice(2)
-  const normalized = path.posix.normalize(dir)
-  return normalized.length > 1 ? normalized.replace(/\/+$/, '') : normalized
 }

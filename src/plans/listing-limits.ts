@@ -1,5 +1,5 @@
 import { ActionError } from '../errors.js'
-import type { RemoteLister, RemoteListing } from './remote-files.js'
+import type { RemoteLister, RemoteListing } from './remote-lister.js'
 import { printableName } from './safe-names.js'
 
 /**

@@ -1,6 +1,14 @@
 import picomatch from 'picomatch'
 import { InputError } from '../errors.js'
 
+/** The `source` input split into what to include and what to leave out. */
+export interface SourceSpec {
+  /** Paths or globs to include, in the order given. */
+  include: string[]
+  /** Globs (without the leading `!`) to exclude. */
+  exclude: string[]
+}
+
 /** A source pattern split into the directory to start from and the glob below it. */
 export interface ScannedPattern {
   /** Literal leading directories ('' when the glob starts at once). */

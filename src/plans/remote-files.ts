@@ -1,39 +1,18 @@
 import * as path from 'node:path'
 import picomatch from 'picomatch'
 import { absentUnlessLost, InputError } from '../errors.js'
-import type { SourceSpec } from '../inputs/parse.js'
-import { normalizeRemoteDir } from '../inputs/settings.js'
 import { ListingBudget, ListingLimitError, type Folder } from './listing-limits.js'
-import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
+import {
+  allExcluded,
+  makeSourceExcluder,
+  pathPrefixes,
+  scanPattern,
+  type SourceSpec
+} from './patterns.js'
+import { normalizeRemoteDir, type RemoteLister } from './remote-lister.js'
 import { printableName, unsafeNameReason } from './safe-names.js'
 
-/** What the planner needs from a server; the engine's SFTP channel provides it. */
-export interface RemoteLister {
-  stat(path: string): Promise<{
-    size: number
-    mtime: number
-    atime?: number
-    mode?: number
-    isDirectory: boolean
-    isFile: boolean
-  }>
-  /**
-   * Lists a folder. `onBatch` sees each batch of names as it arrives, before it is kept, and
-   * throws to stop a listing that never ends.
-   */
-  readdir(path: string, onBatch?: (names: readonly string[]) => void): Promise<RemoteListing[]>
-}
-
-export interface RemoteListing {
-  name: string
-  size: number
-  mtime: number
-  atime?: number
-  mode?: number
-  isDirectory: boolean
-  isFile: boolean
-  isSymbolicLink: boolean
-}
+export type { RemoteLister, RemoteListing } from './remote-lister.js'
 
 /** A remote file chosen for download. */
 export interface RemoteFile {

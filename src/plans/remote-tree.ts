@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import { absentUnlessLost } from '../errors.js'
 import { ListingBudget, type Folder, type ListedInput } from './listing-limits.js'
-import type { RemoteLister } from './remote-files.js'
+import type { RemoteLister } from './remote-lister.js'
 import { unsafeNameReason } from './safe-names.js'
 
 /** What an upload target already holds on the server. */

@@ -10,7 +10,7 @@ jest.unstable_mockModule('@actions/core', () => ({
   isDebug: () => false
 }))
 
-const { SessionPool } = await import('../../src/directions/sessions.js')
+const { SessionPool } = await import('../../src/directions/session-pool.js')
 const { ListingCache } = await import('../../src/engine/listing-cache.js')
 const { SftpChannel } = await import('../../src/engine/sftp.js')
 const { AuthenticationError, ConnectionError } = await import('../../src/errors.js')

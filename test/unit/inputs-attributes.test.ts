@@ -92,12 +92,12 @@ describe('settings', () => {
   it('keeps times by default', () => {
     const settings = readSettings(reader({ ...base, source: 'dist' }), env)
     expect(settings.attributes).toEqual({ times: true, mode: false, chmod: {} })
-    expect(settings.rollback).toBe(false)
+    expect(settings).toMatchObject({ direction: 'upload', rollback: false })
   })
 
   it('rollback needs no source', () => {
     const settings = readSettings(reader({ ...base, rollback: 'true' }), env)
-    expect(settings.rollback).toBe(true)
+    expect(settings).toMatchObject({ direction: 'upload', rollback: true })
     expect(settings.source.include).toEqual([])
   })
 

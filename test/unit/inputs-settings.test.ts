@@ -2,12 +2,13 @@ import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
 import {
   formatHostPort,
-  normalizeRemoteDir,
   readSettings,
   type Endpoint,
   type RunnerEnv,
-  type Settings
+  type Settings,
+  type UploadSettings
 } from '../../src/inputs/settings.js'
+import { normalizeRemoteDir } from '../../src/plans/remote-lister.js'
 import { KeyMaker, thrown, type RealKey } from './real-keys.js'
 
 const env: RunnerEnv = { workspace: '/home/runner/work/repo/repo', tempDir: '/home/runner/_temp' }
@@ -31,6 +32,12 @@ afterAll(() => keys.cleanup())
 function server(settings: Settings): Endpoint {
   expect(settings.servers).toHaveLength(1)
   return settings.servers[0]
+}
+
+/** The settings of an upload: the only direction with sync, delete, release and rollback. */
+function upload(settings: Settings): UploadSettings {
+  if (settings.direction !== 'upload') throw new Error(`${settings.direction}, not upload`)
+  return settings
 }
 
 /** A full, valid set of inputs; each test changes only what it is about. */
@@ -109,9 +116,39 @@ describe('readSettings defaults', () => {
   })
 })
 
+describe('readSettings by direction', () => {
+  it('gives each direction only its own options', () => {
+    const up = readSettings(inputs({ sync: 'changed' }), env)
+    expect(up).toMatchObject({ direction: 'upload', syncChanged: true, rollback: false })
+    expect(up).not.toHaveProperty('select')
+    expect(up).not.toHaveProperty('targetServer')
+    const down = readSettings(inputs({ direction: 'download', select: 'newest' }), env)
+    expect(down).toMatchObject({ direction: 'download', select: 'newest' })
+    for (const key of ['syncChanged', 'deleteExtraneous', 'rollback', 'targetServer'])
+      expect(down).not.toHaveProperty(key)
+  })
+
+  it('gives a relay its destination, with its own pins and the source login by default', () => {
+    const relay = readSettings(
+      inputs({
+        direction: 'relay',
+        'target-host': 'backup.example.com',
+        'target-fingerprint': login.sha256
+      }),
+      env
+    )
+    if (relay.direction !== 'relay') throw new Error(`${relay.direction}, not relay`)
+    expect(relay.select).toBe('all')
+    expect(relay).not.toHaveProperty('syncChanged')
+    expect(relay.targetServer).toMatchObject({ host: 'backup.example.com', username: 'deploy' })
+    expect(relay.targetServer.pins.map(p => p.value)).toEqual([login.sha256.slice(7)])
+    expect(server(relay).pins.map(p => p.value)).toEqual([host.sha256.slice(7)])
+  })
+})
+
 describe('readSettings validation', () => {
   it('reads sync: off, changed and checksum; refuses anything else', () => {
-    const read = (sync: string) => readSettings(inputs({ sync }), env)
+    const read = (sync: string) => upload(readSettings(inputs({ sync }), env))
     expect([read('').syncChanged, read('').syncChecksum]).toEqual([false, false])
     expect([read('changed').syncChanged, read('changed').syncChecksum]).toEqual([true, false])
     expect([read('checksum').syncChanged, read('checksum').syncChecksum]).toEqual([true, true])
