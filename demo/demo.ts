@@ -22,13 +22,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runAction, type ActionRun } from '../test/support/action.js'
 import { findProjectRoot } from '../test/support/project-root.js'
-import {
-  decodeCommandData,
-  killRunningActions,
-  runAction,
-  type ActionRun
-} from './action-runner.js'
+import { killRunningCommands } from '../test/support/run.js'
+import { decodeCommandData, runnerLog, type RunnerLog } from '../test/support/runner-commands.js'
 import {
   bold,
   columns,
@@ -84,13 +81,34 @@ function firstProblem(checks: Check[]): string {
   return `${failing[0]?.text ?? 'failed'}${more}`
 }
 
+/** A step's run, and its log as a runner shows it (stdout, then stderr). */
+type StepRun = ActionRun & { log: RunnerLog }
+
+/** Runs the committed bundle dist/index.js as a runner does, in a fresh folder of runsDir. */
+async function runStep(
+  inputs: Record<string, string>,
+  ctx: { root: string; workspace: string; runsDir: string },
+  name: string
+): Promise<StepRun> {
+  const dir = path.join(ctx.runsDir, name)
+  fs.mkdirSync(dir, { recursive: true })
+  const run = await runAction(inputs, {
+    entry: path.join(ctx.root, 'dist', 'index.js'),
+    workspace: ctx.workspace,
+    dir,
+    timeoutMs: STEP_TIMEOUT_MS,
+    env: { CI: 'true', GITHUB_ACTIONS: 'true' }
+  })
+  return { ...run, log: runnerLog(run.stdout + run.stderr) }
+}
+
 /** The first ::error:: message of a run, decoded, for failure texts. */
-function errorMessage(run: ActionRun): string {
-  const line = run.errorLines[0]
+function errorMessage(run: StepRun): string {
+  const line = run.log.errorLines[0]
   return line ? decodeCommandData(line.replace(/^::error[^:]*::/, '')) : ''
 }
 
-function exitText(run: ActionRun): string {
+function exitText(run: StepRun): string {
   if (run.timedOut) return `killed after ${formatMs(STEP_TIMEOUT_MS)}`
   return `exit ${run.code ?? run.signal}`
 }
@@ -113,7 +131,7 @@ let cleaning: Promise<string> | undefined
 
 function cleanup(): Promise<string> {
   cleaning ??= (async () => {
-    killRunningActions()
+    killRunningCommands()
     const stopped = await Promise.allSettled(servers.map(s => withTimeout(s.stop(), 10_000)))
     const failed = stopped.filter(s => s.status === 'rejected').length
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true, maxRetries: 3 })
@@ -159,7 +177,7 @@ function installSignalHandlers(): void {
   process.on('SIGHUP', () => onSignal('SIGHUP', 129))
   // Last resort (process.exit() anywhere): test/support/sshd.ts kills its daemons on exit too.
   process.on('exit', () => {
-    killRunningActions()
+    killRunningCommands()
     if (workDir) fs.rmSync(workDir, { recursive: true, force: true })
   })
 }
@@ -206,16 +224,16 @@ async function settle(server: DemoServer, count: number): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-function printRun(run: ActionRun): void {
+function printRun(run: StepRun): void {
   const status = run.timedOut ? red(exitText(run)) : exitText(run)
   say(`  ${cyan('$ node dist/index.js')}  ${dim(`(${status}, ${formatMs(run.durationMs)})`)}`)
   say()
   const masked =
-    run.masks > 0
-      ? `, ${run.masks} ::add-mask:: command${run.masks === 1 ? '' : 's'} applied as a runner does`
+    run.log.masks > 0
+      ? `, ${run.log.masks} ::add-mask:: command${run.log.masks === 1 ? '' : 's'} applied as a runner does`
       : ''
   say(`  ${bold('Step log')} ${dim(`(stdout and stderr; ::group:: shown as ▸${masked})`)}`)
-  say(indent(renderGroups(run.log).join('\n'), '    │ '))
+  say(indent(renderGroups(run.log.lines).join('\n'), '    │ '))
   say()
   say(`  ${bold('Outputs')} ${dim('($GITHUB_OUTPUT)')}`)
   const outputs = Object.entries(run.outputs)
@@ -259,7 +277,7 @@ function treeCheck(label: string, expected: Tree, actual: Tree): Check {
   )
 }
 
-function outputsCheck(run: ActionRun, expected: Tree): Check {
+function outputsCheck(run: StepRun, expected: Tree): Check {
   const files = String(expected.size)
   const bytes = String(treeBytes(expected))
   const got = `files=${run.outputs.files ?? '(unset)'} bytes=${run.outputs.bytes ?? '(unset)'}`
@@ -298,12 +316,7 @@ async function runTransferStep(
   for (const line of withBlock(step.inputs)) say(`  ${line}`)
   say(`  ${dim('(each input goes to the action as an INPUT_<NAME> environment variable)')}`)
   say()
-  const run = await runAction(step.inputs, {
-    root: ctx.root,
-    workspace: ctx.workspace,
-    stepDir: path.join(ctx.runsDir, step.name),
-    timeoutMs: STEP_TIMEOUT_MS
-  })
+  const run = await runStep(step.inputs, ctx, step.name)
   printRun(run)
   const verifyStarted = Date.now()
   const error = errorMessage(run)
@@ -355,18 +368,13 @@ async function runWrongPinStep(
   say()
   const authBefore = a.authAttempts()
   const connectionsBefore = a.connections()
-  const run = await runAction(inputs, {
-    root: ctx.root,
-    workspace: ctx.workspace,
-    stepDir: path.join(ctx.runsDir, 'wrong-pin'),
-    timeoutMs: STEP_TIMEOUT_MS
-  })
+  const run = await runStep(inputs, ctx, 'wrong-pin')
   printRun(run)
   await settle(a, connectionsBefore + 1)
   const verifyStarted = Date.now()
   const auth = a.authAttempts() - authBefore
   const connections = a.connections() - connectionsBefore
-  const errorLine = run.errorLines[0]
+  const errorLine = run.log.errorLines[0]
   const message = errorMessage(run)
   say()
   say(

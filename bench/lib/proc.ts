@@ -3,15 +3,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
+import type { RunResult } from '../../test/support/run.js'
 
 /** GNU time, for the peak RSS and CPU time of a process when installed (Debian package `time`). */
 const GNU_TIME = '/usr/bin/time'
 
-export interface TimedResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
+export interface TimedResult extends RunResult {
   /** Wall time from spawn to exit. */
   wallMs: number
   /** Peak resident set size in KiB (the process and the children it waited for), if measured. */
@@ -20,7 +17,6 @@ export interface TimedResult {
   cpuMs: number | undefined
   /** CPU time every core of the machine spent busy meanwhile (the server's share included). */
   machineBusyMs: number | undefined
-  timedOut: boolean
 }
 
 export interface TimedOptions {

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseOutputs } from '../../test/support/action.js'
+import { runAction } from '../../test/support/action.js'
 import type { Sshd } from '../../test/support/sshd.js'
 import { runTimed, type TimedResult } from './proc.js'
 
@@ -9,9 +9,8 @@ export interface ActionResult extends TimedResult {
 }
 
 /**
- * Runs the committed bundle as a runner does, like runAction() in test/support/action.ts (same
- * environment: inputs as INPUT_* variables, GITHUB_WORKSPACE, RUNNER_TEMP, GITHUB_OUTPUT,
- * GITHUB_STEP_SUMMARY, PATH and HOME only), but measured by runTimed() for wall time and peak RSS.
+ * Runs the committed bundle as a runner does, with runAction() from test/support/action.ts,
+ * measured by runTimed() for wall time and peak RSS.
  */
 export async function runActionTimed(
   distEntry: string,
@@ -19,28 +18,14 @@ export async function runActionTimed(
   options: { workspace: string; scratch: string; timeoutMs: number }
 ): Promise<ActionResult> {
   const dir = fs.mkdtempSync(path.join(options.scratch, 'action-run-'))
-  const outputFile = path.join(dir, 'output')
-  const summaryFile = path.join(dir, 'summary')
-  fs.writeFileSync(outputFile, '')
-  fs.writeFileSync(summaryFile, '')
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    GITHUB_WORKSPACE: options.workspace,
-    RUNNER_TEMP: dir,
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_STEP_SUMMARY: summaryFile
-  }
-  for (const [name, value] of Object.entries(inputs)) {
-    env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
-  }
   try {
-    const result = await runTimed(process.execPath, [distEntry], {
-      env,
-      cwd: options.workspace,
-      timeoutMs: options.timeoutMs
+    return await runAction(inputs, {
+      entry: distEntry,
+      workspace: options.workspace,
+      dir,
+      timeoutMs: options.timeoutMs,
+      launch: runTimed
     })
-    return { ...result, outputs: parseOutputs(fs.readFileSync(outputFile, 'utf8')) }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

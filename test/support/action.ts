@@ -1,13 +1,18 @@
+/**
+ * Runs a bundle of the action the way a GitHub runner does, for the tests, the demo and the
+ * benchmark alike: a child `node` process with every input as an INPUT_* variable, and
+ * GITHUB_WORKSPACE, RUNNER_TEMP, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY set; then the output and
+ * summary files are read back.
+ */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { spawn } from 'node:child_process'
+import { runCommand, type RunOptions, type RunResult } from './run.js'
+import { decodeCommandData } from './runner-commands.js'
 import { bundleEntry } from './test-bundle.mjs'
 
-export interface ActionRun {
-  code: number | null
-  stdout: string
-  stderr: string
+/** What a step leaves behind besides its process result. */
+export interface StepFiles {
   outputs: Record<string, string>
   summary: string
   /** `::error::` lines, decoded. */
@@ -15,10 +20,33 @@ export interface ActionRun {
   durationMs: number
 }
 
+export type ActionRun = RunResult & StepFiles
+
+/** Starts the bundle; runCommand() unless a caller measures the run in its own way (bench). */
+export type Launch<R extends RunResult> = (
+  file: string,
+  args: string[],
+  options: Required<Pick<RunOptions, 'env' | 'cwd' | 'timeoutMs'>>
+) => Promise<R>
+
+export interface ActionRunOptions<R extends RunResult = RunResult> {
+  workspace: string
+  timeoutMs?: number
+  /** Added to the step's environment (PATH and HOME are passed on, nothing else). */
+  env?: Record<string, string>
+  /** The bundle to run: this test run's bundle of src/ (test-bundle.mjs) when omitted. */
+  entry?: string
+  /**
+   * The folder for RUNNER_TEMP and the output and summary files; the caller removes it. Default:
+   * a fresh folder that removeRunDirs() removes.
+   */
+  dir?: string
+  launch?: Launch<R>
+}
+
 /**
- * Every run's RUNNER_TEMP (outputs, summary, manifest) lives under one folder per test file,
- * removed after the file's tests (test/support/cleanup.ts): tests read the manifest after the
- * run, so not sooner.
+ * Every default run folder lives under one folder per test file, removed after the file's tests
+ * (test/support/cleanup.ts): tests read the manifest after the run, so not sooner.
  */
 let runsRoot: string | undefined
 function runDir(): string {
@@ -31,16 +59,17 @@ export function removeRunDirs(): void {
   runsRoot = undefined
 }
 
-/**
- * Runs this test run's bundle of src/ (test/support/test-bundle.mjs) exactly as a runner runs dist/:
- * inputs as INPUT_* variables.
- */
-export function runAction(
+/** The name @actions/core's getInput() reads: spaces become '_', upper case, '-' stays. */
+export function inputVariable(name: string): string {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
+}
+
+export async function runAction<R extends RunResult = RunResult>(
   inputs: Record<string, string>,
-  options: { workspace: string; timeoutMs?: number; env?: Record<string, string> }
-): Promise<ActionRun> {
-  const entry = bundleEntry()
-  const dir = runDir()
+  options: ActionRunOptions<R>
+): Promise<R & StepFiles> {
+  const entry = options.entry ?? bundleEntry()
+  const dir = options.dir ?? runDir()
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
   writeFileSync(outputFile, '')
@@ -54,34 +83,24 @@ export function runAction(
     GITHUB_STEP_SUMMARY: summaryFile,
     ...options.env
   }
-  for (const [name, value] of Object.entries(inputs)) {
-    env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
-  }
+  for (const [name, value] of Object.entries(inputs)) env[inputVariable(name)] = value
+  const launch = options.launch ?? (runCommand as Launch<R>)
   const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry], { env, cwd: options.workspace })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
-    child.on('error', reject)
-    child.on('close', code => {
-      clearTimeout(timer)
-      resolve({
-        code,
-        stdout,
-        stderr,
-        outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
-        summary: readFileSync(summaryFile, 'utf8'),
-        errors: stdout
-          .split('\n')
-          .filter(l => l.startsWith('::error'))
-          .map(l => decodeCommand(l.slice(l.indexOf('::', 2) + 2))),
-        durationMs: Date.now() - started
-      })
-    })
+  const result = await launch(process.execPath, [entry], {
+    env,
+    cwd: options.workspace,
+    timeoutMs: options.timeoutMs ?? 120_000
   })
+  return {
+    ...result,
+    outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
+    summary: readFileSync(summaryFile, 'utf8'),
+    errors: result.stdout
+      .split('\n')
+      .filter(l => l.startsWith('::error'))
+      .map(l => decodeCommandData(l.slice(l.indexOf('::', 2) + 2))),
+    durationMs: Date.now() - started
+  }
 }
 
 /** Parses the GITHUB_OUTPUT file format: `name<<DELIM\nvalue\nDELIM`. */
@@ -96,8 +115,4 @@ export function parseOutputs(text: string): Record<string, string> {
     outputs[m[1]] = value.join('\n')
   }
   return outputs
-}
-
-function decodeCommand(text: string): string {
-  return text.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%')
 }

@@ -65,3 +65,39 @@ export function runnerCommands(stdout: string): RunnerCommand[] {
     .map(parseRunnerLine)
     .filter((c): c is RunnerCommand => c !== undefined)
 }
+
+export interface RunnerLog {
+  /** The step log as a runner shows it: secrets masked, ::add-mask:: and ::debug:: lines hidden. */
+  lines: string[]
+  /** How many ::add-mask:: commands the step sent (each one a secret kept out of the log). */
+  masks: number
+  /** The `::error::` lines as they stand in that log. */
+  errorLines: string[]
+}
+
+/** Applies the commands a runner acts on before it shows a step's output. */
+export function runnerLog(output: string): RunnerLog {
+  const secrets: string[] = []
+  const lines: string[] = []
+  let masks = 0
+  const mask = (line: string): string =>
+    secrets.reduce((masked, secret) => masked.split(secret).join('***'), line)
+  for (const line of output.replace(/\r?\n$/, '').split(/\r?\n/)) {
+    const command = parseRunnerLine(line)
+    if (command?.command === 'add-mask') {
+      masks++
+      const value = decodeCommandData(command.data)
+      if (value) secrets.push(value)
+      secrets.sort((a, b) => b.length - a.length)
+      continue
+    }
+    if (command?.command === 'debug') continue
+    lines.push(mask(line))
+  }
+  return { lines, masks, errorLines: lines.filter(line => /^::error[\s:]/.test(line)) }
+}
+
+/** Undoes @actions/core's escaping of command data. */
+export function decodeCommandData(text: string): string {
+  return text.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%')
+}

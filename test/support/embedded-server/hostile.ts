@@ -10,13 +10,13 @@
  *  - `/huge.bin`: claims 1 TiB and reads as zeroes;
  *  - `/liar.bin`: claims LIAR_SIZE bytes but reads as zeroes at any offset, never reaching an end.
  */
-import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import ssh2 from 'ssh2'
-import { runChecked } from './run.js'
-import { makeTempDir, removeTempDir } from './tmp.js'
+import { makeTempDir, removeTempDir } from '../tmp.js'
+import { generateHostKey } from './host-key.js'
+import { listen } from './wire.js'
 
 export const LIAR_SIZE = 1024 * 1024
 export const HUGE_SIZE = 1024 ** 4
@@ -189,15 +189,12 @@ function serveChannel(sftp: ssh2.SFTPWrapper, counts: { bytes: number; names: nu
 export async function startHostileSftp(): Promise<HostileSftp> {
   const keyDir = makeTempDir('hostile-sftp-keys-')
   try {
-    const file = path.join(keyDir, 'host_ed25519_key')
-    await runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file])
-    const blob = Buffer.from(fs.readFileSync(`${file}.pub`, 'utf8').split(/\s+/)[1], 'base64')
-    const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`
+    const { privateKey, hostKey } = await generateHostKey(keyDir, 'ed25519')
     const username = 'tester'
     const password = 'hostile but correct'
     const counts = { bytes: 0, names: 0 }
     const sockets = new Set<net.Socket>()
-    const server = new ssh2.Server({ hostKeys: [fs.readFileSync(file)] }, client => {
+    const server = new ssh2.Server({ hostKeys: [privateKey] }, client => {
       client.on('error', () => undefined)
       client.on('authentication', ctx => {
         if (ctx.method === 'password' && ctx.username === username && ctx.password === password)
@@ -214,19 +211,13 @@ export async function startHostileSftp(): Promise<HostileSftp> {
       socket.once('close', () => sockets.delete(socket))
       server.injectSocket(socket)
     })
-    const port = await new Promise<number>((resolve, reject) => {
-      tcp.once('error', reject)
-      tcp.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-        const address = tcp.address()
-        resolve(typeof address === 'object' && address ? address.port : 0)
-      })
-    })
+    const port = await listen(tcp)
     return {
       host: '127.0.0.1',
       port,
       username,
       password,
-      fingerprint,
+      fingerprint: hostKey.sha256,
       bytesServed: () => counts.bytes,
       namesListed: () => counts.names,
       stop: async () => {

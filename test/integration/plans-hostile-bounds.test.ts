@@ -1,8 +1,13 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { runAction, type ActionRun } from '../support/action.js'
-import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded-server.js'
-import { LIAR_SIZE, startHostileSftp, type HostileSftp } from '../support/hostile-sftp.js'
+import {
+  LIAR_SIZE,
+  startEmbeddedServer,
+  startHostileSftp,
+  type EmbeddedServer,
+  type HostileSftp
+} from '../support/embedded-server.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 /** The bound the issue sets for a listing at its limit. */
