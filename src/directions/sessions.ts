@@ -3,6 +3,7 @@ import { connectVerifiedOnce, type VerifiedConnection } from '../connection/conn
 import { withRetries } from '../connection/retry-policy.js'
 import { ConnectionError } from '../errors.js'
 import { isTransient, killIfNetwork, type Reconnectable } from '../engine/retry.js'
+import { jumpWidening } from '../engine/extra-connections.js'
 import { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
@@ -33,16 +34,18 @@ export function stallLimitMs(timeoutMs: number): number {
  * attempt; a SessionPool retries it.
  */
 export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
-  const connection = await connectVerifiedOnce(endpoint, {
+  const options = {
     timeoutMs: settings.timeoutMs,
     retries: 0,
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
-  })
+  }
+  const connection = await connectVerifiedOnce(endpoint, options)
   logVerified(endpoint, connection)
   return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
     spare: settings.verify === 'sha256' || settings.syncChecksum ? HASH_CHANNELS : 0,
     server: formatHostPort(endpoint.host, endpoint.port),
-    setupMs: settings.timeoutMs
+    setupMs: settings.timeoutMs,
+    widen: jumpWidening(endpoint, connection, options)
   })
 }
 
