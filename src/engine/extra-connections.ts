@@ -77,7 +77,7 @@ export class ExtraConnections<S extends Lanes> {
 
   /** Opens the extra connections once; later calls wait for the same opening. */
   widen(): Promise<void> {
-    if (!this.widening || this.widening.count <= 0) return Promise.resolve()
+    if (!this.widening || this.widening.count <= 0 || this.ended) return Promise.resolve()
     this.opening ??= this.openAll(this.widening)
     return this.opening
   }
@@ -108,21 +108,17 @@ export class ExtraConnections<S extends Lanes> {
     const results = await Promise.allSettled(
       Array.from({ length: widening.count }, async () => this.start(await widening.connect()))
     )
+    const mismatch = results.find(
+      (r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof HostKeyError
+    )?.reason as HostKeyError | undefined
     const refused: string[] = []
-    let mismatch: Error | undefined
     for (const result of results) {
-      if (result.status === 'fulfilled') {
-        // The session ended while these were opening: nothing may keep the process alive.
-        if (this.ended || mismatch) result.value.close()
-        else this.opened.push(result.value)
-      } else if (result.reason instanceof HostKeyError) {
-        mismatch ??= result.reason
-      } else {
-        refused.push(describe(result.reason))
-      }
+      if (result.status === 'rejected') refused.push(describe(result.reason))
+      // The session ended while these were opening: nothing may keep the process alive.
+      else if (this.ended || mismatch) result.value.close()
+      else this.opened.push(result.value)
     }
     if (mismatch) {
-      this.close()
       this.fail(mismatch.message, mismatch)
       throw mismatch
     }
