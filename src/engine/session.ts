@@ -98,6 +98,9 @@ export class SftpSession {
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
+    // Over a jump host the socket is a forwarded channel: when the bastion closes it, ssh2 says
+    // 'end' but no 'close' while data waits for a window that will never open again.
+    connection.client.on('end', markLost)
     // The bastion's connection re-keys too; a host-key failure on either hop is final.
     for (const hop of [connection, connection.jump]) {
       hop?.client.on('error', (err: Error) =>

@@ -22,11 +22,14 @@ interface Router {
   close(): Promise<void>
 }
 
+/** Where a connection goes; `cutAfter` drops it once that many bytes went towards the server. */
+type Route = number | { port: number; cutAfter: number } | undefined
+
 /**
  * A loopback TCP hop behind the bastion that sends the n-th connection (0-based) to the port
- * `route(n)` returns, or closes it at once (a server refusing it) when that is undefined.
+ * `route(n)` gives, or closes it at once (a server refusing it) when that is undefined.
  */
-function startRouter(route: (n: number) => number | undefined): Promise<Router> {
+function startRouter(route: (n: number) => Route): Promise<Router> {
   const sockets = new Set<net.Socket>()
   const router: Router = {
     port: 0,
@@ -38,12 +41,13 @@ function startRouter(route: (n: number) => number | undefined): Promise<Router> 
       })
   }
   const server = net.createServer(client => {
-    const port = route(router.accepted++)
+    const to = route(router.accepted++)
     sockets.add(client)
-    if (port === undefined) {
+    if (to === undefined) {
       client.destroy()
       return
     }
+    const { port, cutAfter } = typeof to === 'number' ? { port: to, cutAfter: Infinity } : to
     const upstream = net.connect(port, '127.0.0.1')
     sockets.add(upstream)
     client.pipe(upstream).pipe(client)
@@ -51,6 +55,11 @@ function startRouter(route: (n: number) => number | undefined): Promise<Router> 
       client.destroy()
       upstream.destroy()
     }
+    let sent = 0
+    client.on('data', (chunk: Buffer) => {
+      sent += chunk.length
+      if (sent > cutAfter) end()
+    })
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
   })
@@ -150,6 +159,28 @@ describe('big files through a jump host use several inner connections (bundle of
       expect(router.accepted).toBeGreaterThan(1)
       expect(impostor.authAttempts()).toBe(before)
       expect(existsSync(path.join(target, 'big.bin'))).toBe(false)
+    } finally {
+      await router.close()
+    }
+  })
+
+  test('an extra connection lost mid-file: the session reconnects and the file lands whole', async () => {
+    // The second connection (the first extra one) drops after 4 MiB of the file went through it.
+    const router = await startRouter(n =>
+      n === 1 ? { port: server.port, cutAfter: 4 * 1024 * 1024 } : server.port
+    )
+    const target = path.join(remote, 'cut')
+    const logins = server.acceptedLogins()
+    try {
+      const run = await runAction(
+        { ...inputs(router.port, server.hostKeys[0].sha256, target), retries: '2' },
+        { workspace }
+      )
+      expect(run.errors).toEqual([])
+      expect(run.stdout).toMatch(/::warning::.*Trying again in/)
+      expect(sha(path.join(target, 'big.bin'))).toBe(sha(path.join(workspace, 'data/big.bin')))
+      // Four connections, then four again after the reconnect.
+      expect(server.acceptedLogins() - logins).toBe(8)
     } finally {
       await router.close()
     }
