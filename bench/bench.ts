@@ -34,7 +34,13 @@ import {
 } from './lib/report.js'
 import { manyFilesScenarios } from './many-files.js'
 import { measuredRun, type Scenario, type ToolRun } from './lib/scenario.js'
-import { runActionTimed, runSftp, writeKnownHosts, type SftpCommand } from './lib/tools.js'
+import {
+  jumpProxyCommand,
+  runActionTimed,
+  runSftp,
+  writeKnownHosts,
+  type SftpCommand
+} from './lib/tools.js'
 
 const MiB = 1024 * 1024
 const RTT_MS = 50
@@ -167,7 +173,12 @@ async function main(): Promise<number> {
     // ---- data, made once ---------------------------------------------------------------------
     const wanted = (id: string): boolean => !config.only || config.only.has(id)
     const needLarge = ['upload-loopback', 'download-loopback', 'relay-loopback'].some(wanted)
-    const needMedium = ['upload-rtt50', 'download-rtt50'].some(wanted)
+    const needMedium = [
+      'upload-rtt50',
+      'download-rtt50',
+      'upload-jump-rtt50',
+      'download-jump-rtt50'
+    ].some(wanted)
     const needHuge = ['rss-upload-1gib', 'rss-download-1gib'].some(wanted)
     const needSmall = wanted('small-files-rtt50')
     const started = Date.now()
@@ -216,10 +227,39 @@ async function main(): Promise<number> {
       return measuredRun(result)
     }
 
-    const sftp = async (port: number, commands: SftpCommand[], bytes: number): Promise<ToolRun> => {
+    /**
+     * The route to the server: straight to `port`, or with `jump`, to the server on loopback
+     * through the same sshd as a bastion at `jump` (the delayed proxy: the slow hop is the
+     * runner's to the bastion, as for a private network behind one).
+     */
+    interface Route {
+      port: number
+      jump?: number
+    }
+    const routeOf = (to: number | Route): Route => (typeof to === 'number' ? { port: to } : to)
+    const jumpInputs = (jump: number): Record<string, string> => ({
+      'jump-host': '127.0.0.1',
+      'jump-port': String(jump),
+      'jump-fingerprint': live.sshd.hostKeys[0].sha256,
+      'jump-private-key': live.sshd.clientKey.privatePem
+    })
+    const routeInputs = (to: number | Route): Record<string, string> => {
+      const { port, jump } = routeOf(to)
+      return { ...baseInputs(port), ...(jump === undefined ? {} : jumpInputs(jump)) }
+    }
+
+    const sftp = async (
+      to: number | Route,
+      commands: SftpCommand[],
+      bytes: number
+    ): Promise<ToolRun> => {
+      const { port, jump } = routeOf(to)
       const result = await runSftp(live.sshd, port, knownHosts, commands, {
         scratch,
-        timeoutMs: timeoutFor(bytes)
+        timeoutMs: timeoutFor(bytes),
+        ...(jump === undefined
+          ? {}
+          : { proxyCommand: jumpProxyCommand(live.sshd, jump, knownHosts) })
       })
       if (result.code !== 0 || result.timedOut) throw new Error(describeFailure('sftp', result))
       return measuredRun(result)
@@ -232,13 +272,13 @@ async function main(): Promise<number> {
     }
 
     /** Upload of one file: local data/<name> to a fresh remote directory. */
-    const uploadOne = (source: string, bytes: number, port: number) => ({
+    const uploadOne = (source: string, bytes: number, port: number | Route) => ({
       action: async (runDir: string) => {
         const remote = path.join(runDir, 'remote')
         fs.mkdirSync(remote)
         const run = await action(
           {
-            ...baseInputs(port),
+            ...routeInputs(port),
             direction: 'upload',
             source: path.relative(workspace, source),
             target: remote
@@ -260,12 +300,12 @@ async function main(): Promise<number> {
     })
 
     /** Download of one file: the server path `source` to a fresh local directory. */
-    const downloadOne = (source: string, bytes: number, port: number) => ({
+    const downloadOne = (source: string, bytes: number, port: number | Route) => ({
       action: async (runDir: string) => {
         const local = path.join(runDir, 'local')
         fs.mkdirSync(local)
         const run = await action(
-          { ...baseInputs(port), direction: 'download', source, target: local },
+          { ...routeInputs(port), direction: 'download', source, target: local },
           bytes,
           1
         )
@@ -359,6 +399,28 @@ async function main(): Promise<number> {
         runs: config.runs,
         targetRatio: 0.5,
         ...downloadOne(medium, sizes.medium, proxy.port)
+      },
+      {
+        id: 'upload-jump-rtt50',
+        title: `upload via a jump host ${RTT_MS} ms away`,
+        anchor: 'sftp -o ProxyCommand',
+        kind: 'time',
+        bytes: sizes.medium,
+        files: 1,
+        runs: config.runs,
+        targetRatio: 0.5,
+        ...uploadOne(medium, sizes.medium, { port: sshd.port, jump: proxy.port })
+      },
+      {
+        id: 'download-jump-rtt50',
+        title: `download via a jump host ${RTT_MS} ms away`,
+        anchor: 'sftp -o ProxyCommand',
+        kind: 'time',
+        bytes: sizes.medium,
+        files: 1,
+        runs: config.runs,
+        targetRatio: 1.0,
+        ...downloadOne(medium, sizes.medium, { port: sshd.port, jump: proxy.port })
       },
       relayScenario(),
       ...manyFilesScenarios({

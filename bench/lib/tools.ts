@@ -61,7 +61,7 @@ export function runSftp(
   port: number,
   knownHosts: string,
   commands: SftpCommand[],
-  options: { scratch: string; timeoutMs: number }
+  options: { scratch: string; timeoutMs: number; proxyCommand?: string }
 ): Promise<TimedResult> {
   const batch = path.join(options.scratch, `sftp-batch-${port}-${Date.now()}`)
   const lines = commands.map(c => {
@@ -86,9 +86,26 @@ export function runSftp(
     '/dev/null',
     '-o',
     'IdentitiesOnly=yes',
+    ...(options.proxyCommand ? ['-o', `ProxyCommand=${options.proxyCommand}`] : []),
     `${sshd.username}@127.0.0.1`
   ]
   return runTimed('sftp', args, { env: process.env, timeoutMs: options.timeoutMs }).finally(() =>
     fs.rmSync(batch, { force: true })
   )
+}
+
+/**
+ * An OpenSSH ProxyCommand that reaches the target through the bastion at 127.0.0.1:`jumpPort`
+ * (`ssh -W`, as `-J` does), with the same key, pins and no configuration. `-J` itself would not
+ * hand the bastion hop the harness key.
+ */
+export function jumpProxyCommand(sshd: Sshd, jumpPort: number, knownHosts: string): string {
+  for (const p of [sshd.clientKey.path, knownHosts]) {
+    if (!/^[\w./-]+$/.test(p)) throw new Error(`bench: path unusable in a ProxyCommand: ${p}`)
+  }
+  return [
+    'ssh -F /dev/null -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes',
+    `-o UserKnownHostsFile=${knownHosts} -i ${sshd.clientKey.path} -p ${jumpPort}`,
+    `-W %h:%p ${sshd.username}@127.0.0.1`
+  ].join(' ')
 }

@@ -13,6 +13,7 @@ import {
 import { authHandlerFor } from './keyboard.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
 import { withRetries } from './retry-policy.js'
+import { coalesceWrites } from './write-batching.js'
 
 /** A logged-in connection whose host key matched a pin. */
 export interface VerifiedConnection {
@@ -65,6 +66,20 @@ export function connectVerifiedOnce(
   return connectOnce(endpoint, options, false)
 }
 
+/**
+ * One attempt at one more connection to a server behind a bastion, over a new forwarded
+ * channel of the bastion connection `via` that an earlier connection made. The server's key is
+ * checked against the same pins, so a mismatch here fails closed too. Each forwarded channel has
+ * its own window, which is why a big file spreads over several such connections.
+ */
+export function connectViaOnce(
+  endpoint: Endpoint,
+  via: VerifiedConnection,
+  options: ConnectOptions
+): Promise<VerifiedConnection> {
+  return connectOnce(endpoint, options, false, via)
+}
+
 /** Host-key and login failures are never retried; a dropped or throttled login is. */
 export function isTransientConnect(err: unknown): boolean {
   return err instanceof ConnectionError && err.transient
@@ -91,15 +106,19 @@ export async function probeHostKey(
 async function connectOnce<P extends boolean>(
   endpoint: Endpoint,
   options: ConnectOptions,
-  probe: P
+  probe: P,
+  via?: VerifiedConnection
 ): Promise<P extends true ? { presented: Presented } : VerifiedConnection>
 async function connectOnce(
   endpoint: Endpoint,
   options: ConnectOptions,
-  probe: boolean
+  probe: boolean,
+  via?: VerifiedConnection
 ): Promise<VerifiedConnection | { presented: Presented }> {
   // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
-  const jump = endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined
+  const jump = via ?? (endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined)
+  // A borrowed bastion connection belongs to whoever made it: it is neither ended nor attached.
+  const own = via ? undefined : jump
   const openSocket: SocketOpener = jump
     ? () => forward(jump.client, endpoint, options.timeoutMs)
     : undefined
@@ -108,7 +127,7 @@ async function connectOnce(
     const seen: Presented[] = []
     while (remaining.length > 0) {
       const attempt = await attemptOnce(endpoint, options, remaining, seen, openSocket, probe)
-      if (attempt.kind === 'ready') return { ...attempt.connection, ...(jump ? { jump } : {}) }
+      if (attempt.kind === 'ready') return { ...attempt.connection, ...(own ? { jump: own } : {}) }
       if (attempt.kind === 'proven') return { presented: attempt.presented }
       if (attempt.kind === 'no-such-type') break
       const last = seen[seen.length - 1]
@@ -118,10 +137,10 @@ async function connectOnce(
     }
     throw hostKeyMismatch(endpoint, seen)
   } catch (err) {
-    jump?.client.end()
+    own?.client.end()
     throw err
   } finally {
-    if (probe) jump?.client.end()
+    if (probe) own?.client.end()
   }
 }
 
@@ -240,29 +259,6 @@ export function connectConfig(
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
   }
-}
-
-/**
- * ssh2 writes every SSH packet (32 KiB at most for OpenSSH's channels) with its own socket
- * write: one system call each. Corking the socket for the rest of the current tick lets Node
- * hand all packets produced in that tick to the kernel in one writev.
- */
-function coalesceWrites(client: ssh2.Client): void {
-  const sock: unknown = Reflect.get(client, '_sock')
-  if (!(sock instanceof Writable)) return
-  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean
-  let corked = false
-  Reflect.set(sock, 'write', (...args: unknown[]) => {
-    if (!corked) {
-      corked = true
-      sock.cork()
-      process.nextTick(() => {
-        corked = false
-        sock.uncork()
-      })
-    }
-    return write(...args)
-  })
 }
 
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */

@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
 import { connectVerifiedOnce, type VerifiedConnection } from '../connection/connect.js'
+import { jumpWidening } from '../engine/extra-connections.js'
 import { SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
@@ -11,11 +12,12 @@ import { CHANNELS, HASH_CHANNELS, stallLimitMs } from './channels.js'
  * attempt; a SessionPool retries it.
  */
 export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
-  const connection = await connectVerifiedOnce(endpoint, {
+  const options = {
     timeoutMs: settings.timeoutMs,
     retries: 0,
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
-  })
+  }
+  const connection = await connectVerifiedOnce(endpoint, options)
   logVerified(endpoint, connection)
   return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
     spare:
@@ -23,7 +25,8 @@ export async function openSession(endpoint: Endpoint, settings: Settings): Promi
         ? HASH_CHANNELS
         : 0,
     server: formatHostPort(endpoint.host, endpoint.port),
-    setupMs: settings.timeoutMs
+    setupMs: settings.timeoutMs,
+    widen: jumpWidening(endpoint, connection, options)
   })
 }
 

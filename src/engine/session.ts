@@ -7,6 +7,7 @@ import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
 import { ChannelBudget } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
+import { EXTRA_CHANNELS, ExtraConnections, interleave, type Widening } from './extra-connections.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
 
@@ -58,12 +59,14 @@ export class SftpSession {
     readonly channels: SftpChannel[],
     private readonly liveness: Liveness,
     stallMs: number,
-    /** Channels one big file is spread over (see bigFileLanes). */
-    private readonly spread: number,
+    /** The round trip measured at setup, which sets how many channels a big file needs. */
+    private readonly roundTripMs: number,
     /** Session channels this connection may open, SFTP and exec together. */
     readonly sessions: ChannelBudget,
     /** Which server this is, for what is decided once per server (see remote-hash.ts). */
-    readonly server: string
+    readonly server: string,
+    /** More connections to the same server for big files (behind a jump host). */
+    private readonly extras: ExtraConnections<SftpSession>
   ) {
     this.watchdog = setInterval(() => {
       const stalled = liveness.stalledForMs()
@@ -87,7 +90,7 @@ export class SftpSession {
     connection: VerifiedConnection,
     wanted: number,
     stallMs: number,
-    options: { spare?: number; server?: string; setupMs?: number } = {}
+    options: { spare?: number; server?: string; setupMs?: number; widen?: Widening } = {}
   ): Promise<SftpSession> {
     const spare = options.spare ?? 0
     const setupMs = options.setupMs ?? REQUEST_DEADLINE_MS
@@ -95,6 +98,9 @@ export class SftpSession {
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
+    // Over a jump host the socket is a forwarded channel: when the bastion closes it, ssh2 says
+    // 'end' but no 'close' while data waits for a window that will never open again.
+    connection.client.on('end', markLost)
     // The bastion's connection re-keys too; a host-key failure on either hop is final.
     for (const hop of [connection, connection.jump]) {
       hop?.client.on('error', (err: Error) =>
@@ -130,31 +136,39 @@ export class SftpSession {
       )
     }
     const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS
+    const server = options.server ?? connection.fingerprint
+    const extras = new ExtraConnections(
+      options.widen,
+      extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { server, setupMs }),
+      (reason, err) => liveness.abortAll(reason, err)
+    )
     return new SftpSession(
       connection,
       channels,
       liveness,
       stallMs,
-      bigFileLanes(roundTripMs, channels.length),
+      roundTripMs,
       sessions,
-      options.server ?? connection.fingerprint
+      server,
+      extras
     )
   }
 
   /** True once the connection dropped: every error after that is the network's, not the file's. */
   get dead(): boolean {
-    return this.liveness.lost
+    return this.liveness.lost || this.extras.dead
   }
 
   /** Why the connection ended if no reconnect may follow (the host key changed mid-session). */
   get fatal(): Error | undefined {
-    return this.liveness.fatal
+    return this.liveness.fatal ?? this.extras.fatal
   }
 
   /** Ends a connection that stopped answering, so requests still waiting fail at once. */
   kill(reason = 'The connection was given up.'): void {
     clearInterval(this.watchdog)
     this.liveness.abortAll(reason)
+    this.extras.kill(reason)
     this.connection.client.destroy()
     this.connection.jump?.client.destroy()
   }
@@ -178,7 +192,12 @@ export class SftpSession {
    * file waits for room in the small-file byte budget, a big one for a free spread slot.
    */
   admit<T>(size: number, work: () => Promise<T>): Promise<T> {
-    if (size >= SPREAD_THRESHOLD) return this.spreading(work)
+    if (size >= SPREAD_THRESHOLD) {
+      return this.spreading(async () => {
+        await this.extras.widen()
+        return work()
+      })
+    }
     if (size <= WHOLE_FILE_MAX) return this.smallBytes.use(size, work)
     return work()
   }
@@ -188,12 +207,12 @@ export class SftpSession {
    * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
    */
   lanesFor(size: number, turn: number): SftpChannel[] {
-    const count = size >= SPREAD_THRESHOLD ? this.spread : 1
-    const first = (turn * count) % this.channels.length
-    return Array.from(
-      { length: count },
-      (_, i) => this.channels[(first + i) % this.channels.length]
-    )
+    const big = size >= SPREAD_THRESHOLD
+    const extra = big ? this.extras.sessions.map(s => s.channels) : []
+    const channels = extra.length > 0 ? interleave([this.channels, ...extra]) : this.channels
+    const count = big ? bigFileLanes(this.roundTripMs, channels.length) : 1
+    const first = (turn * count) % channels.length
+    return Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
   }
 
   close(): void {
@@ -201,6 +220,7 @@ export class SftpSession {
     this.closed = true
     clearInterval(this.watchdog)
     if (!this.liveness.lost) for (const channel of this.channels) channel.end()
+    this.extras.close()
     endConnection(this.connection)
     // A half-dead link may never report its close: settle whatever still waits.
     this.liveness.abortAll('The connection was closed.')
