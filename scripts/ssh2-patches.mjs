@@ -1,0 +1,70 @@
+// @ts-check
+// Build-time patches to ssh2, applied by scripts/bundle.mjs to the bundle's text (node_modules
+// stays as installed). Each one exists because a measurement showed it saves CPU per byte on big
+// transfers (docs/performance.md); each is pinned by test/unit/scripts-ssh2-patches.test.ts.
+// A patch whose text is not found the expected number of times fails the build: an ssh2 update
+// must be looked at, not silently left unpatched.
+
+/**
+ * ssh2 calls crypto.randomFillSync for the 4 to 19 padding bytes of every SSH packet it sends.
+ * Each call costs about as much as allocating and copying the 32 KiB packet (6 us here: about a
+ * sixth of the AES-GCM work for the packet). Drawing the padding from a pool that one
+ * randomFillSync call refills every 16 KiB keeps every padding byte fresh from the CSPRNG and
+ * used once, at a small fraction of the cost.
+ */
+const pooledPadding = {
+  name: 'pooled random padding',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find: 'const MAX_PACKET_SIZE = 35000;\n',
+      replace:
+        'const MAX_PACKET_SIZE = 35000;\n' +
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): padding from a pooled CSPRNG draw.\n' +
+        'const PADDING_POOL = Buffer.allocUnsafe(16384);\n' +
+        'let paddingPoolPos = PADDING_POOL.length;\n' +
+        'function randomPadding(packet, offset, len) {\n' +
+        '  if (paddingPoolPos + len > PADDING_POOL.length) {\n' +
+        '    randomFillSync(PADDING_POOL);\n' +
+        '    paddingPoolPos = 0;\n' +
+        '  }\n' +
+        '  PADDING_POOL.copy(packet, offset, paddingPoolPos, paddingPoolPos + len);\n' +
+        '  paddingPoolPos += len;\n' +
+        '}\n',
+      count: 1
+    },
+    {
+      find: 'randomFillSync(packet, 5 + payloadLen, padLen);',
+      replace: 'randomPadding(packet, 5 + payloadLen, padLen);',
+      // NullCipher, two ChaCha20-Poly1305, two AES-GCM and two generic (CTR/CBC + HMAC) ciphers.
+      count: 7
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [pooledPadding]
+
+/**
+ * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws
+ * when a patch's text occurs a different number of times than expected.
+ * @param {string} text
+ * @param {string} [only] apply only the patches for this ssh2 file, e.g. 'ssh2/lib/protocol/crypto.js'
+ * @returns {string}
+ */
+export function applySsh2Patches(text, only) {
+  let out = text
+  for (const patch of SSH2_PATCHES) {
+    if (only !== undefined && patch.file !== only) continue
+    for (const edit of patch.edits) {
+      const found = out.split(edit.find).length - 1
+      if (found !== edit.count) {
+        throw new Error(
+          `ssh2 patch "${patch.name}": expected ${edit.count} occurrence(s) of ` +
+            `${JSON.stringify(edit.find.slice(0, 60))}, found ${found}. Has ssh2 changed?`
+        )
+      }
+      out = out.split(edit.find).join(edit.replace)
+    }
+  }
+  return out
+}
