@@ -42,7 +42,65 @@ const pooledPadding = {
   ]
 }
 
-export const SSH2_PATCHES = [pooledPadding]
+/**
+ * ssh2's AES-GCM cipher (the one negotiated with OpenSSH) allocates a fresh buffer for every
+ * packet it sends, only to encrypt it into another fresh buffer right away. Those 32 KiB
+ * ArrayBuffers add up, and it is the old-generation collections they trigger, more than the
+ * allocation itself, that cost CPU (a 512 MiB upload: about 30 mark-compacts per 256 MiB).
+ * The patched cipher reuses one buffer for the plaintext packet: it is handed out again only
+ * after encrypt() has consumed it (a packet queued during a re-key keeps its own buffer), and
+ * the 4 length bytes, which go to the socket as they are, are copied out first.
+ */
+const reusedGcmPacket = {
+  name: 'reused AES-GCM plaintext packet',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find:
+        '    let padLen = 16 - ((pktLen - 4) & (16 - 1));\n' +
+        '    if (padLen < 4)\n' +
+        '      padLen += 16;\n' +
+        '    pktLen += padLen;\n' +
+        '\n' +
+        '    const packet = Buffer.allocUnsafe(pktLen);\n',
+      replace:
+        '    let padLen = 16 - ((pktLen - 4) & (16 - 1));\n' +
+        '    if (padLen < 4)\n' +
+        '      padLen += 16;\n' +
+        '    pktLen += padLen;\n' +
+        '\n' +
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): one plaintext buffer, reused.\n' +
+        '    let packet;\n' +
+        '    if (!this._spareOut && pktLen <= MAX_PACKET_SIZE) {\n' +
+        '      if (this._spare === undefined)\n' +
+        '        this._spare = Buffer.allocUnsafe(MAX_PACKET_SIZE);\n' +
+        '      this._spareOut = true;\n' +
+        '      packet = new FastBuffer(this._spare.buffer, this._spare.byteOffset, pktLen);\n' +
+        '    } else {\n' +
+        '      packet = Buffer.allocUnsafe(pktLen);\n' +
+        '    }\n',
+      count: 1
+    },
+    {
+      find: '    const lenData = packet.slice(0, 4);\n    cipher.setAAD(lenData);',
+      replace:
+        '    const lenData = Buffer.from(packet.subarray(0, 4));\n    cipher.setAAD(lenData);',
+      count: 1
+    },
+    {
+      find: '    // Generate MAC\n    const tag = cipher.getAuthTag();\n    this._onWrite(tag);\n',
+      replace:
+        '    // Generate MAC\n' +
+        '    const tag = cipher.getAuthTag();\n' +
+        '    this._onWrite(tag);\n' +
+        '    if (this._spare !== undefined && packet.buffer === this._spare.buffer)\n' +
+        '      this._spareOut = false;\n',
+      count: 1
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket]
 
 /**
  * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws

@@ -129,3 +129,100 @@ describe('ssh2 patch: pooled random padding', () => {
     expect(fills.length).toBe(500)
   })
 })
+
+describe('ssh2 patch: reused AES-GCM plaintext packet', () => {
+  interface Decipher {
+    decrypt(data: Buffer, p: number, len: number): unknown
+  }
+  function gcmPair(crypto: Ssh2Crypto) {
+    const cipherInfo = crypto.CIPHER_INFO['aes128-gcm@openssh.com']
+    const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
+    const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
+    // Everything written is kept, as a corked socket keeps it until the end of the tick.
+    const wire: Buffer[] = []
+    const cipher = crypto.createCipher({
+      outbound: {
+        onWrite: (chunk: Buffer) => wire.push(chunk),
+        cipherInfo,
+        cipherKey: key,
+        cipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    const payloads: Buffer[] = []
+    // The receiving side is ssh2 as installed.
+    const stock = require('ssh2/lib/protocol/crypto.js') as {
+      createDecipher(config: unknown): Decipher
+    }
+    const decipher = stock.createDecipher({
+      inbound: {
+        onPayload: (payload: Buffer) => void payloads.push(Buffer.from(payload)),
+        decipherInfo: cipherInfo,
+        decipherKey: key,
+        decipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    return { cipher, wire, payloads, decipher }
+  }
+
+  function send(cipher: Ssh2Crypto['createCipher'] extends (c: unknown) => infer C ? C : never) {
+    return (payload: Buffer): Buffer => {
+      const packet = cipher.allocPacket(payload.length)
+      payload.copy(packet, 5)
+      cipher.encrypt(packet)
+      return packet
+    }
+  }
+
+  it('sends every packet intact while one buffer carries them all', () => {
+    const { crypto } = loadCrypto(true)
+    const { cipher, wire, payloads, decipher } = gcmPair(crypto)
+    const sent: Buffer[] = []
+    const buffers = new Set<ArrayBufferLike>()
+    for (let i = 0; i < 300; i++) {
+      const payload = nodeCrypto.randomBytes([32768 + 9, 40, 1000, 32000][i % 4])
+      sent.push(payload)
+      buffers.add(send(cipher)(payload).buffer)
+    }
+    expect(buffers.size).toBe(1)
+    // Decrypted only now, after all 300 were written: nothing written was overwritten later.
+    const all = Buffer.concat(wire)
+    decipher.decrypt(all, 0, all.length)
+    expect(payloads).toEqual(sent)
+  })
+
+  it('never hands out the buffer twice before the first packet is encrypted', () => {
+    const { crypto } = loadCrypto(true)
+    const { cipher, wire, payloads, decipher } = gcmPair(crypto)
+    const first = cipher.allocPacket(100)
+    const second = cipher.allocPacket(100)
+    expect(second.buffer).not.toBe(first.buffer)
+    // Larger than any SSH packet ssh2 receives: not from the reused buffer either.
+    const huge = cipher.allocPacket(40000)
+    expect(huge.buffer).not.toBe(first.buffer)
+    const a = nodeCrypto.randomBytes(100)
+    const b = nodeCrypto.randomBytes(100)
+    a.copy(first, 5)
+    b.copy(second, 5)
+    cipher.encrypt(second)
+    cipher.encrypt(first)
+    // Once encrypted, the reused buffer is free again.
+    const c = nodeCrypto.randomBytes(50)
+    const third = send(cipher)(c)
+    expect(third.buffer).toBe(first.buffer)
+    const all = Buffer.concat(wire)
+    decipher.decrypt(all, 0, all.length)
+    expect(payloads).toEqual([b, a, c])
+  })
+
+  it('is needed: ssh2 as installed allocates every packet anew', () => {
+    const { crypto } = loadCrypto(false)
+    const { cipher } = gcmPair(crypto)
+    const buffers = new Set<ArrayBufferLike>()
+    for (let i = 0; i < 10; i++) buffers.add(send(cipher)(Buffer.alloc(32768)).buffer)
+    expect(buffers.size).toBe(10)
+  })
+})
