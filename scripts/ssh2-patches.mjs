@@ -100,7 +100,65 @@ const reusedGcmPacket = {
   ]
 }
 
-export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket]
+/**
+ * ssh2's SFTP write copies the caller's data into a fresh request buffer (255 KiB with OpenSSH)
+ * before cutting it into SSH packets, which copy it again. The request buffer is garbage once
+ * its last byte has gone to the channel, so the patched write takes it from a small free list
+ * and gives it back then: the same churn of ArrayBuffers as above, halved again for uploads.
+ * A request still waiting for window space (in the channel's queue) keeps its buffer until it
+ * has been sent in full; only buffers this patch made go back to the list.
+ */
+const reusedWriteRequest = {
+  name: 'reused SFTP write request buffer',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: 'function sendOrBuffer(sftp, payload) {\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): WRITE request buffers, reused.\n' +
+        'const WRITE_BUFFERS_MADE = new WeakSet();\n' +
+        'const WRITE_BUFFERS_FREE = new Set();\n' +
+        'function takeWriteBuffer(size) {\n' +
+        '  for (const ab of WRITE_BUFFERS_FREE) {\n' +
+        '    WRITE_BUFFERS_FREE.delete(ab);\n' +
+        '    if (ab.byteLength >= size)\n' +
+        '      return new FastBuffer(ab, 0, size);\n' +
+        '  }\n' +
+        '  const buf = Buffer.allocUnsafeSlow(size);\n' +
+        '  WRITE_BUFFERS_MADE.add(buf.buffer);\n' +
+        '  return buf;\n' +
+        '}\n' +
+        'function recycleWriteBuffer(payload) {\n' +
+        '  if (WRITE_BUFFERS_MADE.has(payload.buffer) && WRITE_BUFFERS_FREE.size < 8)\n' +
+        '    WRITE_BUFFERS_FREE.add(payload.buffer);\n' +
+        '}\n' +
+        '\n' +
+        'function sendOrBuffer(sftp, payload) {\n',
+      count: 1
+    },
+    {
+      find: '    const out = Buffer.allocUnsafe(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      replace: '    const out = takeWriteBuffer(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      count: 1
+    },
+    {
+      find: '    const isSent = sendOrBuffer(this, out);\n',
+      replace:
+        '    const isSent = sendOrBuffer(this, out);\n' +
+        '    if (isSent)\n' +
+        '      recycleWriteBuffer(out);\n',
+      count: 1
+    },
+    {
+      find: '    ++i;\n  }\n  if (i > 0)\n    this._buffer = [];\n',
+      replace:
+        '    recycleWriteBuffer(payload);\n    ++i;\n  }\n  if (i > 0)\n    this._buffer = [];\n',
+      count: 1
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket, reusedWriteRequest]
 
 /**
  * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws

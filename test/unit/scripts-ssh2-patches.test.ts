@@ -27,6 +27,20 @@ beforeAll(() => {
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
+/** Loads SFTP.js from the copy, patched or as installed. */
+function loadSftp(patched: boolean): new (client: unknown, chanInfo: unknown) => FakeSftp {
+  const source = readFileSync(path.join(protocolDir, 'SFTP.js'), 'utf8')
+  const file = path.join(dir, `SFTP-${patched ? 'patched' : 'stock'}.js`)
+  writeFileSync(file, patched ? applySsh2Patches(source, 'ssh2/lib/protocol/SFTP.js') : source)
+  return (require(file) as { SFTP: new (client: unknown, chanInfo: unknown) => FakeSftp }).SFTP
+}
+
+interface FakeSftp {
+  outgoing: { window: number }
+  _chunkcb?: () => void
+  write(handle: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: () => void): void
+}
+
 /** Loads crypto.js (patched or as installed) with randomFillSync recorded. */
 function loadCrypto(patched: boolean): { crypto: Ssh2Crypto; fills: Buffer[] } {
   const source = readFileSync(path.join(protocolDir, 'crypto.js'), 'utf8')
@@ -224,5 +238,72 @@ describe('ssh2 patch: reused AES-GCM plaintext packet', () => {
     const buffers = new Set<ArrayBufferLike>()
     for (let i = 0; i < 10; i++) buffers.add(send(cipher)(Buffer.alloc(32768)).buffer)
     expect(buffers.size).toBe(10)
+  })
+})
+
+describe('ssh2 patch: reused SFTP write request buffer', () => {
+  const handle = Buffer.from('h1')
+  /** An SFTP client channel whose SSH layer records what it is given. */
+  function channel(patched: boolean, window: number) {
+    const SFTP = loadSftp(patched)
+    const sent: Array<{ data: Buffer; buffer: ArrayBufferLike }> = []
+    const protocol = {
+      // ssh2's channelData copies the data into an SSH packet before returning.
+      channelData: (_id: number, data: Buffer) =>
+        void sent.push({ data: Buffer.from(data), buffer: data.buffer })
+    }
+    const sftp = new SFTP(
+      { _protocol: protocol },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
+      }
+    )
+    return { sftp, sent }
+  }
+  /** The data of the WRITE requests in what was sent, in order. */
+  function writtenData(sent: Array<{ data: Buffer }>): Buffer[] {
+    const stream = Buffer.concat(sent.map(s => s.data))
+    const out: Buffer[] = []
+    for (let p = 0; p < stream.length;) {
+      const len = stream.readUInt32BE(p)
+      const request = stream.subarray(p + 4, p + 4 + len)
+      expect(request[0]).toBe(6) // SSH_FXP_WRITE
+      const handleLen = request.readUInt32BE(5)
+      const dataAt = 9 + handleLen + 8
+      out.push(request.subarray(dataAt + 4, dataAt + 4 + request.readUInt32BE(dataAt)))
+      p += 4 + len
+    }
+    return out
+  }
+
+  it('reuses a request buffer once it is sent, and only then', () => {
+    // Without an OpenSSH ident ssh2 writes at most 31,979 bytes per request.
+    const { sftp, sent } = channel(true, 50_000)
+    const data = [0, 1, 2, 3].map(() => nodeCrypto.randomBytes(30_000))
+    // The first fits the window and goes at once; the second only in part.
+    sftp.write(handle, data[0], 0, data[0].length, 0, () => undefined)
+    sftp.write(handle, data[1], 0, data[1].length, 30_000, () => undefined)
+    const first = sent[0].buffer
+    const second = sent[sent.length - 1].buffer
+    expect(second).toBe(first)
+    // The rest of the second waits in the queue: a third must not share its buffer.
+    sftp.write(handle, data[2], 0, data[2].length, 60_000, () => undefined)
+    sftp.outgoing.window += 1_000_000
+    sftp._chunkcb?.()
+    const third = sent[sent.length - 1].buffer
+    expect(third).not.toBe(second)
+    // Both queued requests are out now; their buffers serve again.
+    sftp.write(handle, data[3], 0, data[3].length, 90_000, () => undefined)
+    expect([second, third]).toContain(sent[sent.length - 1].buffer)
+    expect(writtenData(sent)).toEqual(data)
+  })
+
+  it('is needed: ssh2 as installed allocates every request anew', () => {
+    const { sftp, sent } = channel(false, 10_000_000)
+    for (let i = 0; i < 5; i++)
+      sftp.write(handle, Buffer.alloc(30_000, i), 0, 30_000, i * 30_000, () => undefined)
+    expect(new Set(sent.map(s => s.buffer)).size).toBe(5)
   })
 })
