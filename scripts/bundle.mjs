@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { applySsh2Patches } from './ssh2-patches.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = resolve(process.argv[2] ?? join(root, 'dist'))
@@ -36,7 +37,14 @@ const banner =
   "import { fileURLToPath as __bundleFileURLToPath } from 'node:url'\n" +
   'const __dirname = __bundleDirname(__bundleFileURLToPath(import.meta.url))\n'
 const entry = join(outDir, 'index.js')
-writeFileSync(entry, banner + readFileSync(entry, 'utf8'))
+let patched
+try {
+  patched = applySsh2Patches(readFileSync(entry, 'utf8'))
+} catch (err) {
+  console.error(`bundle: ${err instanceof Error ? err.message : String(err)}`)
+  process.exit(1)
+}
+writeFileSync(entry, banner + patched)
 
 function* walk(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -1,0 +1,186 @@
+// @ts-check
+// Build-time patches to ssh2, applied by scripts/bundle.mjs to the bundle's text (node_modules
+// stays as installed). Each one exists because a measurement showed it saves CPU per byte on big
+// transfers (docs/performance.md); each is pinned by test/unit/scripts-ssh2-patches.test.ts.
+// A patch whose text is not found the expected number of times fails the build: an ssh2 update
+// must be looked at, not silently left unpatched.
+
+/**
+ * ssh2 calls crypto.randomFillSync for the 4 to 19 padding bytes of every SSH packet it sends.
+ * Each call costs about as much as allocating and copying the 32 KiB packet (6 us here: about a
+ * sixth of the AES-GCM work for the packet). Drawing the padding from a pool that one
+ * randomFillSync call refills every 16 KiB keeps every padding byte fresh from the CSPRNG and
+ * used once, at a small fraction of the cost.
+ */
+const pooledPadding = {
+  name: 'pooled random padding',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find: 'const MAX_PACKET_SIZE = 35000;\n',
+      replace:
+        'const MAX_PACKET_SIZE = 35000;\n' +
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): padding from a pooled CSPRNG draw.\n' +
+        'const PADDING_POOL = Buffer.allocUnsafe(16384);\n' +
+        'let paddingPoolPos = PADDING_POOL.length;\n' +
+        'function randomPadding(packet, offset, len) {\n' +
+        '  if (paddingPoolPos + len > PADDING_POOL.length) {\n' +
+        '    randomFillSync(PADDING_POOL);\n' +
+        '    paddingPoolPos = 0;\n' +
+        '  }\n' +
+        '  PADDING_POOL.copy(packet, offset, paddingPoolPos, paddingPoolPos + len);\n' +
+        '  paddingPoolPos += len;\n' +
+        '}\n',
+      count: 1
+    },
+    {
+      find: 'randomFillSync(packet, 5 + payloadLen, padLen);',
+      replace: 'randomPadding(packet, 5 + payloadLen, padLen);',
+      // NullCipher, two ChaCha20-Poly1305, two AES-GCM and two generic (CTR/CBC + HMAC) ciphers.
+      count: 7
+    }
+  ]
+}
+
+/**
+ * ssh2's AES-GCM cipher (the one negotiated with OpenSSH) allocates a fresh buffer for every
+ * packet it sends, only to encrypt it into another fresh buffer right away. Those 32 KiB
+ * ArrayBuffers add up, and it is the old-generation collections they trigger, more than the
+ * allocation itself, that cost CPU (a 512 MiB upload: about 30 mark-compacts per 256 MiB).
+ * The patched cipher reuses one buffer for the plaintext packet: it is handed out again only
+ * after encrypt() has consumed it (a packet queued during a re-key keeps its own buffer), and
+ * the 4 length bytes, which go to the socket as they are, are copied out first.
+ */
+const reusedGcmPacket = {
+  name: 'reused AES-GCM plaintext packet',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find:
+        '    let padLen = 16 - ((pktLen - 4) & (16 - 1));\n' +
+        '    if (padLen < 4)\n' +
+        '      padLen += 16;\n' +
+        '    pktLen += padLen;\n' +
+        '\n' +
+        '    const packet = Buffer.allocUnsafe(pktLen);\n',
+      replace:
+        '    let padLen = 16 - ((pktLen - 4) & (16 - 1));\n' +
+        '    if (padLen < 4)\n' +
+        '      padLen += 16;\n' +
+        '    pktLen += padLen;\n' +
+        '\n' +
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): one plaintext buffer, reused.\n' +
+        '    let packet;\n' +
+        '    if (!this._spareOut && pktLen <= MAX_PACKET_SIZE) {\n' +
+        '      if (this._spare === undefined)\n' +
+        '        this._spare = Buffer.allocUnsafe(MAX_PACKET_SIZE);\n' +
+        '      this._spareOut = true;\n' +
+        '      packet = new FastBuffer(this._spare.buffer, this._spare.byteOffset, pktLen);\n' +
+        '    } else {\n' +
+        '      packet = Buffer.allocUnsafe(pktLen);\n' +
+        '    }\n',
+      count: 1
+    },
+    {
+      find: '    const lenData = packet.slice(0, 4);\n    cipher.setAAD(lenData);',
+      replace:
+        '    const lenData = Buffer.from(packet.subarray(0, 4));\n    cipher.setAAD(lenData);',
+      count: 1
+    },
+    {
+      find: '    // Generate MAC\n    const tag = cipher.getAuthTag();\n    this._onWrite(tag);\n',
+      replace:
+        '    // Generate MAC\n' +
+        '    const tag = cipher.getAuthTag();\n' +
+        '    this._onWrite(tag);\n' +
+        '    if (this._spare !== undefined && packet.buffer === this._spare.buffer)\n' +
+        '      this._spareOut = false;\n',
+      count: 1
+    }
+  ]
+}
+
+/**
+ * ssh2's SFTP write copies the caller's data into a fresh request buffer (255 KiB with OpenSSH)
+ * before cutting it into SSH packets, which copy it again. The request buffer is garbage once
+ * its last byte has gone to the channel, so the patched write takes it from a small free list
+ * and gives it back then: the same churn of ArrayBuffers as above, halved again for uploads.
+ * A request still waiting for window space (in the channel's queue) keeps its buffer until it
+ * has been sent in full; only buffers this patch made go back to the list.
+ */
+const reusedWriteRequest = {
+  name: 'reused SFTP write request buffer',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: 'function sendOrBuffer(sftp, payload) {\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): WRITE request buffers, reused.\n' +
+        'const WRITE_BUFFERS_MADE = new WeakSet();\n' +
+        'const WRITE_BUFFERS_FREE = new Set();\n' +
+        'function takeWriteBuffer(size) {\n' +
+        '  for (const ab of WRITE_BUFFERS_FREE) {\n' +
+        '    WRITE_BUFFERS_FREE.delete(ab);\n' +
+        '    if (ab.byteLength >= size)\n' +
+        '      return new FastBuffer(ab, 0, size);\n' +
+        '  }\n' +
+        '  const buf = Buffer.allocUnsafeSlow(size);\n' +
+        '  WRITE_BUFFERS_MADE.add(buf.buffer);\n' +
+        '  return buf;\n' +
+        '}\n' +
+        'function recycleWriteBuffer(payload) {\n' +
+        '  if (WRITE_BUFFERS_MADE.has(payload.buffer) && WRITE_BUFFERS_FREE.size < 8)\n' +
+        '    WRITE_BUFFERS_FREE.add(payload.buffer);\n' +
+        '}\n' +
+        '\n' +
+        'function sendOrBuffer(sftp, payload) {\n',
+      count: 1
+    },
+    {
+      find: '    const out = Buffer.allocUnsafe(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      replace: '    const out = takeWriteBuffer(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      count: 1
+    },
+    {
+      find: '    const isSent = sendOrBuffer(this, out);\n',
+      replace:
+        '    const isSent = sendOrBuffer(this, out);\n' +
+        '    if (isSent)\n' +
+        '      recycleWriteBuffer(out);\n',
+      count: 1
+    },
+    {
+      find: '    ++i;\n  }\n  if (i > 0)\n    this._buffer = [];\n',
+      replace:
+        '    recycleWriteBuffer(payload);\n    ++i;\n  }\n  if (i > 0)\n    this._buffer = [];\n',
+      count: 1
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket, reusedWriteRequest]
+
+/**
+ * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws
+ * when a patch's text occurs a different number of times than expected.
+ * @param {string} text
+ * @param {string} [only] apply only the patches for this ssh2 file, e.g. 'ssh2/lib/protocol/crypto.js'
+ * @returns {string}
+ */
+export function applySsh2Patches(text, only) {
+  let out = text
+  for (const patch of SSH2_PATCHES) {
+    if (only !== undefined && patch.file !== only) continue
+    for (const edit of patch.edits) {
+      const found = out.split(edit.find).length - 1
+      if (found !== edit.count) {
+        throw new Error(
+          `ssh2 patch "${patch.name}": expected ${edit.count} occurrence(s) of ` +
+            `${JSON.stringify(edit.find.slice(0, 60))}, found ${found}. Has ssh2 changed?`
+        )
+      }
+      out = out.split(edit.find).join(edit.replace)
+    }
+  }
+  return out
+}

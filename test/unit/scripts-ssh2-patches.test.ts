@@ -1,0 +1,313 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import * as path from 'node:path'
+import { applySsh2Patches } from '../../scripts/ssh2-patches.mjs'
+
+// The bundle is built from node_modules' ssh2 with these patches (scripts/bundle.mjs). Here the
+// same patches are applied to a copy of ssh2's protocol folder, which is then loaded and used.
+const require = createRequire(import.meta.url)
+const protocolDir = path.dirname(require.resolve('ssh2/lib/protocol/crypto.js'))
+const nodeCrypto = require('node:crypto') as typeof import('node:crypto')
+
+interface Ssh2Crypto {
+  CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>
+  MAC_INFO: Record<string, { len: number }>
+  createCipher(config: unknown): { allocPacket(len: number): Buffer; encrypt(p: Buffer): void }
+}
+
+let dir: string
+beforeAll(() => {
+  // Inside node_modules, so the copy still finds ssh2's own dependencies.
+  const cache = path.join(path.dirname(path.dirname(path.dirname(protocolDir))), '.cache')
+  mkdirSync(cache, { recursive: true })
+  dir = mkdtempSync(path.join(cache, 'unit-ssh2-patches-'))
+  cpSync(protocolDir, dir, { recursive: true })
+  // ssh2 is CommonJS; the project's own package.json says "module".
+  writeFileSync(path.join(dir, 'package.json'), '{ "type": "commonjs" }\n')
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Loads SFTP.js from the copy, patched or as installed. */
+function loadSftp(patched: boolean): new (client: unknown, chanInfo: unknown) => FakeSftp {
+  const source = readFileSync(path.join(protocolDir, 'SFTP.js'), 'utf8')
+  const file = path.join(dir, `SFTP-${patched ? 'patched' : 'stock'}.js`)
+  writeFileSync(file, patched ? applySsh2Patches(source, 'ssh2/lib/protocol/SFTP.js') : source)
+  return (require(file) as { SFTP: new (client: unknown, chanInfo: unknown) => FakeSftp }).SFTP
+}
+
+interface FakeSftp {
+  outgoing: { window: number }
+  _chunkcb?: () => void
+  write(handle: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: () => void): void
+}
+
+/** Loads crypto.js (patched or as installed) with randomFillSync recorded. */
+function loadCrypto(patched: boolean): { crypto: Ssh2Crypto; fills: Buffer[] } {
+  const source = readFileSync(path.join(protocolDir, 'crypto.js'), 'utf8')
+  const file = path.join(dir, `crypto-${patched ? 'patched' : 'stock'}.js`)
+  writeFileSync(file, patched ? applySsh2Patches(source, 'ssh2/lib/protocol/crypto.js') : source)
+  const fills: Buffer[] = []
+  const original = nodeCrypto.randomFillSync
+  // crypto.js takes randomFillSync from the module object once, when it is loaded.
+  nodeCrypto.randomFillSync = (<T extends NodeJS.ArrayBufferView>(buf: T, ...rest: number[]): T => {
+    const out = original(buf, ...rest)
+    const [offset = 0, size = buf.byteLength - offset] = rest
+    // A copy: the pool is refilled in place.
+    fills.push(Buffer.from(new Uint8Array(buf.buffer, buf.byteOffset + offset, size)))
+    return out
+  }) as typeof original
+  try {
+    return { crypto: require(file) as Ssh2Crypto, fills }
+  } finally {
+    nodeCrypto.randomFillSync = original
+  }
+}
+
+/**
+ * Encrypts `count` packets with aes128-ctr + hmac-sha2-256-etm (a stream cipher, so the padding
+ * can be read back with a plain AES-CTR decipher) and returns each packet's padding.
+ */
+function paddingsOf(crypto: Ssh2Crypto, count: number, payloadLen: (i: number) => number) {
+  const cipherInfo = crypto.CIPHER_INFO['aes128-ctr']
+  const macInfo = crypto.MAC_INFO['hmac-sha2-256-etm@openssh.com']
+  const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
+  const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
+  const wire: Buffer[] = []
+  const cipher = crypto.createCipher({
+    outbound: {
+      onWrite: (chunk: Uint8Array) => wire.push(Buffer.from(chunk)),
+      cipherInfo,
+      cipherKey: key,
+      cipherIV: Buffer.from(iv),
+      seqno: 0,
+      macInfo,
+      macKey: nodeCrypto.randomBytes(macInfo.len),
+      forceNative: true
+    }
+  })
+  const decipher = nodeCrypto.createDecipheriv('aes-128-ctr', key, iv)
+  const paddings: Buffer[] = []
+  for (let i = 0; i < count; i++) {
+    const len = payloadLen(i)
+    const packet = cipher.allocPacket(len)
+    packet.fill(i & 0xff, 5, 5 + len)
+    wire.length = 0
+    cipher.encrypt(packet)
+    // ETM: clear length, encrypted (pad length, payload, padding), MAC.
+    const [lenBytes, encrypted] = wire
+    const plain = decipher.update(encrypted)
+    expect(lenBytes.readUInt32BE(0)).toBe(plain.length)
+    const padLen = plain[0]
+    expect(plain.subarray(1, 1 + len).equals(Buffer.alloc(len, i & 0xff))).toBe(true)
+    paddings.push(plain.subarray(1 + len, 1 + len + padLen))
+  }
+  return paddings
+}
+
+describe('ssh2 patch: pooled random padding', () => {
+  it('applies to the installed ssh2 exactly where expected', () => {
+    const source = readFileSync(path.join(protocolDir, 'crypto.js'), 'utf8')
+    const patched = applySsh2Patches(source, 'ssh2/lib/protocol/crypto.js')
+    expect(patched).not.toContain('randomFillSync(packet')
+    expect(patched.split('randomPadding(packet, 5 + payloadLen, padLen)').length - 1).toBe(7)
+    expect(() => applySsh2Patches(patched, 'ssh2/lib/protocol/crypto.js')).toThrow(
+      /expected 7 occurrence\(s\).*found 0/
+    )
+  })
+
+  it('draws each packet padding once from the CSPRNG, many packets per draw', () => {
+    const { crypto, fills } = loadCrypto(true)
+    const sizes = (i: number): number => [32768 + 9, 13, 1000, 0, 100][i % 5]
+    const paddings = paddingsOf(crypto, 3000, sizes)
+    // 3000 packets, 4 to 19 bytes each: a few 16 KiB draws, not one per packet.
+    expect(fills.length).toBeLessThan(10)
+    expect(fills.every(f => f.length === 16384)).toBe(true)
+    // Every padding is the next unused stretch of the latest draw: fresh bytes, never reused.
+    let draw = -1
+    let pos = 16384
+    for (const padding of paddings) {
+      expect(padding.length).toBeGreaterThanOrEqual(4)
+      if (pos + padding.length > 16384) {
+        draw += 1
+        pos = 0
+      }
+      expect(padding).toEqual(fills[draw].subarray(pos, pos + padding.length))
+      pos += padding.length
+    }
+    expect(draw).toBe(fills.length - 1)
+  })
+
+  it('is needed: ssh2 as installed draws randomness for every packet', () => {
+    const { crypto, fills } = loadCrypto(false)
+    paddingsOf(crypto, 500, () => 32768 + 9)
+    expect(fills.length).toBe(500)
+  })
+})
+
+describe('ssh2 patch: reused AES-GCM plaintext packet', () => {
+  interface Decipher {
+    decrypt(data: Buffer, p: number, len: number): unknown
+  }
+  function gcmPair(crypto: Ssh2Crypto) {
+    const cipherInfo = crypto.CIPHER_INFO['aes128-gcm@openssh.com']
+    const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
+    const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
+    // Everything written is kept, as a corked socket keeps it until the end of the tick.
+    const wire: Buffer[] = []
+    const cipher = crypto.createCipher({
+      outbound: {
+        onWrite: (chunk: Buffer) => wire.push(chunk),
+        cipherInfo,
+        cipherKey: key,
+        cipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    const payloads: Buffer[] = []
+    // The receiving side is ssh2 as installed.
+    const stock = require('ssh2/lib/protocol/crypto.js') as {
+      createDecipher(config: unknown): Decipher
+    }
+    const decipher = stock.createDecipher({
+      inbound: {
+        onPayload: (payload: Buffer) => void payloads.push(Buffer.from(payload)),
+        decipherInfo: cipherInfo,
+        decipherKey: key,
+        decipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    return { cipher, wire, payloads, decipher }
+  }
+
+  function send(cipher: Ssh2Crypto['createCipher'] extends (c: unknown) => infer C ? C : never) {
+    return (payload: Buffer): Buffer => {
+      const packet = cipher.allocPacket(payload.length)
+      payload.copy(packet, 5)
+      cipher.encrypt(packet)
+      return packet
+    }
+  }
+
+  it('sends every packet intact while one buffer carries them all', () => {
+    const { crypto } = loadCrypto(true)
+    const { cipher, wire, payloads, decipher } = gcmPair(crypto)
+    const sent: Buffer[] = []
+    const buffers = new Set<ArrayBufferLike>()
+    for (let i = 0; i < 300; i++) {
+      const payload = nodeCrypto.randomBytes([32768 + 9, 40, 1000, 32000][i % 4])
+      sent.push(payload)
+      buffers.add(send(cipher)(payload).buffer)
+    }
+    expect(buffers.size).toBe(1)
+    // Decrypted only now, after all 300 were written: nothing written was overwritten later.
+    const all = Buffer.concat(wire)
+    decipher.decrypt(all, 0, all.length)
+    // Buffer.equals: jest's toEqual walks 10 MB byte by byte.
+    expect(payloads.length).toBe(sent.length)
+    expect(payloads.every((p, i) => p.equals(sent[i]))).toBe(true)
+  })
+
+  it('never hands out the buffer twice before the first packet is encrypted', () => {
+    const { crypto } = loadCrypto(true)
+    const { cipher, wire, payloads, decipher } = gcmPair(crypto)
+    const first = cipher.allocPacket(100)
+    const second = cipher.allocPacket(100)
+    expect(second.buffer).not.toBe(first.buffer)
+    // Larger than any SSH packet ssh2 receives: not from the reused buffer either.
+    const huge = cipher.allocPacket(40000)
+    expect(huge.buffer).not.toBe(first.buffer)
+    const a = nodeCrypto.randomBytes(100)
+    const b = nodeCrypto.randomBytes(100)
+    a.copy(first, 5)
+    b.copy(second, 5)
+    cipher.encrypt(second)
+    cipher.encrypt(first)
+    // Once encrypted, the reused buffer is free again.
+    const c = nodeCrypto.randomBytes(50)
+    const third = send(cipher)(c)
+    expect(third.buffer).toBe(first.buffer)
+    const all = Buffer.concat(wire)
+    decipher.decrypt(all, 0, all.length)
+    expect(payloads).toEqual([b, a, c])
+  })
+
+  it('is needed: ssh2 as installed allocates every packet anew', () => {
+    const { crypto } = loadCrypto(false)
+    const { cipher } = gcmPair(crypto)
+    const buffers = new Set<ArrayBufferLike>()
+    for (let i = 0; i < 10; i++) buffers.add(send(cipher)(Buffer.alloc(32768)).buffer)
+    expect(buffers.size).toBe(10)
+  })
+})
+
+describe('ssh2 patch: reused SFTP write request buffer', () => {
+  const handle = Buffer.from('h1')
+  /** An SFTP client channel whose SSH layer records what it is given. */
+  function channel(patched: boolean, window: number) {
+    const SFTP = loadSftp(patched)
+    const sent: Array<{ data: Buffer; buffer: ArrayBufferLike }> = []
+    const protocol = {
+      // ssh2's channelData copies the data into an SSH packet before returning.
+      channelData: (_id: number, data: Buffer) =>
+        void sent.push({ data: Buffer.from(data), buffer: data.buffer })
+    }
+    const sftp = new SFTP(
+      { _protocol: protocol },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
+      }
+    )
+    return { sftp, sent }
+  }
+  /** The data of the WRITE requests in what was sent, in order. */
+  function writtenData(sent: Array<{ data: Buffer }>): Buffer[] {
+    const stream = Buffer.concat(sent.map(s => s.data))
+    const out: Buffer[] = []
+    for (let p = 0; p < stream.length;) {
+      const len = stream.readUInt32BE(p)
+      const request = stream.subarray(p + 4, p + 4 + len)
+      expect(request[0]).toBe(6) // SSH_FXP_WRITE
+      const handleLen = request.readUInt32BE(5)
+      const dataAt = 9 + handleLen + 8
+      out.push(request.subarray(dataAt + 4, dataAt + 4 + request.readUInt32BE(dataAt)))
+      p += 4 + len
+    }
+    return out
+  }
+
+  it('reuses a request buffer once it is sent, and only then', () => {
+    // Without an OpenSSH ident ssh2 writes at most 31,979 bytes per request.
+    const { sftp, sent } = channel(true, 50_000)
+    const data = [0, 1, 2, 3].map(() => nodeCrypto.randomBytes(30_000))
+    // The first fits the window and goes at once; the second only in part.
+    sftp.write(handle, data[0], 0, data[0].length, 0, () => undefined)
+    sftp.write(handle, data[1], 0, data[1].length, 30_000, () => undefined)
+    const first = sent[0].buffer
+    const second = sent[sent.length - 1].buffer
+    expect(second).toBe(first)
+    // The rest of the second waits in the queue: a third must not share its buffer.
+    sftp.write(handle, data[2], 0, data[2].length, 60_000, () => undefined)
+    sftp.outgoing.window += 1_000_000
+    sftp._chunkcb?.()
+    const third = sent[sent.length - 1].buffer
+    expect(third).not.toBe(second)
+    // Both queued requests are out now; their buffers serve again.
+    sftp.write(handle, data[3], 0, data[3].length, 90_000, () => undefined)
+    expect([second, third]).toContain(sent[sent.length - 1].buffer)
+    const written = writtenData(sent)
+    expect(written.length).toBe(data.length)
+    expect(written.every((w, i) => w.equals(data[i]))).toBe(true)
+  })
+
+  it('is needed: ssh2 as installed allocates every request anew', () => {
+    const { sftp, sent } = channel(false, 10_000_000)
+    for (let i = 0; i < 5; i++)
+      sftp.write(handle, Buffer.alloc(30_000, i), 0, 30_000, i * 30_000, () => undefined)
+    expect(new Set(sent.map(s => s.buffer)).size).toBe(5)
+  })
+})
