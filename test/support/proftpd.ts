@@ -71,6 +71,9 @@ function buildConfig(dir: string, port: number, user: ThrowawayUser, keys: HostK
     'WtmpLog off',
     'TransferLog none',
     'AuthOrder mod_auth_unix.c',
+    // As Debian's stock proftpd.conf has it: ProFTPD's built-in default (off) refuses every
+    // OPEN of an existing file for writing, which a deploy target cannot work with.
+    'AllowOverwrite on',
     `ModulePath ${MODULE_DIR}`,
     'LoadModule mod_sftp.c',
     'SFTPEngine on',
