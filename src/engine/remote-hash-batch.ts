@@ -141,8 +141,10 @@ function runBatch(session: SftpSession, batch: HashRequest[]): Promise<BatchOutc
           if (session.dead) return reject(err)
           if (typeof (err as { reason?: unknown }).reason === 'number')
             return resolve({ refused: true })
+          // ssh2 1.17 never closes a channel whose exec request failed: it stays open on the
+          // server for the connection's life, and its slot with it (mod_sftp drops the whole
+          // connection when one more channel is asked for than it allows).
           session.sessions.opened()
-          session.sessions.closed()
           return settle({ unusable: `the server runs no commands for us (${err.message})` })
         }
         stream = channel

@@ -149,8 +149,10 @@ function runSha256(session: SftpSession, remotePath: string, size: number): Prom
           // A channel open failure carries the server's reason code; a refused command does not.
           if (typeof (err as { reason?: unknown }).reason === 'number')
             return resolve({ refused: true })
+          // ssh2 1.17 never closes a channel whose exec request failed: it stays open on the
+          // server for the connection's life, and its slot with it (mod_sftp drops the whole
+          // connection when one more channel is asked for than it allows).
           session.sessions.opened()
-          session.sessions.closed()
           return settle({ unusable: `the server runs no commands for us (${err.message})` })
         }
         stream = channel
