@@ -9,8 +9,10 @@ export class ChannelBudget {
   private open = 0
   private opening = 0
   private proven = 0
-  private limit = Infinity
   private waiting: Array<() => void> = []
+
+  /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
+  constructor(private limit = Infinity) {}
 
   /** Channels beyond `held` the server is known or hoped to allow. */
   roomBeyond(held: number): boolean {
@@ -66,4 +68,14 @@ export class ChannelBudget {
     this.waiting = []
     for (const resolve of waiting) resolve()
   }
+}
+
+/**
+ * Channels per connection for servers that must never be asked past their limit. ProFTPD's
+ * mod_sftp (ident `SSH-2.0-mod_sftp`) refuses a channel beyond SFTPMaxChannels, 10 unless
+ * configured, and then drops the whole connection, so learning the cap by a refusal is not an
+ * option there. `software` is the server ident's software field.
+ */
+export function knownChannelCap(software: string | undefined): number {
+  return /^mod_sftp\b/i.test(software ?? '') ? 10 : Infinity
 }

@@ -141,9 +141,14 @@ function runBatch(session: SftpSession, batch: HashRequest[]): Promise<BatchOutc
           if (session.dead) return reject(err)
           if (typeof (err as { reason?: unknown }).reason === 'number')
             return resolve({ refused: true })
+          // ssh2 1.17 leaves a channel whose exec request failed open on the server. Read back
+          // from now on, before the slot is handed on, so no hash waiting for a slot opens yet
+          // another channel (mod_sftp drops the connection past its channel limit).
+          const reason = `the server runs no commands for us (${err.message})`
+          decideReadBack(session.server, reason)
           session.sessions.opened()
           session.sessions.closed()
-          return settle({ unusable: `the server runs no commands for us (${err.message})` })
+          return settle({ unusable: reason })
         }
         stream = channel
         session.sessions.opened()

@@ -5,7 +5,7 @@ import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
-import { ChannelBudget } from './channel-budget.js'
+import { ChannelBudget, knownChannelCap } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { EXTRA_CHANNELS, ExtraConnections, interleave, type Widening } from './extra-connections.js'
 import { Liveness } from './liveness.js'
@@ -94,7 +94,8 @@ export class SftpSession {
   ): Promise<SftpSession> {
     const spare = options.spare ?? 0
     const setupMs = options.setupMs ?? REQUEST_DEADLINE_MS
-    const sessions = new ChannelBudget()
+    const cap = knownChannelCap(remoteSoftware(connection.client))
+    const sessions = new ChannelBudget(cap)
     const liveness = new Liveness()
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
@@ -110,7 +111,7 @@ export class SftpSession {
     // Channel setups (open, subsystem, version, limits) are round trips: run them together.
     const started = Date.now()
     const opened = await Promise.allSettled(
-      Array.from({ length: wanted + spare }, () =>
+      Array.from({ length: Math.min(wanted + spare, cap) }, () =>
         openCounted(connection.client, sessions, setupMs)
       )
     )
@@ -225,6 +226,11 @@ export class SftpSession {
     // A half-dead link may never report its close: settle whatever still waits.
     this.liveness.abortAll('The connection was closed.')
   }
+}
+
+/** The software field of the server's ident (ssh2 keeps it, unexported). */
+function remoteSoftware(client: ssh2.Client): string | undefined {
+  return (client as unknown as { _remoteVer?: string })._remoteVer
 }
 
 /** A channel that did not start within `timeout`. */

@@ -1,10 +1,12 @@
 // @ts-check
 /**
- * jest globalSetup of the integration tests (jest.config.js): OpenSSH's sshd and ssh-keygen, then
+ * jest globalSetup of the integration tests (jest.config.js): OpenSSH's sshd and ssh-keygen,
+ * dropbear and ProFTPD with mod_sftp, then
  * a bundle of the current src/ for runAction (test-bundle.mjs). jest runs it only when at least
  * one integration test is selected, so `npm run test:unit` builds nothing.
  */
 import { ensureOpenSsh } from './openssh-setup.mjs'
+import { ensureServerKinds } from './server-kinds-setup.mjs'
 import { buildBundle } from './test-bundle.mjs'
 
 /**
@@ -21,6 +23,7 @@ export function setupFailure(error) {
 export default async function globalSetup() {
   try {
     await ensureOpenSsh('server')
+    await ensureServerKinds()
     const { entry, ms } = await buildBundle()
     console.log(
       `Integration tests run src/ bundled just now (${(ms / 1000).toFixed(1)} s): ${entry}`

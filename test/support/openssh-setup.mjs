@@ -96,7 +96,7 @@ export function planOpenSsh(need, probe) {
  * @param {string[]} args
  * @returns {Promise<CommandResult>}
  */
-function runApt(file, args) {
+export function runApt(file, args) {
   return new Promise(resolve => {
     const child = spawn(file, args, {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },

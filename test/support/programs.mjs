@@ -43,3 +43,13 @@ export function findSshd() {
 export function findKeygen() {
   return findProgram('ssh-keygen', ['/usr/bin/ssh-keygen', '/usr/local/bin/ssh-keygen'])
 }
+
+/** @returns {string | undefined} */
+export function findDropbear() {
+  return findProgram('dropbear', ['/usr/sbin/dropbear', '/usr/local/sbin/dropbear'])
+}
+
+/** @returns {string | undefined} */
+export function findProftpd() {
+  return findProgram('proftpd', ['/usr/sbin/proftpd', '/usr/local/sbin/proftpd'])
+}

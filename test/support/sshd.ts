@@ -138,7 +138,7 @@ export function requireSshd(): string {
   return found
 }
 
-function requireKeygen(): string {
+export function requireKeygen(): string {
   const found = findKeygen()
   if (!found) throw new Error(KEYGEN_MISSING)
   return found
@@ -174,7 +174,7 @@ async function fingerprint(
   return match[1]
 }
 
-async function generateKey(
+export async function generateKey(
   keygen: string,
   file: string,
   kind: HostKeyKind,
@@ -187,7 +187,11 @@ async function generateKey(
   return { publicLine, type, blob: Buffer.from(base64, 'base64') }
 }
 
-async function generateHostKey(keygen: string, dir: string, kind: HostKeyKind): Promise<HostKey> {
+export async function generateHostKey(
+  keygen: string,
+  dir: string,
+  kind: HostKeyKind
+): Promise<HostKey> {
   const file = path.join(dir, `ssh_host_${kind}_key`)
   const { publicLine, type, blob } = await generateKey(keygen, file, kind, `sshd-harness-${kind}`)
   const [sha256, md5] = await Promise.all([
@@ -316,7 +320,7 @@ function buildConfig(input: ConfigInput): string {
   return `${lines.join('\n')}\n`
 }
 
-function freeLoopbackPort(): Promise<number> {
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.unref()
@@ -330,7 +334,7 @@ function freeLoopbackPort(): Promise<number> {
 }
 
 /** Connects to 127.0.0.1:port and resolves true once the peer has sent an 'SSH-2.0-' banner. */
-function probeBanner(port: number, timeoutMs = 2000): Promise<boolean> {
+export function probeBanner(port: number, timeoutMs = 2000): Promise<boolean> {
   return new Promise(resolve => {
     let received = ''
     let settled = false
