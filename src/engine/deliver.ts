@@ -63,15 +63,21 @@ export function deliveryFor(
   hash: boolean,
   token: string
 ): Delivery {
-  // Names were checked when listed; this is the last line before a remote path is written, so
-  // it refuses only what would climb out of the target (a local name may hold a `\`).
-  if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
-    throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`)
-  }
+  refuseClimbing(target, rel)
   const finalPath = path.posix.join(target, rel)
   const tempName = tempNameFor(path.posix.basename(finalPath), token)
   const tempPath = path.posix.join(path.posix.dirname(finalPath), tempName)
   return { finalPath, tempPath, size, written: new Watermark(0, hash), turn }
+}
+
+/**
+ * Names were checked when listed; this is the last line before a remote path is written, so it
+ * refuses only what would climb out of the target (a local name may hold a `\`).
+ */
+export function refuseClimbing(target: string, rel: string): void {
+  if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
+    throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`)
+  }
 }
 
 /**
@@ -219,21 +225,21 @@ export type FolderModeOf<S> = (
  */
 export function landingSteps<S>(
   target: string,
-  deliveries: Delivery[],
+  deliveries: Delivery[] | Landings,
   sessionOf: (connection: S) => SftpSession,
   folderMode?: FolderModeOf<S>,
   times?: PhaseTimes
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
   let sighted: Promise<string[]> | undefined
   const modes: Array<{ dir: string; mode: number }> = []
+  const landings = Array.isArray(deliveries) ? landingsOf(deliveries) : deliveries
   return {
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
       const created = await timed(times, 'mkdir', () =>
         ensureRemoteDirs(session.main, target, rels)
       )
-      const dirs = deliveries.map(d => path.posix.dirname(d.finalPath))
-      sighted = sightTemps(session, dirs, new Set(deliveries.map(d => d.tempPath)))
+      sighted = sightTemps(session, [...landings.dirs()], landings.own())
       if (!folderMode) return
       // A source folder that cannot be read leaves the server's default mode, not a failed run.
       const wanted = await Promise.all(
@@ -251,7 +257,7 @@ export function landingSteps<S>(
     },
     finish: async connection => {
       const session = sessionOf(connection)
-      await removeLeftoverTemps(session, (await sighted) ?? [], serverNow(deliveries))
+      await removeLeftoverTemps(session, (await sighted) ?? [], landings.serverNow())
       await Promise.all(
         modes.map(({ dir, mode }) =>
           session.main.setstat(dir, { mode }).catch((err: Error) => {
@@ -269,6 +275,28 @@ export function landingSteps<S>(
 function relBelow(target: string, dir: string): string | undefined {
   const rel = path.posix.relative(target, dir)
   return rel === '' || rel.startsWith('..') ? undefined : rel
+}
+
+/**
+ * What landingSteps needs of a batch's deliveries. An upload of many files gives it this rather
+ * than a Delivery per file made up front (and held to the end): 50,000 of those, each with its
+ * paths and watermark, weighed more than the rest of the run.
+ */
+export interface Landings {
+  /** The folders the files land in. */
+  dirs(): Iterable<string>
+  /** Which temporary files in those folders are this batch's own. */
+  own(): { has(tempPath: string): boolean }
+  /** See serverNow below. */
+  serverNow(): ReadonlyMap<string, number>
+}
+
+function landingsOf(deliveries: Delivery[]): Landings {
+  return {
+    dirs: () => deliveries.map(d => path.posix.dirname(d.finalPath)),
+    own: () => new Set(deliveries.map(d => d.tempPath)),
+    serverNow: () => serverNow(deliveries)
+  }
 }
 
 /**

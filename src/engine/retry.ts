@@ -1,6 +1,5 @@
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
-import pLimit from 'p-limit'
 import { ActionError, ConnectionError } from '../errors.js'
 import { backoffMs } from '../connection/backoff.js'
 import { isNetworkMessage } from '../connection/classify.js'
@@ -98,31 +97,34 @@ async function runRound<J, S extends Reconnectable>(
   const round: Round<J> = { done: [], pending: [] }
   try {
     await plan.prepare?.(session, jobs)
-    const limit = pLimit(Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity)))
-    await Promise.all(
-      jobs.map(job =>
-        limit(async () => {
-          if (round.error !== undefined) {
+    // A few workers take the jobs in turn: a promise and closure per job made up front cost
+    // memory by the file (50,000 files), however few of them run at once.
+    const width = Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity))
+    let next = 0
+    const work = async (): Promise<void> => {
+      while (next < jobs.length) {
+        const job = jobs[next++]
+        if (round.error !== undefined) {
+          round.pending.push(job)
+          continue
+        }
+        try {
+          round.done.push(await plan.run(session, job))
+        } catch (err) {
+          if (session.fatal) {
+            round.error = session.fatal
+            round.fatal = true
             round.pending.push(job)
-            return
+            continue
           }
-          try {
-            round.done.push(await plan.run(session, job))
-          } catch (err) {
-            if (session.fatal) {
-              round.error = session.fatal
-              round.fatal = true
-              round.pending.push(job)
-              return
-            }
-            if (!isTransient(err, session)) throw err
-            round.error ??= err
-            round.pending.push(job)
-            session.kill()
-          }
-        })
-      )
-    )
+          if (!isTransient(err, session)) throw err
+          round.error ??= err
+          round.pending.push(job)
+          session.kill()
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work))
   } catch (err) {
     session.close()
     if (session.fatal) return { done: [], pending: jobs, error: session.fatal, fatal: true }

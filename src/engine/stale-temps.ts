@@ -19,7 +19,7 @@ export const LEFTOVER_AGE_SECONDS = 15 * 60
 export async function sightTemps(
   session: SftpSession,
   dirs: string[],
-  own: ReadonlySet<string>
+  own: { has(file: string): boolean }
 ): Promise<string[]> {
   const listed = await Promise.all(
     [...new Set(dirs)].map(dir =>

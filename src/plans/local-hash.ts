@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, readFileSync } from 'node:fs'
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import pLimit from 'p-limit'
 import type { LocalFile } from './local-files.js'
 
@@ -7,22 +7,52 @@ import type { LocalFile } from './local-files.js'
 const HASH_CONCURRENCY = 8
 
 /**
- * Up to this size a file is read whole and synchronously: nothing else runs before the
- * connection opens, and an asynchronous read costs four thread-pool round trips (10,000 small
- * files: 90 ms instead of 600 ms).
+ * Up to this size a file is read synchronously: nothing else runs before the connection opens,
+ * and an asynchronous read costs four thread-pool round trips (10,000 small files: 90 ms
+ * instead of 600 ms).
  */
 const READ_WHOLE_MAX = 1024 * 1024
 
+/**
+ * One buffer for every small file: a fresh buffer per file (readFileSync) lives outside the
+ * JavaScript heap, so the collector rarely runs for it: an unchanged re-deploy of 10,000 files
+ * peaked at 157 MiB with them, 117 MiB without.
+ */
+const shared = Buffer.allocUnsafe(READ_WHOLE_MAX)
+
 /** SHA-256 (hex) of every local file, a few at a time. */
 export async function hashLocalFiles(files: LocalFile[]): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>()
   const limit = pLimit(HASH_CONCURRENCY)
-  const hashes = await Promise.all(files.map(f => limit(() => hashFile(f.path, f.size))))
-  return new Map(files.map((f, i) => [f.rel, hashes[i]]))
+  const big: Array<Promise<void>> = []
+  for (const f of files) {
+    if (f.size <= READ_WHOLE_MAX) hashes.set(f.rel, hashSmallFile(f.path))
+    else big.push(limit(async () => void hashes.set(f.rel, await hashBigFile(f.path))))
+  }
+  await Promise.all(big)
+  return hashes
 }
 
 /** SHA-256 (hex) of one local file of about `size` bytes. */
 export async function hashFile(file: string, size: number): Promise<string> {
-  if (size <= READ_WHOLE_MAX) return createHash('sha256').update(readFileSync(file)).digest('hex')
+  return size <= READ_WHOLE_MAX ? hashSmallFile(file) : hashBigFile(file)
+}
+
+/** Reads to the end, whatever the listing said: a file that grew is hashed as it is now. */
+function hashSmallFile(file: string): string {
+  const hash = createHash('sha256')
+  const fd = openSync(file, 'r')
+  try {
+    for (let n; (n = readSync(fd, shared, 0, shared.length, null)) > 0;) {
+      hash.update(shared.subarray(0, n))
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return hash.digest('hex')
+}
+
+function hashBigFile(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256')
     createReadStream(file)

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { writeFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { formatBytes } from './progress.js'
 import { forSummary } from '../escape.js'
 import type { HostReport, RunReport } from './types.js'
@@ -33,7 +33,7 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
     ...(report.selected ? { selected: report.selected } : {}),
     files: report.files
   }
-  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
+  await writeManifest(manifestPath, manifest)
   core.setOutput('files', files)
   core.setOutput('bytes', bytes)
   core.setOutput('manifest', manifestPath)
@@ -41,6 +41,35 @@ export async function writeOutputs(report: RunReport, manifestPath: string): Pro
   core.setOutput('skipped', skipped)
   core.setOutput('deleted', deleted)
   core.setOutput('release-path', report.releasePath ?? '')
+}
+
+/** Rows written at a time: the text of 50,000 rows at once would outweigh the rows themselves. */
+const ROWS_PER_WRITE = 1000
+
+/**
+ * The same text as `JSON.stringify(manifest, null, 2)`, written a slice of rows at a time. `files`
+ * is the last key, so everything before it is the object without it.
+ */
+async function writeManifest(file: string, manifest: { files: unknown[] }): Promise<void> {
+  const handle = await open(file, 'w')
+  try {
+    const { files } = manifest
+    const head = JSON.stringify({ ...manifest, files: [] }, null, 2)
+    if (files.length === 0) return void (await handle.writeFile(`${head}\n`))
+    // The head ends in `"files": []\n}`: open the array, then each row indented two levels.
+    await handle.writeFile(`${head.slice(0, -4)}[\n`)
+    for (let i = 0; i < files.length; i += ROWS_PER_WRITE) {
+      const rows = files.slice(i, i + ROWS_PER_WRITE).map(row => {
+        const text = JSON.stringify(row, null, 2)
+        return `    ${text.replace(/\n/g, '\n    ')}`
+      })
+      const last = i + ROWS_PER_WRITE >= files.length
+      await handle.writeFile(`${rows.join(',\n')}${last ? '\n' : ',\n'}`)
+    }
+    await handle.writeFile('  ]\n}\n')
+  } finally {
+    await handle.close()
+  }
 }
 
 /**

@@ -361,6 +361,31 @@ describe('runWithRetries', () => {
     expect(h.sessions[0].closes).toBe(1)
   })
 
+  it('takes jobs one at a time as workers free up, never all of them up front', async () => {
+    // 50,000 files: a promise and closure per job made at once cost memory by the file.
+    const names = Array.from({ length: 1000 }, (_, i) => `f${i}`)
+    const touched = new Set<number>()
+    const jobs = new Proxy(names, {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) touched.add(Number(key))
+        return Reflect.get(target, key, receiver) as unknown
+      }
+    })
+    let touchedAtFirstRun = -1
+    const h = harness(jobs, async (_, job) => {
+      if (touchedAtFirstRun < 0) touchedAtFirstRun = touched.size
+      await new Promise(r => setImmediate(r))
+      return ok(job)
+    })
+    h.plan.prepare = undefined
+    h.plan.concurrency = 4
+    const results = await runWithRetries(h.plan)
+    expect(results).toHaveLength(1000)
+    expect(new Set(results.map(r => r.source)).size).toBe(1000)
+    expect(touchedAtFirstRun).toBeGreaterThan(0)
+    expect(touchedAtFirstRun).toBeLessThanOrEqual(4)
+  })
+
   it('returns nothing and connects nowhere for no jobs', async () => {
     const h = harness([], async (_, job) => ok(job))
     expect(await runWithRetries(h.plan)).toEqual([])

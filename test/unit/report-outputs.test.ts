@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { totals, writeSummary } from '../../src/report/outputs.js'
+import { totals, writeOutputs, writeSummary } from '../../src/report/outputs.js'
 import { HostKeyError } from '../../src/errors.js'
 import { refusedHostReport, type FileResult, type RunReport } from '../../src/report/types.js'
 
@@ -27,6 +27,52 @@ describe('totals', () => {
   it('counts empty files as files', () => {
     const files: FileResult[] = [{ source: 'e', target: '/t/e', size: 0, status: 'transferred' }]
     expect(totals(report(files))).toMatchObject({ files: 1, bytes: 0 })
+  })
+})
+
+describe('writeOutputs', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'manifest-'))
+  const saved = process.env.GITHUB_OUTPUT
+  beforeAll(() => {
+    process.env.GITHUB_OUTPUT = path.join(dir, 'output')
+    writeFileSync(process.env.GITHUB_OUTPUT, '')
+  })
+  afterAll(() => {
+    process.env.GITHUB_OUTPUT = saved
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  // Written a slice of rows at a time, the manifest must still read as one JSON document.
+  it.each([0, 1, 1000, 2501])('writes %i rows as JSON.stringify would', async count => {
+    const files: FileResult[] = Array.from({ length: count }, (_, i) => ({
+      source: `/w/a "quoted"\nname ${i}`,
+      target: `/t/${i}`,
+      size: i,
+      status: i % 3 ? 'transferred' : 'failed',
+      ...(i % 3 ? {} : { error: 'line one\nline two' })
+    }))
+    const full: RunReport = {
+      ...report(files),
+      hosts: [
+        {
+          role: 'server',
+          address: 'h:22',
+          keyType: 'ssh-ed25519',
+          fingerprint: 'SHA256:x',
+          pinLabel: 'p'
+        }
+      ],
+      releasePath: '/srv/releases/1'
+    }
+    const file = path.join(dir, `manifest-${count}.json`)
+    await writeOutputs(full, file)
+    const expected = {
+      direction: full.direction,
+      releasePath: full.releasePath,
+      hosts: full.hosts,
+      files
+    }
+    expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(expected, null, 2)}\n`)
   })
 })
 
