@@ -164,15 +164,16 @@ async function checkContent(
   sidecars: SidecarChecksums | undefined
 ): Promise<string | undefined> {
   const received = job.written.digest()
-  if (!received || !options.verifySha256) return received
+  if (!received) return received
   // The digest is of the bytes as they arrived, not of the file: after a resume, the part an
-  // earlier attempt wrote is trusted only once the file itself hashes the same.
+  // earlier attempt wrote is trusted (and its hash reported) only once the file hashes the same.
   if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
     throw new TransferError(
       `${printableName(job.file.path)} did not hash on the runner as the bytes received after ` +
         'resuming; it was not kept.'
     )
   }
+  if (!options.verifySha256) return received
   checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path))
   await checkAgainstServer(session, job.file.path, job.file.size, received, 'received')
   return received

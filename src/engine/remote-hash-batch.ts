@@ -124,7 +124,9 @@ function runBatch(session: SftpSession, batch: HashRequest[]): Promise<BatchOutc
   const command = `sha256sum -- ${paths.map(shellQuote).join(' ')}`
   return new Promise((resolve, reject) => {
     let stream: ssh2.ClientChannel | undefined
+    let late = false
     const timer = setTimeout(() => {
+      late = true
       stream?.close()
       core.debug(`sha256sum of ${batch.length} files did not finish in time; reading them back`)
       resolve({ noRoom: true })
@@ -136,11 +138,25 @@ function runBatch(session: SftpSession, batch: HashRequest[]): Promise<BatchOutc
     }
     try {
       client.exec(command, (err, channel) => {
+        const refusedOpen = typeof (err as { reason?: unknown } | undefined)?.reason === 'number'
+        // An answer after the deadline: the caller has moved on, but the slot it reserved must be
+        // given back (or the channel closed), or every later hash waits for it.
+        if (late) {
+          if (!err) {
+            session.sessions.opened()
+            channel.on('close', () => session.sessions.closed())
+            channel.close()
+          } else if (refusedOpen) session.sessions.refused()
+          else session.sessions.cancel()
+          return
+        }
         if (err) {
           clearTimeout(timer)
-          if (session.dead) return reject(err)
-          if (typeof (err as { reason?: unknown }).reason === 'number')
-            return resolve({ refused: true })
+          if (session.dead) {
+            session.sessions.cancel()
+            return reject(err)
+          }
+          if (refusedOpen) return resolve({ refused: true })
           // ssh2 1.17 leaves a channel whose exec request failed open on the server. Read back
           // from now on, before the slot is handed on, so no hash waiting for a slot opens yet
           // another channel (mod_sftp drops the connection past its channel limit).

@@ -129,9 +129,11 @@ function runSha256(session: SftpSession, remotePath: string, size: number): Prom
   const deadline = 30_000 + size / 20_000 // allow 20 MB/s for the server's disk and CPU
   return new Promise((resolve, reject) => {
     let stream: ssh2.ClientChannel | undefined
+    let late = false
     // A slow answer says little about the server (a login script may be slow under load): that
     // file is read back, and the server keeps its sha256sum.
     const timer = setTimeout(() => {
+      late = true
       stream?.close()
       core.debug(`sha256sum of ${remotePath} did not finish in time; reading it back instead`)
       resolve({ noRoom: true })
@@ -143,12 +145,26 @@ function runSha256(session: SftpSession, remotePath: string, size: number): Prom
     }
     try {
       client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, channel) => {
+        const refusedOpen = typeof (err as { reason?: unknown } | undefined)?.reason === 'number'
+        // An answer after the deadline: the caller has moved on, but the slot it reserved must be
+        // given back (or the channel closed), or every later hash waits for it.
+        if (late) {
+          if (!err) {
+            session.sessions.opened()
+            channel.on('close', () => session.sessions.closed())
+            channel.close()
+          } else if (refusedOpen) session.sessions.refused()
+          else session.sessions.cancel()
+          return
+        }
         if (err) {
           clearTimeout(timer)
-          if (session.dead) return reject(err)
+          if (session.dead) {
+            session.sessions.cancel()
+            return reject(err)
+          }
           // A channel open failure carries the server's reason code; a refused command does not.
-          if (typeof (err as { reason?: unknown }).reason === 'number')
-            return resolve({ refused: true })
+          if (refusedOpen) return resolve({ refused: true })
           // ssh2 1.17 leaves a channel whose exec request failed open on the server. Read back
           // from now on, before the slot is handed on, so no hash waiting for a slot opens yet
           // another channel (mod_sftp drops the connection past its channel limit).

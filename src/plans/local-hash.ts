@@ -25,11 +25,21 @@ export async function hashLocalFiles(files: LocalFile[]): Promise<Map<string, st
   const hashes = new Map<string, string>()
   const limit = pLimit(HASH_CONCURRENCY)
   const big: Array<Promise<void>> = []
-  for (const f of files) {
-    if (f.size <= READ_WHOLE_MAX) hashes.set(f.rel, hashSmallFile(f.path))
-    else big.push(limit(async () => void hashes.set(f.rel, await hashBigFile(f.path))))
+  let failure: unknown
+  try {
+    for (const f of files) {
+      if (f.size <= READ_WHOLE_MAX) hashes.set(f.rel, hashSmallFile(f.path))
+      else big.push(limit(async () => void hashes.set(f.rel, await hashBigFile(f.path))))
+    }
+  } catch (err) {
+    failure = err
   }
-  await Promise.all(big)
+  // A small file that vanished throws above; the big ones already started are still awaited,
+  // or a later failure among them would be a rejection nobody handles.
+  const settled = await Promise.allSettled(big)
+  const failed = settled.find(r => r.status === 'rejected')
+  if (failure !== undefined) throw failure
+  if (failed) throw failed.reason
   return hashes
 }
 
