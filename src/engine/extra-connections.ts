@@ -60,7 +60,7 @@ export const EXTRA_CHANNELS = 4
  * The extra connections of one session, opened the first time a big file needs them. A refused
  * connection, forward or login means "use fewer", never a failure; a host key that matches no
  * pin fails closed, as on the first connection (the verifier refused it before any credential
- * was sent). They live and die with their session: one lost means the session is lost.
+ * was sent). They close with their session; one lost only leaves the session's lanes.
  */
 export class ExtraConnections<S extends Lanes> {
   private opening: Promise<void> | undefined

@@ -1,7 +1,9 @@
+import * as core from '@actions/core'
 import { TransferError } from '../errors.js'
+import { forLog } from '../escape.js'
 import type { FileAttributes } from './attributes.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
-import type { RemoteStat, SftpChannel } from './sftp.js'
+import { SFTP_STATUS, type RemoteStat, type SftpChannel, type SftpError } from './sftp.js'
 
 interface Lane {
   channel: SftpChannel
@@ -15,7 +17,9 @@ interface Lane {
 
 /**
  * Opens `path` on each channel, in parallel after the first. If any open fails, the handles
- * already opened are closed: a failed attempt leaks nothing on the server.
+ * already opened are closed: a failed attempt leaks nothing on the server. Lanes on another
+ * connection than the first may have reached another backend (see sameFileOnly): one that lacks
+ * the file, or holds another, is dropped and the file goes on with fewer lanes.
  */
 async function openLanes(
   channels: SftpChannel[],
@@ -24,6 +28,7 @@ async function openLanes(
   restFlags: 'r' | 'r+'
 ): Promise<Lane[]> {
   const first: Lane = { channel: channels[0], handle: await channels[0].open(path, firstFlags) }
+  const elsewhere = (c: SftpChannel): boolean => !c.sharesConnectionWith(first.channel)
   const rest = await Promise.allSettled(channels.slice(1).map(c => c.open(path, restFlags)))
   const lanes = [
     first,
@@ -31,12 +36,58 @@ async function openLanes(
       r.status === 'fulfilled' ? [{ channel: channels[i + 1], handle: r.value }] : []
     )
   ]
-  const failed = rest.find(r => r.status === 'rejected')
+  const failed = rest.find(
+    (r, i) =>
+      r.status === 'rejected' &&
+      !(elsewhere(channels[i + 1]) && (r.reason as SftpError)?.code === SFTP_STATUS.NO_SUCH_FILE)
+  )
   if (failed?.status === 'rejected') {
     await closeLanes(lanes).catch(() => undefined)
     throw failed.reason
   }
-  return lanes
+  const kept = await sameFileOnly(lanes, elsewhere)
+  if (kept.length < channels.length) {
+    core.debug(
+      `${forLog(path)}: ${channels.length - kept.length} of ${channels.length} lanes on other ` +
+        `connections do not see the same file (another backend?); using ${kept.length}.`
+    )
+  }
+  return kept
+}
+
+/**
+ * The lanes that provably see the first lane's file. A name behind a jump host is resolved by
+ * the bastion for each connection, so a round-robin name or a load balancer can send extra
+ * connections to other backends: their lanes are kept only if the file there has the same size
+ * and mtime. The fstats go out together, and only for files spread over several connections.
+ */
+async function sameFileOnly(
+  lanes: Lane[],
+  elsewhere: (c: SftpChannel) => boolean
+): Promise<Lane[]> {
+  const [first, ...rest] = lanes
+  const others = rest.filter(l => elsewhere(l.channel))
+  if (others.length === 0) return lanes
+  const [own, ...theirs] = await Promise.allSettled(
+    [first, ...others].map(l => l.channel.fstat(l.handle))
+  )
+  if (own.status === 'rejected') {
+    await closeLanes(lanes).catch(() => undefined)
+    throw own.reason
+  }
+  const differ = new Set(
+    others.filter((_, i) => {
+      const t = theirs[i]
+      return (
+        t.status === 'rejected' ||
+        t.value.size !== own.value.size ||
+        t.value.mtime !== own.value.mtime
+      )
+    })
+  )
+  // Not awaited: nothing is read or written through these, and the file need not wait.
+  closeLanes([...differ]).catch(() => undefined)
+  return lanes.filter(l => !differ.has(l))
 }
 
 async function closeLanes(lanes: Lane[]): Promise<void> {

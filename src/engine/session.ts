@@ -155,9 +155,13 @@ export class SftpSession {
     )
   }
 
-  /** True once the connection dropped: every error after that is the network's, not the file's. */
+  /**
+   * True once the connection dropped: every error after that is the network's, not the file's.
+   * A lost extra connection does not count: it only leaves the lanes (see lanesFor), and its own
+   * requests in flight already failed as lost connections, so their files are retried.
+   */
   get dead(): boolean {
-    return this.liveness.lost || this.extras.dead
+    return this.liveness.lost
   }
 
   /** Why the connection ended if no reconnect may follow (the host key changed mid-session). */
@@ -206,14 +210,19 @@ export class SftpSession {
   /**
    * The channels one file should use: a big file is spread over all of them so one channel's
    * fixed 2 MiB window does not cap it; small files take turns so their round trips overlap.
+   * The first lane is always on this connection, whose main channel checks and renames the file
+   * (an extra connection may have reached another backend); lost extra connections are left out.
    */
   lanesFor(size: number, turn: number): SftpChannel[] {
     const big = size >= SPREAD_THRESHOLD
-    const extra = big ? this.extras.sessions.map(s => s.channels) : []
+    const extra = big ? this.extras.sessions.filter(s => !s.dead).map(s => s.channels) : []
     const channels = extra.length > 0 ? interleave([this.channels, ...extra]) : this.channels
     const count = big ? bigFileLanes(this.roundTripMs, channels.length) : 1
     const first = (turn * count) % channels.length
-    return Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
+    const lanes = Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
+    const own = lanes.findIndex(c => this.channels.includes(c))
+    if (own < 0) return [this.channels[turn % this.channels.length], ...lanes.slice(1)]
+    return [...lanes.slice(own), ...lanes.slice(0, own)]
   }
 
   close(): void {

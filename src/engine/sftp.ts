@@ -81,6 +81,14 @@ export class SftpChannel {
     return Math.min(MAX_OPEN_HANDLES, Math.floor(offered))
   }
 
+  /**
+   * Whether `other` rides the same connection. Connections opened one by one through a jump
+   * host may reach different backends of one name, so only such channels surely see one file.
+   */
+  sharesConnectionWith(other: SftpChannel): boolean {
+    return this.liveness === other.liveness
+  }
+
   get hasPosixRename(): boolean {
     return this.extensionVersion('posix-rename@openssh.com') !== undefined
   }

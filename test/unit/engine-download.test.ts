@@ -59,6 +59,7 @@ function fakeSession(data: Buffer, script: Script, server: string) {
     maxWriteLen: CHUNK,
     maxOpenHandles: 64,
     processesInOrder: true,
+    sharesConnectionWith: () => true,
     open: () => call(() => Buffer.from('handle')),
     close: () => call(() => undefined),
     read,

@@ -1,0 +1,120 @@
+import { EventEmitter } from 'node:events'
+import type ssh2 from 'ssh2'
+import { Liveness } from '../../src/engine/liveness.js'
+import { RemoteFileReader, RemoteFileWriter } from '../../src/engine/remote-file.js'
+import { SFTP_STATUS, SftpChannel } from '../../src/engine/sftp.js'
+
+type Callback = (err: Error | null | undefined, value?: unknown) => void
+
+/** One server's files, as a backend behind a load balancer holds them. */
+class Backend {
+  readonly files = new Map<string, { data: Buffer; mtime: number }>()
+  readonly open = new Map<string, string>()
+  private next = 0
+
+  /** An SFTP channel on a connection (`liveness`) that reached this backend. */
+  channel(liveness: Liveness): SftpChannel {
+    const sftp = Object.assign(new EventEmitter(), {
+      _maxReadLen: 4,
+      _maxWriteLen: 4,
+      open: (path: string, flags: string, cb: Callback) => {
+        if (flags === 'w') this.files.set(path, { data: Buffer.alloc(0), mtime: 1000 })
+        else if (!this.files.has(path)) return cb(missing(path))
+        const handle = `h${this.next++}`
+        this.open.set(handle, path)
+        cb(undefined, Buffer.from(handle))
+      },
+      fstat: (handle: Buffer, cb: Callback) => {
+        const file = this.fileOf(handle)
+        cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+      },
+      read: (h: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: Callback) => {
+        const n = this.fileOf(h).data.copy(buf, off, pos, pos + len)
+        cb(undefined, n)
+      },
+      write: (h: Buffer, data: Buffer, off: number, len: number, pos: number, cb: Callback) => {
+        const file = this.fileOf(h)
+        const end = Math.max(file.data.length, pos + len)
+        const grown = Buffer.alloc(end)
+        file.data.copy(grown)
+        data.copy(grown, pos, off, off + len)
+        file.data = grown
+        cb(undefined)
+      },
+      close: (handle: Buffer, cb: Callback) => {
+        this.open.delete(handle.toString())
+        cb(undefined)
+      }
+    })
+    return new SftpChannel(sftp as unknown as ssh2.SFTPWrapper, liveness)
+  }
+
+  private fileOf(handle: Buffer) {
+    const file = this.files.get(this.open.get(handle.toString()) ?? '')
+    if (!file) throw new Error(`stale handle ${handle.toString()}`)
+    return file
+  }
+}
+
+function missing(path: string): Error {
+  return Object.assign(new Error(`No such file: ${path}`), { code: SFTP_STATUS.NO_SUCH_FILE })
+}
+
+async function readAll(reader: RemoteFileReader, size: number): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (let offset = 0; offset < size; offset += reader.chunkSize)
+    parts.push(await reader.read(offset, Math.min(reader.chunkSize, size - offset)))
+  return Buffer.concat(parts)
+}
+
+describe('a file spread over connections that reached different backends', () => {
+  const primary = new Liveness()
+  const same = new Liveness()
+  const other = new Liveness()
+
+  it('reads only through lanes that see the same file (size and mtime)', async () => {
+    const a = new Backend()
+    const b = new Backend()
+    const content = Buffer.from('abcdefghijklmnopqrstuvwxyz012345')
+    a.files.set('/big', { data: content, mtime: 100 })
+    // Another version on another backend: same size, other mtime and bytes.
+    b.files.set('/big', { data: Buffer.alloc(content.length, 'X'), mtime: 200 })
+    const lanes = [a.channel(primary), b.channel(other), a.channel(primary), a.channel(same)]
+
+    const reader = await RemoteFileReader.open(lanes, '/big')
+    expect(reader.lanes).toBe(3)
+    expect((await readAll(reader, content.length)).toString()).toBe(content.toString())
+    await reader.close()
+    // Let the dropped lane's close (not awaited) arrive.
+    await new Promise(resolve => setImmediate(resolve))
+    expect(b.open.size).toBe(0)
+    expect(a.open.size).toBe(0)
+  })
+
+  it('drops an extra lane whose backend lacks the temporary file, and writes through the rest', async () => {
+    const a = new Backend()
+    const b = new Backend()
+    const lanes = [a.channel(primary), b.channel(other), a.channel(same)]
+
+    const writer = await RemoteFileWriter.open(lanes, '/.tmp-big', false)
+    expect(writer.lanes).toBe(2)
+    const data = Buffer.from('0123456789abcdefghij')
+    for (let offset = 0; offset < data.length; offset += writer.chunkSize)
+      await writer.write(offset, data.subarray(offset, offset + writer.chunkSize))
+    const landed = await writer.finish()
+    expect(landed.size).toBe(data.length)
+    expect(a.files.get('/.tmp-big')?.data.toString()).toBe(data.toString())
+    expect(b.files.has('/.tmp-big')).toBe(false)
+  })
+
+  it('still fails when a lane on the first connection cannot open the file', async () => {
+    const a = new Backend()
+    a.files.set('/gone', { data: Buffer.from('x'), mtime: 1 })
+    // Stands for the file vanishing between the two opens on one connection.
+    const lanes = [a.channel(primary), new Backend().channel(primary)]
+    await expect(RemoteFileReader.open(lanes, '/gone')).rejects.toMatchObject({
+      code: SFTP_STATUS.NO_SUCH_FILE
+    })
+    expect(a.open.size).toBe(0)
+  })
+})
