@@ -331,7 +331,7 @@ async function main(): Promise<number> {
         bytes: sizes.large,
         files: 1,
         runs: config.runs,
-        targetRatio: 0.6,
+        targetRatio: 1.0,
         ...uploadOne(large, sizes.large, sshd.port)
       },
       {
@@ -341,7 +341,7 @@ async function main(): Promise<number> {
         bytes: sizes.large,
         files: 1,
         runs: config.runs,
-        targetRatio: 0.8,
+        targetRatio: 1.2,
         ...downloadOne(large, sizes.large, sshd.port)
       },
       {
@@ -467,7 +467,7 @@ async function main(): Promise<number> {
         bytes: sizes.large,
         files: 1,
         runs: config.runs,
-        targetRatio: 0.6
+        targetRatio: 1.0
       }
       if (!actionYml.relay) return { ...scenario, unavailable: 'n/a (relay not implemented)' }
       // The destination server's inputs: `<prefix>host` etc., e.g. target-host, target-port.
