@@ -1,13 +1,14 @@
-import { chmod, lstat, mkdir, realpath, rename, rm, stat, statfs, utimes } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { chmod, mkdir, rename, rm, stat, statfs, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
-import { ActionError, ConnectionError, TransferError } from '../errors.js'
+import { ActionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { hashFile } from '../plans/local-hash.js'
-import { isInsideDir, localPathInside, printableName } from '../plans/safe-names.js'
+import { localPathInside, printableName } from '../plans/safe-names.js'
 import { formatBytes } from '../report/progress.js'
-import { timed, type PhaseTimes } from '../report/timings.js'
+import { timed } from '../report/timings.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import {
   fileAttributes,
@@ -17,15 +18,20 @@ import {
   type FileAttributes
 } from './attributes.js'
 import { copyRange, Watermark } from './chunks.js'
+import { FolderCheck, landWhole, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
+import type { SftpChannel } from './sftp.js'
 import { SidecarChecksums } from './sidecars.js'
 import { tempNameFor } from './temp-names.js'
 import type { TransferOptions } from './options.js'
 
+export { realpathOfExisting } from './local-landing.js'
+
+/** A file streamed to disk in chunks: what a later attempt resumes from. */
 interface DownloadJob {
   file: RemoteFile
   finalPath: string
@@ -36,9 +42,21 @@ interface DownloadJob {
   resumed?: boolean
 }
 
+/** What every file of one download shares. */
+interface Run {
+  options: TransferOptions
+  sidecars: SidecarChecksums | undefined
+  folders: FolderCheck
+  /** Files streamed in chunks whose temporary file may outlive an attempt, until they land. */
+  started: Map<RemoteFile, DownloadJob>
+  turns: number
+}
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
- * local path is proven to lie inside `target` before anything is written.
+ * local path is proven to lie inside `target` before anything is written. The plan's files are
+ * the jobs: a few workers take them in turn, and state is kept only for files in flight and for
+ * big ones an attempt may resume, so 50,000 files cost little more than their listing.
  */
 export async function downloadFiles(
   connect: () => Promise<SftpSession>,
@@ -48,19 +66,6 @@ export async function downloadFiles(
 ): Promise<FileResult[]> {
   await refuseWithoutRoom(target, files)
   const first = await mkdir(target, { recursive: true })
-  const refused: FileResult[] = []
-  const jobs: DownloadJob[] = []
-  for (const file of files) {
-    const finalPath = localPathInside(target, file.rel)
-    if (!finalPath) {
-      const why = `'${printableName(file.rel)}' would land outside the target directory`
-      refused.push(fileResult(file.path, '', file.size, 'refused', why))
-      continue
-    }
-    const tempPath = path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
-    const written = new Watermark(0, options.verifySha256)
-    jobs.push({ file, finalPath, tempPath, written, turn: jobs.length })
-  }
   let current: SftpSession | undefined
   const sources = sourceFolders(files, path.posix.dirname)
   const folders = new FolderCheck(target, options.times, rel => {
@@ -75,67 +80,135 @@ export async function downloadFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
     : undefined
+  const run: Run = { options, sidecars, folders, started: new Map(), turns: 0 }
   const results = await runWithRetries({
-    jobs,
+    jobs: files,
     what: options.what,
     retries: options.retries,
     concurrency: options.concurrency,
     connect,
-    run: (session, job) => {
+    run: (session, file) => {
       current = session
-      return downloadOne(session, job, options, sidecars, folders)
+      const finalPath = localPathInside(target, file.rel)
+      if (!finalPath) return Promise.resolve(refusedRow(file))
+      return downloadOne(session, file, finalPath, run)
     },
-    abandoned: (job, reason) =>
-      fileResult(job.file.path, job.finalPath, job.file.size, 'failed', reason)
+    abandoned: (file, reason) => {
+      const finalPath = localPathInside(target, file.rel)
+      if (!finalPath) return refusedRow(file)
+      return fileResult(file.path, finalPath, file.size, 'failed', reason)
+    }
   })
   // A temporary file kept for resuming is useless once the step gives up.
-  await Promise.all(jobs.map(job => rm(job.tempPath, { force: true })))
+  await Promise.all([...run.started.values()].map(job => rm(job.tempPath, { force: true })))
   await folders.applyModes()
-  return [...results, ...refused]
+  // Refused names are reported after the files, as the plan lists them.
+  return [
+    ...results.filter(r => r.status !== 'refused'),
+    ...results.filter(r => r.status === 'refused')
+  ]
+}
+
+function refusedRow(file: RemoteFile): FileResult {
+  const why = `'${printableName(file.rel)}' would land outside the target directory`
+  return fileResult(file.path, '', file.size, 'refused', why)
+}
+
+function tempPathFor(finalPath: string): string {
+  return path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
 }
 
 async function downloadOne(
   session: SftpSession,
-  job: DownloadJob,
-  options: TransferOptions,
-  sidecars: SidecarChecksums | undefined,
-  folders: FolderCheck
+  file: RemoteFile,
+  finalPath: string,
+  run: Run
 ): Promise<FileResult> {
+  const { options } = run
+  const turn = run.turns++
+  let tempPath = tempPathFor(finalPath)
   try {
-    await folders.prove(path.dirname(job.finalPath))
-    await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
-    const sha256 = await timed(options.times, 'verify', () =>
-      checkContent(session, job, options, sidecars)
-    )
-    await setLocalAttributes(
-      job.tempPath,
-      fileAttributes(options.preserve, remoteAttributes(job.file))
-    )
-    await timed(options.times, 'rename', () => rename(job.tempPath, job.finalPath))
-    const row = fileResult(job.file.path, job.finalPath, job.file.size, 'transferred')
+    await run.folders.prove(path.dirname(finalPath))
+    const attrs = fileAttributes(options.preserve, remoteAttributes(file))
+    const channel = session.channels[turn % session.channels.length]
+    let sha256: string | undefined
+    if (file.size <= Math.min(WHOLE_FILE_MAX, channel.maxReadLen) && !run.started.has(file)) {
+      sha256 = await session.admit(file.size, () =>
+        fetchWhole(session, channel, file, tempPath, finalPath, attrs, run)
+      )
+    } else {
+      let job = run.started.get(file)
+      if (!job) {
+        const written = new Watermark(0, options.verifySha256)
+        job = { file, finalPath, tempPath, written, turn }
+        run.started.set(file, job)
+      }
+      tempPath = job.tempPath
+      sha256 = await fetchStreamed(session, job, attrs, run)
+      run.started.delete(file)
+    }
+    const row = fileResult(file.path, finalPath, file.size, 'transferred')
     return sha256 ? { ...row, sha256 } : row
   } catch (err) {
     if (isTransient(err, session)) throw err
-    await rm(job.tempPath, { force: true })
-    return fileResult(job.file.path, job.finalPath, job.file.size, 'failed', (err as Error).message)
+    run.started.delete(file)
+    await rm(tempPath, { force: true })
+    return fileResult(file.path, finalPath, file.size, 'failed', (err as Error).message)
   }
+}
+
+/**
+ * A small file: open, then one read of the listed size, the end check and the close sent
+ * together; checked in memory, then written and renamed into place at once (landWhole). A
+ * dropped connection leaves nothing on disk to resume: the next attempt reads it again.
+ */
+async function fetchWhole(
+  session: SftpSession,
+  channel: SftpChannel,
+  file: RemoteFile,
+  tempPath: string,
+  finalPath: string,
+  attrs: FileAttributes | undefined,
+  run: Run
+): Promise<string | undefined> {
+  const { options } = run
+  const data = await readWholeRemote(channel, file.path, file.size)
+  options.onBytes(data.length)
+  let sha256: string | undefined
+  if (options.verifySha256) {
+    const received = createHash('sha256').update(data).digest('hex')
+    await timed(options.times, 'verify', async () => {
+      checkAgainstSidecar(received, await run.sidecars?.expectedFor(file.path))
+      await checkAgainstServer(session, file.path, file.size, received, 'received')
+    })
+    sha256 = received
+  }
+  const started = performance.now()
+  landWhole(tempPath, finalPath, data, attrs)
+  options.times?.add('write and rename', performance.now() - started)
+  return sha256
+}
+
+/** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */
+async function fetchStreamed(
+  session: SftpSession,
+  job: DownloadJob,
+  attrs: FileAttributes | undefined,
+  run: Run
+): Promise<string | undefined> {
+  const { options } = run
+  await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes))
+  const sha256 = await timed(options.times, 'verify', () =>
+    checkContent(session, job, options, run.sidecars)
+  )
+  await setLocalAttributes(job.tempPath, attrs)
+  await timed(options.times, 'rename', () => rename(job.tempPath, job.finalPath))
+  return sha256
 }
 
 async function fetchToTemp(session: SftpSession, job: DownloadJob, onBytes: (n: number) => void) {
   const resume = await resumePoint(job)
   const lanes = session.lanesFor(job.file.size, job.turn)
-  if (!resume && job.file.size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)) {
-    const data = await readWholeRemote(lanes[0], job.file.path, job.file.size)
-    const writer = await LocalFileWriter.open(job.tempPath, false)
-    try {
-      await writer.write(0, data)
-    } finally {
-      await writer.close()
-    }
-    job.written.complete(0, data)
-    onBytes(data.length)
-    return
-  }
   const reader = await RemoteFileReader.open(lanes, job.file.path)
   const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err: unknown) => {
     await reader.close().catch(() => undefined)
@@ -200,76 +273,6 @@ async function resumePoint(job: DownloadJob): Promise<boolean> {
 }
 
 /**
- * Creates the folders files land in and proves each really lies inside the target. The names
- * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
- * /etc`, say) that would carry writes out of the target. Each folder is checked once per run.
- */
-class FolderCheck {
-  private readonly proven = new Map<string, Promise<void>>()
-  private root: Promise<string> | undefined
-  private readonly modes: Array<{ dir: string; mode: number }> = []
-
-  constructor(
-    private readonly target: string,
-    private readonly times: PhaseTimes | undefined,
-    private readonly modeOf: (rel: string | undefined) => Promise<number | undefined>
-  ) {}
-
-  /** Notes the folders `mkdir -p` made, from `first` down to `dir`, with the modes they get. */
-  async created(first: string | undefined, dir: string): Promise<void> {
-    if (first === undefined) return
-    const made: string[] = []
-    for (let d = dir; ; d = path.dirname(d)) {
-      made.push(d)
-      if (d === first || path.dirname(d) === d) break
-    }
-    for (const d of made) {
-      const rel = path.relative(this.target, d)
-      const below = rel !== '' && isInsideDir(this.target, d)
-      const mode = await this.modeOf(below ? rel.split(path.sep).join('/') : undefined).catch(
-        (err: unknown) => {
-          if (err instanceof ConnectionError) throw err
-          return undefined
-        }
-      )
-      if (mode !== undefined) this.modes.push({ dir: d, mode })
-    }
-  }
-
-  /** Last, once every file is in: a folder mode without write permission cannot stop a file. */
-  async applyModes(): Promise<void> {
-    await Promise.all(this.modes.map(({ dir, mode }) => chmod(dir, mode)))
-  }
-
-  prove(dir: string): Promise<void> {
-    let check = this.proven.get(dir)
-    if (!check) {
-      check = timed(this.times, 'mkdir', () => this.check(dir))
-      this.proven.set(dir, check)
-      check.catch(() => this.proven.delete(dir))
-    }
-    return check
-  }
-
-  private async check(dir: string): Promise<void> {
-    // The part that exists is resolved before anything is created, so not even an empty folder
-    // appears outside the target; folders created below it cannot be links.
-    this.root ??= realpath(this.target)
-    const root = await this.root
-    const real = await realpathOfExisting(dir).catch((err: Error) => {
-      throw new TransferError(`${dir} cannot be resolved (${err.message}); nothing was written.`)
-    })
-    if (!isInsideDir(root, real)) {
-      throw new TransferError(
-        `${dir} leads outside the target through a symbolic link (to ${real}); ` +
-          'nothing was written there.'
-      )
-    }
-    await this.created(await mkdir(dir, { recursive: true }), dir)
-  }
-}
-
-/**
  * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
  * fit on the runner's disk is refused before anything is written, rather than filling the disk.
  */
@@ -285,13 +288,4 @@ async function refuseWithoutRoom(target: string, files: RemoteFile[]): Promise<v
       `as the server announced), but the runner has ${formatBytes(free)} (${free} bytes) free ` +
       `at ${where}; nothing was written. Narrow 'source', or free space on the runner.`
   )
-}
-
-/** Where `dir` really is: the deepest part of it that exists, with every link resolved. */
-export async function realpathOfExisting(dir: string): Promise<string> {
-  let current = dir
-  while (!(await lstat(current).catch(() => undefined)) && path.dirname(current) !== current) {
-    current = path.dirname(current)
-  }
-  return realpath(current)
 }
