@@ -2,12 +2,19 @@ import * as path from 'node:path'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, remoteAttributes, sourceFolders } from './attributes.js'
-import { deliver, deliveryFor, landingSteps, type Delivery } from './deliver.js'
+import {
+  deliver,
+  deliveryFor,
+  landingSteps,
+  refuseClimbing,
+  type Delivery,
+  type Landings
+} from './deliver.js'
 import { BufferReader } from './chunks.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
-import { newRunToken } from './temp-names.js'
+import { newRunToken, TEMP_SUFFIX } from './temp-names.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './options.js'
 
@@ -41,15 +48,12 @@ export class RelayPair implements Reconnectable {
   }
 }
 
-interface RelayJob {
-  file: RemoteFile
-  delivery: Delivery
-}
-
 /**
  * Streams files from one server to another through the runner: read requests on the source
  * and write requests on the destination stay in flight together, nothing touches the runner's
- * disk, and memory is bounded by the requests in flight whatever the file size.
+ * disk, and memory is bounded by the requests in flight whatever the file size. The plan's files
+ * are the jobs: a file's delivery (paths, watermark) exists only while it is in flight or
+ * unfinished across a reconnect, so memory grows with the files in flight, not with the tree.
  */
 export function relayFiles(
   connect: () => Promise<RelayPair>,
@@ -59,10 +63,18 @@ export function relayFiles(
 ): Promise<FileResult[]> {
   // One token per server: fan-out servers sharing a file system never share a temporary file.
   const token = newRunToken()
-  const jobs = files.map((file, turn) => ({
-    file,
-    delivery: deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
-  }))
+  for (const file of files) refuseClimbing(target, file.rel)
+  const landings = new RelayLandings(target, files, token)
+  const started = new Map<RemoteFile, Delivery>()
+  const deliveryOf = (file: RemoteFile): Delivery => {
+    let delivery = started.get(file)
+    if (!delivery) {
+      const turn = landings.turns++
+      delivery = deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
+      started.set(file, delivery)
+    }
+    return delivery
+  }
   let current: RelayPair | undefined
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as RelayPair).source.main)
@@ -70,7 +82,7 @@ export function relayFiles(
   const folders = sourceFolders(files, path.posix.dirname)
   const steps = landingSteps(
     target,
-    jobs.map(j => j.delivery),
+    landings,
     (pair: RelayPair) => pair.target,
     (pair, rel) => {
       const source = rel === undefined ? undefined : folders.get(rel)
@@ -80,7 +92,7 @@ export function relayFiles(
     options.times
   )
   return runWithRetries({
-    jobs,
+    jobs: files,
     what: options.what,
     retries: options.retries,
     concurrency: options.concurrency,
@@ -88,39 +100,83 @@ export function relayFiles(
     prepare: (pair, pending) =>
       steps.prepare(
         pair,
-        pending.map(j => j.file.rel)
+        pending.map(f => f.rel)
       ),
-    run: (pair, job) => {
+    run: async (pair, file) => {
       current = pair
-      return relayOne(pair, job, options, sidecars)
+      const delivery = deliveryOf(file)
+      const result = await relayOne(pair, file, delivery, options, sidecars)
+      started.delete(file)
+      landings.landed(delivery)
+      return result
     },
     finish: steps.finish,
-    abandoned: (job, reason) =>
-      fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'failed', reason)
+    abandoned: (file, reason) =>
+      fileResult(file.path, path.posix.join(target, file.rel), file.size, 'failed', reason)
   })
+}
+
+/** The folders a relay writes into and, as files land, the destination's clock in each. */
+class RelayLandings implements Landings {
+  turns = 0
+  private readonly newest = new Map<string, number>()
+  private readonly suffix: string
+
+  constructor(
+    private readonly target: string,
+    private readonly files: RemoteFile[],
+    token: string
+  ) {
+    this.suffix = `.${token}${TEMP_SUFFIX}`
+  }
+
+  dirs(): Set<string> {
+    const dirs = new Set<string>()
+    for (const f of this.files) dirs.add(path.posix.dirname(path.posix.join(this.target, f.rel)))
+    return dirs
+  }
+
+  /** Only this relay writes temporary names with its token. */
+  own(): { has(tempPath: string): boolean } {
+    return { has: tempPath => tempPath.endsWith(this.suffix) }
+  }
+
+  landed(delivery: Delivery): void {
+    if (delivery.landedMtime === undefined) return
+    const dir = path.posix.dirname(delivery.finalPath)
+    this.newest.set(dir, Math.max(this.newest.get(dir) ?? 0, delivery.landedMtime))
+  }
+
+  serverNow(): ReadonlyMap<string, number> {
+    return this.newest
+  }
 }
 
 async function relayOne(
   pair: RelayPair,
-  job: RelayJob,
+  file: RemoteFile,
+  delivery: Delivery,
   options: TransferOptions,
   sidecars: SidecarChecksums | undefined
 ): Promise<FileResult> {
-  const size = job.file.size
-  const lanes = pair.source.lanesFor(size, job.delivery.turn)
+  const size = file.size
   // A small file is read whole (open, then read, end check and close together) while the
-  // destination opens its temporary file: no source handle stays open across the write.
-  const open = async () =>
-    size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
-      ? new BufferReader(await readWholeRemote(lanes[0], job.file.path, size))
-      : RemoteFileReader.open(lanes, job.file.path)
+  // destination opens its temporary file: no source handle stays open across the write. The
+  // lanes are chosen once the source admitted the file, so a big one spreads over the extra
+  // connections admitting it opened.
+  const open = async () => {
+    const lanes = pair.source.lanesFor(size, delivery.turn)
+    return size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
+      ? new BufferReader(await readWholeRemote(lanes[0], file.path, size))
+      : RemoteFileReader.open(lanes, file.path)
+  }
   try {
-    const expected = await sidecars?.expectedFor(job.file.path)
-    const setAttributes = fileAttributes(options.preserve, remoteAttributes(job.file))
+    const expected = await sidecars?.expectedFor(file.path)
+    const setAttributes = fileAttributes(options.preserve, remoteAttributes(file))
     // Always source first, then destination: waits never form a cycle.
     const delivered = await pair.source.admit(size, () =>
       pair.target.admit(size, () =>
-        deliver(pair.target, job.delivery, open, {
+        deliver(pair.target, delivery, open, {
           ...options,
           ...(expected ? { expectedSha256: expected } : {}),
           ...(setAttributes ? { setAttributes } : {}),
@@ -128,17 +184,11 @@ async function relayOne(
         })
       )
     )
-    const row = fileResult(job.file.path, job.delivery.finalPath, job.file.size, 'transferred')
+    const row = fileResult(file.path, delivery.finalPath, file.size, 'transferred')
     return delivered.sha256 ? { ...row, sha256: delivered.sha256 } : row
   } catch (err) {
     if (isTransient(err, pair)) throw err
-    await pair.target.main.unlink(job.delivery.tempPath).catch(() => undefined)
-    return fileResult(
-      job.file.path,
-      job.delivery.finalPath,
-      job.file.size,
-      'failed',
-      (err as Error).message
-    )
+    await pair.target.main.unlink(delivery.tempPath).catch(() => undefined)
+    return fileResult(file.path, delivery.finalPath, file.size, 'failed', (err as Error).message)
   }
 }

@@ -1,0 +1,173 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { requestBudget } from '../../src/engine/chunks.js'
+import { RelayPair, relayFiles } from '../../src/engine/relay.js'
+import type { SftpSession } from '../../src/engine/session.js'
+import type { RemoteFile } from '../../src/plans/remote-files.js'
+
+const CHUNK = 32 * 1024
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+
+/** One in-memory file system, served by any number of fake SFTP channels. */
+class Disk {
+  readonly files = new Map<string, Buffer>()
+  readonly dirs = new Set<string>(['/'])
+}
+
+/** An SFTP channel over a Disk that answers in order, a tick later, and counts its reads. */
+function fakeChannel(disk: Disk, connection: object) {
+  const handles = new Map<string, string>()
+  let next = 0
+  const later = <T>(answer: () => T): Promise<T> =>
+    new Promise((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          resolve(answer())
+        } catch (err) {
+          reject(err as Error)
+        }
+      })
+    )
+  const fileOf = (handle: Buffer) => disk.files.get(handles.get(handle.toString()) as string)
+  const noSuch = () => Object.assign(new Error('No such file'), { code: 2 })
+  const channel = {
+    reads: 0,
+    connection,
+    maxReadLen: CHUNK,
+    maxWriteLen: CHUNK,
+    maxOpenHandles: 64,
+    processesInOrder: true,
+    sharesConnectionWith: (other: { connection: object }) => other.connection === connection,
+    open: (path: string, flags: string) =>
+      later(() => {
+        if (flags === 'w') disk.files.set(path, Buffer.alloc(0))
+        if (!disk.files.has(path)) throw noSuch()
+        const handle = String(next++)
+        handles.set(handle, path)
+        return Buffer.from(handle)
+      }),
+    close: (handle: Buffer) => later(() => void handles.delete(handle.toString())),
+    read: (handle: Buffer, buffer: Buffer, length: number, position: number) =>
+      later(() => {
+        channel.reads++
+        const data = fileOf(handle) as Buffer
+        return data.copy(buffer, 0, position, Math.min(data.length, position + length))
+      }),
+    write: (handle: Buffer, data: Buffer, position: number) =>
+      later(() => {
+        const path = handles.get(handle.toString()) as string
+        const old = disk.files.get(path) as Buffer
+        const grown = Buffer.alloc(Math.max(old.length, position + data.length))
+        old.copy(grown)
+        data.copy(grown, position)
+        disk.files.set(path, grown)
+      }),
+    fstat: (handle: Buffer) => later(() => ({ size: (fileOf(handle) as Buffer).length, mtime: 1 })),
+    fsetstat: () => later(() => undefined),
+    stat: (path: string) =>
+      later(() => {
+        if (disk.dirs.has(path)) return { isDirectory: true, isFile: false, size: 0, mtime: 1 }
+        const data = disk.files.get(path)
+        if (!data) throw noSuch()
+        return { isDirectory: false, isFile: true, size: data.length, mtime: 1 }
+      }),
+    mkdir: (path: string) => later(() => void disk.dirs.add(path)),
+    readdir: () => later(() => []),
+    setstat: () => later(() => undefined),
+    unlink: (path: string) => later(() => void disk.files.delete(path)),
+    replace: (from: string, to: string) =>
+      later(() => {
+        disk.files.set(to, disk.files.get(from) as Buffer)
+        disk.files.delete(from)
+      })
+  }
+  return channel
+}
+
+type FakeChannel = ReturnType<typeof fakeChannel>
+
+/**
+ * A connection with two channels of its own. Admitting a big file opens two more lanes (as
+ * extra connections behind a jump host do); lanesFor spreads a big file over every lane open
+ * at the time it is asked.
+ */
+function fakeSession(disk: Disk) {
+  const connection = {}
+  const own = [fakeChannel(disk, connection), fakeChannel(disk, connection)]
+  const extra = [fakeChannel(disk, connection), fakeChannel(disk, connection)]
+  let widened = false
+  const session = {
+    channels: own,
+    main: own[0],
+    extra,
+    server: 'fake',
+    budget: requestBudget(),
+    filesInFlight: 64,
+    dead: false,
+    fatal: undefined,
+    kill: () => undefined,
+    close: () => undefined,
+    admit: <T>(size: number, work: () => Promise<T>) => {
+      if (size > CHUNK) widened = true
+      return work()
+    },
+    lanesFor: (size: number) => (size > CHUNK ? (widened ? [...own, ...extra] : own) : [own[0]])
+  }
+  return session
+}
+
+describe('relayFiles', () => {
+  it('reads a big file over the lanes its source opened when admitting it', async () => {
+    const source = new Disk()
+    const destination = new Disk()
+    const data = randomBytes(16 * CHUNK + 7)
+    source.dirs.add('/src')
+    source.files.set('/src/big.bin', data)
+    destination.dirs.add('/dst')
+    const from = fakeSession(source)
+    const to = fakeSession(destination)
+    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
+    const file: RemoteFile = { path: '/src/big.bin', rel: 'big.bin', size: data.length, mtime: 1 }
+    const results = await relayFiles(async () => pair, '/dst', [file], {
+      concurrency: 4,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.map(r => r.status)).toEqual(['transferred'])
+    expect(sha256(destination.files.get('/dst/big.bin') as Buffer)).toBe(sha256(data))
+    // Lanes chosen before admitting would have left the extra lanes idle.
+    const extraReads = from.extra.map((c: FakeChannel) => c.reads)
+    expect(extraReads.every(n => n > 0)).toBe(true)
+  })
+
+  it('relays many small files and keeps no temporary file', async () => {
+    const source = new Disk()
+    const destination = new Disk()
+    source.dirs.add('/src')
+    destination.dirs.add('/dst')
+    const files: RemoteFile[] = Array.from({ length: 50 }, (_, i) => {
+      const data = randomBytes(100 + i)
+      source.files.set(`/src/f${i}`, data)
+      return { path: `/src/f${i}`, rel: `f${i}`, size: data.length, mtime: 1 }
+    })
+    const pair = new RelayPair(
+      fakeSession(source) as unknown as SftpSession,
+      fakeSession(destination) as unknown as SftpSession
+    )
+    const results = await relayFiles(async () => pair, '/dst', files, {
+      concurrency: 16,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.filter(r => r.status === 'transferred')).toHaveLength(50)
+    expect([...destination.files.keys()].sort()).toEqual(files.map(f => `/dst/${f.rel}`).sort())
+    for (const f of files) {
+      expect(
+        (destination.files.get(`/dst/${f.rel}`) as Buffer).equals(
+          source.files.get(f.path) as Buffer
+        )
+      ).toBe(true)
+    }
+  })
+})
