@@ -47,26 +47,29 @@ const SLOT_TRIES = 30
 /**
  * Runs a command on an exec channel taken from the connection's session budget, which the SFTP
  * channels share: a refused channel means the server's MaxSessions is reached, so it waits for a
- * slot and tries again.
+ * slot and tries again. At most EXEC_CHANNELS commands run at once per connection
+ * (ChannelBudget.execs), whatever the budget allows: some servers never refuse, they fail.
  */
-export async function execOnBudget<T>(
+export function execOnBudget<T>(
   session: SftpSession,
   request: ExecRequest<T>
 ): Promise<ExecOutcome<T>> {
-  const held = session.channels.length
-  for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
-    if (!session.sessions.roomBeyond(held)) break
-    await session.sessions.take()
-    if (request.wanted && !request.wanted()) {
-      session.sessions.cancel()
-      break
+  return session.sessions.execs(async () => {
+    const held = session.channels.length
+    for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
+      if (!session.sessions.roomBeyond(held)) break
+      await session.sessions.take()
+      if (request.wanted && !request.wanted()) {
+        session.sessions.cancel()
+        break
+      }
+      const outcome = await runExec(session, request)
+      if (!('refused' in outcome)) return outcome
+      session.sessions.refused()
+      await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)))
     }
-    const outcome = await runExec(session, request)
-    if (!('refused' in outcome)) return outcome
-    session.sessions.refused()
-    await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)))
-  }
-  return { noRoom: true as const }
+    return { noRoom: true as const }
+  })
 }
 
 function runExec<T>(

@@ -90,8 +90,11 @@ export interface HashRequest {
   size: number
 }
 
-/** Bounds one command: far below any server's ARG_MAX, and a failed batch costs little. */
-const MAX_COMMAND_CHARS = 32 * 1024
+/**
+ * Bounds one command, in bytes: below dropbear's MAX_CMD_LEN (9000; a longer command is refused
+ * as "Unable to exec"), far below any server's ARG_MAX, and a failed batch costs little.
+ */
+const MAX_COMMAND_CHARS = 8000
 const MAX_BATCH_FILES = 256
 
 /** Splits `files` into runs of sha256sum that each fit one command line. */
@@ -100,7 +103,7 @@ export function hashBatches<F extends HashRequest>(files: F[]): F[][] {
   let current: F[] = []
   let chars = 0
   for (const file of files) {
-    const cost = shellQuote(file.path).length + 1
+    const cost = Buffer.byteLength(shellQuote(file.path)) + 1
     if (current.length && (current.length >= MAX_BATCH_FILES || chars + cost > MAX_COMMAND_CHARS)) {
       out.push(current)
       current = []
