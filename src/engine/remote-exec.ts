@@ -49,12 +49,16 @@ const SLOT_TRIES = 30
  * channels share: a refused channel means the server's MaxSessions is reached, so it waits for a
  * slot and tries again. At most EXEC_CHANNELS commands run at once per connection
  * (ChannelBudget.execs), whatever the budget allows: some servers never refuse, they fail.
+ * `prepare` is called once a command may start, so callers can gather work while others run;
+ * when it gives nothing, nothing runs (and the answer is undefined).
  */
 export function execOnBudget<T>(
   session: SftpSession,
-  request: ExecRequest<T>
-): Promise<ExecOutcome<T>> {
+  prepare: () => ExecRequest<T> | undefined
+): Promise<ExecOutcome<T> | undefined> {
   return session.sessions.execs(async () => {
+    const request = prepare()
+    if (!request) return undefined
     const held = session.channels.length
     for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
       if (!session.sessions.roomBeyond(held)) break

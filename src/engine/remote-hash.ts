@@ -4,7 +4,7 @@ import { ActionError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
 import { parseSha256sumOutput } from '../plans/sha256sum-output.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
-import { execOnBudget, shellQuote, type ExecOutcome } from './remote-exec.js'
+import { execOnBudget, shellQuote, type ExecOutcome, type ExecRequest } from './remote-exec.js'
 import { RemoteFileReader } from './remote-file.js'
 import type { SftpSession } from './session.js'
 
@@ -29,11 +29,12 @@ export async function remoteSha256(
   size: number
 ): Promise<{ hash: string; method: HashMethod }> {
   if (!readsBack(session.server)) {
-    const outcome = await sha256sumOnServer(session, [{ path: remotePath, size }])
-    const hash = 'ran' in outcome ? outcome.ran.get(remotePath) : undefined
-    if (hash) return { hash, method: 'sha256sum' }
+    const outcome = await queuedSha256(session, { path: remotePath, size })
+    if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
     if ('unusable' in outcome) decideReadBack(session.server, outcome.unusable)
-    else if ('ran' in outcome) core.debug(`sha256sum could not hash ${remotePath}; reading it back`)
+    else if ('missing' in outcome)
+      core.debug(`sha256sum could not hash ${remotePath}; reading it back`)
+    else core.debug(`no room for sha256sum of ${remotePath}; reading it back`)
   }
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
@@ -97,22 +98,24 @@ export interface HashRequest {
 const MAX_COMMAND_CHARS = 8000
 const MAX_BATCH_FILES = 256
 
+/** Takes from the front of `queue` as many files as one sha256sum command line may name. */
+function takeBatch<F>(queue: F[], pathOf: (item: F) => string): F[] {
+  let chars = 0
+  let count = 0
+  while (count < queue.length && count < MAX_BATCH_FILES) {
+    const cost = Buffer.byteLength(shellQuote(pathOf(queue[count]))) + 1
+    if (count > 0 && chars + cost > MAX_COMMAND_CHARS) break
+    chars += cost
+    count++
+  }
+  return queue.splice(0, count)
+}
+
 /** Splits `files` into runs of sha256sum that each fit one command line. */
 export function hashBatches<F extends HashRequest>(files: F[]): F[][] {
+  const queue = [...files]
   const out: F[][] = []
-  let current: F[] = []
-  let chars = 0
-  for (const file of files) {
-    const cost = Buffer.byteLength(shellQuote(file.path)) + 1
-    if (current.length && (current.length >= MAX_BATCH_FILES || chars + cost > MAX_COMMAND_CHARS)) {
-      out.push(current)
-      current = []
-      chars = 0
-    }
-    current.push(file)
-    chars += cost
-  }
-  if (current.length) out.push(current)
+  while (queue.length) out.push(takeBatch(queue, f => f.path))
   return out
 }
 
@@ -120,13 +123,20 @@ export function hashBatches<F extends HashRequest>(files: F[]): F[][] {
  * One `sha256sum` for every file of `batch` (see hashBatches). A path missing from the hashes
  * could not be hashed by the server (it said why on stderr) or was not answered for unambiguously.
  */
-export function sha256sumOnServer(
+export async function sha256sumOnServer(
   session: SftpSession,
   batch: HashRequest[]
 ): Promise<ExecOutcome<Map<string, string>>> {
+  return (await execOnBudget(session, () => sha256sumRequest(session, batch))) ?? { noRoom: true }
+}
+
+function sha256sumRequest(
+  session: SftpSession,
+  batch: HashRequest[]
+): ExecRequest<Map<string, string>> {
   const paths = batch.map(f => f.path)
   const bytes = batch.reduce((s, f) => s + f.size, 0)
-  return execOnBudget(session, {
+  return {
     command: `sha256sum -- ${paths.map(shellQuote).join(' ')}`,
     deadlineMs: 30_000 + bytes / 20_000, // allow 20 MB/s for the server's disk and CPU
     // Room for every line with escaped names; more than that is not sha256sum's answer.
@@ -144,7 +154,56 @@ export function sha256sumOnServer(
     failure: describeFailure,
     noCommands: reason => decideReadBack(session.server, reason),
     wanted: () => !readsBack(session.server)
-  })
+  }
+}
+
+/** What became of one file's hash in a shared sha256sum. */
+type QueuedOutcome = { hash: string } | { missing: true } | { unusable: string } | { noRoom: true }
+
+interface Waiting {
+  file: HashRequest
+  settle: (outcome: QueuedOutcome) => void
+  fail: (err: unknown) => void
+}
+
+/** Files of one connection waiting for the server's sha256sum. */
+const waitingFor = new WeakMap<SftpSession, Waiting[]>()
+
+/**
+ * The server's sha256sum of one file, in a command shared with every other file waiting on this
+ * connection when an exec slot comes free: one command (and one login shell on the server) for
+ * many files, not one per file.
+ */
+function queuedSha256(session: SftpSession, file: HashRequest): Promise<QueuedOutcome> {
+  let queue = waitingFor.get(session)
+  if (!queue) waitingFor.set(session, (queue = []))
+  const waiting = queue
+  const hashed = new Promise<QueuedOutcome>((settle, fail) => waiting.push({ file, settle, fail }))
+  let batch: Waiting[] = []
+  const prepare = () => {
+    batch = takeBatch(waiting, w => w.file.path)
+    return batch.length
+      ? sha256sumRequest(
+          session,
+          batch.map(w => w.file)
+        )
+      : undefined
+  }
+  execOnBudget(session, prepare).then(
+    outcome => {
+      for (const w of batch) {
+        if (!outcome || !('ran' in outcome)) w.settle(outcome ?? { noRoom: true })
+        else {
+          const hash = outcome.ran.get(w.file.path)
+          w.settle(hash ? { hash } : { missing: true })
+        }
+      }
+    },
+    (err: unknown) => {
+      for (const w of batch) w.fail(err)
+    }
+  )
+  return hashed
 }
 
 export function describeFailure(code: number | null, stderr: string): string {
