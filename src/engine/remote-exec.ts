@@ -32,11 +32,13 @@ export interface ExecRequest<T> {
   /** Why the command is no use here, for an exit without an answer. */
   failure: (code: number | null, errText: string) => string
   /**
-   * Told, before the slot is handed on, that the server runs no commands for us: ssh2 1.17 leaves
-   * a channel whose exec request failed open on the server, so no caller waiting for a slot may
-   * open yet another one (mod_sftp drops the connection past its channel limit).
+   * Told, before the slot is handed on, that the server refused the command: ssh2 1.17 leaves a
+   * channel whose exec request failed open on the server, so no caller waiting for a slot may
+   * open yet another one (mod_sftp drops the connection past its channel limit). Returns false
+   * where the server already ran this command for us: then the refusal is a passing one (dropbear
+   * refuses some under load), this command alone falls back, and the slot stays taken.
    */
-  noCommands: (reason: string) => void
+  noCommands: (reason: string) => boolean
   /** Whether the command is still wanted once a slot is free (undefined: always). */
   wanted?: () => boolean
 }
@@ -120,8 +122,11 @@ function runExec<T>(
           // A channel open failure carries the server's reason code; a refused command does not.
           if (refusedOpen) return resolve({ refused: true })
           const reason = `the server runs no commands for us (${err.message})`
-          request.noCommands(reason)
           session.sessions.opened()
+          if (!request.noCommands(reason)) {
+            core.debug(`the server refused ${request.what} (${err.message}); reading back instead`)
+            return settle({ noRoom: true })
+          }
           session.sessions.closed()
           return settle({ unusable: reason })
         }

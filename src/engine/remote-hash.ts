@@ -18,6 +18,9 @@ export type HashMethod = 'sha256sum' | 'read-back'
  */
 const readBackServers = new Map<string, string>()
 
+/** Servers where sha256sum ran for us: a refused command there is a passing refusal. */
+const ranOn = new Set<string>()
+
 /**
  * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
  * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
@@ -149,10 +152,16 @@ function sha256sumRequest(
       const hashes = parseSha256sumOutput(out, paths)
       // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.
       const ran = hashes.size > 0 || (code === 1 && /sha256sum: /.test(errText))
-      return ran ? hashes : undefined
+      if (!ran) return undefined
+      ranOn.add(session.server)
+      return hashes
     },
     failure: describeFailure,
-    noCommands: reason => decideReadBack(session.server, reason),
+    noCommands: reason => {
+      if (ranOn.has(session.server)) return false
+      decideReadBack(session.server, reason)
+      return true
+    },
     wanted: () => !readsBack(session.server)
   }
 }
