@@ -230,57 +230,6 @@ describe('dropbear and ProFTPD mod_sftp with stock limits and default settings',
     }, 300_000)
   })
 
-  test('dropbear: hundreds of files hashed by sha256sum, a few at a time, on one connection', async () => {
-    const s = dropbear
-    const logFrom = s.log().length
-    const local = path.join(workspace, 'execs')
-    const content = (i: number, round: number) => `${round}:${String(i).padStart(4, '0')}\n`
-    for (let i = 0; i < 400; i++) {
-      const dir = path.join(local, `dir${i % FOLDERS}`)
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(path.join(dir, `f${i}.txt`), content(i, 1))
-    }
-    const target = path.join(remoteDir(s, 'execs'), 'site')
-    const inputs = { ...login(s), source: 'execs', target, verify: 'sha256', sync: 'checksum' }
-    // Step debug on: each file sha256sum did not hash is logged as read back.
-    const options = { workspace, timeoutMs: 600_000, env: { RUNNER_DEBUG: '1' } }
-    const runs: ActionRun[] = []
-    runs.push(await runAction(inputs, options))
-    // Same sizes, other content for a quarter: sync: checksum hashes all 400 on the server.
-    for (let i = 0; i < 400; i += 4) {
-      writeFileSync(path.join(local, `dir${i % FOLDERS}`, `f${i}.txt`), content(i, 2))
-    }
-    runs.push(await runAction(inputs, options))
-    for (const run of runs) {
-      expectSuccess(run, s)
-      // Past a few dozen commands at once dropbear refuses exec requests (the action then reads
-      // files back) or aborts the connection (the action reconnects): neither may happen.
-      const said = run.stdout.split('\n')
-      expect(said.filter(line => /hashing by reading files back|Trying again/.test(line))).toEqual(
-        []
-      )
-      expect(run.stdout.match(/Host key of \S+ verified/g)).toHaveLength(1)
-      // dropbear may refuse a command now and then even so: those few files are read back.
-      expect(run.stdout.match(/; reading it back$/gm)?.length ?? 0).toBeLessThanOrEqual(20)
-    }
-    expect(manifestOf(runs[0]).files.filter(r => r.sha256)).toHaveLength(400)
-    const sent = manifestOf(runs[1]).files.filter(r => r.status === 'transferred')
-    expect(sent.filter(r => r.sha256)).toHaveLength(100)
-    expect(runs[1].stdout).toContain('400 same-size files hashed on the server (400 by sha256sum)')
-    // Two logins, each ended by the action (an aborted connection says why, e.g. an assertion).
-    const exits =
-      s
-        .log()
-        .slice(logFrom)
-        .match(/Exit \(\S+\) from <[^>]*>: .*/g) ?? []
-    expect(exits.map(line => line.replace(/^.*>: /, ''))).toEqual(
-      Array(2).fill('Disconnect received')
-    )
-    const remote = treeHashes(target)
-    remote.delete('.pinned-sftp-state.json')
-    expect(remote).toEqual(treeHashes(local))
-  }, 1_200_000)
-
   test.each([
     ['proftpd', 'dropbear'],
     ['dropbear', 'proftpd']

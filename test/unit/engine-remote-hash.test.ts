@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { jest } from '@jest/globals'
 import { ChannelBudget, EXEC_CHANNELS } from '../../src/engine/channel-budget.js'
-import { remoteSha256 } from '../../src/engine/remote-hash.js'
+import { hashBatches, remoteSha256 } from '../../src/engine/remote-hash.js'
+import { shellQuote } from '../../src/engine/remote-exec.js'
 import type { SftpSession } from '../../src/engine/session.js'
 
 type ExecCallback = (err: Error | undefined, channel?: EventEmitter) => void
@@ -162,4 +163,17 @@ describe('sha256sum shared by the files waiting on one connection', () => {
     }
     expect(commands).toHaveLength(EXEC_CHANNELS)
   })
+})
+
+test("every sha256sum command fits dropbear's MAX_CMD_LEN (9000 bytes)", () => {
+  const files = Array.from({ length: 2000 }, (_, i) => ({
+    path: `/srv/sïte/ünïcödé-földer/${"it's ".repeat(4)}${i}.txt`,
+    size: 1
+  }))
+  const batches = hashBatches(files)
+  expect(batches.flat()).toEqual(files)
+  for (const batch of batches) {
+    const command = `sha256sum -- ${batch.map(f => shellQuote(f.path)).join(' ')}`
+    expect(Buffer.byteLength(command)).toBeLessThan(9000)
+  }
 })
