@@ -1,3 +1,5 @@
+import { EXEC_CHANNELS } from '../engine/channel-budget.js'
+
 /** SFTP channels opened per connection; servers that allow fewer get fewer. */
 export const CHANNELS = 8
 
@@ -5,7 +7,7 @@ export const CHANNELS = 8
  * With `verify: sha256`, session slots kept free beside the SFTP channels for the server's
  * `sha256sum`: on stock OpenSSH (MaxSessions 10) that is 6 SFTP channels and 4 hashes at once.
  */
-export const HASH_CHANNELS = 4
+export const HASH_CHANNELS = EXEC_CHANNELS
 
 /**
  * How long requests may wait with no answer at all before the connection counts as stalled:

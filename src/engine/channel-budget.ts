@@ -1,3 +1,13 @@
+import pLimit from 'p-limit'
+
+/**
+ * Commands (exec channels) run at once on one connection. dropbear refuses exec requests past a
+ * few dozen and can abort the whole connection over it (2022.83: a failed assertion in
+ * common-channel.c), so the budget is never the only bound; on stock OpenSSH (MaxSessions 10)
+ * this is the room left beside 6 SFTP channels.
+ */
+export const EXEC_CHANNELS = 4
+
 /**
  * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
  * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
@@ -10,6 +20,8 @@ export class ChannelBudget {
   private opening = 0
   private proven = 0
   private waiting: Array<() => void> = []
+  /** Runs exec work (remote-exec.ts) at most EXEC_CHANNELS at a time. */
+  readonly execs = pLimit(EXEC_CHANNELS)
 
   /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
   constructor(private limit = Infinity) {}

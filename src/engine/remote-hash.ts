@@ -1,9 +1,10 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import type ssh2 from 'ssh2'
-import { ActionError, ConnectionError } from '../errors.js'
+import { ActionError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
+import { parseSha256sumOutput } from '../plans/sha256sum-output.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
+import { execOnBudget, shellQuote, type ExecOutcome, type ExecRequest } from './remote-exec.js'
 import { RemoteFileReader } from './remote-file.js'
 import type { SftpSession } from './session.js'
 
@@ -17,6 +18,9 @@ export type HashMethod = 'sha256sum' | 'read-back'
  */
 const readBackServers = new Map<string, string>()
 
+/** Servers where sha256sum ran for us: a refused command there is a passing refusal. */
+const ranOn = new Set<string>()
+
 /**
  * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
  * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
@@ -27,10 +31,13 @@ export async function remoteSha256(
   remotePath: string,
   size: number
 ): Promise<{ hash: string; method: HashMethod }> {
-  if (!readBackServers.has(session.server)) {
-    const outcome = await execSha256(session, remotePath, size)
+  if (!readsBack(session.server)) {
+    const outcome = await queuedSha256(session, { path: remotePath, size })
     if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
     if ('unusable' in outcome) decideReadBack(session.server, outcome.unusable)
+    else if ('missing' in outcome)
+      core.debug(`sha256sum could not hash ${remotePath}; reading it back`)
+    else core.debug(`no room for sha256sum of ${remotePath}; reading it back`)
   }
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
@@ -81,127 +88,131 @@ export async function checkAgainstServer(
   return remote.method
 }
 
-/** Single quotes for a POSIX shell: nothing inside is interpreted. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`
+/** A server file to hash, and its size (for the deadline). */
+export interface HashRequest {
+  path: string
+  size: number
 }
-
-/** What one try at `sha256sum` gave. */
-type ExecOutcome =
-  | { hash: string }
-  | { unusable: string }
-  /** No session slot beside the SFTP channels on this connection (or no answer): read back. */
-  | { noRoom: true }
-  /** The server refused the channel: too many open for now. */
-  | { refused: true }
-
-/** Tries for a free session slot before this file is read back instead. */
-const SLOT_TRIES = 30
 
 /**
- * Runs `sha256sum` on an exec channel taken from the connection's session budget, which the
- * SFTP channels share: a refused channel means the server's MaxSessions is reached, so it waits
- * for a slot and tries again.
+ * Bounds one command, in bytes: below dropbear's MAX_CMD_LEN (9000; a longer command is refused
+ * as "Unable to exec"), far below any server's ARG_MAX, and a failed batch costs little.
  */
-async function execSha256(
-  session: SftpSession,
-  remotePath: string,
-  size: number
-): Promise<Exclude<ExecOutcome, { refused: true }>> {
-  const held = session.channels.length
-  for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
-    if (!session.sessions.roomBeyond(held)) break
-    await session.sessions.take()
-    if (readBackServers.has(session.server)) {
-      session.sessions.cancel()
-      return { unusable: readBackServers.get(session.server) as string }
-    }
-    const outcome = await runSha256(session, remotePath, size)
-    if (!('refused' in outcome)) return outcome
-    session.sessions.refused()
-    await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)))
+const MAX_COMMAND_CHARS = 8000
+const MAX_BATCH_FILES = 256
+
+/** Takes from the front of `queue` as many files as one sha256sum command line may name. */
+function takeBatch<F>(queue: F[], pathOf: (item: F) => string): F[] {
+  let chars = 0
+  let count = 0
+  while (count < queue.length && count < MAX_BATCH_FILES) {
+    const cost = Buffer.byteLength(shellQuote(pathOf(queue[count]))) + 1
+    if (count > 0 && chars + cost > MAX_COMMAND_CHARS) break
+    chars += cost
+    count++
   }
-  return { noRoom: true }
+  return queue.splice(0, count)
 }
 
-function runSha256(session: SftpSession, remotePath: string, size: number): Promise<ExecOutcome> {
-  const { client } = session.connection
-  const deadline = 30_000 + size / 20_000 // allow 20 MB/s for the server's disk and CPU
-  return new Promise((resolve, reject) => {
-    let stream: ssh2.ClientChannel | undefined
-    let late = false
-    // A slow answer says little about the server (a login script may be slow under load): that
-    // file is read back, and the server keeps its sha256sum.
-    const timer = setTimeout(() => {
-      late = true
-      stream?.close()
-      core.debug(`sha256sum of ${remotePath} did not finish in time; reading it back instead`)
-      resolve({ noRoom: true })
-    }, deadline)
-    timer.unref()
-    const settle = (outcome: ExecOutcome): void => {
-      clearTimeout(timer)
-      resolve(outcome)
-    }
-    try {
-      client.exec(`sha256sum -- ${shellQuote(remotePath)}`, (err, channel) => {
-        const refusedOpen = typeof (err as { reason?: unknown } | undefined)?.reason === 'number'
-        // An answer after the deadline: the caller has moved on, but the slot it reserved must be
-        // given back (or the channel closed), or every later hash waits for it.
-        if (late) {
-          if (!err) {
-            session.sessions.opened()
-            channel.on('close', () => session.sessions.closed())
-            channel.close()
-          } else if (refusedOpen) session.sessions.refused()
-          else session.sessions.cancel()
-          return
+/** Splits `files` into runs of sha256sum that each fit one command line. */
+export function hashBatches<F extends HashRequest>(files: F[]): F[][] {
+  const queue = [...files]
+  const out: F[][] = []
+  while (queue.length) out.push(takeBatch(queue, f => f.path))
+  return out
+}
+
+/**
+ * One `sha256sum` for every file of `batch` (see hashBatches). A path missing from the hashes
+ * could not be hashed by the server (it said why on stderr) or was not answered for unambiguously.
+ */
+export async function sha256sumOnServer(
+  session: SftpSession,
+  batch: HashRequest[]
+): Promise<ExecOutcome<Map<string, string>>> {
+  return (await execOnBudget(session, () => sha256sumRequest(session, batch))) ?? { noRoom: true }
+}
+
+function sha256sumRequest(
+  session: SftpSession,
+  batch: HashRequest[]
+): ExecRequest<Map<string, string>> {
+  const paths = batch.map(f => f.path)
+  const bytes = batch.reduce((s, f) => s + f.size, 0)
+  return {
+    command: `sha256sum -- ${paths.map(shellQuote).join(' ')}`,
+    deadlineMs: 30_000 + bytes / 20_000, // allow 20 MB/s for the server's disk and CPU
+    // Room for every line with escaped names; more than that is not sha256sum's answer.
+    maxOut: paths.reduce((s, p) => s + 2 * p.length + 70, 4096),
+    maxErr: 4096,
+    program: 'sha256sum',
+    what:
+      batch.length === 1 ? `sha256sum of ${batch[0].path}` : `sha256sum of ${batch.length} files`,
+    answer: (code, out, errText) => {
+      const hashes = parseSha256sumOutput(out, paths)
+      // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.
+      const ran = hashes.size > 0 || (code === 1 && /sha256sum: /.test(errText))
+      if (!ran) return undefined
+      ranOn.add(session.server)
+      return hashes
+    },
+    failure: describeFailure,
+    noCommands: reason => {
+      if (ranOn.has(session.server)) return false
+      decideReadBack(session.server, reason)
+      return true
+    },
+    wanted: () => !readsBack(session.server)
+  }
+}
+
+/** What became of one file's hash in a shared sha256sum. */
+type QueuedOutcome = { hash: string } | { missing: true } | { unusable: string } | { noRoom: true }
+
+interface Waiting {
+  file: HashRequest
+  settle: (outcome: QueuedOutcome) => void
+  fail: (err: unknown) => void
+}
+
+/** Files of one connection waiting for the server's sha256sum. */
+const waitingFor = new WeakMap<SftpSession, Waiting[]>()
+
+/**
+ * The server's sha256sum of one file, in a command shared with every other file waiting on this
+ * connection when an exec slot comes free: one command (and one login shell on the server) for
+ * many files, not one per file.
+ */
+function queuedSha256(session: SftpSession, file: HashRequest): Promise<QueuedOutcome> {
+  let queue = waitingFor.get(session)
+  if (!queue) waitingFor.set(session, (queue = []))
+  const waiting = queue
+  const hashed = new Promise<QueuedOutcome>((settle, fail) => waiting.push({ file, settle, fail }))
+  let batch: Waiting[] = []
+  const prepare = () => {
+    batch = takeBatch(waiting, w => w.file.path)
+    return batch.length
+      ? sha256sumRequest(
+          session,
+          batch.map(w => w.file)
+        )
+      : undefined
+  }
+  execOnBudget(session, prepare).then(
+    outcome => {
+      for (const w of batch) {
+        if (!outcome || !('ran' in outcome)) w.settle(outcome ?? { noRoom: true })
+        else {
+          const hash = outcome.ran.get(w.file.path)
+          w.settle(hash ? { hash } : { missing: true })
         }
-        if (err) {
-          clearTimeout(timer)
-          if (session.dead) {
-            session.sessions.cancel()
-            return reject(err)
-          }
-          // A channel open failure carries the server's reason code; a refused command does not.
-          if (refusedOpen) return resolve({ refused: true })
-          // ssh2 1.17 leaves a channel whose exec request failed open on the server. Read back
-          // from now on, before the slot is handed on, so no hash waiting for a slot opens yet
-          // another channel (mod_sftp drops the connection past its channel limit).
-          const reason = `the server runs no commands for us (${err.message})`
-          decideReadBack(session.server, reason)
-          session.sessions.opened()
-          session.sessions.closed()
-          return settle({ unusable: reason })
-        }
-        stream = channel
-        session.sessions.opened()
-        let out = ''
-        let errText = ''
-        channel.on('data', (d: Buffer) => {
-          if (out.length < 4096) out += d.toString('utf8')
-        })
-        channel.stderr.on('data', (d: Buffer) => {
-          if (errText.length < 1024) errText += d.toString('utf8')
-        })
-        channel.on('close', (code: number | null) => {
-          session.sessions.closed()
-          const m = /^\\?([0-9a-f]{64})\s/.exec(out)
-          if (code === 0 && m) return settle({ hash: m[1] })
-          if (session.dead) {
-            clearTimeout(timer)
-            return reject(new ConnectionError('The connection was lost during sha256sum.', true))
-          }
-          settle({ unusable: describeFailure(code, errText) })
-        })
-        // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
-        channel.end()
-      })
-    } catch (err) {
-      clearTimeout(timer)
-      reject(err)
+      }
+    },
+    (err: unknown) => {
+      for (const w of batch) w.fail(err)
     }
-  })
+  )
+  return hashed
 }
 
 export function describeFailure(code: number | null, stderr: string): string {

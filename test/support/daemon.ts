@@ -1,15 +1,16 @@
 /**
  * A test server process (dropbear, ProFTPD) started in the foreground: its output kept for the
  * test's messages, waited for until it serves SSH banners, killed at the end and, should a test
- * forget stop(), killed when the test process exits. test/support/sshd.ts predates this and keeps
- * its own copy.
+ * forget stop(), killed when the test process exits: OpenSSH's sshd (sshd.ts), dropbear, ProFTPD.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import { probeBanner, type HostKey } from './sshd.js'
+import { freeLoopbackPort, probeBanner } from './loopback.js'
+import type { HostKey } from './sshd.js'
 
 const START_TIMEOUT_MS = 15000
 const STOP_TIMEOUT_MS = 5000
+const START_ATTEMPTS = 5
 
 /** What the tests need to know about a dropbear or ProFTPD server started for them. */
 export interface SftpTestServer {
@@ -34,7 +35,7 @@ export interface SftpTestServer {
 }
 
 export interface Daemon {
-  /** What the process wrote to stdout and stderr, followed by logFile's text when given. */
+  /** logFile's text when given, followed by what the process wrote to stdout and stderr. */
   log(): string
   hasExited(): boolean
   exitDescription(): string
@@ -77,15 +78,14 @@ export function spawnDaemon(file: string, args: string[], logFile?: string): Dae
     })
   })
   const log = (): string => {
-    let text = Buffer.concat(chunks).toString('utf8')
-    if (logFile) {
-      try {
-        text += fs.readFileSync(logFile, 'utf8')
-      } catch {
-        // not written yet
-      }
+    const output = Buffer.concat(chunks).toString('utf8')
+    let text = ''
+    try {
+      if (logFile) text = fs.readFileSync(logFile, 'utf8')
+    } catch {
+      // not written yet
     }
-    return text
+    return output ? `${text}${text && !text.endsWith('\n') ? '\n' : ''}${output}` : text
   }
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
@@ -111,14 +111,17 @@ export function spawnDaemon(file: string, args: string[], logFile?: string): Dae
 }
 
 /**
- * Resolves 'ready' once the port answers with an SSH-2.0- banner, 'port-in-use' when the daemon
- * exited saying so (another process took the free port first); throws on any other exit.
+ * Resolves 'ready' once the port answers with an SSH-2.0- banner (and, given `listening`, the
+ * daemon logged that line: the banner is then its own, not another server's that took the port),
+ * 'port-in-use' when the daemon exited saying so (another process took the free port first);
+ * throws on any other exit.
  */
 export async function waitForBanner(
   daemon: Daemon,
   port: number,
   name: string,
-  portInUse: RegExp
+  portInUse: RegExp,
+  listening?: string
 ): Promise<'ready' | 'port-in-use'> {
   const deadline = Date.now() + START_TIMEOUT_MS
   for (;;) {
@@ -129,13 +132,40 @@ export async function waitForBanner(
         `${name} exited during startup (${daemon.exitDescription()}).\n--- ${name} log ---\n${log}`
       )
     }
-    if (await probeBanner(port)) return 'ready'
+    const listed = listening === undefined || daemon.log().includes(listening)
+    if (listed && (await probeBanner(port))) return 'ready'
     if (Date.now() > deadline) {
       await daemon.stop()
       throw new Error(
         `${name} did not serve SSH on 127.0.0.1:${port} within ${START_TIMEOUT_MS}ms.\n--- ${name} log ---\n${daemon.log()}`
       )
     }
-    await delay(100)
+    await delay(50)
+  }
+}
+
+/**
+ * Starts a server on a free loopback port (`spawnAt` starts it on the port given), again on
+ * another port when another process took the port first (`portInUse` matches its log then).
+ */
+export async function startOnFreePort(
+  name: string,
+  spawnAt: (port: number) => Daemon,
+  portInUse: RegExp,
+  listening?: (port: number) => string
+): Promise<{ daemon: Daemon; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freeLoopbackPort()
+    const daemon = spawnAt(port)
+    try {
+      const state = await waitForBanner(daemon, port, name, portInUse, listening?.(port))
+      if (state === 'ready') return { daemon, port }
+    } catch (error) {
+      await daemon.stop()
+      throw error
+    }
+    if (attempt >= START_ATTEMPTS) {
+      throw new Error(`${name} harness: port collision on every attempt.\n${daemon.log()}`)
+    }
   }
 }

@@ -10,22 +10,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { findDropbear, findProgram } from './programs.mjs'
 import { runChecked, runCommand } from './run.js'
-import {
-  freeLoopbackPort,
-  generateHostKey,
-  generateKey,
-  requireKeygen,
-  type HostKey,
-  type HostKeyKind
-} from './sshd.js'
-import { spawnDaemon, waitForBanner, type Daemon, type SftpTestServer } from './daemon.js'
+import { harnessKeys, requireKeygen, type HostKey, type HostKeyKind } from './sshd.js'
+import { spawnDaemon, startOnFreePort, type Daemon, type SftpTestServer } from './daemon.js'
 import { createThrowawayUser, writeOwned, type ThrowawayUser } from './throwaway-user.js'
 import { makeTempDir, removeTempDir } from './tmp.js'
 
 const MISSING =
   'dropbear not found: install the dropbear-bin package (apt-get install dropbear-bin)'
 const SFTP_SERVER = '/usr/lib/sftp-server'
-const START_ATTEMPTS = 5
 
 export interface DropbearOptions {
   /** Default: ['ed25519', 'ecdsa', 'rsa']. */
@@ -62,10 +54,8 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Sftp
   let daemon: Daemon | undefined
   try {
     user = await createThrowawayUser('dbt')
-    const clientPath = path.join(dir, 'client_ed25519_key')
-    const [hostKeys, client, version] = await Promise.all([
-      Promise.all(kinds.map(kind => generateHostKey(keygen, dir, kind))),
-      generateKey(keygen, clientPath, 'ed25519', 'dropbear-harness-client'),
+    const [{ hostKeys, clientKey }, version] = await Promise.all([
+      harnessKeys(keygen, dir, kinds, 'dropbear-harness'),
       dropbearVersion(dropbear)
     ])
     const converted = await Promise.all(
@@ -75,28 +65,25 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Sftp
         return file
       })
     )
-    writeOwned(user, '.ssh/authorized_keys', `${client.publicLine}\n`, 0o600)
+    writeOwned(user, '.ssh/authorized_keys', `${clientKey.publicLine}\n`, 0o600)
 
-    let port = 0
-    for (let attempt = 1; ; attempt++) {
-      port = await freeLoopbackPort()
-      daemon = spawnDaemon(dropbear, [
-        '-F',
-        '-E',
-        '-s',
-        '-P',
-        path.join(dir, 'dropbear.pid'),
-        '-p',
-        `127.0.0.1:${port}`,
-        ...converted.flatMap(file => ['-r', file])
-      ])
-      const state = await waitForBanner(daemon, port, 'dropbear', /Address already in use/)
-      if (state === 'ready') break
-      if (attempt >= START_ATTEMPTS) {
-        throw new Error(`dropbear harness: port collision on every attempt.\n${daemon.log()}`)
-      }
-    }
-    const running = daemon
+    const started = await startOnFreePort(
+      'dropbear',
+      port =>
+        spawnDaemon(dropbear, [
+          '-F',
+          '-E',
+          '-s',
+          '-P',
+          path.join(dir, 'dropbear.pid'),
+          '-p',
+          `127.0.0.1:${port}`,
+          ...converted.flatMap(file => ['-r', file])
+        ]),
+      /Address already in use/
+    )
+    const { daemon: running, port } = started
+    daemon = running
     const owner = user
     let stopping: Promise<void> | undefined
     return {
@@ -109,11 +96,7 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Sftp
       gid: owner.gid,
       home: owner.home,
       hostKeys,
-      clientKey: {
-        privatePem: fs.readFileSync(clientPath, 'utf8'),
-        publicLine: client.publicLine,
-        path: clientPath
-      },
+      clientKey,
       dir,
       log: () => running.log(),
       stop: () => {

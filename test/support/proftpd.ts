@@ -9,22 +9,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { findProftpd } from './programs.mjs'
 import { runChecked, runCommand } from './run.js'
-import {
-  freeLoopbackPort,
-  generateHostKey,
-  generateKey,
-  requireKeygen,
-  type HostKey,
-  type HostKeyKind
-} from './sshd.js'
-import { spawnDaemon, waitForBanner, type Daemon, type SftpTestServer } from './daemon.js'
+import { harnessKeys, requireKeygen, type HostKey, type HostKeyKind } from './sshd.js'
+import { spawnDaemon, startOnFreePort, type Daemon, type SftpTestServer } from './daemon.js'
 import { createThrowawayUser, type ThrowawayUser } from './throwaway-user.js'
 import { makeTempDir, removeTempDir } from './tmp.js'
 
 const MODULE_DIR = '/usr/lib/proftpd'
 const MISSING =
   'ProFTPD with mod_sftp not found: install the proftpd-core and proftpd-mod-crypto packages (apt-get install proftpd-core proftpd-mod-crypto)'
-const START_ATTEMPTS = 5
 
 export interface ProftpdOptions {
   /** Default: ['ed25519', 'ecdsa', 'rsa']. */
@@ -95,10 +87,8 @@ export async function startProftpd(options: ProftpdOptions = {}): Promise<SftpTe
   let daemon: Daemon | undefined
   try {
     user = await createThrowawayUser('pft')
-    const clientPath = path.join(dir, 'client_ed25519_key')
-    const [hostKeys, client, version] = await Promise.all([
-      Promise.all(kinds.map(kind => generateHostKey(keygen, dir, kind))),
-      generateKey(keygen, clientPath, 'ed25519', 'proftpd-harness-client'),
+    const [{ hostKeys, clientKey }, version] = await Promise.all([
+      harnessKeys(keygen, dir, kinds, 'proftpd-harness'),
       proftpdVersion(proftpd)
     ])
     // mod_sftp reads RSA and ECDSA host keys in PEM only; Ed25519 in OpenSSH's format.
@@ -108,24 +98,22 @@ export async function startProftpd(options: ProftpdOptions = {}): Promise<SftpTe
       }
     }
     // SFTPAuthorizedUserKeys files hold RFC 4716 keys.
-    const { stdout: rfc4716 } = await runChecked(keygen, ['-e', '-f', `${clientPath}.pub`])
+    const { stdout: rfc4716 } = await runChecked(keygen, ['-e', '-f', `${clientKey.path}.pub`])
     fs.writeFileSync(path.join(dir, 'authorized_keys'), rfc4716, { mode: 0o644 })
 
     const logFile = path.join(dir, 'proftpd.log')
     const configFile = path.join(dir, 'proftpd.conf')
-    let port = 0
-    for (let attempt = 1; ; attempt++) {
-      port = await freeLoopbackPort()
-      fs.writeFileSync(configFile, buildConfig(dir, port, user, hostKeys), { mode: 0o644 })
-      daemon = spawnDaemon(proftpd, ['-n', '-q', '-c', configFile], logFile)
-      const state = await waitForBanner(daemon, port, 'proftpd', /Address already in use/)
-      if (state === 'ready') break
-      if (attempt >= START_ATTEMPTS) {
-        throw new Error(`proftpd harness: port collision on every attempt.\n${daemon.log()}`)
-      }
-    }
-    const running = daemon
     const owner = user
+    const spawnAt = (port: number): Daemon => {
+      fs.writeFileSync(configFile, buildConfig(dir, port, owner, hostKeys), { mode: 0o644 })
+      return spawnDaemon(proftpd, ['-n', '-q', '-c', configFile], logFile)
+    }
+    const { daemon: running, port } = await startOnFreePort(
+      'proftpd',
+      spawnAt,
+      /Address already in use/
+    )
+    daemon = running
     const sftpLog = path.join(dir, 'sftp.log')
     let finalLog: string | undefined
     const log = (): string => {
@@ -149,11 +137,7 @@ export async function startProftpd(options: ProftpdOptions = {}): Promise<SftpTe
       gid: owner.gid,
       home: owner.home,
       hostKeys,
-      clientKey: {
-        privatePem: fs.readFileSync(clientPath, 'utf8'),
-        publicLine: client.publicLine,
-        path: clientPath
-      },
+      clientKey,
       dir,
       log,
       stop: () => {

@@ -5,11 +5,11 @@
  * a generated sshd_config and the sshd log (written with `-E`). Nothing listens on anything but
  * 127.0.0.1. If OpenSSH is missing the helpers throw: tests that need sshd fail, they never skip.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { freeLoopbackPort, probeBanner } from './loopback.js'
+import { spawnDaemon, startOnFreePort, type Daemon } from './daemon.js'
 import { findKeygen, findSshd } from './programs.mjs'
 import { runChecked } from './run.js'
 import { makeTempDir, removeTempDir } from './tmp.js'
@@ -103,9 +103,6 @@ const KEYGEN_MISSING =
   'OpenSSH ssh-keygen not found: install the openssh-client package (apt-get install openssh-client)'
 const PRIVSEP_DIR = '/run/sshd'
 const HOST = '127.0.0.1'
-const START_ATTEMPTS = 5
-const START_TIMEOUT_MS = 15000
-const STOP_TIMEOUT_MS = 5000
 
 const KEYGEN_ARGS: Record<HostKeyKind, string[]> = {
   ed25519: ['-t', 'ed25519'],
@@ -199,6 +196,22 @@ export async function generateHostKey(
     fingerprint(keygen, `${file}.pub`, 'md5')
   ])
   return { type, publicLine, blob, sha256, md5, path: file }
+}
+
+/** A test server's host keys (in `dir`) and the ed25519 key its client logs in with. */
+export async function harnessKeys(
+  keygen: string,
+  dir: string,
+  kinds: HostKeyKind[],
+  harness: string
+): Promise<{ hostKeys: HostKey[]; clientKey: Sshd['clientKey'] }> {
+  const clientPath = path.join(dir, 'client_ed25519_key')
+  const [hostKeys, client] = await Promise.all([
+    Promise.all(kinds.map(kind => generateHostKey(keygen, dir, kind))),
+    generateKey(keygen, clientPath, 'ed25519', `${harness}-client`)
+  ])
+  const privatePem = fs.readFileSync(clientPath, 'utf8')
+  return { hostKeys, clientKey: { privatePem, publicLine: client.publicLine, path: clientPath } }
 }
 
 /** True when every component of dir is root-owned and not group/world writable (sshd's rule). */
@@ -320,157 +333,7 @@ function buildConfig(input: ConfigInput): string {
   return `${lines.join('\n')}\n`
 }
 
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen({ port: 0, host: HOST, exclusive: true }, () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))))
-    })
-  })
-}
-
-/** Connects to 127.0.0.1:port and resolves true once the peer has sent an 'SSH-2.0-' banner. */
-export function probeBanner(port: number, timeoutMs = 2000): Promise<boolean> {
-  return new Promise(resolve => {
-    let received = ''
-    let settled = false
-    const socket = net.connect({ host: HOST, port })
-    const finish = (ok: boolean): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(ok)
-    }
-    const timer = setTimeout(() => finish(false), timeoutMs)
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => {
-      received += chunk
-      if (/^SSH-2\.0-/m.test(received)) finish(true)
-    })
-    socket.on('error', () => finish(false))
-    socket.on('close', () => finish(false))
-  })
-}
-
-const delay = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-/** sshd processes still running, killed when the test process exits (e.g. a test forgot stop()). */
-const liveDaemons = new Set<ChildProcess>()
-let exitHookInstalled = false
-function trackDaemon(child: ChildProcess): void {
-  liveDaemons.add(child)
-  child.once('exit', () => liveDaemons.delete(child))
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.once('exit', () => {
-      for (const daemon of liveDaemons) daemon.kill('SIGKILL')
-    })
-  }
-}
-
-interface Launched {
-  child: ChildProcess
-  stderr: () => string
-  exited: Promise<void>
-  hasExited: () => boolean
-  exitDescription: () => string
-}
-
-function launch(sshdPath: string, configFile: string, logFile: string): Launched {
-  fs.rmSync(logFile, { force: true })
-  const child = spawn(sshdPath, ['-D', '-E', logFile, '-f', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  trackDaemon(child)
-  const chunks: Buffer[] = []
-  child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk))
-  child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk))
-  let done = false
-  let description = 'running'
-  const exited = new Promise<void>(resolve => {
-    child.once('error', error => {
-      done = true
-      description = `spawn error: ${error.message}`
-      resolve()
-    })
-    child.once('exit', (code, signal) => {
-      done = true
-      description = signal ? `killed by ${signal}` : `exit code ${code}`
-      resolve()
-    })
-  })
-  return {
-    child,
-    stderr: () => Buffer.concat(chunks).toString('utf8'),
-    exited,
-    hasExited: () => done,
-    exitDescription: () => description
-  }
-}
-
-function readLog(logFile: string, launched: Launched | undefined): string {
-  let text = ''
-  try {
-    text = fs.readFileSync(logFile, 'utf8')
-  } catch {
-    // not written yet
-  }
-  const stderr = launched?.stderr() ?? ''
-  return stderr ? `${text}${text && !text.endsWith('\n') ? '\n' : ''}${stderr}` : text
-}
-
-async function stopProcess(launched: Launched): Promise<void> {
-  if (launched.hasExited()) return
-  launched.child.kill('SIGTERM')
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = await Promise.race([
-    launched.exited.then(() => false),
-    new Promise<boolean>(resolve => {
-      timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS)
-    })
-  ])
-  clearTimeout(timer)
-  if (timedOut && !launched.hasExited()) {
-    launched.child.kill('SIGKILL')
-    await launched.exited
-  }
-}
-
-/**
- * Waits until our sshd reports 'Server listening on 127.0.0.1 port N.' and the port answers with
- * an SSH-2.0- banner. Returns 'ready', or 'port-in-use' when sshd lost the race for the port.
- */
-async function waitUntilReady(
-  launched: Launched,
-  port: number,
-  logFile: string
-): Promise<'ready' | 'port-in-use'> {
-  const listening = `Server listening on ${HOST} port ${port}.`
-  const deadline = Date.now() + START_TIMEOUT_MS
-  for (;;) {
-    if (launched.hasExited()) {
-      const log = readLog(logFile, launched)
-      if (/Address already in use|Cannot bind any address/.test(log)) return 'port-in-use'
-      throw new Error(
-        `sshd exited during startup (${launched.exitDescription()}).\n--- sshd log ---\n${log}`
-      )
-    }
-    if (readLog(logFile, launched).includes(listening) && (await probeBanner(port))) {
-      return 'ready'
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `sshd did not become ready on ${HOST}:${port} within ${START_TIMEOUT_MS}ms.\n--- sshd log ---\n${readLog(logFile, launched)}`
-      )
-    }
-    await delay(50)
-  }
-}
+export { freeLoopbackPort, probeBanner }
 
 /** Start a fresh sshd on a free 127.0.0.1 port. Resolves once it serves SSH banners. */
 export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
@@ -492,22 +355,16 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 
   const dir = makeTempDir('sshd-harness-')
   let chrootDir: string | undefined
-  let launched: Launched | undefined
+  let launched: Daemon | undefined
   const logFile = path.join(dir, 'sshd.log')
   try {
-    const clientPath = path.join(dir, 'client_ed25519_key')
-    const [hostKeys, client] = await Promise.all([
-      Promise.all(kinds.map(kind => generateHostKey(keygen, dir, kind))),
-      generateKey(keygen, clientPath, 'ed25519', 'sshd-harness-client')
-    ])
+    const { hostKeys, clientKey } = await harnessKeys(keygen, dir, kinds, 'sshd-harness')
     const authorizedKeys = path.join(dir, 'authorized_keys')
-    fs.writeFileSync(authorizedKeys, `${client.publicLine}\n`, { mode: 0o600 })
+    fs.writeFileSync(authorizedKeys, `${clientKey.publicLine}\n`, { mode: 0o600 })
     if (options.sftpOnlyChroot) chrootDir = makeChrootDir(user.uid, user.gid)
 
     const configFile = path.join(dir, 'sshd_config')
-    let port = 0
-    for (let attempt = 1; ; attempt++) {
-      port = await freeLoopbackPort()
+    const spawnAt = (port: number): Daemon => {
       const config = buildConfig({
         port,
         hostKeys,
@@ -518,30 +375,25 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
         extraConfig: options.extraConfig ?? []
       })
       fs.writeFileSync(configFile, config, { mode: 0o600 })
-      launched = launch(sshdPath, configFile, logFile)
-      if ((await waitUntilReady(launched, port, logFile)) === 'ready') break
-      await stopProcess(launched)
-      if (attempt >= START_ATTEMPTS) {
-        throw new Error(
-          `sshd harness: port collision on every attempt.\n--- sshd log ---\n${readLog(logFile, launched)}`
-        )
-      }
+      fs.rmSync(logFile, { force: true })
+      launched = spawnDaemon(sshdPath, ['-D', '-E', logFile, '-f', configFile], logFile)
+      return launched
     }
-
-    const running = launched
+    const { daemon: running, port } = await startOnFreePort(
+      'sshd',
+      spawnAt,
+      /Address already in use|Cannot bind any address/,
+      port => `Server listening on ${HOST} port ${port}.`
+    )
     let finalLog: string | undefined
     let stopping: Promise<void> | undefined
-    const log = (): string => finalLog ?? readLog(logFile, running)
+    const log = (): string => finalLog ?? running.log()
     return {
       host: HOST,
       port,
       username: user.username,
       hostKeys,
-      clientKey: {
-        privatePem: fs.readFileSync(clientPath, 'utf8'),
-        publicLine: client.publicLine,
-        path: clientPath
-      },
+      clientKey,
       dir,
       ...(chrootDir !== undefined ? { chrootDir } : {}),
       log,
@@ -549,8 +401,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       acceptedLogins: () => countMatches(log(), ACCEPTED_LOGIN_PATTERN),
       stop: () => {
         stopping ??= (async () => {
-          await stopProcess(running)
-          finalLog = readLog(logFile, running)
+          await running.stop()
+          finalLog = running.log()
           removeTempDir(dir)
           removeTempDir(chrootDir)
         })()
@@ -558,7 +410,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       }
     }
   } catch (error) {
-    if (launched) await stopProcess(launched)
+    await launched?.stop()
     removeTempDir(dir)
     removeTempDir(chrootDir)
     throw error

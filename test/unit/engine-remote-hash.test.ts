@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { jest } from '@jest/globals'
-import { ChannelBudget } from '../../src/engine/channel-budget.js'
-import { remoteSha256 } from '../../src/engine/remote-hash.js'
+import { ChannelBudget, EXEC_CHANNELS } from '../../src/engine/channel-budget.js'
+import { hashBatches, remoteSha256 } from '../../src/engine/remote-hash.js'
+import { shellQuote } from '../../src/engine/remote-exec.js'
 import type { SftpSession } from '../../src/engine/session.js'
 
 type ExecCallback = (err: Error | undefined, channel?: EventEmitter) => void
@@ -70,4 +72,108 @@ describe('sha256sum answered after its deadline', () => {
     expect(channel.closed).toBe(true)
     expect(await slotFree(sessions)).toBe(true)
   })
+})
+
+/** A channel that answers like `sha256sum` over the files a command names (hash = name's digest). */
+function answeringChannel(command: string, unreadable: Set<string>) {
+  const channel = Object.assign(new EventEmitter(), { stderr: new EventEmitter(), close() {} })
+  const names = unquoteAll(command.replace(/^sha256sum -- /, ''))
+  const end = () => {
+    for (const name of names) {
+      if (unreadable.has(name))
+        channel.stderr.emit('data', Buffer.from(`sha256sum: ${name}: Permission denied\n`))
+      else channel.emit('data', Buffer.from(`${digestOf(name)}  ${name}\n`))
+    }
+    channel.emit('close', unreadable.size > 0 ? 1 : 0)
+  }
+  Object.assign(channel, { end: () => setImmediate(end) })
+  return channel
+}
+
+const digestOf = (name: string) => createHash('sha256').update(name).digest('hex')
+
+/** Undoes shellQuote for a list of single-quoted words, as a POSIX shell would. */
+function unquoteAll(words: string): string[] {
+  const out: string[] = []
+  for (const m of words.matchAll(/'((?:[^']|'\\'')*)'(?: |$)/g))
+    out.push(m[1].replace(/'\\''/g, "'"))
+  return out
+}
+
+/** A session whose server runs sha256sum; `answer: false` leaves every command unanswered. */
+function hashingServer(name: string, options: { answer?: boolean; unreadable?: string[] } = {}) {
+  const commands: string[] = []
+  const unreadable = new Set(options.unreadable ?? [])
+  const session = {
+    server: name,
+    dead: false,
+    channels: [],
+    sessions: new ChannelBudget(),
+    connection: {
+      client: {
+        exec: (command: string, cb: ExecCallback) => {
+          commands.push(command)
+          if (options.answer !== false) cb(undefined, answeringChannel(command, unreadable))
+        }
+      }
+    },
+    lanesFor: () => {
+      throw new Error('no read-back in this test')
+    }
+  } as unknown as SftpSession
+  return { session, commands }
+}
+
+const settled = async () => {
+  for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+describe('sha256sum shared by the files waiting on one connection', () => {
+  test('files asked for together are hashed by one command that names each, quoted', async () => {
+    const { session, commands } = hashingServer('batch:22')
+    const names = Array.from({ length: 40 }, (_, i) => `/srv/site/it's $(touch x) ${i}.txt`)
+    const hashed = await Promise.all(names.map(n => remoteSha256(session, n, 10)))
+    expect(hashed).toEqual(names.map(n => ({ hash: digestOf(n), method: 'sha256sum' })))
+    expect(commands).toHaveLength(1)
+    expect(unquoteAll(commands[0].replace(/^sha256sum -- /, ''))).toEqual(names)
+  })
+
+  test('a file sha256sum could not read is read back; the others keep their hashes', async () => {
+    const { session, commands } = hashingServer('unreadable:22', { unreadable: ['/srv/b'] })
+    const [a, b, c] = await Promise.allSettled(
+      ['/srv/a', '/srv/b', '/srv/c'].map(n => remoteSha256(session, n, 1))
+    )
+    expect(a).toEqual({
+      status: 'fulfilled',
+      value: { hash: digestOf('/srv/a'), method: 'sha256sum' }
+    })
+    expect(c).toEqual({
+      status: 'fulfilled',
+      value: { hash: digestOf('/srv/c'), method: 'sha256sum' }
+    })
+    expect(b).toMatchObject({ status: 'rejected', reason: new Error('no read-back in this test') })
+    expect(commands).toHaveLength(1)
+  })
+
+  test(`never more than ${EXEC_CHANNELS} commands at once on one connection`, async () => {
+    const { session, commands } = hashingServer('silent:22', { answer: false })
+    for (let i = 0; i < 3 * EXEC_CHANNELS; i++) {
+      void remoteSha256(session, `/srv/${i}`, 1).catch(() => undefined)
+      await settled()
+    }
+    expect(commands).toHaveLength(EXEC_CHANNELS)
+  })
+})
+
+test("every sha256sum command fits dropbear's MAX_CMD_LEN (9000 bytes)", () => {
+  const files = Array.from({ length: 2000 }, (_, i) => ({
+    path: `/srv/sïte/ünïcödé-földer/${"it's ".repeat(4)}${i}.txt`,
+    size: 1
+  }))
+  const batches = hashBatches(files)
+  expect(batches.flat()).toEqual(files)
+  for (const batch of batches) {
+    const command = `sha256sum -- ${batch.map(f => shellQuote(f.path)).join(' ')}`
+    expect(Buffer.byteLength(command)).toBeLessThan(9000)
+  }
 })
