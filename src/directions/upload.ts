@@ -21,8 +21,11 @@ import { sumSizes, transferOptions } from './transfer-options.js'
 /** The local side, prepared once for every server. */
 export interface Source {
   files: LocalFile[]
-  /** Content hashes, when `sync: changed` compares content. */
-  hashes?: Map<string, string>
+  /**
+   * Content hashes, when `sync: changed` compares content: still being computed while the
+   * servers are reached and listed (a large tree's hashing then costs no wall time of its own).
+   */
+  hashes?: Promise<Map<string, string>>
 }
 
 /**
@@ -36,8 +39,13 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
       core.warning(forLog(m))
     )
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
-    return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files }
+    return settings.syncChanged ? { files, hashes: hashLocalFiles(files) } : { files }
   })
+  // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
+  const hashFailure = source.hashes?.then(
+    () => undefined,
+    (err: unknown) => err
+  )
   const progress = new Progress(sumSizes(source.files) * settings.servers.length)
   const fanOut = settings.servers.length > 1
   if (settings.release) {
@@ -45,8 +53,8 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
   }
   await Promise.all(
     settings.servers.map(server =>
-      uploadTo(server, settings, source, progress, report, fanOut).catch((err: unknown) => {
-        if (!fanOut) throw err
+      uploadTo(server, settings, source, progress, report, fanOut).catch(async (err: unknown) => {
+        if (!fanOut || (await hashFailure) === err) throw err
         unreachable(server, source, report, err)
       })
     )
