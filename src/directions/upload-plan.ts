@@ -39,7 +39,8 @@ export async function planUpload(
   session: SftpSession,
   dest: string,
   files: LocalFile[],
-  hashes: Map<string, string> | undefined,
+  /** Awaited after the listing has started: the two overlap. */
+  pendingHashes: Promise<Map<string, string>> | Map<string, string> | undefined,
   cache = new ListingCache(),
   times?: PhaseTimes
 ): Promise<UploadPlan> {
@@ -54,7 +55,11 @@ export async function planUpload(
       needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
       settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ])
-  const [tree, state] = times ? await times.time('list', listed) : await listed()
+  const listing = times ? times.time('list', listed) : listed()
+  // Should the hashing fail first, a listing failing after it is no unhandled rejection.
+  listing.catch(() => undefined)
+  const hashes = await pendingHashes
+  const [tree, state] = await listing
   const isExcluded = makeTargetExcluder(settings.source, dest)
   const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
   const ops = needsListing

@@ -21,8 +21,11 @@ import { sumSizes, transferOptions } from './transfer-options.js'
 /** The local side, prepared once for every server. */
 export interface Source {
   files: LocalFile[]
-  /** Content hashes, when `sync: changed` compares content. */
-  hashes?: Map<string, string>
+  /**
+   * Content hashes, when `sync: changed` compares content: still being computed while the
+   * servers are reached and listed (a large tree's hashing then costs no wall time of its own).
+   */
+  hashes?: Promise<Map<string, string>>
 }
 
 /**
@@ -36,8 +39,13 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
       core.warning(forLog(m))
     )
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
-    return settings.syncChanged ? { files, hashes: await hashLocalFiles(files) } : { files }
+    return settings.syncChanged ? { files, hashes: hashLocalFiles(files) } : { files }
   })
+  // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
+  const hashFailure = source.hashes?.then(
+    () => undefined,
+    (err: unknown) => err
+  )
   const progress = new Progress(sumSizes(source.files) * settings.servers.length)
   const fanOut = settings.servers.length > 1
   if (settings.release) {
@@ -45,8 +53,8 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
   }
   await Promise.all(
     settings.servers.map(server =>
-      uploadTo(server, settings, source, progress, report, fanOut).catch((err: unknown) => {
-        if (!fanOut) throw err
+      uploadTo(server, settings, source, progress, report, fanOut).catch(async (err: unknown) => {
+        if (!fanOut || (await hashFailure) === err) throw err
         unreachable(server, source, report, err)
       })
     )
@@ -124,7 +132,7 @@ async function uploadTo(
       report.sync = report.sync ? `${report.sync} ${line}` : line
     }
     if (settings.dryRun) {
-      report.files.push(...tag(plannedRows(plan, source, dest)))
+      addRows(report, tag(plannedRows(plan, source, dest)))
       return
     }
     const release = settings.release
@@ -136,7 +144,7 @@ async function uploadTo(
     const rows = await group(`Upload to ${address}`, () =>
       times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times))
     )
-    report.files.push(...tag(rows))
+    addRows(report, tag(rows))
     if (rows.some(r => r.status === 'failed')) return
     if (settings.deleteExtraneous) {
       const done = new Map<string, FileResult>()
@@ -145,7 +153,7 @@ async function uploadTo(
           deleteExtraneous(session, dest, plan.ops, plan.tree, plan.isExcluded, done)
         )
       )
-      report.files.push(...tag(deleted))
+      addRows(report, tag(deleted))
     }
     if (release) await group('Switch release', () => publishRelease(pool, settings.target, release))
   } finally {
@@ -167,9 +175,9 @@ async function send(
     plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel)
   )
   const toSend = source.files.filter(f => changed.has(f.rel))
-  const sizes = new Map(source.files.map(f => [f.rel, f.size]))
+  const byRel = new Map(source.files.map(f => [f.rel, f]))
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
-  book?.retain(new Set(source.files.map(f => f.rel)))
+  book?.retain(rel => byRel.has(rel))
   for (const [rel, entry] of plan.verified ?? []) book?.record(rel, entry)
   book?.startPeriodicFlush(() => pool.current.main)
   let results: FileResult[]
@@ -179,7 +187,7 @@ async function send(
       hash: settings.syncChanged,
       times,
       onLanded: (rel, landed) => {
-        const size = sizes.get(rel)
+        const size = byRel.get(rel)?.size
         if (book && size !== undefined && landed.sha256)
           book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
       }
@@ -189,10 +197,9 @@ async function send(
     if (book && !pool.current.dead) await book.stop(pool.current.main)
     else book?.stopTimer()
   }
-  const paths = new Map(source.files.map(f => [f.rel, f.path]))
   const skipped = plan.ops
     .filter(o => o.kind === 'skip')
-    .map(o => fileResult(paths.get(o.rel) ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'))
+    .map(o => fileResult(byRel.get(o.rel)?.path ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'))
   return [...results, ...skipped]
 }
 
@@ -207,4 +214,9 @@ function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult
     ),
     plan: op.kind
   }))
+}
+
+/** One push per row: spread into push(), some 125,000 rows overflow the stack. */
+function addRows(report: RunReport, rows: FileResult[]): void {
+  for (const row of rows) report.files.push(row)
 }

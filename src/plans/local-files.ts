@@ -52,8 +52,9 @@ export async function listLocalFiles(
   warn: (message: string) => void
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
+  // Without `!` lines every file is kept: no workspace path to work out for each of them.
   const isKept = (f: { abs: string; rel: string }) =>
-    !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
+    spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
     const { files: matches, escapes } = await expandPattern(pattern, workspace, warn)
@@ -120,7 +121,8 @@ interface WalkContext {
  */
 function walk(dir: string, prefix: string, ctx: WalkContext): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const abs = path.join(dir, entry.name)
+    // dir is already normal (resolved), and a listed name is one part: no path.join needed.
+    const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
     else if (entry.isFile()) ctx.files.push({ abs, rel, size: statSync(abs).size })

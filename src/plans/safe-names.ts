@@ -1,12 +1,19 @@
 import * as path from 'node:path'
 import { forLog } from '../escape.js'
 
+/** No drive prefix, no separator, no control character (NUL included), not empty. */
+// eslint-disable-next-line no-control-regex
+const PLAIN_NAME = /^(?![A-Za-z]:)[^\x00-\x1f\x7f/\\]+$/
+
 /**
  * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
  * A hostile server can list anything; the scp client once wrote `../` names outside its
  * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
  */
 export function unsafeNameReason(name: string): string | undefined {
+  // Nearly every name is plain: one test instead of the checks below (a listing of 50,000
+  // names spent half its time on them).
+  if (PLAIN_NAME.test(name) && name !== '.' && name !== '..') return undefined
   if (name.length === 0) return 'empty name'
   if (name === '.' || name === '..') return `'${name}' is a directory reference`
   if (name.includes('/')) return 'contains /'

@@ -49,13 +49,21 @@ export function parseState(text: string): SyncState {
   )
 }
 
+const BASE64_DIGEST = /^[A-Za-z0-9+/]{43}=$/
+
+/** One row, checked field by field before its digest is decoded (the hex needs no check then). */
 function fromRow(row: unknown): [string, StateEntry] | undefined {
   if (!Array.isArray(row) || row.length !== 4) return undefined
   const [rel, digest, size, mtime] = row as unknown[]
-  if (typeof rel !== 'string' || typeof digest !== 'string') return undefined
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(digest)) return undefined
-  const entry = { sha256: Buffer.from(digest, 'base64').toString('hex'), size, mtime }
-  return isEntry(entry) ? [rel, entry] : undefined
+  if (typeof rel !== 'string' || typeof digest !== 'string' || !BASE64_DIGEST.test(digest)) {
+    return undefined
+  }
+  if (!Number.isSafeInteger(size) || (size as number) < 0) return undefined
+  if (typeof mtime !== 'number' || !Number.isFinite(mtime)) return undefined
+  return [
+    rel,
+    { sha256: Buffer.from(digest, 'base64').toString('hex'), size: size as number, mtime }
+  ]
 }
 
 function isEntry(value: unknown): value is StateEntry {

@@ -13,17 +13,32 @@ describe('unsafeNameReason', () => {
     ['..\\..\\win.ini', 'contains \\'],
     ['nul\0byte', 'contains NUL'],
     ['C:', 'looks like a drive path'],
-    ['c:evil.txt', 'looks like a drive path']
+    ['c:evil.txt', 'looks like a drive path'],
+    ['line\nbreak', 'contains a control character'],
+    ['::error::x\r', 'contains a control character'],
+    ['tab\there', 'contains a control character'],
+    ['\x1f', 'contains a control character'],
+    ['del\x7f', 'contains a control character']
   ])('refuses %j: %s', (name, reason) => {
     expect(unsafeNameReason(name)).toBe(reason)
   })
 
-  it.each(['file.txt', '.env', '...', '..hidden', 'x..y', ' spaced ', 'ünïcode', '1:2', 'a b'])(
-    'accepts the plain name %j',
-    name => {
-      expect(unsafeNameReason(name)).toBeUndefined()
-    }
-  )
+  it.each([
+    'file.txt',
+    '.env',
+    '...',
+    '..hidden',
+    'x..y',
+    ' spaced ',
+    'ünïcode',
+    '1:2',
+    'a b',
+    'emoji 😀.txt',
+    '~',
+    'a\x80b'
+  ])('accepts the plain name %j', name => {
+    expect(unsafeNameReason(name)).toBeUndefined()
+  })
 })
 
 describe('printableName', () => {

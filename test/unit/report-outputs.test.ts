@@ -49,7 +49,10 @@ describe('writeOutputs', () => {
       target: `/t/${i}`,
       size: i,
       status: i % 3 ? 'transferred' : 'failed',
-      ...(i % 3 ? {} : { error: 'line one\nline two' })
+      ...(i % 3 ? {} : { error: 'line one\nline two' }),
+      // Kinds a row can hold: what JSON.stringify leaves out or escapes must read the same.
+      ...(i % 5 === 1 ? { server: 'ünï 😀 \ud800 \u2028 <x> "q"\t', sha256: undefined } : {}),
+      ...(i % 7 === 2 ? { plan: 'skip' as const, size: Number.NaN } : {})
     }))
     const full: RunReport = {
       ...report(files),

@@ -1,0 +1,58 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { hashFile, hashLocalFiles } from '../../src/plans/local-hash.js'
+
+const MiB = 1024 * 1024
+let dir: string
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'unit-hash-'))
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+
+function put(name: string, data: Buffer) {
+  const file = path.join(dir, name)
+  writeFileSync(file, data)
+  return file
+}
+
+describe('hashLocalFiles', () => {
+  // Around the one-read size: a read that fills the buffer must not be taken for the end.
+  it.each([0, 1, 4097, MiB - 1, MiB, MiB + 1, 3 * MiB + 5])(
+    'hashes a %i-byte file as it is',
+    async size => {
+      const data = randomBytes(size)
+      const file = put(`f${size}`, data)
+      const hashes = await hashLocalFiles([{ path: file, rel: `f${size}`, size }])
+      expect(hashes.get(`f${size}`)).toBe(sha(data))
+      expect(await hashFile(file, size)).toBe(sha(data))
+    }
+  )
+
+  it('hashes a file that grew past the one-read size since it was listed, to its end', async () => {
+    const data = randomBytes(MiB + 100)
+    const file = put('grown', data)
+    const hashes = await hashLocalFiles([{ path: file, rel: 'grown', size: 10 }])
+    expect(hashes.get('grown')).toBe(sha(data))
+  })
+
+  it('hashes many files, each under its own name', async () => {
+    const files = Array.from({ length: 600 }, (_, i) => {
+      const data = Buffer.from(`file ${i}\n`.repeat(i % 7))
+      return { path: put(`m${i}`, data), rel: `m${i}`, size: data.length, want: sha(data) }
+    })
+    const hashes = await hashLocalFiles(files)
+    expect(hashes.size).toBe(600)
+    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+  })
+
+  it('rejects when a file is gone', async () => {
+    await expect(
+      hashLocalFiles([{ path: path.join(dir, 'missing'), rel: 'missing', size: 1 }])
+    ).rejects.toThrow(/ENOENT/)
+  })
+})
