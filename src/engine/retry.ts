@@ -183,9 +183,14 @@ function extraOnly(err: unknown, session: Reconnectable): boolean {
  */
 export function killIfNetwork(session: Reconnectable): (err: unknown) => never {
   return err => {
-    if (isTransient(err, session) && !extraOnly(err, session)) session.kill()
+    if (killsSession(err, session)) session.kill()
     throw err
   }
+}
+
+/** Whether `err` means the session's own connection is in trouble (see killIfNetwork). */
+export function killsSession(err: unknown, session: Reconnectable): boolean {
+  return isTransient(err, session) && !extraOnly(err, session)
 }
 
 /** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
