@@ -200,6 +200,16 @@ export class SftpSession {
   }
 
   /**
+   * Starts opening the extra connections (behind a jump host) now, when a file of `size` bytes is
+   * known to come: their handshakes and logins then overlap planning instead of holding up the
+   * first big file. admit() waits for the same opening, and fails as it would (a host key that
+   * matches no pin ends the session either way).
+   */
+  expect(size: number): void {
+    if (size >= SPREAD_THRESHOLD) this.extras.widen().catch(() => undefined)
+  }
+
+  /**
    * Runs the work of moving one file of `size` bytes once this connection can take it: a small
    * file waits for room in the small-file byte budget, a big one for a free spread slot.
    */
