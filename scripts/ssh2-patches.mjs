@@ -158,7 +158,64 @@ const reusedWriteRequest = {
   ]
 }
 
-export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket, reusedWriteRequest]
+/**
+ * An SFTP response bigger than one SSH packet (every 255 KiB READ answer from OpenSSH arrives in
+ * eight 32 KiB packets) is put together in a fresh buffer of its full size before ssh2 parses
+ * it. For a DATA answer to a read into the caller's buffer, that buffer is garbage as soon as the
+ * data is copied out, so the patched client reuses one per channel: a 512 MiB download no longer
+ * allocates 2,000 fresh 255 KiB buffers, whose new pages and old-generation collections cost
+ * more CPU than the copy itself. Any other response (a slice of it may be kept: a handle, a
+ * name, data read without a buffer) keeps its buffer, and the next packet gets a new one.
+ */
+const reusedReadResponse = {
+  name: 'reused SFTP response reassembly buffer',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: 'function sendOrBuffer(sftp, payload) {\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): one reassembly buffer per channel.\n' +
+        'function takeInPacket(sftp, len) {\n' +
+        '  if (sftp.server)\n' +
+        '    return Buffer.allocUnsafe(len);\n' +
+        '  if (sftp._inSpare === undefined || sftp._inSpare.length < len)\n' +
+        '    sftp._inSpare = Buffer.allocUnsafeSlow(len);\n' +
+        '  const pkt = new FastBuffer(sftp._inSpare.buffer, 0, len);\n' +
+        '  sftp._inSpare = undefined;\n' +
+        '  sftp._inSpareTaken = pkt.buffer;\n' +
+        '  return pkt;\n' +
+        '}\n' +
+        '\n' +
+        'function sendOrBuffer(sftp, payload) {\n',
+      count: 1
+    },
+    {
+      find: 'this._pkt = Buffer.allocUnsafe(this._pktLen);',
+      replace: 'this._pkt = takeInPacket(this, this._pktLen);',
+      count: 2
+    },
+    {
+      find: '      if (handler(this, payload) === false)\n        return;\n',
+      replace:
+        '      let inSpare;\n' +
+        '      if (this._inSpareTaken !== undefined && payload.buffer === this._inSpareTaken) {\n' +
+        '        const req = (type === RESPONSE.DATA && payload.length >= 5\n' +
+        '                     ? this._requests[payload.readUInt32BE(1)]\n' +
+        '                     : undefined);\n' +
+        '        if (req && req.buffer)\n' +
+        '          inSpare = new FastBuffer(payload.buffer, 0, payload.buffer.byteLength);\n' +
+        '      }\n' +
+        '      this._inSpareTaken = undefined;\n' +
+        '      if (handler(this, payload) === false)\n' +
+        '        return;\n' +
+        '      if (inSpare !== undefined)\n' +
+        '        this._inSpare = inSpare;\n',
+      count: 1
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket, reusedWriteRequest, reusedReadResponse]
 
 /**
  * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws

@@ -69,6 +69,16 @@ export class ConnectionError extends ActionError {
 }
 
 /**
+ * One of the extra connections a big file may spread over behind a jump host was lost. Only its
+ * lanes go: the session's own connection still works, and the file goes on over the rest.
+ */
+export class ExtraConnectionLost extends ConnectionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, true, options)
+  }
+}
+
+/**
  * For a `.catch` that reads a failed lookup as "not there": a lost connection is not "not
  * there", and must reach the retry loop instead of deciding anything.
  */

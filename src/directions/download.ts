@@ -32,6 +32,8 @@ export async function runDownload(settings: DownloadSettings, report: RunReport)
       report.files.push(...plannedRows(files, settings.target))
       return
     }
+    // The local checks and folders before the first file overlap the extra connections' logins.
+    ;(await pool.first()).expect(files.reduce((m, f) => Math.max(m, f.size), 0))
     const progress = new Progress(sumSizes(files))
     const results = await core.group('Download', () =>
       times.time('transfer', () =>

@@ -116,6 +116,7 @@ async function uploadTo(
   try {
     const first = await group(`Connect to ${address}`, () => pool.first())
     report.hosts.push(hostReport('server', server, first))
+    if (!settings.dryRun) first.expect(source.files.reduce((m, f) => Math.max(m, f.size), 0))
     const plan = await group('Plan', async () => {
       // Listings read before a drop are kept for the retry: the target did not change meanwhile.
       const cache = new ListingCache()

@@ -15,6 +15,7 @@ export interface ChunkReader {
 export interface ChunkWriter {
   readonly chunkSize: number
   readonly lanes: number
+  /** Keeps no reference to `data` once settled: copyRange hands the buffer out again. */
   write(offset: number, data: Buffer): Promise<void>
 }
 
@@ -37,6 +38,39 @@ export function requestBudget(): RequestBudget {
   return pLimit(REQUESTS_IN_FLIGHT)
 }
 
+/**
+ * Chunk buffers kept for reuse. A big file moves in thousands of 255 KiB chunks; a fresh buffer
+ * for each costs new pages from the kernel, and the garbage they leave costs old-generation
+ * collections: more CPU, measured, than the bytes' own copies (docs/adr/0005).
+ */
+const POOL_FREE_MAX = 32
+const poolMade = new WeakSet<ArrayBufferLike>()
+const poolFree = new Set<ArrayBufferLike>()
+
+/** A buffer of `length` bytes for one chunk, taken from the pool when one fits. */
+export function takeChunkBuffer(length: number): Buffer {
+  for (const ab of poolFree) {
+    poolFree.delete(ab)
+    if (ab.byteLength >= length) return Buffer.from(ab, 0, length)
+  }
+  const buffer = Buffer.allocUnsafeSlow(length)
+  poolMade.add(buffer.buffer)
+  return buffer
+}
+
+/**
+ * Gives a chunk back for reuse. Only for a buffer nothing reads or writes any more; one the pool
+ * did not make (a slice of a file read whole, a caller's own) is left alone.
+ */
+export function releaseChunkBuffer(data: Buffer): void {
+  if (poolMade.has(data.buffer) && poolFree.size < POOL_FREE_MAX) poolFree.add(data.buffer)
+}
+
+/** Buffers waiting in the pool, for the tests. */
+export function pooledChunkBuffers(): number {
+  return poolFree.size
+}
+
 /** For copies that share nothing (tests, one-off reads). */
 const unshared = requestBudget()
 
@@ -55,6 +89,8 @@ const SPREAD_FACTOR = 4
  */
 export class Watermark {
   private readonly ahead = new Map<number, Buffer | number>()
+  /** Chunks held for hashing that go back to the pool once hashed (see takeChunkBuffer). */
+  private readonly pooled = new Set<Buffer>()
   private hash: Hash | undefined
   private digested: string | undefined
   private waiters: Array<{ at: number; resolve: () => void }> = []
@@ -100,11 +136,20 @@ export class Watermark {
    */
   dropAhead(): void {
     this.ahead.clear()
+    this.pooled.clear()
   }
 
-  complete(offset: number, data: Buffer | number): void {
+  /**
+   * Records that `data` landed at `offset`. With `release`, the watermark owns `data` from now
+   * on and gives it back to the chunk pool once it no longer needs it (at once, or once hashed).
+   */
+  complete(offset: number, data: Buffer | number, release = false): void {
     // Nothing to add; and a finished hash must not be updated again (an empty file's retry).
     if ((typeof data === 'number' ? data : data.length) === 0) return
+    if (release && typeof data !== 'number') {
+      if (this.hashing) this.pooled.add(data)
+      else releaseChunkBuffer(data)
+    }
     this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length)
     let next = this.ahead.get(this.mark)
     while (next !== undefined) {
@@ -114,6 +159,7 @@ export class Watermark {
       } else {
         this.hash?.update(next)
         this.mark += next.length
+        if (this.pooled.delete(next)) releaseChunkBuffer(next)
       }
       next = this.ahead.get(this.mark)
     }
@@ -171,7 +217,8 @@ export async function copyRange(
           await writer.write(offset, chunk)
           return chunk
         })
-        watermark.complete(offset, data)
+        // Read, written and no longer referenced by either side: the buffer may serve again.
+        watermark.complete(offset, data, true)
       } catch (err) {
         failure ??= err
         watermark.wakeAll()

@@ -9,7 +9,7 @@ import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar, type HashMethod } from './remote-hash.js'
-import { isTransient, type Reconnectable } from './retry.js'
+import { isTransient, killsSession, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
 import { removeLeftoverTemps, sightTemps } from './stale-temps.js'
@@ -114,7 +114,7 @@ export async function deliver(
   } catch (err) {
     // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
     // handles are closed (those `finish` already closed are skipped).
-    if (isTransient(err, connection)) connection.kill()
+    if (killsSession(err, connection)) connection.kill()
     else await writer.close().catch(() => undefined)
     throw err
   } finally {

@@ -105,6 +105,7 @@ export class ExtraConnections<S extends Lanes> {
   }
 
   private async openAll(widening: Widening): Promise<void> {
+    core.debug(`Opening ${widening.count} extra connections through the jump host for big files.`)
     const results = await Promise.allSettled(
       Array.from({ length: widening.count }, async () => this.start(await widening.connect()))
     )

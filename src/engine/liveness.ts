@@ -1,4 +1,4 @@
-import { ConnectionError } from '../errors.js'
+import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 
 /**
  * Whether a connection still makes progress. ssh2 has no request timeout, and its keepalive
@@ -12,6 +12,9 @@ export class Liveness {
   fatal: Error | undefined
   private lastAnswer = Date.now()
   private readonly waiting = new Set<(err: Error) => void>()
+
+  /** `extra`: an extra connection of a session (extra-connections.ts), whose loss is its own. */
+  constructor(readonly extra = false) {}
 
   /** Registers a request; call the returned function when its answer arrives. */
   begin(abort: (err: Error) => void): () => void {
@@ -35,7 +38,8 @@ export class Liveness {
   abortAll(reason: string, error?: Error): void {
     this.lost = true
     this.fatal ??= error
-    const err = error ?? new ConnectionError(reason, true)
+    const err =
+      error ?? (this.extra ? new ExtraConnectionLost(reason) : new ConnectionError(reason, true))
     for (const abort of [...this.waiting]) abort(err)
     this.waiting.clear()
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { TransferError } from '../errors.js'
-import type { ChunkReader, ChunkWriter } from './chunks.js'
+import { takeChunkBuffer, type ChunkReader, type ChunkWriter } from './chunks.js'
 
 /** Local disk is not the bottleneck; one lane and a generous chunk. */
 const LOCAL_CHUNK = 1024 * 1024
@@ -62,7 +62,7 @@ export class LocalFileReader implements ChunkReader {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length)
+    const buffer = takeChunkBuffer(length)
     const { bytesRead } = await this.file.read(buffer, 0, length, offset)
     if (bytesRead !== length) throw shorter(this.path)
     return buffer

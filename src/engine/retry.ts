@@ -1,10 +1,17 @@
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
-import { ActionError, ConnectionError } from '../errors.js'
+import { ActionError, ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { backoffMs } from '../connection/backoff.js'
 import { isNetworkMessage } from '../connection/classify.js'
 import { announceRetry, gaveUp } from '../connection/retry-policy.js'
 import type { FileResult } from '../report/types.js'
+import { CONNECTIONS_THROUGH_JUMP } from './extra-connections.js'
+
+/**
+ * Times one file is run again on the same session after an extra connection it spread over was
+ * lost. Each loss drops that connection for good, so there are never more than these.
+ */
+const EXTRA_LOSSES = CONNECTIONS_THROUGH_JUMP - 1
 
 /** What the retry loop needs from a connection (or a pair, for relays). */
 export interface Reconnectable {
@@ -109,7 +116,7 @@ async function runRound<J, S extends Reconnectable>(
           continue
         }
         try {
-          round.done.push(await plan.run(session, job))
+          round.done.push(await runJob(plan, session, job))
         } catch (err) {
           if (session.fatal) {
             round.error = session.fatal
@@ -145,14 +152,45 @@ async function runRound<J, S extends Reconnectable>(
 }
 
 /**
+ * Runs one job. A file that lost an extra connection (behind a jump host) goes on at once over
+ * the session's remaining lanes, resuming where it stopped: the session's own connection works,
+ * and giving it up would cost a reconnect and every other file's progress.
+ */
+async function runJob<J, S extends Reconnectable>(
+  plan: RetryPlan<J, S>,
+  session: S,
+  job: J
+): Promise<FileResult> {
+  for (let losses = 0; ; losses++) {
+    try {
+      return await plan.run(session, job)
+    } catch (err) {
+      if (!extraOnly(err, session) || losses >= EXTRA_LOSSES) throw err
+      core.debug(`Going on without a lost extra connection: ${forLog(describe(err))}`)
+    }
+  }
+}
+
+/** Whether `err` is an extra connection's loss alone, the session's own connection being up. */
+function extraOnly(err: unknown, session: Reconnectable): boolean {
+  return err instanceof ExtraConnectionLost && !session.dead && session.fatal === undefined
+}
+
+/**
  * For a `.catch` around work on a session: a network failure kills the connection at once, so
- * closing handles afterwards does not wait for a server that stopped answering.
+ * closing handles afterwards does not wait for a server that stopped answering. A lost extra
+ * connection has dropped itself already (sftp.ts); the session's own connection is kept.
  */
 export function killIfNetwork(session: Reconnectable): (err: unknown) => never {
   return err => {
-    if (isTransient(err, session)) session.kill()
+    if (killsSession(err, session)) session.kill()
     throw err
   }
+}
+
+/** Whether `err` means the session's own connection is in trouble (see killIfNetwork). */
+export function killsSession(err: unknown, session: Reconnectable): boolean {
+  return isTransient(err, session) && !extraOnly(err, session)
 }
 
 /** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */

@@ -90,13 +90,20 @@ export class SftpSession {
     connection: VerifiedConnection,
     wanted: number,
     stallMs: number,
-    options: { spare?: number; server?: string; setupMs?: number; widen?: Widening } = {}
+    options: {
+      spare?: number
+      server?: string
+      setupMs?: number
+      widen?: Widening
+      /** An extra connection of another session: its loss fails only its own lanes. */
+      extra?: boolean
+    } = {}
   ): Promise<SftpSession> {
     const spare = options.spare ?? 0
     const setupMs = options.setupMs ?? REQUEST_DEADLINE_MS
     const cap = knownChannelCap(remoteSoftware(connection.client))
     const sessions = new ChannelBudget(cap)
-    const liveness = new Liveness()
+    const liveness = new Liveness(options.extra)
     const markLost = (): void => liveness.abortAll('The connection was lost.')
     connection.client.on('close', markLost)
     // Over a jump host the socket is a forwarded channel: when the bastion closes it, ssh2 says
@@ -140,7 +147,7 @@ export class SftpSession {
     const server = options.server ?? connection.fingerprint
     const extras = new ExtraConnections(
       options.widen,
-      extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { server, setupMs }),
+      extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { server, setupMs, extra: true }),
       (reason, err) => liveness.abortAll(reason, err)
     )
     return new SftpSession(
@@ -190,6 +197,16 @@ export class SftpSession {
    */
   get filesInFlight(): number {
     return this.channels.reduce((sum, c) => sum + Math.max(1, Math.floor(c.maxOpenHandles / 2)), 0)
+  }
+
+  /**
+   * Starts opening the extra connections (behind a jump host) now, when a file of `size` bytes is
+   * known to come: their handshakes and logins then overlap planning instead of holding up the
+   * first big file. admit() waits for the same opening, and fails as it would (a host key that
+   * matches no pin ends the session either way).
+   */
+  expect(size: number): void {
+    if (size >= SPREAD_THRESHOLD) this.extras.widen().catch(() => undefined)
   }
 
   /**

@@ -1,6 +1,6 @@
 import type ssh2 from 'ssh2'
 import { isNetworkMessage } from '../connection/classify.js'
-import { ConnectionError } from '../errors.js'
+import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { folderBudget } from '../plans/listing-limits.js'
 import { Liveness } from './liveness.js'
 
@@ -53,7 +53,9 @@ export class SftpChannel {
     // ssh2 drops requests sent on a closed channel without ever answering them.
     sftp.on('close', () => {
       this.closed = true
-      const err = new ConnectionError('An SFTP channel was closed by the server.', true)
+      const err = this.laneLost(
+        new ConnectionError('An SFTP channel was closed by the server.', true)
+      ) as Error
       for (const reject of [...this.waiting]) reject(err)
       this.waiting.clear()
     })
@@ -237,6 +239,18 @@ export class SftpChannel {
    * channel or connection closed under it, say) failed because of the network: it becomes a
    * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
    */
+  /**
+   * On an extra connection, network trouble is that connection's alone: it is dropped (no file
+   * gets lanes on it again) and the error says so, so that the session's own connection, which
+   * still works, is not given up with it (retry.ts).
+   */
+  private laneLost(err: unknown): unknown {
+    if (!this.liveness.extra || err instanceof ExtraConnectionLost) return err
+    if (!(err instanceof ConnectionError) || !err.transient || this.liveness.fatal) return err
+    this.liveness.abortAll('An extra connection through the jump host was lost.')
+    return new ExtraConnectionLost(err.message, { cause: err })
+  }
+
   private networkFault(err: unknown, what: string): unknown {
     if (err instanceof ConnectionError || typeof (err as SftpError)?.code === 'number') return err
     const message = err instanceof Error ? err.message : String(err)
@@ -251,7 +265,8 @@ export class SftpChannel {
     what: string,
     start: (cb: (err: Error | null | undefined, value?: T) => void) => void
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve, settleError) => {
+      const reject = (err: unknown): void => settleError(this.laneLost(err))
       // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
       if (this.liveness.lost || this.closed) {
         reject(

@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
   copyRange,
+  pooledChunkBuffers,
+  releaseChunkBuffer,
   REQUESTS_PER_LANE,
+  takeChunkBuffer,
   Watermark,
   type ChunkReader,
   type ChunkWriter
@@ -454,4 +457,67 @@ describe('copyRange', () => {
       if (hashing) expect(watermark.digest()).toBe(sha256(source))
     }
   )
+})
+
+describe('chunk buffer pool', () => {
+  const CHUNK = 4096
+
+  /** A reader whose chunks come from the pool and a writer that copies only after a delay. */
+  function pooledFakes(source: Buffer, seed: number) {
+    const random = prng(seed)
+    const later = () => new Promise<void>(resolve => setTimeout(resolve, Math.floor(random() * 3)))
+    const dest = Buffer.alloc(source.length)
+    const buffers = new Set<ArrayBufferLike>()
+    const reader: ChunkReader = {
+      chunkSize: CHUNK,
+      lanes: 2,
+      read: async (offset, length) => {
+        const buffer = takeChunkBuffer(length)
+        buffers.add(buffer.buffer)
+        source.copy(buffer, 0, offset, offset + length)
+        await later()
+        return buffer
+      }
+    }
+    const writer: ChunkWriter = {
+      chunkSize: CHUNK,
+      lanes: 1,
+      write: async (offset, data) => {
+        await later()
+        data.copy(dest, offset)
+      }
+    }
+    return { reader, writer, dest, buffers }
+  }
+
+  it.each([false, true])(
+    'reuses chunk buffers only once written and hashed, never sooner (hashing: %s)',
+    async hashing => {
+      const size = 300 * CHUNK + 17
+      const source = randomBytes(size)
+      const { reader, writer, dest, buffers } = pooledFakes(source, hashing ? 7 : 3)
+      const watermark = new Watermark(0, hashing)
+      await within(
+        copyRange(reader, writer, size, watermark, () => undefined),
+        20_000
+      )
+      expect(dest.equals(source)).toBe(true)
+      if (hashing) expect(watermark.digest()).toBe(sha256(source))
+      // 301 chunks through a few dozen buffers: each served many chunks.
+      expect(buffers.size).toBeLessThan(100)
+    }
+  )
+
+  it('takes back only buffers it made, and hands out a smaller view of a bigger one', () => {
+    while (pooledChunkBuffers() > 0) takeChunkBuffer(1)
+    releaseChunkBuffer(Buffer.allocUnsafeSlow(CHUNK))
+    releaseChunkBuffer(Buffer.from('a slice of something else'))
+    expect(pooledChunkBuffers()).toBe(0)
+    const made = takeChunkBuffer(CHUNK)
+    releaseChunkBuffer(made)
+    expect(pooledChunkBuffers()).toBe(1)
+    const again = takeChunkBuffer(100)
+    expect(again.buffer).toBe(made.buffer)
+    expect(again.length).toBe(100)
+  })
 })

@@ -3,12 +3,19 @@ import type { RetryPlan } from '../../src/engine/retry.js'
 import type { FileResult } from '../../src/report/types.js'
 
 const warning = jest.fn<(message: string) => void>()
-jest.unstable_mockModule('@actions/core', () => ({ warning }))
+const debug = jest.fn<(message: string) => void>()
+jest.unstable_mockModule('@actions/core', () => ({ warning, debug }))
 
 const { isTransient, killIfNetwork, runWithRetries } = await import('../../src/engine/retry.js')
 const { backoffMs } = await import('../../src/connection/backoff.js')
-const { ActionError, AuthenticationError, ConnectionError, HostKeyError, TransferError } =
-  await import('../../src/errors.js')
+const {
+  ActionError,
+  AuthenticationError,
+  ConnectionError,
+  ExtraConnectionLost,
+  HostKeyError,
+  TransferError
+} = await import('../../src/errors.js')
 /** A connection as the retry loop sees it. */
 class FakeSession {
   dead = false
@@ -393,6 +400,59 @@ describe('runWithRetries', () => {
   })
 })
 
+describe('runWithRetries: a lost extra connection', () => {
+  const extraLost = () =>
+    new ExtraConnectionLost('An extra connection through the jump host was lost.')
+
+  it('runs the file again on the same session, which it neither kills nor closes', async () => {
+    let lost = 0
+    const h = harness(['a', 'b', 'c'], async (_, job) => {
+      if (job === 'b' && lost++ === 0) throw extraLost()
+      return ok(job)
+    })
+    const results = await runWithRetries(h.plan)
+    expect(results).toEqual([ok('a'), ok('b'), ok('c')])
+    expect(h.runs).toEqual([
+      [1, 'a'],
+      [1, 'b'],
+      [1, 'b'],
+      [1, 'c']
+    ])
+    expect(h.sessions).toHaveLength(1)
+    expect(h.sessions[0].kills).toBe(0)
+    expect(h.sessions[0].closes).toBe(0)
+    expect(h.delays).toEqual([])
+  })
+
+  it('gives up on the session as for any network fault once there are no extras left', async () => {
+    const h = harness(['a'], async session => {
+      if (session.id === 1) throw extraLost()
+      return ok('a')
+    })
+    const results = await runWithRetries(h.plan)
+    expect(results).toEqual([ok('a')])
+    // Three extras at most, each dropped once it is lost: a fourth loss is not the extras'.
+    expect(h.runs.filter(([id]) => id === 1)).toHaveLength(4)
+    expect(h.sessions).toHaveLength(2)
+    expect(h.sessions[0].kills).toBe(1)
+  })
+
+  it('reconnects as before when the session itself is down too', async () => {
+    const h = harness(['a'], async session => {
+      if (session.id === 1) {
+        session.dead = true
+        throw extraLost()
+      }
+      return ok('a')
+    })
+    await runWithRetries(h.plan)
+    expect(h.runs).toEqual([
+      [1, 'a'],
+      [2, 'a']
+    ])
+  })
+})
+
 describe('isTransient', () => {
   const healthy = new FakeSession(1)
   const dead = Object.assign(new FakeSession(2), { dead: true })
@@ -458,6 +518,13 @@ describe('killIfNetwork', () => {
     const err = new Error('No response from server')
     expect(() => killIfNetwork(session)(err)).toThrow(err)
     expect(session.kills).toBe(1)
+  })
+
+  it('leaves the session alone when only an extra connection was lost, and rethrows', () => {
+    const session = new FakeSession(1)
+    const err = new ExtraConnectionLost('An extra connection through the jump host was lost.')
+    expect(() => killIfNetwork(session)(err)).toThrow(err)
+    expect(session.kills).toBe(0)
   })
 
   it('leaves the session alone for a file fault and rethrows', () => {

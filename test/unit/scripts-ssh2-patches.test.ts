@@ -1,4 +1,5 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { jest } from '@jest/globals'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
 import { applySsh2Patches } from '../../scripts/ssh2-patches.mjs'
@@ -309,5 +310,123 @@ describe('ssh2 patch: reused SFTP write request buffer', () => {
     for (let i = 0; i < 5; i++)
       sftp.write(handle, Buffer.alloc(30_000, i), 0, 30_000, i * 30_000, () => undefined)
     expect(new Set(sent.map(s => s.buffer)).size).toBe(5)
+  })
+})
+
+describe('ssh2 patch: reused SFTP response reassembly buffer', () => {
+  interface ReadingSftp {
+    _maxReadLen: number
+    push(data: Buffer): void
+    read(
+      handle: Buffer,
+      buf: Buffer,
+      off: number,
+      len: number,
+      pos: number,
+      cb: (err: Error | undefined, n: number) => void
+    ): void
+    open(path: string, flags: string, cb: (err: Error | undefined, handle: Buffer) => void): void
+  }
+  function client(patched: boolean): ReadingSftp {
+    const SFTP = loadSftp(patched) as unknown as new (c: unknown, i: unknown) => ReadingSftp
+    const sftp = new SFTP(
+      { _protocol: { channelData: () => undefined } },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' }
+      }
+    )
+    // SSH_FXP_VERSION 3, no extensions.
+    sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
+    return sftp
+  }
+  /** An SFTP packet of `type` for request `id`, with `body` as its one string. */
+  function response(type: number, id: number, body: Buffer): Buffer {
+    const head = Buffer.alloc(13)
+    head.writeUInt32BE(9 + body.length, 0)
+    head[4] = type
+    head.writeUInt32BE(id, 5)
+    head.writeUInt32BE(body.length, 9)
+    return Buffer.concat([head, body])
+  }
+  /** Delivered in pieces, as SSH packets bring it: the response must be put together. */
+  function pushInPieces(sftp: ReadingSftp, packet: Buffer, piece = 7_000): void {
+    for (let p = 0; p < packet.length; p += piece) sftp.push(packet.subarray(p, p + piece))
+  }
+  /** Counts allocations of response-sized buffers while `work` runs. */
+  function bigAllocations(work: () => void): number {
+    let count = 0
+    const unsafe = Buffer.allocUnsafe.bind(Buffer)
+    const slow = Buffer.allocUnsafeSlow.bind(Buffer)
+    const a = jest.spyOn(Buffer, 'allocUnsafe').mockImplementation(n => {
+      if (n >= 20_000) count++
+      return unsafe(n)
+    })
+    const b = jest.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation(n => {
+      if (n >= 20_000) count++
+      return slow(n)
+    })
+    try {
+      work()
+    } finally {
+      a.mockRestore()
+      b.mockRestore()
+    }
+    return count
+  }
+  const handle = Buffer.from('h1')
+  /** Response-sized buffers ssh2 allocated while answers came in. */
+  let allocated = 0
+  /** Reads `data.length` bytes at request id `id`, answered with `data` in pieces. */
+  function readAnswered(sftp: ReadingSftp, id: number, data: Buffer): Buffer {
+    const into = Buffer.alloc(data.length)
+    let got = -1
+    sftp.read(handle, into, 0, data.length, 0, (err, n) => {
+      if (err) throw err
+      got = n
+    })
+    const packet = response(103, id, data)
+    allocated += bigAllocations(() => pushInPieces(sftp, packet))
+    expect(got).toBe(data.length)
+    return into
+  }
+  beforeEach(() => {
+    allocated = 0
+  })
+
+  it('puts every DATA answer together in one buffer, and reads each intact', () => {
+    const sftp = client(true)
+    const sent = [0, 1, 2, 3, 4].map(() => nodeCrypto.randomBytes(30_000))
+    const read = sent.map((data, id) => readAnswered(sftp, id, data))
+    // One reassembly buffer for the five answers.
+    expect(allocated).toBe(1)
+    expect(read.every((r, i) => r.equals(sent[i]))).toBe(true)
+  })
+
+  it('never reuses the buffer of an answer a caller may keep a slice of', () => {
+    const sftp = client(true)
+    // A HANDLE answer bigger than a piece: ssh2 hands out a slice of its buffer as the handle.
+    const handleBytes = nodeCrypto.randomBytes(40_000)
+    let opened: Buffer | undefined
+    sftp.open('/f', 'r', (err, h) => {
+      if (err) throw err
+      opened = h
+    })
+    pushInPieces(sftp, response(102, 0, handleBytes))
+    expect(opened?.equals(handleBytes)).toBe(true)
+    // Later answers are put together elsewhere: the handle is not overwritten.
+    const data = nodeCrypto.randomBytes(30_000)
+    expect(readAnswered(sftp, 1, data).equals(data)).toBe(true)
+    expect(readAnswered(sftp, 2, data).equals(data)).toBe(true)
+    expect(opened?.equals(handleBytes)).toBe(true)
+    // The handle's answer was not taken back; the next answer got a buffer of its own.
+    expect(allocated).toBe(1)
+  })
+
+  it('is needed: ssh2 as installed allocates every answer anew', () => {
+    const sftp = client(false)
+    for (let id = 0; id < 5; id++) readAnswered(sftp, id, nodeCrypto.randomBytes(30_000))
+    expect(allocated).toBe(5)
   })
 })
