@@ -12,6 +12,7 @@ import {
 } from './classify.js'
 import { authHandlerFor } from './keyboard.js'
 import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
+import { signAtOnce } from './sign-at-once.js'
 import { withRetries } from './retry-policy.js'
 import { coalesceWrites } from './write-batching.js'
 
@@ -220,6 +221,7 @@ async function attemptOnce(
         client.end()
       }
       client.connect(connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse))
+      if (!probe) signAtOnce(client)
     } catch (err) {
       finish(() => reject(classifyError(err as Error, endpoint, options.timeoutMs)))
     }

@@ -57,3 +57,75 @@ function joinWrites(sock: Writable): void {
     return end(...args)
   })
 }
+
+/** What ssh2's SFTP object asks of the connection's protocol (all it uses, in ssh2 1.17). */
+interface ChannelSink {
+  channelData(channel: number, data: Buffer): void
+  channelClose(channel: number): void
+}
+
+/**
+ * Requests at least this big go out on their own, at once and without a copy: a big file's
+ * 32 KiB slices fill packets already.
+ */
+const JOIN_BELOW = 16 * 1024
+
+/**
+ * ssh2 sends every SFTP request in a CHANNEL_DATA packet of its own, each encrypted (a fresh
+ * AES-GCM context per packet), framed and written separately, and decrypted by the server. A
+ * small file costs five to seven requests (open, write, fstat, close, rename, and times), so
+ * thousands of files in flight meant tens of thousands of tiny packets. Small requests one tick
+ * issues on one channel go out together, in packets of up to the channel's packet size: the same
+ * bytes in the same order, a fraction of the packets. ssh2 already charged the flow-control
+ * window for each request, so joining them changes nothing there. Each request is copied as it
+ * comes (ssh2 may reuse its buffer once the call returns, see scripts/ssh2-patches.mjs).
+ */
+export function joinChannelData(sftp: ssh2.SFTPWrapper): void {
+  const protocol: unknown = Reflect.get(sftp, '_protocol')
+  const outgoing: unknown = Reflect.get(sftp, 'outgoing')
+  const packetSize: unknown = outgoing && Reflect.get(outgoing, 'packetSize')
+  if (!isSink(protocol) || typeof packetSize !== 'number' || !(packetSize > JOIN_BELOW)) return
+  let joined: Buffer | undefined
+  let bytes = 0
+  let channel = 0
+  let scheduled = false
+  const flush = (): void => {
+    if (bytes === 0 || !joined) return
+    const data = joined.subarray(0, bytes)
+    bytes = 0
+    protocol.channelData(channel, data)
+  }
+  const flushLater = (): void => {
+    scheduled = false
+    flush()
+  }
+  const sink: ChannelSink = {
+    channelData(id, data) {
+      const alone = data.length >= JOIN_BELOW
+      if (bytes > 0 && (alone || id !== channel || bytes + data.length > packetSize)) flush()
+      if (alone) return protocol.channelData(id, data)
+      joined ??= Buffer.allocUnsafe(packetSize)
+      channel = id
+      data.copy(joined, bytes)
+      bytes += data.length
+      if (!scheduled) {
+        scheduled = true
+        process.nextTick(flushLater)
+      }
+    },
+    channelClose(id) {
+      flush()
+      protocol.channelClose(id)
+    }
+  }
+  Reflect.set(sftp, '_protocol', sink)
+}
+
+function isSink(value: unknown): value is ChannelSink {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof Reflect.get(value, 'channelData') === 'function' &&
+    typeof Reflect.get(value, 'channelClose') === 'function'
+  )
+}

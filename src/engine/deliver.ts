@@ -239,7 +239,10 @@ export function landingSteps<S>(
       const created = await timed(times, 'mkdir', () =>
         ensureRemoteDirs(session.main, target, rels)
       )
-      sighted = sightTemps(session, [...landings.dirs()], landings.own())
+      // A folder made just now holds no other run's leftovers: only older folders are listed.
+      const fresh = new Set(created)
+      const older = [...landings.dirs()].filter(dir => !fresh.has(dir))
+      sighted = sightTemps(session, older, landings.own())
       if (!folderMode) return
       // A source folder that cannot be read leaves the server's default mode, not a failed run.
       const wanted = await Promise.all(

@@ -5,6 +5,7 @@ import { forLog } from '../escape.js'
 import { ConnectionError } from '../errors.js'
 import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
 import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
+import { joinChannelData } from '../connection/write-batching.js'
 import { ChannelBudget, knownChannelCap } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { EXTRA_CHANNELS, ExtraConnections, interleave, type Widening } from './extra-connections.js'
@@ -272,8 +273,9 @@ function openSftp(client: ssh2.Client, setupMs: number): Promise<ssh2.SFTPWrappe
     try {
       client.sftp((err, sftp) => {
         clearTimeout(timer)
-        if (err) reject(err)
-        else resolve(sftp)
+        if (err) return reject(err)
+        joinChannelData(sftp)
+        resolve(sftp)
       })
     } catch (err) {
       clearTimeout(timer)

@@ -42,12 +42,41 @@ export async function writeSmallFileAtomically(
   )
   const data = Buffer.from(text, 'utf8')
   const handle = await channel.open(temp, 'w')
-  try {
-    for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
-      await channel.write(handle, data.subarray(offset, offset + channel.maxWriteLen), offset)
+  const pieces: Buffer[] = []
+  for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
+    pieces.push(data.subarray(offset, offset + channel.maxWriteLen))
+  }
+  if (channel.processesInOrder) {
+    // The server answers in order: every write, the size check and the close go out together,
+    // one round trip between the open and the rename however big the state.
+    const sent = pieces.map((piece, i) => channel.write(handle, piece, i * channel.maxWriteLen))
+    const [written, held, closed] = await Promise.allSettled([
+      Promise.all(sent),
+      channel.fstat(handle),
+      channel.close(handle)
+    ])
+    for (const result of [written, held, closed])
+      if (result.status === 'rejected') throw result.reason
+    if (held.status === 'fulfilled') expectSize(remotePath, held.value.size, data.length)
+  } else {
+    try {
+      for (const [i, piece] of pieces.entries()) {
+        await channel.write(handle, piece, i * channel.maxWriteLen)
+      }
+      expectSize(remotePath, (await channel.fstat(handle)).size, data.length)
+    } finally {
+      await channel.close(handle)
     }
-  } finally {
-    await channel.close(handle)
   }
   await channel.replace(temp, remotePath)
+}
+
+/** What the server holds must be what was sent, before the rename puts it in place. */
+function expectSize(remotePath: string, held: number, sent: number): void {
+  if (held !== sent) {
+    throw new ActionError(
+      'Size mismatch',
+      `the server holds ${held} bytes of ${remotePath} after the write, expected ${sent}`
+    )
+  }
 }

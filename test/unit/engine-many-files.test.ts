@@ -121,21 +121,38 @@ describe('SftpChannel.maxOpenHandles', () => {
 describe('ensureRemoteDirs', () => {
   const rels = ['a/b/c/x.txt', 'a/b/y.txt', 'd/e/z.txt', 'top.txt']
 
-  it('sends every mkdir in one burst, parents first, to a server that answers in order', async () => {
+  it('sends the target path, every mkdir and their stats in one burst to an in-order server', async () => {
     const fake = new FakeChannel(true)
-    const done = ensureRemoteDirs(asChannel(fake), '/t', rels)
+    const done = ensureRemoteDirs(asChannel(fake), '/t/new', rels)
     await settle()
-    fake.answerAll() // the target's stat
-    await settle()
-    expect(fake.sent.slice(1)).toEqual([
-      'mkdir /t/a',
-      'mkdir /t/d',
-      'mkdir /t/a/b',
-      'mkdir /t/d/e',
-      'mkdir /t/a/b/c'
-    ])
+    // Nothing waits for an answer, not even the target's own stat: one round trip in all.
+    const dirs = [
+      '/t',
+      '/t/new',
+      '/t/new/a',
+      '/t/new/d',
+      '/t/new/a/b',
+      '/t/new/d/e',
+      '/t/new/a/b/c'
+    ]
+    expect(fake.sent).toEqual([...dirs.map(d => `mkdir ${d}`), ...dirs.map(d => `stat ${d}`)])
     fake.answerAll()
-    await done
+    await expect(done).resolves.toEqual(dirs)
+  })
+
+  it('judges the folders above an existing target by the target alone', async () => {
+    const fake = new FakeChannel(true)
+    fake.mkdir = (path: string) =>
+      Promise.reject(Object.assign(new Error(`exists: ${path}`), { code: 4 }))
+    const realStat = fake.stat
+    fake.stat = (path: string) =>
+      path === '/t'
+        ? Promise.reject(Object.assign(new Error('denied'), { code: 3 }))
+        : realStat(path)
+    const done = ensureRemoteDirs(asChannel(fake), '/t/site', ['a/x.txt'])
+    await settle()
+    fake.answerAll()
+    await expect(done).resolves.toEqual([])
   })
 
   it('goes one level at a time where answers may come out of order', async () => {
