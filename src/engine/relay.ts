@@ -2,19 +2,13 @@ import * as path from 'node:path'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { fileResult, type FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, remoteAttributes, sourceFolders } from './attributes.js'
-import {
-  deliver,
-  deliveryFor,
-  landingSteps,
-  refuseClimbing,
-  type Delivery,
-  type Landings
-} from './deliver.js'
+import { deliver, deliveryFor, landingSteps, refuseClimbing, type Delivery } from './deliver.js'
 import { BufferReader } from './chunks.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
-import { newRunToken, TEMP_SUFFIX } from './temp-names.js'
+import { newRunToken } from './temp-names.js'
+import { BatchLandings } from './landings.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './options.js'
 
@@ -64,7 +58,7 @@ export function relayFiles(
   // One token per server: fan-out servers sharing a file system never share a temporary file.
   const token = newRunToken()
   for (const file of files) refuseClimbing(target, file.rel)
-  const landings = new RelayLandings(target, files, token)
+  const landings = new BatchLandings(target, files, token)
   const started = new Map<RemoteFile, Delivery>()
   const deliveryOf = (file: RemoteFile): Delivery => {
     let delivery = started.get(file)
@@ -114,42 +108,6 @@ export function relayFiles(
     abandoned: (file, reason) =>
       fileResult(file.path, path.posix.join(target, file.rel), file.size, 'failed', reason)
   })
-}
-
-/** The folders a relay writes into and, as files land, the destination's clock in each. */
-class RelayLandings implements Landings {
-  turns = 0
-  private readonly newest = new Map<string, number>()
-  private readonly suffix: string
-
-  constructor(
-    private readonly target: string,
-    private readonly files: RemoteFile[],
-    token: string
-  ) {
-    this.suffix = `.${token}${TEMP_SUFFIX}`
-  }
-
-  dirs(): Set<string> {
-    const dirs = new Set<string>()
-    for (const f of this.files) dirs.add(path.posix.dirname(path.posix.join(this.target, f.rel)))
-    return dirs
-  }
-
-  /** Only this relay writes temporary names with its token. */
-  own(): { has(tempPath: string): boolean } {
-    return { has: tempPath => tempPath.endsWith(this.suffix) }
-  }
-
-  landed(delivery: Delivery): void {
-    if (delivery.landedMtime === undefined) return
-    const dir = path.posix.dirname(delivery.finalPath)
-    this.newest.set(dir, Math.max(this.newest.get(dir) ?? 0, delivery.landedMtime))
-  }
-
-  serverNow(): ReadonlyMap<string, number> {
-    return this.newest
-  }
 }
 
 async function relayOne(

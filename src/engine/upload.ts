@@ -3,19 +3,13 @@ import * as path from 'node:path'
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from './attributes.js'
-import {
-  deliver,
-  deliveryFor,
-  landingSteps,
-  refuseClimbing,
-  type Delivery,
-  type Landings
-} from './deliver.js'
+import { deliver, deliveryFor, landingSteps, refuseClimbing, type Delivery } from './deliver.js'
 import { openLocalFile } from './local-file.js'
 import type { TransferOptions } from './options.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
-import { newRunToken, TEMP_SUFFIX } from './temp-names.js'
+import { newRunToken } from './temp-names.js'
+import { BatchLandings } from './landings.js'
 
 interface UploadJob {
   file: LocalFile
@@ -37,7 +31,7 @@ export function uploadFiles(
   // One token per server: fan-out servers sharing a file system never share a temporary file.
   const token = newRunToken()
   for (const file of files) refuseClimbing(target, file.rel)
-  const landings = new UploadLandings(target, files, token)
+  const landings = new BatchLandings(target, files, token)
   // A file's delivery (paths, watermark) exists from its first attempt until it is done, and
   // across a reconnect while it is unfinished: memory by the files in flight, not by the tree.
   const started = new Map<LocalFile, Delivery>()
@@ -81,42 +75,6 @@ export function uploadFiles(
     finish: steps.finish,
     abandoned: (file, reason) => row(jobFor(file), 'failed', reason)
   })
-}
-
-/** The folders an upload writes into and, as files land, the server's clock in each. */
-class UploadLandings implements Landings {
-  turns = 0
-  private readonly newest = new Map<string, number>()
-  private readonly suffix: string
-
-  constructor(
-    private readonly target: string,
-    private readonly files: LocalFile[],
-    token: string
-  ) {
-    this.suffix = `.${token}${TEMP_SUFFIX}`
-  }
-
-  dirs(): Set<string> {
-    const dirs = new Set<string>()
-    for (const f of this.files) dirs.add(path.posix.dirname(path.posix.join(this.target, f.rel)))
-    return dirs
-  }
-
-  /** Only this upload writes temporary names with its token. */
-  own(): { has(tempPath: string): boolean } {
-    return { has: tempPath => tempPath.endsWith(this.suffix) }
-  }
-
-  landed(delivery: Delivery): void {
-    if (delivery.landedMtime === undefined) return
-    const dir = path.posix.dirname(delivery.finalPath)
-    this.newest.set(dir, Math.max(this.newest.get(dir) ?? 0, delivery.landedMtime))
-  }
-
-  serverNow(): ReadonlyMap<string, number> {
-    return this.newest
-  }
 }
 
 async function uploadOne(
