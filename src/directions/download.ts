@@ -29,7 +29,7 @@ export async function runDownload(settings: DownloadSettings, report: RunReport)
     report.hosts.push(hostReport('server', server, first))
     const files = await planRemote(settings, pool, report, times)
     if (settings.dryRun) {
-      report.files.push(...plannedRows(files, settings.target))
+      for (const row of plannedRows(files, settings.target)) report.files.push(row)
       return
     }
     // The local checks and folders before the first file overlap the extra connections' logins.
@@ -43,7 +43,7 @@ export async function runDownload(settings: DownloadSettings, report: RunReport)
         })
       )
     )
-    report.files.push(...results)
+    for (const row of results) report.files.push(row)
   } finally {
     pool.closeAll()
     times.log()

@@ -38,7 +38,7 @@ export async function runRelay(settings: RelaySettings, report: RunReport): Prom
     report.hosts.push(hostReport('source', source, from))
     const files = await planRemote(settings, sources, report, times)
     if (settings.dryRun) {
-      report.files.push(...plannedRows(files, settings.target))
+      for (const row of plannedRows(files, settings.target)) report.files.push(row)
       return
     }
     const to = await core.group(`Connect to ${destAddress}`, () => destinations.first())
@@ -69,7 +69,7 @@ export async function runRelay(settings: RelaySettings, report: RunReport): Prom
         })
       )
     )
-    report.files.push(...results)
+    for (const row of results) report.files.push(row)
   } finally {
     times.log()
     pairs?.closeAll()

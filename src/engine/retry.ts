@@ -74,7 +74,7 @@ export async function runWithRetries<J, S extends Reconnectable>(
       if (!(err instanceof ConnectionError) && !isTransient(err, undefined)) throw err
       return { done: [], pending, error: err }
     })
-    results.push(...round.done)
+    for (const r of round.done) results.push(r)
     pending = round.pending
     if (round.error !== undefined) faults.push(round.error)
     // The server's identity failed mid-session: no reconnect may paper over that. What landed

@@ -109,6 +109,14 @@ describe('runWithRetries', () => {
     expect(warning).not.toHaveBeenCalled()
   })
 
+  it('returns more results than a spread call takes arguments', async () => {
+    // push(...rows) throws "Maximum call stack size exceeded" past roughly 125,000 rows.
+    const jobs = Array.from({ length: 200_000 }, (_, i) => String(i))
+    const h = harness(jobs, async (_, job) => ok(job), { concurrency: 64 })
+    const results = await runWithRetries({ ...h.plan, run: async (_, job) => ok(job) })
+    expect(results).toHaveLength(200_000)
+  })
+
   it('leaves a healthy connection open for the caller', async () => {
     const h = harness(['a'], async (_, job) => ok(job))
     await runWithRetries(h.plan)
