@@ -2,10 +2,8 @@ import { appendFileSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { connectVerified } from '../../src/connection/connect.js'
 import { AuthenticationError } from '../../src/errors.js'
-import { parsePins } from '../../src/identity/pins.js'
-import type { Endpoint } from '../../src/inputs/endpoints.js'
-import { preparePrivateKey } from '../../src/inputs/keys.js'
 import { generateKey, requireKeygen, startSshd, type Sshd } from '../support/sshd.js'
+import { sshdEndpoint } from '../support/endpoint.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 // ssh2 used to ask whether the key would do before signing: two USERAUTH_REQUESTs and two round
@@ -13,19 +11,8 @@ import { makeTempDir, removeTempDir } from '../support/tmp.js'
 describe('key login in one request (real OpenSSH)', () => {
   let sshd: Sshd
   let keys: string
-  const endpoint = (privatePem: string): Endpoint => ({
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.username,
-    pins: parsePins(sshd.hostKeys[0].sha256, 'fingerprint'),
-    credentials: {
-      privateKey: preparePrivateKey(privatePem, undefined, 'private-key', 'passphrase')
-    },
-    hostInput: 'host',
-    pinInput: 'fingerprint'
-  })
   const login = (privatePem: string) =>
-    connectVerified(endpoint(privatePem), { timeoutMs: 10_000, retries: 0 })
+    connectVerified(sshdEndpoint(sshd, privatePem), { timeoutMs: 10_000, retries: 0 })
 
   beforeAll(async () => {
     sshd = await startSshd({ hostKeyTypes: ['ed25519'] })

@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { connectVerified } from '../../src/connection/connect.js'
 import { SftpSession } from '../../src/engine/session.js'
-import { parsePins } from '../../src/identity/pins.js'
-import type { Endpoint } from '../../src/inputs/endpoints.js'
-import { preparePrivateKey } from '../../src/inputs/keys.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
+import { sshdEndpoint } from '../support/endpoint.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 /** ssh2's own debug line for each CHANNEL_DATA packet it sends on channel `r`. */
@@ -21,22 +19,7 @@ describe('SFTP requests of one tick share SSH packets (real OpenSSH)', () => {
   beforeAll(async () => {
     sshd = await startSshd({ hostKeyTypes: ['ed25519'] })
     root = makeTempDir('write-batching-')
-    const endpoint: Endpoint = {
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      pins: parsePins(sshd.hostKeys[0].sha256, 'fingerprint'),
-      credentials: {
-        privateKey: preparePrivateKey(
-          sshd.clientKey.privatePem,
-          undefined,
-          'private-key',
-          'passphrase'
-        )
-      },
-      hostInput: 'host',
-      pinInput: 'fingerprint'
-    }
+    const endpoint = sshdEndpoint(sshd)
     const connection = await connectVerified(endpoint, {
       timeoutMs: 10_000,
       retries: 0,

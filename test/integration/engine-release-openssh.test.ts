@@ -16,11 +16,9 @@ import { connectVerified } from '../../src/connection/connect.js'
 import { pruneReleases, releaseDir, switchCurrent } from '../../src/engine/release.js'
 import { SftpSession } from '../../src/engine/session.js'
 import { TransferError } from '../../src/errors.js'
-import { parsePins } from '../../src/identity/pins.js'
-import type { Endpoint } from '../../src/inputs/endpoints.js'
-import { preparePrivateKey } from '../../src/inputs/keys.js'
 import { makeReleaseId } from '../../src/plans/release-id.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
+import { sshdEndpoint } from '../support/endpoint.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 /** Release IDs one minute apart, oldest first. */
@@ -128,22 +126,7 @@ describe('atomic releases against OpenSSH', () => {
   beforeAll(async () => {
     sshd = await startSshd({ hostKeyTypes: ['ed25519'] })
     root = makeTempDir('releases-')
-    const endpoint: Endpoint = {
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.username,
-      pins: parsePins(sshd.hostKeys[0].sha256, 'fingerprint'),
-      credentials: {
-        privateKey: preparePrivateKey(
-          sshd.clientKey.privatePem,
-          undefined,
-          'private-key',
-          'passphrase'
-        )
-      },
-      hostInput: 'host',
-      pinInput: 'fingerprint'
-    }
+    const endpoint = sshdEndpoint(sshd)
     const connection = await connectVerified(endpoint, { timeoutMs: 10_000, retries: 0 })
     session = await SftpSession.open(connection, 4, 60_000)
   })
