@@ -33,7 +33,7 @@ export async function hashRemoteFiles(
 ): Promise<BatchHashes> {
   const result: BatchHashes = { hashes: new Map(), counts: { sha256sum: 0, 'read-back': 0 } }
   for (const batch of hashBatches(files)) {
-    if (!readsBack(session.server)) {
+    if (!readsBack(session)) {
       const outcome = await sha256sumOnServer(session, batch)
       if ('ran' in outcome) {
         for (const [p, h] of outcome.ran) result.hashes.set(p, h)

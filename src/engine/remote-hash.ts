@@ -6,7 +6,7 @@ import { parseSha256sumOutput } from '../plans/sha256sum-output.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
 import { execOnBudget, shellQuote, type ExecOutcome, type ExecRequest } from './remote-exec.js'
 import { RemoteFileReader } from './remote-file.js'
-import type { SftpSession } from './session.js'
+import { remoteSoftware, type SftpSession } from './session.js'
 
 /** How a server's copy was hashed, for the log and manifest. */
 export type HashMethod = 'sha256sum' | 'read-back'
@@ -31,7 +31,7 @@ export async function remoteSha256(
   remotePath: string,
   size: number
 ): Promise<{ hash: string; method: HashMethod }> {
-  if (!readsBack(session.server)) {
+  if (!readsBack(session)) {
     const outcome = await queuedSha256(session, { path: remotePath, size })
     if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
     if ('unusable' in outcome) decideReadBack(session.server, outcome.unusable)
@@ -42,9 +42,22 @@ export async function remoteSha256(
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
 
-/** Whether `sha256sum` already proved unusable on this server (files are then read back). */
-export function readsBack(server: string): boolean {
-  return readBackServers.has(server)
+/**
+ * dropbear (2022.83) aborts the whole connection now and then when a command runs beside busy
+ * SFTP channels (its failed assertion `!channel->sent_close`): after every reconnect the next
+ * hashes could drop it again until the retries run out. Its files are read back instead.
+ */
+const COMMANDS_ABORT = /^dropbear\b/i
+
+/** Whether files on this session's server are hashed by reading them back over SFTP. */
+export function readsBack(session: SftpSession): boolean {
+  if (readBackServers.has(session.server)) return true
+  if (!COMMANDS_ABORT.test(remoteSoftware(session.connection.client) ?? '')) return false
+  decideReadBack(
+    session.server,
+    'dropbear can drop the connection when commands run beside file transfers'
+  )
+  return true
 }
 
 /** Records, and logs once per server, that its files are hashed by reading them back. */
@@ -162,7 +175,7 @@ function sha256sumRequest(
       decideReadBack(session.server, reason)
       return true
     },
-    wanted: () => !readsBack(session.server)
+    wanted: () => !readsBack(session)
   }
 }
 

@@ -256,7 +256,8 @@ export class SftpSession {
 }
 
 /** The software field of the server's ident (ssh2 keeps it, unexported). */
-function remoteSoftware(client: ssh2.Client): string | undefined {
+/** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
+export function remoteSoftware(client: ssh2.Client): string | undefined {
   return (client as unknown as { _remoteVer?: string })._remoteVer
 }
 

@@ -21,14 +21,31 @@ const SHA_CHARS = /^[0-9A-Za-z]+$/
 const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/
 const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/
 
+/**
+ * Random parts already handed out by this process, per time stamp. Six hex digits keep separate
+ * runs apart; within one process (fan-out to servers sharing a file system) a repeat is drawn
+ * again, since 1,000 draws in one millisecond would repeat about 3% of the time.
+ */
+const issued = new Map<string, Set<string>>()
+
+function freshRandom(stamp: string): string {
+  let used = issued.get(stamp)
+  if (!used) {
+    used = new Set()
+    issued.clear()
+    issued.set(stamp, used)
+  }
+  let random = randomBytes(3).toString('hex')
+  while (used.has(random)) random = randomBytes(3).toString('hex')
+  used.add(random)
+  return random
+}
+
 /** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
-export function makeReleaseId(
-  now: Date,
-  sha: string | undefined,
-  random: string = randomBytes(3).toString('hex')
-): string {
+export function makeReleaseId(now: Date, sha: string | undefined, random?: string): string {
   // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
   const stamp = now.toISOString().replace(/[-:]/g, '')
+  random ??= freshRandom(stamp)
   const commit = sha?.trim() ?? ''
   if (commit === '') return `${stamp}-${random}`
   // GITHUB_SHA is hex; anything else would be a broken runner, not a user mistake.

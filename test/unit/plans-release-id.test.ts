@@ -47,8 +47,9 @@ describe('makeReleaseId', () => {
 
   it('never repeats for one commit in the same millisecond', () => {
     const now = new Date('2026-11-25T16:01:02.345Z')
-    const made = new Set(Array.from({ length: 1000 }, () => makeReleaseId(now, SHA)))
-    expect(made.size).toBe(1000)
+    // 20,000 draws of six hex digits would almost surely repeat one, were repeats not drawn again.
+    const made = new Set(Array.from({ length: 20_000 }, () => makeReleaseId(now, SHA)))
+    expect(made.size).toBe(20_000)
   })
 
   it('sorts by time first, whatever the random part and the sha', () => {
