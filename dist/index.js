@@ -60171,252 +60171,6 @@ function runExec(session, request) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
-
-
-
-
-
-
-
-
-/**
- * Servers (see SftpSession.server) where `sha256sum` proved unusable, with the reason: decided
- * once per server, from a command that really ran (or was refused), never from a channel the
- * server refused for want of room.
- */
-const readBackServers = new Map();
-/** Servers where sha256sum ran for us: a refused command there is a passing refusal. */
-const ranOn = new Set();
-/**
- * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
- * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
- * works on SFTP-only and chrooted servers at the cost of a second transfer.
- */
-async function remoteSha256(session, remotePath, size) {
-    if (!readsBack(session.server)) {
-        const outcome = await queuedSha256(session, { path: remotePath, size });
-        if ('hash' in outcome)
-            return { hash: outcome.hash, method: 'sha256sum' };
-        if ('unusable' in outcome)
-            decideReadBack(session.server, outcome.unusable);
-        else if ('missing' in outcome)
-            core_debug(`sha256sum could not hash ${remotePath}; reading it back`);
-        else
-            core_debug(`no room for sha256sum of ${remotePath}; reading it back`);
-    }
-    return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
-}
-/** Whether `sha256sum` already proved unusable on this server (files are then read back). */
-function readsBack(server) {
-    return readBackServers.has(server);
-}
-/** Records, and logs once per server, that its files are hashed by reading them back. */
-function decideReadBack(server, reason) {
-    if (readBackServers.has(server))
-        return;
-    readBackServers.set(server, reason);
-    core_info(`${server}: ${reason}; hashing by reading files back over SFTP.`);
-}
-/** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
-function checkAgainstSidecar(digest, expected) {
-    if (expected && expected.hash !== digest) {
-        throw new ActionError('Checksum mismatch', `content hashes to ${digest}, but ${expected.source} says ${expected.hash}`);
-    }
-}
-/**
- * Fails unless the server's copy at `remotePath` hashes to `digest`, the hash of the bytes that
- * were `moved` (sent or received). Returns how the server's copy was hashed.
- */
-async function checkAgainstServer(session, remotePath, size, digest, moved) {
-    const remote = await remoteSha256(session, remotePath, size);
-    if (remote.hash !== digest) {
-        throw new ActionError('Checksum mismatch', `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes ${moved} to ${digest}`);
-    }
-    return remote.method;
-}
-/**
- * Bounds one command, in bytes: below dropbear's MAX_CMD_LEN (9000; a longer command is refused
- * as "Unable to exec"), far below any server's ARG_MAX, and a failed batch costs little.
- */
-const MAX_COMMAND_CHARS = 8000;
-const MAX_BATCH_FILES = 256;
-/** Takes from the front of `queue` as many files as one sha256sum command line may name. */
-function takeBatch(queue, pathOf) {
-    let chars = 0;
-    let count = 0;
-    while (count < queue.length && count < MAX_BATCH_FILES) {
-        const cost = Buffer.byteLength(shellQuote(pathOf(queue[count]))) + 1;
-        if (count > 0 && chars + cost > MAX_COMMAND_CHARS)
-            break;
-        chars += cost;
-        count++;
-    }
-    return queue.splice(0, count);
-}
-/** Splits `files` into runs of sha256sum that each fit one command line. */
-function hashBatches(files) {
-    const queue = [...files];
-    const out = [];
-    while (queue.length)
-        out.push(takeBatch(queue, f => f.path));
-    return out;
-}
-/**
- * One `sha256sum` for every file of `batch` (see hashBatches). A path missing from the hashes
- * could not be hashed by the server (it said why on stderr) or was not answered for unambiguously.
- */
-async function sha256sumOnServer(session, batch) {
-    return (await execOnBudget(session, () => sha256sumRequest(session, batch))) ?? { noRoom: true };
-}
-function sha256sumRequest(session, batch) {
-    const paths = batch.map(f => f.path);
-    const bytes = batch.reduce((s, f) => s + f.size, 0);
-    return {
-        command: `sha256sum -- ${paths.map(shellQuote).join(' ')}`,
-        deadlineMs: 30_000 + bytes / 20_000, // allow 20 MB/s for the server's disk and CPU
-        // Room for every line with escaped names; more than that is not sha256sum's answer.
-        maxOut: paths.reduce((s, p) => s + 2 * p.length + 70, 4096),
-        maxErr: 4096,
-        program: 'sha256sum',
-        what: batch.length === 1 ? `sha256sum of ${batch[0].path}` : `sha256sum of ${batch.length} files`,
-        answer: (code, out, errText) => {
-            const hashes = parseSha256sumOutput(out, paths);
-            // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.
-            const ran = hashes.size > 0 || (code === 1 && /sha256sum: /.test(errText));
-            if (!ran)
-                return undefined;
-            ranOn.add(session.server);
-            return hashes;
-        },
-        failure: describeFailure,
-        noCommands: reason => {
-            if (ranOn.has(session.server))
-                return false;
-            decideReadBack(session.server, reason);
-            return true;
-        },
-        wanted: () => !readsBack(session.server)
-    };
-}
-/** Files of one connection waiting for the server's sha256sum. */
-const waitingFor = new WeakMap();
-/**
- * The server's sha256sum of one file, in a command shared with every other file waiting on this
- * connection when an exec slot comes free: one command (and one login shell on the server) for
- * many files, not one per file.
- */
-function queuedSha256(session, file) {
-    let queue = waitingFor.get(session);
-    if (!queue)
-        waitingFor.set(session, (queue = []));
-    const waiting = queue;
-    const hashed = new Promise((settle, fail) => waiting.push({ file, settle, fail }));
-    let batch = [];
-    const prepare = () => {
-        batch = takeBatch(waiting, w => w.file.path);
-        return batch.length
-            ? sha256sumRequest(session, batch.map(w => w.file))
-            : undefined;
-    };
-    execOnBudget(session, prepare).then(outcome => {
-        for (const w of batch) {
-            if (!outcome || !('ran' in outcome))
-                w.settle(outcome ?? { noRoom: true });
-            else {
-                const hash = outcome.ran.get(w.file.path);
-                w.settle(hash ? { hash } : { missing: true });
-            }
-        }
-    }, (err) => {
-        for (const w of batch)
-            w.fail(err);
-    });
-    return hashed;
-}
-function describeFailure(code, stderr) {
-    if (code === 127 || /not found/i.test(stderr))
-        return 'the server has no sha256sum';
-    if (code === 0)
-        return 'the server ran something other than sha256sum (an SFTP-only account?)';
-    const said = stderr.split('\n')[0]?.trim();
-    return `sha256sum failed (exit ${code}${said ? `: ${printableName(said)}` : ''})`;
-}
-/** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
-const discard = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => { } };
-async function readBackSha256(session, remotePath, size) {
-    const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath);
-    try {
-        const hashed = new Watermark(0, true);
-        await copyRange(reader, discard, size, hashed, () => undefined, session.budget);
-        await reader.expectEnd(size);
-        const digest = hashed.digest();
-        if (!digest)
-            throw new ActionError('Hash failed', `could not hash ${external_node_path_namespaceObject.posix.basename(remotePath)}`);
-        return digest;
-    }
-    finally {
-        await reader.close().catch(() => undefined);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/connection/backoff.ts
-/** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
-function backoffMs(attempt) {
-    return Math.min(1000 * 2 ** (attempt - 1), 10_000);
-}
-
-;// CONCATENATED MODULE: ./src/connection/retry-policy.ts
-
-
-
-
-
-async function retry_policy_withRetries(plan) {
-    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
-    const faults = [];
-    for (;;) {
-        try {
-            return await plan.attempt();
-        }
-        catch (err) {
-            if (!plan.transient(err))
-                throw err;
-            faults.push(err);
-            if (faults.length > plan.retries)
-                throw gaveUp(plan.what, faults);
-            const wait = backoffMs(faults.length);
-            announceRetry(plan.what, err, wait, faults.length, plan.retries);
-            await sleep(wait);
-        }
-    }
-}
-/** One log line per retry, as it happens. */
-function announceRetry(what, err, waitMs, retry, retries) {
-    const fault = faultOf(err);
-    warning(forLog(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
-        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`));
-}
-/** The error after the last retry: the phase, the host and how often it failed. */
-function gaveUp(what, faults) {
-    const last = faults[faults.length - 1];
-    return new ConnectionError(`${what}: ${summarizeFaults(faults)}; gave up. Last error: ${describe(last)}`, false, { cause: last });
-}
-/** "connection lost 4 times", or "failed 4 times (connection lost 3 times, timed out once)". */
-function summarizeFaults(faults) {
-    const counts = new Map();
-    for (const fault of faults.map(faultOf))
-        counts.set(fault, (counts.get(fault) ?? 0) + 1);
-    const parts = [...counts].map(([fault, n]) => `${fault} ${times(n)}`);
-    return parts.length === 1 ? parts[0] : `failed ${times(faults.length)} (${parts.join(', ')})`;
-}
-function times(n) {
-    return n === 1 ? 'once' : `${n} times`;
-}
-function describe(err) {
-    return err instanceof Error ? err.message : String(err);
-}
-
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/connection/keyboard.ts
@@ -60578,6 +60332,63 @@ function signAtOnce(client) {
 }
 function isSigningKey(key) {
     return typeof key === 'object' && key !== null && typeof Reflect.get(key, 'sign') === 'function';
+}
+
+;// CONCATENATED MODULE: ./src/connection/backoff.ts
+/** 1 s, 2 s, 4 s, 8 s, then 10 s: a restarting server gets time, a dead one fails in minutes. */
+function backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), 10_000);
+}
+
+;// CONCATENATED MODULE: ./src/connection/retry-policy.ts
+
+
+
+
+
+async function retry_policy_withRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const faults = [];
+    for (;;) {
+        try {
+            return await plan.attempt();
+        }
+        catch (err) {
+            if (!plan.transient(err))
+                throw err;
+            faults.push(err);
+            if (faults.length > plan.retries)
+                throw gaveUp(plan.what, faults);
+            const wait = backoffMs(faults.length);
+            announceRetry(plan.what, err, wait, faults.length, plan.retries);
+            await sleep(wait);
+        }
+    }
+}
+/** One log line per retry, as it happens. */
+function announceRetry(what, err, waitMs, retry, retries) {
+    const fault = faultOf(err);
+    warning(forLog(`${fault[0].toUpperCase()}${fault.slice(1)} while ${what} (${describe(err)}). ` +
+        `Trying again in ${waitMs / 1000} s (retry ${retry} of ${retries}).`));
+}
+/** The error after the last retry: the phase, the host and how often it failed. */
+function gaveUp(what, faults) {
+    const last = faults[faults.length - 1];
+    return new ConnectionError(`${what}: ${summarizeFaults(faults)}; gave up. Last error: ${describe(last)}`, false, { cause: last });
+}
+/** "connection lost 4 times", or "failed 4 times (connection lost 3 times, timed out once)". */
+function summarizeFaults(faults) {
+    const counts = new Map();
+    for (const fault of faults.map(faultOf))
+        counts.set(fault, (counts.get(fault) ?? 0) + 1);
+    const parts = [...counts].map(([fault, n]) => `${fault} ${times(n)}`);
+    return parts.length === 1 ? parts[0] : `failed ${times(faults.length)} (${parts.join(', ')})`;
+}
+function times(n) {
+    return n === 1 ? 'once' : `${n} times`;
+}
+function describe(err) {
+    return err instanceof Error ? err.message : String(err);
 }
 
 ;// CONCATENATED MODULE: ./src/connection/write-batching.ts
@@ -60974,6 +60785,93 @@ function endConnection(connection) {
     connection.jump?.client.end();
 }
 
+;// CONCATENATED MODULE: ./src/engine/channel-budget.ts
+
+/**
+ * Commands (exec channels) run at once on one connection. dropbear refuses exec requests past a
+ * few dozen and can abort the whole connection over it (2022.83: a failed assertion in
+ * common-channel.c), so the budget is never the only bound; on stock OpenSSH (MaxSessions 10)
+ * this is the room left beside 6 SFTP channels.
+ */
+const EXEC_CHANNELS = 4;
+/**
+ * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
+ * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
+ * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
+ * open at the time, but never below the most channels the server has ever held open together (a
+ * refusal then means a closed channel was not freed yet, and a later try succeeds).
+ */
+class ChannelBudget {
+    limit;
+    open = 0;
+    opening = 0;
+    proven = 0;
+    waiting = [];
+    /** Runs exec work (remote-exec.ts) at most EXEC_CHANNELS at a time. */
+    execs = pLimit(EXEC_CHANNELS);
+    /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
+    constructor(limit = Infinity) {
+        this.limit = limit;
+    }
+    /** Channels beyond `held` the server is known or hoped to allow. */
+    roomBeyond(held) {
+        return this.limit > held;
+    }
+    /** Waits for room, then reserves it for one channel being opened. */
+    async take() {
+        while (this.open + this.opening >= this.limit) {
+            await new Promise(resolve => this.waiting.push(resolve));
+        }
+        this.opening++;
+    }
+    /** The channel reserved by `take` opened. */
+    opened() {
+        this.opening--;
+        this.open++;
+        this.proven = Math.max(this.proven, this.open);
+    }
+    /** The server refused the channel reserved by `take`. */
+    refused() {
+        this.opening--;
+        this.limit = Math.max(1, this.proven, this.open);
+        this.wake();
+    }
+    /**
+     * The server held `count` channels open together and refused more: SFTP channels confirm only
+     * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
+     */
+    capAt(count) {
+        this.proven = Math.max(this.proven, count);
+        this.limit = Math.max(1, count);
+        this.wake();
+    }
+    /** The room reserved by `take` is not used after all. */
+    cancel() {
+        this.opening--;
+        this.wake();
+    }
+    /** A channel that `opened` was closed. */
+    closed() {
+        this.open--;
+        this.wake();
+    }
+    wake() {
+        const waiting = this.waiting;
+        this.waiting = [];
+        for (const resolve of waiting)
+            resolve();
+    }
+}
+/**
+ * Channels per connection for servers that must never be asked past their limit. ProFTPD's
+ * mod_sftp (ident `SSH-2.0-mod_sftp`) refuses a channel beyond SFTPMaxChannels, 10 unless
+ * configured, and then drops the whole connection, so learning the cap by a refusal is not an
+ * option there. `software` is the server ident's software field.
+ */
+function knownChannelCap(software) {
+    return /^mod_sftp\b/i.test(software ?? '') ? 10 : Infinity;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/extra-connections.ts
 
 
@@ -61086,256 +60984,6 @@ function interleave(groups) {
 }
 function extra_connections_describe(err) {
     return err instanceof Error ? err.message : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/engine/retry.ts
-
-
-
-
-
-
-
-/**
- * Times one file is run again on the same session after an extra connection it spread over was
- * lost. Each loss drops that connection for good, so there are never more than these.
- */
-const EXTRA_LOSSES = CONNECTIONS_THROUGH_JUMP - 1;
-/**
- * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
- * that did not finish. Files already done are never redone; callers resume partial files.
- */
-async function runWithRetries(plan) {
-    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
-    const what = plan.what ?? 'transferring files';
-    const results = [];
-    const faults = [];
-    let pending = plan.jobs;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) {
-            if (attempt > plan.retries)
-                break;
-            const wait = backoffMs(attempt);
-            announceRetry(what, faults[faults.length - 1], wait, attempt, plan.retries);
-            await sleep(wait);
-        }
-        const round = await runRound(plan, pending).catch((err) => {
-            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
-            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
-                throw err;
-            return { done: [], pending, error: err };
-        });
-        for (const r of round.done)
-            results.push(r);
-        pending = round.pending;
-        if (round.error !== undefined)
-            faults.push(round.error);
-        // The server's identity failed mid-session: no reconnect may paper over that. What landed
-        // stays reported; the rest fails with the reason.
-        if (round.fatal) {
-            const reason = retry_describe(round.error);
-            return [...results, ...pending.map(job => plan.abandoned(job, reason))];
-        }
-    }
-    const reason = gaveUp(what, faults).message;
-    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
-}
-async function runRound(plan, jobs) {
-    const session = await plan.connect();
-    const round = { done: [], pending: [] };
-    try {
-        await plan.prepare?.(session, jobs);
-        // A few workers take the jobs in turn: a promise and closure per job made up front cost
-        // memory by the file (50,000 files), however few of them run at once.
-        const width = Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity));
-        let next = 0;
-        const work = async () => {
-            while (next < jobs.length) {
-                const job = jobs[next++];
-                if (round.error !== undefined) {
-                    round.pending.push(job);
-                    continue;
-                }
-                try {
-                    round.done.push(await runJob(plan, session, job));
-                }
-                catch (err) {
-                    if (session.fatal) {
-                        round.error = session.fatal;
-                        round.fatal = true;
-                        round.pending.push(job);
-                        continue;
-                    }
-                    if (!isTransient(err, session))
-                        throw err;
-                    round.error ??= err;
-                    round.pending.push(job);
-                    session.kill();
-                }
-            }
-        };
-        await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work));
-    }
-    catch (err) {
-        session.close();
-        if (session.fatal)
-            return { done: [], pending: jobs, error: session.fatal, fatal: true };
-        // Jobs catch their own network errors, so what lands here failed before any job ran.
-        if (!isTransient(err, session))
-            throw err;
-        return { done: [], pending: jobs, error: err };
-    }
-    if (round.pending.length === 0 && plan.finish) {
-        // Tidying up is best effort: its failure must not send finished files again.
-        await plan
-            .finish(session)
-            .catch((err) => warning(`Clean-up skipped: ${forLog(err.message)}`));
-    }
-    // A connection that finished its work stays open for the caller (deletes, release switch);
-    // whoever handed it out through `connect` closes it.
-    if (round.error !== undefined)
-        session.close();
-    return round;
-}
-/**
- * Runs one job. A file that lost an extra connection (behind a jump host) goes on at once over
- * the session's remaining lanes, resuming where it stopped: the session's own connection works,
- * and giving it up would cost a reconnect and every other file's progress.
- */
-async function runJob(plan, session, job) {
-    for (let losses = 0;; losses++) {
-        try {
-            return await plan.run(session, job);
-        }
-        catch (err) {
-            if (!extraOnly(err, session) || losses >= EXTRA_LOSSES)
-                throw err;
-            core_debug(`Going on without a lost extra connection: ${forLog(retry_describe(err))}`);
-        }
-    }
-}
-/** Whether `err` is an extra connection's loss alone, the session's own connection being up. */
-function extraOnly(err, session) {
-    return err instanceof ExtraConnectionLost && !session.dead && session.fatal === undefined;
-}
-/**
- * For a `.catch` around work on a session: a network failure kills the connection at once, so
- * closing handles afterwards does not wait for a server that stopped answering. A lost extra
- * connection has dropped itself already (sftp.ts); the session's own connection is kept.
- */
-function killIfNetwork(session) {
-    return err => {
-        if (killsSession(err, session))
-            session.kill();
-        throw err;
-    };
-}
-/** Whether `err` means the session's own connection is in trouble (see killIfNetwork). */
-function killsSession(err, session) {
-    return isTransient(err, session) && !extraOnly(err, session);
-}
-/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
-function isTransient(err, session) {
-    if (err instanceof ConnectionError)
-        return err.transient;
-    if (err instanceof ActionError)
-        return false;
-    if (session?.dead)
-        return true;
-    const level = err?.level;
-    if (level === 'client-socket' || level === 'client-timeout')
-        return true;
-    return isNetworkMessage(retry_describe(err));
-}
-function retry_describe(err) {
-    return err instanceof Error ? err.message : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/engine/channel-budget.ts
-
-/**
- * Commands (exec channels) run at once on one connection. dropbear refuses exec requests past a
- * few dozen and can abort the whole connection over it (2022.83: a failed assertion in
- * common-channel.c), so the budget is never the only bound; on stock OpenSSH (MaxSessions 10)
- * this is the room left beside 6 SFTP channels.
- */
-const EXEC_CHANNELS = 4;
-/**
- * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
- * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
- * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
- * open at the time, but never below the most channels the server has ever held open together (a
- * refusal then means a closed channel was not freed yet, and a later try succeeds).
- */
-class ChannelBudget {
-    limit;
-    open = 0;
-    opening = 0;
-    proven = 0;
-    waiting = [];
-    /** Runs exec work (remote-exec.ts) at most EXEC_CHANNELS at a time. */
-    execs = pLimit(EXEC_CHANNELS);
-    /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
-    constructor(limit = Infinity) {
-        this.limit = limit;
-    }
-    /** Channels beyond `held` the server is known or hoped to allow. */
-    roomBeyond(held) {
-        return this.limit > held;
-    }
-    /** Waits for room, then reserves it for one channel being opened. */
-    async take() {
-        while (this.open + this.opening >= this.limit) {
-            await new Promise(resolve => this.waiting.push(resolve));
-        }
-        this.opening++;
-    }
-    /** The channel reserved by `take` opened. */
-    opened() {
-        this.opening--;
-        this.open++;
-        this.proven = Math.max(this.proven, this.open);
-    }
-    /** The server refused the channel reserved by `take`. */
-    refused() {
-        this.opening--;
-        this.limit = Math.max(1, this.proven, this.open);
-        this.wake();
-    }
-    /**
-     * The server held `count` channels open together and refused more: SFTP channels confirm only
-     * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
-     */
-    capAt(count) {
-        this.proven = Math.max(this.proven, count);
-        this.limit = Math.max(1, count);
-        this.wake();
-    }
-    /** The room reserved by `take` is not used after all. */
-    cancel() {
-        this.opening--;
-        this.wake();
-    }
-    /** A channel that `opened` was closed. */
-    closed() {
-        this.open--;
-        this.wake();
-    }
-    wake() {
-        const waiting = this.waiting;
-        this.waiting = [];
-        for (const resolve of waiting)
-            resolve();
-    }
-}
-/**
- * Channels per connection for servers that must never be asked past their limit. ProFTPD's
- * mod_sftp (ident `SSH-2.0-mod_sftp`) refuses a channel beyond SFTPMaxChannels, 10 unless
- * configured, and then drops the whole connection, so learning the cap by a refusal is not an
- * option there. `software` is the server ident's software field.
- */
-function knownChannelCap(software) {
-    return /^mod_sftp\b/i.test(software ?? '') ? 10 : Infinity;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/session.ts
@@ -61557,6 +61205,7 @@ class SftpSession {
     }
 }
 /** The software field of the server's ident (ssh2 keeps it, unexported). */
+/** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
 function remoteSoftware(client) {
     return client._remoteVer;
 }
@@ -61611,6 +61260,370 @@ async function openCounted(client, sessions, setupMs) {
         sessions.cancel();
         throw err;
     }
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
+
+
+
+
+
+
+
+
+
+/**
+ * Servers (see SftpSession.server) where `sha256sum` proved unusable, with the reason: decided
+ * once per server, from a command that really ran (or was refused), never from a channel the
+ * server refused for want of room.
+ */
+const readBackServers = new Map();
+/** Servers where sha256sum ran for us: a refused command there is a passing refusal. */
+const ranOn = new Set();
+/**
+ * SHA-256 of a remote file. OpenSSH has no checksum extension, so this runs `sha256sum` over an
+ * exec channel where the server allows a shell, and otherwise reads the file back over SFTP, which
+ * works on SFTP-only and chrooted servers at the cost of a second transfer.
+ */
+async function remoteSha256(session, remotePath, size) {
+    if (!readsBack(session)) {
+        const outcome = await queuedSha256(session, { path: remotePath, size });
+        if ('hash' in outcome)
+            return { hash: outcome.hash, method: 'sha256sum' };
+        if ('unusable' in outcome)
+            decideReadBack(session.server, outcome.unusable);
+        else if ('missing' in outcome)
+            core_debug(`sha256sum could not hash ${remotePath}; reading it back`);
+        else
+            core_debug(`no room for sha256sum of ${remotePath}; reading it back`);
+    }
+    return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
+}
+/**
+ * dropbear (2022.83) aborts the whole connection now and then when a command runs beside busy
+ * SFTP channels (its failed assertion `!channel->sent_close`): after every reconnect the next
+ * hashes could drop it again until the retries run out. Its files are read back instead.
+ */
+const COMMANDS_ABORT = /^dropbear\b/i;
+/** Whether files on this session's server are hashed by reading them back over SFTP. */
+function readsBack(session) {
+    if (readBackServers.has(session.server))
+        return true;
+    if (!COMMANDS_ABORT.test(remoteSoftware(session.connection.client) ?? ''))
+        return false;
+    decideReadBack(session.server, 'dropbear can drop the connection when commands run beside file transfers');
+    return true;
+}
+/** Records, and logs once per server, that its files are hashed by reading them back. */
+function decideReadBack(server, reason) {
+    if (readBackServers.has(server))
+        return;
+    readBackServers.set(server, reason);
+    core_info(`${server}: ${reason}; hashing by reading files back over SFTP.`);
+}
+/** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
+function checkAgainstSidecar(digest, expected) {
+    if (expected && expected.hash !== digest) {
+        throw new ActionError('Checksum mismatch', `content hashes to ${digest}, but ${expected.source} says ${expected.hash}`);
+    }
+}
+/**
+ * Fails unless the server's copy at `remotePath` hashes to `digest`, the hash of the bytes that
+ * were `moved` (sent or received). Returns how the server's copy was hashed.
+ */
+async function checkAgainstServer(session, remotePath, size, digest, moved) {
+    const remote = await remoteSha256(session, remotePath, size);
+    if (remote.hash !== digest) {
+        throw new ActionError('Checksum mismatch', `the server's copy hashes to ${remote.hash} (${remote.method}), the bytes ${moved} to ${digest}`);
+    }
+    return remote.method;
+}
+/**
+ * Bounds one command, in bytes: below dropbear's MAX_CMD_LEN (9000; a longer command is refused
+ * as "Unable to exec"), far below any server's ARG_MAX, and a failed batch costs little.
+ */
+const MAX_COMMAND_CHARS = 8000;
+const MAX_BATCH_FILES = 256;
+/** Takes from the front of `queue` as many files as one sha256sum command line may name. */
+function takeBatch(queue, pathOf) {
+    let chars = 0;
+    let count = 0;
+    while (count < queue.length && count < MAX_BATCH_FILES) {
+        const cost = Buffer.byteLength(shellQuote(pathOf(queue[count]))) + 1;
+        if (count > 0 && chars + cost > MAX_COMMAND_CHARS)
+            break;
+        chars += cost;
+        count++;
+    }
+    return queue.splice(0, count);
+}
+/** Splits `files` into runs of sha256sum that each fit one command line. */
+function hashBatches(files) {
+    const queue = [...files];
+    const out = [];
+    while (queue.length)
+        out.push(takeBatch(queue, f => f.path));
+    return out;
+}
+/**
+ * One `sha256sum` for every file of `batch` (see hashBatches). A path missing from the hashes
+ * could not be hashed by the server (it said why on stderr) or was not answered for unambiguously.
+ */
+async function sha256sumOnServer(session, batch) {
+    return (await execOnBudget(session, () => sha256sumRequest(session, batch))) ?? { noRoom: true };
+}
+function sha256sumRequest(session, batch) {
+    const paths = batch.map(f => f.path);
+    const bytes = batch.reduce((s, f) => s + f.size, 0);
+    return {
+        command: `sha256sum -- ${paths.map(shellQuote).join(' ')}`,
+        deadlineMs: 30_000 + bytes / 20_000, // allow 20 MB/s for the server's disk and CPU
+        // Room for every line with escaped names; more than that is not sha256sum's answer.
+        maxOut: paths.reduce((s, p) => s + 2 * p.length + 70, 4096),
+        maxErr: 4096,
+        program: 'sha256sum',
+        what: batch.length === 1 ? `sha256sum of ${batch[0].path}` : `sha256sum of ${batch.length} files`,
+        answer: (code, out, errText) => {
+            const hashes = parseSha256sumOutput(out, paths);
+            // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.
+            const ran = hashes.size > 0 || (code === 1 && /sha256sum: /.test(errText));
+            if (!ran)
+                return undefined;
+            ranOn.add(session.server);
+            return hashes;
+        },
+        failure: describeFailure,
+        noCommands: reason => {
+            if (ranOn.has(session.server))
+                return false;
+            decideReadBack(session.server, reason);
+            return true;
+        },
+        wanted: () => !readsBack(session)
+    };
+}
+/** Files of one connection waiting for the server's sha256sum. */
+const waitingFor = new WeakMap();
+/**
+ * The server's sha256sum of one file, in a command shared with every other file waiting on this
+ * connection when an exec slot comes free: one command (and one login shell on the server) for
+ * many files, not one per file.
+ */
+function queuedSha256(session, file) {
+    let queue = waitingFor.get(session);
+    if (!queue)
+        waitingFor.set(session, (queue = []));
+    const waiting = queue;
+    const hashed = new Promise((settle, fail) => waiting.push({ file, settle, fail }));
+    let batch = [];
+    const prepare = () => {
+        batch = takeBatch(waiting, w => w.file.path);
+        return batch.length
+            ? sha256sumRequest(session, batch.map(w => w.file))
+            : undefined;
+    };
+    execOnBudget(session, prepare).then(outcome => {
+        for (const w of batch) {
+            if (!outcome || !('ran' in outcome))
+                w.settle(outcome ?? { noRoom: true });
+            else {
+                const hash = outcome.ran.get(w.file.path);
+                w.settle(hash ? { hash } : { missing: true });
+            }
+        }
+    }, (err) => {
+        for (const w of batch)
+            w.fail(err);
+    });
+    return hashed;
+}
+function describeFailure(code, stderr) {
+    if (code === 127 || /not found/i.test(stderr))
+        return 'the server has no sha256sum';
+    if (code === 0)
+        return 'the server ran something other than sha256sum (an SFTP-only account?)';
+    const said = stderr.split('\n')[0]?.trim();
+    return `sha256sum failed (exit ${code}${said ? `: ${printableName(said)}` : ''})`;
+}
+/** A writer that keeps nothing: the watermark hashes the bytes as they arrive in order. */
+const discard = { chunkSize: Number.MAX_SAFE_INTEGER, lanes: 1, write: async () => { } };
+async function readBackSha256(session, remotePath, size) {
+    const reader = await RemoteFileReader.open(session.lanesFor(size, 0), remotePath);
+    try {
+        const hashed = new Watermark(0, true);
+        await copyRange(reader, discard, size, hashed, () => undefined, session.budget);
+        await reader.expectEnd(size);
+        const digest = hashed.digest();
+        if (!digest)
+            throw new ActionError('Hash failed', `could not hash ${external_node_path_namespaceObject.posix.basename(remotePath)}`);
+        return digest;
+    }
+    finally {
+        await reader.close().catch(() => undefined);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/retry.ts
+
+
+
+
+
+
+
+/**
+ * Times one file is run again on the same session after an extra connection it spread over was
+ * lost. Each loss drops that connection for good, so there are never more than these.
+ */
+const EXTRA_LOSSES = CONNECTIONS_THROUGH_JUMP - 1;
+/**
+ * Runs jobs over a connection, reconnecting after network failures and carrying on with the jobs
+ * that did not finish. Files already done are never redone; callers resume partial files.
+ */
+async function runWithRetries(plan) {
+    const sleep = plan.sleep ?? ((ms) => new Promise(r => setTimeout(r, ms)));
+    const what = plan.what ?? 'transferring files';
+    const results = [];
+    const faults = [];
+    let pending = plan.jobs;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) {
+            if (attempt > plan.retries)
+                break;
+            const wait = backoffMs(attempt);
+            announceRetry(what, faults[faults.length - 1], wait, attempt, plan.retries);
+            await sleep(wait);
+        }
+        const round = await runRound(plan, pending).catch((err) => {
+            // Reconnecting after a drop: a refused or timed-out connection may be a server restarting.
+            if (!(err instanceof ConnectionError) && !isTransient(err, undefined))
+                throw err;
+            return { done: [], pending, error: err };
+        });
+        for (const r of round.done)
+            results.push(r);
+        pending = round.pending;
+        if (round.error !== undefined)
+            faults.push(round.error);
+        // The server's identity failed mid-session: no reconnect may paper over that. What landed
+        // stays reported; the rest fails with the reason.
+        if (round.fatal) {
+            const reason = retry_describe(round.error);
+            return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+        }
+    }
+    const reason = gaveUp(what, faults).message;
+    return [...results, ...pending.map(job => plan.abandoned(job, reason))];
+}
+async function runRound(plan, jobs) {
+    const session = await plan.connect();
+    const round = { done: [], pending: [] };
+    try {
+        await plan.prepare?.(session, jobs);
+        // A few workers take the jobs in turn: a promise and closure per job made up front cost
+        // memory by the file (50,000 files), however few of them run at once.
+        const width = Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity));
+        let next = 0;
+        const work = async () => {
+            while (next < jobs.length) {
+                const job = jobs[next++];
+                if (round.error !== undefined) {
+                    round.pending.push(job);
+                    continue;
+                }
+                try {
+                    round.done.push(await runJob(plan, session, job));
+                }
+                catch (err) {
+                    if (session.fatal) {
+                        round.error = session.fatal;
+                        round.fatal = true;
+                        round.pending.push(job);
+                        continue;
+                    }
+                    if (!isTransient(err, session))
+                        throw err;
+                    round.error ??= err;
+                    round.pending.push(job);
+                    session.kill();
+                }
+            }
+        };
+        await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work));
+    }
+    catch (err) {
+        session.close();
+        if (session.fatal)
+            return { done: [], pending: jobs, error: session.fatal, fatal: true };
+        // Jobs catch their own network errors, so what lands here failed before any job ran.
+        if (!isTransient(err, session))
+            throw err;
+        return { done: [], pending: jobs, error: err };
+    }
+    if (round.pending.length === 0 && plan.finish) {
+        // Tidying up is best effort: its failure must not send finished files again.
+        await plan
+            .finish(session)
+            .catch((err) => warning(`Clean-up skipped: ${forLog(err.message)}`));
+    }
+    // A connection that finished its work stays open for the caller (deletes, release switch);
+    // whoever handed it out through `connect` closes it.
+    if (round.error !== undefined)
+        session.close();
+    return round;
+}
+/**
+ * Runs one job. A file that lost an extra connection (behind a jump host) goes on at once over
+ * the session's remaining lanes, resuming where it stopped: the session's own connection works,
+ * and giving it up would cost a reconnect and every other file's progress.
+ */
+async function runJob(plan, session, job) {
+    for (let losses = 0;; losses++) {
+        try {
+            return await plan.run(session, job);
+        }
+        catch (err) {
+            if (!extraOnly(err, session) || losses >= EXTRA_LOSSES)
+                throw err;
+            core_debug(`Going on without a lost extra connection: ${forLog(retry_describe(err))}`);
+        }
+    }
+}
+/** Whether `err` is an extra connection's loss alone, the session's own connection being up. */
+function extraOnly(err, session) {
+    return err instanceof ExtraConnectionLost && !session.dead && session.fatal === undefined;
+}
+/**
+ * For a `.catch` around work on a session: a network failure kills the connection at once, so
+ * closing handles afterwards does not wait for a server that stopped answering. A lost extra
+ * connection has dropped itself already (sftp.ts); the session's own connection is kept.
+ */
+function killIfNetwork(session) {
+    return err => {
+        if (killsSession(err, session))
+            session.kill();
+        throw err;
+    };
+}
+/** Whether `err` means the session's own connection is in trouble (see killIfNetwork). */
+function killsSession(err, session) {
+    return isTransient(err, session) && !extraOnly(err, session);
+}
+/** Network trouble is worth a reconnect; a file's own problem (permissions, size) is not. */
+function isTransient(err, session) {
+    if (err instanceof ConnectionError)
+        return err.transient;
+    if (err instanceof ActionError)
+        return false;
+    if (session?.dead)
+        return true;
+    const level = err?.level;
+    if (level === 'client-socket' || level === 'client-timeout')
+        return true;
+    return isNetworkMessage(retry_describe(err));
+}
+function retry_describe(err) {
+    return err instanceof Error ? err.message : String(err);
 }
 
 ;// CONCATENATED MODULE: ./src/plans/checksums.ts
@@ -62221,10 +62234,30 @@ const SHA_CHARS = /^[0-9A-Za-z]+$/;
 /** What makeReleaseId makes, and what versions before the random part made (`...SSZ-sha7`). */
 const GENERATED = /^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}(?:-[0-9a-z]{7})?$/;
 const GENERATED_BEFORE = /^\d{8}T\d{6}Z(?:-[0-9a-z]{7})?$/;
+/**
+ * Random parts already handed out by this process, per time stamp. Six hex digits keep separate
+ * runs apart; within one process (fan-out to servers sharing a file system) a repeat is drawn
+ * again, since 1,000 draws in one millisecond would repeat about 3% of the time.
+ */
+const issued = new Map();
+function freshRandom(stamp) {
+    let used = issued.get(stamp);
+    if (!used) {
+        used = new Set();
+        issued.clear();
+        issued.set(stamp, used);
+    }
+    let random = (0,external_node_crypto_.randomBytes)(3).toString('hex');
+    while (used.has(random))
+        random = (0,external_node_crypto_.randomBytes)(3).toString('hex');
+    used.add(random);
+    return random;
+}
 /** `20261125T160102.345Z-9f3a0c`, or `20261125T160102.345Z-9f3a0c-abc1234` with a commit sha. */
-function makeReleaseId(now, sha, random = (0,external_node_crypto_.randomBytes)(3).toString('hex')) {
+function makeReleaseId(now, sha, random) {
     // toISOString is always UTC and zero-padded: 2026-11-25T16:01:02.345Z.
     const stamp = now.toISOString().replace(/[-:]/g, '');
+    random ??= freshRandom(stamp);
     const commit = sha?.trim() ?? '';
     if (commit === '')
         return `${stamp}-${random}`;
@@ -64561,7 +64594,7 @@ const READ_BACK_AT_ONCE = 4;
 async function hashRemoteFiles(session, files) {
     const result = { hashes: new Map(), counts: { sha256sum: 0, 'read-back': 0 } };
     for (const batch of hashBatches(files)) {
-        if (!readsBack(session.server)) {
+        if (!readsBack(session)) {
             const outcome = await sha256sumOnServer(session, batch);
             if ('ran' in outcome) {
                 for (const [p, h] of outcome.ran)
