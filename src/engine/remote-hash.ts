@@ -47,7 +47,7 @@ export async function remoteSha256(
  * SFTP channels (its failed assertion `!channel->sent_close`): after every reconnect the next
  * hashes could drop it again until the retries run out. Its files are read back instead.
  */
-const COMMANDS_ABORT = /^dropbear\b/i
+const COMMANDS_ABORT = /^dropbear/i
 
 /** Whether files on this session's server are hashed by reading them back over SFTP. */
 export function readsBack(session: SftpSession): boolean {
