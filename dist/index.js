@@ -61304,7 +61304,7 @@ async function remoteSha256(session, remotePath, size) {
  * SFTP channels (its failed assertion `!channel->sent_close`): after every reconnect the next
  * hashes could drop it again until the retries run out. Its files are read back instead.
  */
-const COMMANDS_ABORT = /^dropbear\b/i;
+const COMMANDS_ABORT = /^dropbear/i;
 /** Whether files on this session's server are hashed by reading them back over SFTP. */
 function readsBack(session) {
     if (readBackServers.has(session.server))
