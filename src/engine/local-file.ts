@@ -73,15 +73,36 @@ export class LocalFileReader implements ChunkReader {
   }
 }
 
+/**
+ * Bytes written between background flushes. A big download is flushed to disk before its rename;
+ * left to the end, that fsync wrote the whole file out while nothing else happened (512 MiB: 0.35
+ * to 0.4 s on the test machine, a tenth of a loopback download). Flushing what was written so far
+ * each time this much more has been written overlaps the disk with the transfer, so the final
+ * fsync finds only the last few MiB.
+ */
+export const FLUSH_EVERY = 32 * 1024 * 1024
+
 export class LocalFileWriter implements ChunkWriter {
   readonly chunkSize = LOCAL_CHUNK
   readonly lanes = 1
+  private unflushed = 0
+  private flushing: Promise<void> | undefined
+  /** A background flush's failure: Linux reports a write-back error to one fsync only. */
+  private flushError: unknown
+  private flushedBytes = 0
 
-  private constructor(private readonly file: FileHandle) {}
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly flushEvery: number
+  ) {}
 
   /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
-  static async open(path: string, resume: boolean): Promise<LocalFileWriter> {
-    return new LocalFileWriter(await open(path, resume ? 'r+' : 'w', 0o600))
+  static async open(
+    path: string,
+    resume: boolean,
+    flushEvery = FLUSH_EVERY
+  ): Promise<LocalFileWriter> {
+    return new LocalFileWriter(await open(path, resume ? 'r+' : 'w', 0o600), flushEvery)
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
@@ -90,11 +111,38 @@ export class LocalFileWriter implements ChunkWriter {
       const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done)
       done += bytesWritten
     }
+    this.unflushed += data.length
+    if (this.unflushed >= this.flushEvery && !this.flushing) this.flushInBackground()
+  }
+
+  /** Bytes that a background flush has seen written to disk (for the tests). */
+  get flushed(): number {
+    return this.flushedBytes
   }
 
   /** Flushed to disk before the rename makes it visible under its real name. */
   async close(): Promise<void> {
-    await this.file.sync()
-    await this.file.close()
+    try {
+      await this.flushing
+      if (this.flushError !== undefined) throw this.flushError
+      await this.file.sync()
+    } finally {
+      await this.file.close()
+    }
+  }
+
+  private flushInBackground(): void {
+    const upTo = this.flushedBytes + this.unflushed
+    this.unflushed = 0
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushedBytes = upTo
+        this.flushing = undefined
+      },
+      (err: unknown) => {
+        this.flushError ??= err
+        this.flushing = undefined
+      }
+    )
   }
 }

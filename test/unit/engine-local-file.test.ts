@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { openLocalFile } from '../../src/engine/local-file.js'
+import { LocalFileWriter, openLocalFile } from '../../src/engine/local-file.js'
 import { TransferError } from '../../src/errors.js'
 import { rejected } from './real-keys.js'
 
@@ -48,5 +48,38 @@ describe('openLocalFile', () => {
 
   it('rejects a file that is gone', async () => {
     await expect(openLocalFile(path.join(dir, 'missing'), 5)).rejects.toThrow(/ENOENT/)
+  })
+})
+
+describe('LocalFileWriter', () => {
+  it('flushes to disk in the background as it goes, not only when closed', async () => {
+    const file = path.join(dir, 'flushed-as-it-goes')
+    const chunk = Buffer.alloc(64 * 1024, 7)
+    const writer = await LocalFileWriter.open(file, false, 256 * 1024)
+    try {
+      for (let i = 0; i < 16; i++) await writer.write(i * chunk.length, chunk)
+      // The flushes run beside the writes; the first one started after 256 KiB.
+      for (let waited = 0; writer.flushed === 0 && waited < 5000; waited += 10) {
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+      expect(writer.flushed).toBeGreaterThanOrEqual(256 * 1024)
+      expect(writer.flushed).toBeLessThanOrEqual(16 * chunk.length)
+    } finally {
+      await writer.close()
+    }
+    expect(readFileSync(file)).toEqual(Buffer.alloc(16 * chunk.length, 7))
+  })
+
+  it('does not flush a file smaller than the flush interval before it is closed', async () => {
+    const file = path.join(dir, 'small-unflushed')
+    const writer = await LocalFileWriter.open(file, false, 1024 * 1024)
+    try {
+      await writer.write(0, Buffer.alloc(1000, 1))
+      await new Promise(resolve => setTimeout(resolve, 50))
+      expect(writer.flushed).toBe(0)
+    } finally {
+      await writer.close()
+    }
+    expect(readFileSync(file)).toEqual(Buffer.alloc(1000, 1))
   })
 })
