@@ -215,7 +215,149 @@ const reusedReadResponse = {
   ]
 }
 
-export const SSH2_PATCHES = [pooledPadding, reusedGcmPacket, reusedWriteRequest, reusedReadResponse]
+/**
+ * ssh2's AES-GCM decipher feeds each packet to a fresh OpenSSL context in as many update() calls
+ * as socket reads it spans; with 64 KiB reads and 32 KiB packets that is most packets twice.
+ * Node's update() allocates twice per call (an output buffer one byte too long, then a zeroed
+ * copy of the right size), and a packet decrypted in two parts is copied a third time into a
+ * buffer of its own. The patched decipher gathers a split packet (encrypted, with its tag) in one
+ * reused buffer and decrypts every packet with a single update(); a packet that a read holds
+ * whole is decrypted where it lies. The tag is checked by final() as before, and nothing of a
+ * packet reaches ssh2 before it was.
+ */
+const singleGcmUpdate = {
+  name: 'one AES-GCM decipher update per packet',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find:
+        '        this._decipherInstance = createDecipheriv(\n' +
+        '          this._decipherSSLName,\n' +
+        '          this._decipherKey,\n' +
+        '          this._decipherIV\n' +
+        '        );\n' +
+        '        this._decipherInstance.setAutoPadding(false);\n' +
+        '        this._decipherInstance.setAAD(intToBytes(this._len));\n' +
+        '      }\n' +
+        '\n' +
+        '      // Read padding length, payload, and padding\n' +
+        '      if (this._pktLen < this._len) {\n' +
+        '        if (p >= dataLen)\n' +
+        '          return;\n' +
+        '        const nb = Math.min(this._len - this._pktLen, dataLen - p);\n' +
+        '        let decrypted;\n' +
+        '        if (p !== 0 || nb !== dataLen) {\n' +
+        '          decrypted = this._decipherInstance.update(\n' +
+        '            new Uint8Array(data.buffer, data.byteOffset + p, nb)\n' +
+        '          );\n' +
+        '        } else {\n' +
+        '          decrypted = this._decipherInstance.update(data);\n' +
+        '        }\n' +
+        '        if (decrypted.length) {\n' +
+        '          if (nb === this._len) {\n' +
+        '            this._packet = decrypted;\n' +
+        '          } else {\n' +
+        '            if (!this._packet)\n' +
+        '              this._packet = Buffer.allocUnsafe(this._len);\n' +
+        '            this._packet.set(decrypted, this._packetPos);\n' +
+        '          }\n' +
+        '          this._packetPos += decrypted.length;\n' +
+        '        }\n' +
+        '        p += nb;\n' +
+        '        this._pktLen += nb;\n' +
+        '        if (this._pktLen < this._len || p >= dataLen)\n' +
+        '          return;\n' +
+        '      }\n' +
+        '\n' +
+        '      // Read authentication tag\n' +
+        '      {\n' +
+        '        const nb = Math.min(16 - this._tagPos, dataLen - p);\n' +
+        '        if (p !== 0 || nb !== dataLen) {\n' +
+        '          this._tag.set(\n' +
+        '            new Uint8Array(data.buffer, data.byteOffset + p, nb),\n' +
+        '            this._tagPos\n' +
+        '          );\n' +
+        '        } else {\n' +
+        '          this._tag.set(data, this._tagPos);\n' +
+        '        }\n' +
+        '        p += nb;\n' +
+        '        this._tagPos += nb;\n' +
+        '        if (this._tagPos < 16)\n' +
+        '          return;\n' +
+        '      }\n' +
+        '\n' +
+        '      {\n' +
+        '        // Verify authentication tag\n' +
+        '        this._decipherInstance.setAuthTag(this._tag);\n' +
+        '\n' +
+        '        const decrypted = this._decipherInstance.final();\n' +
+        '\n' +
+        '        // XXX: this should never output any data since stream ciphers always\n' +
+        '        // return data from .update() and block ciphers must end on a multiple\n' +
+        '        // of the block length, which would have caused an exception to be\n' +
+        '        // thrown if the total input was not...\n' +
+        '        if (decrypted.length) {\n' +
+        '          if (this._packet)\n' +
+        '            this._packet.set(decrypted, this._packetPos);\n' +
+        '          else\n' +
+        '            this._packet = decrypted;\n' +
+        '        }\n' +
+        '      }\n',
+      replace:
+        '      }\n' +
+        '\n' +
+        '      // pinned-sftp patch (scripts/ssh2-patches.mjs): one decipher update() per packet. The\n' +
+        '      // encrypted packet and its tag are used in place when this chunk holds them whole, and\n' +
+        '      // are otherwise gathered in one reused buffer first.\n' +
+        '      const sealedLen = this._len + 16;\n' +
+        '      let sealed;\n' +
+        '      if (this._pktLen === 0 && dataLen - p >= sealedLen) {\n' +
+        '        sealed = new FastBuffer(data.buffer, data.byteOffset + p, sealedLen);\n' +
+        '        p += sealedLen;\n' +
+        '      } else {\n' +
+        '        if (p >= dataLen)\n' +
+        '          return;\n' +
+        '        if (this._sealed === undefined)\n' +
+        '          this._sealed = Buffer.allocUnsafeSlow(MAX_PACKET_SIZE);\n' +
+        '        const nb = Math.min(sealedLen - this._pktLen, dataLen - p);\n' +
+        '        this._sealed.set(new Uint8Array(data.buffer, data.byteOffset + p, nb), this._pktLen);\n' +
+        '        p += nb;\n' +
+        '        this._pktLen += nb;\n' +
+        '        if (this._pktLen < sealedLen)\n' +
+        '          return;\n' +
+        '        sealed = new FastBuffer(this._sealed.buffer, this._sealed.byteOffset, sealedLen);\n' +
+        '      }\n' +
+        '      const decipher = createDecipheriv(\n' +
+        '        this._decipherSSLName,\n' +
+        '        this._decipherKey,\n' +
+        '        this._decipherIV\n' +
+        '      );\n' +
+        '      decipher.setAutoPadding(false);\n' +
+        '      decipher.setAAD(intToBytes(this._len));\n' +
+        '      this._packet = decipher.update(\n' +
+        '        new FastBuffer(sealed.buffer, sealed.byteOffset, this._len)\n' +
+        '      );\n' +
+        '      decipher.setAuthTag(\n' +
+        '        new FastBuffer(sealed.buffer, sealed.byteOffset + this._len, 16)\n' +
+        '      );\n' +
+        '      {\n' +
+        '        // Verify authentication tag (final() throws when it does not match)\n' +
+        '        const decrypted = decipher.final();\n' +
+        '        if (decrypted.length)\n' +
+        '          this._packet = Buffer.concat([this._packet, decrypted]);\n' +
+        '      }\n',
+      count: 1
+    }
+  ]
+}
+
+export const SSH2_PATCHES = [
+  pooledPadding,
+  reusedGcmPacket,
+  singleGcmUpdate,
+  reusedWriteRequest,
+  reusedReadResponse
+]
 
 /**
  * Applies every patch to `text` (a bundle, or one of ssh2's own files for the tests). Throws

@@ -244,6 +244,131 @@ describe('ssh2 patch: reused AES-GCM plaintext packet', () => {
   })
 })
 
+describe('ssh2 patch: one AES-GCM decipher update per packet', () => {
+  interface Decipher {
+    decrypt(data: Buffer, p: number, len: number): unknown
+  }
+  type Crypto = Ssh2Crypto & { createDecipher(config: unknown): Decipher }
+
+  /** Loads crypto.js (patched or as installed), counting the update() calls of its deciphers. */
+  function loadCounting(patched: boolean): { crypto: Crypto; updates: () => number } {
+    const source = readFileSync(path.join(protocolDir, 'crypto.js'), 'utf8')
+    const file = path.join(dir, `crypto-${patched ? 'patched' : 'stock'}-counting.js`)
+    writeFileSync(file, patched ? applySsh2Patches(source, 'ssh2/lib/protocol/crypto.js') : source)
+    let updates = 0
+    const original = nodeCrypto.createDecipheriv
+    // crypto.js takes createDecipheriv from the module object once, when it is loaded.
+    nodeCrypto.createDecipheriv = ((...args: Parameters<typeof original>) => {
+      const decipher = original(...args)
+      const update = decipher.update.bind(decipher) as (data: Buffer) => Buffer
+      decipher.update = ((data: Buffer) => {
+        updates++
+        return update(data)
+      }) as typeof decipher.update
+      return decipher
+    }) as typeof original
+    try {
+      return { crypto: require(file) as Crypto, updates: () => updates }
+    } finally {
+      nodeCrypto.createDecipheriv = original
+    }
+  }
+
+  /** `payloads` sealed with aes128-gcm by ssh2's own cipher: what the server sends. */
+  function sealed(crypto: Ssh2Crypto, payloads: Buffer[]) {
+    const cipherInfo = crypto.CIPHER_INFO['aes128-gcm@openssh.com']
+    const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
+    const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
+    const wire: Buffer[] = []
+    const cipher = crypto.createCipher({
+      outbound: {
+        onWrite: (chunk: Buffer) => wire.push(Buffer.from(chunk)),
+        cipherInfo,
+        cipherKey: key,
+        cipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    for (const payload of payloads) {
+      const packet = cipher.allocPacket(payload.length)
+      payload.copy(packet, 5)
+      cipher.encrypt(packet)
+    }
+    return { wire: Buffer.concat(wire), cipherInfo, key, iv }
+  }
+
+  /** Feeds `wire` to a decipher in pieces of the given sizes (cycled); returns the payloads. */
+  function receive(
+    crypto: Crypto,
+    { wire, cipherInfo, key, iv }: ReturnType<typeof sealed>,
+    pieces: number[]
+  ): Buffer[] {
+    const received: Buffer[] = []
+    const decipher = crypto.createDecipher({
+      inbound: {
+        onPayload: (payload: Buffer) => void received.push(Buffer.from(payload)),
+        decipherInfo: cipherInfo,
+        decipherKey: key,
+        decipherIV: Buffer.from(iv),
+        seqno: 0,
+        forceNative: true
+      }
+    })
+    for (let p = 0, i = 0; p < wire.length; i++) {
+      // A fresh buffer per piece, as each socket read brings one.
+      const piece = Buffer.from(wire.subarray(p, p + pieces[i % pieces.length]))
+      decipher.decrypt(piece, 0, piece.length)
+      p += piece.length
+    }
+    return received
+  }
+
+  const sizes = [32768 + 9, 13, 1000, 32000, 16, 32768 + 9]
+  const payloads = Array.from({ length: 120 }, (_, i) => nodeCrypto.randomBytes(sizes[i % 6]))
+
+  it('decrypts every packet with one update(), however the reads cut the stream', () => {
+    const { crypto, updates } = loadCounting(true)
+    const stream = sealed(crypto, payloads)
+    // Socket-sized reads, reads that end inside a length or a tag, and one byte at a time.
+    for (const pieces of [[65536], [65536, 3, 17, 40000, 1], [7, 1, 2, 33000], [1]]) {
+      const before = updates()
+      const got = receive(crypto, stream, pieces)
+      expect(got.length).toBe(payloads.length)
+      expect(got.every((g, i) => g.equals(payloads[i]))).toBe(true)
+      expect(updates() - before).toBe(payloads.length)
+    }
+  })
+
+  it('refuses a packet whose body or tag was altered, and delivers nothing of it', () => {
+    const { crypto } = loadCounting(true)
+    const stream = sealed(crypto, payloads.slice(0, 3))
+    // Length (4 bytes, clear), padding length, payload and at least 4 bytes of padding in
+    // 16-byte blocks, then the 16-byte tag.
+    const body = (len: number): number => 16 * Math.ceil((1 + len + 4) / 16)
+    const first = 4 + body(payloads[0].length) + 16
+    const second = 4 + body(payloads[1].length)
+    // The second packet: a byte of its body, then a byte of its tag.
+    for (const at of [first + 10, first + second + 3]) {
+      const wire = Buffer.from(stream.wire)
+      wire[at] ^= 1
+      const got: Buffer[] = []
+      expect(() => got.push(...receive(crypto, { ...stream, wire }, [65536, 5000, 1, 30]))).toThrow(
+        /authenticate/
+      )
+      expect(got).toEqual([])
+    }
+  })
+
+  it('is needed: ssh2 as installed decrypts a packet cut by a read in two update() calls', () => {
+    const { crypto, updates } = loadCounting(false)
+    const stream = sealed(crypto, payloads)
+    const got = receive(crypto, stream, [65536])
+    expect(got.every((g, i) => g.equals(payloads[i]))).toBe(true)
+    expect(updates()).toBeGreaterThan(payloads.length)
+  })
+})
+
 describe('ssh2 patch: reused SFTP write request buffer', () => {
   const handle = Buffer.from('h1')
   /** An SFTP client channel whose SSH layer records what it is given. */
