@@ -30,17 +30,33 @@ export function coalesceWrites(client: ssh2.Client): void {
  * Behind a jump host the socket is a channel of the bastion's connection, which cuts what it is
  * given into packets of its own (32 KiB on OpenSSH): each 32 KiB packet of the inner connection
  * (a little more with its framing) would become two, one of them tiny, each encrypted and sent
- * on its own. Joining what one tick writes lets the channel send full packets.
+ * on its own. Joining what one tick writes lets the channel send full packets. What a tick joins
+ * (often megabytes) goes into a buffer that serves again once the channel has taken its bytes:
+ * a fresh one each tick cost new pages from the kernel and garbage for the collector.
  */
 function joinWrites(sock: Writable): void {
   const write = sock.write.bind(sock) as (...args: unknown[]) => boolean
   const end = sock.end.bind(sock) as (...args: unknown[]) => Writable
+  const spare: Buffer[] = []
   let pending: Buffer[] = []
+  let bytes = 0
   const flush = (): void => {
     if (pending.length === 0) return
-    const data = pending.length === 1 ? pending[0] : Buffer.concat(pending)
+    const parts = pending
+    const size = bytes
     pending = []
-    write(data)
+    bytes = 0
+    if (parts.length === 1) {
+      write(parts[0])
+      return
+    }
+    const joined = takeJoinBuffer(spare, size)
+    let at = 0
+    for (const part of parts) at += part.copy(joined, at)
+    // The channel calls back once it holds none of these bytes any more (sent, or given up).
+    write(joined.subarray(0, size), () => {
+      if (spare.length < JOIN_BUFFERS_KEPT) spare.push(joined)
+    })
   }
   Reflect.set(sock, 'write', (...args: unknown[]) => {
     const [chunk] = args
@@ -50,12 +66,24 @@ function joinWrites(sock: Writable): void {
     }
     if (pending.length === 0) process.nextTick(flush)
     pending.push(chunk)
+    bytes += chunk.length
     return true
   })
   Reflect.set(sock, 'end', (...args: unknown[]) => {
     flush()
     return end(...args)
   })
+}
+
+/** Join buffers kept for reuse per connection: a few ticks' writes wait for window at most. */
+const JOIN_BUFFERS_KEPT = 4
+
+/** A spare join buffer of at least `size` bytes, or a new one (never below 256 KiB). */
+function takeJoinBuffer(spare: Buffer[], size: number): Buffer {
+  const i = spare.findIndex(b => b.length >= size)
+  if (i >= 0) return spare.splice(i, 1)[0]
+  if (spare.length > 0) spare.shift()
+  return Buffer.allocUnsafeSlow(Math.max(size, 256 * 1024))
 }
 
 /** What ssh2's SFTP object asks of the connection's protocol (all it uses, in ssh2 1.17). */
