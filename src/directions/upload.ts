@@ -181,6 +181,7 @@ async function send(
   book?.retain(rel => byRel.has(rel))
   for (const [rel, entry] of plan.verified ?? []) book?.record(rel, entry)
   book?.startPeriodicFlush(() => pool.current.main)
+  book?.flushWhenRecorded(toSend.length, () => pool.current.main)
   let results: FileResult[]
   try {
     results = await uploadFiles(pool.connect, dest, toSend, {

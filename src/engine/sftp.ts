@@ -13,6 +13,9 @@ const FALLBACK_CHUNK = 32 * 1024
 /** Open files per channel when the server does not say (no `limits@openssh.com`). */
 export const FALLBACK_OPEN_HANDLES = 64
 
+/** READDIR requests kept in flight per folder on a server that answers in order. */
+const READDIR_AHEAD = 3
+
 /** Never more per channel than this, whatever a server offers: memory and fairness. */
 const MAX_OPEN_HANDLES = 1024
 
@@ -184,19 +187,28 @@ export class SftpChannel {
   ): Promise<RemoteEntry[]> {
     const handle = await this.call<Buffer>(`list ${path}`, cb => this.sftp.opendir(path, cb))
     const listed: RemoteEntry[] = []
+    const next = () =>
+      this.call<ssh2.FileEntryWithStats[] | undefined>(`list ${path}`, cb =>
+        this.sftp.readdir(handle, (err, list) => {
+          if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, undefined)
+          else cb(err, list)
+        })
+      )
+    // A server that answers in order gets the next batches' requests before this one's answer:
+    // OpenSSH sends 100 names a batch, so a folder of up to 200 costs one round trip after its
+    // opening instead of three (past its end the server answers EOF again).
+    const asked = [next()]
+    if (this.processesInOrder) for (let i = 1; i < READDIR_AHEAD; i++) asked.push(next())
     try {
       for (;;) {
-        const batch = await this.call<ssh2.FileEntryWithStats[] | undefined>(`list ${path}`, cb =>
-          this.sftp.readdir(handle, (err, list) => {
-            if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, undefined)
-            else cb(err, list)
-          })
-        )
+        const batch = await asked.shift()
         if (!batch) break
         onBatch(batch.map(entry => entry.filename))
         for (const entry of batch) listed.push({ name: entry.filename, ...toStat(entry.attrs) })
+        asked.push(next())
       }
     } finally {
+      for (const request of asked) request.catch(() => undefined)
       // Not awaited: the server answers in order, and the next request need not wait for it.
       this.close(handle).catch(() => undefined)
     }

@@ -29,19 +29,37 @@ export async function readSmallFile(
   }
 }
 
-/** Writes a small remote file through a temporary name and an atomic rename. */
-export async function writeSmallFileAtomically(
+/** A small file's temporary file, opened before its content is known. */
+export interface OpenedTemp {
+  temp: string
+  handle: Buffer
+}
+
+/** Opens the temporary file writeSmallFileAtomically writes `remotePath` through. */
+export async function openSmallFileTemp(
   channel: SftpChannel,
-  remotePath: string,
-  text: string
-): Promise<void> {
+  remotePath: string
+): Promise<OpenedTemp> {
   // A fresh token per write: fan-out servers sharing a file system write this file at once.
   const temp = path.posix.join(
     path.posix.dirname(remotePath),
     tempNameFor(path.posix.basename(remotePath), newRunToken())
   )
+  return { temp, handle: await channel.open(temp, 'w') }
+}
+
+/**
+ * Writes a small remote file through a temporary name and an atomic rename; into `opened`, a
+ * temporary file from openSmallFileTemp on the same channel, when given.
+ */
+export async function writeSmallFileAtomically(
+  channel: SftpChannel,
+  remotePath: string,
+  text: string,
+  opened?: OpenedTemp
+): Promise<void> {
   const data = Buffer.from(text, 'utf8')
-  const handle = await channel.open(temp, 'w')
+  const { temp, handle } = opened ?? (await openSmallFileTemp(channel, remotePath))
   const pieces: Buffer[] = []
   for (let offset = 0; offset < data.length; offset += channel.maxWriteLen) {
     pieces.push(data.subarray(offset, offset + channel.maxWriteLen))

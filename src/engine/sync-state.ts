@@ -5,7 +5,12 @@ import { ConnectionError } from '../errors.js'
 import { parseState, serializeState } from '../plans/state-format.js'
 import { STATE_FILE, type StateEntry, type SyncState } from '../plans/sync.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
-import { readSmallFile, writeSmallFileAtomically } from './small-files.js'
+import {
+  openSmallFileTemp,
+  readSmallFile,
+  writeSmallFileAtomically,
+  type OpenedTemp
+} from './small-files.js'
 
 /** How often, at most, the state file is rewritten while files land. */
 const FLUSH_INTERVAL_MS = 3000
@@ -67,6 +72,10 @@ export class StateBook {
   private writing: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
   private notBefore = 0
+  private awaited = -1
+  private early: (() => SftpChannel) | undefined
+  /** The state's temporary file, opened while the files move; used by one write at most. */
+  private opened: { on: SftpChannel; file: Promise<OpenedTemp | undefined> } | undefined
 
   /**
    * Takes `previous` over rather than copying it (50,000 entries twice in memory): the caller
@@ -83,6 +92,23 @@ export class StateBook {
   record(rel: string, entry: StateEntry): void {
     this.state.files.set(rel, entry)
     this.dirty = true
+    if (--this.awaited === 0 && this.early) void this.flush(this.early(), true)
+  }
+
+  /**
+   * Writes the state as soon as `count` more files are recorded, without waiting for the upload
+   * to wind up (leftover temporary files, folder modes): the last file's round trips and the
+   * state's then overlap. Its temporary file is opened now, while the files move, so the
+   * write costs two round trips after the last file, not three. stop() still writes whatever
+   * changed after that.
+   */
+  flushWhenRecorded(count: number, channel: () => SftpChannel): void {
+    this.awaited = count
+    this.early = channel
+    if (count <= 0) return
+    const on = channel()
+    const file = openSmallFileTemp(on, this.file).catch(() => undefined)
+    this.opened = { on, file }
   }
 
   forget(rel: string): void {
@@ -103,22 +129,38 @@ export class StateBook {
 
   async stop(channel: SftpChannel): Promise<void> {
     this.stopTimer()
-    await this.flush(channel)
+    await this.flush(channel, true)
+    // A temporary file opened for a write that never came is not left behind.
+    const unused = this.opened
+    this.opened = undefined
+    const file = await unused?.file
+    if (!unused || !file) return
+    await unused.on.close(file.handle).catch(() => undefined)
+    await unused.on.unlink(file.temp).catch(() => undefined)
+  }
+
+  private get file(): string {
+    return path.posix.join(this.target, STATE_FILE)
   }
 
   stopTimer(): void {
     clearInterval(this.timer)
   }
 
-  /** Writes are queued one after another; a failed write is a warning, the next one retries. */
-  flush(channel: SftpChannel): Promise<void> {
+  /**
+   * Writes are queued one after another; a failed write is a warning, the next one retries.
+   * `early`: into the temporary file opened ahead, when it was opened on this channel.
+   */
+  flush(channel: SftpChannel, early = false): Promise<void> {
     if (!this.dirty) return this.writing
     this.dirty = false
     this.writing = this.writing.then(async () => {
       const started = this.now()
       try {
-        const file = path.posix.join(this.target, STATE_FILE)
-        await writeSmallFileAtomically(channel, file, serializeState(this.state))
+        const opened = early && this.opened?.on === channel ? this.opened.file : undefined
+        if (opened) this.opened = undefined
+        const ahead = await opened
+        await writeSmallFileAtomically(channel, this.file, serializeState(this.state), ahead)
       } catch (err) {
         this.dirty = true
         core.warning(`Could not save the sync state: ${forLog((err as Error).message)}`)

@@ -24,9 +24,9 @@ export async function listRemoteTree(
   input: ListedInput = 'target'
 ): Promise<RemoteTree> {
   const tree: RemoteTree = { files: new Map(), dirs: [], others: [] }
-  const exists = await lister.stat(root).catch(absentUnlessLost)
-  if (!exists?.isDirectory) return tree
-  await new ListingBudget(input).walk(
+  // The root is listed while it is looked up, not after: one round trip less. A listing of a
+  // root that is missing or no folder fails or is dropped, and its failure then means nothing.
+  const walked = new ListingBudget(input).walk(
     lister,
     { dir: root, rel: '', depth: 0 },
     (folder, entries) => {
@@ -44,5 +44,13 @@ export async function listRemoteTree(
       return subdirs
     }
   )
+  const failed = walked.then(
+    () => undefined,
+    (err: unknown) => ({ err })
+  )
+  const exists = await lister.stat(root).catch(absentUnlessLost)
+  if (!exists?.isDirectory) return { files: new Map(), dirs: [], others: [] }
+  const failure = await failed
+  if (failure) throw failure.err
   return tree
 }

@@ -63,3 +63,66 @@ describe('SftpChannel on an extra connection (behind a jump host)', () => {
     expect(err).not.toBeInstanceOf(ExtraConnectionLost)
   })
 })
+
+/** A channel whose folder listings wait until the test answers each READDIR. */
+function lister(inOrder: boolean) {
+  const readdirs: Callback[] = []
+  const closed: Buffer[] = []
+  const sftp = Object.assign(new EventEmitter(), {
+    _maxReadLen: 4,
+    _maxWriteLen: 4,
+    _isOpenSSH: inOrder,
+    opendir: (_p: string, cb: Callback) => cb(undefined, Buffer.from('d')),
+    readdir: (_h: Buffer, cb: Callback) => void readdirs.push(cb),
+    close: (h: Buffer, cb: Callback) => {
+      closed.push(h)
+      cb(undefined)
+    }
+  })
+  return { channel: new SftpChannel(sftp as unknown as ssh2.SFTPWrapper), readdirs, closed }
+}
+
+const names = (...n: string[]) => n.map(filename => ({ filename, attrs: { mode: 0o100644 } }))
+const eof = () => Object.assign(new Error('EOF'), { code: 1 })
+const turn = () => new Promise(resolve => setImmediate(resolve))
+
+describe('SftpChannel.readdir', () => {
+  // At 50 ms a round trip, a folder of 200 names took 3 READDIR round trips; now 1.
+  it('asks for the next batches before the answer to this one, where the server answers in order', async () => {
+    const { channel, readdirs, closed } = lister(true)
+    const listing = channel.readdir('/srv')
+    await turn()
+    expect(readdirs).toHaveLength(3)
+    readdirs[0](undefined, names('a', 'b'))
+    readdirs[1](undefined, names('c'))
+    readdirs[2](eof())
+    await turn()
+    // One more request for each batch that was answered with names; EOF ends the listing.
+    expect(readdirs).toHaveLength(5)
+    readdirs[3](eof())
+    readdirs[4](eof())
+    expect((await listing).map(e => e.name)).toEqual(['a', 'b', 'c'])
+    expect(closed).toHaveLength(1)
+  })
+
+  it('asks for one batch at a time elsewhere', async () => {
+    const { channel, readdirs } = lister(false)
+    const listing = channel.readdir('/srv')
+    await turn()
+    expect(readdirs).toHaveLength(1)
+    readdirs[0](undefined, names('a'))
+    await turn()
+    expect(readdirs).toHaveLength(2)
+    readdirs[1](eof())
+    expect((await listing).map(e => e.name)).toEqual(['a'])
+  })
+
+  it('rejects with the error of a batch, and leaves no request unhandled', async () => {
+    const { channel, readdirs } = lister(true)
+    const listing = channel.readdir('/srv')
+    await turn()
+    for (const answer of readdirs)
+      answer(Object.assign(new Error('Permission denied'), { code: 3 }))
+    await expect(listing).rejects.toThrow('Permission denied')
+  })
+})

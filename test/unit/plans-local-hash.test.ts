@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { hashFile, hashLocalFiles } from '../../src/plans/local-hash.js'
+import { hashFile, hashLocalFiles, hashOnThread } from '../../src/plans/local-hash.js'
 
 const MiB = 1024 * 1024
 let dir: string
@@ -30,6 +30,8 @@ describe('hashLocalFiles', () => {
       const hashes = await hashLocalFiles([{ path: file, rel: `f${size}`, size }])
       expect(hashes.get(`f${size}`)).toBe(sha(data))
       expect(await hashFile(file, size)).toBe(sha(data))
+      const threaded = await hashOnThread([{ path: file, rel: `f${size}`, size }])
+      expect(threaded?.get(`f${size}`)).toBe(sha(data))
     }
   )
 
@@ -38,6 +40,8 @@ describe('hashLocalFiles', () => {
     const file = put('grown', data)
     const hashes = await hashLocalFiles([{ path: file, rel: 'grown', size: 10 }])
     expect(hashes.get('grown')).toBe(sha(data))
+    const threaded = await hashOnThread([{ path: file, rel: 'grown', size: 10 }])
+    expect(threaded?.get('grown')).toBe(sha(data))
   })
 
   it('hashes many files, each under its own name', async () => {
@@ -45,14 +49,35 @@ describe('hashLocalFiles', () => {
       const data = Buffer.from(`file ${i}\n`.repeat(i % 7))
       return { path: put(`m${i}`, data), rel: `m${i}`, size: data.length, want: sha(data) }
     })
-    const hashes = await hashLocalFiles(files)
-    expect(hashes.size).toBe(600)
-    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+    for (const onThread of [false, true]) {
+      const hashes = await hashLocalFiles(files, onThread)
+      expect(hashes.size).toBe(600)
+      for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+    }
   })
 
-  it('rejects when a file is gone', async () => {
+  // The second thread is what keeps 50,000 files' hashing off the thread that lists and plans.
+  it('hashes many files on a second thread, which answers for every file', async () => {
+    const files = Array.from({ length: 40 }, (_, i) => {
+      const data = randomBytes(i * 100)
+      return { path: put(`t${i}`, data), rel: `t${i}`, size: data.length, want: sha(data) }
+    })
+    const hashes = await hashOnThread(files)
+    expect(hashes).toBeDefined()
+    expect(hashes?.size).toBe(40)
+    for (const f of files) expect(hashes?.get(f.rel)).toBe(f.want)
+  })
+
+  it.each([false, true])('rejects when a file is gone (second thread: %s)', async onThread => {
+    const there = put('there', Buffer.from('x'))
     await expect(
-      hashLocalFiles([{ path: path.join(dir, 'missing'), rel: 'missing', size: 1 }])
-    ).rejects.toThrow(/ENOENT/)
+      hashLocalFiles(
+        [
+          { path: there, rel: 'there', size: 1 },
+          { path: path.join(dir, 'missing'), rel: 'missing', size: 1 }
+        ],
+        onThread
+      )
+    ).rejects.toThrow(/ENOENT.*missing/)
   })
 })
