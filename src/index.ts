@@ -1,3 +1,9 @@
+import { setFlagsFromString } from 'node:v8'
 import { run } from './main.js'
 
+// Hundreds of small files in flight keep every request's objects alive for a round trip, and V8
+// answers that survival by growing its young generation up to 16 MiB semispaces: about 25 MiB of
+// peak memory for 10,000 files (168 MiB instead of 143). Kept at its first size, it cost no
+// measurable CPU there, nor on a 256 MiB file. Set before any work, so it holds throughout.
+setFlagsFromString('--semi-space-growth-factor=1')
 await run()

@@ -106,6 +106,11 @@ export class Watermark {
     return this.mark
   }
 
+  /** Whether completed chunks are hashed, so must be handed over as bytes, not a length. */
+  get hashes(): boolean {
+    return this.hashing
+  }
+
   /** The SHA-256 (hex) of the whole prefix; call once, when the prefix is the whole file. */
   digest(): string | undefined {
     // A retry after the file was complete asks again: the answer must not change.

@@ -154,13 +154,29 @@ async function transferAndFinish(
     return writer.finish(setAttributes)
   }
   // One chunk: send the write, the check and the close together, one round trip for all three.
+  const { wrote, done } = await sendWhole(reader, writer, size, written)
+  const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)])
+  written.complete(0, done)
+  onBytes(size)
+  return landed
+}
+
+/**
+ * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
+ * they are hashed nothing holds them while the answers take a round trip: a buffer held that long
+ * outlives V8's young generation, and with hundreds of files in flight those buffers and their
+ * garbage grew the heap by tens of MiB.
+ */
+async function sendWhole(
+  reader: OpenedReader,
+  writer: RemoteFileWriter,
+  size: number,
+  written: Watermark
+): Promise<{ wrote: Promise<void>; done: Buffer | number }> {
   const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0)
   await reader.expectEnd?.(size)
   const wrote = size > 0 ? writer.write(0, data) : Promise.resolve()
-  const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)])
-  written.complete(0, data)
-  onBytes(size)
-  return landed
+  return { wrote, done: written.hashes ? data : data.length }
 }
 
 /** A mode that was asked for must hold; times kept by default may be refused with a warning. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { TransferError } from '../errors.js'
 import { takeChunkBuffer, type ChunkReader, type ChunkWriter } from './chunks.js'
@@ -7,38 +7,46 @@ import { takeChunkBuffer, type ChunkReader, type ChunkWriter } from './chunks.js
 const LOCAL_CHUNK = 1024 * 1024
 
 /**
- * Files up to this size are read whole, synchronously, when opened: from the page cache that is a
- * few microseconds, while asynchronous open, read and close cost three thread-pool round trips
- * per file, which dominate when thousands of small files go out.
+ * Files up to this size are read synchronously, at the moment their bytes are sent: from the page
+ * cache that is a few microseconds, while asynchronous open, read and close cost three
+ * thread-pool round trips per file, which dominate when thousands of small files go out.
  */
 const READ_WHOLE_MAX = 256 * 1024
 
 /** Opens a local file for sending; `size` is what the plan expects it to hold. */
 export async function openLocalFile(path: string, size: number): Promise<ChunkReader & Closable> {
-  return size <= READ_WHOLE_MAX ? WholeFileReader.read(path) : LocalFileReader.open(path)
+  return size <= READ_WHOLE_MAX ? new SmallFileReader(path) : LocalFileReader.open(path)
 }
 
 interface Closable {
   close(): Promise<void>
 }
 
-/** A small file, already in memory. */
-class WholeFileReader implements ChunkReader, Closable {
+/**
+ * A small file, read when its bytes are asked for, not when it is opened: the remote temporary
+ * file's handle takes a round trip to arrive, and bytes read before it would be held meanwhile,
+ * hundreds of files at once.
+ */
+class SmallFileReader implements ChunkReader, Closable {
   readonly chunkSize = LOCAL_CHUNK
   readonly lanes = 1
 
-  private constructor(
-    private readonly data: Buffer,
-    private readonly path: string
-  ) {}
-
-  static read(path: string): WholeFileReader {
-    return new WholeFileReader(readFileSync(path), path)
-  }
+  constructor(private readonly path: string) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset + length > this.data.length) throw shorter(this.path)
-    return this.data.subarray(offset, offset + length)
+    const data = Buffer.allocUnsafe(length)
+    const fd = openSync(this.path, 'r')
+    try {
+      let got = 0
+      while (got < length) {
+        const n = readSync(fd, data, got, length - got, offset + got)
+        if (n === 0) throw shorter(this.path)
+        got += n
+      }
+    } finally {
+      closeSync(fd)
+    }
+    return data
   }
 
   async close(): Promise<void> {}

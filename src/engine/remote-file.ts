@@ -144,12 +144,9 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
 
   /**
    * Sets `attrs` (times, mode) once every byte is written, asks the server what it holds (size,
-   * mtime) and closes every handle. The requests go out together, behind any write still in
-   * flight on the same channel, which the server answers first: for a one-chunk file, write,
-   * attributes, check and close cost a single round trip. A refused attribute change comes back
-   * as `attrsError`, for the caller to judge; the stat then already shows the times that stuck.
-   * `writtenAt` is the file's mtime before any time was set: the server's own clock, which
-   * ages of other runs' temporary files are measured against.
+   * mtime) and closes every handle. A refused attribute change comes back as `attrsError`, for
+   * the caller to judge. `writtenAt` is the file's mtime before any time was set: the server's
+   * own clock, which ages of other runs' temporary files are measured against.
    */
   async finish(
     attrs?: FileAttributes
@@ -163,19 +160,21 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
           )
         : Promise.resolve(undefined)
     if (!this.inOrder) {
+      // Each waits for the one before; the stat afterwards shows the times that stuck.
       const clock = attrs ? await channel.fstat(handle) : undefined
       const attrsError = await setAttrs()
       const info = await channel.fstat(handle)
       await this.close()
       return landed(info, attrsError, clock)
     }
-    const [clock, attrsError, info] = await Promise.all([
-      attrs ? channel.fstat(handle) : undefined,
-      setAttrs(),
-      channel.fstat(handle),
-      this.close()
-    ])
-    return landed(info, attrsError, clock)
+    // The stat, the attributes and the close go out together, behind any write still in flight
+    // on the same channel, which the server answers first: for a one-chunk file, write, check,
+    // attributes and close cost a single round trip. The stat comes before the attributes, so
+    // one request reads both the size and the server's clock: every request per file is work
+    // for the server's sftp process, thousands of times over. OpenSSH sets the times it
+    // acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
+    const [info, attrsError] = await Promise.all([channel.fstat(handle), setAttrs(), this.close()])
+    return landed(attrsError ? info : withAttributes(info, attrs), attrsError, info)
   }
 
   /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
@@ -221,6 +220,17 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
         `${this.path} is longer than the ${size} bytes the server reported; it was not kept.`
       )
     }
+  }
+}
+
+/** A stat taken before `attrs` were set, as it reads once they are. */
+function withAttributes(info: RemoteStat, attrs: FileAttributes | undefined): RemoteStat {
+  if (!attrs) return info
+  return {
+    ...info,
+    mtime: attrs.mtime ?? info.mtime,
+    atime: attrs.atime ?? info.atime,
+    mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
   }
 }
 

@@ -233,9 +233,11 @@ export class SftpSession {
    */
   lanesFor(size: number, turn: number): SftpChannel[] {
     const big = size >= SPREAD_THRESHOLD
-    const extra = big ? this.extras.sessions.filter(s => !s.dead).map(s => s.channels) : []
+    // Asked once per file: a small file's one lane comes without building the big files' list.
+    if (!big) return [this.channels[turn % this.channels.length]]
+    const extra = this.extras.sessions.filter(s => !s.dead).map(s => s.channels)
     const channels = extra.length > 0 ? interleave([this.channels, ...extra]) : this.channels
-    const count = big ? bigFileLanes(this.roundTripMs, channels.length) : 1
+    const count = bigFileLanes(this.roundTripMs, channels.length)
     const first = (turn * count) % channels.length
     const lanes = Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
     const own = lanes.findIndex(c => this.channels.includes(c))

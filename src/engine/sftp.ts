@@ -48,6 +48,7 @@ export class SftpChannel {
   /** This channel's own waiting calls: a channel can close while the connection stays up. */
   private readonly waiting = new Set<(err: Error) => void>()
   private closed = false
+  private posixRename?: boolean
 
   constructor(
     private readonly sftp: ssh2.SFTPWrapper,
@@ -95,7 +96,9 @@ export class SftpChannel {
   }
 
   get hasPosixRename(): boolean {
-    return this.extensionVersion('posix-rename@openssh.com') !== undefined
+    // Asked once per file renamed: the extension list does not change once the channel is up.
+    this.posixRename ??= this.extensionVersion('posix-rename@openssh.com') !== undefined
+    return this.posixRename
   }
 
   open(path: string, flags: 'r' | 'r+' | 'w'): Promise<Buffer> {

@@ -47,7 +47,24 @@ describe('openLocalFile', () => {
   }
 
   it('rejects a file that is gone', async () => {
-    await expect(openLocalFile(path.join(dir, 'missing'), 5)).rejects.toThrow(/ENOENT/)
+    const opened = await openLocalFile(path.join(dir, 'missing'), 5).then(
+      reader => ({ reader }),
+      (error: unknown) => ({ error })
+    )
+    // A large file is refused when opened; a small one when its bytes are asked for.
+    const error = 'error' in opened ? opened.error : await rejected(() => opened.reader.read(0, 5))
+    expect((error as Error).message).toMatch(/ENOENT/)
+  })
+
+  it('reads a small file when its bytes are asked for, not when it is opened', async () => {
+    // Bytes read at open would be held while the remote handle takes a round trip to arrive,
+    // for hundreds of files at once.
+    const file = path.join(dir, 'late')
+    writeFileSync(file, 'before')
+    const reader = await openLocalFile(file, 5)
+    writeFileSync(file, 'after')
+    expect((await reader.read(0, 5)).toString()).toBe('after')
+    await reader.close()
   })
 })
 

@@ -10,14 +10,20 @@ type Callback = (err: Error | null | undefined, value?: unknown) => void
 class Backend {
   readonly files = new Map<string, { data: Buffer; mtime: number }>()
   readonly open = new Map<string, string>()
+  /** Every request received, in order. */
+  readonly requests: string[] = []
+  /** Set to refuse attribute changes with this error. */
+  refuseAttributes?: Error
   private next = 0
 
   /** An SFTP channel on a connection (`liveness`) that reached this backend. */
-  channel(liveness: Liveness): SftpChannel {
+  channel(liveness: Liveness, openssh = false): SftpChannel {
     const sftp = Object.assign(new EventEmitter(), {
       _maxReadLen: 4,
       _maxWriteLen: 4,
+      _isOpenSSH: openssh,
       open: (path: string, flags: string, cb: Callback) => {
+        this.requests.push('open')
         if (flags === 'w') this.files.set(path, { data: Buffer.alloc(0), mtime: 1000 })
         else if (!this.files.has(path)) return cb(missing(path))
         const handle = `h${this.next++}`
@@ -25,6 +31,7 @@ class Backend {
         cb(undefined, Buffer.from(handle))
       },
       fstat: (handle: Buffer, cb: Callback) => {
+        this.requests.push('fstat')
         const file = this.fileOf(handle)
         cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
       },
@@ -41,7 +48,15 @@ class Backend {
         file.data = grown
         cb(undefined)
       },
+      fsetstat: (handle: Buffer, attrs: { mtime?: number }, cb: Callback) => {
+        this.requests.push('fsetstat')
+        const file = this.fileOf(handle)
+        if (this.refuseAttributes) return cb(this.refuseAttributes)
+        if (attrs.mtime !== undefined) file.mtime = attrs.mtime
+        cb(undefined)
+      },
       close: (handle: Buffer, cb: Callback) => {
+        this.requests.push('close')
         this.open.delete(handle.toString())
         cb(undefined)
       }
@@ -116,5 +131,32 @@ describe('a file spread over connections that reached different backends', () =>
       code: SFTP_STATUS.NO_SUCH_FILE
     })
     expect(a.open.size).toBe(0)
+  })
+})
+
+describe('finishing a written file on a server that answers in order (OpenSSH)', () => {
+  const write = async (backend: Backend, attrs?: { atime: number; mtime: number }) => {
+    const writer = await RemoteFileWriter.open([backend.channel(new Liveness(), true)], '/t', false)
+    await writer.write(0, Buffer.from('abc'))
+    backend.requests.length = 0
+    return writer.finish(attrs)
+  }
+
+  it('checks the size and reads the clock with one stat, before the times are set', async () => {
+    const backend = new Backend()
+    const landed = await write(backend, { atime: 40, mtime: 50 })
+    // One request fewer per file than a stat for the clock and another for the check.
+    expect(backend.requests).toEqual(['fstat', 'fsetstat', 'close'])
+    expect(landed).toMatchObject({ size: 3, mtime: 50, atime: 40, writtenAt: 1000 })
+    expect(landed.attrsError).toBeUndefined()
+    expect(backend.files.get('/t')?.mtime).toBe(50)
+  })
+
+  it('reports the time the file was written when the server refuses to set times', async () => {
+    const backend = new Backend()
+    backend.refuseAttributes = Object.assign(new Error('denied'), { code: 3 })
+    const landed = await write(backend, { atime: 40, mtime: 50 })
+    expect(landed).toMatchObject({ size: 3, mtime: 1000, writtenAt: 1000 })
+    expect(landed.attrsError?.message).toBe('denied')
   })
 })
