@@ -63,3 +63,75 @@ describe('SftpChannel on an extra connection (behind a jump host)', () => {
     expect(err).not.toBeInstanceOf(ExtraConnectionLost)
   })
 })
+
+describe('SftpChannel.readdir', () => {
+  /** A folder of `count` names served 100 a batch; READDIRs wait until the test answers them. */
+  function folder(count: number, inOrder: boolean) {
+    const names = Array.from({ length: count }, (_, i) => `f${i}`)
+    const waiting: Callback[] = []
+    let served = 0
+    const sftp = Object.assign(new EventEmitter(), {
+      _isOpenSSH: inOrder,
+      opendir: (_p: string, cb: Callback) => cb(undefined, Buffer.from('d')),
+      readdir: (_h: Buffer, cb: Callback) => void waiting.push(cb),
+      close: (_h: Buffer, cb: Callback) => cb(undefined)
+    })
+    /** Answers every READDIR waiting now, in order, as an in-order server does. */
+    const answerAll = (): number => {
+      const now = waiting.splice(0)
+      for (const cb of now) {
+        const batch = names.slice(served, served + 100)
+        served += batch.length
+        if (batch.length === 0) cb(Object.assign(new Error('End of file'), { code: 1 }))
+        else
+          cb(
+            undefined,
+            batch.map(filename => ({ filename, attrs: { mode: 0o100644, size: 1 } }))
+          )
+      }
+      return now.length
+    }
+    const channel = new SftpChannel(sftp as unknown as ssh2.SFTPWrapper)
+    return { channel, waiting, answerAll, names }
+  }
+
+  const flush = () => new Promise(r => setImmediate(r))
+
+  it('asks for several batches at once from a server that answers in order', async () => {
+    const f = folder(250, true)
+    const listing = f.channel.readdir('/d')
+    await flush()
+    // Three batches and the end, in one round trip instead of four.
+    expect(f.waiting.length).toBeGreaterThanOrEqual(4)
+    let rounds = 0
+    while (f.waiting.length > 0 || rounds === 0) {
+      f.answerAll()
+      rounds++
+      await flush()
+    }
+    expect(rounds).toBe(1)
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+
+  it('keeps asking, more at a time, while a long folder goes on', async () => {
+    const f = folder(1000, true)
+    const listing = f.channel.readdir('/d')
+    let rounds = 0
+    for (await flush(); f.waiting.length > 0; await flush()) {
+      f.answerAll()
+      rounds++
+    }
+    expect(rounds).toBeLessThanOrEqual(3)
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+
+  it('asks one batch at a time from a server that may answer out of order', async () => {
+    const f = folder(250, false)
+    const listing = f.channel.readdir('/d')
+    for (await flush(); f.waiting.length > 0; await flush()) {
+      expect(f.waiting).toHaveLength(1)
+      f.answerAll()
+    }
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+})
