@@ -25,10 +25,14 @@ export async function runRelay(settings: RelaySettings, report: RunReport): Prom
   // The source's connection and key exchange run while the destination is checked; its login
   // waits for that check (the gate), so a wrong destination pin still reaches no login anywhere.
   const probe = probeHostKey(destination, options)
+  probe.catch(() => undefined)
   const early = openSession(
     source,
     settings,
-    probe.then(() => true)
+    probe.then(
+      () => true,
+      () => false
+    )
   )
   early.catch(() => undefined)
   let head: Promise<SftpSession> | undefined = early
