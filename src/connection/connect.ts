@@ -37,6 +37,12 @@ export interface ConnectOptions {
   retries: number
   /** ssh2 debug sink, for `ACTIONS_STEP_DEBUG`. */
   debug?: (message: string) => void
+  /**
+   * Logging in waits for this (a relay's check of its destination): the key exchange pauses once
+   * the host key matched, so nothing reaches the server until it settles, and `false` (or a
+   * rejection) ends the attempt before any credential is sent.
+   */
+  gate?: Promise<boolean>
 }
 
 /** Opens the byte stream an attempt runs over: a TCP socket, or a channel through a bastion. */
@@ -257,7 +263,7 @@ export function connectConfig(
     // transfers are caught by the session's own watchdog (see Liveness).
     keepaliveInterval: 30_000,
     keepaliveCountMax: 10,
-    hostVerifier: makeHostVerifier(endpoint.pins, seen),
+    hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
   }

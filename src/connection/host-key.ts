@@ -18,14 +18,20 @@ export interface Presented {
  */
 export function makeHostVerifier(
   pins: Pin[],
-  seen: Presented[]
+  seen: Presented[],
+  gate?: Promise<boolean>
 ): (key: Buffer, verify: (valid: boolean) => void) => void {
   return (key, verify) => {
     const presented = describeVerdict(judgeHostKey(pins, key))
     seen.push(presented)
     // Saying yes is not the end: ssh2 then checks the server's signature with that key, so a
     // server that merely presents a pinned public key (anyone can copy one) still fails.
-    verify(presented.accepted)
+    if (!presented.accepted || !gate) {
+      verify(presented.accepted)
+      return
+    }
+    // Still the callback form: the promise is kept here, never handed to ssh2.
+    void gate.then(verify, () => verify(false))
   }
 }
 

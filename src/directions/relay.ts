@@ -6,6 +6,7 @@ import { formatHostPort, type RelaySettings } from '../inputs/settings.js'
 import { Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import type { RunReport } from '../report/types.js'
+import type { SftpSession } from '../engine/session.js'
 import { plannedRows, planRemote } from './download.js'
 import { SessionPool } from './session-pool.js'
 import { hostReport, openSession } from './sessions.js'
@@ -20,28 +21,53 @@ export async function runRelay(settings: RelaySettings, report: RunReport): Prom
   const destination = settings.targetServer
   const options = { timeoutMs: settings.timeoutMs, retries: settings.retries }
   const destAddress = formatHostPort(destination.host, destination.port)
-  await core.group(`Check the host key of ${destAddress} (no login yet)`, async () => {
-    const presented = await probeHostKey(destination, options)
-    core.info(
-      `${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`
-    )
-  })
   const srcAddress = formatHostPort(source.host, source.port)
-  const sources = new SessionPool(srcAddress, settings.retries, () => openSession(source, settings))
+  // The source's connection and key exchange run while the destination is checked; its login
+  // waits for that check (the gate), so a wrong destination pin still reaches no login anywhere.
+  const probe = probeHostKey(destination, options)
+  probe.catch(() => undefined)
+  const early = openSession(
+    source,
+    settings,
+    probe.then(
+      () => true,
+      () => false
+    )
+  )
+  early.catch(() => undefined)
+  let head: Promise<SftpSession> | undefined = early
+  const sources = new SessionPool(srcAddress, settings.retries, () => {
+    const attempt = head ?? openSession(source, settings)
+    head = undefined
+    return attempt
+  })
   const destinations = new SessionPool(destAddress, settings.retries, () =>
     openSession(destination, settings)
   )
   let pairs: SessionPool<RelayPair> | undefined
+  let connecting: Promise<SftpSession> | undefined
   const times = new PhaseTimes(`${srcAddress} to ${destAddress}`)
   try {
+    await core.group(`Check the host key of ${destAddress} (no login yet)`, async () => {
+      const presented = await probe
+      core.info(
+        `${destAddress} presented ${forLog(presented.keyType)} ${presented.fingerprint}: pinned.`
+      )
+    })
     const from = await core.group(`Connect to ${srcAddress}`, () => sources.first())
     report.hosts.push(hostReport('source', source, from))
+    // The destination logs in while the source is listed.
+    connecting = settings.dryRun ? undefined : destinations.first()
+    connecting?.catch(() => undefined)
     const files = await planRemote(settings, sources, report, times)
-    if (settings.dryRun) {
+    if (settings.dryRun || !connecting) {
       for (const row of plannedRows(files, settings.target)) report.files.push(row)
       return
     }
-    const to = await core.group(`Connect to ${destAddress}`, () => destinations.first())
+    const to = await core.group(
+      `Connect to ${destAddress}`,
+      () => connecting as Promise<SftpSession>
+    )
     report.hosts.push(hostReport('target', destination, to))
     const progress = new Progress(sumSizes(files))
     const what = `relaying from ${srcAddress} to ${destAddress}`
@@ -75,5 +101,10 @@ export async function runRelay(settings: RelaySettings, report: RunReport): Prom
     pairs?.closeAll()
     sources.closeAll()
     destinations.closeAll()
+    // A destination still logging in when planning failed is closed once it is up.
+    void connecting?.then(
+      () => destinations.closeAll(),
+      () => undefined
+    )
   }
 }

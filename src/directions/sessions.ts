@@ -11,11 +11,16 @@ import { CHANNELS, HASH_CHANNELS, stallLimitMs } from './channels.js'
  * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
  * attempt; a SessionPool retries it.
  */
-export async function openSession(endpoint: Endpoint, settings: Settings): Promise<SftpSession> {
+export async function openSession(
+  endpoint: Endpoint,
+  settings: Settings,
+  gate?: Promise<boolean>
+): Promise<SftpSession> {
   const options = {
     timeoutMs: settings.timeoutMs,
     retries: 0,
-    debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined
+    debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined,
+    ...(gate ? { gate } : {})
   }
   const connection = await connectVerifiedOnce(endpoint, options)
   logVerified(endpoint, connection)

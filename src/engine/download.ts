@@ -18,7 +18,7 @@ import {
   type FileAttributes
 } from './attributes.js'
 import { copyRange, Watermark } from './chunks.js'
-import { FolderCheck, landWhole, realpathOfExisting } from './local-landing.js'
+import { FolderCheck, LandingBuffers, landWhole, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
@@ -47,6 +47,8 @@ interface Run {
   options: TransferOptions
   sidecars: SidecarChecksums | undefined
   folders: FolderCheck
+  /** Buffers small files are read into, used again once a file landed. */
+  buffers: LandingBuffers
   /** Files streamed in chunks whose temporary file may outlive an attempt, until they land. */
   started: Map<RemoteFile, DownloadJob>
   turns: number
@@ -80,7 +82,14 @@ export async function downloadFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
     : undefined
-  const run: Run = { options, sidecars, folders, started: new Map(), turns: 0 }
+  const run: Run = {
+    options,
+    sidecars,
+    folders,
+    buffers: new LandingBuffers(),
+    started: new Map(),
+    turns: 0
+  }
   const results = await runWithRetries({
     jobs: files,
     what: options.what,
@@ -172,21 +181,27 @@ async function fetchWhole(
   run: Run
 ): Promise<string | undefined> {
   const { options } = run
-  const data = await readWholeRemote(channel, file.path, file.size)
-  options.onBytes(data.length)
-  let sha256: string | undefined
-  if (options.verifySha256) {
-    const received = createHash('sha256').update(data).digest('hex')
-    await timed(options.times, 'verify', async () => {
-      checkAgainstSidecar(received, await run.sidecars?.expectedFor(file.path))
-      await checkAgainstServer(session, file.path, file.size, received, 'received')
-    })
-    sha256 = received
+  const buffer = run.buffers.take(file.size)
+  try {
+    // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
+    const data = await readWholeRemote(channel, file.path, file.size, buffer)
+    options.onBytes(data.length)
+    let sha256: string | undefined
+    if (options.verifySha256) {
+      const received = createHash('sha256').update(data).digest('hex')
+      await timed(options.times, 'verify', async () => {
+        checkAgainstSidecar(received, await run.sidecars?.expectedFor(file.path))
+        await checkAgainstServer(session, file.path, file.size, received, 'received')
+      })
+      sha256 = received
+    }
+    const started = performance.now()
+    landWhole(tempPath, finalPath, data, attrs)
+    options.times?.add('write and rename', performance.now() - started)
+    return sha256
+  } finally {
+    run.buffers.give(buffer)
   }
-  const started = performance.now()
-  landWhole(tempPath, finalPath, data, attrs)
-  options.times?.add('write and rename', performance.now() - started)
-  return sha256
 }
 
 /** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */

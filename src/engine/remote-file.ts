@@ -248,15 +248,16 @@ function landed(
  * the handle arrives, the read, a one-byte read at `size` (which must find the end) and, on a
  * server that answers in order, the close all go out together: two round trips per file instead
  * of four. A short first answer (the file shrank, or a server that splits reads) is completed by
- * reading on from a fresh handle.
+ * reading on from a fresh handle. `into` (at least `size` bytes) is filled instead of a new buffer.
  */
 export async function readWholeRemote(
   channel: SftpChannel,
   path: string,
-  size: number
+  size: number,
+  into?: Buffer
 ): Promise<Buffer> {
   const handle = await channel.open(path, 'r')
-  const buffer = Buffer.allocUnsafe(size)
+  const buffer = into ? into.subarray(0, size) : Buffer.allocUnsafe(size)
   const first = size > 0 ? channel.read(handle, buffer, size, 0) : Promise.resolve(0)
   const end = channel.read(handle, Buffer.allocUnsafe(1), 1, size)
   const closed = channel.processesInOrder

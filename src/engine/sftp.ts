@@ -13,11 +13,11 @@ const FALLBACK_CHUNK = 32 * 1024
 /** Open files per channel when the server does not say (no `limits@openssh.com`). */
 export const FALLBACK_OPEN_HANDLES = 64
 
-/** READDIR requests kept in flight per folder on a server that answers in order. */
-const READDIR_AHEAD = 3
-
 /** Never more per channel than this, whatever a server offers: memory and fairness. */
 const MAX_OPEN_HANDLES = 1024
+
+/** READDIR requests kept in flight on one folder handle, where the server answers in order. */
+const READDIRS_AHEAD = 4
 
 export type SftpError = Error & { code?: number | string }
 
@@ -190,32 +190,47 @@ export class SftpChannel {
   ): Promise<RemoteEntry[]> {
     const handle = await this.call<Buffer>(`list ${path}`, cb => this.sftp.opendir(path, cb))
     const listed: RemoteEntry[] = []
-    const next = () =>
-      this.call<ssh2.FileEntryWithStats[] | undefined>(`list ${path}`, cb =>
-        this.sftp.readdir(handle, (err, list) => {
-          if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, undefined)
-          else cb(err, list)
-        })
-      )
-    // A server that answers in order gets the next batches' requests before this one's answer:
-    // OpenSSH sends 100 names a batch, so a folder of up to 200 costs one round trip after its
-    // opening instead of three (past its end the server answers EOF again).
-    const asked = [next()]
-    if (this.processesInOrder) for (let i = 1; i < READDIR_AHEAD; i++) asked.push(next())
+    const keep = (batch: ssh2.FileEntryWithStats[]): void => {
+      onBatch(batch.map(entry => entry.filename))
+      for (const entry of batch) listed.push({ name: entry.filename, ...toStat(entry.attrs) })
+    }
     try {
-      for (;;) {
-        const batch = await asked.shift()
-        if (!batch) break
-        onBatch(batch.map(entry => entry.filename))
-        for (const entry of batch) listed.push({ name: entry.filename, ...toStat(entry.attrs) })
-        asked.push(next())
+      // A server that answers in order sends the batches in order however many are asked for at
+      // once, so a folder of a few hundred names costs one round trip, not one per 100 names.
+      // Asked in rounds until one ends: the requests past the end cost an answer, not a wait.
+      const inOrder = this.processesInOrder
+      for (
+        let round = inOrder ? READDIRS_AHEAD : 1;
+        ;
+        round = inOrder ? Math.min(64, 2 * round) : 1
+      ) {
+        const asked = Array.from({ length: round }, () => this.readdirBatch(path, handle))
+        for (const batch of asked) batch.catch(() => undefined)
+        let ended = false
+        for (const batch of asked) {
+          const got = await batch
+          if (!got) ended = true
+          else if (!ended) keep(got)
+        }
+        if (ended) break
       }
     } finally {
-      for (const request of asked) request.catch(() => undefined)
       // Not awaited: the server answers in order, and the next request need not wait for it.
       this.close(handle).catch(() => undefined)
     }
     return listed
+  }
+
+  private readdirBatch(
+    path: string,
+    handle: Buffer
+  ): Promise<ssh2.FileEntryWithStats[] | undefined> {
+    return this.call<ssh2.FileEntryWithStats[] | undefined>(`list ${path}`, cb =>
+      this.sftp.readdir(handle, (err, list) => {
+        if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, undefined)
+        else cb(err, list)
+      })
+    )
   }
 
   /**

@@ -54,6 +54,30 @@ describe('makeHostVerifier', () => {
     ])
   })
 
+  it('with a gate, answers a pinned key only once the gate opens, and no when it closes', async () => {
+    let open: (ok: boolean) => void = () => undefined
+    const gate = new Promise<boolean>(resolve => (open = resolve))
+    const answers: boolean[] = []
+    const verifier = makeHostVerifier(pins(ed.sha256), [], gate)
+    expect(verifier(ed.blob, valid => answers.push(valid))).toBeUndefined()
+    await new Promise(resolve => setImmediate(resolve))
+    expect(answers).toEqual([])
+    open(true)
+    await new Promise(resolve => setImmediate(resolve))
+    expect(answers).toEqual([true])
+
+    const closed: boolean[] = []
+    const refused = Promise.reject(new Error('the destination is not the pinned server'))
+    makeHostVerifier(pins(ed.sha256), [], refused)(ed.blob, valid => closed.push(valid))
+    await new Promise(resolve => setImmediate(resolve))
+    expect(closed).toEqual([false])
+    // A key that matches no pin is refused at once, whatever the gate says.
+    const never = new Promise<boolean>(() => undefined)
+    expect(present(makeHostVerifier(pins(ed.sha256), [], never), ecdsa.blob).answers).toEqual([
+      false
+    ])
+  })
+
   it('refuses a key that matches no pin, synchronously, and records it', () => {
     const seen: Presented[] = []
     const verifier = makeHostVerifier(pins(ed.sha256), seen)

@@ -64,6 +64,78 @@ describe('SftpChannel on an extra connection (behind a jump host)', () => {
   })
 })
 
+describe('SftpChannel.readdir', () => {
+  /** A folder of `count` names served 100 a batch; READDIRs wait until the test answers them. */
+  function folder(count: number, inOrder: boolean) {
+    const names = Array.from({ length: count }, (_, i) => `f${i}`)
+    const waiting: Callback[] = []
+    let served = 0
+    const sftp = Object.assign(new EventEmitter(), {
+      _isOpenSSH: inOrder,
+      opendir: (_p: string, cb: Callback) => cb(undefined, Buffer.from('d')),
+      readdir: (_h: Buffer, cb: Callback) => void waiting.push(cb),
+      close: (_h: Buffer, cb: Callback) => cb(undefined)
+    })
+    /** Answers every READDIR waiting now, in order, as an in-order server does. */
+    const answerAll = (): number => {
+      const now = waiting.splice(0)
+      for (const cb of now) {
+        const batch = names.slice(served, served + 100)
+        served += batch.length
+        if (batch.length === 0) cb(Object.assign(new Error('End of file'), { code: 1 }))
+        else
+          cb(
+            undefined,
+            batch.map(filename => ({ filename, attrs: { mode: 0o100644, size: 1 } }))
+          )
+      }
+      return now.length
+    }
+    const channel = new SftpChannel(sftp as unknown as ssh2.SFTPWrapper)
+    return { channel, waiting, answerAll, names }
+  }
+
+  const flush = () => new Promise(r => setImmediate(r))
+
+  it('asks for several batches at once from a server that answers in order', async () => {
+    const f = folder(250, true)
+    const listing = f.channel.readdir('/d')
+    await flush()
+    // Three batches and the end, in one round trip instead of four.
+    expect(f.waiting.length).toBeGreaterThanOrEqual(4)
+    let rounds = 0
+    while (f.waiting.length > 0 || rounds === 0) {
+      f.answerAll()
+      rounds++
+      await flush()
+    }
+    expect(rounds).toBe(1)
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+
+  it('keeps asking, more at a time, while a long folder goes on', async () => {
+    const f = folder(1000, true)
+    const listing = f.channel.readdir('/d')
+    let rounds = 0
+    for (await flush(); f.waiting.length > 0; await flush()) {
+      f.answerAll()
+      rounds++
+    }
+    expect(rounds).toBeLessThanOrEqual(3)
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+
+  it('asks one batch at a time from a server that may answer out of order', async () => {
+    const f = folder(250, false)
+    const listing = f.channel.readdir('/d')
+    for (await flush(); f.waiting.length > 0; await flush()) {
+      expect(f.waiting).toHaveLength(1)
+      f.answerAll()
+    }
+    expect((await listing).map(e => e.name)).toEqual(f.names)
+  })
+})
+
 /** A channel whose folder listings wait until the test answers each READDIR. */
 function lister(inOrder: boolean) {
   const readdirs: Callback[] = []
@@ -82,41 +154,9 @@ function lister(inOrder: boolean) {
   return { channel: new SftpChannel(sftp as unknown as ssh2.SFTPWrapper), readdirs, closed }
 }
 
-const names = (...n: string[]) => n.map(filename => ({ filename, attrs: { mode: 0o100644 } }))
-const eof = () => Object.assign(new Error('EOF'), { code: 1 })
 const turn = () => new Promise(resolve => setImmediate(resolve))
 
-describe('SftpChannel.readdir', () => {
-  // At 50 ms a round trip, a folder of 200 names took 3 READDIR round trips; now 1.
-  it('asks for the next batches before the answer to this one, where the server answers in order', async () => {
-    const { channel, readdirs, closed } = lister(true)
-    const listing = channel.readdir('/srv')
-    await turn()
-    expect(readdirs).toHaveLength(3)
-    readdirs[0](undefined, names('a', 'b'))
-    readdirs[1](undefined, names('c'))
-    readdirs[2](eof())
-    await turn()
-    // One more request for each batch that was answered with names; EOF ends the listing.
-    expect(readdirs).toHaveLength(5)
-    readdirs[3](eof())
-    readdirs[4](eof())
-    expect((await listing).map(e => e.name)).toEqual(['a', 'b', 'c'])
-    expect(closed).toHaveLength(1)
-  })
-
-  it('asks for one batch at a time elsewhere', async () => {
-    const { channel, readdirs } = lister(false)
-    const listing = channel.readdir('/srv')
-    await turn()
-    expect(readdirs).toHaveLength(1)
-    readdirs[0](undefined, names('a'))
-    await turn()
-    expect(readdirs).toHaveLength(2)
-    readdirs[1](eof())
-    expect((await listing).map(e => e.name)).toEqual(['a'])
-  })
-
+describe('SftpChannel.readdir errors', () => {
   it('rejects with the error of a batch, and leaves no request unhandled', async () => {
     const { channel, readdirs } = lister(true)
     const listing = channel.readdir('/srv')

@@ -95,7 +95,33 @@ describe('listRemoteFiles', () => {
     const { files, refused } = await list(server, ['/data/sub/deep/c.txt'])
     expect(files).toEqual([{ path: '/data/sub/deep/c.txt', rel: 'c.txt', size: 3, mtime: MTIME }])
     expect(refused).toEqual([])
-    expect(server.readdirs).toEqual([])
+    // Asked for along with the stat, in case it was a folder; its failure is ignored.
+    expect(server.readdirs).toEqual(['/data/sub/deep/c.txt'])
+  })
+
+  it("asks for a named folder's listing along with its stat, and lists it once", async () => {
+    const server = new FakeServer('/data', DATA)
+    const calls: string[] = []
+    const lister: RemoteLister = {
+      stat: async p => {
+        calls.push(`stat ${p}`)
+        // The stat's answer comes after the listing was asked for: one round trip, not two.
+        await new Promise(resolve => setImmediate(resolve))
+        calls.push(`stat answered`)
+        return server.stat(p)
+      },
+      readdir: (p, onBatch) => {
+        calls.push(`readdir ${p}`)
+        return server.readdir(p).then(listing => {
+          onBatch?.(listing.map(e => e.name))
+          return listing
+        })
+      }
+    }
+    const { files } = await list(lister, ['/data/other'])
+    expect(rels(files)).toEqual(['e.txt', 'f.log'])
+    expect(calls.slice(0, 3)).toEqual(['readdir /data/other', 'stat /data/other', 'stat answered'])
+    expect(server.readdirs).toEqual(['/data/other'])
   })
 
   it('recurses into a directory, paths relative to it, dot entries included', async () => {
