@@ -46,6 +46,8 @@ export interface DeliverOptions {
   times?: PhaseTimes
   /** Times and mode set on the temporary file before the rename (`preserve`, `chmod`). */
   setAttributes?: FileAttributes
+  /** Called once the file is checked and only its rename is left (see RetryPlan.run). */
+  release?: () => void
 }
 
 /** What landed: the server's view of the file, and its hash when one was computed. */
@@ -131,6 +133,7 @@ export async function deliver(
   const checked = await timed(options.times, 'verify', () =>
     checkContent(target, delivery, options)
   )
+  options.release?.()
   // On the file's own channel: renames spread over the server's sftp-server processes.
   await timed(options.times, 'rename', () =>
     lanes[0].replace(delivery.tempPath, delivery.finalPath)

@@ -96,10 +96,10 @@ export function relayFiles(
         pair,
         pending.map(f => f.rel)
       ),
-    run: async (pair, file) => {
+    run: async (pair, file, release) => {
       current = pair
       const delivery = deliveryOf(file)
-      const result = await relayOne(pair, file, delivery, options, sidecars)
+      const result = await relayOne(pair, file, delivery, { ...options, release }, sidecars)
       started.delete(file)
       landings.landed(delivery)
       return result
@@ -114,7 +114,7 @@ async function relayOne(
   pair: RelayPair,
   file: RemoteFile,
   delivery: Delivery,
-  options: TransferOptions,
+  options: TransferOptions & { release: () => void },
   sidecars: SidecarChecksums | undefined
 ): Promise<FileResult> {
   const size = file.size

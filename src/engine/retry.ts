@@ -40,8 +40,12 @@ export interface RetryPlan<J, S extends Reconnectable> {
   connect: () => Promise<S>
   /** Runs once per connection before its jobs (e.g. creating directories). */
   prepare?: (session: S, jobs: J[]) => Promise<void>
-  /** Moves one file. Throws on a network failure; returns a failed result for a file's own fault. */
-  run: (session: S, job: J) => Promise<FileResult>
+  /**
+   * Moves one file. Throws on a network failure; returns a failed result for a file's own fault.
+   * `release` gives the job's place to the next one while this one finishes (its rename): the
+   * place bounds what is open on the server, and a rename holds nothing open.
+   */
+  run: (session: S, job: J, release: () => void) => Promise<FileResult>
   /** Runs once after every job finished on a connection that is still up (e.g. tidying). */
   finish?: (session: S) => Promise<void>
   /** The result to report for a job that never completed. */
@@ -107,31 +111,46 @@ async function runRound<J, S extends Reconnectable>(
     // A few workers take the jobs in turn: a promise and closure per job made up front cost
     // memory by the file (50,000 files), however few of them run at once.
     const width = Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity))
+    // Jobs that gave their place back before finishing; all are awaited before the round ends.
+    const finishing = new Set<Promise<void>>()
+    let failed: { err: unknown } | undefined
+    const settle = (job: J, err: unknown): void => {
+      if (session.fatal) {
+        round.error = session.fatal
+        round.fatal = true
+        round.pending.push(job)
+        return
+      }
+      if (!isTransient(err, session)) {
+        failed ??= { err }
+        return
+      }
+      round.error ??= err
+      round.pending.push(job)
+      session.kill()
+    }
     let next = 0
     const work = async (): Promise<void> => {
-      while (next < jobs.length) {
+      while (next < jobs.length && failed === undefined) {
         const job = jobs[next++]
         if (round.error !== undefined) {
           round.pending.push(job)
           continue
         }
-        try {
-          round.done.push(await runJob(plan, session, job))
-        } catch (err) {
-          if (session.fatal) {
-            round.error = session.fatal
-            round.fatal = true
-            round.pending.push(job)
-            continue
-          }
-          if (!isTransient(err, session)) throw err
-          round.error ??= err
-          round.pending.push(job)
-          session.kill()
-        }
+        let release = (): void => undefined
+        const released = new Promise<void>(resolve => (release = resolve))
+        const running = runJob(plan, session, job, release).then(
+          result => void round.done.push(result),
+          (err: unknown) => settle(job, err)
+        )
+        finishing.add(running)
+        void running.then(() => finishing.delete(running))
+        await Promise.race([released, running])
       }
     }
     await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work))
+    await Promise.all([...finishing])
+    if (failed) throw failed.err
   } catch (err) {
     session.close()
     if (session.fatal) return { done: [], pending: jobs, error: session.fatal, fatal: true }
@@ -159,11 +178,12 @@ async function runRound<J, S extends Reconnectable>(
 async function runJob<J, S extends Reconnectable>(
   plan: RetryPlan<J, S>,
   session: S,
-  job: J
+  job: J,
+  release: () => void
 ): Promise<FileResult> {
   for (let losses = 0; ; losses++) {
     try {
-      return await plan.run(session, job)
+      return await plan.run(session, job, release)
     } catch (err) {
       if (!extraOnly(err, session) || losses >= EXTRA_LOSSES) throw err
       core.debug(`Going on without a lost extra connection: ${forLog(describe(err))}`)

@@ -65,9 +65,9 @@ export function uploadFiles(
         session,
         pending.map(f => f.rel)
       ),
-    run: async (session, file) => {
+    run: async (session, file, release) => {
       const job = jobFor(file)
-      const result = await uploadOne(session, job, options)
+      const result = await uploadOne(session, job, { ...options, release })
       started.delete(file)
       landings.landed(job.delivery)
       return result
@@ -80,7 +80,7 @@ export function uploadFiles(
 async function uploadOne(
   session: SftpSession,
   job: UploadJob,
-  options: TransferOptions
+  options: TransferOptions & { release: () => void }
 ): Promise<FileResult> {
   try {
     const open = () => openLocalFile(job.file.path, job.file.size)

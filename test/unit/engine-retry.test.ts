@@ -42,7 +42,7 @@ const ok = (job: string): FileResult => ({
 /** A plan over jobs named by strings, with every call recorded. */
 function harness(
   jobs: string[],
-  run: (session: FakeSession, job: string) => Promise<FileResult>,
+  run: (session: FakeSession, job: string, release: () => void) => Promise<FileResult>,
   overrides: Partial<RetryPlan<string, FakeSession>> = {}
 ) {
   const sessions: FakeSession[] = []
@@ -62,9 +62,9 @@ function harness(
     prepare: async (session, pending) => {
       prepared.push([session.id, [...pending]])
     },
-    run: (session, job) => {
+    run: (session, job, release) => {
       runs.push([session.id, job])
-      return run(session, job)
+      return run(session, job, release)
     },
     finish: async session => {
       finished.push(session.id)
@@ -399,6 +399,51 @@ describe('runWithRetries', () => {
     expect(new Set(results.map(r => r.source)).size).toBe(1000)
     expect(touchedAtFirstRun).toBeGreaterThan(0)
     expect(touchedAtFirstRun).toBeLessThanOrEqual(4)
+  })
+
+  it('starts the next job once a running one gave its place back (its rename left)', async () => {
+    let startB = (): void => undefined
+    const bStarted = new Promise<void>(resolve => (startB = resolve))
+    const h = harness(['a', 'b'], async (_, job, release) => {
+      if (job === 'b') {
+        startB()
+        return ok(job)
+      }
+      release()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        bStarted,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('b waited for a')), 2000)
+        })
+      ]).finally(() => clearTimeout(timer))
+      return ok(job)
+    })
+    h.plan.concurrency = 1
+    const results = bySource(await runWithRetries(h.plan))
+    expect(results.get('a')?.status).toBe('transferred')
+    expect(results.get('b')?.status).toBe('transferred')
+    expect(h.sessions).toHaveLength(1)
+  })
+
+  it('runs a job again on a new connection when it fails on the network after giving its place back', async () => {
+    const h = harness(['a', 'b', 'c'], async (session, job, release) => {
+      if (job === 'a' && session.id === 1) {
+        release()
+        await new Promise(r => setImmediate(r))
+        throw transient()
+      }
+      return ok(job)
+    })
+    h.plan.concurrency = 1
+    const results = bySource(await runWithRetries(h.plan))
+    expect([...results.values()].every(r => r.status === 'transferred')).toBe(true)
+    expect(results.size).toBe(3)
+    expect(h.runs.filter(([, job]) => job === 'a')).toEqual([
+      [1, 'a'],
+      [2, 'a']
+    ])
+    expect(h.sessions[0].kills).toBe(1)
   })
 
   it('returns nothing and connects nowhere for no jobs', async () => {
