@@ -188,6 +188,9 @@ async function send(
       ...transferOptions(settings, progress, `uploading to ${pool.address}`),
       hash: settings.syncChanged,
       times,
+      ...(plan.tree.files.size + plan.tree.dirs.length > 0
+        ? { listedDirs: new Set(plan.tree.dirs) }
+        : {}),
       onLanded: (rel, landed) => {
         const size = byRel.get(rel)?.size
         if (book && size !== undefined && landed.sha256)

@@ -247,7 +247,8 @@ export function landingSteps<S>(
   deliveries: Delivery[] | Landings,
   sessionOf: (connection: S) => SftpSession,
   folderMode?: FolderModeOf<S>,
-  times?: PhaseTimes
+  times?: PhaseTimes,
+  listed?: ReadonlySet<string>
 ): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
   let sighted: Promise<string[]> | undefined
   const modes: Array<{ dir: string; mode: number }> = []
@@ -256,7 +257,7 @@ export function landingSteps<S>(
     prepare: async (connection, rels) => {
       const session = sessionOf(connection)
       const created = await timed(times, 'mkdir', () =>
-        ensureRemoteDirs(session.main, target, rels)
+        ensureRemoteDirs(session.main, target, rels, listed)
       )
       // A folder made just now holds no other run's leftovers: only older folders are listed.
       const fresh = new Set(created)

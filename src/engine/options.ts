@@ -20,4 +20,9 @@ export interface TransferOptions {
   onLanded?: (rel: string, delivered: Delivered) => void
   /** Times and modes carried from the source (`preserve`) or forced (`chmod`). */
   preserve?: AttributeSettings
+  /**
+   * Folders below the target that the plan's listing found (so the target exists): they are not
+   * created again, which spares a re-deploy the round trip before its first file.
+   */
+  listedDirs?: ReadonlySet<string>
 }

@@ -7,22 +7,27 @@ import { SFTP_STATUS, type RemoteStat, type SftpChannel, type SftpError } from '
  * Creates `target` and every directory below it that `rels` need, each once: all in one
  * pipelined burst, parents first, on servers that answer in order; elsewhere one tree level at
  * a time with the level's directories created in parallel. Returns the directories this call
- * created (not those that were there already), for `chmod` and `preserve: mode`.
+ * created (not those that were there already), for `chmod` and `preserve: mode`. `listed` are
+ * the folders below the target that this run's listing found, which proves the target exists:
+ * only the others are created, and when there are none, nothing is sent at all.
  */
 export async function ensureRemoteDirs(
   channel: SftpChannel,
   target: string,
-  rels: string[]
+  rels: string[],
+  listed?: ReadonlySet<string>
 ): Promise<string[]> {
   const levels = new Map<number, Set<string>>()
   for (const rel of rels) {
     const parts = rel.split('/').slice(0, -1)
     parts.forEach((_, i) => {
+      if (listed?.has(parts.slice(0, i + 1).join('/'))) return
       const dir = path.posix.join(target, ...parts.slice(0, i + 1))
       if (!levels.has(i)) levels.set(i, new Set())
       levels.get(i)?.add(dir)
     })
   }
+  if (listed && levels.size === 0) return []
   const depths = [...levels.keys()].sort((a, b) => a - b)
   const byDepth = depths.map(depth => [...(levels.get(depth) ?? [])])
   // A server that answers in order creates each parent before the child sent after it, so the

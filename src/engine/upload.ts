@@ -52,7 +52,8 @@ export function uploadFiles(
       const source = rel === undefined ? undefined : folders.get(rel)
       return folderMode(options.preserve, source ? async () => statSync(source).mode : undefined)
     },
-    options.times
+    options.times,
+    options.listedDirs
   )
   return runWithRetries({
     jobs: files,

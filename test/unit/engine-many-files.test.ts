@@ -140,6 +140,25 @@ describe('ensureRemoteDirs', () => {
     await expect(done).resolves.toEqual(dirs)
   })
 
+  it('sends nothing when the listing found the target and every folder (a re-deploy)', async () => {
+    const fake = new FakeChannel(true)
+    const listed = new Set(['a', 'a/b', 'a/b/c', 'd', 'd/e'])
+    await expect(ensureRemoteDirs(asChannel(fake), '/t/site', rels, listed)).resolves.toEqual([])
+    expect(fake.sent).toEqual([])
+  })
+
+  it('creates only the folders the listing did not find', async () => {
+    const fake = new FakeChannel(true)
+    const done = ensureRemoteDirs(asChannel(fake), '/t/site', rels, new Set(['a', 'a/b', 'd']))
+    await settle()
+    expect(fake.sent.filter(r => r.startsWith('mkdir /t/site/'))).toEqual([
+      'mkdir /t/site/d/e',
+      'mkdir /t/site/a/b/c'
+    ])
+    fake.answerAll()
+    await expect(done).resolves.toEqual(expect.arrayContaining(['/t/site/d/e', '/t/site/a/b/c']))
+  })
+
   it('judges the folders above an existing target by the target alone', async () => {
     const fake = new FakeChannel(true)
     fake.mkdir = (path: string) =>
