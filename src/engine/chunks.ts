@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import pLimit, { type LimitFunction } from 'p-limit'
+import { buffers } from './buffer-pool.js'
 
 /** Reads byte ranges of one file. */
 export interface ChunkReader {
@@ -38,39 +39,6 @@ export function requestBudget(): RequestBudget {
   return pLimit(REQUESTS_IN_FLIGHT)
 }
 
-/**
- * Chunk buffers kept for reuse. A big file moves in thousands of 255 KiB chunks; a fresh buffer
- * for each costs new pages from the kernel, and the garbage they leave costs old-generation
- * collections: more CPU, measured, than the bytes' own copies (docs/adr/0005).
- */
-const POOL_FREE_MAX = 32
-const poolMade = new WeakSet<ArrayBufferLike>()
-const poolFree = new Set<ArrayBufferLike>()
-
-/** A buffer of `length` bytes for one chunk, taken from the pool when one fits. */
-export function takeChunkBuffer(length: number): Buffer {
-  for (const ab of poolFree) {
-    poolFree.delete(ab)
-    if (ab.byteLength >= length) return Buffer.from(ab, 0, length)
-  }
-  const buffer = Buffer.allocUnsafeSlow(length)
-  poolMade.add(buffer.buffer)
-  return buffer
-}
-
-/**
- * Gives a chunk back for reuse. Only for a buffer nothing reads or writes any more; one the pool
- * did not make (a slice of a file read whole, a caller's own) is left alone.
- */
-export function releaseChunkBuffer(data: Buffer): void {
-  if (poolMade.has(data.buffer) && poolFree.size < POOL_FREE_MAX) poolFree.add(data.buffer)
-}
-
-/** Buffers waiting in the pool, for the tests. */
-export function pooledChunkBuffers(): number {
-  return poolFree.size
-}
-
 /** For copies that share nothing (tests, one-off reads). */
 const unshared = requestBudget()
 
@@ -89,7 +57,7 @@ const SPREAD_FACTOR = 4
  */
 export class Watermark {
   private readonly ahead = new Map<number, Buffer | number>()
-  /** Chunks held for hashing that go back to the pool once hashed (see takeChunkBuffer). */
+  /** Chunks held for hashing that go back to the pool once hashed (see buffer-pool.ts). */
   private readonly pooled = new Set<Buffer>()
   private hash: Hash | undefined
   private digested: string | undefined
@@ -153,7 +121,7 @@ export class Watermark {
     if ((typeof data === 'number' ? data : data.length) === 0) return
     if (release && typeof data !== 'number') {
       if (this.hashing) this.pooled.add(data)
-      else releaseChunkBuffer(data)
+      else buffers.give(data)
     }
     this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length)
     let next = this.ahead.get(this.mark)
@@ -164,7 +132,7 @@ export class Watermark {
       } else {
         this.hash?.update(next)
         this.mark += next.length
-        if (this.pooled.delete(next)) releaseChunkBuffer(next)
+        if (this.pooled.delete(next)) buffers.give(next)
       }
       next = this.ahead.get(this.mark)
     }

@@ -17,8 +17,9 @@ import {
   sourceFolders,
   type FileAttributes
 } from './attributes.js'
+import { buffers } from './buffer-pool.js'
 import { copyRange, Watermark } from './chunks.js'
-import { FolderCheck, LandingBuffers, landWhole, realpathOfExisting } from './local-landing.js'
+import { FolderCheck, landWhole, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
@@ -47,8 +48,6 @@ interface Run {
   options: TransferOptions
   sidecars: SidecarChecksums | undefined
   folders: FolderCheck
-  /** Buffers small files are read into, used again once a file landed. */
-  buffers: LandingBuffers
   /** Files streamed in chunks whose temporary file may outlive an attempt, until they land. */
   started: Map<RemoteFile, DownloadJob>
   turns: number
@@ -86,7 +85,6 @@ export async function downloadFiles(
     options,
     sidecars,
     folders,
-    buffers: new LandingBuffers(),
     started: new Map(),
     turns: 0
   }
@@ -181,7 +179,7 @@ async function fetchWhole(
   run: Run
 ): Promise<string | undefined> {
   const { options } = run
-  const buffer = run.buffers.take(file.size)
+  const buffer = buffers.take(file.size)
   try {
     // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
     const data = await readWholeRemote(channel, file.path, file.size, buffer)
@@ -200,7 +198,7 @@ async function fetchWhole(
     options.times?.add('write and rename', performance.now() - started)
     return sha256
   } finally {
-    run.buffers.give(buffer)
+    buffers.give(buffer)
   }
 }
 

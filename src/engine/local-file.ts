@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { TransferError } from '../errors.js'
-import { takeChunkBuffer, type ChunkReader, type ChunkWriter } from './chunks.js'
+import { buffers } from './buffer-pool.js'
+import type { ChunkReader, ChunkWriter } from './chunks.js'
 
 /** Local disk is not the bottleneck; one lane and a generous chunk. */
 const LOCAL_CHUNK = 1024 * 1024
@@ -70,7 +71,7 @@ export class LocalFileReader implements ChunkReader {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const buffer = takeChunkBuffer(length)
+    const buffer = buffers.take(length)
     const { bytesRead } = await this.file.read(buffer, 0, length, offset)
     if (bytesRead !== length) throw shorter(this.path)
     return buffer

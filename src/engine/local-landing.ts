@@ -48,41 +48,6 @@ export function landWhole(
   }
 }
 
-/** Bytes of idle buffers LandingBuffers keeps for the next files. */
-const KEPT_BYTES = 16 * 1024 * 1024
-
-/**
- * Buffers for small files read whole and landed at once (landWhole), used again from file to
- * file. A fresh buffer per file is memory outside the JS heap that only a garbage collection
- * frees: a pull of 10,000 files of a few KiB left up to 30 MiB of them waiting, a fifth of the
- * step's peak. Sizes go by powers of two, so a few classes serve every small file.
- */
-export class LandingBuffers {
-  private readonly idle = new Map<number, Buffer[]>()
-  private kept = 0
-
-  take(size: number): Buffer {
-    const size2 = sizeClass(size)
-    const reused = this.idle.get(size2)?.pop()
-    if (!reused) return Buffer.allocUnsafeSlow(size2)
-    this.kept -= size2
-    return reused
-  }
-
-  /** Once nothing reads or writes `buffer` any more (a request in flight may still fill it). */
-  give(buffer: Buffer): void {
-    if (this.kept + buffer.length > KEPT_BYTES) return
-    const list = this.idle.get(buffer.length) ?? []
-    this.idle.set(buffer.length, list)
-    list.push(buffer)
-    this.kept += buffer.length
-  }
-}
-
-function sizeClass(size: number): number {
-  return 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, size))))
-}
-
 /**
  * Creates the folders files land in and proves each really lies inside the target. The names
  * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->

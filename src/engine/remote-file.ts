@@ -2,7 +2,8 @@ import * as core from '@actions/core'
 import { TransferError } from '../errors.js'
 import { forLog } from '../escape.js'
 import type { FileAttributes } from './attributes.js'
-import { takeChunkBuffer, type ChunkReader, type ChunkWriter } from './chunks.js'
+import { buffers } from './buffer-pool.js'
+import type { ChunkReader, ChunkWriter } from './chunks.js'
 import { SFTP_STATUS, type RemoteStat, type SftpChannel, type SftpError } from './sftp.js'
 
 interface Lane {
@@ -192,7 +193,7 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
   /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
   async read(offset: number, length: number): Promise<Buffer> {
     const lane = this.laneFor(offset)
-    const buffer = takeChunkBuffer(length)
+    const buffer = buffers.take(length)
     let got = 0
     while (got < length) {
       const n = await lane.channel.read(

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { LandingBuffers, landWhole } from '../../src/engine/local-landing.js'
+import { landWhole } from '../../src/engine/local-landing.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 describe('landWhole: a small download written, given its attributes and renamed at once', () => {
@@ -57,28 +57,5 @@ describe('landWhole: a small download written, given its attributes and renamed 
     expect(() => landWhole(temp, final, Buffer.from('x'), undefined)).toThrow()
     expect(existsSync(temp)).toBe(false)
     expect(statSync(final).isDirectory()).toBe(true)
-  })
-})
-
-describe('LandingBuffers', () => {
-  it('gives a landed file its buffer to the next file of its size class', () => {
-    const buffers = new LandingBuffers()
-    const first = buffers.take(5000)
-    expect(first.length).toBeGreaterThanOrEqual(5000)
-    buffers.give(first)
-    // 5000 and 7000 bytes share a class: the same memory serves both, one after the other.
-    expect(buffers.take(7000)).toBe(first)
-    expect(buffers.take(7000)).not.toBe(first)
-    const small = buffers.take(100)
-    buffers.give(small)
-    expect(buffers.take(9000)).not.toBe(small)
-  })
-
-  it('keeps at most 16 MiB of idle buffers', () => {
-    const buffers = new LandingBuffers()
-    const taken = Array.from({ length: 80 }, () => buffers.take(256 * 1024))
-    for (const b of taken) buffers.give(b)
-    const again = Array.from({ length: 80 }, () => buffers.take(256 * 1024))
-    expect(again.filter(b => taken.includes(b))).toHaveLength(64)
   })
 })
