@@ -65,26 +65,41 @@ function loadCrypto(patched: boolean): { crypto: Ssh2Crypto; fills: Buffer[] } {
 }
 
 /**
- * Encrypts `count` packets with aes128-ctr + hmac-sha2-256-etm (a stream cipher, so the padding
- * can be read back with a plain AES-CTR decipher) and returns each packet's padding.
+ * ssh2's own outbound cipher with fresh keys; what it writes is collected in `wire`, copied, or
+ * with `asWritten` kept as the very buffers written (as a corked socket keeps them until the end
+ * of the tick).
  */
-function paddingsOf(crypto: Ssh2Crypto, count: number, payloadLen: (i: number) => number) {
-  const cipherInfo = crypto.CIPHER_INFO['aes128-ctr']
-  const macInfo = crypto.MAC_INFO['hmac-sha2-256-etm@openssh.com']
+function outboundCipher(
+  crypto: Ssh2Crypto,
+  cipherName: string,
+  { macName, asWritten = false }: { macName?: string; asWritten?: boolean } = {}
+) {
+  const cipherInfo = crypto.CIPHER_INFO[cipherName]
+  const macInfo = macName === undefined ? undefined : crypto.MAC_INFO[macName]
   const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
   const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
   const wire: Buffer[] = []
   const cipher = crypto.createCipher({
     outbound: {
-      onWrite: (chunk: Uint8Array) => wire.push(Buffer.from(chunk)),
+      onWrite: (chunk: Buffer) => wire.push(asWritten ? chunk : Buffer.from(chunk)),
       cipherInfo,
       cipherKey: key,
       cipherIV: Buffer.from(iv),
       seqno: 0,
-      macInfo,
-      macKey: nodeCrypto.randomBytes(macInfo.len),
+      ...(macInfo && { macInfo, macKey: nodeCrypto.randomBytes(macInfo.len) }),
       forceNative: true
     }
+  })
+  return { cipher, cipherInfo, key, iv, wire }
+}
+
+/**
+ * Encrypts `count` packets with aes128-ctr + hmac-sha2-256-etm (a stream cipher, so the padding
+ * can be read back with a plain AES-CTR decipher) and returns each packet's padding.
+ */
+function paddingsOf(crypto: Ssh2Crypto, count: number, payloadLen: (i: number) => number) {
+  const { cipher, key, iv, wire } = outboundCipher(crypto, 'aes128-ctr', {
+    macName: 'hmac-sha2-256-etm@openssh.com'
   })
   const decipher = nodeCrypto.createDecipheriv('aes-128-ctr', key, iv)
   const paddings: Buffer[] = []
@@ -150,20 +165,8 @@ describe('ssh2 patch: reused AES-GCM plaintext packet', () => {
     decrypt(data: Buffer, p: number, len: number): unknown
   }
   function gcmPair(crypto: Ssh2Crypto) {
-    const cipherInfo = crypto.CIPHER_INFO['aes128-gcm@openssh.com']
-    const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
-    const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
-    // Everything written is kept, as a corked socket keeps it until the end of the tick.
-    const wire: Buffer[] = []
-    const cipher = crypto.createCipher({
-      outbound: {
-        onWrite: (chunk: Buffer) => wire.push(chunk),
-        cipherInfo,
-        cipherKey: key,
-        cipherIV: Buffer.from(iv),
-        seqno: 0,
-        forceNative: true
-      }
+    const { cipher, cipherInfo, key, iv, wire } = outboundCipher(crypto, 'aes128-gcm@openssh.com', {
+      asWritten: true
     })
     const payloads: Buffer[] = []
     // The receiving side is ssh2 as installed.
@@ -276,20 +279,7 @@ describe('ssh2 patch: one AES-GCM decipher update per packet', () => {
 
   /** `payloads` sealed with aes128-gcm by ssh2's own cipher: what the server sends. */
   function sealed(crypto: Ssh2Crypto, payloads: Buffer[]) {
-    const cipherInfo = crypto.CIPHER_INFO['aes128-gcm@openssh.com']
-    const key = nodeCrypto.randomBytes(cipherInfo.keyLen)
-    const iv = nodeCrypto.randomBytes(cipherInfo.ivLen)
-    const wire: Buffer[] = []
-    const cipher = crypto.createCipher({
-      outbound: {
-        onWrite: (chunk: Buffer) => wire.push(Buffer.from(chunk)),
-        cipherInfo,
-        cipherKey: key,
-        cipherIV: Buffer.from(iv),
-        seqno: 0,
-        forceNative: true
-      }
-    })
+    const { cipher, cipherInfo, key, iv, wire } = outboundCipher(crypto, 'aes128-gcm@openssh.com')
     for (const payload of payloads) {
       const packet = cipher.allocPacket(payload.length)
       payload.copy(packet, 5)
