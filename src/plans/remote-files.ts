@@ -9,7 +9,7 @@ import {
   scanPattern,
   type SourceSpec
 } from './patterns.js'
-import { normalizeRemoteDir, type RemoteLister, type RemoteListing } from './remote-lister.js'
+import { normalizeRemoteDir, walkWhileLookingUp, type RemoteLister } from './remote-lister.js'
 import { printableName, unsafeNameReason } from './safe-names.js'
 
 export type { RemoteLister, RemoteListing } from './remote-lister.js'
@@ -93,13 +93,10 @@ async function expandRemote(pattern: string, walk: Walk): Promise<RemoteFile[]> 
   const { base, glob } = scanPattern(pattern)
   const root = normalizeRemoteDir(base || '.')
   if (!glob) {
-    // Most named sources are folders: their listing is asked for along with the stat, so it
-    // costs no round trip of its own. What a file or a missing path answers is ignored.
-    const early = lister.readdir(root).then(
-      entries => entries,
-      () => undefined
+    const found: RemoteFile[] = []
+    const { info } = await walkWhileLookingUp(lister, root, () =>
+      walkRemote(walk, found, root, Infinity)
     )
-    const info = await lister.stat(root).catch(absentUnlessLost)
     if (!info) return []
     if (info.isFile) {
       // The name it lands under comes from the user's path, but `..` or `/` must not slip through
@@ -112,9 +109,7 @@ async function expandRemote(pattern: string, walk: Walk): Promise<RemoteFile[]> 
       }
       return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }]
     }
-    const found: RemoteFile[] = []
-    if (info.isDirectory)
-      await walkRemote({ ...walk, lister: primed(lister, root, early) }, found, root, Infinity)
+    if (!info.isDirectory) return []
     return found
   }
   const isMatch = picomatch(glob, { dot: true })
@@ -182,29 +177,6 @@ function walkRemote(
     }
     return subdirs
   })
-}
-
-/**
- * `lister`, with the listing of `root` already asked for: the walk takes it from there (counted
- * against its limits as any listing), or lists `root` again if that early listing failed.
- */
-function primed(
-  lister: RemoteLister,
-  root: string,
-  early: Promise<RemoteListing[] | undefined>
-): RemoteLister {
-  let first: Promise<RemoteListing[] | undefined> | undefined = early
-  return {
-    stat: path => lister.stat(path),
-    readdir: async (path, onBatch) => {
-      const taken = path === root ? first : undefined
-      if (path === root) first = undefined
-      const listed = await taken
-      if (!listed) return lister.readdir(path, onBatch)
-      onBatch?.(listed.map(e => e.name))
-      return listed
-    }
-  }
 }
 
 /** The attributes `preserve` may carry over, where the server reported them. */

@@ -1,7 +1,6 @@
 import * as path from 'node:path'
-import { absentUnlessLost } from '../errors.js'
 import { ListingBudget, type Folder, type ListedInput } from './listing-limits.js'
-import type { RemoteLister } from './remote-lister.js'
+import { walkWhileLookingUp, type RemoteLister } from './remote-lister.js'
 import { unsafeNameReason } from './safe-names.js'
 
 /** What an upload target already holds on the server. */
@@ -24,33 +23,23 @@ export async function listRemoteTree(
   input: ListedInput = 'target'
 ): Promise<RemoteTree> {
   const tree: RemoteTree = { files: new Map(), dirs: [], others: [] }
-  // The root is listed while it is looked up, not after: one round trip less. A listing of a
-  // root that is missing or no folder fails or is dropped, and its failure then means nothing.
-  const walked = new ListingBudget(input).walk(
-    lister,
-    { dir: root, rel: '', depth: 0 },
-    (folder, entries) => {
-      const subdirs: Folder[] = []
-      for (const entry of entries) {
-        if (unsafeNameReason(entry.name)) continue
-        const child = folder.rel ? `${folder.rel}/${entry.name}` : entry.name
-        if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile)) tree.others.push(child)
-        else if (entry.isDirectory) {
-          tree.dirs.push(child)
-          const dir = path.posix.join(root, child)
-          subdirs.push({ dir, rel: child, depth: folder.depth + 1 })
-        } else tree.files.set(child, { size: entry.size, mtime: entry.mtime })
-      }
-      return subdirs
-    }
+  const { walked } = await walkWhileLookingUp(lister, root, () =>
+    new ListingBudget(input)
+      .walk(lister, { dir: root, rel: '', depth: 0 }, (folder, entries) => {
+        const subdirs: Folder[] = []
+        for (const entry of entries) {
+          if (unsafeNameReason(entry.name)) continue
+          const child = folder.rel ? `${folder.rel}/${entry.name}` : entry.name
+          if (entry.isSymbolicLink || (!entry.isDirectory && !entry.isFile)) tree.others.push(child)
+          else if (entry.isDirectory) {
+            tree.dirs.push(child)
+            const dir = path.posix.join(root, child)
+            subdirs.push({ dir, rel: child, depth: folder.depth + 1 })
+          } else tree.files.set(child, { size: entry.size, mtime: entry.mtime })
+        }
+        return subdirs
+      })
+      .then(() => tree)
   )
-  const failed = walked.then(
-    () => undefined,
-    (err: unknown) => ({ err })
-  )
-  const exists = await lister.stat(root).catch(absentUnlessLost)
-  if (!exists?.isDirectory) return { files: new Map(), dirs: [], others: [] }
-  const failure = await failed
-  if (failure) throw failure.err
-  return tree
+  return walked ?? { files: new Map(), dirs: [], others: [] }
 }
