@@ -5,6 +5,7 @@ import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
 import { timed, type PhaseTimes } from '../report/timings.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
+import { buffers } from './buffer-pool.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
@@ -159,16 +160,16 @@ async function transferAndFinish(
   // One chunk: send the write, the check and the close together, one round trip for all three.
   const { wrote, done } = await sendWhole(reader, writer, size, written)
   const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)])
-  written.complete(0, done)
+  written.complete(0, done, true)
   onBytes(size)
   return landed
 }
 
 /**
  * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
- * they are hashed nothing holds them while the answers take a round trip: a buffer held that long
- * outlives V8's young generation, and with hundreds of files in flight those buffers and their
- * garbage grew the heap by tens of MiB.
+ * they are hashed the buffer goes straight back to the pool, not held while the answers take a
+ * round trip: held that long, with hundreds of files in flight, such buffers and their garbage
+ * grew the step's memory by tens of MiB.
  */
 async function sendWhole(
   reader: OpenedReader,
@@ -179,7 +180,9 @@ async function sendWhole(
   const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0)
   await reader.expectEnd?.(size)
   const wrote = size > 0 ? writer.write(0, data) : Promise.resolve()
-  return { wrote, done: written.hashes ? data : data.length }
+  if (written.hashes) return { wrote, done: data }
+  buffers.give(data)
+  return { wrote, done: size }
 }
 
 /** A mode that was asked for must hold; times kept by default may be refused with a warning. */
