@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { applyLazyModules } from './lazy-modules.mjs'
 import { applySsh2Patches } from './ssh2-patches.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -39,7 +40,7 @@ const banner =
 const entry = join(outDir, 'index.js')
 let patched
 try {
-  patched = applySsh2Patches(readFileSync(entry, 'utf8'))
+  patched = applyLazyModules(applySsh2Patches(readFileSync(entry, 'utf8')))
 } catch (err) {
   console.error(`bundle: ${err instanceof Error ? err.message : String(err)}`)
   process.exit(1)

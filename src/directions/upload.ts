@@ -172,13 +172,14 @@ async function send(
   progress: Progress,
   times: PhaseTimes
 ): Promise<FileResult[]> {
-  const changed = new Set(
-    plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel)
-  )
-  const toSend = source.files.filter(f => changed.has(f.rel))
-  const byRel = new Map(source.files.map(f => [f.rel, f]))
+  const { toSend, skipped, inState } = sortOps(plan, source.files, dest)
+  const sizes = new Map(toSend.map(f => [f.rel, f.size]))
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
-  book?.retain(rel => byRel.has(rel))
+  // Only a state that records files the source no longer has needs a look at every entry.
+  if (book && plan.state && plan.state.files.size > inState) {
+    const inSource = new Set(source.files.map(f => f.rel))
+    book.retain(rel => inSource.has(rel))
+  }
   for (const [rel, entry] of plan.verified ?? []) book?.record(rel, entry)
   book?.startPeriodicFlush(() => pool.current.main)
   book?.flushWhenRecorded(toSend.length, () => pool.current.main)
@@ -192,7 +193,7 @@ async function send(
         ? { listedDirs: new Set(plan.tree.dirs) }
         : {}),
       onLanded: (rel, landed) => {
-        const size = byRel.get(rel)?.size
+        const size = sizes.get(rel)
         if (book && size !== undefined && landed.sha256)
           book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
       }
@@ -202,10 +203,34 @@ async function send(
     if (book && !pool.current.dead) await book.stop(pool.current.main)
     else book?.stopTimer()
   }
-  const skipped = plan.ops
-    .filter(o => o.kind === 'skip')
-    .map(o => fileResult(byRel.get(o.rel)?.path ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'))
-  return [...results, ...skipped]
+  for (const row of skipped) results.push(row)
+  return results
+}
+
+/**
+ * The files to send and the rows of those skipped, in one pass: planSync gives each source file
+ * its op in the source's order (deletes come after), so no map by path is built for 50,000
+ * files. `inState`: how many source files the state records.
+ */
+function sortOps(
+  plan: UploadPlan,
+  files: LocalFile[],
+  dest: string
+): { toSend: LocalFile[]; skipped: FileResult[]; inState: number } {
+  const toSend: LocalFile[] = []
+  const skipped: FileResult[] = []
+  const recorded = plan.state?.files
+  let inState = 0
+  const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel)
+  const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]))
+  files.forEach((file, i) => {
+    const op = opOf ? opOf.get(file.rel) : plan.ops[i]
+    if (recorded?.has(file.rel)) inState++
+    if (op?.kind === 'create' || op?.kind === 'replace') toSend.push(file)
+    else if (op?.kind === 'skip')
+      skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'))
+  })
+  return { toSend, skipped, inState }
 }
 
 function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult[] {

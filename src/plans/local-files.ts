@@ -73,9 +73,19 @@ export async function listLocalFiles(
       throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`)
     }
     if (kept.length === 0) throw allExcluded(pattern, matches.length)
-    for (const file of kept) addUnique(byRel, { path: file.abs, rel: file.rel, size: file.size })
+    // One walk lists each path once: only a second pattern can land on a path already taken.
+    if (spec.include.length === 1) return sortByRel(kept.map(toLocalFile))
+    for (const file of kept) addUnique(byRel, toLocalFile(file))
   }
-  return [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
+  return sortByRel([...byRel.values()])
+}
+
+function toLocalFile(file: Found): LocalFile {
+  return { path: file.abs, rel: file.rel, size: file.size }
+}
+
+function sortByRel(files: LocalFile[]): LocalFile[] {
+  return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
 }
 
 async function expandPattern(

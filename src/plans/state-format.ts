@@ -49,21 +49,25 @@ export function parseState(text: string): SyncState {
   )
 }
 
-const BASE64_DIGEST = /^[A-Za-z0-9+/]{43}=$/
+/** `=`, which ends a SHA-256 digest in base64 (43 characters of 6 bits, then one pad). */
+const PAD = 0x3d
 
-/** One row, checked field by field before its digest is decoded (the hex needs no check then). */
+/**
+ * One row, checked field by field. The digest must be 43 base64 characters and `=`: Node's
+ * decoder skips any other character, so exactly 32 bytes come out only when all 43 are base64
+ * (a test per row with a regular expression cost 50,000 rows as much as the decoding). `-` and
+ * `_`, which Node also reads (as base64url), are refused as the written format never has them.
+ */
 function fromRow(row: unknown): [string, StateEntry] | undefined {
   if (!Array.isArray(row) || row.length !== 4) return undefined
   const [rel, digest, size, mtime] = row as unknown[]
-  if (typeof rel !== 'string' || typeof digest !== 'string' || !BASE64_DIGEST.test(digest)) {
-    return undefined
-  }
+  if (typeof rel !== 'string' || typeof digest !== 'string') return undefined
+  if (digest.length !== 44 || digest.charCodeAt(43) !== PAD) return undefined
   if (!Number.isSafeInteger(size) || (size as number) < 0) return undefined
   if (typeof mtime !== 'number' || !Number.isFinite(mtime)) return undefined
-  return [
-    rel,
-    { sha256: Buffer.from(digest, 'base64').toString('hex'), size: size as number, mtime }
-  ]
+  const bytes = Buffer.from(digest, 'base64')
+  if (bytes.length !== 32 || digest.includes('-') || digest.includes('_')) return undefined
+  return [rel, { sha256: bytes.toString('hex'), size: size as number, mtime }]
 }
 
 function isEntry(value: unknown): value is StateEntry {

@@ -33,12 +33,20 @@ describe('serializeState / parseState (version 2)', () => {
   })
 
   it('drops rows that do not make sense and keeps the rest', () => {
-    const good = ['good', Buffer.from(SHA_A, 'hex').toString('base64'), 10, MTIME]
+    const digest = Buffer.from(SHA_A, 'hex').toString('base64')
+    const good = ['good', digest, 10, MTIME]
     const text = JSON.stringify({
       version: 2,
       files: [
         good,
         ['short', 'abc', 10, MTIME],
+        ['unpadded', `${digest.slice(0, 43)}A`, 10, MTIME],
+        ['space', ` ${digest.slice(1)}`, 10, MTIME],
+        ['pad-inside', `${digest.slice(0, 20)}=${digest.slice(21)}`, 10, MTIME],
+        ['not-base64', `${digest.slice(0, 20)}!${digest.slice(21)}`, 10, MTIME],
+        ['base64url', `${digest.slice(0, 20)}-${digest.slice(21)}`, 10, MTIME],
+        ['base64url2', `_${digest.slice(1)}`, 10, MTIME],
+        ['digest-number', 5, 10, MTIME],
         ['size', good[1], '10', MTIME],
         ['negative', good[1], -1, MTIME],
         ['fraction', good[1], 1.5, MTIME],
