@@ -135,11 +135,20 @@ async function connectOnce(
       : undefined)
   // A borrowed bastion connection belongs to whoever made it: it is neither ended nor attached.
   const own = via ? undefined : jump
+  let announced = false
   const openSocket: SocketOpener = jump
-    ? () => forward(jump.client, endpoint, options.timeoutMs)
+    ? () => {
+        const socket = forward(jump.client, endpoint, options.timeoutMs)
+        // After this connection's forward is asked for: the bastion reaches the server for it
+        // first, so a server that takes only so many connections at once takes this one.
+        if (own && !probe && !announced) {
+          announced = true
+          options.onJump?.(own)
+        }
+        return socket
+      }
     : undefined
   try {
-    if (own && !probe) options.onJump?.(own)
     const remaining = keyTypePlan(endpoint.pins)
     const seen: Presented[] = []
     while (remaining.length > 0) {
