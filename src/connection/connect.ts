@@ -43,6 +43,11 @@ export interface ConnectOptions {
    * rejection) ends the attempt before any credential is sent.
    */
   gate?: Promise<boolean>
+  /**
+   * Called once a jump host is verified and logged in, before the server behind it is reached
+   * (once per attempt): more connections through it can start alongside this one.
+   */
+  onJump?: (jump: VerifiedConnection) => void
 }
 
 /** Opens the byte stream an attempt runs over: a TCP socket, or a channel through a bastion. */
@@ -123,11 +128,25 @@ async function connectOnce(
   via?: VerifiedConnection
 ): Promise<VerifiedConnection | { presented: Presented }> {
   // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
-  const jump = via ?? (endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined)
+  const jump =
+    via ??
+    (endpoint.jump
+      ? await connectOnce(endpoint.jump, { ...options, onJump: undefined }, false)
+      : undefined)
   // A borrowed bastion connection belongs to whoever made it: it is neither ended nor attached.
   const own = via ? undefined : jump
+  let announced = false
   const openSocket: SocketOpener = jump
-    ? () => forward(jump.client, endpoint, options.timeoutMs)
+    ? () => {
+        const socket = forward(jump.client, endpoint, options.timeoutMs)
+        // After this connection's forward is asked for: the bastion reaches the server for it
+        // first, so a server that takes only so many connections at once takes this one.
+        if (own && !probe && !announced) {
+          announced = true
+          options.onJump?.(own)
+        }
+        return socket
+      }
     : undefined
   try {
     const remaining = keyTypePlan(endpoint.pins)

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { connectVerifiedOnce, type VerifiedConnection } from '../connection/connect.js'
-import { jumpWidening } from '../engine/extra-connections.js'
-import { SftpSession } from '../engine/session.js'
+import { jumpWidening, wideningVia, type ExtraConnections } from '../engine/extra-connections.js'
+import { extraConnections, SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
 import type { HostReport } from '../report/types.js'
@@ -9,12 +9,15 @@ import { CHANNELS, HASH_CHANNELS, stallLimitMs } from './channels.js'
 
 /**
  * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
- * attempt; a SessionPool retries it.
+ * attempt; a SessionPool retries it. With `bigFiles` (a big file is known to come), the extra
+ * connections a jump host calls for start as soon as the bastion is logged in, alongside this
+ * one, rather than round trips later once its session is up.
  */
 export async function openSession(
   endpoint: Endpoint,
   settings: Settings,
-  gate?: Promise<boolean>
+  gate?: Promise<boolean>,
+  bigFiles = false
 ): Promise<SftpSession> {
   const options = {
     timeoutMs: settings.timeoutMs,
@@ -22,17 +25,42 @@ export async function openSession(
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined,
     ...(gate ? { gate } : {})
   }
-  const connection = await connectVerifiedOnce(endpoint, options)
-  logVerified(endpoint, connection)
-  return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
-    spare:
-      settings.verify === 'sha256' || (settings.direction === 'upload' && settings.syncChecksum)
-        ? HASH_CHANNELS
-        : 0,
-    server: formatHostPort(endpoint.host, endpoint.port),
-    setupMs: settings.timeoutMs,
-    widen: jumpWidening(endpoint, connection, options)
-  })
+  const stallMs = stallLimitMs(settings.timeoutMs)
+  const server = formatHostPort(endpoint.host, endpoint.port)
+  let extras: ExtraConnections<SftpSession> | undefined
+  // Each extra connection checks the server's key at once, but sends its credentials only once
+  // this one logged in with them: a wrong key costs the server one failed login, not four.
+  let loggedIn: (ok: boolean) => void = () => undefined
+  const login = new Promise<boolean>(resolve => (loggedIn = resolve))
+  const onJump = (via: VerifiedConnection): void => {
+    if (extras) return
+    const ready = gate ? Promise.all([gate, login]).then(([a, b]) => a && b) : login
+    const widening = wideningVia(endpoint, via, { ...options, gate: ready })
+    extras = extraConnections(widening, stallMs, { server, setupMs: settings.timeoutMs })
+    extras.widen().catch(() => undefined)
+  }
+  try {
+    const connection = await connectVerifiedOnce(
+      endpoint,
+      bigFiles ? { ...options, onJump } : options
+    )
+    loggedIn(true)
+    logVerified(endpoint, connection)
+    return await SftpSession.open(connection, CHANNELS, stallMs, {
+      spare:
+        settings.verify === 'sha256' || (settings.direction === 'upload' && settings.syncChecksum)
+          ? HASH_CHANNELS
+          : 0,
+      server,
+      setupMs: settings.timeoutMs,
+      widen: jumpWidening(endpoint, connection, options),
+      ...(extras ? { extras } : {})
+    })
+  } catch (err) {
+    loggedIn(false)
+    extras?.close()
+    throw err
+  }
 }
 
 function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { ListingCache } from '../engine/listing-cache.js'
 import { recordOwnRelease, releaseDir } from '../engine/release.js'
-import type { SftpSession } from '../engine/session.js'
+import { SPREAD_THRESHOLD, type SftpSession } from '../engine/session.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
@@ -109,7 +109,11 @@ async function uploadTo(
   const address = formatHostPort(server.host, server.port)
   // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
   const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
-  const pool = new SessionPool(address, settings.retries, () => openSession(server, settings))
+  // Known before connecting, so a jump host's extra connections can log in alongside the first.
+  const bigFiles = !settings.dryRun && source.files.some(f => f.size >= SPREAD_THRESHOLD)
+  const pool = new SessionPool(address, settings.retries, () =>
+    openSession(server, settings, undefined, bigFiles)
+  )
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
   const times = new PhaseTimes(address)

@@ -36,8 +36,15 @@ export function jumpWidening(
   connection: VerifiedConnection,
   options: ConnectOptions
 ): Widening | undefined {
-  const via = connection.jump
-  if (!via) return undefined
+  return connection.jump ? wideningVia(endpoint, connection.jump, options) : undefined
+}
+
+/** How a session reaches `endpoint` again over the logged-in bastion connection `via`. */
+export function wideningVia(
+  endpoint: Endpoint,
+  via: VerifiedConnection,
+  options: ConnectOptions
+): Widening {
   return {
     count: CONNECTIONS_THROUGH_JUMP - 1,
     connect: () => connectViaOnce(endpoint, via, { ...options, retries: 0 })
@@ -66,14 +73,25 @@ export class ExtraConnections<S extends Lanes> {
   private opening: Promise<void> | undefined
   private readonly opened: S[] = []
   private ended = false
+  /** A failure found before a session took these connections over (see attach). */
+  private failed: { reason: string; err: Error } | undefined
 
   constructor(
     private readonly widening: Widening | undefined,
     /** Starts the SFTP channels on a new connection (ends the connection if it cannot). */
     private readonly start: (connection: VerifiedConnection) => Promise<S>,
     /** Marks the whole session as ended for good, e.g. on a host-key mismatch. */
-    private readonly fail: (reason: string, err: Error) => void
+    private fail?: (reason: string, err: Error) => void
   ) {}
+
+  /**
+   * Hands these connections to the session they serve: opened early (while the session's own
+   * connection was still logging in), they may have failed before it existed.
+   */
+  attach(fail: (reason: string, err: Error) => void): void {
+    this.fail = fail
+    if (this.failed) fail(this.failed.reason, this.failed.err)
+  }
 
   /** Opens the extra connections once; later calls wait for the same opening. */
   widen(): Promise<void> {
@@ -120,7 +138,8 @@ export class ExtraConnections<S extends Lanes> {
       else this.opened.push(result.value)
     }
     if (mismatch) {
-      this.fail(mismatch.message, mismatch)
+      if (this.fail) this.fail(mismatch.message, mismatch)
+      else this.failed = { reason: mismatch.message, err: mismatch }
       throw mismatch
     }
     if (refused.length > 0) {

@@ -102,10 +102,18 @@ async function closeLanes(lanes: Lane[]): Promise<void> {
 /**
  * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
  * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
- * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ * On one connection, ranges go to lanes in stripes of whole chunks so each channel sees mostly
+ * sequential offsets. Lanes on several connections (behind a jump host) are not equal: each
+ * connection rides its own forwarded channel, whose window caps it, and the first one carries
+ * more lanes. Stripes would give each connection a fixed share, and the file would wait on the
+ * one with the most; instead each request goes to the connection with the fewest bytes in
+ * flight, so each takes what it can carry and they finish together.
  */
 abstract class RemoteFile {
   readonly chunkSize: number
+  /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
+  private readonly connections: Array<{ lanes: Lane[]; bytes: number }> | undefined
+  private readonly laneBytes = new Map<Lane, number>()
 
   protected constructor(
     protected readonly lanesOpen: Lane[],
@@ -113,14 +121,40 @@ abstract class RemoteFile {
     chunk: (channel: SftpChannel) => number
   ) {
     this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)))
+    const groups: Lane[][] = []
+    for (const lane of lanesOpen) {
+      const group = groups.find(g => g[0].channel.sharesConnectionWith(lane.channel))
+      if (group) group.push(lane)
+      else groups.push([lane])
+    }
+    if (groups.length > 1) this.connections = groups.map(lanes => ({ lanes, bytes: 0 }))
   }
 
   get lanes(): number {
     return this.lanesOpen.length
   }
 
-  protected laneFor(offset: number): Lane {
-    return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length]
+  /** Runs one request of `bytes` on the lane `offset` goes to, counting it while in flight. */
+  protected async onLane<T>(
+    offset: number,
+    bytes: number,
+    request: (lane: Lane) => Promise<T>
+  ): Promise<T> {
+    if (!this.connections) {
+      return request(this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length])
+    }
+    const connection = this.connections.reduce((a, b) => (b.bytes < a.bytes ? b : a))
+    const lane = connection.lanes.reduce((a, b) =>
+      (this.laneBytes.get(b) ?? 0) < (this.laneBytes.get(a) ?? 0) ? b : a
+    )
+    connection.bytes += bytes
+    this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) + bytes)
+    try {
+      return await request(lane)
+    } finally {
+      connection.bytes -= bytes
+      this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) - bytes)
+    }
   }
 
   close(): Promise<void> {
@@ -139,8 +173,7 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
   }
 
   write(offset: number, data: Buffer): Promise<void> {
-    const lane = this.laneFor(offset)
-    return lane.channel.write(lane.handle, data, offset)
+    return this.onLane(offset, data.length, lane => lane.channel.write(lane.handle, data, offset))
   }
 
   /**
@@ -191,25 +224,26 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
   }
 
   /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
-  async read(offset: number, length: number): Promise<Buffer> {
-    const lane = this.laneFor(offset)
-    const buffer = buffers.take(length)
-    let got = 0
-    while (got < length) {
-      const n = await lane.channel.read(
-        lane.handle,
-        buffer.subarray(got),
-        length - got,
-        offset + got
-      )
-      if (n === 0) {
-        throw new TransferError(
-          `${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.onLane(offset, length, async lane => {
+      const buffer = buffers.take(length)
+      let got = 0
+      while (got < length) {
+        const n = await lane.channel.read(
+          lane.handle,
+          buffer.subarray(got),
+          length - got,
+          offset + got
         )
+        if (n === 0) {
+          throw new TransferError(
+            `${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`
+          )
+        }
+        got += n
       }
-      got += n
-    }
-    return buffer
+      return buffer
+    })
   }
 
   /** Data past the reported size means the listing lied or the file grew: either way, refuse. */

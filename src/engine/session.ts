@@ -96,6 +96,8 @@ export class SftpSession {
       server?: string
       setupMs?: number
       widen?: Widening
+      /** Extra connections already opening (see extraConnections), used instead of `widen`. */
+      extras?: ExtraConnections<SftpSession>
       /** An extra connection of another session: its loss fails only its own lanes. */
       extra?: boolean
     } = {}
@@ -146,11 +148,8 @@ export class SftpSession {
     }
     const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS
     const server = options.server ?? connection.fingerprint
-    const extras = new ExtraConnections(
-      options.widen,
-      extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { server, setupMs, extra: true }),
-      (reason, err) => liveness.abortAll(reason, err)
-    )
+    const extras = options.extras ?? extraConnections(options.widen, stallMs, { server, setupMs })
+    extras.attach((reason, err) => liveness.abortAll(reason, err))
     return new SftpSession(
       connection,
       channels,
@@ -257,7 +256,20 @@ export class SftpSession {
   }
 }
 
-/** The software field of the server's ident (ssh2 keeps it, unexported). */
+/**
+ * The extra connections of a session to come (behind a jump host), each an SftpSession of its
+ * own. Made before the session when they open while its connection still logs in.
+ */
+export function extraConnections(
+  widening: Widening | undefined,
+  stallMs: number,
+  options: { server: string; setupMs: number }
+): ExtraConnections<SftpSession> {
+  return new ExtraConnections(widening, extra =>
+    SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { ...options, extra: true })
+  )
+}
+
 /** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
 export function remoteSoftware(client: ssh2.Client): string | undefined {
   return (client as unknown as { _remoteVer?: string })._remoteVer

@@ -127,10 +127,11 @@ describe('big files through a jump host use several inner connections (bundle of
     expect(server.acceptedLogins() - logins).toBe(4)
     expect(count(bastion.log(), FORWARDED) - forwards).toBe(4)
     expect(up.stdout).toContain('Big files spread over 4 connections through the jump host.')
-    // Their logins start as soon as the session is up, before planning: not when the file starts.
+    // A big file to upload is known before connecting: the extra connections start once the
+    // bastion is logged in, before the first connection to the server is even verified.
     const opening = up.stdout.indexOf('::debug::Opening 3 extra connections')
     expect(opening).toBeGreaterThan(-1)
-    expect(opening).toBeLessThan(up.stdout.indexOf('::group::Plan'))
+    expect(opening).toBeLessThan(up.stdout.indexOf(`Host key of 127.0.0.1:${server.port} verified`))
 
     const down = await runAction(
       {
@@ -169,6 +170,31 @@ describe('big files through a jump host use several inner connections (bundle of
     } finally {
       await router.close()
     }
+  })
+
+  test('extra connections opened early send no credential the first connection did not prove', async () => {
+    // The impostor's client key is not authorized on the server: every login there fails.
+    const wrongKey = { 'private-key': impostor.clientKey.privatePem }
+    const direct = { ...inputs(server.port, server.hostKeys[0].sha256, path.join(remote, 'no')) }
+    for (const name of ['jump-host', 'jump-port', 'jump-fingerprint', 'jump-private-key'])
+      delete direct[name]
+    let before = server.authAttempts()
+    const alone = await runAction({ ...direct, ...wrongKey }, { workspace })
+    expect(alone.code).not.toBe(0)
+    const oneLogin = server.authAttempts() - before
+    expect(oneLogin).toBeGreaterThan(0)
+
+    before = server.authAttempts()
+    const forwards = count(bastion.log(), FORWARDED)
+    const run = await runAction(
+      { ...inputs(server.port, server.hostKeys[0].sha256, path.join(remote, 'no')), ...wrongKey },
+      { workspace }
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.stdout).toContain('::debug::Opening 3 extra connections')
+    // The extra connections reached the server (key exchange) but sent it nothing more.
+    expect(count(bastion.log(), FORWARDED) - forwards).toBe(4)
+    expect(server.authAttempts() - before).toBe(oneLogin)
   })
 
   test('an extra connection lost mid-file: only it is dropped, the file lands whole', async () => {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type ssh2 from 'ssh2'
+import { BufferReader, copyRange, Watermark } from '../../src/engine/chunks.js'
 import { Liveness } from '../../src/engine/liveness.js'
 import { RemoteFileReader, RemoteFileWriter } from '../../src/engine/remote-file.js'
 import { SFTP_STATUS, SftpChannel } from '../../src/engine/sftp.js'
@@ -14,7 +15,18 @@ class Backend {
   readonly requests: string[] = []
   /** Set to refuse attribute changes with this error. */
   refuseAttributes?: Error
+  /** How long reads and writes on a connection take to be answered (none: at once). */
+  readonly delayMs = new Map<Liveness, number>()
+  /** Bytes read or written per connection. */
+  readonly bytes = new Map<Liveness, number>()
   private next = 0
+
+  private answer(liveness: Liveness, bytes: number, reply: () => void): void {
+    this.bytes.set(liveness, (this.bytes.get(liveness) ?? 0) + bytes)
+    const delay = this.delayMs.get(liveness)
+    if (delay === undefined) reply()
+    else setTimeout(reply, delay)
+  }
 
   /** An SFTP channel on a connection (`liveness`) that reached this backend. */
   channel(liveness: Liveness, openssh = false): SftpChannel {
@@ -37,7 +49,7 @@ class Backend {
       },
       read: (h: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: Callback) => {
         const n = this.fileOf(h).data.copy(buf, off, pos, pos + len)
-        cb(undefined, n)
+        this.answer(liveness, n, () => cb(undefined, n))
       },
       write: (h: Buffer, data: Buffer, off: number, len: number, pos: number, cb: Callback) => {
         const file = this.fileOf(h)
@@ -46,7 +58,7 @@ class Backend {
         file.data.copy(grown)
         data.copy(grown, pos, off, off + len)
         file.data = grown
-        cb(undefined)
+        this.answer(liveness, len, () => cb(undefined))
       },
       fsetstat: (handle: Buffer, attrs: { mtime?: number }, cb: Callback) => {
         this.requests.push('fsetstat')
@@ -131,6 +143,51 @@ describe('a file spread over connections that reached different backends', () =>
       code: SFTP_STATUS.NO_SUCH_FILE
     })
     expect(a.open.size).toBe(0)
+  })
+})
+
+describe('a file spread over several connections to one server (behind a jump host)', () => {
+  const size = 4 * 300
+  const content = Buffer.from(Array.from({ length: size }, (_, i) => i % 251))
+
+  /** One lane on a connection answering at once, three on one answering every 15 ms. */
+  function setup() {
+    const server = new Backend()
+    const quick = new Liveness()
+    const slow = new Liveness()
+    server.delayMs.set(quick, 1)
+    server.delayMs.set(slow, 15)
+    const lanes = [server.channel(quick), server.channel(slow), server.channel(slow)]
+    lanes.push(server.channel(slow))
+    return { server, quick, slow, lanes }
+  }
+
+  it('gives each connection what it can carry: the quicker one takes more of the file', async () => {
+    const { server, quick, slow, lanes } = setup()
+    const writer = await RemoteFileWriter.open(lanes, '/.tmp-big', false)
+    const reader = new BufferReader(content)
+    await copyRange(reader, writer, size, new Watermark(), () => undefined)
+    await writer.finish()
+    expect(server.files.get('/.tmp-big')?.data.equals(content)).toBe(true)
+    // Striped, the slow connection's three lanes would have taken three quarters of the file.
+    // (Only more than the slow one is asserted: timers drift on a loaded machine.)
+    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(server.bytes.get(slow) ?? 0)
+  })
+
+  it('reads the same way', async () => {
+    const { server, quick, slow, lanes } = setup()
+    server.files.set('/big', { data: content, mtime: 5 })
+    const reader = await RemoteFileReader.open(lanes, '/big')
+    const got = Buffer.alloc(size)
+    const sink = {
+      chunkSize: 4,
+      lanes: 1,
+      write: async (at: number, d: Buffer) => void d.copy(got, at)
+    }
+    await copyRange(reader, sink, size, new Watermark(), () => undefined)
+    await reader.close()
+    expect(got.equals(content)).toBe(true)
+    expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(server.bytes.get(slow) ?? 0)
   })
 })
 
