@@ -34,6 +34,11 @@ export interface Delivery {
   turn: number
   /** The server's mtime of the temporary file once written: a reading of the server's clock. */
   landedMtime?: number
+  /**
+   * False when no reading of the server's clock is wanted from this file (its folder has a
+   * recent one), which spares a one-chunk file its stat (see RemoteFileWriter.finishWhole).
+   */
+  readClock?: boolean
 }
 
 export interface DeliverOptions {
@@ -159,7 +164,8 @@ async function transferAndFinish(
   }
   // One chunk: send the write, the check and the close together, one round trip for all three.
   const { wrote, done } = await sendWhole(reader, writer, size, written)
-  const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)])
+  const whole = { size, clock: delivery.readClock !== false }
+  const [, landed] = await Promise.all([wrote, writer.finish(setAttributes, whole)])
   written.complete(0, done, true)
   onBytes(size)
   return landed

@@ -65,6 +65,7 @@ export function relayFiles(
     if (!delivery) {
       const turn = landings.turns++
       delivery = deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
+      delivery.readClock = landings.wantsClock(delivery)
       started.set(file, delivery)
     }
     return delivery

@@ -39,6 +39,7 @@ export function uploadFiles(
     let delivery = started.get(file)
     if (!delivery) {
       delivery = deliveryFor(target, file.rel, file.size, landings.turns++, hash, token)
+      delivery.readClock = landings.wantsClock(delivery)
       started.set(file, delivery)
     }
     return { file, delivery }

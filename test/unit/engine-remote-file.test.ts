@@ -60,6 +60,12 @@ class Backend {
         file.data = grown
         this.answer(liveness, len, () => cb(undefined))
       },
+      stat: (path: string, cb: Callback) => {
+        this.requests.push('stat')
+        const file = this.files.get(path)
+        if (!file) return cb(missing(path))
+        cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+      },
       fsetstat: (handle: Buffer, attrs: { mtime?: number }, cb: Callback) => {
         this.requests.push('fsetstat')
         const file = this.fileOf(handle)
@@ -192,12 +198,49 @@ describe('a file spread over several connections to one server (behind a jump ho
 })
 
 describe('finishing a written file on a server that answers in order (OpenSSH)', () => {
-  const write = async (backend: Backend, attrs?: { atime: number; mtime: number }) => {
+  const write = async (
+    backend: Backend,
+    attrs?: { atime: number; mtime: number },
+    whole?: { size: number; clock: boolean }
+  ) => {
     const writer = await RemoteFileWriter.open([backend.channel(new Liveness(), true)], '/t', false)
     await writer.write(0, Buffer.from('abc'))
     backend.requests.length = 0
-    return writer.finish(attrs)
+    return writer.finish(attrs, whole)
   }
+
+  it('sends only the times and the close for a file written whole when no clock is wanted', async () => {
+    const backend = new Backend()
+    const landed = await write(backend, { atime: 40, mtime: 50 }, { size: 3, clock: false })
+    // The acknowledged single write after the truncating open is the size check.
+    expect(backend.requests).toEqual(['fsetstat', 'close'])
+    expect(landed).toMatchObject({ size: 3, mtime: 50, atime: 40, isFile: true })
+    expect(landed.writtenAt).toBeUndefined()
+    expect(backend.files.get('/t')?.mtime).toBe(50)
+  })
+
+  it('still reads the clock with the stat when the folder wants a reading', async () => {
+    const backend = new Backend()
+    const landed = await write(backend, { atime: 40, mtime: 50 }, { size: 3, clock: true })
+    expect(backend.requests).toEqual(['fstat', 'fsetstat', 'close'])
+    expect(landed).toMatchObject({ size: 3, mtime: 50, writtenAt: 1000 })
+  })
+
+  it("still stats a file written whole when no times are set (its mtime is the server's)", async () => {
+    const backend = new Backend()
+    const landed = await write(backend, undefined, { size: 3, clock: false })
+    expect(backend.requests).toEqual(['fstat', 'close'])
+    expect(landed).toMatchObject({ size: 3, mtime: 1000 })
+  })
+
+  it('stats the closed file for its real mtime when the server refuses the times', async () => {
+    const backend = new Backend()
+    backend.refuseAttributes = Object.assign(new Error('denied'), { code: 3 })
+    const landed = await write(backend, { atime: 40, mtime: 50 }, { size: 3, clock: false })
+    expect(backend.requests).toEqual(['fsetstat', 'close', 'stat'])
+    expect(landed).toMatchObject({ size: 3, mtime: 1000, writtenAt: 1000 })
+    expect(landed.attrsError?.message).toBe('denied')
+  })
 
   it('checks the size and reads the clock with one stat, before the times are set', async () => {
     const backend = new Backend()
