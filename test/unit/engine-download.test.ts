@@ -164,3 +164,47 @@ describe('downloadFiles across dropped connections', () => {
     expect(sha256(readFileSync(path.join(target, 'big.bin')))).toBe(sha256(data))
   }, 30_000)
 })
+
+describe('downloadFiles and the folders files land in', () => {
+  let target: string
+  beforeEach(() => {
+    target = makeTempDir('download-folders-')
+  })
+  afterEach(() => removeTempDir(target))
+
+  it('makes every folder once the first file starts, not when each folder comes up', async () => {
+    const data = Buffer.from('abc')
+    const files: RemoteFile[] = ['a', 'b', 'c'].map(dir => ({
+      path: `/srv/${dir}/f.txt`,
+      rel: `${dir}/f.txt`,
+      size: data.length,
+      mtime: 0
+    }))
+    const session = fakeSession(data, {}, `fake-${randomBytes(4).toString('hex')}`)
+    const channel = session.channels[0]
+    const open = channel.open.bind(channel)
+    let firstOpen: string[] | undefined
+    // One file at a time: the first file's open waits (up to 5 s) until every folder exists.
+    channel.open = async (p: string, mode: Parameters<SftpChannel['open']>[1]) => {
+      if (!firstOpen) {
+        for (let i = 0; i < 500 && readdirSync(target).length < 3; i++) {
+          await new Promise(resolve => setTimeout(resolve, 10))
+        }
+        firstOpen = readdirSync(target).sort()
+      }
+      return open(p, mode)
+    }
+    session.channels[1] = channel
+    const results = await downloadFiles(async () => session, target, files, {
+      concurrency: 1,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.map(r => r.status)).toEqual(['transferred', 'transferred', 'transferred'])
+    expect(firstOpen).toEqual(['a', 'b', 'c'])
+    for (const dir of ['a', 'b', 'c']) {
+      expect(readFileSync(path.join(target, dir, 'f.txt'), 'utf8')).toBe('abc')
+    }
+  }, 30_000)
+})
