@@ -54079,14 +54079,21 @@ module.exports = {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8877);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_v8__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7241);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2667);
 
 
 // Hundreds of small files in flight keep every request's objects alive for a round trip, and V8
 // answers that survival by growing its young generation up to 16 MiB semispaces: about 25 MiB of
 // peak memory for 10,000 files (168 MiB instead of 143). Kept at its first size, it cost no
-// measurable CPU there, nor on a 256 MiB file. Set before any work, so it holds throughout.
+// measurable CPU there, nor on a 256 MiB file.
 (0,node_v8__WEBPACK_IMPORTED_MODULE_0__.setFlagsFromString)('--semi-space-growth-factor=1');
+// The same survival fills the old generation with objects that die soon after promotion, and V8
+// lets it grow to about three or four times what a full collection left before collecting again:
+// 22 MiB live but 78 MiB of heap for 10,000 files at 50 ms, about 100 MiB of garbage at the peak
+// of a 50,000-file deploy. Grown by half at most, those peaks fell from 160 to 106 MiB and from
+// 239 to 137 MiB, for more but shorter full collections, within the noise of client CPU. Both
+// flags are set before any work, so they hold throughout.
+(0,node_v8__WEBPACK_IMPORTED_MODULE_0__.setFlagsFromString)('--heap-growing-percent=50');
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
 
 __webpack_async_result__();
@@ -54094,7 +54101,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7241:
+/***/ 2667:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54372,7 +54379,16 @@ class DecodedURL extends URL {
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
 var node_modules_tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
+// pinned-sftp (scripts/lazy-modules.mjs): undici is loaded on first use, not at start.
+var undici = new Proxy({}, {
+  get: (_, key) => __nccwpck_require__(6752)[key],
+  has: (_, key) => key in __nccwpck_require__(6752),
+  ownKeys: () => Reflect.ownKeys(__nccwpck_require__(6752)),
+  getOwnPropertyDescriptor: (_, key) => {
+    const d = Reflect.getOwnPropertyDescriptor(__nccwpck_require__(6752), key);
+    return d && { ...d, configurable: true };
+  }
+});
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -57860,7 +57876,69 @@ function refusedTimes(where, err) {
         'Set preserve: none to stop trying.');
 }
 
+;// CONCATENATED MODULE: ./src/engine/buffer-pool.ts
+/**
+ * Buffers kept for reuse: the chunks a big file moves in (thousands of 255 KiB reads) and the
+ * small files a download reads whole. A fresh buffer for each costs new pages from the kernel,
+ * and the buffers left behind are memory outside the JS heap that only a garbage collection frees:
+ * more CPU, measured, than the bytes' own copies (docs/adr/0005), and for a pull of 10,000 small
+ * files up to 30 MiB waiting, a fifth of the step's peak. Sizes go by powers of two, so a few
+ * classes serve every request, and idle buffers are capped in bytes, not in count.
+ */
+class BufferPool {
+    keptMax;
+    idle = new Map();
+    /** Only buffers the pool made go back to it: never a caller's own, or a slice of a bigger one. */
+    made = new WeakSet();
+    kept = 0;
+    constructor(keptMax) {
+        this.keptMax = keptMax;
+    }
+    /** `length` bytes, in memory of an idle buffer of the same size class when there is one. */
+    take(length) {
+        const size = sizeClass(length);
+        const idle = this.idle.get(size);
+        for (const memory of idle ?? []) {
+            idle?.delete(memory);
+            this.kept -= size;
+            return Buffer.from(memory, 0, length);
+        }
+        const made = Buffer.allocUnsafeSlow(size);
+        this.made.add(made.buffer);
+        return made.subarray(0, length);
+    }
+    /**
+     * Gives `data`'s memory back. Only once nothing reads or writes it any more (a request in
+     * flight may still fill it); giving the same memory twice keeps it once.
+     */
+    give(data) {
+        const memory = data.buffer;
+        if (!this.made.has(memory))
+            return;
+        const size = memory.byteLength;
+        const idle = this.idle.get(size) ?? new Set();
+        if (idle.has(memory) || this.kept + size > this.keptMax)
+            return;
+        this.idle.set(size, idle);
+        idle.add(memory);
+        this.kept += size;
+    }
+    /** Idle bytes, for the tests. */
+    get idleBytes() {
+        return this.kept;
+    }
+}
+function sizeClass(length) {
+    return 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, length))));
+}
+/**
+ * The one pool every transfer of the step shares: 16 MiB idle at most, next to the 24 MiB of
+ * requests in flight per connection (REQUESTS_IN_FLIGHT) and the 32 MiB of small files.
+ */
+const buffers = new BufferPool(16 * 1024 * 1024);
+
 ;// CONCATENATED MODULE: ./src/engine/chunks.ts
+
 
 
 /**
@@ -57875,37 +57953,6 @@ const REQUESTS_PER_LANE = 8;
 const REQUESTS_IN_FLIGHT = 96;
 function requestBudget() {
     return pLimit(REQUESTS_IN_FLIGHT);
-}
-/**
- * Chunk buffers kept for reuse. A big file moves in thousands of 255 KiB chunks; a fresh buffer
- * for each costs new pages from the kernel, and the garbage they leave costs old-generation
- * collections: more CPU, measured, than the bytes' own copies (docs/adr/0005).
- */
-const POOL_FREE_MAX = 32;
-const poolMade = new WeakSet();
-const poolFree = new Set();
-/** A buffer of `length` bytes for one chunk, taken from the pool when one fits. */
-function takeChunkBuffer(length) {
-    for (const ab of poolFree) {
-        poolFree.delete(ab);
-        if (ab.byteLength >= length)
-            return Buffer.from(ab, 0, length);
-    }
-    const buffer = Buffer.allocUnsafeSlow(length);
-    poolMade.add(buffer.buffer);
-    return buffer;
-}
-/**
- * Gives a chunk back for reuse. Only for a buffer nothing reads or writes any more; one the pool
- * did not make (a slice of a file read whole, a caller's own) is left alone.
- */
-function releaseChunkBuffer(data) {
-    if (poolMade.has(data.buffer) && poolFree.size < POOL_FREE_MAX)
-        poolFree.add(data.buffer);
-}
-/** Buffers waiting in the pool, for the tests. */
-function pooledChunkBuffers() {
-    return poolFree.size;
 }
 /** For copies that share nothing (tests, one-off reads). */
 const unshared = requestBudget();
@@ -57925,7 +57972,7 @@ class Watermark {
     mark;
     hashing;
     ahead = new Map();
-    /** Chunks held for hashing that go back to the pool once hashed (see takeChunkBuffer). */
+    /** Chunks held for hashing that go back to the pool once hashed (see buffer-pool.ts). */
     pooled = new Set();
     hash;
     digested;
@@ -57984,7 +58031,7 @@ class Watermark {
             if (this.hashing)
                 this.pooled.add(data);
             else
-                releaseChunkBuffer(data);
+                buffers.give(data);
         }
         this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length);
         let next = this.ahead.get(this.mark);
@@ -57997,7 +58044,7 @@ class Watermark {
                 this.hash?.update(next);
                 this.mark += next.length;
                 if (this.pooled.delete(next))
-                    releaseChunkBuffer(next);
+                    buffers.give(next);
             }
             next = this.ahead.get(this.mark);
         }
@@ -58157,38 +58204,6 @@ function landWhole(tempPath, finalPath, data, attrs) {
         throw err;
     }
 }
-/** Bytes of idle buffers LandingBuffers keeps for the next files. */
-const KEPT_BYTES = 16 * 1024 * 1024;
-/**
- * Buffers for small files read whole and landed at once (landWhole), used again from file to
- * file. A fresh buffer per file is memory outside the JS heap that only a garbage collection
- * frees: a pull of 10,000 files of a few KiB left up to 30 MiB of them waiting, a fifth of the
- * step's peak. Sizes go by powers of two, so a few classes serve every small file.
- */
-class LandingBuffers {
-    idle = new Map();
-    kept = 0;
-    take(size) {
-        const size2 = sizeClass(size);
-        const reused = this.idle.get(size2)?.pop();
-        if (!reused)
-            return Buffer.allocUnsafeSlow(size2);
-        this.kept -= size2;
-        return reused;
-    }
-    /** Once nothing reads or writes `buffer` any more (a request in flight may still fill it). */
-    give(buffer) {
-        if (this.kept + buffer.length > KEPT_BYTES)
-            return;
-        const list = this.idle.get(buffer.length) ?? [];
-        this.idle.set(buffer.length, list);
-        list.push(buffer);
-        this.kept += buffer.length;
-    }
-}
-function sizeClass(size) {
-    return 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, size))));
-}
 /**
  * Creates the folders files land in and proves each really lies inside the target. The names
  * were checked already; this catches a symbolic link on the runner (a checkout's `docs ->
@@ -58329,7 +58344,7 @@ class LocalFileReader {
         return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
     }
     async read(offset, length) {
-        const buffer = takeChunkBuffer(length);
+        const buffer = buffers.take(length);
         const { bytesRead } = await this.file.read(buffer, 0, length, offset);
         if (bytesRead !== length)
             throw shorter(this.path);
@@ -60043,22 +60058,54 @@ async function closeLanes(lanes) {
 /**
  * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
  * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
- * Ranges go to lanes in stripes of whole chunks so each channel sees mostly sequential offsets.
+ * On one connection, ranges go to lanes in stripes of whole chunks so each channel sees mostly
+ * sequential offsets. Lanes on several connections (behind a jump host) are not equal: each
+ * connection rides its own forwarded channel, whose window caps it, and the first one carries
+ * more lanes. Stripes would give each connection a fixed share, and the file would wait on the
+ * one with the most; instead each request goes to the connection with the fewest bytes in
+ * flight, so each takes what it can carry and they finish together.
  */
 class RemoteFile {
     lanesOpen;
     path;
     chunkSize;
+    /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
+    connections;
+    laneBytes = new Map();
     constructor(lanesOpen, path, chunk) {
         this.lanesOpen = lanesOpen;
         this.path = path;
         this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
+        const groups = [];
+        for (const lane of lanesOpen) {
+            const group = groups.find(g => g[0].channel.sharesConnectionWith(lane.channel));
+            if (group)
+                group.push(lane);
+            else
+                groups.push([lane]);
+        }
+        if (groups.length > 1)
+            this.connections = groups.map(lanes => ({ lanes, bytes: 0 }));
     }
     get lanes() {
         return this.lanesOpen.length;
     }
-    laneFor(offset) {
-        return this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length];
+    /** Runs one request of `bytes` on the lane `offset` goes to, counting it while in flight. */
+    async onLane(offset, bytes, request) {
+        if (!this.connections) {
+            return request(this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length]);
+        }
+        const connection = this.connections.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+        const lane = connection.lanes.reduce((a, b) => (this.laneBytes.get(b) ?? 0) < (this.laneBytes.get(a) ?? 0) ? b : a);
+        connection.bytes += bytes;
+        this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) + bytes);
+        try {
+            return await request(lane);
+        }
+        finally {
+            connection.bytes -= bytes;
+            this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) - bytes);
+        }
     }
     close() {
         return closeLanes(this.lanesOpen);
@@ -60074,16 +60121,18 @@ class RemoteFileWriter extends RemoteFile {
         return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
     }
     write(offset, data) {
-        const lane = this.laneFor(offset);
-        return lane.channel.write(lane.handle, data, offset);
+        return this.onLane(offset, data.length, lane => lane.channel.write(lane.handle, data, offset));
     }
     /**
      * Sets `attrs` (times, mode) once every byte is written, asks the server what it holds (size,
      * mtime) and closes every handle. A refused attribute change comes back as `attrsError`, for
      * the caller to judge. `writtenAt` is the file's mtime before any time was set: the server's
-     * own clock, which ages of other runs' temporary files are measured against.
+     * own clock, which ages of other runs' temporary files are measured against. `whole`, from a
+     * caller that sent the file in one write after the truncating open, on a server that answers
+     * in order, skips the stat where the caller needs neither the size nor the clock from it (see
+     * finishWhole).
      */
-    async finish(attrs) {
+    async finish(attrs, whole) {
         const [{ channel, handle }] = this.lanesOpen;
         const setAttrs = () => attrs
             ? channel.fsetstat(handle, attrs).then(() => undefined, (err) => err)
@@ -60096,6 +60145,10 @@ class RemoteFileWriter extends RemoteFile {
             await this.close();
             return landed(info, attrsError, clock);
         }
+        const { mtime, atime } = attrs ?? {};
+        if (whole && !whole.clock && mtime !== undefined && atime !== undefined) {
+            return this.finishWhole(whole.size, { mtime, atime, mode: attrs?.mode }, setAttrs);
+        }
         // The stat, the attributes and the close go out together, behind any write still in flight
         // on the same channel, which the server answers first: for a one-chunk file, write, check,
         // attributes and close cost a single round trip. The stat comes before the attributes, so
@@ -60104,6 +60157,25 @@ class RemoteFileWriter extends RemoteFile {
         // acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
         const [info, attrsError] = await Promise.all([channel.fstat(handle), setAttrs(), this.close()]);
         return landed(attrsError ? info : withAttributes(info, attrs), attrsError, info);
+    }
+    /**
+     * A file written whole by one write right after its truncating open: OpenSSH's sftp-server
+     * answers that WRITE with OK only when write(2) took every byte at the offset asked
+     * (process_write), so an acknowledged write (the caller awaits it beside this) already says
+     * the file holds exactly `size` bytes, as the stat would: nobody else writes a temporary name
+     * carrying this run's token, and one who did could do it after the stat as well. The times
+     * set are the mtime, so nothing is asked but the attributes and the close: a fifth fewer
+     * requests per small file for the server's sftp process. Only a refusal of the times costs a
+     * stat, of the closed file, for the mtime it really has.
+     */
+    async finishWhole(size, attrs, setAttrs) {
+        const [attrsError] = await Promise.all([setAttrs(), this.close()]);
+        if (!attrsError) {
+            const mode = attrs.mode === undefined ? 0 : 0o100000 | attrs.mode;
+            return { ...REGULAR_FILE, size, mtime: attrs.mtime, atime: attrs.atime, mode };
+        }
+        const info = await this.lanesOpen[0].channel.stat(this.path);
+        return { ...info, attrsError, writtenAt: info.mtime };
     }
     /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
     get inOrder() {
@@ -60116,18 +60188,19 @@ class RemoteFileReader extends RemoteFile {
         return new RemoteFileReader(lanes, path, c => c.maxReadLen);
     }
     /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
-    async read(offset, length) {
-        const lane = this.laneFor(offset);
-        const buffer = takeChunkBuffer(length);
-        let got = 0;
-        while (got < length) {
-            const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
-            if (n === 0) {
-                throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
+    read(offset, length) {
+        return this.onLane(offset, length, async (lane) => {
+            const buffer = buffers.take(length);
+            let got = 0;
+            while (got < length) {
+                const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
+                if (n === 0) {
+                    throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
+                }
+                got += n;
             }
-            got += n;
-        }
-        return buffer;
+            return buffer;
+        });
     }
     /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
     async expectEnd(size) {
@@ -60149,6 +60222,7 @@ function withAttributes(info, attrs) {
         mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
     };
 }
+const REGULAR_FILE = { isDirectory: false, isFile: true, isSymbolicLink: false };
 function landed(info, attrsError, clock) {
     const writtenAt = (clock ?? info).mtime;
     return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
@@ -60807,11 +60881,24 @@ async function probeHostKey(endpoint, options) {
 }
 async function connectOnce(endpoint, options, probe, via) {
     // The caller's loop retries the whole path; retrying the hop here too would multiply attempts.
-    const jump = via ?? (endpoint.jump ? await connectOnce(endpoint.jump, options, false) : undefined);
+    const jump = via ??
+        (endpoint.jump
+            ? await connectOnce(endpoint.jump, { ...options, onJump: undefined }, false)
+            : undefined);
     // A borrowed bastion connection belongs to whoever made it: it is neither ended nor attached.
     const own = via ? undefined : jump;
+    let announced = false;
     const openSocket = jump
-        ? () => forward(jump.client, endpoint, options.timeoutMs)
+        ? () => {
+            const socket = forward(jump.client, endpoint, options.timeoutMs);
+            // After this connection's forward is asked for: the bastion reaches the server for it
+            // first, so a server that takes only so many connections at once takes this one.
+            if (own && !probe && !announced) {
+                announced = true;
+                options.onJump?.(own);
+            }
+            return socket;
+        }
         : undefined;
     try {
         const remaining = keyTypePlan(endpoint.pins);
@@ -61116,9 +61203,10 @@ const CONNECTIONS_THROUGH_JUMP = 4;
  * same pins, same credentials. Undefined for a direct connection, which needs no more.
  */
 function jumpWidening(endpoint, connection, options) {
-    const via = connection.jump;
-    if (!via)
-        return undefined;
+    return connection.jump ? wideningVia(endpoint, connection.jump, options) : undefined;
+}
+/** How a session reaches `endpoint` again over the logged-in bastion connection `via`. */
+function wideningVia(endpoint, via, options) {
     return {
         count: CONNECTIONS_THROUGH_JUMP - 1,
         connect: () => connectViaOnce(endpoint, via, { ...options, retries: 0 })
@@ -61139,6 +61227,8 @@ class ExtraConnections {
     opening;
     opened = [];
     ended = false;
+    /** A failure found before a session took these connections over (see attach). */
+    failed;
     constructor(widening, 
     /** Starts the SFTP channels on a new connection (ends the connection if it cannot). */
     start, 
@@ -61147,6 +61237,15 @@ class ExtraConnections {
         this.widening = widening;
         this.start = start;
         this.fail = fail;
+    }
+    /**
+     * Hands these connections to the session they serve: opened early (while the session's own
+     * connection was still logging in), they may have failed before it existed.
+     */
+    attach(fail) {
+        this.fail = fail;
+        if (this.failed)
+            fail(this.failed.reason, this.failed.err);
     }
     /** Opens the extra connections once; later calls wait for the same opening. */
     widen() {
@@ -61189,7 +61288,10 @@ class ExtraConnections {
                 this.opened.push(result.value);
         }
         if (mismatch) {
-            this.fail(mismatch.message, mismatch);
+            if (this.fail)
+                this.fail(mismatch.message, mismatch);
+            else
+                this.failed = { reason: mismatch.message, err: mismatch };
             throw mismatch;
         }
         if (refused.length > 0) {
@@ -61344,7 +61446,8 @@ class SftpSession {
         }
         const roundTripMs = (Date.now() - started) / SETUP_ROUND_TRIPS;
         const server = options.server ?? connection.fingerprint;
-        const extras = new ExtraConnections(options.widen, extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { server, setupMs, extra: true }), (reason, err) => liveness.abortAll(reason, err));
+        const extras = options.extras ?? extraConnections(options.widen, stallMs, { server, setupMs });
+        extras.attach((reason, err) => liveness.abortAll(reason, err));
         return new SftpSession(connection, channels, liveness, stallMs, roundTripMs, sessions, server, extras);
     }
     /**
@@ -61439,7 +61542,13 @@ class SftpSession {
         this.liveness.abortAll('The connection was closed.');
     }
 }
-/** The software field of the server's ident (ssh2 keeps it, unexported). */
+/**
+ * The extra connections of a session to come (behind a jump host), each an SftpSession of its
+ * own. Made before the session when they open while its connection still logs in.
+ */
+function extraConnections(widening, stallMs, options) {
+    return new ExtraConnections(widening, extra => SftpSession.open(extra, EXTRA_CHANNELS, stallMs, { ...options, extra: true }));
+}
 /** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
 function remoteSoftware(client) {
     return client._remoteVer;
@@ -62149,6 +62258,7 @@ class SidecarChecksums {
 
 
 
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written. The plan's files are
@@ -62173,10 +62283,10 @@ async function downloadFiles(connect, target, files, options) {
         options,
         sidecars,
         folders,
-        buffers: new LandingBuffers(),
         started: new Map(),
         turns: 0
     };
+    let ahead;
     const results = await runWithRetries({
         jobs: files,
         what: options.what,
@@ -62185,6 +62295,8 @@ async function downloadFiles(connect, target, files, options) {
         connect,
         run: (session, file) => {
             current = session;
+            if (!ahead)
+                ahead = proveAhead(target, files, folders);
             const finalPath = localPathInside(target, file.rel);
             if (!finalPath)
                 return Promise.resolve(refusedRow(file));
@@ -62205,6 +62317,23 @@ async function downloadFiles(connect, target, files, options) {
         ...results.filter(r => r.status !== 'refused'),
         ...results.filter(r => r.status === 'refused')
     ];
+}
+/**
+ * Starts proving and making every folder the files land in, once the first file starts: a folder
+ * checked only when its first file comes up holds that file and the ones after it for a few file
+ * system calls each, 50 times over for 10,000 files in 50 folders. Each file still awaits its own
+ * folder's check; one that failed here is checked again then, and its error reported there.
+ */
+function proveAhead(target, files, folders) {
+    const dirs = new Set();
+    for (const file of files) {
+        const finalPath = localPathInside(target, file.rel);
+        if (finalPath)
+            dirs.add(external_node_path_namespaceObject.dirname(finalPath));
+    }
+    for (const dir of dirs)
+        folders.prove(dir).catch(() => undefined);
+    return true;
 }
 function refusedRow(file) {
     const why = `'${printableName(file.rel)}' would land outside the target directory`;
@@ -62254,7 +62383,7 @@ async function downloadOne(session, file, finalPath, run) {
  */
 async function fetchWhole(session, channel, file, tempPath, finalPath, attrs, run) {
     const { options } = run;
-    const buffer = run.buffers.take(file.size);
+    const buffer = buffers.take(file.size);
     try {
         // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
         const data = await readWholeRemote(channel, file.path, file.size, buffer);
@@ -62274,7 +62403,7 @@ async function fetchWhole(session, channel, file, tempPath, finalPath, attrs, ru
         return sha256;
     }
     finally {
-        run.buffers.give(buffer);
+        buffers.give(buffer);
     }
 }
 /** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */
@@ -62571,6 +62700,23 @@ function sortReleases(names) {
 
 ;// CONCATENATED MODULE: ./src/plans/remote-lister.ts
 
+
+/**
+ * Looks `root` up and, at the same time, walks it as the folder most named paths are: the walk's
+ * first listing goes out with the stat, not a round trip after it. The walk counts against its
+ * limits as any other. When `root` turns out missing or no folder, what the walk found or how it
+ * failed means nothing and is dropped; a lost connection fails the lookup either way.
+ */
+async function walkWhileLookingUp(lister, root, walk) {
+    const walking = walk().then(value => ({ value }), (err) => ({ err }));
+    const info = await lister.stat(root).catch(absentUnlessLost);
+    if (!info?.isDirectory)
+        return { info };
+    const outcome = await walking;
+    if ('err' in outcome)
+        throw outcome.err;
+    return { info, walked: outcome.value };
+}
 /** SFTP does not expand `~`; paths relative to the login directory mean the same thing. */
 function normalizeRemoteDir(value) {
     let dir = value.replace(/\\/g, '/');
@@ -62865,10 +63011,8 @@ async function expandRemote(pattern, walk) {
     const { base, glob } = scanPattern(pattern);
     const root = normalizeRemoteDir(base || '.');
     if (!glob) {
-        // Most named sources are folders: their listing is asked for along with the stat, so it
-        // costs no round trip of its own. What a file or a missing path answers is ignored.
-        const early = lister.readdir(root).then(entries => entries, () => undefined);
-        const info = await lister.stat(root).catch(absentUnlessLost);
+        const found = [];
+        const { info } = await walkWhileLookingUp(lister, root, () => walkRemote(walk, found, root, Infinity));
         if (!info)
             return [];
         if (info.isFile) {
@@ -62882,9 +63026,8 @@ async function expandRemote(pattern, walk) {
             }
             return [{ path: root, rel, size: info.size, mtime: info.mtime, ...kept(info) }];
         }
-        const found = [];
-        if (info.isDirectory)
-            await walkRemote({ ...walk, lister: primed(lister, root, early) }, found, root, Infinity);
+        if (!info.isDirectory)
+            return [];
         return found;
     }
     const isMatch = picomatch_default()(glob, { dot: true });
@@ -62941,26 +63084,6 @@ function walkRemote(walk, found, root, levels, isMatch = everything) {
         }
         return subdirs;
     });
-}
-/**
- * `lister`, with the listing of `root` already asked for: the walk takes it from there (counted
- * against its limits as any listing), or lists `root` again if that early listing failed.
- */
-function primed(lister, root, early) {
-    let first = early;
-    return {
-        stat: path => lister.stat(path),
-        readdir: async (path, onBatch) => {
-            const taken = path === root ? first : undefined;
-            if (path === root)
-                first = undefined;
-            const listed = await taken;
-            if (!listed)
-                return lister.readdir(path, onBatch);
-            onBatch?.(listed.map(e => e.name));
-            return listed;
-        }
-    };
 }
 /** The attributes `preserve` may carry over, where the server reported them. */
 function kept(info) {
@@ -63091,25 +63214,51 @@ function stallLimitMs(timeoutMs) {
 
 /**
  * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
- * attempt; a SessionPool retries it.
+ * attempt; a SessionPool retries it. With `bigFiles` (a big file is known to come), the extra
+ * connections a jump host calls for start as soon as the bastion is logged in, alongside this
+ * one, rather than round trips later once its session is up.
  */
-async function openSession(endpoint, settings, gate) {
+async function openSession(endpoint, settings, gate, bigFiles = false) {
     const options = {
         timeoutMs: settings.timeoutMs,
         retries: 0,
         debug: isDebug() ? (m) => core_debug(forLog(m)) : undefined,
         ...(gate ? { gate } : {})
     };
-    const connection = await connectVerifiedOnce(endpoint, options);
-    logVerified(endpoint, connection);
-    return SftpSession.open(connection, CHANNELS, stallLimitMs(settings.timeoutMs), {
-        spare: settings.verify === 'sha256' || (settings.direction === 'upload' && settings.syncChecksum)
-            ? HASH_CHANNELS
-            : 0,
-        server: endpoints_formatHostPort(endpoint.host, endpoint.port),
-        setupMs: settings.timeoutMs,
-        widen: jumpWidening(endpoint, connection, options)
-    });
+    const stallMs = stallLimitMs(settings.timeoutMs);
+    const server = endpoints_formatHostPort(endpoint.host, endpoint.port);
+    let extras;
+    // Each extra connection checks the server's key at once, but sends its credentials only once
+    // this one logged in with them: a wrong key costs the server one failed login, not four.
+    let loggedIn = () => undefined;
+    const login = new Promise(resolve => (loggedIn = resolve));
+    const onJump = (via) => {
+        if (extras)
+            return;
+        const ready = gate ? Promise.all([gate, login]).then(([a, b]) => a && b) : login;
+        const widening = wideningVia(endpoint, via, { ...options, gate: ready });
+        extras = extraConnections(widening, stallMs, { server, setupMs: settings.timeoutMs });
+        extras.widen().catch(() => undefined);
+    };
+    try {
+        const connection = await connectVerifiedOnce(endpoint, bigFiles ? { ...options, onJump } : options);
+        loggedIn(true);
+        logVerified(endpoint, connection);
+        return await SftpSession.open(connection, CHANNELS, stallMs, {
+            spare: settings.verify === 'sha256' || (settings.direction === 'upload' && settings.syncChecksum)
+                ? HASH_CHANNELS
+                : 0,
+            server,
+            setupMs: settings.timeoutMs,
+            widen: jumpWidening(endpoint, connection, options),
+            ...(extras ? { extras } : {})
+        });
+    }
+    catch (err) {
+        loggedIn(false);
+        extras?.close();
+        throw err;
+    }
 }
 function logVerified(endpoint, connection) {
     if (connection.jump && endpoint.jump) {
@@ -63442,6 +63591,7 @@ function isOurs(name) {
 
 
 
+
 function deliveryFor(target, rel, size, turn, hash, token) {
     refuseClimbing(target, rel);
     const finalPath = external_node_path_namespaceObject.posix.join(target, rel);
@@ -63520,22 +63670,26 @@ async function transferAndFinish(reader, writer, delivery, resume, options, budg
     }
     // One chunk: send the write, the check and the close together, one round trip for all three.
     const { wrote, done } = await sendWhole(reader, writer, size, written);
-    const [, landed] = await Promise.all([wrote, writer.finish(setAttributes)]);
-    written.complete(0, done);
+    const whole = { size, clock: delivery.readClock !== false };
+    const [, landed] = await Promise.all([wrote, writer.finish(setAttributes, whole)]);
+    written.complete(0, done, true);
     onBytes(size);
     return landed;
 }
 /**
  * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
- * they are hashed nothing holds them while the answers take a round trip: a buffer held that long
- * outlives V8's young generation, and with hundreds of files in flight those buffers and their
- * garbage grew the heap by tens of MiB.
+ * they are hashed the buffer goes straight back to the pool, not held while the answers take a
+ * round trip: held that long, with hundreds of files in flight, such buffers and their garbage
+ * grew the step's memory by tens of MiB.
  */
 async function sendWhole(reader, writer, size, written) {
     const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0);
     await reader.expectEnd?.(size);
     const wrote = size > 0 ? writer.write(0, data) : Promise.resolve();
-    return { wrote, done: written.hashes ? data : data.length };
+    if (written.hashes)
+        return { wrote, done: data };
+    buffers.give(data);
+    return { wrote, done: size };
 }
 /** A mode that was asked for must hold; times kept by default may be refused with a warning. */
 function judgeAttributes(err, attrs, finalPath) {
@@ -63649,6 +63803,8 @@ function serverNow(deliveries) {
 ;// CONCATENATED MODULE: ./src/engine/landings.ts
 
 
+/** How often a folder's reading of the server's clock is renewed while files land in it. */
+const CLOCK_EVERY_MS = 5000;
 /**
  * The folders one batch (an upload or a relay to one server) writes into and, as files land, the
  * server's clock in each. Its temporary names carry the batch's own token.
@@ -63658,6 +63814,8 @@ class BatchLandings {
     files;
     turns = 0;
     newest = new Map();
+    /** When (runner's monotonic clock, ms) a file in each folder was last asked for a reading. */
+    asked = new Map();
     suffix;
     constructor(target, files, token) {
         this.target = target;
@@ -63673,6 +63831,22 @@ class BatchLandings {
     /** Only this batch writes temporary names with its token. */
     own() {
         return { has: tempPath => tempPath.endsWith(this.suffix) };
+    }
+    /**
+     * Whether `delivery` should read the server's clock. Only the sighting of other runs'
+     * temporary files needs that clock, and one recent reading per folder serves it: a reading
+     * older than the real "now" understates ages, so it can keep a leftover a little longer but
+     * never take a live file for one. One file per folder every CLOCK_EVERY_MS is asked, instead
+     * of every file paying a stat.
+     */
+    wantsClock(delivery) {
+        const dir = external_node_path_namespaceObject.posix.dirname(delivery.finalPath);
+        const now = performance.now();
+        const last = this.asked.get(dir);
+        if (last !== undefined && now - last < CLOCK_EVERY_MS)
+            return false;
+        this.asked.set(dir, now);
+        return true;
     }
     landed(delivery) {
         if (delivery.landedMtime === undefined)
@@ -63742,6 +63916,7 @@ function relayFiles(connect, target, files, options) {
         if (!delivery) {
             const turn = landings.turns++;
             delivery = deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token);
+            delivery.readClock = landings.wantsClock(delivery);
             started.set(file, delivery);
         }
         return delivery;
@@ -64324,23 +64499,30 @@ function parseState(text) {
     }
     throw new StateFormatError(`its format (version ${JSON.stringify(version)}) is not one this action reads`);
 }
-const BASE64_DIGEST = /^[A-Za-z0-9+/]{43}=$/;
-/** One row, checked field by field before its digest is decoded (the hex needs no check then). */
+/** `=`, which ends a SHA-256 digest in base64 (43 characters of 6 bits, then one pad). */
+const PAD = 0x3d;
+/**
+ * One row, checked field by field. The digest must be 43 base64 characters and `=`: Node's
+ * decoder skips any other character, so exactly 32 bytes come out only when all 43 are base64
+ * (a test per row with a regular expression cost 50,000 rows as much as the decoding). `-` and
+ * `_`, which Node also reads (as base64url), are refused as the written format never has them.
+ */
 function fromRow(row) {
     if (!Array.isArray(row) || row.length !== 4)
         return undefined;
     const [rel, digest, size, mtime] = row;
-    if (typeof rel !== 'string' || typeof digest !== 'string' || !BASE64_DIGEST.test(digest)) {
+    if (typeof rel !== 'string' || typeof digest !== 'string')
         return undefined;
-    }
+    if (digest.length !== 44 || digest.charCodeAt(43) !== PAD)
+        return undefined;
     if (!Number.isSafeInteger(size) || size < 0)
         return undefined;
     if (typeof mtime !== 'number' || !Number.isFinite(mtime))
         return undefined;
-    return [
-        rel,
-        { sha256: Buffer.from(digest, 'base64').toString('hex'), size: size, mtime }
-    ];
+    const bytes = Buffer.from(digest, 'base64');
+    if (bytes.length !== 32 || digest.includes('-') || digest.includes('_'))
+        return undefined;
+    return [rel, { sha256: bytes.toString('hex'), size: size, mtime }];
 }
 function isEntry(value) {
     const e = value;
@@ -64613,6 +64795,7 @@ function uploadFiles(connect, target, files, options) {
         let delivery = started.get(file);
         if (!delivery) {
             delivery = deliveryFor(target, file.rel, file.size, landings.turns++, hash, token);
+            delivery.readClock = landings.wantsClock(delivery);
             started.set(file, delivery);
         }
         return { file, delivery };
@@ -64797,10 +64980,19 @@ async function listLocalFiles(spec, workspace, warn) {
         }
         if (kept.length === 0)
             throw allExcluded(pattern, matches.length);
+        // One walk lists each path once: only a second pattern can land on a path already taken.
+        if (spec.include.length === 1)
+            return sortByRel(kept.map(toLocalFile));
         for (const file of kept)
-            addUnique(byRel, { path: file.abs, rel: file.rel, size: file.size });
+            addUnique(byRel, toLocalFile(file));
     }
-    return [...byRel.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return sortByRel([...byRel.values()]);
+}
+function toLocalFile(file) {
+    return { path: file.abs, rel: file.rel, size: file.size };
+}
+function sortByRel(files) {
+    return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 async function expandPattern(pattern, workspace, warn) {
     const { base, glob } = scanPattern(pattern);
@@ -65077,9 +65269,8 @@ function describeContentCheck(check) {
  */
 async function listRemoteTree(lister, root, input = 'target') {
     const tree = { files: new Map(), dirs: [], others: [] };
-    // The root is listed while it is looked up, not after: one round trip less. A listing of a
-    // root that is missing or no folder fails or is dropped, and its failure then means nothing.
-    const walked = new ListingBudget(input).walk(lister, { dir: root, rel: '', depth: 0 }, (folder, entries) => {
+    const { walked } = await walkWhileLookingUp(lister, root, () => new ListingBudget(input)
+        .walk(lister, { dir: root, rel: '', depth: 0 }, (folder, entries) => {
         const subdirs = [];
         for (const entry of entries) {
             if (unsafeNameReason(entry.name))
@@ -65096,15 +65287,9 @@ async function listRemoteTree(lister, root, input = 'target') {
                 tree.files.set(child, { size: entry.size, mtime: entry.mtime });
         }
         return subdirs;
-    });
-    const failed = walked.then(() => undefined, (err) => ({ err }));
-    const exists = await lister.stat(root).catch(absentUnlessLost);
-    if (!exists?.isDirectory)
-        return { files: new Map(), dirs: [], others: [] };
-    const failure = await failed;
-    if (failure)
-        throw failure.err;
-    return tree;
+    })
+        .then(() => tree));
+    return walked ?? { files: new Map(), dirs: [], others: [] };
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload-plan.ts
@@ -65234,6 +65419,7 @@ function logPlan(plan, verbose) {
 
 
 
+
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
@@ -65295,7 +65481,9 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     const address = endpoints_formatHostPort(server.host, server.port);
     // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
     const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
-    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings));
+    // Known before connecting, so a jump host's extra connections can log in alongside the first.
+    const bigFiles = !settings.dryRun && source.files.some(f => f.size >= SPREAD_THRESHOLD);
+    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings, undefined, bigFiles));
     const tag = (rows) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows);
     const dest = report.releasePath ?? settings.target;
     const times = new PhaseTimes(address);
@@ -65341,11 +65529,14 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     }
 }
 async function send(settings, pool, dest, plan, source, progress, times) {
-    const changed = new Set(plan.ops.filter(o => o.kind === 'create' || o.kind === 'replace').map(o => o.rel));
-    const toSend = source.files.filter(f => changed.has(f.rel));
-    const byRel = new Map(source.files.map(f => [f.rel, f]));
+    const { toSend, skipped, inState } = sortOps(plan, source.files, dest);
+    const sizes = new Map(toSend.map(f => [f.rel, f.size]));
     const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined;
-    book?.retain(rel => byRel.has(rel));
+    // Only a state that records files the source no longer has needs a look at every entry.
+    if (book && plan.state && plan.state.files.size > inState) {
+        const inSource = new Set(source.files.map(f => f.rel));
+        book.retain(rel => inSource.has(rel));
+    }
     for (const [rel, entry] of plan.verified ?? [])
         book?.record(rel, entry);
     book?.startPeriodicFlush(() => pool.current.main);
@@ -65360,7 +65551,7 @@ async function send(settings, pool, dest, plan, source, progress, times) {
                 ? { listedDirs: new Set(plan.tree.dirs) }
                 : {}),
             onLanded: (rel, landed) => {
-                const size = byRel.get(rel)?.size;
+                const size = sizes.get(rel);
                 if (book && size !== undefined && landed.sha256)
                     book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime });
             }
@@ -65373,10 +65564,32 @@ async function send(settings, pool, dest, plan, source, progress, times) {
         else
             book?.stopTimer();
     }
-    const skipped = plan.ops
-        .filter(o => o.kind === 'skip')
-        .map(o => fileResult(byRel.get(o.rel)?.path ?? o.rel, `${dest}/${o.rel}`, o.size, 'skipped'));
-    return [...results, ...skipped];
+    for (const row of skipped)
+        results.push(row);
+    return results;
+}
+/**
+ * The files to send and the rows of those skipped, in one pass: planSync gives each source file
+ * its op in the source's order (deletes come after), so no map by path is built for 50,000
+ * files. `inState`: how many source files the state records.
+ */
+function sortOps(plan, files, dest) {
+    const toSend = [];
+    const skipped = [];
+    const recorded = plan.state?.files;
+    let inState = 0;
+    const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel);
+    const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]));
+    files.forEach((file, i) => {
+        const op = opOf ? opOf.get(file.rel) : plan.ops[i];
+        if (recorded?.has(file.rel))
+            inState++;
+        if (op?.kind === 'create' || op?.kind === 'replace')
+            toSend.push(file);
+        else if (op?.kind === 'skip')
+            skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'));
+    });
+    return { toSend, skipped, inState };
 }
 function upload_plannedRows(plan, source, dest) {
     const local = new Map(source.files.map(f => [f.rel, f.path]));
@@ -65526,22 +65739,29 @@ async function writeManifest(file, manifest) {
         await handle.close();
     }
 }
+/** A key as a row shows it, indentation and colon included: the same few keys on every row. */
+const keyTexts = new Map();
 /**
  * One row as `JSON.stringify(row, null, 2)` would show it two levels in, key by key: indenting
- * the whole text afterwards cost 50,000 rows more than building them.
+ * the whole text afterwards cost 50,000 rows more than building them, and so did a fresh
+ * [key, value] array per field and the key's quoting on every row.
  */
 function rowText(row) {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
         return `    ${JSON.stringify(row, null, 2).replace(/\n/g, '\n    ')}`;
     }
     let text = '';
-    for (const [key, value] of Object.entries(row)) {
+    for (const key of Object.keys(row)) {
+        const value = row[key];
         if (value === undefined || typeof value === 'function' || typeof value === 'symbol')
             continue;
         const shown = value !== null && typeof value === 'object'
             ? JSON.stringify(value, null, 2).replace(/\n/g, '\n      ')
             : JSON.stringify(value);
-        text += `${text ? ',\n' : ''}      ${JSON.stringify(key)}: ${shown}`;
+        let shownKey = keyTexts.get(key);
+        if (shownKey === undefined)
+            keyTexts.set(key, (shownKey = `      ${JSON.stringify(key)}: `));
+        text += text ? `,\n${shownKey}${shown}` : `${shownKey}${shown}`;
     }
     return text ? `    {\n${text}\n    }` : '    {}';
 }
