@@ -58216,6 +58216,8 @@ class FolderCheck {
     proven = new Map();
     root;
     modes = [];
+    /** Folders a check made whose modes are not recorded yet, by the folder it checked. */
+    unrecorded = new Map();
     constructor(target, times, modeOf) {
         this.target = target;
         this.times = times;
@@ -58268,7 +58270,13 @@ class FolderCheck {
             throw new TransferError(`${dir} leads outside the target through a symbolic link (to ${real}); ` +
                 'nothing was written there.');
         }
-        await this.created(await (0,promises_namespaceObject.mkdir)(dir, { recursive: true }), dir);
+        // What mkdir made is kept until its modes are known: if asking the server fails (a dropped
+        // connection), the next check finds the folders there and must not forget their modes.
+        const made = (await (0,promises_namespaceObject.mkdir)(dir, { recursive: true })) ?? this.unrecorded.get(dir);
+        if (made !== undefined)
+            this.unrecorded.set(dir, made);
+        await this.created(made, dir);
+        this.unrecorded.delete(dir);
     }
 }
 /** Where `dir` really is: the deepest part of it that exists, with every link resolved. */

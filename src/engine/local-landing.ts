@@ -57,6 +57,8 @@ export class FolderCheck {
   private readonly proven = new Map<string, Promise<void>>()
   private root: Promise<string> | undefined
   private readonly modes: Array<{ dir: string; mode: number }> = []
+  /** Folders a check made whose modes are not recorded yet, by the folder it checked. */
+  private readonly unrecorded = new Map<string, string>()
 
   constructor(
     private readonly target: string,
@@ -114,7 +116,12 @@ export class FolderCheck {
           'nothing was written there.'
       )
     }
-    await this.created(await mkdir(dir, { recursive: true }), dir)
+    // What mkdir made is kept until its modes are known: if asking the server fails (a dropped
+    // connection), the next check finds the folders there and must not forget their modes.
+    const made = (await mkdir(dir, { recursive: true })) ?? this.unrecorded.get(dir)
+    if (made !== undefined) this.unrecorded.set(dir, made)
+    await this.created(made, dir)
+    this.unrecorded.delete(dir)
   }
 }
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { landWhole } from '../../src/engine/local-landing.js'
+import { FolderCheck, landWhole } from '../../src/engine/local-landing.js'
+import { ConnectionError } from '../../src/errors.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 describe('landWhole: a small download written, given its attributes and renamed at once', () => {
@@ -57,5 +58,31 @@ describe('landWhole: a small download written, given its attributes and renamed 
     expect(() => landWhole(temp, final, Buffer.from('x'), undefined)).toThrow()
     expect(existsSync(temp)).toBe(false)
     expect(statSync(final).isDirectory()).toBe(true)
+  })
+})
+
+describe('FolderCheck: folders made for downloads, with the modes they get', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = makeTempDir('folder-check-')
+  })
+  afterEach(() => removeTempDir(dir))
+
+  it("keeps a made folder's mode when asking the server for it failed once", async () => {
+    let asked = 0
+    const folders = new FolderCheck(dir, undefined, async rel => {
+      if (rel === undefined) return undefined
+      // The connection drops during the first question; the retry gets the answer.
+      if (asked++ === 0) throw new ConnectionError('The connection was lost.', true)
+      return 0o750
+    })
+    const sub = path.join(dir, 'a', 'b')
+    await expect(folders.prove(sub)).rejects.toThrow(ConnectionError)
+    // The folders are on disk now; a second check must still learn and apply their modes.
+    expect(existsSync(sub)).toBe(true)
+    await folders.prove(sub)
+    await folders.applyModes()
+    expect(statSync(sub).mode & 0o777).toBe(0o750)
+    expect(statSync(path.join(dir, 'a')).mode & 0o777).toBe(0o750)
   })
 })
