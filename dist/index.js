@@ -62287,14 +62287,8 @@ async function downloadFiles(connect, target, files, options) {
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.main)
         : undefined;
-    const run = {
-        options,
-        sidecars,
-        folders,
-        started: new Map(),
-        turns: 0
-    };
-    let ahead;
+    const run = { options, sidecars, folders, started: new Map(), turns: 0 };
+    let provingAhead = false;
     const results = await runWithRetries({
         jobs: files,
         what: options.what,
@@ -62303,8 +62297,10 @@ async function downloadFiles(connect, target, files, options) {
         connect,
         run: (session, file) => {
             current = session;
-            if (!ahead)
-                ahead = proveAhead(target, files, folders);
+            if (!provingAhead) {
+                provingAhead = true;
+                proveAhead(target, files, folders);
+            }
             const finalPath = localPathInside(target, file.rel);
             if (!finalPath)
                 return Promise.resolve(refusedRow(file));
@@ -62341,7 +62337,6 @@ function proveAhead(target, files, folders) {
     }
     for (const dir of dirs)
         folders.prove(dir).catch(() => undefined);
-    return true;
 }
 function refusedRow(file) {
     const why = `'${printableName(file.rel)}' would land outside the target directory`;

@@ -81,14 +81,8 @@ export async function downloadFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
     : undefined
-  const run: Run = {
-    options,
-    sidecars,
-    folders,
-    started: new Map(),
-    turns: 0
-  }
-  let ahead: true | undefined
+  const run: Run = { options, sidecars, folders, started: new Map(), turns: 0 }
+  let provingAhead = false
   const results = await runWithRetries({
     jobs: files,
     what: options.what,
@@ -97,7 +91,10 @@ export async function downloadFiles(
     connect,
     run: (session, file) => {
       current = session
-      if (!ahead) ahead = proveAhead(target, files, folders)
+      if (!provingAhead) {
+        provingAhead = true
+        proveAhead(target, files, folders)
+      }
       const finalPath = localPathInside(target, file.rel)
       if (!finalPath) return Promise.resolve(refusedRow(file))
       return downloadOne(session, file, finalPath, run)
@@ -124,14 +121,13 @@ export async function downloadFiles(
  * system calls each, 50 times over for 10,000 files in 50 folders. Each file still awaits its own
  * folder's check; one that failed here is checked again then, and its error reported there.
  */
-function proveAhead(target: string, files: RemoteFile[], folders: FolderCheck): true {
+function proveAhead(target: string, files: RemoteFile[], folders: FolderCheck): void {
   const dirs = new Set<string>()
   for (const file of files) {
     const finalPath = localPathInside(target, file.rel)
     if (finalPath) dirs.add(path.dirname(finalPath))
   }
   for (const dir of dirs) folders.prove(dir).catch(() => undefined)
-  return true
 }
 
 function refusedRow(file: RemoteFile): FileResult {
