@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { downloadFiles, realpathOfExisting } from '../engine/download.js'
 import { InputError } from '../errors.js'
 import { forLog } from '../escape.js'
+import { sizeHeapFor } from '../engine/heap.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import type { SftpSession } from '../engine/session.js'
 import { formatHostPort, type DownloadSettings, type RelaySettings } from '../inputs/settings.js'
@@ -112,6 +113,7 @@ export function planRemote(
       `${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`
     )
     times.add('plan', performance.now() - planning)
+    sizeHeapFor(files.length)
     return files
   })
 }

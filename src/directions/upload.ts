@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { ListingCache } from '../engine/listing-cache.js'
 import { recordOwnRelease, releaseDir } from '../engine/release.js'
 import { SPREAD_THRESHOLD, type SftpSession } from '../engine/session.js'
+import { sizeHeapFor } from '../engine/heap.js'
 import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
@@ -39,6 +40,7 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
       core.warning(forLog(m))
     )
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
+    sizeHeapFor(files.length)
     return settings.syncChanged ? { files, hashes: hashLocalFiles(files) } : { files }
   })
   // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
