@@ -1,4 +1,4 @@
-import { keepHeapClose } from './engine/heap.js'
+import { keepHeapClose } from './heap.js'
 import { run } from './main.js'
 
 keepHeapClose()

@@ -1,6 +1,7 @@
 import { createHash, hash as oneShot } from 'node:crypto'
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
+import { reapplyHeapFlags } from '../heap.js'
 import pLimit from 'p-limit'
 import type { LocalFile } from './local-files.js'
 
@@ -106,6 +107,7 @@ export function hashOnThread(files: LocalFile[]): Promise<Map<string, string> | 
     } catch {
       return resolve(undefined)
     }
+    worker.once('online', () => reapplyHeapFlags())
     let settled = false
     worker.once('message', ({ digests, failed }: WorkerAnswer) => {
       settled = true

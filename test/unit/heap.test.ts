@@ -1,5 +1,11 @@
 import { spawnSync } from 'node:child_process'
-import { keepHeapClose, MANY_FILES, sizeHeapFor, YOUNG_BYTES } from '../../src/engine/heap.js'
+import {
+  keepHeapClose,
+  MANY_FILES,
+  reapplyHeapFlags,
+  sizeHeapFor,
+  YOUNG_BYTES
+} from '../../src/heap.js'
 
 function recorder(): { set: (flags: string) => void; flags: string[] } {
   const flags: string[] = []
@@ -59,6 +65,14 @@ describe('heap sizing', () => {
     const r = recorder()
     expect(sizeHeapFor(MANY_FILES, r.set, () => YOUNG_BYTES)).toBeUndefined()
     expect(r.flags).toEqual([])
+  })
+
+  it('sets again, after a thread started, the latest of each flag the run asked for', () => {
+    keepHeapClose(recorder().set)
+    sizeHeapFor(1, recorder().set)
+    const again = recorder()
+    reapplyHeapFlags(again.set)
+    expect(again.flags).toEqual(['--semi-space-growth-factor=1', '--heap-growing-percent=0'])
   })
 
   it('uses only flags this V8 knows', () => {

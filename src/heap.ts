@@ -21,6 +21,24 @@ export const YOUNG_BYTES = 16 * 1024 * 1024
 type SetFlags = (flags: string) => void
 type NewSpaceSize = () => number
 
+/** The flags this run asked for, by name: what a thread's start undoes is set again from here. */
+const wanted = new Map<string, string>()
+
+function want(set: SetFlags, flag: string): void {
+  wanted.set(flag.slice(0, flag.indexOf('=')), flag)
+  set(flag)
+}
+
+/**
+ * Call once a worker thread is online. On Node 20, starting a thread's isolate puts V8's flags back
+ * to their defaults for the whole process: after a hashing or landing thread started, the young
+ * generation grew to 16 MiB semispaces again (a 10,000-file pull peaked at 140 MiB, not 100).
+ * Node 24 keeps them; setting them again is harmless there.
+ */
+export function reapplyHeapFlags(set: SetFlags = setFlagsFromString): void {
+  for (const flag of wanted.values()) set(flag)
+}
+
 function newSpaceSize(): number {
   return getHeapSpaceStatistics().find(s => s.space_name === 'new_space')?.space_size ?? 0
 }
@@ -33,11 +51,11 @@ export function keepHeapClose(set: SetFlags = setFlagsFromString): void {
   // Kept at its first size until the run is known to hold many files: a walk or a listing of
   // 50,000 entries runs without turning the event loop, long enough for V8 to grow the young
   // generation twice before anything could stop it.
-  set('--semi-space-growth-factor=1')
+  want(set, '--semi-space-growth-factor=1')
   // Objects that live for a round trip fill the old generation and die soon after promotion, and
   // V8 lets it grow to three or four times what a full collection left: 22 MiB live but 78 MiB
   // of heap for 10,000 files at 50 ms.
-  set('--heap-growing-percent=50')
+  want(set, '--heap-growing-percent=50')
 }
 
 /**
@@ -55,7 +73,7 @@ export function sizeHeapFor(
   size: NewSpaceSize = newSpaceSize
 ): PerformanceObserver | undefined {
   if (files < MANY_FILES) {
-    set('--heap-growing-percent=0')
+    want(set, '--heap-growing-percent=0')
     return undefined
   }
   const first = size()
@@ -63,10 +81,10 @@ export function sizeHeapFor(
   // the bundle was loaded (before keepHeapClose).
   const factor = Math.floor(YOUNG_BYTES / Math.max(first, 1))
   if (factor < 2) return undefined
-  set(`--semi-space-growth-factor=${factor}`)
+  want(set, `--semi-space-growth-factor=${factor}`)
   const grown = new PerformanceObserver(() => {
     if (size() <= first) return
-    set('--semi-space-growth-factor=1')
+    want(set, '--semi-space-growth-factor=1')
     grown.disconnect()
   })
   grown.observe({ entryTypes: ['gc'] })
