@@ -49,7 +49,12 @@ interface Expanded {
 export async function listLocalFiles(
   spec: SourceSpec,
   workspace: string,
-  warn: (message: string) => void
+  warn: (message: string) => void,
+  /**
+   * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+   * twice, or the listing fail after it): hashing can start while the walk goes on.
+   */
+  onFound?: (abs: string) => void
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
   // Without `!` lines every file is kept: no workspace path to work out for each of them.
@@ -57,7 +62,8 @@ export async function listLocalFiles(
     spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn)
+    const tell = onFound && ((f: Found) => isKept(f) && onFound(f.abs))
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell)
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -91,27 +97,29 @@ function sortByRel(files: LocalFile[]): LocalFile[] {
 async function expandPattern(
   pattern: string,
   workspace: string,
-  warn: (message: string) => void
+  warn: (message: string) => void,
+  onFound?: (file: Found) => void
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [] }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (info?.isFile()) ctx.files.push({ abs: root, rel: path.basename(root), size: info.size })
+    if (info?.isFile()) found(ctx, { abs: root, rel: path.basename(root), size: info.size })
     else if (info?.isDirectory()) walk(root, '', ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
   }
   const isMatch = picomatch(glob, { dot: true })
+  // A glob that names a directory takes everything inside it, as a shell copy would.
+  const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
+  if (onFound) ctx.onFound = f => selected(f) && onFound(f)
   try {
     walk(root, '', ctx)
   } catch {
     return { files: [], escapes: [] }
   }
-  // A glob that names a directory takes everything inside it, as a shell copy would.
-  const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
   for (const e of ctx.escapes.filter(e => !selected(e)))
     warn(skipped(e.abs, `the link ${e.refusal}`))
   return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) }
@@ -122,6 +130,12 @@ interface WalkContext {
   warn: (message: string) => void
   files: Found[]
   escapes: Escape[]
+  onFound?: (file: Found) => void
+}
+
+function found(ctx: WalkContext, file: Found): void {
+  ctx.files.push(file)
+  ctx.onFound?.(file)
 }
 
 /**
@@ -135,7 +149,7 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) ctx.files.push({ abs, rel, size: statSync(abs).size })
+    else if (entry.isFile()) found(ctx, { abs, rel, size: statSync(abs).size })
     else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
@@ -151,7 +165,7 @@ function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const refusal = linkRefusal(ctx.boundary, real)
   if (refusal) return void ctx.escapes.push({ abs, rel, real, refusal })
   const info = statSync(real)
-  if (info.isFile()) ctx.files.push({ abs, rel, size: info.size })
+  if (info.isFile()) found(ctx, { abs, rel, size: info.size })
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 
