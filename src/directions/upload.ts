@@ -7,7 +7,7 @@ import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
-import { hashLocalFiles } from '../plans/local-hash.js'
+import { LocalHasher } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
@@ -36,12 +36,20 @@ export interface Source {
 export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
   const source = await core.group('Read the source', async () => {
-    const files = await listLocalFiles(settings.source, settings.workspace, m =>
-      core.warning(forLog(m))
-    )
+    const hasher = settings.syncChanged ? new LocalHasher() : undefined
+    const warn = (m: string) => core.warning(forLog(m))
+    const files = await listLocalFiles(
+      settings.source,
+      settings.workspace,
+      warn,
+      hasher?.add
+    ).catch((err: unknown) => {
+      hasher?.stop()
+      throw err
+    })
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
     sizeHeapFor(files.length)
-    return settings.syncChanged ? { files, hashes: hashLocalFiles(files) } : { files }
+    return hasher ? { files, hashes: hasher.hashes(files) } : { files }
   })
   // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
   const hashFailure = source.hashes?.then(

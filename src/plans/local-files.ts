@@ -18,16 +18,16 @@ export interface LocalFile {
   size: number
 }
 
-/** A file found by walking a directory: its path relative to the walk root, POSIX form. */
-interface Found {
-  abs: string
-  rel: string
-  size: number
-}
+/**
+ * A file found by walking a directory, `rel` from the walk root: found in the very shape the
+ * upload takes, as a copy per file cost 50,000 objects for nothing.
+ */
+type Found = LocalFile
 
 /** A link met while walking that resolves outside the boundary: refused unless left out. */
 interface Escape {
-  abs: string
+  /** Absolute local path of the link. */
+  path: string
   rel: string
   real: string
   /** Why it is not followed (linkRefusal). */
@@ -49,21 +49,27 @@ interface Expanded {
 export async function listLocalFiles(
   spec: SourceSpec,
   workspace: string,
-  warn: (message: string) => void
+  warn: (message: string) => void,
+  /**
+   * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+   * twice, or the listing fail after it): hashing can start while the walk goes on.
+   */
+  onFound?: (abs: string) => void
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
   // Without `!` lines every file is kept: no workspace path to work out for each of them.
-  const isKept = (f: { abs: string; rel: string }) =>
-    spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.abs)))
+  const isKept = (f: { path: string; rel: string }) =>
+    spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.path)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn)
+    const tell = onFound && ((f: Found) => isKept(f) && onFound(f.path))
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell)
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
-      const first = leaving.sort((a, b) => (a.abs < b.abs ? -1 : 1))[0]
+      const first = leaving.sort((a, b) => (a.path < b.path ? -1 : 1))[0]
       throw linkEscapeError(
-        asWritten(first.abs, workspace),
+        asWritten(first.path, workspace),
         first.real,
         first.refusal,
         leaving.length - 1
@@ -74,14 +80,10 @@ export async function listLocalFiles(
     }
     if (kept.length === 0) throw allExcluded(pattern, matches.length)
     // One walk lists each path once: only a second pattern can land on a path already taken.
-    if (spec.include.length === 1) return sortByRel(kept.map(toLocalFile))
-    for (const file of kept) addUnique(byRel, toLocalFile(file))
+    if (spec.include.length === 1) return sortByRel(kept)
+    for (const file of kept) addUnique(byRel, file)
   }
   return sortByRel([...byRel.values()])
-}
-
-function toLocalFile(file: Found): LocalFile {
-  return { path: file.abs, rel: file.rel, size: file.size }
 }
 
 function sortByRel(files: LocalFile[]): LocalFile[] {
@@ -91,29 +93,31 @@ function sortByRel(files: LocalFile[]): LocalFile[] {
 async function expandPattern(
   pattern: string,
   workspace: string,
-  warn: (message: string) => void
+  warn: (message: string) => void,
+  onFound?: (file: Found) => void
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [] }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (info?.isFile()) ctx.files.push({ abs: root, rel: path.basename(root), size: info.size })
+    if (info?.isFile()) found(ctx, { path: root, rel: path.basename(root), size: info.size })
     else if (info?.isDirectory()) walk(root, '', ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
   }
   const isMatch = picomatch(glob, { dot: true })
+  // A glob that names a directory takes everything inside it, as a shell copy would.
+  const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
+  if (onFound) ctx.onFound = f => selected(f) && onFound(f)
   try {
     walk(root, '', ctx)
   } catch {
     return { files: [], escapes: [] }
   }
-  // A glob that names a directory takes everything inside it, as a shell copy would.
-  const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
   for (const e of ctx.escapes.filter(e => !selected(e)))
-    warn(skipped(e.abs, `the link ${e.refusal}`))
+    warn(skipped(e.path, `the link ${e.refusal}`))
   return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) }
 }
 
@@ -122,6 +126,12 @@ interface WalkContext {
   warn: (message: string) => void
   files: Found[]
   escapes: Escape[]
+  onFound?: (file: Found) => void
+}
+
+function found(ctx: WalkContext, file: Found): void {
+  ctx.files.push(file)
+  ctx.onFound?.(file)
 }
 
 /**
@@ -135,7 +145,7 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) ctx.files.push({ abs, rel, size: statSync(abs).size })
+    else if (entry.isFile()) found(ctx, { path: abs, rel, size: statSync(abs).size })
     else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
@@ -149,9 +159,9 @@ function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const real = realOrUndefined(abs)
   if (!real) return ctx.warn(skipped(abs, 'the link points to nothing'))
   const refusal = linkRefusal(ctx.boundary, real)
-  if (refusal) return void ctx.escapes.push({ abs, rel, real, refusal })
+  if (refusal) return void ctx.escapes.push({ path: abs, rel, real, refusal })
   const info = statSync(real)
-  if (info.isFile()) ctx.files.push({ abs, rel, size: info.size })
+  if (info.isFile()) found(ctx, { path: abs, rel, size: info.size })
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 

@@ -1,8 +1,7 @@
 import { createHash, hash as oneShot } from 'node:crypto'
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
-import { Worker } from 'node:worker_threads'
-import { reapplyHeapFlags } from '../heap.js'
 import pLimit from 'p-limit'
+import { HashThread } from './hash-thread.js'
 import type { LocalFile } from './local-files.js'
 
 /** Big files hashed at once: the disk is faster than the network. */
@@ -36,49 +35,6 @@ const FILES_PER_TURN = 256
  */
 export const WORKER_MIN_FILES = 5000
 
-/**
- * The hashing thread, as a script (the bundle is one file, so there is no separate module to
- * start it from). It hashes the files in order, exactly as hashSmallFile and a stream would,
- * and posts every digest in one buffer; a file that cannot be read ends it with that error.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const fs = require('node:fs')
-const crypto = require('node:crypto')
-const { paths, readWholeMax } = workerData
-const buffer = Buffer.allocUnsafe(readWholeMax)
-const digests = Buffer.alloc(32 * paths.length)
-let index = 0
-try {
-  for (; index < paths.length; index++) {
-    const fd = fs.openSync(paths[index], 'r')
-    try {
-      const first = fs.readSync(fd, buffer, 0, buffer.length, null)
-      if (first < buffer.length && crypto.hash) {
-        crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(digests, 32 * index)
-        continue
-      }
-      const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
-      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
-        hash.update(buffer.subarray(0, n))
-      }
-      hash.digest().copy(digests, 32 * index)
-    } finally {
-      fs.closeSync(fd)
-    }
-  }
-  parentPort.postMessage({ digests }, [digests.buffer])
-} catch (err) {
-  parentPort.postMessage({ failed: { message: String(err && err.message), code: err && err.code, index } })
-}
-`
-
-/** What the hashing thread posts. */
-interface WorkerAnswer {
-  digests?: Uint8Array
-  failed?: { message: string; code?: string; index: number }
-}
-
 /** SHA-256 (hex) of every local file: on a second thread for many files, else on this one. */
 export async function hashLocalFiles(
   files: LocalFile[],
@@ -96,41 +52,53 @@ export async function hashLocalFiles(
  * without an answer (the caller then hashes on this thread); a file that cannot be read
  * rejects, as it would here.
  */
-export function hashOnThread(files: LocalFile[]): Promise<Map<string, string> | undefined> {
-  return new Promise((resolve, reject) => {
-    let worker: Worker
-    try {
-      worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { paths: files.map(f => f.path), readWholeMax: READ_WHOLE_MAX }
-      })
-    } catch {
-      return resolve(undefined)
-    }
-    worker.once('online', () => reapplyHeapFlags())
-    let settled = false
-    worker.once('message', ({ digests, failed }: WorkerAnswer) => {
-      settled = true
-      if (failed) {
-        const err: Error & { code?: string } = new Error(failed.message)
-        if (failed.code) err.code = failed.code
-        return reject(err)
-      }
-      const d = digests as Uint8Array
-      const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength)
-      const hashes = new Map<string, string>()
-      files.forEach((f, i) => hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32)))
-      resolve(hashes)
-    })
-    worker.once('error', () => {
-      if (!settled) resolve(undefined)
-      settled = true
-    })
-    worker.once('exit', () => {
-      if (!settled) resolve(undefined)
-      settled = true
-    })
-  })
+export async function hashOnThread(files: LocalFile[]): Promise<Map<string, string> | undefined> {
+  const thread = HashThread.start(READ_WHOLE_MAX)
+  if (!thread) return undefined
+  for (const f of files) thread.add(f.path)
+  return thread.finish(files)
+}
+
+/**
+ * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
+ * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
+ * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
+ */
+export class LocalHasher {
+  private found: string[] = []
+  private thread: HashThread | undefined
+  private tried = false
+
+  constructor(private readonly threadFrom = WORKER_MIN_FILES) {}
+
+  /** A file found, by its local path; it may still be left out of the upload. */
+  readonly add = (path: string): void => {
+    if (this.thread) return this.thread.add(path)
+    if (this.tried) return
+    this.found.push(path)
+    if (this.found.length < this.threadFrom) return
+    this.tried = true
+    this.thread = HashThread.start(READ_WHOLE_MAX)
+    for (const p of this.found) this.thread?.add(p)
+    this.found = []
+  }
+
+  /** Whether a second thread took the hashing on. */
+  get threaded(): boolean {
+    return this.thread !== undefined
+  }
+
+  /** SHA-256 (hex) of each of `files`, all of them found through add(). */
+  async hashes(files: LocalFile[]): Promise<Map<string, string>> {
+    this.found = []
+    const hashed = await this.thread?.finish(files)
+    return hashed ?? hashHere(files)
+  }
+
+  /** The walk failed: a thread still hashing its files is stopped. */
+  stop(): void {
+    this.thread?.stop()
+  }
 }
 
 async function hashHere(files: LocalFile[]): Promise<Map<string, string>> {

@@ -249,6 +249,37 @@ describe('listLocalFiles', () => {
   })
 })
 
+// Hashing starts on what the walk reports while it goes on: it must report exactly the files the
+// upload keeps (a glob's unselected files or an excluded node_modules hashed for nothing would
+// cost as much as the rest).
+describe('listLocalFiles: files told as found', () => {
+  async function told(include: string[], exclude: string[] = []) {
+    const seen: string[] = []
+    const files = await listLocalFiles(
+      { include, exclude },
+      ws,
+      () => undefined,
+      abs => seen.push(abs)
+    )
+    return { seen: [...seen].sort(), paths: files.map(f => f.path).sort() }
+  }
+
+  it.each([
+    [['dist'], []],
+    [['dist'], ['*.map', 'assets']],
+    [['dist'], ['dist/.well-known']],
+    [['docs/**/*.md'], []],
+    [['do*s'], ['b.md']],
+    [['dist/*.js', 'docs'], []],
+    [['docs/guide/b.md'], []],
+    [['links'], []]
+  ])('tells of exactly the files kept: %j without %j', async (include, exclude) => {
+    const { seen, paths } = await told(include, exclude)
+    expect(paths.length).toBeGreaterThan(0)
+    expect(seen).toEqual(paths)
+  })
+})
+
 describe('toPosix', () => {
   it('joins with / using the platform separator', () => {
     expect(toPosix(['a', 'b', 'c'].join(path.sep))).toBe('a/b/c')

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { hashFile, hashLocalFiles, hashOnThread } from '../../src/plans/local-hash.js'
+import { hashFile, hashLocalFiles, hashOnThread, LocalHasher } from '../../src/plans/local-hash.js'
 
 const MiB = 1024 * 1024
 let dir: string
@@ -79,5 +79,60 @@ describe('hashLocalFiles', () => {
         onThread
       )
     ).rejects.toThrow(/ENOENT.*missing/)
+  })
+})
+
+describe('LocalHasher', () => {
+  const many = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const data = Buffer.from(`${prefix} ${i}\n`)
+      return {
+        path: put(`${prefix}${i}`, data),
+        rel: `${prefix}/${i}`,
+        size: data.length,
+        want: sha(data)
+      }
+    })
+
+  it('hands files to a second thread as they are found, once there are enough', async () => {
+    const files = many('s', 30)
+    const hasher = new LocalHasher(10)
+    for (const f of files.slice(0, 9)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(false)
+    for (const f of files.slice(9)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    const hashes = await hasher.hashes(files)
+    expect(hashes.size).toBe(30)
+    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+  })
+
+  it('hashes here when too few files were found for a thread', async () => {
+    const files = many('h', 5)
+    const hasher = new LocalHasher(10)
+    for (const f of files) hasher.add(f.path)
+    expect(hasher.threaded).toBe(false)
+    const hashes = await hasher.hashes(files)
+    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+  })
+
+  it('rejects when a file kept cannot be read, on the thread too', async () => {
+    const files = [
+      ...many('g', 12),
+      { path: path.join(dir, 'gone'), rel: 'gone', size: 1, want: '' }
+    ]
+    const hasher = new LocalHasher(10)
+    for (const f of files) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    await expect(hasher.hashes(files)).rejects.toThrow(/ENOENT.*gone/)
+  })
+
+  it('stops a thread still hashing when the walk fails', async () => {
+    const hasher = new LocalHasher(2)
+    for (const f of many('x', 3)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    hasher.stop()
+    // A stopped thread gives no answer: whatever asks anyway gets the files hashed here.
+    const files = many('y', 2)
+    expect((await hasher.hashes(files)).get('y/1')).toBe(files[1].want)
   })
 })

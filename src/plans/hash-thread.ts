@@ -1,0 +1,148 @@
+import { Worker } from 'node:worker_threads'
+import { reapplyHeapFlags } from '../heap.js'
+import type { LocalFile } from './local-files.js'
+
+/**
+ * Paths handed to the thread at a time while a walk goes on: a message per file would cost
+ * more than its hashing, and a large batch would keep the thread waiting for the walk.
+ */
+const BATCH = 512
+
+/**
+ * The hashing thread, as a script (the bundle is one file, so there is no separate module to
+ * start it from). It hashes the paths in the order they come, exactly as hashSmallFile and a
+ * stream would. A file that cannot be read is noted and the rest still hashed: a path may come
+ * from a walk before it is known whether the upload keeps it. `null` ends the list; the thread
+ * then posts every digest in one buffer, with the failures, and ends.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+const crypto = require('node:crypto')
+const buffer = Buffer.allocUnsafe(workerData.readWholeMax)
+const parts = []
+const failures = []
+let index = 0
+function hashInto(path, out, at) {
+  const fd = fs.openSync(path, 'r')
+  try {
+    const first = fs.readSync(fd, buffer, 0, buffer.length, null)
+    if (first < buffer.length && crypto.hash) {
+      crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(out, at)
+      return
+    }
+    const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
+    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+      hash.update(buffer.subarray(0, n))
+    }
+    hash.digest().copy(out, at)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+parentPort.on('message', paths => {
+  if (paths === null) {
+    const digests = new Uint8Array(32 * index)
+    let at = 0
+    for (const part of parts) {
+      digests.set(part, at)
+      at += part.length
+    }
+    parentPort.postMessage({ digests, failures }, [digests.buffer])
+    parentPort.close()
+    return
+  }
+  const out = Buffer.alloc(32 * paths.length)
+  for (let i = 0; i < paths.length; i++, index++) {
+    try {
+      hashInto(paths[i], out, 32 * i)
+    } catch (err) {
+      failures.push({ index, message: String(err && err.message), code: err && err.code })
+    }
+  }
+  parts.push(out)
+})
+`
+
+/** What the hashing thread posts. */
+interface WorkerAnswer {
+  digests: Uint8Array
+  failures: Array<{ index: number; message: string; code?: string }>
+}
+
+/**
+ * A second thread hashing local files as they are named to it, so that hashing can start while
+ * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
+ * nothing, and their failures ignored.
+ */
+export class HashThread {
+  private readonly posted: string[] = []
+  private batch: string[] = []
+  private readonly answer: Promise<WorkerAnswer | undefined>
+
+  private constructor(private readonly worker: Worker) {
+    worker.once('online', () => reapplyHeapFlags())
+    this.answer = new Promise(resolve => {
+      worker.once('message', (answer: WorkerAnswer) => resolve(answer))
+      // A thread that died without an answer (out of memory, killed) leaves the caller to hash.
+      worker.once('error', () => resolve(undefined))
+      worker.once('exit', () => resolve(undefined))
+    })
+  }
+
+  /** Undefined when no thread can be started here. */
+  static start(readWholeMax: number): HashThread | undefined {
+    try {
+      return new HashThread(new Worker(WORKER_SOURCE, { eval: true, workerData: { readWholeMax } }))
+    } catch {
+      return undefined
+    }
+  }
+
+  add(path: string): void {
+    this.posted.push(path)
+    this.batch.push(path)
+    if (this.batch.length >= BATCH) this.post()
+  }
+
+  /**
+   * SHA-256 (hex) of each of `files`, every one of which must have been added, by path. Rejects
+   * with the first of them (in their order) that could not be read; resolves undefined when the
+   * thread gave no answer, or a file was never added.
+   */
+  async finish(files: LocalFile[]): Promise<Map<string, string> | undefined> {
+    this.post()
+    this.worker.postMessage(null)
+    const answer = await this.answer
+    if (!answer) return undefined
+    const at = new Map<string, number>()
+    this.posted.forEach((p, i) => at.set(p, i))
+    const failed = new Map(answer.failures.map(f => [f.index, f]))
+    const d = answer.digests
+    const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength)
+    const hashes = new Map<string, string>()
+    for (const f of files) {
+      const i = at.get(f.path)
+      if (i === undefined) return undefined
+      const failure = failed.get(i)
+      if (failure) {
+        const err: Error & { code?: string } = new Error(failure.message)
+        if (failure.code) err.code = failure.code
+        throw err
+      }
+      hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32))
+    }
+    return hashes
+  }
+
+  /** Ends the thread whatever it is doing: the walk failed, nothing will be uploaded. */
+  stop(): void {
+    void this.worker.terminate()
+  }
+
+  private post(): void {
+    if (this.batch.length === 0) return
+    this.worker.postMessage(this.batch)
+    this.batch = []
+  }
+}
