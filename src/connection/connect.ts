@@ -44,6 +44,13 @@ export interface ConnectOptions {
    */
   gate?: Promise<boolean>
   /**
+   * Credentials wait for this (another connection's login with them): key exchange, host-key
+   * check and the request for the authentication service go ahead, so only the login's own
+   * round trip is left once it settles; `false` (or a rejection) ends the attempt before any
+   * credential is sent.
+   */
+  login?: Promise<boolean>
+  /**
    * Called once a jump host is verified and logged in, before the server behind it is reached
    * (once per attempt): more connections through it can start alongside this one.
    */
@@ -275,7 +282,7 @@ export function connectConfig(
     password,
     tryKeyboard: false,
     // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-    authHandler: probe ? [] : authHandlerFor(endpoint, refuse),
+    authHandler: probe ? [] : afterLogin(options.login, authHandlerFor(endpoint, refuse)),
     readyTimeout: options.timeoutMs,
     // Keepalive only catches a connection that died while idle (e.g. during a long server-side
     // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
@@ -285,6 +292,21 @@ export function connectConfig(
     hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
     algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
     debug: options.debug
+  }
+}
+
+/** `handler`, asked only once `login` said yes; no method at all (nothing sent) otherwise. */
+function afterLogin(
+  login: Promise<boolean> | undefined,
+  handler: ssh2.AuthHandlerMiddleware
+): ssh2.AuthHandlerMiddleware {
+  if (!login) return handler
+  return (methodsLeft, partialSuccess, next) => {
+    const none = (): void => (next as (method: ssh2.AuthenticationType | false) => void)(false)
+    login.then(
+      ok => (ok ? handler(methodsLeft, partialSuccess, next) : none()),
+      () => none()
+    )
   }
 }
 

@@ -34,8 +34,7 @@ export async function openSession(
   const login = new Promise<boolean>(resolve => (loggedIn = resolve))
   const onJump = (via: VerifiedConnection): void => {
     if (extras) return
-    const ready = gate ? Promise.all([gate, login]).then(([a, b]) => a && b) : login
-    const widening = wideningVia(endpoint, via, { ...options, gate: ready })
+    const widening = wideningVia(endpoint, via, { ...options, login })
     extras = extraConnections(widening, stallMs, { server, setupMs: settings.timeoutMs })
     extras.widen().catch(() => undefined)
   }

@@ -9,6 +9,7 @@ import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import { LocalHasher } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
+import type { Op } from '../plans/sync.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
 import { fileResult, refusedHostReport, type FileResult, type RunReport } from '../report/types.js'
@@ -119,10 +120,15 @@ async function uploadTo(
   const address = formatHostPort(server.host, server.port)
   // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
   const group = <T>(name: string, fn: () => Promise<T>) => (fanOut ? fn() : core.group(name, fn))
-  // Known before connecting, so a jump host's extra connections can log in alongside the first.
-  const bigFiles = !settings.dryRun && source.files.some(f => f.size >= SPREAD_THRESHOLD)
+  // Whether a big file is still to be sent, so a jump host's extra connections are worth their
+  // logins (each counts against the server's MaxStartups and login-rate limits). Without sync
+  // every source file is sent, so this is known before connecting and the extras log in
+  // alongside the first connection; with sync only the plan knows, and a reconnection after
+  // the big files went needs none.
+  let bigToSend =
+    !settings.dryRun && !settings.syncChanged && source.files.some(f => f.size >= SPREAD_THRESHOLD)
   const pool = new SessionPool(address, settings.retries, () =>
-    openSession(server, settings, undefined, bigFiles)
+    openSession(server, settings, undefined, bigToSend)
   )
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
@@ -130,7 +136,6 @@ async function uploadTo(
   try {
     const first = await group(`Connect to ${address}`, () => pool.first())
     report.hosts.push(hostReport('server', server, first))
-    if (!settings.dryRun) first.expect(source.files.reduce((m, f) => Math.max(m, f.size), 0))
     const plan = await group('Plan', async () => {
       // Listings read before a drop are kept for the retry: the target did not change meanwhile.
       const cache = new ListingCache()
@@ -150,6 +155,9 @@ async function uploadTo(
       addRows(report, tag(plannedRows(plan, source, dest)))
       return
     }
+    bigToSend = plan.ops.some(isBigSend)
+    // Started now, their logins overlap the release record and the first small files.
+    pool.current.expect(plan.ops.reduce((m, op) => (isBigSend(op) ? Math.max(m, op.size) : m), 0))
     const release = settings.release
     if (release) {
       await pool.phase(`recording the release in ${settings.target} on ${address}`, session =>
@@ -160,6 +168,7 @@ async function uploadTo(
       times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times))
     )
     addRows(report, tag(rows))
+    bigToSend = false
     if (rows.some(r => r.status === 'failed')) return
     if (settings.deleteExtraneous) {
       const done = new Map<string, FileResult>()
@@ -258,6 +267,10 @@ function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult
     ),
     plan: op.kind
   }))
+}
+
+function isBigSend(op: Op): boolean {
+  return (op.kind === 'create' || op.kind === 'replace') && op.size >= SPREAD_THRESHOLD
 }
 
 /** One push per row: spread into push(), some 125,000 rows overflow the stack. */

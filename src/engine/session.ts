@@ -201,9 +201,10 @@ export class SftpSession {
 
   /**
    * Starts opening the extra connections (behind a jump host) now, when a file of `size` bytes is
-   * known to come: their handshakes and logins then overlap planning instead of holding up the
-   * first big file. admit() waits for the same opening, and fails as it would (a host key that
-   * matches no pin ends the session either way).
+   * known to come (a download's listing, an upload's plan): their handshakes and logins then
+   * overlap what comes before the first big file instead of holding it up. admit() waits for
+   * the same opening, and fails as it would (a host key that matches no pin ends the session
+   * either way).
    */
   expect(size: number): void {
     if (size >= SPREAD_THRESHOLD) this.extras.widen().catch(() => undefined)

@@ -35,6 +35,36 @@ describe('connectConfig', () => {
     expect(config.agent).toBeUndefined()
   })
 
+  it('with `login`, names no method before that login succeeded, and none if it failed', async () => {
+    const tick = () => new Promise(resolve => setImmediate(resolve))
+    for (const ok of [true, false]) {
+      let settle: (ok: boolean) => void = () => undefined
+      const login = new Promise<boolean>(resolve => (settle = resolve))
+      const config = connectConfig(
+        endpoint,
+        { ...options, login },
+        ['ssh-ed25519'],
+        [],
+        undefined,
+        false
+      )
+      // The host key is still checked at once: only the credentials wait.
+      expect(config.hostVerifier).toBeDefined()
+      const methods: unknown[] = []
+      const handler = config.authHandler as (
+        left: string[] | null,
+        partial: boolean,
+        next: (m: unknown) => void
+      ) => void
+      handler(null, false, m => methods.push(m))
+      await tick()
+      expect(methods).toEqual([])
+      settle(ok)
+      await tick()
+      expect(methods).toEqual([ok ? 'publickey' : false])
+    }
+  })
+
   it('gives a host-key probe no credential and no login method at all', () => {
     const config = connectConfig(endpoint, options, ['ssh-ed25519'], [], undefined, true)
     expect(config.authHandler).toEqual([])

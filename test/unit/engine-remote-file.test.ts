@@ -19,7 +19,15 @@ class Backend {
   readonly delayMs = new Map<Liveness, number>()
   /** Bytes read or written per connection. */
   readonly bytes = new Map<Liveness, number>()
+  /** While set, answers to opens and stats wait here until released (one round trip). */
+  held?: Array<() => void>
   private next = 0
+
+  /** Answers an open or a stat now, or once the round trip it is part of ends. */
+  private control(reply: () => void): void {
+    if (this.held) this.held.push(reply)
+    else reply()
+  }
 
   private answer(liveness: Liveness, bytes: number, reply: () => void): void {
     this.bytes.set(liveness, (this.bytes.get(liveness) ?? 0) + bytes)
@@ -36,16 +44,20 @@ class Backend {
       _isOpenSSH: openssh,
       open: (path: string, flags: string, cb: Callback) => {
         this.requests.push('open')
-        if (flags === 'w') this.files.set(path, { data: Buffer.alloc(0), mtime: 1000 })
-        else if (!this.files.has(path)) return cb(missing(path))
-        const handle = `h${this.next++}`
-        this.open.set(handle, path)
-        cb(undefined, Buffer.from(handle))
+        this.control(() => {
+          if (flags === 'w') this.files.set(path, { data: Buffer.alloc(0), mtime: 1000 })
+          else if (!this.files.has(path)) return cb(missing(path))
+          const handle = `h${this.next++}`
+          this.open.set(handle, path)
+          cb(undefined, Buffer.from(handle))
+        })
       },
       fstat: (handle: Buffer, cb: Callback) => {
         this.requests.push('fstat')
-        const file = this.fileOf(handle)
-        cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+        this.control(() => {
+          const file = this.fileOf(handle)
+          cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+        })
       },
       read: (h: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: Callback) => {
         const n = this.fileOf(h).data.copy(buf, off, pos, pos + len)
@@ -62,9 +74,11 @@ class Backend {
       },
       stat: (path: string, cb: Callback) => {
         this.requests.push('stat')
-        const file = this.files.get(path)
-        if (!file) return cb(missing(path))
-        cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+        this.control(() => {
+          const file = this.files.get(path)
+          if (!file) return cb(missing(path))
+          cb(undefined, { size: file.data.length, mtime: file.mtime, mode: 0o100644 })
+        })
       },
       fsetstat: (handle: Buffer, attrs: { mtime?: number }, cb: Callback) => {
         this.requests.push('fsetstat')
@@ -149,6 +163,51 @@ describe('a file spread over connections that reached different backends', () =>
       code: SFTP_STATUS.NO_SUCH_FILE
     })
     expect(a.open.size).toBe(0)
+  })
+})
+
+describe('opening a file on several connections to one server (behind a jump host)', () => {
+  /** Round trips `opening` takes: each releases every answer to the requests sent so far. */
+  async function roundTrips(server: Backend, opening: () => Promise<unknown>): Promise<number> {
+    server.held = []
+    let done = false
+    const opened = opening().finally(() => (done = true))
+    let trips = 0
+    for (; trips < 10; trips++) {
+      await new Promise(resolve => setImmediate(resolve))
+      if (done) break
+      const replies = server.held.splice(0)
+      for (const reply of replies) reply()
+    }
+    server.held = undefined
+    await opened
+    return trips
+  }
+
+  function lanesOn(server: Backend): SftpChannel[] {
+    const [first, second] = [new Liveness(), new Liveness()]
+    return [first, second, first, second].map(l => server.channel(l, true))
+  }
+
+  it('a read opens every lane and checks which file each connection sees in one round trip', async () => {
+    const server = new Backend()
+    server.files.set('/big', { data: Buffer.from('0123456789'), mtime: 7 })
+    let reader: RemoteFileReader | undefined
+    const trips = await roundTrips(server, async () => {
+      reader = await RemoteFileReader.open(lanesOn(server), '/big')
+    })
+    expect(trips).toBe(1)
+    expect(reader?.lanes).toBe(4)
+  })
+
+  it('a write takes two: the first open creates the file, the others open and check it', async () => {
+    const server = new Backend()
+    let writer: RemoteFileWriter | undefined
+    const trips = await roundTrips(server, async () => {
+      writer = await RemoteFileWriter.open(lanesOn(server), '/.tmp-big', false)
+    })
+    expect(trips).toBe(2)
+    expect(writer?.lanes).toBe(4)
   })
 })
 
