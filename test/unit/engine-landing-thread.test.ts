@@ -1,8 +1,14 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { LandingStopped, LandingThread } from '../../src/engine/landing-thread.js'
+import { HEAP_FLAGS } from '../../src/engine/heap-flags.js'
+import {
+  LANDING_THREAD_SOURCE,
+  LandingStopped,
+  LandingThread
+} from '../../src/engine/landing-thread.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 const temp = (dir: string, name: string) => path.join(dir, `.${name}.0123abcd.sftp-part`)
@@ -104,4 +110,40 @@ describe('LandingThread: small downloads landed on a thread of their own', () =>
       landing.land(temp(dir, 'e'), path.join(dir, 'e'), Buffer.from('x'), undefined)
     ).rejects.toThrow(/stopped \(no threads left\)/)
   })
+})
+
+describe('the landing thread and the heap settings of the main thread', () => {
+  /** The main thread's young generation after a burst of surviving objects, in a fresh node. */
+  const youngAfterBurst = (threadSource: string): number => {
+    const script = `
+      const v8 = require('node:v8')
+      const { Worker } = require('node:worker_threads')
+      for (const flag of JSON.parse(process.env.FLAGS)) v8.setFlagsFromString(flag)
+      const worker = new Worker(process.env.SOURCE, { eval: true })
+      worker.once('online', () => setTimeout(() => {
+        let keep = []
+        for (let i = 0; i < 3e6; i++) {
+          keep.push({ a: i, b: [i] })
+          if (keep.length > 200000) keep = []
+        }
+        const young = v8.getHeapSpaceStatistics().find(s => s.space_name === 'new_space')
+        console.log(young.space_size)
+        process.exit(0)
+      }, 300))`
+    const out = execFileSync(process.execPath, ['-e', script], {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        FLAGS: JSON.stringify(HEAP_FLAGS),
+        SOURCE: threadSource
+      }
+    })
+    return Number(out.toString().trim())
+  }
+
+  it('keeps the young generation at its first size after the thread starts', () => {
+    // Starting an isolate puts V8's process-wide semi-space growth factor back to its default;
+    // a thread that did not set it again let the main thread's young generation grow 16-fold.
+    expect(youngAfterBurst(LANDING_THREAD_SOURCE)).toBeLessThan(4 * 1024 * 1024)
+  }, 30_000)
 })
