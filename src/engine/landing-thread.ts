@@ -186,6 +186,8 @@ export class LandingThread {
       const worker = this.start()
       worker.on('message', (reply: Reply) => this.settle(reply))
       worker.on('error', err => this.fail(stoppedBy(err.message)))
+      // An answer that cannot be read would leave its files waiting for ever.
+      worker.on('messageerror', err => this.fail(stoppedBy(err.message)))
       worker.on('exit', code => this.fail(stoppedBy(`it exited with code ${code}`)))
       worker.unref()
       this.worker = worker
