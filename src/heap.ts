@@ -30,13 +30,16 @@ function want(set: SetFlags, flag: string): void {
 }
 
 /**
- * Call once a worker thread is online. On Node 20, starting a thread's isolate puts V8's flags back
- * to their defaults for the whole process: after a hashing or landing thread started, the young
- * generation grew to 16 MiB semispaces again (a 10,000-file pull peaked at 140 MiB, not 100).
- * Node 24 keeps them; setting them again is harmless there.
+ * The first lines of a worker thread's source, which set the flags this run asked for again. On
+ * Node 20, starting a thread's isolate puts V8's flags back to their defaults for the whole
+ * process: after a hashing or landing thread started, the young generation grew to 16 MiB
+ * semispaces again (a 10,000-file pull peaked at 140 MiB, not 100). Node 24 keeps them; setting
+ * them again is harmless there. Read when the thread starts: the flags change during a run.
  */
-export function reapplyHeapFlags(set: SetFlags = setFlagsFromString): void {
-  for (const flag of wanted.values()) set(flag)
+export function threadPrelude(): string {
+  return [...wanted.values()]
+    .map(flag => `require('node:v8').setFlagsFromString(${JSON.stringify(flag)});\n`)
+    .join('')
 }
 
 function newSpaceSize(): number {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { chmod, mkdir, rename, rm, stat, statfs, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
+import type { Worker } from 'node:worker_threads'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
@@ -19,7 +20,8 @@ import {
 } from './attributes.js'
 import { buffers } from './buffer-pool.js'
 import { copyRange, Watermark } from './chunks.js'
-import { FolderCheck, landWhole, realpathOfExisting } from './local-landing.js'
+import { LandingStopped, LandingThread } from './landing-thread.js'
+import { FolderCheck, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
 import { readWholeRemote, RemoteFileReader } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
@@ -48,6 +50,7 @@ interface Run {
   options: TransferOptions
   sidecars: SidecarChecksums | undefined
   folders: FolderCheck
+  landing: LandingThread
   /** Files streamed in chunks whose temporary file may outlive an attempt, until they land. */
   started: Map<RemoteFile, DownloadJob>
   turns: number
@@ -58,12 +61,14 @@ interface Run {
  * local path is proven to lie inside `target` before anything is written. The plan's files are
  * the jobs: a few workers take them in turn, and state is kept only for files in flight and for
  * big ones an attempt may resume, so 50,000 files cost little more than their listing.
+ * `startThread` starts the landing thread (landing-thread.ts; injectable for tests).
  */
 export async function downloadFiles(
   connect: () => Promise<SftpSession>,
   target: string,
   files: RemoteFile[],
-  options: TransferOptions
+  options: TransferOptions,
+  startThread?: () => Worker
 ): Promise<FileResult[]> {
   await refuseWithoutRoom(target, files)
   const first = await mkdir(target, { recursive: true })
@@ -81,7 +86,8 @@ export async function downloadFiles(
   const sidecars = options.verifySha256
     ? new SidecarChecksums(() => (current as SftpSession).main)
     : undefined
-  const run: Run = { options, sidecars, folders, started: new Map(), turns: 0 }
+  const landing = new LandingThread(options.times, startThread)
+  const run: Run = { options, sidecars, folders, landing, started: new Map(), turns: 0 }
   let provingAhead = false
   const results = await runWithRetries({
     jobs: files,
@@ -104,7 +110,7 @@ export async function downloadFiles(
       if (!finalPath) return refusedRow(file)
       return fileResult(file.path, finalPath, file.size, 'failed', reason)
     }
-  })
+  }).finally(() => landing.close())
   // A temporary file kept for resuming is useless once the step gives up.
   await Promise.all([...run.started.values()].map(job => rm(job.tempPath, { force: true })))
   await folders.applyModes()
@@ -174,14 +180,17 @@ async function downloadOne(
     if (isTransient(err, session)) throw err
     run.started.delete(file)
     await rm(tempPath, { force: true })
+    if (err instanceof LandingStopped) throw err
     return fileResult(file.path, finalPath, file.size, 'failed', (err as Error).message)
   }
 }
 
 /**
  * A small file: open, then one read of the listed size, the end check and the close sent
- * together; checked in memory, then written and renamed into place at once (landWhole). A
- * dropped connection leaves nothing on disk to resume: the next attempt reads it again.
+ * together; checked in memory, then written and renamed into place at once on the landing
+ * thread, the file keeping its place meanwhile (given to the next file, the places ran ahead
+ * of the thread and held 60 MiB more at the peak). A dropped connection leaves nothing on disk
+ * to resume: the next attempt reads it again.
  */
 async function fetchWhole(
   session: SftpSession,
@@ -194,11 +203,12 @@ async function fetchWhole(
 ): Promise<string | undefined> {
   const { options } = run
   const buffer = buffers.take(file.size)
+  let sha256: string | undefined
+  let landed: Promise<void>
   try {
     // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
     const data = await readWholeRemote(channel, file.path, file.size, buffer)
     options.onBytes(data.length)
-    let sha256: string | undefined
     if (options.verifySha256) {
       const received = createHash('sha256').update(data).digest('hex')
       await timed(options.times, 'verify', async () => {
@@ -207,13 +217,12 @@ async function fetchWhole(
       })
       sha256 = received
     }
-    const started = performance.now()
-    landWhole(tempPath, finalPath, data, attrs)
-    options.times?.add('write and rename', performance.now() - started)
-    return sha256
+    landed = run.landing.land(tempPath, finalPath, data, attrs)
   } finally {
     buffers.give(buffer)
   }
+  await landed
+  return sha256
 }
 
 /** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */

@@ -1,12 +1,4 @@
-import {
-  closeSync,
-  fchmodSync,
-  futimesSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeSync
-} from 'node:fs'
+import type * as nodeFs from 'node:fs'
 import { chmod, lstat, mkdir, realpath } from 'node:fs/promises'
 import * as path from 'node:path'
 import { ConnectionError, TransferError } from '../errors.js'
@@ -14,36 +6,44 @@ import { isInsideDir } from '../plans/safe-names.js'
 import { timed, type PhaseTimes } from '../report/timings.js'
 import type { FileAttributes } from './attributes.js'
 
+/** The file system calls landWhole makes. */
+export type LandingFs = Pick<
+  typeof nodeFs,
+  'openSync' | 'writeSync' | 'fchmodSync' | 'futimesSync' | 'closeSync' | 'renameSync' | 'rmSync'
+>
+
 /**
  * Lands a small file received whole: written to `tempPath` (mode 0600), given its times and mode,
  * closed, then renamed to `finalPath`. Synchronous on purpose: from and to the page cache these
  * calls take microseconds, while asynchronous open, write, utimes, close and rename cost five
- * thread-pool round trips (and a promise each) per file, which dominated a pull of thousands of
- * small files. No fsync either: a run that is killed leaves the page cache intact, and a file
- * shows under its name only once it is whole (the rename); tar and rsync do not sync each file
- * either, and fsync alone cost more system time per file than all the rest.
+ * thread-pool round trips (and a promise each) per file. It runs on the landing thread
+ * (landing-thread.ts), so it uses nothing but its arguments: `fs` is node:fs. No fsync either: a
+ * run that is killed leaves the page cache intact, and a file shows under its name only once it
+ * is whole (the rename); tar and rsync do not sync each file either, and fsync alone cost more
+ * system time per file than all the rest.
  */
 export function landWhole(
   tempPath: string,
   finalPath: string,
-  data: Buffer,
-  attrs: FileAttributes | undefined
+  data: Uint8Array,
+  attrs: FileAttributes | undefined,
+  fs: LandingFs
 ): void {
-  const fd = openSync(tempPath, 'w', 0o600)
+  const fd = fs.openSync(tempPath, 'w', 0o600)
   try {
     try {
       for (let done = 0; done < data.length;) {
-        done += writeSync(fd, data, done, data.length - done, done)
+        done += fs.writeSync(fd, data, done, data.length - done, done)
       }
-      if (attrs?.mode !== undefined) fchmodSync(fd, attrs.mode)
-      if (attrs?.mtime !== undefined) futimesSync(fd, attrs.atime ?? attrs.mtime, attrs.mtime)
+      if (attrs?.mode !== undefined) fs.fchmodSync(fd, attrs.mode)
+      if (attrs?.mtime !== undefined) fs.futimesSync(fd, attrs.atime ?? attrs.mtime, attrs.mtime)
     } finally {
-      closeSync(fd)
+      fs.closeSync(fd)
     }
-    renameSync(tempPath, finalPath)
+    fs.renameSync(tempPath, finalPath)
   } catch (err) {
     // Nothing of a failed landing stays behind: a small file is fetched whole again, not resumed.
-    rmSync(tempPath, { force: true })
+    fs.rmSync(tempPath, { force: true })
     throw err
   }
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { reapplyHeapFlags } from '../heap.js'
+import { threadPrelude } from '../heap.js'
 import type { LocalFile } from './local-files.js'
 
 /**
@@ -81,7 +81,6 @@ export class HashThread {
   private readonly answer: Promise<WorkerAnswer | undefined>
 
   private constructor(private readonly worker: Worker) {
-    worker.once('online', () => reapplyHeapFlags())
     this.answer = new Promise(resolve => {
       worker.once('message', (answer: WorkerAnswer) => resolve(answer))
       // A thread that died without an answer (out of memory, killed) leaves the caller to hash.
@@ -93,7 +92,12 @@ export class HashThread {
   /** Undefined when no thread can be started here. */
   static start(readWholeMax: number): HashThread | undefined {
     try {
-      return new HashThread(new Worker(WORKER_SOURCE, { eval: true, workerData: { readWholeMax } }))
+      return new HashThread(
+        new Worker(threadPrelude() + WORKER_SOURCE, {
+          eval: true,
+          workerData: { readWholeMax }
+        })
+      )
     } catch {
       return undefined
     }

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { requestBudget } from '../../src/engine/chunks.js'
 import { downloadFiles } from '../../src/engine/download.js'
 import { decideReadBack } from '../../src/engine/remote-hash.js'
 import type { SftpSession } from '../../src/engine/session.js'
 import type { SftpChannel } from '../../src/engine/sftp.js'
-import { ConnectionError } from '../../src/errors.js'
+import { ConnectionError, TransferError } from '../../src/errors.js'
 import type { RemoteFile } from '../../src/plans/remote-files.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
@@ -206,5 +207,44 @@ describe('downloadFiles and the folders files land in', () => {
     for (const dir of ['a', 'b', 'c']) {
       expect(readFileSync(path.join(target, dir, 'f.txt'), 'utf8')).toBe('abc')
     }
+  }, 30_000)
+})
+
+describe('downloadFiles when the landing thread fails', () => {
+  let target: string
+  beforeEach(() => {
+    target = makeTempDir('download-landing-')
+  })
+  afterEach(() => removeTempDir(target))
+
+  it('stops with one clear error and leaves no half-written file', async () => {
+    const data = Buffer.from('small file')
+    const files: RemoteFile[] = Array.from({ length: 20 }, (_, i) => ({
+      path: `/srv/f${i}.txt`,
+      rel: `f${i}.txt`,
+      size: data.length,
+      mtime: 0
+    }))
+    // The thread writes half of its first file's temporary file, then dies.
+    const dies = () =>
+      new Worker(
+        `const fs = require('node:fs')
+        require('node:worker_threads').parentPort.on('message', batch => {
+          fs.writeFileSync(batch.jobs[0].temp, 'small')
+          process.exit(3)
+        })`,
+        { eval: true }
+      )
+    const session = fakeSession(data, {}, `fake-${randomBytes(4).toString('hex')}`)
+    const download = downloadFiles(
+      async () => session,
+      target,
+      files,
+      { concurrency: 8, retries: 2, onBytes: () => undefined, verifySha256: false },
+      dies
+    )
+    await expect(download).rejects.toThrow(TransferError)
+    await expect(download).rejects.toThrow(/writes downloaded files on the runner stopped/)
+    expect(readdirSync(target)).toEqual([])
   }, 30_000)
 })

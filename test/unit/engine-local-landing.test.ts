@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { FolderCheck, landWhole } from '../../src/engine/local-landing.js'
@@ -16,7 +17,7 @@ describe('landWhole: a small download written, given its attributes and renamed 
     const data = randomBytes(5000)
     const temp = path.join(dir, '.a.txt.0123abcd.sftp-part')
     const final = path.join(dir, 'a.txt')
-    landWhole(temp, final, data, { atime: 1_600_000_000, mtime: 1_500_000_000, mode: 0o640 })
+    landWhole(temp, final, data, { atime: 1_600_000_000, mtime: 1_500_000_000, mode: 0o640 }, fs)
     // Read after the stat: reading may move the access time.
     const info = statSync(final)
     expect(info.mtimeMs).toBe(1_500_000_000_000)
@@ -28,7 +29,7 @@ describe('landWhole: a small download written, given its attributes and renamed 
 
   it('without attributes the file keeps the private mode it was created with', () => {
     const final = path.join(dir, 'b.txt')
-    landWhole(path.join(dir, '.b.txt.0123abcd.sftp-part'), final, Buffer.alloc(0), undefined)
+    landWhole(path.join(dir, '.b.txt.0123abcd.sftp-part'), final, Buffer.alloc(0), undefined, fs)
     expect(statSync(final).size).toBe(0)
     expect(statSync(final).mode & 0o777).toBe(0o600)
   })
@@ -36,16 +37,22 @@ describe('landWhole: a small download written, given its attributes and renamed 
   it('replaces an older file whole', () => {
     const final = path.join(dir, 'c.txt')
     writeFileSync(final, 'old content that is longer than the new one')
-    landWhole(path.join(dir, '.c.txt.0123abcd.sftp-part'), final, Buffer.from('new'), undefined)
+    landWhole(path.join(dir, '.c.txt.0123abcd.sftp-part'), final, Buffer.from('new'), undefined, fs)
     expect(readFileSync(final, 'utf8')).toBe('new')
   })
 
   it('throws when the folder is missing, and nothing appears under the final name', () => {
     const final = path.join(dir, 'missing', 'd.txt')
     expect(() =>
-      landWhole(path.join(dir, 'missing', '.d.txt.0123abcd.sftp-part'), final, Buffer.from('x'), {
-        mtime: 1
-      })
+      landWhole(
+        path.join(dir, 'missing', '.d.txt.0123abcd.sftp-part'),
+        final,
+        Buffer.from('x'),
+        {
+          mtime: 1
+        },
+        fs
+      )
     ).toThrow(/ENOENT/)
     expect(existsSync(final)).toBe(false)
   })
@@ -55,7 +62,7 @@ describe('landWhole: a small download written, given its attributes and renamed 
     const temp = path.join(dir, '.e.txt.0123abcd.sftp-part')
     // A final name that is a non-empty folder: the temporary file is written, the rename fails.
     mkdirSync(path.join(final, 'inside'), { recursive: true })
-    expect(() => landWhole(temp, final, Buffer.from('x'), undefined)).toThrow()
+    expect(() => landWhole(temp, final, Buffer.from('x'), undefined, fs)).toThrow()
     expect(existsSync(temp)).toBe(false)
     expect(statSync(final).isDirectory()).toBe(true)
   })
