@@ -110,9 +110,13 @@ export async function downloadFiles(
       if (!finalPath) return refusedRow(file)
       return fileResult(file.path, finalPath, file.size, 'failed', reason)
     }
-  }).finally(() => landing.close())
-  // A temporary file kept for resuming is useless once the step gives up.
-  await Promise.all([...run.started.values()].map(job => rm(job.tempPath, { force: true })))
+  })
+    .finally(() => landing.close())
+    // A temporary file kept for resuming is useless once the step gives up, and so it is when an
+    // error that no retry helps (a landing thread that stopped, a full disk) ends the download.
+    .finally(() =>
+      Promise.all([...run.started.values()].map(job => rm(job.tempPath, { force: true })))
+    )
   await folders.applyModes()
   // Refused names are reported after the files, as the plan lists them.
   return [

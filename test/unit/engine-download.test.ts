@@ -27,7 +27,7 @@ interface Script {
  * A connection to a server holding one file, answering reads a tick later, with two SFTP
  * channels. Dying rejects every waiting request, as Liveness does for a real session.
  */
-function fakeSession(data: Buffer, script: Script, server: string) {
+function fakeSession(data: Buffer | Map<string, Buffer>, script: Script, server: string) {
   let dead = false
   let answered = 0
   const waiting = new Set<(err: Error) => void>()
@@ -49,9 +49,11 @@ function fakeSession(data: Buffer, script: Script, server: string) {
       })
     })
   }
-  const read = (_handle: Buffer, buffer: Buffer, length: number, position: number) =>
+  // With several files, each handle is the file's path.
+  const read = (handle: Buffer, buffer: Buffer, length: number, position: number) =>
     call(() => {
-      const n = data.copy(buffer, 0, position, Math.min(data.length, position + length))
+      const src = data instanceof Map ? (data.get(handle.toString()) as Buffer) : data
+      const n = src.copy(buffer, 0, position, Math.min(src.length, position + length))
       if (n > 0 && ++answered === script.cutAfterReads) setImmediate(die)
       return n
     }, position === script.hold)
@@ -61,7 +63,7 @@ function fakeSession(data: Buffer, script: Script, server: string) {
     maxOpenHandles: 64,
     processesInOrder: true,
     sharesConnectionWith: () => true,
-    open: () => call(() => Buffer.from('handle')),
+    open: (p: string) => call(() => Buffer.from(data instanceof Map ? p : 'handle')),
     close: () => call(() => undefined),
     read,
     readdir: () => call(() => [])
@@ -244,6 +246,34 @@ describe('downloadFiles when the landing thread fails', () => {
       dies
     )
     await expect(download).rejects.toThrow(TransferError)
+    await expect(download).rejects.toThrow(/writes downloaded files on the runner stopped/)
+    expect(readdirSync(target)).toEqual([])
+  }, 30_000)
+
+  it('also removes a big file kept for resuming when the thread ends the download', async () => {
+    const big = randomBytes(SIZE)
+    const files: RemoteFile[] = [
+      { path: '/srv/big.bin', rel: 'big.bin', size: big.length, mtime: 0 },
+      { path: '/srv/small.txt', rel: 'small.txt', size: 10, mtime: 0 }
+    ]
+    const dies = () =>
+      new Worker(`require('node:worker_threads').parentPort.on('message', () => process.exit(3))`, {
+        eval: true
+      })
+    // Every connection is cut after a few reads of the big file, whose temporary file is kept
+    // for the next attempt; meanwhile the small file's landing stops the download.
+    const server = `fake-${randomBytes(4).toString('hex')}`
+    const served = new Map([
+      ['/srv/big.bin', big],
+      ['/srv/small.txt', Buffer.from('small file')]
+    ])
+    const download = downloadFiles(
+      async () => fakeSession(served, { cutAfterReads: 3 }, server),
+      target,
+      files,
+      { concurrency: 4, retries: 3, onBytes: () => undefined, verifySha256: false },
+      dies
+    )
     await expect(download).rejects.toThrow(/writes downloaded files on the runner stopped/)
     expect(readdirSync(target)).toEqual([])
   }, 30_000)
