@@ -34,12 +34,19 @@ function want(set: SetFlags, flag: string): void {
  * Node 20, starting a thread's isolate puts V8's flags back to their defaults for the whole
  * process: after a hashing or landing thread started, the young generation grew to 16 MiB
  * semispaces again (a 10,000-file pull peaked at 140 MiB, not 100). Node 24 keeps them; setting
- * them again is harmless there. Read when the thread starts: the flags change during a run.
+ * them again is harmless there. The text is fixed when the thread is created and runs a little
+ * later, so whoever starts a thread also calls reapplyHeapFlags() once it is online: a flag
+ * changed in between (a growth factor put back by the observer) then holds.
  */
 export function threadPrelude(): string {
   return [...wanted.values()]
     .map(flag => `require('node:v8').setFlagsFromString(${JSON.stringify(flag)});\n`)
     .join('')
+}
+
+/** Sets again the latest of each flag this run asked for (see threadPrelude). */
+export function reapplyHeapFlags(set: SetFlags = setFlagsFromString): void {
+  for (const flag of wanted.values()) set(flag)
 }
 
 function newSpaceSize(): number {

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads'
 import { TransferError } from '../errors.js'
 import type { PhaseTimes } from '../report/timings.js'
 import type { FileAttributes } from './attributes.js'
-import { threadPrelude } from '../heap.js'
+import { reapplyHeapFlags, threadPrelude } from '../heap.js'
 import { landWhole, type LandingFs } from './local-landing.js'
 
 /**
@@ -87,10 +87,12 @@ export function landingThreadSource(): string {
 
 /** The thread allocates little but views and results: a small young generation is plenty. */
 function startThread(): Worker {
-  return new Worker(landingThreadSource(), {
+  const worker = new Worker(landingThreadSource(), {
     eval: true,
     resourceLimits: { maxYoungGenerationSizeMb: 2 }
   })
+  worker.once('online', () => reapplyHeapFlags())
+  return worker
 }
 
 /**
@@ -189,7 +191,11 @@ export class LandingThread {
       worker.on('message', (reply: Reply) => this.settle(reply))
       worker.on('error', err => this.fail(stoppedBy(err.message)))
       // An answer that cannot be read would leave its files waiting for ever.
-      worker.on('messageerror', err => this.fail(stoppedBy(err.message)))
+      worker.on('messageerror', err => {
+        this.fail(stoppedBy(err.message))
+        // Its files were given up: it must not go on landing them behind the caller's back.
+        void worker.terminate()
+      })
       worker.on('exit', code => this.fail(stoppedBy(`it exited with code ${code}`)))
       worker.unref()
       this.worker = worker

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { threadPrelude } from '../heap.js'
+import { reapplyHeapFlags, threadPrelude } from '../heap.js'
 import type { LocalFile } from './local-files.js'
 
 /**
@@ -81,6 +81,7 @@ export class HashThread {
   private readonly answer: Promise<WorkerAnswer | undefined>
 
   private constructor(private readonly worker: Worker) {
+    worker.once('online', () => reapplyHeapFlags())
     this.answer = new Promise(resolve => {
       worker.once('message', (answer: WorkerAnswer) => resolve(answer))
       // A thread that died without an answer (out of memory, killed) leaves the caller to hash.

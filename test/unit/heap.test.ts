@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import {
   keepHeapClose,
   MANY_FILES,
+  reapplyHeapFlags,
   sizeHeapFor,
   threadPrelude,
   YOUNG_BYTES
@@ -74,6 +75,14 @@ describe('heap sizing', () => {
     const v8 = { setFlagsFromString: (f: string) => void set.push(f) }
     new Function('require', threadPrelude())(() => v8)
     expect(set).toEqual(['--semi-space-growth-factor=1', '--heap-growing-percent=0'])
+  })
+
+  it('sets again, once a thread is online, the latest of each flag the run asked for', () => {
+    keepHeapClose(recorder().set)
+    sizeHeapFor(1, recorder().set)
+    const again = recorder()
+    reapplyHeapFlags(again.set)
+    expect(again.flags).toEqual(['--semi-space-growth-factor=1', '--heap-growing-percent=0'])
   })
 
   it('uses only flags this V8 knows', () => {
