@@ -92,8 +92,12 @@ export class LocalHasher {
   async hashes(files: LocalFile[]): Promise<Map<string, string>> {
     this.found = []
     const hashed = await this.thread?.finish(files)
+    this.answeredByThread = hashed !== undefined
     return hashed ?? hashHere(files)
   }
+
+  /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
+  answeredByThread = false
 
   /** The walk failed: a thread still hashing its files is stopped. */
   stop(): void {

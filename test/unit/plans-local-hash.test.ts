@@ -102,6 +102,7 @@ describe('LocalHasher', () => {
     for (const f of files.slice(9)) hasher.add(f.path)
     expect(hasher.threaded).toBe(true)
     const hashes = await hasher.hashes(files)
+    expect(hasher.answeredByThread).toBe(true)
     expect(hashes.size).toBe(30)
     for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
   })
@@ -112,6 +113,7 @@ describe('LocalHasher', () => {
     for (const f of files) hasher.add(f.path)
     expect(hasher.threaded).toBe(false)
     const hashes = await hasher.hashes(files)
+    expect(hasher.answeredByThread).toBe(false)
     for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
   })
 
