@@ -54073,27 +54073,127 @@ module.exports = {
 
 /***/ }),
 
+/***/ 8604:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  wu: () => (/* binding */ keepHeapClose),
+  hW: () => (/* binding */ reapplyHeapFlags),
+  rF: () => (/* binding */ sizeHeapFor),
+  GL: () => (/* binding */ threadPrelude)
+});
+
+// UNUSED EXPORTS: MANY_FILES, YOUNG_BYTES
+
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+;// CONCATENATED MODULE: ./src/heap.ts
+
+
+/**
+ * From this many files on, a run keeps V8's old generation close to what is live (ADRs 0006 and
+ * 0007): per-file records and requests in flight are what fill it, and the 10,000- and
+ * 50,000-file memory targets depend on it.
+ */
+const MANY_FILES = 1000;
+/**
+ * The young generation's size for many files: two semispaces of 8 MiB. Hundreds of files in
+ * flight keep each request's objects alive for a round trip; in 1 MiB semispaces they outlived
+ * about 1,450 scavenges of a 50,000-file deploy (8.5 s of pauses under load) and were promoted to
+ * die in the old generation. In 8 MiB: 330 scavenges, 3.8 s. Its cost in peak RSS was 9 to 24 MiB,
+ * and a 50,000-file re-deploy's peak fell by 20 MiB, fewer objects dying old. V8's own growth
+ * goes on to 16 MiB semispaces.
+ */
+const YOUNG_BYTES = 16 * 1024 * 1024;
+/** The flags this run asked for, by name: what a thread's start undoes is set again from here. */
+const wanted = new Map();
+function want(set, flag) {
+    wanted.set(flag.slice(0, flag.indexOf('=')), flag);
+    set(flag);
+}
+/**
+ * The first lines of a worker thread's source, which set the flags this run asked for again. On
+ * Node 20, starting a thread's isolate puts V8's flags back to their defaults for the whole
+ * process: after a hashing or landing thread started, the young generation grew to 16 MiB
+ * semispaces again (a 10,000-file pull peaked at 140 MiB, not 100). Node 24 keeps them; setting
+ * them again is harmless there. The text is fixed when the thread is created and runs a little
+ * later, so whoever starts a thread also calls reapplyHeapFlags() once it is online: a flag
+ * changed in between (a growth factor put back by the observer) then holds.
+ */
+function threadPrelude() {
+    return [...wanted.values()]
+        .map(flag => `require('node:v8').setFlagsFromString(${JSON.stringify(flag)});\n`)
+        .join('');
+}
+/** Sets again the latest of each flag this run asked for (see threadPrelude). */
+function reapplyHeapFlags(set = external_node_v8_namespaceObject.setFlagsFromString) {
+    for (const flag of wanted.values())
+        set(flag);
+}
+function newSpaceSize() {
+    return (0,external_node_v8_namespaceObject.getHeapSpaceStatistics)().find(s => s.space_name === 'new_space')?.space_size ?? 0;
+}
+/**
+ * Set before any work: while the source is walked or listed nobody knows yet how many files a
+ * run holds, and a big tree's records are what must not be left to grow threefold.
+ */
+function keepHeapClose(set = external_node_v8_namespaceObject.setFlagsFromString) {
+    // Kept at its first size until the run is known to hold many files: a walk or a listing of
+    // 50,000 entries runs without turning the event loop, long enough for V8 to grow the young
+    // generation twice before anything could stop it.
+    want(set, '--semi-space-growth-factor=1');
+    // Objects that live for a round trip fill the old generation and die soon after promotion, and
+    // V8 lets it grow to three or four times what a full collection left: 22 MiB live but 78 MiB
+    // of heap for 10,000 files at 50 ms.
+    want(set, '--heap-growing-percent=50');
+}
+/**
+ * Once the number of files to move is known. A few big files need no close heap: their memory
+ * is the buffer pool's, and collecting at half growth made a 512 MiB download spend about 12%
+ * more client CPU (more full collections while chunks stream through). V8 reads the flag each
+ * time it sets the next limit, and 0 gives it back its own growth factor. Many files get a young
+ * generation grown once, to YOUNG_BYTES: the factor is read at each growth, so it is put back
+ * to 1 after the first collection that finds the young generation grown. The observer is
+ * returned for tests; nothing else needs it.
+ */
+function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromString, size = newSpaceSize) {
+    if (files < MANY_FILES) {
+        want(set, '--heap-growing-percent=0');
+        return undefined;
+    }
+    const first = size();
+    // V8 grows by a factor, not to a size, and the young generation may have grown already while
+    // the bundle was loaded (before keepHeapClose).
+    const factor = Math.floor(YOUNG_BYTES / Math.max(first, 1));
+    if (factor < 2)
+        return undefined;
+    want(set, `--semi-space-growth-factor=${factor}`);
+    const grown = new external_node_perf_hooks_.PerformanceObserver(() => {
+        if (size() <= first)
+            return;
+        want(set, '--semi-space-growth-factor=1');
+        grown.disconnect();
+    });
+    grown.observe({ entryTypes: ['gc'] });
+    return grown;
+}
+
+
+/***/ }),
+
 /***/ 9407:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8877);
-/* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_v8__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2667);
+/* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8767);
 
 
-// Hundreds of small files in flight keep every request's objects alive for a round trip, and V8
-// answers that survival by growing its young generation up to 16 MiB semispaces: about 25 MiB of
-// peak memory for 10,000 files (168 MiB instead of 143). Kept at its first size, it cost no
-// measurable CPU there, nor on a 256 MiB file.
-(0,node_v8__WEBPACK_IMPORTED_MODULE_0__.setFlagsFromString)('--semi-space-growth-factor=1');
-// The same survival fills the old generation with objects that die soon after promotion, and V8
-// lets it grow to about three or four times what a full collection left before collecting again:
-// 22 MiB live but 78 MiB of heap for 10,000 files at 50 ms, about 100 MiB of garbage at the peak
-// of a 50,000-file deploy. Grown by half at most, those peaks fell from 160 to 106 MiB and from
-// 239 to 137 MiB, for more but shorter full collections, within the noise of client CPU. Both
-// flags are set before any work, so they hold throughout.
-(0,node_v8__WEBPACK_IMPORTED_MODULE_0__.setFlagsFromString)('--heap-growing-percent=50');
+(0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
 
 __webpack_async_result__();
@@ -54101,7 +54201,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2667:
+/***/ 8767:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57201,8 +57301,6 @@ class TransferError extends ActionError {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
 ;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
 /*
 How it works:
@@ -57445,6 +57543,155 @@ function validateConcurrency(concurrency) {
 	}
 }
 
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+// EXTERNAL MODULE: ./src/heap.ts + 1 modules
+var heap = __nccwpck_require__(8604);
+;// CONCATENATED MODULE: ./src/plans/hash-thread.ts
+
+
+/**
+ * Paths handed to the thread at a time while a walk goes on: a message per file would cost
+ * more than its hashing, and a large batch would keep the thread waiting for the walk.
+ */
+const BATCH = 512;
+/**
+ * The hashing thread, as a script (the bundle is one file, so there is no separate module to
+ * start it from). It hashes the paths in the order they come, exactly as hashSmallFile and a
+ * stream would. A file that cannot be read is noted and the rest still hashed: a path may come
+ * from a walk before it is known whether the upload keeps it. `null` ends the list; the thread
+ * then posts every digest in one buffer, with the failures, and ends.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+const crypto = require('node:crypto')
+const buffer = Buffer.allocUnsafe(workerData.readWholeMax)
+const parts = []
+const failures = []
+let index = 0
+function hashInto(path, out, at) {
+  const fd = fs.openSync(path, 'r')
+  try {
+    const first = fs.readSync(fd, buffer, 0, buffer.length, null)
+    if (first < buffer.length && crypto.hash) {
+      crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(out, at)
+      return
+    }
+    const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
+    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+      hash.update(buffer.subarray(0, n))
+    }
+    hash.digest().copy(out, at)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+parentPort.on('message', paths => {
+  if (paths === null) {
+    const digests = new Uint8Array(32 * index)
+    let at = 0
+    for (const part of parts) {
+      digests.set(part, at)
+      at += part.length
+    }
+    parentPort.postMessage({ digests, failures }, [digests.buffer])
+    parentPort.close()
+    return
+  }
+  const out = Buffer.alloc(32 * paths.length)
+  for (let i = 0; i < paths.length; i++, index++) {
+    try {
+      hashInto(paths[i], out, 32 * i)
+    } catch (err) {
+      failures.push({ index, message: String(err && err.message), code: err && err.code })
+    }
+  }
+  parts.push(out)
+})
+`;
+/**
+ * A second thread hashing local files as they are named to it, so that hashing can start while
+ * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
+ * nothing, and their failures ignored.
+ */
+class hash_thread_HashThread {
+    worker;
+    posted = [];
+    batch = [];
+    answer;
+    constructor(worker) {
+        this.worker = worker;
+        worker.once('online', () => (0,heap/* reapplyHeapFlags */.hW)());
+        this.answer = new Promise(resolve => {
+            worker.once('message', (answer) => resolve(answer));
+            // A thread that died without an answer (out of memory, killed) leaves the caller to hash.
+            worker.once('error', () => resolve(undefined));
+            worker.once('exit', () => resolve(undefined));
+        });
+    }
+    /** Undefined when no thread can be started here. */
+    static start(readWholeMax) {
+        try {
+            return new hash_thread_HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
+                eval: true,
+                workerData: { readWholeMax }
+            }));
+        }
+        catch {
+            return undefined;
+        }
+    }
+    add(path) {
+        this.posted.push(path);
+        this.batch.push(path);
+        if (this.batch.length >= BATCH)
+            this.post();
+    }
+    /**
+     * SHA-256 (hex) of each of `files`, every one of which must have been added, by path. Rejects
+     * with the first of them (in their order) that could not be read; resolves undefined when the
+     * thread gave no answer, or a file was never added.
+     */
+    async finish(files) {
+        this.post();
+        this.worker.postMessage(null);
+        const answer = await this.answer;
+        if (!answer)
+            return undefined;
+        const at = new Map();
+        this.posted.forEach((p, i) => at.set(p, i));
+        const failed = new Map(answer.failures.map(f => [f.index, f]));
+        const d = answer.digests;
+        const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+        const hashes = new Map();
+        for (const f of files) {
+            const i = at.get(f.path);
+            if (i === undefined)
+                return undefined;
+            const failure = failed.get(i);
+            if (failure) {
+                const err = new Error(failure.message);
+                if (failure.code)
+                    err.code = failure.code;
+                throw err;
+            }
+            hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32));
+        }
+        return hashes;
+    }
+    /** Ends the thread whatever it is doing: the walk failed, nothing will be uploaded. */
+    stop() {
+        void this.worker.terminate();
+    }
+    post() {
+        if (this.batch.length === 0)
+            return;
+        this.worker.postMessage(this.batch);
+        this.batch = [];
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/plans/local-hash.ts
 
 
@@ -57476,42 +57723,6 @@ const FILES_PER_TURN = 256;
  * about 50 ms), sooner than a thread starts on a busy machine.
  */
 const WORKER_MIN_FILES = 5000;
-/**
- * The hashing thread, as a script (the bundle is one file, so there is no separate module to
- * start it from). It hashes the files in order, exactly as hashSmallFile and a stream would,
- * and posts every digest in one buffer; a file that cannot be read ends it with that error.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const fs = require('node:fs')
-const crypto = require('node:crypto')
-const { paths, readWholeMax } = workerData
-const buffer = Buffer.allocUnsafe(readWholeMax)
-const digests = Buffer.alloc(32 * paths.length)
-let index = 0
-try {
-  for (; index < paths.length; index++) {
-    const fd = fs.openSync(paths[index], 'r')
-    try {
-      const first = fs.readSync(fd, buffer, 0, buffer.length, null)
-      if (first < buffer.length && crypto.hash) {
-        crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(digests, 32 * index)
-        continue
-      }
-      const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
-      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
-        hash.update(buffer.subarray(0, n))
-      }
-      hash.digest().copy(digests, 32 * index)
-    } finally {
-      fs.closeSync(fd)
-    }
-  }
-  parentPort.postMessage({ digests }, [digests.buffer])
-} catch (err) {
-  parentPort.postMessage({ failed: { message: String(err && err.message), code: err && err.code, index } })
-}
-`;
 /** SHA-256 (hex) of every local file: on a second thread for many files, else on this one. */
 async function hashLocalFiles(files, onThread = files.length >= WORKER_MIN_FILES) {
     if (onThread) {
@@ -57526,44 +57737,59 @@ async function hashLocalFiles(files, onThread = files.length >= WORKER_MIN_FILES
  * without an answer (the caller then hashes on this thread); a file that cannot be read
  * rejects, as it would here.
  */
-function hashOnThread(files) {
-    return new Promise((resolve, reject) => {
-        let worker;
-        try {
-            worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, {
-                eval: true,
-                workerData: { paths: files.map(f => f.path), readWholeMax: READ_WHOLE_MAX }
-            });
-        }
-        catch {
-            return resolve(undefined);
-        }
-        let settled = false;
-        worker.once('message', ({ digests, failed }) => {
-            settled = true;
-            if (failed) {
-                const err = new Error(failed.message);
-                if (failed.code)
-                    err.code = failed.code;
-                return reject(err);
-            }
-            const d = digests;
-            const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-            const hashes = new Map();
-            files.forEach((f, i) => hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32)));
-            resolve(hashes);
-        });
-        worker.once('error', () => {
-            if (!settled)
-                resolve(undefined);
-            settled = true;
-        });
-        worker.once('exit', () => {
-            if (!settled)
-                resolve(undefined);
-            settled = true;
-        });
-    });
+async function hashOnThread(files) {
+    const thread = HashThread.start(READ_WHOLE_MAX);
+    if (!thread)
+        return undefined;
+    for (const f of files)
+        thread.add(f.path);
+    return thread.finish(files);
+}
+/**
+ * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
+ * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
+ * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
+ */
+class LocalHasher {
+    threadFrom;
+    found = [];
+    thread;
+    tried = false;
+    constructor(threadFrom = WORKER_MIN_FILES) {
+        this.threadFrom = threadFrom;
+    }
+    /** A file found, by its local path; it may still be left out of the upload. */
+    add = (path) => {
+        if (this.thread)
+            return this.thread.add(path);
+        if (this.tried)
+            return;
+        this.found.push(path);
+        if (this.found.length < this.threadFrom)
+            return;
+        this.tried = true;
+        this.thread = hash_thread_HashThread.start(READ_WHOLE_MAX);
+        for (const p of this.found)
+            this.thread?.add(p);
+        this.found = [];
+    };
+    /** Whether a second thread took the hashing on. */
+    get threaded() {
+        return this.thread !== undefined;
+    }
+    /** SHA-256 (hex) of each of `files`, all of them found through add(). */
+    async hashes(files) {
+        this.found = [];
+        const hashed = await this.thread?.finish(files);
+        this.answeredByThread = hashed !== undefined;
+        return hashed ?? hashHere(files);
+    }
+    /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
+    answeredByThread = false;
+    /** The walk failed: a thread still hashing its files is stopped. */
+    stop() {
+        this.thread?.stop();
+    }
 }
 async function hashHere(files) {
     const hashes = new Map();
@@ -58171,36 +58397,36 @@ class BufferReader {
 
 
 
-
 /**
  * Lands a small file received whole: written to `tempPath` (mode 0600), given its times and mode,
  * closed, then renamed to `finalPath`. Synchronous on purpose: from and to the page cache these
  * calls take microseconds, while asynchronous open, write, utimes, close and rename cost five
- * thread-pool round trips (and a promise each) per file, which dominated a pull of thousands of
- * small files. No fsync either: a run that is killed leaves the page cache intact, and a file
- * shows under its name only once it is whole (the rename); tar and rsync do not sync each file
- * either, and fsync alone cost more system time per file than all the rest.
+ * thread-pool round trips (and a promise each) per file. It runs on the landing thread
+ * (landing-thread.ts), so it uses nothing but its arguments: `fs` is node:fs. No fsync either: a
+ * run that is killed leaves the page cache intact, and a file shows under its name only once it
+ * is whole (the rename); tar and rsync do not sync each file either, and fsync alone cost more
+ * system time per file than all the rest.
  */
-function landWhole(tempPath, finalPath, data, attrs) {
-    const fd = (0,external_node_fs_namespaceObject.openSync)(tempPath, 'w', 0o600);
+function landWhole(tempPath, finalPath, data, attrs, fs) {
+    const fd = fs.openSync(tempPath, 'w', 0o600);
     try {
         try {
             for (let done = 0; done < data.length;) {
-                done += (0,external_node_fs_namespaceObject.writeSync)(fd, data, done, data.length - done, done);
+                done += fs.writeSync(fd, data, done, data.length - done, done);
             }
             if (attrs?.mode !== undefined)
-                (0,external_node_fs_namespaceObject.fchmodSync)(fd, attrs.mode);
+                fs.fchmodSync(fd, attrs.mode);
             if (attrs?.mtime !== undefined)
-                (0,external_node_fs_namespaceObject.futimesSync)(fd, attrs.atime ?? attrs.mtime, attrs.mtime);
+                fs.futimesSync(fd, attrs.atime ?? attrs.mtime, attrs.mtime);
         }
         finally {
-            (0,external_node_fs_namespaceObject.closeSync)(fd);
+            fs.closeSync(fd);
         }
-        (0,external_node_fs_namespaceObject.renameSync)(tempPath, finalPath);
+        fs.renameSync(tempPath, finalPath);
     }
     catch (err) {
         // Nothing of a failed landing stays behind: a small file is fetched whole again, not resumed.
-        (0,external_node_fs_namespaceObject.rmSync)(tempPath, { force: true });
+        fs.rmSync(tempPath, { force: true });
         throw err;
     }
 }
@@ -58286,6 +58512,200 @@ async function realpathOfExisting(dir) {
         current = external_node_path_namespaceObject.dirname(current);
     }
     return (0,promises_namespaceObject.realpath)(current);
+}
+
+;// CONCATENATED MODULE: ./src/engine/landing-thread.ts
+
+
+
+
+/**
+ * Bytes of small files sent to the landing thread in one message. Each batch's bytes are copied
+ * into one fresh buffer that moves to the thread without another copy; a batch goes when the
+ * event loop comes round (setImmediate) or when it is full.
+ */
+const BATCH_BYTES = 256 * 1024;
+/** Batch buffers kept for reuse once the thread hands them back. */
+const SPARE_BATCHES = 8;
+const BATCH_FILES = 128;
+/** The landing thread stopped or never started: files not yet landed are not kept. */
+class LandingStopped extends TransferError {
+}
+/**
+ * The thread's whole program. It runs from its source text (toString), so that the one-file
+ * bundle needs no second entry point: it uses nothing but its arguments.
+ */
+function landingThread(fs, port, land) {
+    port.on('message', batch => {
+        const outcomes = [];
+        for (const job of batch.jobs) {
+            const started = performance.now();
+            try {
+                const data = new Uint8Array(batch.arena, job.offset, job.length);
+                land(job.temp, job.final, data, job.attrs, fs);
+                outcomes.push({ ms: performance.now() - started });
+            }
+            catch (err) {
+                const { message, code } = err;
+                outcomes.push({ ms: performance.now() - started, error: { message, code } });
+            }
+        }
+        port.postMessage({ id: batch.id, outcomes, arena: batch.arena }, [batch.arena]);
+    });
+}
+const LANDING_PROGRAM = `(${landingThread.toString()})(require('node:fs'), ` +
+    `require('node:worker_threads').parentPort, ${landWhole.toString()})`;
+/** The thread's source: the run's heap flags first (threadPrelude), then its program. */
+function landingThreadSource() {
+    return (0,heap/* threadPrelude */.GL)() + LANDING_PROGRAM;
+}
+/** The thread allocates little but views and results: a small young generation is plenty. */
+function startThread() {
+    const worker = new external_node_worker_threads_.Worker(landingThreadSource(), {
+        eval: true,
+        resourceLimits: { maxYoungGenerationSizeMb: 2 }
+    });
+    worker.once('online', () => (0,heap/* reapplyHeapFlags */.hW)());
+    return worker;
+}
+/**
+ * Lands small downloaded files (landWhole) on a thread of their own. On the main thread, the
+ * open, write, close and rename of each file took 0.2 to 0.4 ms under load (far more when the
+ * disk is busy), 2 to 4 s of a 10,000-file pull during which no answer from the server was read.
+ * The thread starts with the first file and stops with close(); if it fails, every file waiting
+ * on it, and every later one, fails with one LandingStopped error.
+ */
+class LandingThread {
+    times;
+    start;
+    worker;
+    stopped;
+    batch;
+    sent = new Map();
+    nextId = 0;
+    spare = [];
+    constructor(times, start = startThread) {
+        this.times = times;
+        this.start = start;
+    }
+    /** Resolves once the file is in place; `data` may be reused as soon as this returns. */
+    land(tempPath, finalPath, data, attrs) {
+        if (this.stopped)
+            return Promise.reject(this.stopped);
+        if (this.batch && this.batch.used + data.length > this.batch.arena.length)
+            this.send();
+        const batch = (this.batch ??= this.newBatch(data.length));
+        batch.arena.set(data, batch.used);
+        batch.jobs.push({
+            temp: tempPath,
+            final: finalPath,
+            offset: batch.used,
+            length: data.length,
+            attrs
+        });
+        batch.used += data.length;
+        const landed = new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+        if (batch.jobs.length >= BATCH_FILES)
+            this.send();
+        return landed;
+    }
+    /** Stops the thread; files still waiting fail. */
+    async close() {
+        this.fail(new LandingStopped('the download ended before these files were written'));
+        await this.worker?.terminate();
+    }
+    arena(length) {
+        const spare = length <= BATCH_BYTES ? this.spare.pop() : undefined;
+        return spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, length));
+    }
+    newBatch(length) {
+        const batch = {
+            id: this.nextId++,
+            arena: this.arena(length),
+            used: 0,
+            jobs: [],
+            waiters: []
+        };
+        setImmediate(() => {
+            if (this.batch === batch)
+                this.send();
+        });
+        return batch;
+    }
+    send() {
+        const batch = this.batch;
+        if (!batch)
+            return;
+        this.batch = undefined;
+        const worker = this.thread();
+        if (!worker) {
+            for (const w of batch.waiters)
+                w.reject(this.stopped);
+            return;
+        }
+        if (this.sent.size === 0)
+            worker.ref();
+        this.sent.set(batch.id, batch.waiters);
+        const message = {
+            id: batch.id,
+            arena: batch.arena.buffer,
+            jobs: batch.jobs
+        };
+        worker.postMessage(message, [message.arena]);
+    }
+    thread() {
+        if (this.worker || this.stopped)
+            return this.worker;
+        try {
+            const worker = this.start();
+            worker.on('message', (reply) => this.settle(reply));
+            worker.on('error', err => this.fail(stoppedBy(err.message)));
+            // An answer that cannot be read would leave its files waiting for ever.
+            worker.on('messageerror', err => {
+                this.fail(stoppedBy(err.message));
+                // Its files were given up: it must not go on landing them behind the caller's back.
+                void worker.terminate();
+            });
+            worker.on('exit', code => this.fail(stoppedBy(`it exited with code ${code}`)));
+            worker.unref();
+            this.worker = worker;
+        }
+        catch (err) {
+            this.fail(stoppedBy(err.message));
+        }
+        return this.worker;
+    }
+    settle(reply) {
+        if (reply.arena.byteLength === BATCH_BYTES && this.spare.length < SPARE_BATCHES) {
+            this.spare.push(reply.arena);
+        }
+        const waiters = this.sent.get(reply.id);
+        if (!waiters)
+            return;
+        this.sent.delete(reply.id);
+        if (this.sent.size === 0)
+            this.worker?.unref();
+        reply.outcomes.forEach((outcome, i) => {
+            this.times?.add('write and rename', outcome.ms);
+            if (!outcome.error)
+                return waiters[i].resolve();
+            waiters[i].reject(Object.assign(new Error(outcome.error.message), { code: outcome.error.code }));
+        });
+    }
+    fail(err) {
+        this.stopped ??= err;
+        const waiting = [...this.sent.values()].flat();
+        this.sent.clear();
+        if (this.batch)
+            waiting.push(...this.batch.waiters);
+        this.batch = undefined;
+        for (const w of waiting)
+            w.reject(this.stopped ?? err);
+    }
+}
+function stoppedBy(reason) {
+    return new LandingStopped(`the thread that writes downloaded files on the runner stopped (${reason}); ` +
+        'files it had not written were not kept.');
 }
 
 ;// CONCATENATED MODULE: ./src/engine/local-file.ts
@@ -60002,53 +60422,85 @@ function toStat(attrs) {
 
 
 /**
- * Opens `path` on each channel, in parallel after the first. If any open fails, the handles
- * already opened are closed: a failed attempt leaks nothing on the server. Lanes on another
- * connection than the first may have reached another backend (see sameFileOnly): one that lacks
- * the file, or holds another, is dropped and the file goes on with fewer lanes.
+ * Opens `path` on each channel: a read's lanes all at once, a write's in parallel after the first
+ * (which creates the file the others open). If any open fails, the handles already opened are
+ * closed: a failed attempt leaks nothing on the server. Lanes on another connection than the
+ * first may have reached another backend (see sameFileOnly): one that lacks the file, or holds
+ * another, is dropped and the file goes on with fewer lanes.
  */
 async function openLanes(channels, path, firstFlags, restFlags) {
-    const first = { channel: channels[0], handle: await channels[0].open(path, firstFlags) };
-    const elsewhere = (c) => !c.sharesConnectionWith(first.channel);
-    const rest = await Promise.allSettled(channels.slice(1).map(c => c.open(path, restFlags)));
-    const lanes = [
-        first,
-        ...rest.flatMap((r, i) => r.status === 'fulfilled' ? [{ channel: channels[i + 1], handle: r.value }] : [])
-    ];
+    const [head, ...others] = channels;
+    const elsewhere = (c) => !c.sharesConnectionWith(head);
+    const spread = others.some(elsewhere);
+    const opening = head.open(path, firstFlags);
+    // Each other connection's stat is sent right behind its open, so which file it sees costs no
+    // round trip of its own (see sameFileOnly).
+    const send = () => others.map(c => ({
+        open: settle(c.open(path, restFlags)),
+        stat: elsewhere(c) ? settle(c.stat(path)) : undefined
+    }));
+    // A read creates nothing, so all its lanes open at once; a write's other lanes open the file
+    // its first open creates, so they wait for it (and the first lane's stat goes out with them).
+    const together = firstFlags === 'r';
+    const early = together ? send() : undefined;
+    const ownStat = together && spread ? settle(head.stat(path)) : undefined;
+    let first;
+    try {
+        first = { channel: head, handle: await opening };
+    }
+    catch (err) {
+        const handles = await Promise.all((early ?? []).map(r => r.open));
+        await closeLanes(handles.flatMap((r, i) => r.status === 'fulfilled' ? [{ channel: others[i], handle: r.value }] : [])).catch(() => undefined);
+        throw err;
+    }
+    const requests = early ?? send();
+    const own = ownStat ?? (spread ? settle(head.fstat(first.handle)) : undefined);
+    const rest = await Promise.all(requests.map(r => r.open));
+    const opened = rest.map((r, i) => r.status === 'fulfilled' ? { channel: others[i], handle: r.value } : undefined);
+    const lanes = [first, ...opened.filter((l) => l !== undefined)];
     const failed = rest.find((r, i) => r.status === 'rejected' &&
-        !(elsewhere(channels[i + 1]) && r.reason?.code === SFTP_STATUS.NO_SUCH_FILE));
+        !(elsewhere(others[i]) && r.reason?.code === SFTP_STATUS.NO_SUCH_FILE));
     if (failed?.status === 'rejected') {
         await closeLanes(lanes).catch(() => undefined);
         throw failed.reason;
     }
-    const kept = await sameFileOnly(lanes, elsewhere);
+    const stats = new Map();
+    opened.forEach((lane, i) => {
+        const stat = requests[i].stat;
+        if (lane && stat)
+            stats.set(lane, stat);
+    });
+    const kept = await sameFileOnly(lanes, own, stats);
     if (kept.length < channels.length) {
         core_debug(`${forLog(path)}: ${channels.length - kept.length} of ${channels.length} lanes on other ` +
             `connections do not see the same file (another backend?); using ${kept.length}.`);
     }
     return kept;
 }
+function settle(request) {
+    return request.then(value => ({ status: 'fulfilled', value }), (reason) => ({ status: 'rejected', reason }));
+}
 /**
  * The lanes that provably see the first lane's file. A name behind a jump host is resolved by
  * the bastion for each connection, so a round-robin name or a load balancer can send extra
  * connections to other backends: their lanes are kept only if the file there has the same size
- * and mtime. The fstats go out together, and only for files spread over several connections.
+ * and mtime. `own` is the first lane's stat, `stats` those of the lanes on other connections,
+ * each taken on the lane's own channel right behind its open.
  */
-async function sameFileOnly(lanes, elsewhere) {
-    const [first, ...rest] = lanes;
-    const others = rest.filter(l => elsewhere(l.channel));
-    if (others.length === 0)
+async function sameFileOnly(lanes, own, stats) {
+    if (!own)
         return lanes;
-    const [own, ...theirs] = await Promise.allSettled([first, ...others].map(l => l.channel.fstat(l.handle)));
-    if (own.status === 'rejected') {
+    const others = [...stats.keys()];
+    const [mine, ...theirs] = await Promise.all([own, ...stats.values()]);
+    if (mine.status === 'rejected') {
         await closeLanes(lanes).catch(() => undefined);
-        throw own.reason;
+        throw mine.reason;
     }
     const differ = new Set(others.filter((_, i) => {
         const t = theirs[i];
         return (t.status === 'rejected' ||
-            t.value.size !== own.value.size ||
-            t.value.mtime !== own.value.mtime);
+            t.value.size !== mine.value.size ||
+            t.value.mtime !== mine.value.mtime);
     }));
     // Not awaited: nothing is read or written through these, and the file need not wait.
     closeLanes([...differ]).catch(() => undefined);
@@ -61024,7 +61476,7 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse = 
         password,
         tryKeyboard: false,
         // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-        authHandler: probe ? [] : authHandlerFor(endpoint, refuse),
+        authHandler: probe ? [] : afterLogin(options.login, authHandlerFor(endpoint, refuse)),
         readyTimeout: options.timeoutMs,
         // Keepalive only catches a connection that died while idle (e.g. during a long server-side
         // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
@@ -61034,6 +61486,15 @@ function connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse = 
         hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
         algorithms: { serverHostKey: algorithmsFor(keyTypes) },
         debug: options.debug
+    };
+}
+/** `handler`, asked only once `login` said yes; no method at all (nothing sent) otherwise. */
+function afterLogin(login, handler) {
+    if (!login)
+        return handler;
+    return (methodsLeft, partialSuccess, next) => {
+        const none = () => next(false);
+        login.then(ok => (ok ? handler(methodsLeft, partialSuccess, next) : none()), () => none());
     };
 }
 /** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
@@ -61492,9 +61953,10 @@ class SftpSession {
     }
     /**
      * Starts opening the extra connections (behind a jump host) now, when a file of `size` bytes is
-     * known to come: their handshakes and logins then overlap planning instead of holding up the
-     * first big file. admit() waits for the same opening, and fails as it would (a host key that
-     * matches no pin ends the session either way).
+     * known to come (a download's listing, an upload's plan): their handshakes and logins then
+     * overlap what comes before the first big file instead of holding it up. admit() waits for
+     * the same opening, and fails as it would (a host key that matches no pin ends the session
+     * either way).
      */
     expect(size) {
         if (size >= SPREAD_THRESHOLD)
@@ -62267,13 +62729,15 @@ class SidecarChecksums {
 
 
 
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written. The plan's files are
  * the jobs: a few workers take them in turn, and state is kept only for files in flight and for
  * big ones an attempt may resume, so 50,000 files cost little more than their listing.
+ * `startThread` starts the landing thread (landing-thread.ts; injectable for tests).
  */
-async function downloadFiles(connect, target, files, options) {
+async function downloadFiles(connect, target, files, options, startThread) {
     await refuseWithoutRoom(target, files);
     const first = await (0,promises_namespaceObject.mkdir)(target, { recursive: true });
     let current;
@@ -62287,7 +62751,8 @@ async function downloadFiles(connect, target, files, options) {
     const sidecars = options.verifySha256
         ? new SidecarChecksums(() => current.main)
         : undefined;
-    const run = { options, sidecars, folders, started: new Map(), turns: 0 };
+    const landing = new LandingThread(options.times, startThread);
+    const run = { options, sidecars, folders, landing, started: new Map(), turns: 0 };
     let provingAhead = false;
     const results = await runWithRetries({
         jobs: files,
@@ -62312,9 +62777,11 @@ async function downloadFiles(connect, target, files, options) {
                 return refusedRow(file);
             return fileResult(file.path, finalPath, file.size, 'failed', reason);
         }
-    });
-    // A temporary file kept for resuming is useless once the step gives up.
-    await Promise.all([...run.started.values()].map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true })));
+    })
+        .finally(() => landing.close())
+        // A temporary file kept for resuming is useless once the step gives up, and so it is when an
+        // error that no retry helps (a landing thread that stopped, a full disk) ends the download.
+        .finally(() => Promise.all([...run.started.values()].map(job => (0,promises_namespaceObject.rm)(job.tempPath, { force: true }))));
     await folders.applyModes();
     // Refused names are reported after the files, as the plan lists them.
     return [
@@ -62376,22 +62843,27 @@ async function downloadOne(session, file, finalPath, run) {
             throw err;
         run.started.delete(file);
         await (0,promises_namespaceObject.rm)(tempPath, { force: true });
+        if (err instanceof LandingStopped)
+            throw err;
         return fileResult(file.path, finalPath, file.size, 'failed', err.message);
     }
 }
 /**
  * A small file: open, then one read of the listed size, the end check and the close sent
- * together; checked in memory, then written and renamed into place at once (landWhole). A
- * dropped connection leaves nothing on disk to resume: the next attempt reads it again.
+ * together; checked in memory, then written and renamed into place at once on the landing
+ * thread, the file keeping its place meanwhile (given to the next file, the places ran ahead
+ * of the thread and held 60 MiB more at the peak). A dropped connection leaves nothing on disk
+ * to resume: the next attempt reads it again.
  */
 async function fetchWhole(session, channel, file, tempPath, finalPath, attrs, run) {
     const { options } = run;
     const buffer = buffers.take(file.size);
+    let sha256;
+    let landed;
     try {
         // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
         const data = await readWholeRemote(channel, file.path, file.size, buffer);
         options.onBytes(data.length);
-        let sha256;
         if (options.verifySha256) {
             const received = (0,external_node_crypto_.createHash)('sha256').update(data).digest('hex');
             await timed(options.times, 'verify', async () => {
@@ -62400,14 +62872,13 @@ async function fetchWhole(session, channel, file, tempPath, finalPath, attrs, ru
             });
             sha256 = received;
         }
-        const started = performance.now();
-        landWhole(tempPath, finalPath, data, attrs);
-        options.times?.add('write and rename', performance.now() - started);
-        return sha256;
+        landed = run.landing.land(tempPath, finalPath, data, attrs);
     }
     finally {
         buffers.give(buffer);
     }
+    await landed;
+    return sha256;
 }
 /** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */
 async function fetchStreamed(session, job, attrs, run) {
@@ -63238,8 +63709,7 @@ async function openSession(endpoint, settings, gate, bigFiles = false) {
     const onJump = (via) => {
         if (extras)
             return;
-        const ready = gate ? Promise.all([gate, login]).then(([a, b]) => a && b) : login;
-        const widening = wideningVia(endpoint, via, { ...options, gate: ready });
+        const widening = wideningVia(endpoint, via, { ...options, login });
         extras = extraConnections(widening, stallMs, { server, setupMs: settings.timeoutMs });
         extras.widen().catch(() => undefined);
     };
@@ -63305,6 +63775,7 @@ function sumSizes(files) {
 }
 
 ;// CONCATENATED MODULE: ./src/directions/download.ts
+
 
 
 
@@ -63399,6 +63870,7 @@ function planRemote(settings, pool, report, times) {
         }
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}, into ${forLog(settings.target)}`);
         times.add('plan', performance.now() - planning);
+        (0,heap/* sizeHeapFor */.rF)(files.length);
         return files;
     });
 }
@@ -64965,18 +65437,24 @@ function realOrUndefined(p) {
  * to files are followed; links to directories are not, so a link loop cannot run forever. No
  * link may lead out of the workspace (see linkBoundary).
  */
-async function listLocalFiles(spec, workspace, warn) {
+async function listLocalFiles(spec, workspace, warn, 
+/**
+ * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+ * twice, or the listing fail after it): hashing can start while the walk goes on.
+ */
+onFound) {
     const excluded = makeSourceExcluder(spec.exclude);
     // Without `!` lines every file is kept: no workspace path to work out for each of them.
-    const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.abs)));
+    const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.path)));
     const byRel = new Map();
     for (const pattern of spec.include) {
-        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn);
+        const tell = onFound && ((f) => isKept(f) && onFound(f.path));
+        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell);
         const kept = matches.filter(isKept);
         const leaving = escapes.filter(isKept);
         if (leaving.length > 0) {
-            const first = leaving.sort((a, b) => (a.abs < b.abs ? -1 : 1))[0];
-            throw linkEscapeError(asWritten(first.abs, workspace), first.real, first.refusal, leaving.length - 1);
+            const first = leaving.sort((a, b) => (a.path < b.path ? -1 : 1))[0];
+            throw linkEscapeError(asWritten(first.path, workspace), first.real, first.refusal, leaving.length - 1);
         }
         if (matches.length === 0) {
             throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`);
@@ -64985,27 +65463,24 @@ async function listLocalFiles(spec, workspace, warn) {
             throw allExcluded(pattern, matches.length);
         // One walk lists each path once: only a second pattern can land on a path already taken.
         if (spec.include.length === 1)
-            return sortByRel(kept.map(toLocalFile));
+            return sortByRel(kept);
         for (const file of kept)
-            addUnique(byRel, toLocalFile(file));
+            addUnique(byRel, file);
     }
     return sortByRel([...byRel.values()]);
-}
-function toLocalFile(file) {
-    return { path: file.abs, rel: file.rel, size: file.size };
 }
 function sortByRel(files) {
     return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
-async function expandPattern(pattern, workspace, warn) {
+async function expandPattern(pattern, workspace, warn, onFound) {
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
     const boundary = linkBoundary(workspace, root);
-    const ctx = { boundary, warn, files: [], escapes: [] };
+    const ctx = { boundary, warn, files: [], escapes: [], onFound };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
         if (info?.isFile())
-            ctx.files.push({ abs: root, rel: external_node_path_namespaceObject.basename(root), size: info.size });
+            found(ctx, { path: root, rel: external_node_path_namespaceObject.basename(root), size: info.size });
         else if (info?.isDirectory())
             walk(root, '', ctx);
         else if (info)
@@ -65013,17 +65488,23 @@ async function expandPattern(pattern, workspace, warn) {
         return ctx;
     }
     const isMatch = picomatch_default()(glob, { dot: true });
+    // A glob that names a directory takes everything inside it, as a shell copy would.
+    const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
+    if (onFound)
+        ctx.onFound = f => selected(f) && onFound(f);
     try {
         walk(root, '', ctx);
     }
     catch {
         return { files: [], escapes: [] };
     }
-    // A glob that names a directory takes everything inside it, as a shell copy would.
-    const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
     for (const e of ctx.escapes.filter(e => !selected(e)))
-        warn(skipped(e.abs, `the link ${e.refusal}`));
+        warn(skipped(e.path, `the link ${e.refusal}`));
     return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
+}
+function found(ctx, file) {
+    ctx.files.push(file);
+    ctx.onFound?.(file);
 }
 /**
  * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
@@ -65038,7 +65519,7 @@ function walk(dir, prefix, ctx) {
         if (entry.isDirectory())
             walk(abs, rel, ctx);
         else if (entry.isFile())
-            ctx.files.push({ abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
+            found(ctx, { path: abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
         else if (entry.isSymbolicLink())
             followLink(abs, rel, ctx);
     }
@@ -65054,10 +65535,10 @@ function followLink(abs, rel, ctx) {
         return ctx.warn(skipped(abs, 'the link points to nothing'));
     const refusal = linkRefusal(ctx.boundary, real);
     if (refusal)
-        return void ctx.escapes.push({ abs, rel, real, refusal });
+        return void ctx.escapes.push({ path: abs, rel, real, refusal });
     const info = (0,external_node_fs_namespaceObject.statSync)(real);
     if (info.isFile())
-        ctx.files.push({ abs, rel, size: info.size });
+        found(ctx, { path: abs, rel, size: info.size });
     else
         ctx.warn(skipped(abs, 'a link to a directory is not followed'));
 }
@@ -65423,6 +65904,7 @@ function logPlan(plan, verbose) {
 
 
 
+
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
@@ -65430,9 +65912,15 @@ function logPlan(plan, verbose) {
 async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
-        const files = await listLocalFiles(settings.source, settings.workspace, m => warning(forLog(m)));
+        const hasher = settings.syncChanged ? new LocalHasher() : undefined;
+        const warn = (m) => warning(forLog(m));
+        const files = await listLocalFiles(settings.source, settings.workspace, warn, hasher?.add).catch((err) => {
+            hasher?.stop();
+            throw err;
+        });
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
-        return settings.syncChanged ? { files, hashes: hashLocalFiles(files) } : { files };
+        (0,heap/* sizeHeapFor */.rF)(files.length);
+        return hasher ? { files, hashes: hasher.hashes(files) } : { files };
     });
     // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
     const hashFailure = source.hashes?.then(() => undefined, (err) => err);
@@ -65484,17 +65972,19 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
     const address = endpoints_formatHostPort(server.host, server.port);
     // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
     const group = (name, fn) => (fanOut ? fn() : core_group(name, fn));
-    // Known before connecting, so a jump host's extra connections can log in alongside the first.
-    const bigFiles = !settings.dryRun && source.files.some(f => f.size >= SPREAD_THRESHOLD);
-    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings, undefined, bigFiles));
+    // Whether a big file is still to be sent, so a jump host's extra connections are worth their
+    // logins (each counts against the server's MaxStartups and login-rate limits). Without sync
+    // every source file is sent, so this is known before connecting and the extras log in
+    // alongside the first connection; with sync only the plan knows, and a reconnection after
+    // the big files went needs none.
+    let bigToSend = !settings.dryRun && !settings.syncChanged && source.files.some(f => f.size >= SPREAD_THRESHOLD);
+    const pool = new SessionPool(address, settings.retries, () => openSession(server, settings, undefined, bigToSend));
     const tag = (rows) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows);
     const dest = report.releasePath ?? settings.target;
     const times = new PhaseTimes(address);
     try {
         const first = await group(`Connect to ${address}`, () => pool.first());
         report.hosts.push(hostReport('server', server, first));
-        if (!settings.dryRun)
-            first.expect(source.files.reduce((m, f) => Math.max(m, f.size), 0));
         const plan = await group('Plan', async () => {
             // Listings read before a drop are kept for the retry: the target did not change meanwhile.
             const cache = new ListingCache();
@@ -65510,12 +66000,16 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
             addRows(report, tag(upload_plannedRows(plan, source, dest)));
             return;
         }
+        bigToSend = plan.ops.some(isBigSend);
+        // Started now, their logins overlap the release record and the first small files.
+        pool.current.expect(plan.ops.reduce((m, op) => (isBigSend(op) ? Math.max(m, op.size) : m), 0));
         const release = settings.release;
         if (release) {
             await pool.phase(`recording the release in ${settings.target} on ${address}`, session => recordOwnRelease(session, settings.target, release.id));
         }
         const rows = await group(`Upload to ${address}`, () => times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times)));
         addRows(report, tag(rows));
+        bigToSend = false;
         if (rows.some(r => r.status === 'failed'))
             return;
         if (settings.deleteExtraneous) {
@@ -65600,6 +66094,9 @@ function upload_plannedRows(plan, source, dest) {
         ...fileResult(local.get(op.rel) ?? '', `${dest}/${op.rel}`, op.size, op.kind === 'skip' ? 'skipped' : 'planned'),
         plan: op.kind
     }));
+}
+function isBigSend(op) {
+    return (op.kind === 'create' || op.kind === 'replace') && op.size >= SPREAD_THRESHOLD;
 }
 /** One push per row: spread into push(), some 125,000 rows overflow the stack. */
 function addRows(report, rows) {
@@ -66205,13 +66702,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util/types");
-
-/***/ }),
-
-/***/ 8877:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 
 /***/ }),
 
