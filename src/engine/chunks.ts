@@ -123,20 +123,29 @@ export class Watermark {
       if (this.hashing) this.pooled.add(data)
       else buffers.give(data)
     }
+    if (offset === this.mark && this.ahead.size === 0) {
+      // In order, as nearly every chunk lands: no need to park it in `ahead` first.
+      this.advance(data)
+      return this.release()
+    }
     this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length)
     let next = this.ahead.get(this.mark)
     while (next !== undefined) {
       this.ahead.delete(this.mark)
-      if (typeof next === 'number') {
-        this.mark += next
-      } else {
-        this.hash?.update(next)
-        this.mark += next.length
-        if (this.pooled.delete(next)) buffers.give(next)
-      }
+      this.advance(next)
       next = this.ahead.get(this.mark)
     }
     this.release()
+  }
+
+  private advance(next: Buffer | number): void {
+    if (typeof next === 'number' || !this.hashing) {
+      this.mark += typeof next === 'number' ? next : next.length
+      return
+    }
+    this.hash?.update(next)
+    this.mark += next.length
+    if (this.pooled.delete(next)) buffers.give(next)
   }
 
   /** Resolves once the prefix reaches `at`. */
@@ -152,6 +161,7 @@ export class Watermark {
   }
 
   private release(): void {
+    if (this.waiters.length === 0) return
     const ready = this.waiters.filter(w => w.at <= this.mark)
     this.waiters = this.waiters.filter(w => w.at > this.mark)
     for (const w of ready) w.resolve()

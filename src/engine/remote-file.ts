@@ -29,6 +29,10 @@ async function openLanes(
   firstFlags: 'r' | 'r+' | 'w',
   restFlags: 'r' | 'r+'
 ): Promise<Lane[]> {
+  // Most files are small and have one lane: none of the spreading below applies, and with
+  // tens of thousands of files its arrays and promises showed up in the collector's time.
+  if (channels.length === 1)
+    return [{ channel: channels[0], handle: await channels[0].open(path, firstFlags) }]
   const [head, ...others] = channels
   const elsewhere = (c: SftpChannel): boolean => !c.sharesConnectionWith(head)
   const spread = others.some(elsewhere)
@@ -130,6 +134,12 @@ async function sameFileOnly(
 }
 
 async function closeLanes(lanes: Lane[]): Promise<void> {
+  if (lanes.length === 1) {
+    const [lane] = lanes
+    if (lane.closed) return
+    lane.closed = true
+    return lane.channel.close(lane.handle)
+  }
   const open = lanes.filter(l => !l.closed)
   for (const lane of open) lane.closed = true
   const results = await Promise.allSettled(open.map(l => l.channel.close(l.handle)))
@@ -151,13 +161,17 @@ abstract class RemoteFile {
   readonly chunkSize: number
   /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
   private readonly connections: Array<{ lanes: Lane[]; bytes: number }> | undefined
-  private readonly laneBytes = new Map<Lane, number>()
+  private readonly laneBytes: Map<Lane, number> | undefined
 
   protected constructor(
     protected readonly lanesOpen: Lane[],
     protected readonly path: string,
     chunk: (channel: SftpChannel) => number
   ) {
+    if (lanesOpen.length === 1) {
+      this.chunkSize = chunk(lanesOpen[0].channel)
+      return
+    }
     this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)))
     const groups: Lane[][] = []
     for (const lane of lanesOpen) {
@@ -165,7 +179,10 @@ abstract class RemoteFile {
       if (group) group.push(lane)
       else groups.push([lane])
     }
-    if (groups.length > 1) this.connections = groups.map(lanes => ({ lanes, bytes: 0 }))
+    if (groups.length > 1) {
+      this.connections = groups.map(lanes => ({ lanes, bytes: 0 }))
+      this.laneBytes = new Map()
+    }
   }
 
   get lanes(): number {
@@ -173,26 +190,30 @@ abstract class RemoteFile {
   }
 
   /** Runs one request of `bytes` on the lane `offset` goes to, counting it while in flight. */
-  protected async onLane<T>(
+  protected onLane<T>(
     offset: number,
     bytes: number,
     request: (lane: Lane) => Promise<T>
   ): Promise<T> {
-    if (!this.connections) {
-      return request(this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length])
+    const { connections, laneBytes, lanesOpen } = this
+    if (!connections || !laneBytes) {
+      return request(
+        lanesOpen.length === 1
+          ? lanesOpen[0]
+          : lanesOpen[Math.floor(offset / this.chunkSize) % lanesOpen.length]
+      )
     }
-    const connection = this.connections.reduce((a, b) => (b.bytes < a.bytes ? b : a))
+    const connection = connections.reduce((a, b) => (b.bytes < a.bytes ? b : a))
     const lane = connection.lanes.reduce((a, b) =>
-      (this.laneBytes.get(b) ?? 0) < (this.laneBytes.get(a) ?? 0) ? b : a
+      (laneBytes.get(b) ?? 0) < (laneBytes.get(a) ?? 0) ? b : a
     )
     connection.bytes += bytes
-    this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) + bytes)
-    try {
-      return await request(lane)
-    } finally {
+    laneBytes.set(lane, (laneBytes.get(lane) ?? 0) + bytes)
+    const done = (): void => {
       connection.bytes -= bytes
-      this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) - bytes)
+      laneBytes.set(lane, (laneBytes.get(lane) ?? 0) - bytes)
     }
+    return request(lane).finally(done)
   }
 
   close(): Promise<void> {

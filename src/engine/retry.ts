@@ -137,15 +137,23 @@ async function runRound<J, S extends Reconnectable>(
           round.pending.push(job)
           continue
         }
-        let release = (): void => undefined
-        const released = new Promise<void>(resolve => (release = resolve))
-        const running = runJob(plan, session, job, release).then(
-          result => void round.done.push(result),
-          (err: unknown) => settle(job, err)
+        // The next job starts when this one gives its place back or ends, whichever is first.
+        let wake = (): void => undefined
+        const turn = new Promise<void>(resolve => (wake = resolve))
+        const running: Promise<void> = runJob(plan, session, job, wake).then(
+          result => {
+            round.done.push(result)
+            finishing.delete(running)
+            wake()
+          },
+          (err: unknown) => {
+            settle(job, err)
+            finishing.delete(running)
+            wake()
+          }
         )
         finishing.add(running)
-        void running.then(() => finishing.delete(running))
-        await Promise.race([released, running])
+        await turn
       }
     }
     await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work))

@@ -3,7 +3,14 @@ import * as path from 'node:path'
 import type { LocalFile } from '../plans/local-files.js'
 import type { FileResult } from '../report/types.js'
 import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from './attributes.js'
-import { deliver, deliveryFor, landingSteps, refuseClimbing, type Delivery } from './deliver.js'
+import {
+  deliver,
+  deliveryFor,
+  landingSteps,
+  refuseClimbing,
+  type DeliverOptions,
+  type Delivery
+} from './deliver.js'
 import { openLocalFile } from './local-file.js'
 import type { TransferOptions } from './options.js'
 import { isTransient, runWithRetries } from './retry.js'
@@ -69,7 +76,7 @@ export function uploadFiles(
       ),
     run: async (session, file, release) => {
       const job = jobFor(file)
-      const result = await uploadOne(session, job, { ...options, release })
+      const result = await uploadOne(session, job, options, release)
       started.delete(file)
       landings.landed(job.delivery)
       return result
@@ -82,7 +89,8 @@ export function uploadFiles(
 async function uploadOne(
   session: SftpSession,
   job: UploadJob,
-  options: TransferOptions & { release: () => void }
+  options: TransferOptions,
+  release: () => void
 ): Promise<FileResult> {
   try {
     const open = () => openLocalFile(job.file.path, job.file.size)
@@ -92,14 +100,22 @@ async function uploadOne(
       preserve,
       fromSource ? localAttributes(job.file.path) : undefined
     )
+    // Built per file, so only what deliver reads: a spread of every option cost tens of
+    // thousands of wide objects on a big tree.
+    const delivering: DeliverOptions = {
+      onBytes: options.onBytes,
+      verifySha256: options.verifySha256,
+      times: options.times,
+      setAttributes,
+      release
+    }
     const delivered = await session.admit(job.file.size, () =>
-      deliver(session, job.delivery, open, {
-        ...options,
-        ...(setAttributes ? { setAttributes } : {})
-      })
+      deliver(session, job.delivery, open, delivering)
     )
     options.onLanded?.(job.file.rel, delivered)
-    return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) }
+    const result = row(job, 'transferred')
+    if (delivered.sha256) result.sha256 = delivered.sha256
+    return result
   } catch (err) {
     if (isTransient(err, session)) throw err
     await session.main.unlink(job.delivery.tempPath).catch(() => undefined)
