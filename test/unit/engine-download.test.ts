@@ -3,12 +3,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { requestBudget } from '../../src/engine/chunks.js'
-import { downloadFiles } from '../../src/engine/download.js'
+import { downloadFiles, LocalPlaces } from '../../src/engine/download.js'
 import { decideReadBack } from '../../src/engine/remote-hash.js'
 import type { SftpSession } from '../../src/engine/session.js'
 import type { SftpChannel } from '../../src/engine/sftp.js'
 import { ConnectionError, TransferError } from '../../src/errors.js'
 import type { RemoteFile } from '../../src/plans/remote-files.js'
+import { localPathInside } from '../../src/plans/safe-names.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 const CHUNK = 64 * 1024
@@ -277,4 +278,43 @@ describe('downloadFiles when the landing thread fails', () => {
     await expect(download).rejects.toThrow(/writes downloaded files on the runner stopped/)
     expect(readdirSync(target)).toEqual([])
   }, 30_000)
+})
+
+describe('LocalPlaces: where each downloaded file lands', () => {
+  const target = path.join(path.sep, 'tmp', 'pull', '..', 'pull-target')
+  const rels = [
+    'a.txt',
+    'dir/b.txt',
+    'dir/sub/c.txt',
+    'dir/sub/d.txt',
+    'other/e.txt',
+    '../escape.txt',
+    'dir/../../escape.txt',
+    'dir/..',
+    'dir/.',
+    'dir//f.txt',
+    'dir/',
+    '',
+    'C:/x.txt',
+    'dir/C:x',
+    'dir/a\\b.txt',
+    'dir/new\nline.txt',
+    '/abs.txt'
+  ]
+
+  it('puts every file where localPathInside does, and refuses what it refuses', () => {
+    const places = new LocalPlaces(target)
+    // Twice: the second time from the folders already proven.
+    for (const rel of [...rels, ...rels]) {
+      expect([rel, places.of(rel)]).toEqual([rel, localPathInside(target, rel)])
+    }
+  })
+
+  it('gives the folder of each file that lands, the same for the files beside it', () => {
+    const places = new LocalPlaces(target)
+    expect(places.folderOf('a.txt')).toBe(path.resolve(target))
+    expect(places.folderOf('dir/sub/c.txt')).toBe(path.resolve(target, 'dir', 'sub'))
+    expect(places.folderOf('dir/sub/d.txt')).toBe(path.resolve(target, 'dir', 'sub'))
+    expect(places.folderOf('../x/y.txt')).toBeUndefined()
+  })
 })

@@ -23,7 +23,11 @@ class FakeChannel {
   private readonly held: Array<() => void> = []
   constructor(
     readonly processesInOrder: boolean,
-    private readonly content = Buffer.from('hello world')
+    private readonly content = Buffer.from('hello world'),
+    /** What `limits@openssh.com` said; left out, as by the tests written before it mattered. */
+    readonly maxReadLen?: number,
+    /** Most bytes one answer carries, for a server that splits reads. */
+    private readonly answerMax = Infinity
   ) {}
 
   private later<T>(what: string, value: () => T): Promise<T> {
@@ -52,7 +56,7 @@ class FakeChannel {
   close = () => this.later('close', () => undefined)
   read = (_h: Buffer, buffer: Buffer, length: number, position: number) =>
     this.later(`read ${position}+${length}`, () => {
-      const part = this.content.subarray(position, position + length)
+      const part = this.content.subarray(position, position + Math.min(length, this.answerMax))
       part.copy(buffer)
       return part.length
     })
@@ -223,6 +227,78 @@ describe('readWholeRemote', () => {
     await settle()
     fake.answerAll()
     expect((await read).length).toBe(11)
+  })
+})
+
+describe('readWholeRemote on OpenSSH (in order, read limit known)', () => {
+  /** Runs one read to its end, answering every request as it comes. */
+  const drain = async <T>(fake: FakeChannel, read: Promise<T>) => {
+    let done = false
+    void read.then(
+      () => (done = true),
+      () => (done = true)
+    )
+    while (!done) {
+      fake.answerAll()
+      await settle()
+    }
+    return read
+  }
+
+  it('asks for a byte more than the size in one read, with the close, and no end probe', async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world'), 261_120)
+    const read = readWholeRemote(asChannel(fake), '/s/f', 11)
+    await settle()
+    expect(fake.answerAll()).toBe(1) // open
+    await settle()
+    expect(fake.sent).toEqual(['open /s/f', 'read 0+12', 'close'])
+    fake.answerAll()
+    const data = await read
+    expect(data.toString()).toBe('hello world')
+    expect(data.length).toBe(11)
+  })
+
+  it("fills the caller's buffer, which holds the extra byte", async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world'), 261_120)
+    const into = Buffer.alloc(12)
+    const data = await drain(fake, readWholeRemote(asChannel(fake), '/s/f', 11, into))
+    expect(data.buffer).toBe(into.buffer)
+    expect(data.toString()).toBe('hello world')
+  })
+
+  it('refuses a file longer than listed, from that one read', async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world'), 261_120)
+    await expect(drain(fake, readWholeRemote(asChannel(fake), '/s/f', 10))).rejects.toThrow(
+      /longer than the 10 bytes/
+    )
+    expect(fake.sent).toEqual(['open /s/f', 'read 0+11', 'close'])
+  })
+
+  it('reads an empty file with one read of one byte', async () => {
+    const fake = new FakeChannel(true, Buffer.alloc(0), 261_120)
+    expect((await drain(fake, readWholeRemote(asChannel(fake), '/s/e', 0))).length).toBe(0)
+    expect(fake.sent).toEqual(['open /s/e', 'read 0+1', 'close'])
+  })
+
+  it('after a short answer, reads on and proves the end with a read of its own', async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world'), 261_120, 4)
+    const data = await drain(fake, readWholeRemote(asChannel(fake), '/s/f', 11))
+    expect(data.toString()).toBe('hello world')
+    expect(fake.sent).toContain('read 11+1')
+  })
+
+  it('after a short answer, still refuses a file longer than listed', async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world!'), 261_120, 4)
+    await expect(drain(fake, readWholeRemote(asChannel(fake), '/s/f', 11))).rejects.toThrow(
+      /longer than the 11 bytes/
+    )
+  })
+
+  it('at the read limit, keeps the separate end probe (a byte more would not fit one read)', async () => {
+    const fake = new FakeChannel(true, Buffer.from('hello world'), 11)
+    const data = await drain(fake, readWholeRemote(asChannel(fake), '/s/f', 11))
+    expect(data.toString()).toBe('hello world')
+    expect(fake.sent).toEqual(['open /s/f', 'read 0+11', 'read 11+1', 'close'])
   })
 })
 
