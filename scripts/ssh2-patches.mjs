@@ -351,11 +351,66 @@ const singleGcmUpdate = {
   ]
 }
 
+/**
+ * A relay's chunk arrives from the source in a buffer of the caller's, and ssh2's write then
+ * copies all of it behind the WRITE request's header (ssh2 needs one buffer per request): a second
+ * copy of every byte relayed, on top of the one into the SSH packets. The patched client adds
+ * writeInPlace(handle, buf, position, cb): a caller whose buffer has free room just before it
+ * (the engine's relay chunks keep 64 bytes there, see buffer-pool.ts) gets the header written
+ * into that room and the request sent from its own memory, with no copy. Only a request that fits
+ * in one WRITE and only the room in front of `buf` is written; any other write copies as before.
+ * The caller must not touch `buf` until the write's callback, as with any ssh2 write (a request
+ * waiting for window space is sent from that memory later).
+ */
+const inPlaceWriteRequest = {
+  name: 'SFTP write request built in the room before the data',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: '    const out = takeWriteBuffer(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      replace:
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): the header in the room before the data.\n' +
+        '    const headLen = 4 + 1 + 4 + 4 + handleLen + 8 + 4;\n' +
+        '    const inPlace = (this._writeInPlace === buf && off === 0 && !overflow\n' +
+        '                     && buf.byteOffset >= headLen);\n' +
+        '    this._writeInPlace = undefined;\n' +
+        '    const out = (inPlace\n' +
+        '                 ? new FastBuffer(buf.buffer, buf.byteOffset - headLen, headLen + len)\n' +
+        '                 : takeWriteBuffer(headLen + len));\n',
+      count: 1
+    },
+    {
+      find: '    writeUInt32BE(out, len, p += 8);\n    bufferCopy(buf, out, off, off + len, p += 4);\n',
+      replace:
+        '    writeUInt32BE(out, len, p += 8);\n' +
+        '    if (!inPlace)\n' +
+        '      bufferCopy(buf, out, off, off + len, p += 4);\n',
+      count: 1
+    },
+    {
+      find: '  write(handle, buf, off, len, position, cb) {\n',
+      replace:
+        '  writeInPlace(handle, buf, position, cb) {\n' +
+        '    this._writeInPlace = buf;\n' +
+        '    try {\n' +
+        '      this.write(handle, buf, 0, buf.length, position, cb);\n' +
+        '    } finally {\n' +
+        '      this._writeInPlace = undefined;\n' +
+        '    }\n' +
+        '  }\n' +
+        '\n' +
+        '  write(handle, buf, off, len, position, cb) {\n',
+      count: 1
+    }
+  ]
+}
+
 export const SSH2_PATCHES = [
   pooledPadding,
   reusedGcmPacket,
   singleGcmUpdate,
   reusedWriteRequest,
+  inPlaceWriteRequest,
   reusedReadResponse
 ]
 

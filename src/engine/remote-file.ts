@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { TransferError } from '../errors.js'
 import { forLog } from '../escape.js'
 import type { FileAttributes } from './attributes.js'
-import { buffers } from './buffer-pool.js'
+import { buffers, WRITE_HEADROOM } from './buffer-pool.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
 import { SFTP_STATUS, type RemoteStat, type SftpChannel, type SftpError } from './sftp.js'
 
@@ -288,15 +288,21 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
 }
 
 export class RemoteFileReader extends RemoteFile implements ChunkReader {
-  static async open(channels: SftpChannel[], path: string) {
+  /** Room kept before each chunk read (see WRITE_HEADROOM): set for chunks bound for a write. */
+  private headroom = 0
+
+  /** With `forWriting`, chunks keep room for a WRITE header in front (a relay's chunks). */
+  static async open(channels: SftpChannel[], path: string, forWriting = false) {
     const lanes = await openLanes(channels, path, 'r', 'r')
-    return new RemoteFileReader(lanes, path, c => c.maxReadLen)
+    const reader = new RemoteFileReader(lanes, path, c => c.maxReadLen)
+    if (forWriting) reader.headroom = WRITE_HEADROOM
+    return reader
   }
 
   /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
   read(offset: number, length: number): Promise<Buffer> {
     return this.onLane(offset, length, async lane => {
-      const buffer = buffers.take(length)
+      const buffer = buffers.take(length, this.headroom)
       let got = 0
       while (got < length) {
         const n = await lane.channel.read(
