@@ -288,14 +288,17 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
 }
 
 export class RemoteFileReader extends RemoteFile implements ChunkReader {
-  /** Room kept before each chunk read (see WRITE_HEADROOM): set for chunks bound for a write. */
+  /** Room kept before each chunk read (see WRITE_HEADROOM). */
   private headroom = 0
 
-  /** With `forWriting`, chunks keep room for a WRITE header in front (a relay's chunks). */
-  static async open(channels: SftpChannel[], path: string, forWriting = false) {
+  /**
+   * With `withRoom`, each chunk keeps room in front: its READ answer is put together in place
+   * and, in a relay, its WRITE request is built there (the buffer-pool's chunks are handed out).
+   */
+  static async open(channels: SftpChannel[], path: string, withRoom = false) {
     const lanes = await openLanes(channels, path, 'r', 'r')
     const reader = new RemoteFileReader(lanes, path, c => c.maxReadLen)
-    if (forWriting) reader.headroom = WRITE_HEADROOM
+    if (withRoom) reader.headroom = WRITE_HEADROOM
     return reader
   }
 
@@ -305,9 +308,10 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
       const buffer = buffers.take(length, this.headroom)
       let got = 0
       while (got < length) {
+        // The chunk itself, not a view of it, while nothing was read: its room is its own.
         const n = await lane.channel.read(
           lane.handle,
-          buffer.subarray(got),
+          got === 0 ? buffer : buffer.subarray(got),
           length - got,
           offset + got
         )

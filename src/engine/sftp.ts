@@ -123,12 +123,19 @@ export class SftpChannel {
 
   /** Reads up to `length` bytes; resolves with fewer at end of file and 0 bytes past it. */
   read(handle: Buffer, buffer: Buffer, length: number, position: number): Promise<number> {
-    return this.call<number>('read', cb =>
-      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => {
+    // A whole chunk with room in front: the bundle's ssh2 puts the answer together in place.
+    const inPlace =
+      length === buffer.length && hasWriteHeadroom(buffer)
+        ? (this.sftp as InPlaceWriter).readInPlace
+        : undefined
+    return this.call<number>('read', cb => {
+      const done = (err: Error | null | undefined, bytesRead?: number) => {
         if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, 0)
         else cb(err, bytesRead)
-      })
-    )
+      }
+      if (inPlace) inPlace.call(this.sftp, handle, buffer, position, done)
+      else this.sftp.read(handle, buffer, 0, length, position, done)
+    })
   }
 
   fstat(handle: Buffer): Promise<RemoteStat> {
@@ -331,13 +338,19 @@ export class SftpChannel {
   }
 }
 
-/** What the build-time ssh2 patch adds (scripts/ssh2-patches.mjs). */
+/** What the build-time ssh2 patches add (scripts/ssh2-patches.mjs). */
 interface InPlaceWriter {
   writeInPlace?: (
     handle: Buffer,
     data: Buffer,
     position: number,
     cb: (err: Error | null | undefined) => void
+  ) => void
+  readInPlace?: (
+    handle: Buffer,
+    buffer: Buffer,
+    position: number,
+    cb: (err: Error | null | undefined, bytesRead?: number) => void
   ) => void
 }
 

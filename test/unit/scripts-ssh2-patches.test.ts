@@ -685,3 +685,125 @@ describe('ssh2 patch: SFTP write request built in the room before the data', () 
     expect(sftp.writeInPlace).toBeUndefined()
   })
 })
+
+describe('ssh2 patch: SFTP read answer put together where its data belongs', () => {
+  type ReadCb = (err: Error | undefined, n: number) => void
+  interface ReadingSftp {
+    push(data: Buffer): void
+    read(h: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: ReadCb): void
+    readInPlace?(h: Buffer, buf: Buffer, pos: number, cb: ReadCb): void
+  }
+  function client(patched: boolean): ReadingSftp {
+    const SFTP = loadSftp(patched) as unknown as new (c: unknown, i: unknown) => ReadingSftp
+    const sftp = new SFTP(
+      { _protocol: { channelData: () => undefined } },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' }
+      }
+    )
+    // SSH_FXP_VERSION 3, no extensions.
+    sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
+    return sftp
+  }
+  /** A DATA answer to request `id` claiming `claimed` bytes (its true length by default). */
+  function dataAnswer(id: number, body: Buffer, claimed = body.length): Buffer {
+    const head = Buffer.alloc(13)
+    head.writeUInt32BE(9 + body.length, 0)
+    head[4] = 103 // SSH_FXP_DATA
+    head.writeUInt32BE(id, 5)
+    head.writeUInt32BE(claimed, 9)
+    return Buffer.concat([head, body])
+  }
+  function pushInPieces(sftp: ReadingSftp, packet: Buffer, piece = 7_000): void {
+    for (let p = 0; p < packet.length; p += piece) sftp.push(packet.subarray(p, p + piece))
+  }
+  /** A chunk of `length` bytes with 64 bytes of room before it and 64 after, all 0xee. */
+  function roomyChunk(length: number) {
+    const memory = Buffer.alloc(64 + length + 64, 0xee)
+    return { memory, chunk: memory.subarray(64, 64 + length) }
+  }
+  const untouched = (b: Buffer) => b.every(x => x === 0xee)
+  const handle = Buffer.from('h1')
+
+  it('puts a DATA answer together in the room and the chunk, with no buffer of its own', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    const data = nodeCrypto.randomBytes(30_000)
+    let got = -1
+    sftp.readInPlace?.(handle, chunk, 0, (err, n) => {
+      if (err) throw err
+      got = n
+    })
+    const answer = dataAnswer(0, data)
+    const slow = jest.spyOn(Buffer, 'allocUnsafeSlow')
+    const unsafe = jest.spyOn(Buffer, 'allocUnsafe')
+    try {
+      pushInPieces(sftp, answer)
+      const big = [...slow.mock.calls, ...unsafe.mock.calls].filter(([n]) => n >= 20_000)
+      expect(big).toHaveLength(0)
+    } finally {
+      slow.mockRestore()
+      unsafe.mockRestore()
+    }
+    expect(got).toBe(30_000)
+    expect(chunk.equals(data)).toBe(true)
+    // Type, id and length went into the 9 bytes just before the chunk; nothing else was touched.
+    expect(memory[64 - 9]).toBe(103)
+    expect(untouched(memory.subarray(0, 64 - 9))).toBe(true)
+    expect(untouched(memory.subarray(64 + 30_000))).toBe(true)
+  })
+
+  it('writes nothing outside the chunk for an answer longer than asked', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    let error: Error | undefined
+    let got = -1
+    sftp.readInPlace?.(handle, chunk, 0, (err, n) => {
+      error = err
+      got = n
+    })
+    pushInPieces(sftp, dataAnswer(0, nodeCrypto.randomBytes(30_040)))
+    // ssh2's old path takes over: it copies what fits, as ssh2 as installed does.
+    expect(error === undefined ? got : 0).toBeLessThanOrEqual(30_000)
+    expect(untouched(memory.subarray(0, 64))).toBe(true)
+    expect(untouched(memory.subarray(64 + 30_000))).toBe(true)
+  })
+
+  it('leaves a plain read as it was: the room before its buffer is not touched', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    const data = nodeCrypto.randomBytes(30_000)
+    let got = -1
+    sftp.read(handle, chunk, 0, chunk.length, 0, (err, n) => {
+      if (err) throw err
+      got = n
+    })
+    pushInPieces(sftp, dataAnswer(0, data))
+    expect(got).toBe(30_000)
+    expect(chunk.equals(data)).toBe(true)
+    expect(untouched(memory.subarray(0, 64))).toBe(true)
+  })
+
+  it("puts the answers to the engine's chunks together in place", async () => {
+    const sftp = client(true)
+    const lane = new SftpChannel(sftp as unknown as ssh2.SFTPWrapper)
+    const chunk = new BufferPool(MiB).take(261_120, WRITE_HEADROOM)
+    chunk.fill(0xee)
+    const room = Buffer.from(chunk.buffer, chunk.byteOffset - WRITE_HEADROOM, WRITE_HEADROOM)
+    room.fill(0xee)
+    Object.assign(sftp, { _maxReadLen: 261_120 })
+    const data = nodeCrypto.randomBytes(261_120)
+    const reading = lane.read(handle, chunk, chunk.length, 0)
+    pushInPieces(sftp, dataAnswer(0, data), 32_000)
+    expect(await reading).toBe(261_120)
+    expect(chunk.equals(data)).toBe(true)
+    expect(room[WRITE_HEADROOM - 9]).toBe(103)
+    expect(untouched(room.subarray(0, WRITE_HEADROOM - 9))).toBe(true)
+  })
+
+  it('is needed: ssh2 as installed has no in-place read', () => {
+    expect(client(false).readInPlace).toBeUndefined()
+  })
+})
