@@ -351,12 +351,134 @@ const singleGcmUpdate = {
   ]
 }
 
+/**
+ * A relay's chunk arrives from the source in a buffer of the caller's, and ssh2's write then
+ * copies all of it behind the WRITE request's header (ssh2 needs one buffer per request): a second
+ * copy of every byte relayed, on top of the one into the SSH packets. The patched client adds
+ * writeInPlace(handle, buf, position, cb): a caller whose buffer has free room just before it
+ * (the engine's relay chunks keep 64 bytes there, see buffer-pool.ts) gets the header written
+ * into that room and the request sent from its own memory, with no copy. Only a request that fits
+ * in one WRITE and only the room in front of `buf` is written; any other write copies as before.
+ * The caller must not touch `buf` until the write's callback, as with any ssh2 write (a request
+ * waiting for window space is sent from that memory later).
+ */
+const inPlaceWriteRequest = {
+  name: 'SFTP write request built in the room before the data',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: '    const out = takeWriteBuffer(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);\n',
+      replace:
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): the header in the room before the data.\n' +
+        '    const headLen = 4 + 1 + 4 + 4 + handleLen + 8 + 4;\n' +
+        '    const inPlace = (this._writeInPlace === buf && off === 0 && !overflow\n' +
+        '                     && buf.byteOffset >= headLen);\n' +
+        '    this._writeInPlace = undefined;\n' +
+        '    const out = (inPlace\n' +
+        '                 ? new FastBuffer(buf.buffer, buf.byteOffset - headLen, headLen + len)\n' +
+        '                 : takeWriteBuffer(headLen + len));\n',
+      count: 1
+    },
+    {
+      find: '    writeUInt32BE(out, len, p += 8);\n    bufferCopy(buf, out, off, off + len, p += 4);\n',
+      replace:
+        '    writeUInt32BE(out, len, p += 8);\n' +
+        '    if (!inPlace)\n' +
+        '      bufferCopy(buf, out, off, off + len, p += 4);\n',
+      count: 1
+    },
+    {
+      find: '  write(handle, buf, off, len, position, cb) {\n',
+      replace:
+        '  writeInPlace(handle, buf, position, cb) {\n' +
+        '    this._writeInPlace = buf;\n' +
+        '    try {\n' +
+        '      this.write(handle, buf, 0, buf.length, position, cb);\n' +
+        '    } finally {\n' +
+        '      this._writeInPlace = undefined;\n' +
+        '    }\n' +
+        '  }\n' +
+        '\n' +
+        '  write(handle, buf, off, len, position, cb) {\n',
+      count: 1
+    }
+  ]
+}
+
+/**
+ * A 255 KiB READ answer from OpenSSH arrives in eight SSH packets: ssh2 puts it together in one
+ * buffer (reused, see above), then copies its data into the caller's buffer. The patched client
+ * adds readInPlace(handle, buf, position, cb): for a caller whose buffer has free room just before
+ * it (the engine's chunks, see buffer-pool.ts), a DATA answer is put together right there, its
+ * 9 bytes of type, id and length in the room and its data where the caller wants it, and is not
+ * copied again. Only a request answered in one READ is marked; only the room in front of `buf`
+ * and `buf` itself are written, never past its end, whatever length the server claims (a longer
+ * answer goes the old way and is refused as before).
+ */
+const inPlaceReadAnswer = {
+  name: 'SFTP read answer put together where its data belongs',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find: 'function sendOrBuffer(sftp, payload) {\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): a DATA answer assembled in place.\n' +
+        'function answerInPlace(sftp, data, p, len) {\n' +
+        '  if (sftp.server || data.length - p < 9 || data[p] !== RESPONSE.DATA)\n' +
+        '    return;\n' +
+        '  const req = sftp._requests[data.readUInt32BE(p + 1)];\n' +
+        '  if (!req || req.inPlace !== true || !req.buffer)\n' +
+        '    return;\n' +
+        '  const dest = req.buffer;\n' +
+        '  if (dest.byteOffset < 9 || len - 9 > dest.length)\n' +
+        '    return;\n' +
+        '  return new FastBuffer(dest.buffer, dest.byteOffset - 9, len);\n' +
+        '}\n' +
+        '\n' +
+        'function sendOrBuffer(sftp, payload) {\n',
+      count: 1
+    },
+    {
+      find: 'this._pkt = takeInPacket(this, this._pktLen);',
+      replace:
+        'this._pkt = (answerInPlace(this, data, p, this._pktLen)\n' +
+        '                         || takeInPacket(this, this._pktLen));',
+      count: 2
+    },
+    {
+      find: '        const nb = bufferParser.readString(req.buffer);\n',
+      replace:
+        '        const dataLen = payload.length - 9;\n' +
+        '        const inPlace = (payload.buffer === req.buffer.buffer\n' +
+        '                         && payload.byteOffset + 9 === req.buffer.byteOffset\n' +
+        '                         && dataLen <= req.buffer.length\n' +
+        '                         && payload.readUInt32BE(5) === dataLen);\n' +
+        '        const nb = (inPlace ? dataLen : bufferParser.readString(req.buffer));\n',
+      count: 1
+    },
+    {
+      find: '  readData(handle, buf, off, len, position, cb) {\n',
+      replace:
+        '  readInPlace(handle, buf, position, cb) {\n' +
+        '    this.read(handle, buf, 0, buf.length, position, cb);\n' +
+        '    const req = this._requests[this._writeReqid];\n' +
+        '    if (req && req.buffer && !req.overflow)\n' +
+        '      req.inPlace = true;\n' +
+        '  }\n' +
+        '  readData(handle, buf, off, len, position, cb) {\n',
+      count: 1
+    }
+  ]
+}
+
 export const SSH2_PATCHES = [
   pooledPadding,
   reusedGcmPacket,
   singleGcmUpdate,
   reusedWriteRequest,
-  reusedReadResponse
+  inPlaceWriteRequest,
+  reusedReadResponse,
+  inPlaceReadAnswer
 ]
 
 /**

@@ -14,18 +14,29 @@ export class BufferPool {
 
   constructor(private readonly keptMax: number) {}
 
-  /** `length` bytes, in memory of an idle buffer of the same size class when there is one. */
-  take(length: number): Buffer {
+  /**
+   * `length` bytes, in memory of an idle buffer of the same size class when there is one. With
+   * `headroom`, the bytes start that far into the memory when the size class has room for both,
+   * and the view is marked (see hasWriteHeadroom).
+   */
+  take(length: number, headroom = 0): Buffer {
     const size = sizeClass(length)
+    const at = headroom > 0 && length + headroom <= size ? headroom : 0
     const idle = this.idle.get(size)
+    let view: Buffer | undefined
     for (const memory of idle ?? []) {
       idle?.delete(memory)
       this.kept -= size
-      return Buffer.from(memory, 0, length)
+      view = Buffer.from(memory, at, length)
+      break
     }
-    const made = Buffer.allocUnsafeSlow(size)
-    this.made.add(made.buffer)
-    return made.subarray(0, length)
+    if (view === undefined) {
+      const made = Buffer.allocUnsafeSlow(size)
+      this.made.add(made.buffer)
+      view = made.subarray(at, at + length)
+    }
+    if (at > 0) withHeadroom.add(view)
+    return view
   }
 
   /**
@@ -47,6 +58,20 @@ export class BufferPool {
   get idleBytes(): number {
     return this.kept
   }
+}
+
+/**
+ * Room kept before a relay's chunk, for the SFTP WRITE request's header (25 bytes and the handle;
+ * OpenSSH's handles are 4 bytes): ssh2, patched at build time, then sends the chunk from where it
+ * lies instead of copying it into a request buffer (scripts/ssh2-patches.mjs).
+ */
+export const WRITE_HEADROOM = 64
+
+/** Views whose WRITE_HEADROOM bytes in front belong to them: a write may put a header there. */
+const withHeadroom = new WeakSet<Buffer>()
+
+export function hasWriteHeadroom(data: Buffer): boolean {
+  return withHeadroom.has(data)
 }
 
 function sizeClass(length: number): number {

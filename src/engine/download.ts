@@ -286,7 +286,7 @@ async function fetchStreamed(
 async function fetchToTemp(session: SftpSession, job: DownloadJob, onBytes: (n: number) => void) {
   const resume = await resumePoint(job)
   const lanes = session.lanesFor(job.file.size, job.turn)
-  const reader = await RemoteFileReader.open(lanes, job.file.path)
+  const reader = await RemoteFileReader.open(lanes, job.file.path, true)
   const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err: unknown) => {
     await reader.close().catch(() => undefined)
     throw err

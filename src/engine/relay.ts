@@ -127,7 +127,7 @@ async function relayOne(
     const lanes = pair.source.lanesFor(size, delivery.turn)
     return size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
       ? new BufferReader(await readWholeRemote(lanes[0], file.path, size))
-      : RemoteFileReader.open(lanes, file.path)
+      : RemoteFileReader.open(lanes, file.path, true)
   }
   try {
     const expected = await sidecars?.expectedFor(file.path)

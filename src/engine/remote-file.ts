@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { TransferError } from '../errors.js'
 import { forLog } from '../escape.js'
 import type { FileAttributes } from './attributes.js'
-import { buffers } from './buffer-pool.js'
+import { buffers, WRITE_HEADROOM } from './buffer-pool.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
 import { SFTP_STATUS, type RemoteStat, type SftpChannel, type SftpError } from './sftp.js'
 
@@ -309,20 +309,30 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
 }
 
 export class RemoteFileReader extends RemoteFile implements ChunkReader {
-  static async open(channels: SftpChannel[], path: string) {
+  /** Room kept before each chunk read (see WRITE_HEADROOM). */
+  private headroom = 0
+
+  /**
+   * With `withRoom`, each chunk keeps room in front: its READ answer is put together in place
+   * and, in a relay, its WRITE request is built there (the buffer-pool's chunks are handed out).
+   */
+  static async open(channels: SftpChannel[], path: string, withRoom = false) {
     const lanes = await openLanes(channels, path, 'r', 'r')
-    return new RemoteFileReader(lanes, path, c => c.maxReadLen)
+    const reader = new RemoteFileReader(lanes, path, c => c.maxReadLen)
+    if (withRoom) reader.headroom = WRITE_HEADROOM
+    return reader
   }
 
   /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
   read(offset: number, length: number): Promise<Buffer> {
     return this.onLane(offset, length, async lane => {
-      const buffer = buffers.take(length)
+      const buffer = buffers.take(length, this.headroom)
       let got = 0
       while (got < length) {
+        // The chunk itself, not a view of it, while nothing was read: its room is its own.
         const n = await lane.channel.read(
           lane.handle,
-          buffer.subarray(got),
+          got === 0 ? buffer : buffer.subarray(got),
           length - got,
           offset + got
         )

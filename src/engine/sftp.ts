@@ -2,6 +2,7 @@ import type ssh2 from 'ssh2'
 import { isNetworkMessage } from '../connection/classify.js'
 import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { folderBudget } from '../plans/listing-limits.js'
+import { hasWriteHeadroom } from './buffer-pool.js'
 import { Liveness } from './liveness.js'
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
@@ -110,19 +111,31 @@ export class SftpChannel {
   }
 
   write(handle: Buffer, data: Buffer, position: number): Promise<void> {
+    // The bundle's ssh2 sends a chunk with room in front from where it lies (see WRITE_HEADROOM);
+    // ssh2 as installed (the unit tests) has no writeInPlace and copies it.
+    const inPlace = hasWriteHeadroom(data) ? (this.sftp as InPlaceWriter).writeInPlace : undefined
     return this.call<void>('write', cb =>
-      this.sftp.write(handle, data, 0, data.length, position, err => cb(err))
+      inPlace
+        ? inPlace.call(this.sftp, handle, data, position, err => cb(err))
+        : this.sftp.write(handle, data, 0, data.length, position, err => cb(err))
     )
   }
 
   /** Reads up to `length` bytes; resolves with fewer at end of file and 0 bytes past it. */
   read(handle: Buffer, buffer: Buffer, length: number, position: number): Promise<number> {
-    return this.call<number>('read', cb =>
-      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => {
+    // A whole chunk with room in front: the bundle's ssh2 puts the answer together in place.
+    const inPlace =
+      length === buffer.length && hasWriteHeadroom(buffer)
+        ? (this.sftp as InPlaceWriter).readInPlace
+        : undefined
+    return this.call<number>('read', cb => {
+      const done = (err: Error | null | undefined, bytesRead?: number) => {
         if (err && (err as SftpError).code === SFTP_STATUS.EOF) cb(undefined, 0)
         else cb(err, bytesRead)
-      })
-    )
+      }
+      if (inPlace) inPlace.call(this.sftp, handle, buffer, position, done)
+      else this.sftp.read(handle, buffer, 0, length, position, done)
+    })
   }
 
   fstat(handle: Buffer): Promise<RemoteStat> {
@@ -323,6 +336,22 @@ export class SftpChannel {
       }
     })
   }
+}
+
+/** What the build-time ssh2 patches add (scripts/ssh2-patches.mjs). */
+interface InPlaceWriter {
+  writeInPlace?: (
+    handle: Buffer,
+    data: Buffer,
+    position: number,
+    cb: (err: Error | null | undefined) => void
+  ) => void
+  readInPlace?: (
+    handle: Buffer,
+    buffer: Buffer,
+    position: number,
+    cb: (err: Error | null | undefined, bytesRead?: number) => void
+  ) => void
 }
 
 function limit(sftp: ssh2.SFTPWrapper, field: string): number {

@@ -1,4 +1,4 @@
-import { BufferPool } from '../../src/engine/buffer-pool.js'
+import { BufferPool, hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 
 const MiB = 1024 * 1024
 
@@ -30,6 +30,26 @@ describe('BufferPool', () => {
     // Given twice, it must not be handed to two users at once.
     expect(pool.take(4096).buffer).toBe(made.buffer)
     expect(pool.take(4096).buffer).not.toBe(made.buffer)
+  })
+
+  it('keeps room before a chunk for a write header when its size class has it, and marks it', () => {
+    const pool = new BufferPool(MiB)
+    const roomy = pool.take(261_120, WRITE_HEADROOM)
+    expect(roomy.length).toBe(261_120)
+    expect(roomy.byteOffset).toBe(WRITE_HEADROOM)
+    expect(hasWriteHeadroom(roomy)).toBe(true)
+    // 32 KiB and its room would need the next class: no room rather than twice the memory.
+    const full = pool.take(32 * 1024, WRITE_HEADROOM)
+    expect(full.byteOffset).toBe(0)
+    expect(full.buffer.byteLength).toBe(32 * 1024)
+    expect(hasWriteHeadroom(full)).toBe(false)
+    // Memory given back serves a plain request from its start, unmarked.
+    pool.give(roomy)
+    const plain = pool.take(200_000)
+    expect(plain.buffer).toBe(roomy.buffer)
+    expect(plain.byteOffset).toBe(0)
+    expect(hasWriteHeadroom(plain)).toBe(false)
+    expect(hasWriteHeadroom(plain.subarray(0))).toBe(false)
   })
 
   it('keeps no more idle bytes than its cap', () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 import { requestBudget } from '../../src/engine/chunks.js'
 import { RelayPair, relayFiles } from '../../src/engine/relay.js'
 import type { SftpSession } from '../../src/engine/session.js'
@@ -138,6 +139,42 @@ describe('relayFiles', () => {
     // Lanes chosen before admitting would have left the extra lanes idle.
     const extraReads = from.extra.map((c: FakeChannel) => c.reads)
     expect(extraReads.every(n => n > 0)).toBe(true)
+  })
+
+  it('hands the destination each chunk with room for its WRITE header in front', async () => {
+    const source = new Disk()
+    const destination = new Disk()
+    // OpenSSH's request size: a chunk and its room share one size class of the buffer pool.
+    const request = 261_120
+    const data = randomBytes(5 * request + 11)
+    source.dirs.add('/src')
+    source.files.set('/src/big.bin', data)
+    destination.dirs.add('/dst')
+    const from = fakeSession(source)
+    const to = fakeSession(destination)
+    const roomy: boolean[] = []
+    for (const c of [...from.channels, ...from.extra, ...to.channels, ...to.extra]) {
+      Object.assign(c, { maxReadLen: request, maxWriteLen: request })
+    }
+    for (const c of [...to.channels, ...to.extra]) {
+      const write = c.write
+      c.write = (handle: Buffer, chunk: Buffer, position: number) => {
+        roomy.push(hasWriteHeadroom(chunk) && chunk.byteOffset >= WRITE_HEADROOM)
+        return write(handle, chunk, position)
+      }
+    }
+    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
+    const file: RemoteFile = { path: '/src/big.bin', rel: 'big.bin', size: data.length, mtime: 1 }
+    const results = await relayFiles(async () => pair, '/dst', [file], {
+      concurrency: 4,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.map(r => r.status)).toEqual(['transferred'])
+    expect(sha256(destination.files.get('/dst/big.bin') as Buffer)).toBe(sha256(data))
+    expect(roomy).toHaveLength(6)
+    expect(roomy.every(Boolean)).toBe(true)
   })
 
   it('relays many small files and keeps no temporary file', async () => {

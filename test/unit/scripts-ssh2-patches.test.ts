@@ -2,12 +2,16 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { jest } from '@jest/globals'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
+import type ssh2 from 'ssh2'
 import { applySsh2Patches } from '../../scripts/ssh2-patches.mjs'
+import { BufferPool, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
+import { SftpChannel } from '../../src/engine/sftp.js'
 
 // The bundle is built from node_modules' ssh2 with these patches (scripts/bundle.mjs). Here the
 // same patches are applied to a copy of ssh2's protocol folder, which is then loaded and used.
 const require = createRequire(import.meta.url)
 const protocolDir = path.dirname(require.resolve('ssh2/lib/protocol/crypto.js'))
+const MiB = 1024 * 1024
 const nodeCrypto = require('node:crypto') as typeof import('node:crypto')
 
 interface Ssh2Crypto {
@@ -543,5 +547,263 @@ describe('ssh2 patch: reused SFTP response reassembly buffer', () => {
     const sftp = client(false)
     for (let id = 0; id < 5; id++) readAnswered(sftp, id, nodeCrypto.randomBytes(30_000))
     expect(allocated).toBe(5)
+  })
+})
+
+describe('ssh2 patch: SFTP write request built in the room before the data', () => {
+  const handle = Buffer.from('h1')
+  // 4 length, 1 type, 4 id, 4 + 2 handle, 8 offset, 4 data length.
+  const headLen = 4 + 1 + 4 + 4 + handle.length + 8 + 4
+  interface InPlaceSftp extends FakeSftp {
+    writeInPlace?(handle: Buffer, buf: Buffer, pos: number, cb: () => void): void
+  }
+  function channel(patched: boolean, window: number) {
+    const SFTP = loadSftp(patched)
+    const sent: Array<{ data: Buffer; buffer: ArrayBufferLike; byteOffset: number }> = []
+    const protocol = {
+      channelData: (_id: number, data: Buffer) =>
+        void sent.push({
+          data: Buffer.from(data),
+          buffer: data.buffer,
+          byteOffset: data.byteOffset
+        })
+    }
+    const sftp = new SFTP(
+      { _protocol: protocol },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
+      }
+    ) as InPlaceSftp
+    return { sftp, sent }
+  }
+  /** Each WRITE request in what was sent: its offset and data. */
+  function writes(sent: Array<{ data: Buffer }>): Array<{ offset: number; data: Buffer }> {
+    const stream = Buffer.concat(sent.map(s => s.data))
+    const out: Array<{ offset: number; data: Buffer }> = []
+    for (let p = 0; p < stream.length;) {
+      const len = stream.readUInt32BE(p)
+      const request = stream.subarray(p + 4, p + 4 + len)
+      expect(request[0]).toBe(6) // SSH_FXP_WRITE
+      const handleLen = request.readUInt32BE(5)
+      expect(request.subarray(9, 9 + handleLen).equals(handle)).toBe(true)
+      const at = 9 + handleLen
+      const offset = Number(request.readBigUInt64BE(at))
+      out.push({ offset, data: request.subarray(at + 12, at + 12 + request.readUInt32BE(at + 8)) })
+      p += 4 + len
+    }
+    return out
+  }
+  /** `length` random bytes `room` bytes into a buffer whose room is filled with 0xee. */
+  function chunkWithRoom(room: number, length: number) {
+    const memory = Buffer.alloc(room + length, 0xee)
+    const chunk = memory.subarray(room)
+    nodeCrypto.randomFillSync(chunk)
+    return { memory, chunk, copy: Buffer.from(chunk) }
+  }
+
+  it('sends a chunk from its own memory, the header in the room just before it', () => {
+    const { sftp, sent } = channel(true, 10_000_000)
+    const { memory, chunk, copy } = chunkWithRoom(64, 30_000)
+    sftp.writeInPlace?.(handle, chunk, 123_456_789, () => undefined)
+    expect(sent).toHaveLength(1)
+    expect(sent[0].buffer).toBe(memory.buffer)
+    expect(sent[0].byteOffset).toBe(64 - headLen)
+    expect(writes(sent)).toEqual([{ offset: 123_456_789, data: copy }])
+    expect(chunk.equals(copy)).toBe(true)
+    // Nothing before the header's own bytes was touched.
+    expect(memory.subarray(0, 64 - headLen).every(b => b === 0xee)).toBe(true)
+  })
+
+  it('sends a chunk queued for window space from its memory once there is room', () => {
+    const { sftp, sent } = channel(true, 0)
+    const { memory, chunk, copy } = chunkWithRoom(64, 30_000)
+    sftp.writeInPlace?.(handle, chunk, 5, () => undefined)
+    expect(sent).toHaveLength(0)
+    sftp.outgoing.window += 1_000_000
+    sftp._chunkcb?.()
+    expect(sent.map(s => s.buffer)).toEqual([memory.buffer])
+    expect(writes(sent)).toEqual([{ offset: 5, data: copy }])
+  })
+
+  it('copies, and writes nothing before the chunk, when the room or one request is not enough', () => {
+    const { sftp, sent } = channel(true, 10_000_000)
+    // Too little room for the header.
+    const small = chunkWithRoom(headLen - 1, 30_000)
+    sftp.writeInPlace?.(handle, small.chunk, 0, () => undefined)
+    // Without an OpenSSH ident ssh2 writes at most 31,979 bytes per request: this takes two.
+    const big = chunkWithRoom(64, 40_000)
+    sftp.writeInPlace?.(handle, big.chunk, 30_000, () => undefined)
+    // The rest of the big one is sent once the first part is acknowledged; here, by hand.
+    const written = writes(sent)
+    expect(written[0]).toEqual({ offset: 0, data: small.copy })
+    expect(written[1].offset).toBe(30_000)
+    expect(big.copy.subarray(0, written[1].data.length).equals(written[1].data)).toBe(true)
+    for (const { memory } of [small, big]) {
+      expect(sent.some(s => s.buffer === memory.buffer)).toBe(false)
+    }
+    expect(small.memory.subarray(0, headLen - 1).every(b => b === 0xee)).toBe(true)
+    expect(big.memory.subarray(0, 64).every(b => b === 0xee)).toBe(true)
+  })
+
+  it('leaves a plain write as it was: a copy, nothing written before the data', () => {
+    const { sftp, sent } = channel(true, 10_000_000)
+    const { memory, chunk, copy } = chunkWithRoom(64, 30_000)
+    sftp.write(handle, chunk, 0, chunk.length, 0, () => undefined)
+    // A later in-place write of another chunk must not take this one's memory either.
+    const other = chunkWithRoom(64, 1_000)
+    sftp.writeInPlace?.(handle, other.chunk, 30_000, () => undefined)
+    expect(sent[0].buffer).not.toBe(memory.buffer)
+    expect(memory.subarray(0, 64).every(b => b === 0xee)).toBe(true)
+    expect(writes(sent)).toEqual([
+      { offset: 0, data: copy },
+      { offset: 30_000, data: other.copy }
+    ])
+  })
+
+  it("sends the engine's relay chunks in place: their room fits a header with OpenSSH's handle", () => {
+    const { sftp, sent } = channel(true, 10_000_000)
+    // What OpenSSH's limits@openssh.com allows: 261,120 bytes per write; its handles are 4 bytes.
+    Object.assign(sftp, { _maxWriteLen: 261_120 })
+    const openSshHandle = Buffer.from([0, 0, 0, 3])
+    const lane = new SftpChannel(sftp as unknown as ssh2.SFTPWrapper)
+    const chunk = new BufferPool(MiB).take(261_120, WRITE_HEADROOM)
+    nodeCrypto.randomFillSync(chunk)
+    const copy = Buffer.from(chunk)
+    void lane.write(openSshHandle, chunk, 0)
+    expect(sent.length).toBeGreaterThan(1)
+    expect(sent.every(s => s.buffer === chunk.buffer)).toBe(true)
+    const stream = Buffer.concat(sent.map(s => s.data))
+    expect(stream.readUInt32BE(0)).toBe(stream.length - 4)
+    expect(stream.subarray(stream.length - chunk.length).equals(copy)).toBe(true)
+    expect(chunk.equals(copy)).toBe(true)
+  })
+
+  it('is needed: ssh2 as installed has no in-place write', () => {
+    const { sftp } = channel(false, 10_000_000)
+    expect(sftp.writeInPlace).toBeUndefined()
+  })
+})
+
+describe('ssh2 patch: SFTP read answer put together where its data belongs', () => {
+  type ReadCb = (err: Error | undefined, n: number) => void
+  interface ReadingSftp {
+    push(data: Buffer): void
+    read(h: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: ReadCb): void
+    readInPlace?(h: Buffer, buf: Buffer, pos: number, cb: ReadCb): void
+  }
+  function client(patched: boolean): ReadingSftp {
+    const SFTP = loadSftp(patched) as unknown as new (c: unknown, i: unknown) => ReadingSftp
+    const sftp = new SFTP(
+      { _protocol: { channelData: () => undefined } },
+      {
+        type: 'sftp',
+        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+        outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' }
+      }
+    )
+    // SSH_FXP_VERSION 3, no extensions.
+    sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
+    return sftp
+  }
+  /** A DATA answer to request `id` claiming `claimed` bytes (its true length by default). */
+  function dataAnswer(id: number, body: Buffer, claimed = body.length): Buffer {
+    const head = Buffer.alloc(13)
+    head.writeUInt32BE(9 + body.length, 0)
+    head[4] = 103 // SSH_FXP_DATA
+    head.writeUInt32BE(id, 5)
+    head.writeUInt32BE(claimed, 9)
+    return Buffer.concat([head, body])
+  }
+  function pushInPieces(sftp: ReadingSftp, packet: Buffer, piece = 7_000): void {
+    for (let p = 0; p < packet.length; p += piece) sftp.push(packet.subarray(p, p + piece))
+  }
+  /** A chunk of `length` bytes with 64 bytes of room before it and 64 after, all 0xee. */
+  function roomyChunk(length: number) {
+    const memory = Buffer.alloc(64 + length + 64, 0xee)
+    return { memory, chunk: memory.subarray(64, 64 + length) }
+  }
+  const untouched = (b: Buffer) => b.every(x => x === 0xee)
+  const handle = Buffer.from('h1')
+
+  it('puts a DATA answer together in the room and the chunk, with no buffer of its own', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    const data = nodeCrypto.randomBytes(30_000)
+    let got = -1
+    sftp.readInPlace?.(handle, chunk, 0, (err, n) => {
+      if (err) throw err
+      got = n
+    })
+    const answer = dataAnswer(0, data)
+    const slow = jest.spyOn(Buffer, 'allocUnsafeSlow')
+    const unsafe = jest.spyOn(Buffer, 'allocUnsafe')
+    try {
+      pushInPieces(sftp, answer)
+      const big = [...slow.mock.calls, ...unsafe.mock.calls].filter(([n]) => n >= 20_000)
+      expect(big).toHaveLength(0)
+    } finally {
+      slow.mockRestore()
+      unsafe.mockRestore()
+    }
+    expect(got).toBe(30_000)
+    expect(chunk.equals(data)).toBe(true)
+    // Type, id and length went into the 9 bytes just before the chunk; nothing else was touched.
+    expect(memory[64 - 9]).toBe(103)
+    expect(untouched(memory.subarray(0, 64 - 9))).toBe(true)
+    expect(untouched(memory.subarray(64 + 30_000))).toBe(true)
+  })
+
+  it('writes nothing outside the chunk for an answer longer than asked', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    let error: Error | undefined
+    let got = -1
+    sftp.readInPlace?.(handle, chunk, 0, (err, n) => {
+      error = err
+      got = n
+    })
+    pushInPieces(sftp, dataAnswer(0, nodeCrypto.randomBytes(30_040)))
+    // ssh2's old path takes over: it copies what fits, as ssh2 as installed does.
+    expect(error === undefined ? got : 0).toBeLessThanOrEqual(30_000)
+    expect(untouched(memory.subarray(0, 64))).toBe(true)
+    expect(untouched(memory.subarray(64 + 30_000))).toBe(true)
+  })
+
+  it('leaves a plain read as it was: the room before its buffer is not touched', () => {
+    const sftp = client(true)
+    const { memory, chunk } = roomyChunk(30_000)
+    const data = nodeCrypto.randomBytes(30_000)
+    let got = -1
+    sftp.read(handle, chunk, 0, chunk.length, 0, (err, n) => {
+      if (err) throw err
+      got = n
+    })
+    pushInPieces(sftp, dataAnswer(0, data))
+    expect(got).toBe(30_000)
+    expect(chunk.equals(data)).toBe(true)
+    expect(untouched(memory.subarray(0, 64))).toBe(true)
+  })
+
+  it("puts the answers to the engine's chunks together in place", async () => {
+    const sftp = client(true)
+    const lane = new SftpChannel(sftp as unknown as ssh2.SFTPWrapper)
+    const chunk = new BufferPool(MiB).take(261_120, WRITE_HEADROOM)
+    chunk.fill(0xee)
+    const room = Buffer.from(chunk.buffer, chunk.byteOffset - WRITE_HEADROOM, WRITE_HEADROOM)
+    room.fill(0xee)
+    Object.assign(sftp, { _maxReadLen: 261_120 })
+    const data = nodeCrypto.randomBytes(261_120)
+    const reading = lane.read(handle, chunk, chunk.length, 0)
+    pushInPieces(sftp, dataAnswer(0, data), 32_000)
+    expect(await reading).toBe(261_120)
+    expect(chunk.equals(data)).toBe(true)
+    expect(room[WRITE_HEADROOM - 9]).toBe(103)
+    expect(untouched(room.subarray(0, WRITE_HEADROOM - 9))).toBe(true)
+  })
+
+  it('is needed: ssh2 as installed has no in-place read', () => {
+    expect(client(false).readInPlace).toBeUndefined()
   })
 })
