@@ -35,6 +35,8 @@ export interface UploadPlan {
    * keep these keys (they vouch for the recorded digest), but needs no rewrite for them alone.
    */
   settled?: Map<string, string>
+  /** `sync: changed`: files read to compare with the state, and files its keys vouched for. */
+  compared?: { read: number; vouched: number }
 }
 
 /**
@@ -66,17 +68,24 @@ export async function planUpload(
   const listing = times ? times.time('list', listed) : listed()
   // Should the hashing fail first, a listing failing after it is no unhandled rejection.
   listing.catch(() => undefined)
+  let read = 0
   const hashing =
-    hashes && stateRead?.then(state => hashes.of(toHash(files, state, settings.syncChecksum)))
+    hashes &&
+    stateRead?.then(state => {
+      const needed = toHash(files, state, settings.syncChecksum)
+      read = needed.length
+      return hashes.of(needed)
+    })
   hashing?.catch(() => undefined)
   const hashed = await hashing
   const [tree, state] = await listing
   const isExcluded = makeTargetExcluder(settings.source, dest)
-  const local = files.map(f => ({
-    rel: f.rel,
-    size: f.size,
-    sha256: hashed?.get(f.rel) ?? vouched(f, state)
-  }))
+  let known = 0
+  const local = files.map(f => {
+    const sha256 = hashed?.get(f.rel) ?? vouched(f, state)
+    if (sha256 !== undefined && !hashed?.has(f.rel)) known++
+    return { rel: f.rel, size: f.size, sha256 }
+  })
   const ops = needsListing
     ? planSync(local, tree, state, {
         // checksum trusts the server's content, not the state's record of it.
@@ -86,10 +95,19 @@ export async function planUpload(
         isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
       })
     : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
-  const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+  const plan = {
+    ops,
+    tree,
+    state,
+    isExcluded,
+    listed: needsListing || Boolean(settings.release),
+    ...(hashes ? { compared: { read, vouched: known } } : {})
+  }
   if (!settings.syncChecksum) {
     const readFrom = hashes?.readFrom
-    return readFrom === undefined ? plan : { ...plan, settled: settle(files, ops, hashed, readFrom) }
+    return readFrom === undefined
+      ? plan
+      : { ...plan, settled: settle(files, ops, hashed, readFrom) }
   }
   return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) }
 }
@@ -204,6 +222,13 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
     `Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
       `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`
   )
+  if (plan.compared && plan.state) {
+    const { read, vouched } = plan.compared
+    core.info(
+      `Sync state: ${vouched} files known unchanged from their size and times, ${read} read ` +
+        'to compare with it.'
+    )
+  }
   if (plan.checksum) core.info(describeContentCheck(plan.checksum))
   if (!verbose) return
   for (const op of plan.ops)

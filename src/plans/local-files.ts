@@ -142,7 +142,12 @@ interface WalkContext {
   withStatKeys: boolean
 }
 
-function fileOf(ctx: WalkContext, abs: string, rel: string, info: StatLike & { size: number }): Found {
+function fileOf(
+  ctx: WalkContext,
+  abs: string,
+  rel: string,
+  info: StatLike & { size: number }
+): Found {
   return ctx.withStatKeys
     ? { path: abs, rel, size: info.size, stat: statKey(info) }
     : { path: abs, rel, size: info.size }
