@@ -111,6 +111,16 @@ export class StateBook {
     this.opened = { on, file }
   }
 
+  /**
+   * Keeps a settled stat cache key with an entry whose digest the file was just found to have:
+   * written with the state whenever something else changes it, not a rewrite of its own (an
+   * unchanged re-deploy writes nothing).
+   */
+  settle(rel: string, key: string): void {
+    const entry = this.state.files.get(rel)
+    if (entry) entry.stat = key
+  }
+
   forget(rel: string): void {
     if (this.state.files.delete(rel)) this.dirty = true
   }

@@ -6,6 +6,7 @@ import { InputError } from '../errors.js'
 import type { SourceSpec } from './patterns.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 import { isInsideDir, printableName } from './safe-names.js'
+import { statKey, type StatLike } from './stat-key.js'
 import { linkBoundary, linkEscapeError, linkRefusal, realOrUndefined } from './workspace-links.js'
 import type { LinkBoundary } from './workspace-links.js'
 
@@ -16,6 +17,8 @@ export interface LocalFile {
   /** Path below the target directory, POSIX separators. */
   rel: string
   size: number
+  /** Stat cache key (statKey), when asked for: `sync: changed` reads no file whose key it knows. */
+  stat?: string
 }
 
 /**
@@ -54,7 +57,9 @@ export async function listLocalFiles(
    * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
    * twice, or the listing fail after it): hashing can start while the walk goes on.
    */
-  onFound?: (abs: string) => void
+  onFound?: (abs: string) => void,
+  /** Give each file its stat cache key (`stat`). */
+  withStatKeys = false
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
   // Without `!` lines every file is kept: no workspace path to work out for each of them.
@@ -63,7 +68,13 @@ export async function listLocalFiles(
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
     const tell = onFound && ((f: Found) => isKept(f) && onFound(f.path))
-    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell)
+    const { files: matches, escapes } = await expandPattern(
+      pattern,
+      workspace,
+      warn,
+      tell,
+      withStatKeys
+    )
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -94,15 +105,16 @@ async function expandPattern(
   pattern: string,
   workspace: string,
   warn: (message: string) => void,
-  onFound?: (file: Found) => void
+  onFound?: (file: Found) => void,
+  withStatKeys = false
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound, withStatKeys }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (info?.isFile()) found(ctx, { path: root, rel: path.basename(root), size: info.size })
+    if (info?.isFile()) found(ctx, fileOf(ctx, root, path.basename(root), info))
     else if (info?.isDirectory()) walk(root, '', ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
@@ -127,6 +139,18 @@ interface WalkContext {
   files: Found[]
   escapes: Escape[]
   onFound?: (file: Found) => void
+  withStatKeys: boolean
+}
+
+function fileOf(
+  ctx: WalkContext,
+  abs: string,
+  rel: string,
+  info: StatLike & { size: number }
+): Found {
+  return ctx.withStatKeys
+    ? { path: abs, rel, size: info.size, stat: statKey(info) }
+    : { path: abs, rel, size: info.size }
 }
 
 function found(ctx: WalkContext, file: Found): void {
@@ -145,7 +169,7 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) found(ctx, { path: abs, rel, size: statSync(abs).size })
+    else if (entry.isFile()) found(ctx, fileOf(ctx, abs, rel, statSync(abs)))
     else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
@@ -161,7 +185,7 @@ function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const refusal = linkRefusal(ctx.boundary, real)
   if (refusal) return void ctx.escapes.push({ path: abs, rel, real, refusal })
   const info = statSync(real)
-  if (info.isFile()) found(ctx, { path: abs, rel, size: info.size })
+  if (info.isFile()) found(ctx, fileOf(ctx, abs, rel, info))
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 
