@@ -148,6 +148,15 @@ async function closeLanes(lanes: Lane[]): Promise<void> {
 }
 
 /**
+ * Bytes of one file written through one connection at a time when its lanes span several
+ * connections, which happens only behind a jump host: each connection rides one forwarded
+ * channel, which carries its window (2 MiB on OpenSSH) per round trip. Twice that keeps the
+ * channel full while answers travel back; more would only wait in ssh2's buffers, already
+ * encrypted for the server, so the first answers came late and memory grew with no gain.
+ */
+export const FORWARDED_BYTES_IN_FLIGHT = 4 * 1024 * 1024
+
+/**
  * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
  * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
  * On one connection, ranges go to lanes in stripes of whole chunks so each channel sees mostly
@@ -162,11 +171,15 @@ abstract class RemoteFile {
   /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
   private readonly connections: Array<{ lanes: Lane[]; bytes: number }> | undefined
   private readonly laneBytes: Map<Lane, number> | undefined
+  /** Requests waiting for a connection with room under `connectionCap`. */
+  private readonly waiting: Array<() => void> = []
 
   protected constructor(
     protected readonly lanesOpen: Lane[],
     protected readonly path: string,
-    chunk: (channel: SftpChannel) => number
+    chunk: (channel: SftpChannel) => number,
+    /** Bytes of this file one connection may have in flight when lanes span several. */
+    private readonly connectionCap = Infinity
   ) {
     if (lanesOpen.length === 1) {
       this.chunkSize = chunk(lanesOpen[0].channel)
@@ -203,17 +216,48 @@ abstract class RemoteFile {
           : lanesOpen[Math.floor(offset / this.chunkSize) % lanesOpen.length]
       )
     }
-    const connection = connections.reduce((a, b) => (b.bytes < a.bytes ? b : a))
+    return this.onLeastLoaded(connections, laneBytes, bytes, request)
+  }
+
+  private async onLeastLoaded<T>(
+    connections: Array<{ lanes: Lane[]; bytes: number }>,
+    laneBytes: Map<Lane, number>,
+    bytes: number,
+    request: (lane: Lane) => Promise<T>
+  ): Promise<T> {
+    const connection = await this.roomFor(connections, bytes)
     const lane = connection.lanes.reduce((a, b) =>
       (laneBytes.get(b) ?? 0) < (laneBytes.get(a) ?? 0) ? b : a
     )
-    connection.bytes += bytes
     laneBytes.set(lane, (laneBytes.get(lane) ?? 0) + bytes)
-    const done = (): void => {
+    try {
+      return await request(lane)
+    } finally {
       connection.bytes -= bytes
       laneBytes.set(lane, (laneBytes.get(lane) ?? 0) - bytes)
+      this.waiting.shift()?.()
     }
-    return request(lane).finally(done)
+  }
+
+  /**
+   * The connection with the fewest bytes in flight, once it has room for `bytes` more, with
+   * them counted (before any other request can look). One with nothing in flight always has
+   * room, so a request waits only while every connection has requests whose answers (or
+   * failures) will wake it.
+   */
+  private async roomFor<C extends { bytes: number }>(connections: C[], bytes: number): Promise<C> {
+    for (let woken = false; ; woken = true) {
+      const least = connections.reduce((a, b) => (b.bytes < a.bytes ? b : a))
+      const queued = this.waiting.length > 0 && !woken
+      if (!queued && (least.bytes === 0 || least.bytes + bytes <= this.connectionCap)) {
+        least.bytes += bytes
+        return least
+      }
+      // A request woken for room it then finds taken keeps its place at the front.
+      await new Promise<void>(resolve =>
+        woken ? this.waiting.unshift(resolve) : this.waiting.push(resolve)
+      )
+    }
   }
 
   close(): Promise<void> {
@@ -228,7 +272,7 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    */
   static async open(channels: SftpChannel[], path: string, resume: boolean) {
     const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+')
-    return new RemoteFileWriter(lanes, path, c => c.maxWriteLen)
+    return new RemoteFileWriter(lanes, path, c => c.maxWriteLen, FORWARDED_BYTES_IN_FLIGHT)
   }
 
   write(offset: number, data: Buffer): Promise<void> {

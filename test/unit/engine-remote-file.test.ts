@@ -2,7 +2,11 @@ import { EventEmitter } from 'node:events'
 import type ssh2 from 'ssh2'
 import { BufferReader, copyRange, Watermark } from '../../src/engine/chunks.js'
 import { Liveness } from '../../src/engine/liveness.js'
-import { RemoteFileReader, RemoteFileWriter } from '../../src/engine/remote-file.js'
+import {
+  FORWARDED_BYTES_IN_FLIGHT,
+  RemoteFileReader,
+  RemoteFileWriter
+} from '../../src/engine/remote-file.js'
 import { SFTP_STATUS, SftpChannel } from '../../src/engine/sftp.js'
 
 type Callback = (err: Error | null | undefined, value?: unknown) => void
@@ -29,18 +33,28 @@ class Backend {
     else reply()
   }
 
+  /** Bytes of reads and writes not answered yet per connection, and the most there ever were. */
+  readonly inFlight = new Map<Liveness, number>()
+  readonly peakInFlight = new Map<Liveness, number>()
+
   private answer(liveness: Liveness, bytes: number, reply: () => void): void {
     this.bytes.set(liveness, (this.bytes.get(liveness) ?? 0) + bytes)
     const delay = this.delayMs.get(liveness)
-    if (delay === undefined) reply()
-    else setTimeout(reply, delay)
+    if (delay === undefined) return reply()
+    const now = (this.inFlight.get(liveness) ?? 0) + bytes
+    this.inFlight.set(liveness, now)
+    this.peakInFlight.set(liveness, Math.max(now, this.peakInFlight.get(liveness) ?? 0))
+    setTimeout(() => {
+      this.inFlight.set(liveness, (this.inFlight.get(liveness) ?? 0) - bytes)
+      reply()
+    }, delay)
   }
 
   /** An SFTP channel on a connection (`liveness`) that reached this backend. */
-  channel(liveness: Liveness, openssh = false): SftpChannel {
+  channel(liveness: Liveness, openssh = false, maxLength = 4): SftpChannel {
     const sftp = Object.assign(new EventEmitter(), {
-      _maxReadLen: 4,
-      _maxWriteLen: 4,
+      _maxReadLen: maxLength,
+      _maxWriteLen: maxLength,
       _isOpenSSH: openssh,
       open: (path: string, flags: string, cb: Callback) => {
         this.requests.push('open')
@@ -253,6 +267,32 @@ describe('a file spread over several connections to one server (behind a jump ho
     await reader.close()
     expect(got.equals(content)).toBe(true)
     expect(server.bytes.get(quick) ?? 0).toBeGreaterThan(server.bytes.get(slow) ?? 0)
+  })
+})
+
+describe('writing a file through several connections behind a jump host', () => {
+  it('keeps at most FORWARDED_BYTES_IN_FLIGHT of it in flight on each connection', async () => {
+    // Each connection rides one forwarded channel, which carries about 2 MiB per round trip:
+    // what is sent past twice that only waits in ssh2's buffers (see remote-file.ts).
+    const server = new Backend()
+    const [first, second] = [new Liveness(), new Liveness()]
+    server.delayMs.set(first, 5)
+    server.delayMs.set(second, 5)
+    const chunk = FORWARDED_BYTES_IN_FLIGHT / 8
+    // Four lanes keep 32 requests (16 MiB) in flight: twice what two connections may carry.
+    const lanes = [first, second, first, second].map(l => server.channel(l, true, chunk))
+    const size = 6 * FORWARDED_BYTES_IN_FLIGHT + 1000
+    const content = Buffer.alloc(size)
+    for (let i = 0; i < size; i += 4096) content.writeUInt32BE(i, i)
+    const writer = await RemoteFileWriter.open(lanes, '/.tmp-big', false)
+    await copyRange(new BufferReader(content), writer, size, new Watermark(), () => undefined)
+    await writer.finish()
+    expect(server.files.get('/.tmp-big')?.data.equals(content)).toBe(true)
+    for (const connection of [first, second]) {
+      expect(server.peakInFlight.get(connection)).toBeLessThanOrEqual(FORWARDED_BYTES_IN_FLIGHT)
+      // Still spread: each connection had more than one request going at once.
+      expect(server.peakInFlight.get(connection)).toBeGreaterThan(chunk)
+    }
   })
 })
 
