@@ -48,7 +48,7 @@ export async function planUpload(
   session: SftpSession,
   dest: string,
   files: LocalFile[],
-  /** Hashes the files the state could show unchanged, once it is read, while the listing goes on. */
+  /** Hashes the files the state could show unchanged, once read, while the listing goes on. */
   hashes: SourceHashes | undefined,
   cache = new ListingCache(),
   times?: PhaseTimes

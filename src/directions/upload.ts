@@ -43,7 +43,6 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
       settings.source,
       settings.workspace,
       warn,
-      undefined,
       settings.syncChanged
     )
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)

@@ -22,8 +22,9 @@ const FLUSH_INTERVAL_MS = 3000
 const FLUSH_SHARE = 0.1
 
 /**
- * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
- * target's listing holds, while a file that large is surely not ours.
+ * About 100 bytes a file plus its path (stat cache key included): room for several hundred
+ * thousand files, far more than a target's listing holds, while a file that large is surely not
+ * ours.
  */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024
 

@@ -53,11 +53,6 @@ export async function listLocalFiles(
   spec: SourceSpec,
   workspace: string,
   warn: (message: string) => void,
-  /**
-   * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
-   * twice, or the listing fail after it): hashing can start while the walk goes on.
-   */
-  onFound?: (abs: string) => void,
   /** Give each file its stat cache key (`stat`). */
   withStatKeys = false
 ): Promise<LocalFile[]> {
@@ -67,14 +62,7 @@ export async function listLocalFiles(
     spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.path)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const tell = onFound && ((f: Found) => isKept(f) && onFound(f.path))
-    const { files: matches, escapes } = await expandPattern(
-      pattern,
-      workspace,
-      warn,
-      tell,
-      withStatKeys
-    )
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, withStatKeys)
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -105,13 +93,12 @@ async function expandPattern(
   pattern: string,
   workspace: string,
   warn: (message: string) => void,
-  onFound?: (file: Found) => void,
-  withStatKeys = false
+  withStatKeys: boolean
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound, withStatKeys }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], withStatKeys }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
     if (info?.isFile()) found(ctx, fileOf(ctx, root, path.basename(root), info))
@@ -122,7 +109,6 @@ async function expandPattern(
   const isMatch = picomatch(glob, { dot: true })
   // A glob that names a directory takes everything inside it, as a shell copy would.
   const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
-  if (onFound) ctx.onFound = f => selected(f) && onFound(f)
   try {
     walk(root, '', ctx)
   } catch {
@@ -138,7 +124,6 @@ interface WalkContext {
   warn: (message: string) => void
   files: Found[]
   escapes: Escape[]
-  onFound?: (file: Found) => void
   withStatKeys: boolean
 }
 
@@ -155,7 +140,6 @@ function fileOf(
 
 function found(ctx: WalkContext, file: Found): void {
   ctx.files.push(file)
-  ctx.onFound?.(file)
 }
 
 /**

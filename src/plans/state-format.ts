@@ -6,8 +6,9 @@ import type { StateEntry, SyncState } from './sync.js'
  * 50,000 files fit in under 4 MB. Version 1 is still read, so a target deployed by an older
  * release keeps its state; it is rewritten as version 2 the next time anything changes.
  *
- * The local stat cache keys ride beside the rows, in `stat` (a key per row, 0 for none), so a
- * release that does not know them reads the rows as before and merely drops the keys.
+ * The local stat cache keys ride beside the rows, in `stat` (a key per row, 0 for none; about 30
+ * bytes each), so a release that does not know them reads the rows as before and merely drops
+ * the keys.
  */
 type Row = [rel: string, digest: string, size: number, mtime: number]
 
