@@ -5,15 +5,13 @@ import { ActionError, TransferError } from '../errors.js'
 import { printableName } from '../plans/safe-names.js'
 import { timed, type PhaseTimes } from '../report/timings.js'
 import { refusedTimes, type FileAttributes } from './attributes.js'
-import { buffers } from './buffer-pool.js'
-import { ensureRemoteDirs } from './remote-dirs.js'
+import { buffers, hasWriteHeadroom } from './buffer-pool.js'
 import { copyRange, Watermark, type ChunkReader, type RequestBudget } from './chunks.js'
 import { RemoteFileWriter } from './remote-file.js'
 import { checkAgainstServer, checkAgainstSidecar, type HashMethod } from './remote-hash.js'
-import { isTransient, killsSession, type Reconnectable } from './retry.js'
+import { killsSession, type Reconnectable } from './retry.js'
 import type { SftpSession } from './session.js'
 import { SFTP_STATUS, type SftpError } from './sftp.js'
-import { removeLeftoverTemps, sightTemps } from './stale-temps.js'
 import { tempNameFor } from './temp-names.js'
 
 /** A source of bytes for one file, opened per attempt. */
@@ -196,7 +194,9 @@ async function transferAndFinish(
  * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
  * they are hashed the buffer goes straight back to the pool, not held while the answers take a
  * round trip: held that long, with hundreds of files in flight, such buffers and their garbage
- * grew the step's memory by tens of MiB.
+ * grew the step's memory by tens of MiB. A chunk with room in front is the exception: its WRITE
+ * is sent from the chunk's own memory (writeInPlace), possibly later, once the channel's window
+ * opens, so it goes back only when the write is answered (Watermark.complete).
  */
 async function sendWhole(
   reader: OpenedReader,
@@ -207,7 +207,7 @@ async function sendWhole(
   const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0)
   await reader.expectEnd?.(size)
   const wrote = size > 0 ? writer.write(0, data) : Promise.resolve()
-  if (written.hashes) return { wrote, done: data }
+  if (written.hashes || hasWriteHeadroom(data)) return { wrote, done: data }
   buffers.give(data)
   return { wrote, done: size }
 }
@@ -259,111 +259,4 @@ async function resumePoint(session: SftpSession, delivery: Delivery): Promise<bo
     core.info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`)
   }
   return delivery.written.value > 0
-}
-
-/** The mode a folder the action created gets: `rel` is below the target, undefined above it. */
-export type FolderModeOf<S> = (
-  connection: S,
-  rel: string | undefined
-) => Promise<number | undefined>
-
-/**
- * The per-connection steps around a batch of deliveries into `target`: create the directories
- * the pending files need (and start looking for other runs' temporary files alongside the
- * transfer); once every file landed, remove those that are leftovers of runs that are over, then
- * give the folders this run created their modes (last, so a mode without write permission cannot
- * stop a file).
- */
-export function landingSteps<S>(
-  target: string,
-  deliveries: Delivery[] | Landings,
-  sessionOf: (connection: S) => SftpSession,
-  folderMode?: FolderModeOf<S>,
-  times?: PhaseTimes,
-  listed?: ReadonlySet<string>
-): { prepare: (c: S, rels: string[]) => Promise<void>; finish: (c: S) => Promise<void> } {
-  let sighted: Promise<string[]> | undefined
-  const modes: Array<{ dir: string; mode: number }> = []
-  const landings = Array.isArray(deliveries) ? landingsOf(deliveries) : deliveries
-  return {
-    prepare: async (connection, rels) => {
-      const session = sessionOf(connection)
-      const created = await timed(times, 'mkdir', () =>
-        ensureRemoteDirs(session.main, target, rels, listed)
-      )
-      // A folder made just now holds no other run's leftovers: only older folders are listed.
-      const fresh = new Set(created)
-      const older = [...landings.dirs()].filter(dir => !fresh.has(dir))
-      sighted = sightTemps(session, older, landings.own())
-      if (!folderMode) return
-      // A source folder that cannot be read leaves the server's default mode, not a failed run.
-      const wanted = await Promise.all(
-        created.map(dir =>
-          folderMode(connection, relBelow(target, dir)).catch((err: unknown) => {
-            if (isTransient(err, session)) throw err
-            return undefined
-          })
-        )
-      )
-      created.forEach((dir, i) => {
-        const mode = wanted[i]
-        if (mode !== undefined) modes.push({ dir, mode })
-      })
-    },
-    finish: async connection => {
-      const session = sessionOf(connection)
-      await removeLeftoverTemps(session, (await sighted) ?? [], landings.serverNow())
-      await Promise.all(
-        modes.map(({ dir, mode }) =>
-          session.main.setstat(dir, { mode }).catch((err: Error) => {
-            if (isTransient(err, session)) throw err
-            core.warning(
-              `Could not set mode ${mode.toString(8)} on the folder ${printableName(dir)}: ${forLog(err.message)}`
-            )
-          })
-        )
-      )
-    }
-  }
-}
-
-function relBelow(target: string, dir: string): string | undefined {
-  const rel = path.posix.relative(target, dir)
-  return rel === '' || rel.startsWith('..') ? undefined : rel
-}
-
-/**
- * What landingSteps needs of a batch's deliveries. An upload of many files gives it this rather
- * than a Delivery per file made up front (and held to the end): 50,000 of those, each with its
- * paths and watermark, weighed more than the rest of the run.
- */
-export interface Landings {
-  /** The folders the files land in. */
-  dirs(): Iterable<string>
-  /** Which temporary files in those folders are this batch's own. */
-  own(): { has(tempPath: string): boolean }
-  /** See serverNow below. */
-  serverNow(): ReadonlyMap<string, number>
-}
-
-function landingsOf(deliveries: Delivery[]): Landings {
-  return {
-    dirs: () => deliveries.map(d => path.posix.dirname(d.finalPath)),
-    own: () => new Set(deliveries.map(d => d.tempPath)),
-    serverNow: () => serverNow(deliveries)
-  }
-}
-
-/**
- * Per directory, the newest mtime of a file this run wrote there: the server's "now" as that
- * directory's file system sees it, never later than the real one, so ages are never overstated.
- */
-function serverNow(deliveries: Delivery[]): Map<string, number> {
-  const now = new Map<string, number>()
-  for (const { finalPath, landedMtime } of deliveries) {
-    if (landedMtime === undefined) continue
-    const dir = path.posix.dirname(finalPath)
-    now.set(dir, Math.max(now.get(dir) ?? 0, landedMtime))
-  }
-  return now
 }

@@ -7,7 +7,7 @@ import { forLog } from '../escape.js'
 import { ActionError, TransferError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { hashFile } from '../plans/local-hash.js'
-import { localPathInside, printableName, unsafeNameReason } from '../plans/safe-names.js'
+import { printableName } from '../plans/safe-names.js'
 import { formatBytes } from '../report/progress.js'
 import { timed } from '../report/timings.js'
 import { fileResult, type FileResult } from '../report/types.js'
@@ -23,7 +23,9 @@ import { copyRange, Watermark } from './chunks.js'
 import { LandingStopped, LandingThread } from './landing-thread.js'
 import { FolderCheck, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
-import { readWholeRemote, RemoteFileReader } from './remote-file.js'
+import { RemoteFileReader } from './remote-file.js'
+import { readWholeRemote } from './whole-remote.js'
+import { LocalPlaces } from './local-places.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
@@ -140,40 +142,6 @@ function proveAhead(files: RemoteFile[], places: LocalPlaces, folders: FolderChe
     if (dir !== undefined) dirs.add(dir)
   }
   for (const dir of dirs) folders.prove(dir).catch(() => undefined)
-}
-
-/**
- * Where each file lands: its folder proven inside the target once (localPathInside), then only
- * the file's own name checked. Resolving every file's whole path cost 18 us a file, twice over
- * (the folders made ahead, then the file): about 2 s of the main thread's CPU in a 50,000-file
- * pull, the thread that also decrypts every answer.
- */
-export class LocalPlaces {
-  private readonly root: string
-  private readonly folders = new Map<string, string | undefined>()
-
-  constructor(target: string) {
-    this.root = path.resolve(target)
-  }
-
-  /** The local folder a file at `rel` lands in, or undefined when `rel` would leave the target. */
-  folderOf(rel: string): string | undefined {
-    const slash = rel.lastIndexOf('/')
-    if (slash < 0) return this.root
-    const dirRel = rel.slice(0, slash)
-    if (this.folders.has(dirRel)) return this.folders.get(dirRel)
-    const dir = localPathInside(this.root, dirRel)
-    this.folders.set(dirRel, dir)
-    return dir
-  }
-
-  /** As localPathInside(target, rel). */
-  of(rel: string): string | undefined {
-    const dir = this.folderOf(rel)
-    const name = rel.slice(rel.lastIndexOf('/') + 1)
-    if (dir === undefined || unsafeNameReason(name) !== undefined) return undefined
-    return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name
-  }
 }
 
 function refusedRow(file: RemoteFile): FileResult {

@@ -140,18 +140,15 @@ async function runRound<J, S extends Reconnectable>(
         // The next job starts when this one gives its place back or ends, whichever is first.
         let wake = (): void => undefined
         const turn = new Promise<void>(resolve => (wake = resolve))
-        const running: Promise<void> = runJob(plan, session, job, wake).then(
-          result => {
-            round.done.push(result)
+        const running: Promise<void> = runJob(plan, session, job, wake)
+          .then(
+            result => void round.done.push(result),
+            (err: unknown) => settle(job, err)
+          )
+          .finally(() => {
             finishing.delete(running)
             wake()
-          },
-          (err: unknown) => {
-            settle(job, err)
-            finishing.delete(running)
-            wake()
-          }
-        )
+          })
         finishing.add(running)
         await turn
       }

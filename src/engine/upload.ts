@@ -6,7 +6,6 @@ import { fileAttributes, folderMode, sourceFolders, type SourceAttributes } from
 import {
   deliver,
   deliveryFor,
-  landingSteps,
   refuseClimbing,
   type DeliverOptions,
   type Delivery
@@ -16,7 +15,7 @@ import type { TransferOptions } from './options.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
-import { BatchLandings } from './landings.js'
+import { BatchLandings, landingSteps } from './landings.js'
 
 interface UploadJob {
   file: LocalFile

@@ -49,5 +49,6 @@ export function statKey(info: StatLike): string {
 export function settledKey(key: string | undefined, readAt: number): string | undefined {
   if (key === undefined) return undefined
   const ctime = parseInt(key.slice(key.lastIndexOf(':') + 1), 36)
-  return Number.isFinite(ctime) && ctime <= readAt - SETTLE_MS ? key : undefined
+  // A change time of 0 is a file system that keeps none (FAT, exFAT): nothing to settle.
+  return Number.isFinite(ctime) && ctime > 0 && ctime <= readAt - SETTLE_MS ? key : undefined
 }

@@ -10,7 +10,7 @@ jest.unstable_mockModule('@actions/core', () => ({
 
 const { runWithRetries } = await import('../../src/engine/retry.js')
 const { ensureRemoteDirs } = await import('../../src/engine/remote-dirs.js')
-const { readWholeRemote } = await import('../../src/engine/remote-file.js')
+const { readWholeRemote } = await import('../../src/engine/whole-remote.js')
 const { ByteBudget } = await import('../../src/engine/chunks.js')
 const { SftpChannel: Channel, FALLBACK_OPEN_HANDLES } = await import('../../src/engine/sftp.js')
 

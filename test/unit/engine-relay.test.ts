@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
+import { buffers, hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 import { requestBudget } from '../../src/engine/chunks.js'
 import { RelayPair, relayFiles } from '../../src/engine/relay.js'
 import type { SftpSession } from '../../src/engine/session.js'
@@ -175,6 +175,47 @@ describe('relayFiles', () => {
     expect(sha256(destination.files.get('/dst/big.bin') as Buffer)).toBe(sha256(data))
     expect(roomy).toHaveLength(6)
     expect(roomy.every(Boolean)).toBe(true)
+  })
+
+  // The WRITE of a chunk with room in front is sent from the chunk's own memory, maybe later
+  // (when the channel's window opens): the pool must not hand that memory out meanwhile.
+  it('keeps a one-request chunk out of the pool until its in-place WRITE is answered', async () => {
+    const source = new Disk()
+    const destination = new Disk()
+    const request = 400_000
+    const data = randomBytes(300_000)
+    source.dirs.add('/src')
+    source.files.set('/src/one.bin', data)
+    destination.dirs.add('/dst')
+    const from = fakeSession(source)
+    const to = fakeSession(destination)
+    for (const c of [...from.channels, ...from.extra, ...to.channels, ...to.extra]) {
+      Object.assign(c, { maxReadLen: request, maxWriteLen: request })
+    }
+    const handedOut: boolean[] = []
+    for (const c of [...to.channels, ...to.extra]) {
+      const write = c.write
+      c.write = (handle: Buffer, chunk: Buffer, position: number) => {
+        const inPlace = hasWriteHeadroom(chunk)
+        return write(handle, chunk, position).then(async () => {
+          // The answer comes a while after the request (and behind the close sent after it).
+          await new Promise(resolve => setImmediate(resolve))
+          const other = buffers.take(chunk.length, WRITE_HEADROOM)
+          if (inPlace) handedOut.push(other.buffer === chunk.buffer)
+        })
+      }
+    }
+    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
+    const file: RemoteFile = { path: '/src/one.bin', rel: 'one.bin', size: data.length, mtime: 1 }
+    const results = await relayFiles(async () => pair, '/dst', [file], {
+      concurrency: 4,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.map(r => [r.status, r.error])).toEqual([['transferred', undefined]])
+    expect(sha256(destination.files.get('/dst/one.bin') as Buffer)).toBe(sha256(data))
+    expect(handedOut).toEqual([false])
   })
 
   it('relays many small files and keeps no temporary file', async () => {

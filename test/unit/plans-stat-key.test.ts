@@ -40,6 +40,11 @@ describe('settledKey', () => {
     expect(SETTLE_MS).toBeGreaterThan(1000)
   })
 
+  // FAT and exFAT keep no change time: an edit restoring the mtime would leave the key as is.
+  it('keeps no key from a file system that shows no change time', () => {
+    expect(settledKey(key(0), NOW)).toBeUndefined()
+  })
+
   it('has nothing to keep without a key, and refuses one it cannot read', () => {
     expect(settledKey(undefined, NOW)).toBeUndefined()
     expect(settledKey('1:2:3:', NOW)).toBeUndefined()

@@ -1,0 +1,55 @@
+import { TransferError } from '../errors.js'
+import { RemoteFileReader } from './remote-file.js'
+import type { SftpChannel } from './sftp.js'
+
+/**
+ * Reads a small remote file (at most one read request) whole, proving it ends at `size`. After
+ * the handle arrives, the reads and, on a server that answers in order, the close all go out
+ * together: two round trips per file instead of four. On OpenSSH (processesInOrder) one read asks
+ * for a byte more than `size`: its sftp-server answers a READ with a single read(2), which on a
+ * regular file returns every byte there is up to the length asked, so an answer of `size` bytes
+ * is the end, and one of `size + 1` a file longer than listed. That read stands for the one-byte
+ * read at `size` other servers get, a request and an answer fewer per file for both sides (a
+ * twelfth of the main thread's work in a 50,000-file pull). A short answer (the file shrank,
+ * or a server that splits reads) is completed by reading on from a fresh handle, then the end
+ * proven by its own read. `into` (at least `size + 1` bytes) is filled instead of a new buffer.
+ */
+export async function readWholeRemote(
+  channel: SftpChannel,
+  path: string,
+  size: number,
+  into?: Buffer
+): Promise<Buffer> {
+  const handle = await channel.open(path, 'r')
+  const oneRead = channel.processesInOrder && size < channel.maxReadLen
+  const room =
+    into && into.length > size ? into.subarray(0, size + 1) : Buffer.allocUnsafe(size + 1)
+  const buffer = room.subarray(0, size)
+  const asked = oneRead ? size + 1 : size
+  const first = asked > 0 ? channel.read(handle, room, asked, 0) : Promise.resolve(0)
+  const end = oneRead ? first : channel.read(handle, Buffer.allocUnsafe(1), 1, size)
+  const closed = channel.processesInOrder
+    ? channel.close(handle)
+    : Promise.allSettled([first, end]).then(() => channel.close(handle))
+  const [got, extra, close] = await Promise.allSettled([first, end, closed])
+  if (got.status === 'rejected') throw got.reason
+  if (extra.status === 'rejected') throw extra.reason
+  if (close.status === 'rejected') throw close.reason
+  if (oneRead ? got.value > size : extra.value !== 0) {
+    throw new TransferError(
+      `${path} is longer than the ${size} bytes the server reported; it was not kept.`
+    )
+  }
+  if (got.value < size) {
+    const reader = await RemoteFileReader.open([channel], path)
+    try {
+      const rest = await reader.read(got.value, size - got.value)
+      rest.copy(buffer, got.value)
+      // A short answer says nothing of the end: ask for it (the in-order read above stood for it).
+      if (oneRead) await reader.expectEnd(size)
+    } finally {
+      await reader.close().catch(() => undefined)
+    }
+  }
+  return buffer
+}
