@@ -10234,7 +10234,8 @@ class SFTP extends EventEmitter {
             this._pkt = new FastBuffer(data.buffer, data.byteOffset + p, nb);
           } else {
             if (!this._pkt)
-              this._pkt = takeInPacket(this, this._pktLen);
+              this._pkt = (answerInPlace(this, data, p, this._pktLen)
+                         || takeInPacket(this, this._pktLen));
             this._pkt.set(
               new Uint8Array(data.buffer, data.byteOffset + p, nb),
               this._pktPos
@@ -10244,7 +10245,8 @@ class SFTP extends EventEmitter {
           this._pkt = data;
         } else {
           if (!this._pkt)
-            this._pkt = takeInPacket(this, this._pktLen);
+            this._pkt = (answerInPlace(this, data, p, this._pktLen)
+                         || takeInPacket(this, this._pktLen));
           this._pkt.set(data, this._pktPos);
         }
         p += nb;
@@ -10428,10 +10430,25 @@ class SFTP extends EventEmitter {
 
     read_(this, handle, buf, off, len, position, cb);
   }
+  readInPlace(handle, buf, position, cb) {
+    this.read(handle, buf, 0, buf.length, position, cb);
+    const req = this._requests[this._writeReqid];
+    if (req && req.buffer && !req.overflow)
+      req.inPlace = true;
+  }
   readData(handle, buf, off, len, position, cb) {
     // Backwards compatibility
     this.read(handle, buf, off, len, position, cb);
   }
+  writeInPlace(handle, buf, position, cb) {
+    this._writeInPlace = buf;
+    try {
+      this.write(handle, buf, 0, buf.length, position, cb);
+    } finally {
+      this._writeInPlace = undefined;
+    }
+  }
+
   write(handle, buf, off, len, position, cb) {
     if (this.server)
       throw new Error('Client-only method called in server mode');
@@ -10467,7 +10484,14 @@ class SFTP extends EventEmitter {
     */
     const handleLen = handle.length;
     let p = 9;
-    const out = takeWriteBuffer(4 + 1 + 4 + 4 + handleLen + 8 + 4 + len);
+    // pinned-sftp patch (scripts/ssh2-patches.mjs): the header in the room before the data.
+    const headLen = 4 + 1 + 4 + 4 + handleLen + 8 + 4;
+    const inPlace = (this._writeInPlace === buf && off === 0 && !overflow
+                     && buf.byteOffset >= headLen);
+    this._writeInPlace = undefined;
+    const out = (inPlace
+                 ? new FastBuffer(buf.buffer, buf.byteOffset - headLen, headLen + len)
+                 : takeWriteBuffer(headLen + len));
 
     writeUInt32BE(out, out.length - 4, 0);
     out[4] = REQUEST.WRITE;
@@ -10482,7 +10506,8 @@ class SFTP extends EventEmitter {
       position /= 256;
     }
     writeUInt32BE(out, len, p += 8);
-    bufferCopy(buf, out, off, off + len, p += 4);
+    if (!inPlace)
+      bufferCopy(buf, out, off, off + len, p += 4);
 
     this._requests[reqid] = {
       cb: (err) => {
@@ -12682,6 +12707,19 @@ function takeInPacket(sftp, len) {
   return pkt;
 }
 
+// pinned-sftp patch (scripts/ssh2-patches.mjs): a DATA answer assembled in place.
+function answerInPlace(sftp, data, p, len) {
+  if (sftp.server || data.length - p < 9 || data[p] !== RESPONSE.DATA)
+    return;
+  const req = sftp._requests[data.readUInt32BE(p + 1)];
+  if (!req || req.inPlace !== true || !req.buffer)
+    return;
+  const dest = req.buffer;
+  if (dest.byteOffset < 9 || len - 9 > dest.length)
+    return;
+  return new FastBuffer(dest.buffer, dest.byteOffset - 9, len);
+}
+
 function sendOrBuffer(sftp, payload) {
   const ret = tryWritePayload(sftp, payload);
   if (ret !== undefined) {
@@ -12941,7 +12979,12 @@ const CLIENT_HANDLERS = {
       if (req.buffer) {
         // We have already pre-allocated space to store the data
 
-        const nb = bufferParser.readString(req.buffer);
+        const dataLen = payload.length - 9;
+        const inPlace = (payload.buffer === req.buffer.buffer
+                         && payload.byteOffset + 9 === req.buffer.byteOffset
+                         && dataLen <= req.buffer.length
+                         && payload.readUInt32BE(5) === dataLen);
+        const nb = (inPlace ? dataLen : bufferParser.readString(req.buffer));
         bufferParser.clear();
 
         if (nb !== undefined) {
@@ -54190,7 +54233,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8767);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3233);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54201,7 +54244,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8767:
+/***/ 3233:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57615,7 +57658,7 @@ parentPort.on('message', paths => {
  * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
  * nothing, and their failures ignored.
  */
-class hash_thread_HashThread {
+class HashThread {
     worker;
     posted = [];
     batch = [];
@@ -57633,7 +57676,7 @@ class hash_thread_HashThread {
     /** Undefined when no thread can be started here. */
     static start(readWholeMax) {
         try {
-            return new hash_thread_HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
+            return new HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
                 eval: true,
                 workerData: { readWholeMax }
             }));
@@ -57719,8 +57762,8 @@ const FILES_PER_TURN = 256;
 /**
  * From this many files on, they are hashed on a second thread: 50,000 files cost about 0.9 s of
  * CPU in system calls and hashing, which on one thread delayed the listing and planning that
- * share it. A few thousand hash here while the connection waits for the server (2000 files:
- * about 50 ms), sooner than a thread starts on a busy machine.
+ * share it. A few thousand hash here while the target is listed (2000 files: about 50 ms),
+ * sooner than a thread starts on a busy machine.
  */
 const WORKER_MIN_FILES = 5000;
 /** SHA-256 (hex) of every local file: on a second thread for many files, else on this one. */
@@ -57746,49 +57789,45 @@ async function hashOnThread(files) {
     return thread.finish(files);
 }
 /**
- * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
- * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
- * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
+ * The source's content hashes, taken when a plan asks for them and only for the files it names:
+ * an unchanged re-deploy names none that the sync state's stat cache keys vouch for, and a first
+ * deploy none at all (nothing there to compare with). Each file is hashed once per run, whichever
+ * server asks first; requests are served one after another.
  */
-class LocalHasher {
-    threadFrom;
-    found = [];
-    thread;
-    tried = false;
-    constructor(threadFrom = WORKER_MIN_FILES) {
-        this.threadFrom = threadFrom;
+class SourceHashes {
+    now;
+    known = new Map();
+    queue = Promise.resolve();
+    started;
+    /** The first hashing failure: a file of the source that cannot be read fails the run. */
+    failure;
+    constructor(now = Date.now) {
+        this.now = now;
     }
-    /** A file found, by its local path; it may still be left out of the upload. */
-    add = (path) => {
-        if (this.thread)
-            return this.thread.add(path);
-        if (this.tried)
-            return;
-        this.found.push(path);
-        if (this.found.length < this.threadFrom)
-            return;
-        this.tried = true;
-        this.thread = hash_thread_HashThread.start(READ_WHOLE_MAX);
-        for (const p of this.found)
-            this.thread?.add(p);
-        this.found = [];
-    };
-    /** Whether a second thread took the hashing on. */
-    get threaded() {
-        return this.thread !== undefined;
+    /**
+     * SHA-256 (hex) by `rel` of at least `files` (a map shared by every request: it may hold
+     * more). A file that cannot be read rejects.
+     */
+    of(files) {
+        const run = this.queue.then(async () => {
+            const missing = files.filter(f => !this.known.has(f.rel));
+            if (missing.length === 0)
+                return this.known;
+            this.started ??= this.now();
+            for (const [rel, sha] of await hashLocalFiles(missing))
+                this.known.set(rel, sha);
+            return this.known;
+        });
+        this.queue = run.catch(() => undefined);
+        run.catch((err) => {
+            if (this.failure === undefined)
+                this.failure = err;
+        });
+        return run;
     }
-    /** SHA-256 (hex) of each of `files`, all of them found through add(). */
-    async hashes(files) {
-        this.found = [];
-        const hashed = await this.thread?.finish(files);
-        this.answeredByThread = hashed !== undefined;
-        return hashed ?? hashHere(files);
-    }
-    /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
-    answeredByThread = false;
-    /** The walk failed: a thread still hashing its files is stopped. */
-    stop() {
-        this.thread?.stop();
+    /** When the first file was read (runner's clock), for settledKey; undefined before that. */
+    get readFrom() {
+        return this.started;
     }
 }
 async function hashHere(files) {
@@ -58120,18 +58159,30 @@ class BufferPool {
     constructor(keptMax) {
         this.keptMax = keptMax;
     }
-    /** `length` bytes, in memory of an idle buffer of the same size class when there is one. */
-    take(length) {
+    /**
+     * `length` bytes, in memory of an idle buffer of the same size class when there is one. With
+     * `headroom`, the bytes start that far into the memory when the size class has room for both,
+     * and the view is marked (see hasWriteHeadroom).
+     */
+    take(length, headroom = 0) {
         const size = sizeClass(length);
+        const at = headroom > 0 && length + headroom <= size ? headroom : 0;
         const idle = this.idle.get(size);
+        let view;
         for (const memory of idle ?? []) {
             idle?.delete(memory);
             this.kept -= size;
-            return Buffer.from(memory, 0, length);
+            view = Buffer.from(memory, at, length);
+            break;
         }
-        const made = Buffer.allocUnsafeSlow(size);
-        this.made.add(made.buffer);
-        return made.subarray(0, length);
+        if (view === undefined) {
+            const made = Buffer.allocUnsafeSlow(size);
+            this.made.add(made.buffer);
+            view = made.subarray(at, at + length);
+        }
+        if (at > 0)
+            withHeadroom.add(view);
+        return view;
     }
     /**
      * Gives `data`'s memory back. Only once nothing reads or writes it any more (a request in
@@ -58153,6 +58204,17 @@ class BufferPool {
     get idleBytes() {
         return this.kept;
     }
+}
+/**
+ * Room kept before a relay's chunk, for the SFTP WRITE request's header (25 bytes and the handle;
+ * OpenSSH's handles are 4 bytes): ssh2, patched at build time, then sends the chunk from where it
+ * lies instead of copying it into a request buffer (scripts/ssh2-patches.mjs).
+ */
+const WRITE_HEADROOM = 64;
+/** Views whose WRITE_HEADROOM bytes in front belong to them: a write may put a header there. */
+const withHeadroom = new WeakSet();
+function hasWriteHeadroom(data) {
+    return withHeadroom.has(data);
 }
 function sizeClass(length) {
     return 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, length))));
@@ -58259,22 +58321,29 @@ class Watermark {
             else
                 buffers.give(data);
         }
+        if (offset === this.mark && this.ahead.size === 0) {
+            // In order, as nearly every chunk lands: no need to park it in `ahead` first.
+            this.advance(data);
+            return this.release();
+        }
         this.ahead.set(offset, this.hashing ? data : typeof data === 'number' ? data : data.length);
         let next = this.ahead.get(this.mark);
         while (next !== undefined) {
             this.ahead.delete(this.mark);
-            if (typeof next === 'number') {
-                this.mark += next;
-            }
-            else {
-                this.hash?.update(next);
-                this.mark += next.length;
-                if (this.pooled.delete(next))
-                    buffers.give(next);
-            }
+            this.advance(next);
             next = this.ahead.get(this.mark);
         }
         this.release();
+    }
+    advance(next) {
+        if (typeof next === 'number' || !this.hashing) {
+            this.mark += typeof next === 'number' ? next : next.length;
+            return;
+        }
+        this.hash?.update(next);
+        this.mark += next.length;
+        if (this.pooled.delete(next))
+            buffers.give(next);
     }
     /** Resolves once the prefix reaches `at`. */
     reach(at) {
@@ -58289,6 +58358,8 @@ class Watermark {
         this.waiters = [];
     }
     release() {
+        if (this.waiters.length === 0)
+            return;
         const ready = this.waiters.filter(w => w.at <= this.mark);
         this.waiters = this.waiters.filter(w => w.at > this.mark);
         for (const w of ready)
@@ -60133,6 +60204,7 @@ class Liveness {
 
 
 
+
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
 const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 };
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
@@ -60209,16 +60281,31 @@ class SftpChannel {
         return this.call('close', cb => this.sftp.close(handle, err => cb(err)));
     }
     write(handle, data, position) {
-        return this.call('write', cb => this.sftp.write(handle, data, 0, data.length, position, err => cb(err)));
+        // The bundle's ssh2 sends a chunk with room in front from where it lies (see WRITE_HEADROOM);
+        // ssh2 as installed (the unit tests) has no writeInPlace and copies it.
+        const inPlace = hasWriteHeadroom(data) ? this.sftp.writeInPlace : undefined;
+        return this.call('write', cb => inPlace
+            ? inPlace.call(this.sftp, handle, data, position, err => cb(err))
+            : this.sftp.write(handle, data, 0, data.length, position, err => cb(err)));
     }
     /** Reads up to `length` bytes; resolves with fewer at end of file and 0 bytes past it. */
     read(handle, buffer, length, position) {
-        return this.call('read', cb => this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => {
-            if (err && err.code === SFTP_STATUS.EOF)
-                cb(undefined, 0);
+        // A whole chunk with room in front: the bundle's ssh2 puts the answer together in place.
+        const inPlace = length === buffer.length && hasWriteHeadroom(buffer)
+            ? this.sftp.readInPlace
+            : undefined;
+        return this.call('read', cb => {
+            const done = (err, bytesRead) => {
+                if (err && err.code === SFTP_STATUS.EOF)
+                    cb(undefined, 0);
+                else
+                    cb(err, bytesRead);
+            };
+            if (inPlace)
+                inPlace.call(this.sftp, handle, buffer, position, done);
             else
-                cb(err, bytesRead);
-        }));
+                this.sftp.read(handle, buffer, 0, length, position, done);
+        });
     }
     fstat(handle) {
         return this.call('fstat', cb => this.sftp.fstat(handle, cb)).then(toStat);
@@ -60415,9 +60502,7 @@ function toStat(attrs) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/engine/remote-file.ts
-
-
+;// CONCATENATED MODULE: ./src/engine/lanes.ts
 
 
 
@@ -60429,6 +60514,10 @@ function toStat(attrs) {
  * another, is dropped and the file goes on with fewer lanes.
  */
 async function openLanes(channels, path, firstFlags, restFlags) {
+    // Most files are small and have one lane: none of the spreading below applies, and with
+    // tens of thousands of files its arrays and promises showed up in the collector's time.
+    if (channels.length === 1)
+        return [{ channel: channels[0], handle: await channels[0].open(path, firstFlags) }];
     const [head, ...others] = channels;
     const elsewhere = (c) => !c.sharesConnectionWith(head);
     const spread = others.some(elsewhere);
@@ -60507,6 +60596,13 @@ async function sameFileOnly(lanes, own, stats) {
     return lanes.filter(l => !differ.has(l));
 }
 async function closeLanes(lanes) {
+    if (lanes.length === 1) {
+        const [lane] = lanes;
+        if (lane.closed)
+            return;
+        lane.closed = true;
+        return lane.channel.close(lane.handle);
+    }
     const open = lanes.filter(l => !l.closed);
     for (const lane of open)
         lane.closed = true;
@@ -60515,6 +60611,19 @@ async function closeLanes(lanes) {
     if (failed?.status === 'rejected')
         throw failed.reason;
 }
+
+;// CONCATENATED MODULE: ./src/engine/remote-file.ts
+
+
+
+/**
+ * Bytes of one file written through one connection at a time when its lanes span several
+ * connections, which happens only behind a jump host: each connection rides one forwarded
+ * channel, which carries its window (2 MiB on OpenSSH) per round trip. Twice that keeps the
+ * channel full while answers travel back; more would only wait in ssh2's buffers, already
+ * encrypted for the server, so the first answers came late and memory grew with no gain.
+ */
+const FORWARDED_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 /**
  * One remote file opened on one or more SFTP channels. Each channel has its own fixed 2 MiB
  * window in ssh2, so spreading a big file's requests over several channels lifts that ceiling.
@@ -60528,13 +60637,23 @@ async function closeLanes(lanes) {
 class RemoteFile {
     lanesOpen;
     path;
+    connectionCap;
     chunkSize;
     /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
     connections;
-    laneBytes = new Map();
-    constructor(lanesOpen, path, chunk) {
+    laneBytes;
+    /** Requests waiting for a connection with room under `connectionCap`. */
+    waiting = [];
+    constructor(lanesOpen, path, chunk, 
+    /** Bytes of this file one connection may have in flight when lanes span several. */
+    connectionCap = Infinity) {
         this.lanesOpen = lanesOpen;
         this.path = path;
+        this.connectionCap = connectionCap;
+        if (lanesOpen.length === 1) {
+            this.chunkSize = chunk(lanesOpen[0].channel);
+            return;
+        }
         this.chunkSize = Math.min(...lanesOpen.map(l => chunk(l.channel)));
         const groups = [];
         for (const lane of lanesOpen) {
@@ -60544,27 +60663,53 @@ class RemoteFile {
             else
                 groups.push([lane]);
         }
-        if (groups.length > 1)
+        if (groups.length > 1) {
             this.connections = groups.map(lanes => ({ lanes, bytes: 0 }));
+            this.laneBytes = new Map();
+        }
     }
     get lanes() {
         return this.lanesOpen.length;
     }
     /** Runs one request of `bytes` on the lane `offset` goes to, counting it while in flight. */
-    async onLane(offset, bytes, request) {
-        if (!this.connections) {
-            return request(this.lanesOpen[Math.floor(offset / this.chunkSize) % this.lanesOpen.length]);
+    onLane(offset, bytes, request) {
+        const { connections, laneBytes, lanesOpen } = this;
+        if (!connections || !laneBytes) {
+            return request(lanesOpen.length === 1
+                ? lanesOpen[0]
+                : lanesOpen[Math.floor(offset / this.chunkSize) % lanesOpen.length]);
         }
-        const connection = this.connections.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-        const lane = connection.lanes.reduce((a, b) => (this.laneBytes.get(b) ?? 0) < (this.laneBytes.get(a) ?? 0) ? b : a);
-        connection.bytes += bytes;
-        this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) + bytes);
+        return this.onLeastLoaded(connections, laneBytes, bytes, request);
+    }
+    async onLeastLoaded(connections, laneBytes, bytes, request) {
+        const connection = await this.roomFor(connections, bytes);
+        const lane = connection.lanes.reduce((a, b) => (laneBytes.get(b) ?? 0) < (laneBytes.get(a) ?? 0) ? b : a);
+        laneBytes.set(lane, (laneBytes.get(lane) ?? 0) + bytes);
         try {
             return await request(lane);
         }
         finally {
             connection.bytes -= bytes;
-            this.laneBytes.set(lane, (this.laneBytes.get(lane) ?? 0) - bytes);
+            laneBytes.set(lane, (laneBytes.get(lane) ?? 0) - bytes);
+            this.waiting.shift()?.();
+        }
+    }
+    /**
+     * The connection with the fewest bytes in flight, once it has room for `bytes` more, with
+     * them counted (before any other request can look). One with nothing in flight always has
+     * room, so a request waits only while every connection has requests whose answers (or
+     * failures) will wake it.
+     */
+    async roomFor(connections, bytes) {
+        for (let woken = false;; woken = true) {
+            const least = connections.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+            const queued = this.waiting.length > 0 && !woken;
+            if (!queued && (least.bytes === 0 || least.bytes + bytes <= this.connectionCap)) {
+                least.bytes += bytes;
+                return least;
+            }
+            // A request woken for room it then finds taken keeps its place at the front.
+            await new Promise(resolve => woken ? this.waiting.unshift(resolve) : this.waiting.push(resolve));
         }
     }
     close() {
@@ -60578,7 +60723,7 @@ class RemoteFileWriter extends RemoteFile {
      */
     static async open(channels, path, resume) {
         const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+');
-        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen);
+        return new RemoteFileWriter(lanes, path, c => c.maxWriteLen, FORWARDED_BYTES_IN_FLIGHT);
     }
     write(offset, data) {
         return this.onLane(offset, data.length, lane => lane.channel.write(lane.handle, data, offset));
@@ -60643,17 +60788,27 @@ class RemoteFileWriter extends RemoteFile {
     }
 }
 class RemoteFileReader extends RemoteFile {
-    static async open(channels, path) {
+    /** Room kept before each chunk read (see WRITE_HEADROOM). */
+    headroom = 0;
+    /**
+     * With `withRoom`, each chunk keeps room in front: its READ answer is put together in place
+     * and, in a relay, its WRITE request is built there (the buffer-pool's chunks are handed out).
+     */
+    static async open(channels, path, withRoom = false) {
         const lanes = await openLanes(channels, path, 'r', 'r');
-        return new RemoteFileReader(lanes, path, c => c.maxReadLen);
+        const reader = new RemoteFileReader(lanes, path, c => c.maxReadLen);
+        if (withRoom)
+            reader.headroom = WRITE_HEADROOM;
+        return reader;
     }
     /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
     read(offset, length) {
         return this.onLane(offset, length, async (lane) => {
-            const buffer = buffers.take(length);
+            const buffer = buffers.take(length, this.headroom);
             let got = 0;
             while (got < length) {
-                const n = await lane.channel.read(lane.handle, buffer.subarray(got), length - got, offset + got);
+                // The chunk itself, not a view of it, while nothing was read: its room is its own.
+                const n = await lane.channel.read(lane.handle, got === 0 ? buffer : buffer.subarray(got), length - got, offset + got);
                 if (n === 0) {
                     throw new TransferError(`${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`);
                 }
@@ -60687,18 +60842,30 @@ function landed(info, attrsError, clock) {
     const writtenAt = (clock ?? info).mtime;
     return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
 }
+
+;// CONCATENATED MODULE: ./src/engine/whole-remote.ts
+
+
 /**
  * Reads a small remote file (at most one read request) whole, proving it ends at `size`. After
- * the handle arrives, the read, a one-byte read at `size` (which must find the end) and, on a
- * server that answers in order, the close all go out together: two round trips per file instead
- * of four. A short first answer (the file shrank, or a server that splits reads) is completed by
- * reading on from a fresh handle. `into` (at least `size` bytes) is filled instead of a new buffer.
+ * the handle arrives, the reads and, on a server that answers in order, the close all go out
+ * together: two round trips per file instead of four. On OpenSSH (processesInOrder) one read asks
+ * for a byte more than `size`: its sftp-server answers a READ with a single read(2), which on a
+ * regular file returns every byte there is up to the length asked, so an answer of `size` bytes
+ * is the end, and one of `size + 1` a file longer than listed. That read stands for the one-byte
+ * read at `size` other servers get, a request and an answer fewer per file for both sides (a
+ * twelfth of the main thread's work in a 50,000-file pull). A short answer (the file shrank,
+ * or a server that splits reads) is completed by reading on from a fresh handle, then the end
+ * proven by its own read. `into` (at least `size + 1` bytes) is filled instead of a new buffer.
  */
 async function readWholeRemote(channel, path, size, into) {
     const handle = await channel.open(path, 'r');
-    const buffer = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
-    const first = size > 0 ? channel.read(handle, buffer, size, 0) : Promise.resolve(0);
-    const end = channel.read(handle, Buffer.allocUnsafe(1), 1, size);
+    const oneRead = channel.processesInOrder && size < channel.maxReadLen;
+    const room = into && into.length > size ? into.subarray(0, size + 1) : Buffer.allocUnsafe(size + 1);
+    const buffer = room.subarray(0, size);
+    const asked = oneRead ? size + 1 : size;
+    const first = asked > 0 ? channel.read(handle, room, asked, 0) : Promise.resolve(0);
+    const end = oneRead ? first : channel.read(handle, Buffer.allocUnsafe(1), 1, size);
     const closed = channel.processesInOrder
         ? channel.close(handle)
         : Promise.allSettled([first, end]).then(() => channel.close(handle));
@@ -60709,7 +60876,7 @@ async function readWholeRemote(channel, path, size, into) {
         throw extra.reason;
     if (close.status === 'rejected')
         throw close.reason;
-    if (extra.value !== 0) {
+    if (oneRead ? got.value > size : extra.value !== 0) {
         throw new TransferError(`${path} is longer than the ${size} bytes the server reported; it was not kept.`);
     }
     if (got.value < size) {
@@ -60717,12 +60884,52 @@ async function readWholeRemote(channel, path, size, into) {
         try {
             const rest = await reader.read(got.value, size - got.value);
             rest.copy(buffer, got.value);
+            // A short answer says nothing of the end: ask for it (the in-order read above stood for it).
+            if (oneRead)
+                await reader.expectEnd(size);
         }
         finally {
             await reader.close().catch(() => undefined);
         }
     }
     return buffer;
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-places.ts
+
+
+/**
+ * Where each file lands: its folder proven inside the target once (localPathInside), then only
+ * the file's own name checked. Resolving every file's whole path cost 18 us a file, twice over
+ * (the folders made ahead, then the file): about 2 s of the main thread's CPU in a 50,000-file
+ * pull, the thread that also decrypts every answer.
+ */
+class LocalPlaces {
+    root;
+    folders = new Map();
+    constructor(target) {
+        this.root = external_node_path_namespaceObject.resolve(target);
+    }
+    /** The local folder a file at `rel` lands in, or undefined when `rel` would leave the target. */
+    folderOf(rel) {
+        const slash = rel.lastIndexOf('/');
+        if (slash < 0)
+            return this.root;
+        const dirRel = rel.slice(0, slash);
+        if (this.folders.has(dirRel))
+            return this.folders.get(dirRel);
+        const dir = localPathInside(this.root, dirRel);
+        this.folders.set(dirRel, dir);
+        return dir;
+    }
+    /** As localPathInside(target, rel). */
+    of(rel) {
+        const dir = this.folderOf(rel);
+        const name = rel.slice(rel.lastIndexOf('/') + 1);
+        if (dir === undefined || unsafeNameReason(name) !== undefined)
+            return undefined;
+        return dir.endsWith(external_node_path_namespaceObject.sep) ? dir + name : dir + external_node_path_namespaceObject.sep + name;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/plans/sha256sum-output.ts
@@ -62363,12 +62570,17 @@ async function runRound(plan, jobs) {
                     round.pending.push(job);
                     continue;
                 }
-                let release = () => undefined;
-                const released = new Promise(resolve => (release = resolve));
-                const running = runJob(plan, session, job, release).then(result => void round.done.push(result), (err) => settle(job, err));
+                // The next job starts when this one gives its place back or ends, whichever is first.
+                let wake = () => undefined;
+                const turn = new Promise(resolve => (wake = resolve));
+                const running = runJob(plan, session, job, wake)
+                    .then(result => void round.done.push(result), (err) => settle(job, err))
+                    .finally(() => {
+                    finishing.delete(running);
+                    wake();
+                });
                 finishing.add(running);
-                void running.then(() => finishing.delete(running));
-                await Promise.race([released, running]);
+                await turn;
             }
         };
         await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, work));
@@ -62730,6 +62942,8 @@ class SidecarChecksums {
 
 
 
+
+
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written. The plan's files are
@@ -62752,7 +62966,8 @@ async function downloadFiles(connect, target, files, options, startThread) {
         ? new SidecarChecksums(() => current.main)
         : undefined;
     const landing = new LandingThread(options.times, startThread);
-    const run = { options, sidecars, folders, landing, started: new Map(), turns: 0 };
+    const places = new LocalPlaces(target);
+    const run = { options, sidecars, folders, places, landing, started: new Map(), turns: 0 };
     let provingAhead = false;
     const results = await runWithRetries({
         jobs: files,
@@ -62764,15 +62979,15 @@ async function downloadFiles(connect, target, files, options, startThread) {
             current = session;
             if (!provingAhead) {
                 provingAhead = true;
-                proveAhead(target, files, folders);
+                proveAhead(files, places, folders);
             }
-            const finalPath = localPathInside(target, file.rel);
+            const finalPath = places.of(file.rel);
             if (!finalPath)
                 return Promise.resolve(refusedRow(file));
             return downloadOne(session, file, finalPath, run);
         },
         abandoned: (file, reason) => {
-            const finalPath = localPathInside(target, file.rel);
+            const finalPath = places.of(file.rel);
             if (!finalPath)
                 return refusedRow(file);
             return fileResult(file.path, finalPath, file.size, 'failed', reason);
@@ -62795,12 +63010,12 @@ async function downloadFiles(connect, target, files, options, startThread) {
  * system calls each, 50 times over for 10,000 files in 50 folders. Each file still awaits its own
  * folder's check; one that failed here is checked again then, and its error reported there.
  */
-function proveAhead(target, files, folders) {
+function proveAhead(files, places, folders) {
     const dirs = new Set();
     for (const file of files) {
-        const finalPath = localPathInside(target, file.rel);
-        if (finalPath)
-            dirs.add(external_node_path_namespaceObject.dirname(finalPath));
+        const dir = places.folderOf(file.rel);
+        if (dir !== undefined)
+            dirs.add(dir);
     }
     for (const dir of dirs)
         folders.prove(dir).catch(() => undefined);
@@ -62817,7 +63032,7 @@ async function downloadOne(session, file, finalPath, run) {
     const turn = run.turns++;
     let tempPath = tempPathFor(finalPath);
     try {
-        await run.folders.prove(external_node_path_namespaceObject.dirname(finalPath));
+        await run.folders.prove(run.places.folderOf(file.rel));
         const attrs = fileAttributes(options.preserve, remoteAttributes(file));
         const channel = session.channels[turn % session.channels.length];
         let sha256;
@@ -62857,7 +63072,8 @@ async function downloadOne(session, file, finalPath, run) {
  */
 async function fetchWhole(session, channel, file, tempPath, finalPath, attrs, run) {
     const { options } = run;
-    const buffer = buffers.take(file.size);
+    // A byte more than the file: readWholeRemote's read that also finds the end lands there.
+    const buffer = buffers.take(file.size + 1);
     let sha256;
     let landed;
     try {
@@ -62892,7 +63108,7 @@ async function fetchStreamed(session, job, attrs, run) {
 async function fetchToTemp(session, job, onBytes) {
     const resume = await resumePoint(job);
     const lanes = session.lanesFor(job.file.size, job.turn);
-    const reader = await RemoteFileReader.open(lanes, job.file.path);
+    const reader = await RemoteFileReader.open(lanes, job.file.path, true);
     const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
         await reader.close().catch(() => undefined);
         throw err;
@@ -63875,6 +64091,182 @@ function planRemote(settings, pool, report, times) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/engine/deliver.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+function deliveryFor(target, rel, size, turn, hash, token) {
+    refuseClimbing(target, rel);
+    // `rel` has no empty, `.` or `..` part, so joining it cannot change what comes before it:
+    // the target is normalized once, not each of tens of thousands of paths.
+    const finalPath = prefixFor(target) + rel;
+    const slash = finalPath.lastIndexOf('/');
+    const tempPath = finalPath.slice(0, slash + 1) + tempNameFor(finalPath.slice(slash + 1), token);
+    return { finalPath, tempPath, size, written: new Watermark(0, hash), turn };
+}
+let lastPrefix;
+/** What path.posix.join(target, rel) puts before a `rel` refuseClimbing accepts. */
+function prefixFor(target) {
+    if (lastPrefix?.target !== target) {
+        const normal = external_node_path_namespaceObject.posix.normalize(target);
+        const prefix = normal === '.' || normal === './' ? '' : normal.endsWith('/') ? normal : `${normal}/`;
+        lastPrefix = { target, prefix };
+    }
+    return lastPrefix.prefix;
+}
+/** An empty, `.` or `..` part, or a NUL anywhere. */
+const CLIMBING = /(?:^|\/)\.{0,2}(?:\/|$)|\0/;
+/**
+ * Names were checked when listed; this is the last line before a remote path is written, so it
+ * refuses only what would climb out of the target (a local name may hold a `\`).
+ */
+function refuseClimbing(target, rel) {
+    if (CLIMBING.test(rel)) {
+        throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`);
+    }
+}
+/**
+ * Writes a file to its temporary name beside the final one, checks what the server holds, then
+ * renames it into place, so nobody ever reads a half-written file under its real name. After a
+ * reconnect it continues from the bytes the server acknowledged.
+ */
+async function deliver(target, delivery, openReader, options) {
+    const connection = options.connection ?? target;
+    // A first attempt has nothing to resume, and most files never have another.
+    const resume = delivery.written.value === 0 ? startOver(delivery) : await deliver_resumePoint(target, delivery);
+    const lanes = target.lanesFor(delivery.size, delivery.turn);
+    // Both ends open at once (for a relay, each is a round trip to its own server).
+    const [openedWriter, openedReader] = await Promise.allSettled([
+        RemoteFileWriter.open(lanes, delivery.tempPath, resume),
+        openReader()
+    ]);
+    if (openedWriter.status === 'rejected' || openedReader.status === 'rejected') {
+        if (openedWriter.status === 'fulfilled')
+            await openedWriter.value.close().catch(() => undefined);
+        if (openedReader.status === 'fulfilled')
+            await openedReader.value.close().catch(() => undefined);
+        throw openedWriter.status === 'rejected'
+            ? openedWriter.reason
+            : openedReader.reason;
+    }
+    const writer = openedWriter.value;
+    const reader = openedReader.value;
+    let landed;
+    try {
+        landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget);
+    }
+    catch (err) {
+        // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
+        // handles are closed (those `finish` already closed are skipped).
+        if (killsSession(err, connection))
+            connection.kill();
+        else
+            await writer.close().catch(() => undefined);
+        throw err;
+    }
+    finally {
+        await reader.close().catch(() => undefined);
+    }
+    delivery.landedMtime = landed.writtenAt;
+    if (landed.size !== delivery.size) {
+        throw new ActionError('Size mismatch', `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`);
+    }
+    judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath);
+    // Nothing to check costs no closure or extra tick per file, and still shows in the timings.
+    const checked = delivery.written.hashes
+        ? await timed(options.times, 'verify', () => deliver_checkContent(target, delivery, options))
+        : (options.times?.add('verify', 0), {});
+    options.release?.();
+    // On the file's own channel: renames spread over the server's sftp-server processes.
+    await timed(options.times, 'rename', () => lanes[0].replace(delivery.tempPath, delivery.finalPath));
+    return { mtime: landed.mtime, ...checked };
+}
+async function transferAndFinish(reader, writer, delivery, resume, options, budget) {
+    const { size, written } = delivery;
+    const { onBytes, setAttributes } = options;
+    if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
+        await copyRange(reader, writer, size, written, onBytes, budget);
+        await reader.expectEnd?.(size);
+        return writer.finish(setAttributes);
+    }
+    // One chunk: send the write, the check and the close together, one round trip for all three.
+    const { wrote, done } = await sendWhole(reader, writer, size, written);
+    const whole = { size, clock: delivery.readClock !== false };
+    const [, landed] = await Promise.all([wrote, writer.finish(setAttributes, whole)]);
+    written.complete(0, done, true);
+    onBytes(size);
+    return landed;
+}
+/**
+ * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
+ * they are hashed the buffer goes straight back to the pool, not held while the answers take a
+ * round trip: held that long, with hundreds of files in flight, such buffers and their garbage
+ * grew the step's memory by tens of MiB. A chunk with room in front is the exception: its WRITE
+ * is sent from the chunk's own memory (writeInPlace), possibly later, once the channel's window
+ * opens, so it goes back only when the write is answered (Watermark.complete).
+ */
+async function sendWhole(reader, writer, size, written) {
+    const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0);
+    await reader.expectEnd?.(size);
+    const wrote = size > 0 ? writer.write(0, data) : Promise.resolve();
+    if (written.hashes || hasWriteHeadroom(data))
+        return { wrote, done: data };
+    buffers.give(data);
+    return { wrote, done: size };
+}
+/** A mode that was asked for must hold; times kept by default may be refused with a warning. */
+function judgeAttributes(err, attrs, finalPath) {
+    if (!err || !attrs)
+        return;
+    if (attrs.mode === undefined)
+        return refusedTimes('The server', err);
+    throw new TransferError(`the server refused to set mode ${attrs.mode.toString(8).padStart(3, '0')}` +
+        `${attrs.mtime !== undefined ? ' and the times' : ''} on ${printableName(finalPath)}: ` +
+        `${err.message}; it was not put in place.`);
+}
+async function deliver_checkContent(target, delivery, options) {
+    const sent = delivery.written.digest();
+    if (!sent)
+        return {};
+    checkAgainstSidecar(sent, options.expectedSha256);
+    if (!options.verifySha256)
+        return { sha256: sent };
+    const { tempPath, size } = delivery;
+    const hashMethod = await checkAgainstServer(target, tempPath, size, sent, 'sent');
+    return { sha256: sent, hashMethod };
+}
+/** Starting over truncates the file: nothing an earlier attempt left may count (see dropAhead). */
+function startOver(delivery) {
+    delivery.written.rewind(0);
+    return false;
+}
+/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
+async function deliver_resumePoint(session, delivery) {
+    if (delivery.written.value === 0)
+        return startOver(delivery);
+    const existing = await session.main.stat(delivery.tempPath).catch((err) => {
+        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
+            return undefined;
+        throw err;
+    });
+    delivery.written.rewind(existing?.size ?? 0);
+    if (delivery.written.value > 0) {
+        core_info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`);
+    }
+    return delivery.written.value > 0;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/remote-dirs.ts
 
 
@@ -64050,7 +64442,7 @@ function isOurs(name) {
     return isTempName(name) && unsafeNameReason(name) === undefined;
 }
 
-;// CONCATENATED MODULE: ./src/engine/deliver.ts
+;// CONCATENATED MODULE: ./src/engine/landings.ts
 
 
 
@@ -64060,150 +64452,60 @@ function isOurs(name) {
 
 
 
-
-
-
-
-
-
-
-function deliveryFor(target, rel, size, turn, hash, token) {
-    refuseClimbing(target, rel);
-    const finalPath = external_node_path_namespaceObject.posix.join(target, rel);
-    const tempName = tempNameFor(external_node_path_namespaceObject.posix.basename(finalPath), token);
-    const tempPath = external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(finalPath), tempName);
-    return { finalPath, tempPath, size, written: new Watermark(0, hash), turn };
-}
+/** How often a folder's reading of the server's clock is renewed while files land in it. */
+const CLOCK_EVERY_MS = 5000;
 /**
- * Names were checked when listed; this is the last line before a remote path is written, so it
- * refuses only what would climb out of the target (a local name may hold a `\`).
+ * The folders one batch (an upload or a relay to one server) writes into and, as files land, the
+ * server's clock in each. Its temporary names carry the batch's own token.
  */
-function refuseClimbing(target, rel) {
-    if (rel.split('/').some(part => ['', '.', '..'].includes(part) || part.includes('\0'))) {
-        throw new TransferError(`Refused to write '${printableName(rel)}': it would leave ${target}.`);
+class BatchLandings {
+    target;
+    files;
+    turns = 0;
+    newest = new Map();
+    /** When (runner's monotonic clock, ms) a file in each folder was last asked for a reading. */
+    asked = new Map();
+    suffix;
+    constructor(target, files, token) {
+        this.target = target;
+        this.files = files;
+        this.suffix = `.${token}${TEMP_SUFFIX}`;
     }
-}
-/**
- * Writes a file to its temporary name beside the final one, checks what the server holds, then
- * renames it into place, so nobody ever reads a half-written file under its real name. After a
- * reconnect it continues from the bytes the server acknowledged.
- */
-async function deliver(target, delivery, openReader, options) {
-    const connection = options.connection ?? target;
-    const resume = await deliver_resumePoint(target, delivery);
-    const lanes = target.lanesFor(delivery.size, delivery.turn);
-    // Both ends open at once (for a relay, each is a round trip to its own server).
-    const [openedWriter, openedReader] = await Promise.allSettled([
-        RemoteFileWriter.open(lanes, delivery.tempPath, resume),
-        openReader()
-    ]);
-    if (openedWriter.status === 'rejected' || openedReader.status === 'rejected') {
-        if (openedWriter.status === 'fulfilled')
-            await openedWriter.value.close().catch(() => undefined);
-        if (openedReader.status === 'fulfilled')
-            await openedReader.value.close().catch(() => undefined);
-        throw openedWriter.status === 'rejected'
-            ? openedWriter.reason
-            : openedReader.reason;
+    dirs() {
+        const dirs = new Set();
+        for (const f of this.files)
+            dirs.add(external_node_path_namespaceObject.posix.dirname(external_node_path_namespaceObject.posix.join(this.target, f.rel)));
+        return dirs;
     }
-    const writer = openedWriter.value;
-    const reader = openedReader.value;
-    let landed;
-    try {
-        landed = await transferAndFinish(reader, writer, delivery, resume, options, target.budget);
+    /** Only this batch writes temporary names with its token. */
+    own() {
+        return { has: tempPath => tempPath.endsWith(this.suffix) };
     }
-    catch (err) {
-        // A dead link is torn down first, so closing handles cannot wait on it; otherwise the
-        // handles are closed (those `finish` already closed are skipped).
-        if (killsSession(err, connection))
-            connection.kill();
-        else
-            await writer.close().catch(() => undefined);
-        throw err;
+    /**
+     * Whether `delivery` should read the server's clock. Only the sighting of other runs'
+     * temporary files needs that clock, and one recent reading per folder serves it: a reading
+     * older than the real "now" understates ages, so it can keep a leftover a little longer but
+     * never take a live file for one. One file per folder every CLOCK_EVERY_MS is asked, instead
+     * of every file paying a stat.
+     */
+    wantsClock(delivery) {
+        const dir = external_node_path_namespaceObject.posix.dirname(delivery.finalPath);
+        const now = performance.now();
+        const last = this.asked.get(dir);
+        if (last !== undefined && now - last < CLOCK_EVERY_MS)
+            return false;
+        this.asked.set(dir, now);
+        return true;
     }
-    finally {
-        await reader.close().catch(() => undefined);
+    landed(delivery) {
+        if (delivery.landedMtime === undefined)
+            return;
+        const dir = external_node_path_namespaceObject.posix.dirname(delivery.finalPath);
+        this.newest.set(dir, Math.max(this.newest.get(dir) ?? 0, delivery.landedMtime));
     }
-    delivery.landedMtime = landed.writtenAt;
-    if (landed.size !== delivery.size) {
-        throw new ActionError('Size mismatch', `the server holds ${landed.size} bytes after the transfer, expected ${delivery.size}`);
+    serverNow() {
+        return this.newest;
     }
-    judgeAttributes(landed.attrsError, options.setAttributes, delivery.finalPath);
-    const checked = await timed(options.times, 'verify', () => deliver_checkContent(target, delivery, options));
-    options.release?.();
-    // On the file's own channel: renames spread over the server's sftp-server processes.
-    await timed(options.times, 'rename', () => lanes[0].replace(delivery.tempPath, delivery.finalPath));
-    return { mtime: landed.mtime, ...checked };
-}
-async function transferAndFinish(reader, writer, delivery, resume, options, budget) {
-    const { size, written } = delivery;
-    const { onBytes, setAttributes } = options;
-    if (resume || !writer.inOrder || size > Math.min(reader.chunkSize, writer.chunkSize)) {
-        await copyRange(reader, writer, size, written, onBytes, budget);
-        await reader.expectEnd?.(size);
-        return writer.finish(setAttributes);
-    }
-    // One chunk: send the write, the check and the close together, one round trip for all three.
-    const { wrote, done } = await sendWhole(reader, writer, size, written);
-    const whole = { size, clock: delivery.readClock !== false };
-    const [, landed] = await Promise.all([wrote, writer.finish(setAttributes, whole)]);
-    written.complete(0, done, true);
-    onBytes(size);
-    return landed;
-}
-/**
- * Reads a one-chunk file and sends it. ssh2 copies the bytes into its request at once, so unless
- * they are hashed the buffer goes straight back to the pool, not held while the answers take a
- * round trip: held that long, with hundreds of files in flight, such buffers and their garbage
- * grew the step's memory by tens of MiB.
- */
-async function sendWhole(reader, writer, size, written) {
-    const data = size > 0 ? await reader.read(0, size) : Buffer.alloc(0);
-    await reader.expectEnd?.(size);
-    const wrote = size > 0 ? writer.write(0, data) : Promise.resolve();
-    if (written.hashes)
-        return { wrote, done: data };
-    buffers.give(data);
-    return { wrote, done: size };
-}
-/** A mode that was asked for must hold; times kept by default may be refused with a warning. */
-function judgeAttributes(err, attrs, finalPath) {
-    if (!err || !attrs)
-        return;
-    if (attrs.mode === undefined)
-        return refusedTimes('The server', err);
-    throw new TransferError(`the server refused to set mode ${attrs.mode.toString(8).padStart(3, '0')}` +
-        `${attrs.mtime !== undefined ? ' and the times' : ''} on ${printableName(finalPath)}: ` +
-        `${err.message}; it was not put in place.`);
-}
-async function deliver_checkContent(target, delivery, options) {
-    const sent = delivery.written.digest();
-    if (!sent)
-        return {};
-    checkAgainstSidecar(sent, options.expectedSha256);
-    if (!options.verifySha256)
-        return { sha256: sent };
-    const { tempPath, size } = delivery;
-    const hashMethod = await checkAgainstServer(target, tempPath, size, sent, 'sent');
-    return { sha256: sent, hashMethod };
-}
-/** Whether to continue a temporary file an earlier connection left, trusting only its real size. */
-async function deliver_resumePoint(session, delivery) {
-    // Starting over truncates the file: nothing an earlier attempt left may count (see dropAhead).
-    if (delivery.written.value === 0) {
-        delivery.written.rewind(0);
-        return false;
-    }
-    const existing = await session.main.stat(delivery.tempPath).catch((err) => {
-        if (err.code === SFTP_STATUS.NO_SUCH_FILE)
-            return undefined;
-        throw err;
-    });
-    delivery.written.rewind(existing?.size ?? 0);
-    if (delivery.written.value > 0) {
-        core_info(`Resuming ${forLog(delivery.finalPath)} at byte ${delivery.written.value}.`);
-    }
-    return delivery.written.value > 0;
 }
 /**
  * The per-connection steps around a batch of deliveries into `target`: create the directories
@@ -64275,66 +64577,8 @@ function serverNow(deliveries) {
     return now;
 }
 
-;// CONCATENATED MODULE: ./src/engine/landings.ts
-
-
-/** How often a folder's reading of the server's clock is renewed while files land in it. */
-const CLOCK_EVERY_MS = 5000;
-/**
- * The folders one batch (an upload or a relay to one server) writes into and, as files land, the
- * server's clock in each. Its temporary names carry the batch's own token.
- */
-class BatchLandings {
-    target;
-    files;
-    turns = 0;
-    newest = new Map();
-    /** When (runner's monotonic clock, ms) a file in each folder was last asked for a reading. */
-    asked = new Map();
-    suffix;
-    constructor(target, files, token) {
-        this.target = target;
-        this.files = files;
-        this.suffix = `.${token}${TEMP_SUFFIX}`;
-    }
-    dirs() {
-        const dirs = new Set();
-        for (const f of this.files)
-            dirs.add(external_node_path_namespaceObject.posix.dirname(external_node_path_namespaceObject.posix.join(this.target, f.rel)));
-        return dirs;
-    }
-    /** Only this batch writes temporary names with its token. */
-    own() {
-        return { has: tempPath => tempPath.endsWith(this.suffix) };
-    }
-    /**
-     * Whether `delivery` should read the server's clock. Only the sighting of other runs'
-     * temporary files needs that clock, and one recent reading per folder serves it: a reading
-     * older than the real "now" understates ages, so it can keep a leftover a little longer but
-     * never take a live file for one. One file per folder every CLOCK_EVERY_MS is asked, instead
-     * of every file paying a stat.
-     */
-    wantsClock(delivery) {
-        const dir = external_node_path_namespaceObject.posix.dirname(delivery.finalPath);
-        const now = performance.now();
-        const last = this.asked.get(dir);
-        if (last !== undefined && now - last < CLOCK_EVERY_MS)
-            return false;
-        this.asked.set(dir, now);
-        return true;
-    }
-    landed(delivery) {
-        if (delivery.landedMtime === undefined)
-            return;
-        const dir = external_node_path_namespaceObject.posix.dirname(delivery.finalPath);
-        this.newest.set(dir, Math.max(this.newest.get(dir) ?? 0, delivery.landedMtime));
-    }
-    serverNow() {
-        return this.newest;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/engine/relay.ts
+
 
 
 
@@ -64435,7 +64679,7 @@ async function relayOne(pair, file, delivery, options, sidecars) {
         const lanes = pair.source.lanesFor(size, delivery.turn);
         return size <= Math.min(WHOLE_FILE_MAX, lanes[0].maxReadLen)
             ? new BufferReader(await readWholeRemote(lanes[0], file.path, size))
-            : RemoteFileReader.open(lanes, file.path);
+            : RemoteFileReader.open(lanes, file.path, true);
     };
     try {
         const expected = await sidecars?.expectedFor(file.path);
@@ -64937,10 +65181,12 @@ async function rollBackOn(server, settings, report, fanOut) {
 ;// CONCATENATED MODULE: ./src/plans/state-format.ts
 function serializeState(state) {
     const rows = [];
+    const stat = [];
     for (const [rel, e] of state.files) {
         rows.push([rel, Buffer.from(e.sha256, 'hex').toString('base64'), e.size, e.mtime]);
+        stat.push(e.stat ?? 0);
     }
-    return `${JSON.stringify({ version: 2, files: rows })}\n`;
+    return `${JSON.stringify({ version: 2, files: rows, stat })}\n`;
 }
 /** Why a state text can't be used, for the warning that says everything will be sent. */
 class StateFormatError extends Error {
@@ -64954,13 +65200,18 @@ function parseState(text) {
     catch {
         throw new StateFormatError('it is not valid JSON');
     }
-    const { version, files } = (data ?? {});
+    const { version, files, stat } = (data ?? {});
     const state = { files: new Map() };
     if (version === 2 && Array.isArray(files)) {
-        for (const row of files) {
-            const entry = fromRow(row);
-            if (entry)
-                state.files.set(entry[0], entry[1]);
+        const keys = Array.isArray(stat) && stat.length === files.length ? stat : [];
+        for (let i = 0; i < files.length; i++) {
+            const entry = fromRow(files[i]);
+            if (!entry)
+                continue;
+            const key = keys[i];
+            if (typeof key === 'string')
+                entry[1].stat = key;
+            state.files.set(entry[0], entry[1]);
         }
         return state;
     }
@@ -65096,8 +65347,9 @@ const FLUSH_INTERVAL_MS = 3000;
  */
 const FLUSH_SHARE = 0.1;
 /**
- * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
- * target's listing holds, while a file that large is surely not ours.
+ * About 100 bytes a file plus its path (stat cache key included): room for several hundred
+ * thousand files, far more than a target's listing holds, while a file that large is surely not
+ * ours.
  */
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
 /**
@@ -65178,6 +65430,16 @@ class StateBook {
         const on = channel();
         const file = openSmallFileTemp(on, this.file).catch(() => undefined);
         this.opened = { on, file };
+    }
+    /**
+     * Keeps a settled stat cache key with an entry whose digest the file was just found to have:
+     * written with the state whenever something else changes it, not a rewrite of its own (an
+     * unchanged re-deploy writes nothing).
+     */
+    settle(rel, key) {
+        const entry = this.state.files.get(rel);
+        if (entry)
+            entry.stat = key;
     }
     forget(rel) {
         if (this.state.files.delete(rel))
@@ -65289,7 +65551,7 @@ function uploadFiles(connect, target, files, options) {
         prepare: (session, pending) => steps.prepare(session, pending.map(f => f.rel)),
         run: async (session, file, release) => {
             const job = jobFor(file);
-            const result = await uploadOne(session, job, { ...options, release });
+            const result = await uploadOne(session, job, options, release);
             started.delete(file);
             landings.landed(job.delivery);
             return result;
@@ -65298,18 +65560,27 @@ function uploadFiles(connect, target, files, options) {
         abandoned: (file, reason) => row(jobFor(file), 'failed', reason)
     });
 }
-async function uploadOne(session, job, options) {
+async function uploadOne(session, job, options, release) {
     try {
         const open = () => openLocalFile(job.file.path, job.file.size);
         const { preserve } = options;
         const fromSource = preserve && (preserve.times || preserve.mode);
         const setAttributes = fileAttributes(preserve, fromSource ? localAttributes(job.file.path) : undefined);
-        const delivered = await session.admit(job.file.size, () => deliver(session, job.delivery, open, {
-            ...options,
-            ...(setAttributes ? { setAttributes } : {})
-        }));
+        // Built per file, so only what deliver reads: a spread of every option cost tens of
+        // thousands of wide objects on a big tree.
+        const delivering = {
+            onBytes: options.onBytes,
+            verifySha256: options.verifySha256,
+            times: options.times,
+            setAttributes,
+            release
+        };
+        const delivered = await session.admit(job.file.size, () => deliver(session, job.delivery, open, delivering));
         options.onLanded?.(job.file.rel, delivered);
-        return { ...row(job, 'transferred'), ...(delivered.sha256 ? { sha256: delivered.sha256 } : {}) };
+        const result = row(job, 'transferred');
+        if (delivered.sha256)
+            result.sha256 = delivered.sha256;
+        return result;
     }
     catch (err) {
         if (isTransient(err, session))
@@ -65332,6 +65603,45 @@ function row(job, status, error) {
     if (error)
         result.error = error;
     return result;
+}
+
+;// CONCATENATED MODULE: ./src/plans/stat-key.ts
+/**
+ * How long before the content was read a file's change time must lie for its key to be kept:
+ * the coarsest change-time granularity among common file systems (1 s: ext3, ext4 with small
+ * inodes, HFS+) plus the lag of a file system's clock behind the runner's (a tick: 10 ms at most
+ * on Linux), with room to spare.
+ */
+const SETTLE_MS = 2000;
+/**
+ * Device, inode, modification and change time (whole ms; a change after a settled key lies
+ * SETTLE_MS or more past the recorded change time, so finer digits tell nothing), in base 36:
+ * about 26 characters. Joined from an array, the key is one flat string: a template literal
+ * left 50,000 keys as trees of string pieces, several times their size.
+ */
+function statKey(info) {
+    return [
+        info.dev.toString(36),
+        info.ino.toString(36),
+        Math.floor(info.mtimeMs).toString(36),
+        Math.floor(info.ctimeMs).toString(36)
+    ].join(':');
+}
+/**
+ * `key` when its change time lies SETTLE_MS or more before `readAt`, a time (runner's clock, ms)
+ * no later than the read of the content whose digest is recorded with it; else undefined.
+ *
+ * Why that suffices: when the file still shows the same key later, every change to it after the
+ * key was taken fell in the tick of that change time, which was over before `readAt`, so the
+ * content read then is the content now. A file changed within SETTLE_MS of the read (a build
+ * just before the deploy) is hashed again next time instead.
+ */
+function settledKey(key, readAt) {
+    if (key === undefined)
+        return undefined;
+    const ctime = parseInt(key.slice(key.lastIndexOf(':') + 1), 36);
+    // A change time of 0 is a file system that keeps none (FAT, exFAT): nothing to settle.
+    return Number.isFinite(ctime) && ctime > 0 && ctime <= readAt - SETTLE_MS ? key : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
@@ -65431,6 +65741,7 @@ function realOrUndefined(p) {
 
 
 
+
 /**
  * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
  * relative to its literal base directory; a plain file lands under its own name. Symbolic links
@@ -65438,18 +65749,14 @@ function realOrUndefined(p) {
  * link may lead out of the workspace (see linkBoundary).
  */
 async function listLocalFiles(spec, workspace, warn, 
-/**
- * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
- * twice, or the listing fail after it): hashing can start while the walk goes on.
- */
-onFound) {
+/** Give each file its stat cache key (`stat`). */
+withStatKeys = false) {
     const excluded = makeSourceExcluder(spec.exclude);
     // Without `!` lines every file is kept: no workspace path to work out for each of them.
     const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.path)));
     const byRel = new Map();
     for (const pattern of spec.include) {
-        const tell = onFound && ((f) => isKept(f) && onFound(f.path));
-        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell);
+        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, withStatKeys);
         const kept = matches.filter(isKept);
         const leaving = escapes.filter(isKept);
         if (leaving.length > 0) {
@@ -65472,15 +65779,15 @@ onFound) {
 function sortByRel(files) {
     return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
-async function expandPattern(pattern, workspace, warn, onFound) {
+async function expandPattern(pattern, workspace, warn, withStatKeys) {
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
     const boundary = linkBoundary(workspace, root);
-    const ctx = { boundary, warn, files: [], escapes: [], onFound };
+    const ctx = { boundary, warn, files: [], escapes: [], withStatKeys };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
         if (info?.isFile())
-            found(ctx, { path: root, rel: external_node_path_namespaceObject.basename(root), size: info.size });
+            found(ctx, fileOf(ctx, root, external_node_path_namespaceObject.basename(root), info));
         else if (info?.isDirectory())
             walk(root, '', ctx);
         else if (info)
@@ -65490,8 +65797,6 @@ async function expandPattern(pattern, workspace, warn, onFound) {
     const isMatch = picomatch_default()(glob, { dot: true });
     // A glob that names a directory takes everything inside it, as a shell copy would.
     const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
-    if (onFound)
-        ctx.onFound = f => selected(f) && onFound(f);
     try {
         walk(root, '', ctx);
     }
@@ -65502,9 +65807,13 @@ async function expandPattern(pattern, workspace, warn, onFound) {
         warn(skipped(e.path, `the link ${e.refusal}`));
     return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
 }
+function fileOf(ctx, abs, rel, info) {
+    return ctx.withStatKeys
+        ? { path: abs, rel, size: info.size, stat: statKey(info) }
+        : { path: abs, rel, size: info.size };
+}
 function found(ctx, file) {
     ctx.files.push(file);
-    ctx.onFound?.(file);
 }
 /**
  * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
@@ -65519,7 +65828,7 @@ function walk(dir, prefix, ctx) {
         if (entry.isDirectory())
             walk(abs, rel, ctx);
         else if (entry.isFile())
-            found(ctx, { path: abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
+            found(ctx, fileOf(ctx, abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
         else if (entry.isSymbolicLink())
             followLink(abs, rel, ctx);
     }
@@ -65538,7 +65847,7 @@ function followLink(abs, rel, ctx) {
         return void ctx.escapes.push({ path: abs, rel, real, refusal });
     const info = (0,external_node_fs_namespaceObject.statSync)(real);
     if (info.isFile())
-        found(ctx, { path: abs, rel, size: info.size });
+        found(ctx, fileOf(ctx, abs, rel, info));
     else
         ctx.warn(skipped(abs, 'a link to a directory is not followed'));
 }
@@ -65789,13 +66098,14 @@ async function listRemoteTree(lister, root, input = 'target') {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
  */
 async function planUpload(settings, session, dest, files, 
-/** Awaited after the listing has started: the two overlap. */
-pendingHashes, cache = new ListingCache(), times) {
+/** Hashes the files the state could show unchanged, once read, while the listing goes on. */
+hashes, cache = new ListingCache(), times) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
@@ -65803,17 +66113,32 @@ pendingHashes, cache = new ListingCache(), times) {
         await refuseExistingRelease(session, dest, settings.release.given);
         await refuseUnswitchableCurrent(session, settings.target);
     }
+    const stateRead = settings.syncChanged ? readSyncState(session.main, dest) : undefined;
     const listed = () => Promise.all([
         needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
-        settings.syncChanged ? readSyncState(session.main, dest) : undefined
+        stateRead
     ]);
     const listing = times ? times.time('list', listed) : listed();
     // Should the hashing fail first, a listing failing after it is no unhandled rejection.
     listing.catch(() => undefined);
-    const hashes = await pendingHashes;
+    let read = 0;
+    const hashing = hashes &&
+        stateRead?.then(state => {
+            const needed = toHash(files, state, settings.syncChecksum);
+            read = needed.length;
+            return hashes.of(needed);
+        });
+    hashing?.catch(() => undefined);
+    const hashed = await hashing;
     const [tree, state] = await listing;
     const isExcluded = makeTargetExcluder(settings.source, dest);
-    const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }));
+    let known = 0;
+    const local = files.map(f => {
+        const sha256 = hashed?.get(f.rel) ?? vouched(f, state);
+        if (sha256 !== undefined && !hashed?.has(f.rel))
+            known++;
+        return { rel: f.rel, size: f.size, sha256 };
+    });
     const ops = needsListing
         ? planSync(local, tree, state, {
             // checksum trusts the server's content, not the state's record of it.
@@ -65823,10 +66148,63 @@ pendingHashes, cache = new ListingCache(), times) {
             isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
         })
         : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }));
-    const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) };
-    if (!settings.syncChecksum)
-        return plan;
+    const plan = {
+        ops,
+        tree,
+        state,
+        isExcluded,
+        listed: needsListing || Boolean(settings.release),
+        ...(hashes ? { compared: { read, vouched: known } } : {})
+    };
+    if (!settings.syncChecksum) {
+        const readFrom = hashes?.readFrom;
+        return readFrom === undefined
+            ? plan
+            : { ...plan, settled: upload_plan_settle(files, ops, hashed, readFrom) };
+    }
     return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) };
+}
+/**
+ * The files whose content must be read to plan: those the state records at their size, unless
+ * the file still shows the stat cache key recorded with the digest. Others are sent whatever
+ * their content (nothing recorded to compare with), so hashing them would be wasted. `sync:
+ * checksum` compares every file with the server's digest.
+ */
+function toHash(files, state, all) {
+    if (all)
+        return files;
+    if (!state)
+        return [];
+    return files.filter(f => {
+        const recorded = state.files.get(f.rel);
+        return recorded !== undefined && recorded.size === f.size && !sameKey(f, recorded);
+    });
+}
+/** The recorded digest, when the file shows the size and stat cache key recorded with it. */
+function vouched(file, state) {
+    const recorded = state?.files.get(file.rel);
+    return recorded && recorded.size === file.size && sameKey(file, recorded)
+        ? recorded.sha256
+        : undefined;
+}
+function sameKey(file, recorded) {
+    return file.stat !== undefined && recorded.stat === file.stat;
+}
+/**
+ * Keys for files skipped on a digest read for this plan (a skip means it equals the recorded
+ * one), kept when settled as of `readFrom`, when the hashing began. planSync gives the source's
+ * files their ops first, in order.
+ */
+function upload_plan_settle(files, ops, hashed, readFrom) {
+    const keys = new Map();
+    files.forEach((f, i) => {
+        if (ops[i]?.kind !== 'skip' || ops[i].rel !== f.rel || !hashed?.has(f.rel))
+            return;
+        const key = settledKey(f.stat, readFrom);
+        if (key !== undefined)
+            keys.set(f.rel, key);
+    });
+    return keys;
 }
 /**
  * What an unlisted upload does to each file. A release directory was just found not to exist,
@@ -65875,6 +66253,11 @@ function logPlan(plan, verbose) {
     }
     core_info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
         `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`);
+    if (plan.compared && plan.state) {
+        const { read, vouched } = plan.compared;
+        core_info(`Sync state: ${vouched} files known unchanged from their size and times, ${read} read ` +
+            'to compare with it.');
+    }
     if (plan.checksum)
         core_info(describeContentCheck(plan.checksum));
     if (!verbose)
@@ -65905,6 +66288,7 @@ function logPlan(plan, verbose) {
 
 
 
+
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
@@ -65912,25 +66296,20 @@ function logPlan(plan, verbose) {
 async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
-        const hasher = settings.syncChanged ? new LocalHasher() : undefined;
         const warn = (m) => warning(forLog(m));
-        const files = await listLocalFiles(settings.source, settings.workspace, warn, hasher?.add).catch((err) => {
-            hasher?.stop();
-            throw err;
-        });
+        const files = await listLocalFiles(settings.source, settings.workspace, warn, settings.syncChanged);
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
         (0,heap/* sizeHeapFor */.rF)(files.length);
-        return hasher ? { files, hashes: hasher.hashes(files) } : { files };
+        return settings.syncChanged ? { files, hashes: new SourceHashes() } : { files };
     });
-    // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
-    const hashFailure = source.hashes?.then(() => undefined, (err) => err);
     const progress = new Progress(sumSizes(source.files) * settings.servers.length);
     const fanOut = settings.servers.length > 1;
     if (settings.release) {
         report.releasePath = releaseDir(settings.target, settings.release.id);
     }
     await Promise.all(settings.servers.map(server => uploadTo(server, settings, source, progress, report, fanOut).catch(async (err) => {
-        if (!fanOut || (await hashFailure) === err)
+        // A source file that cannot be read is the run's failure, not one server's.
+        if (!fanOut || (source.hashes?.failure !== undefined && source.hashes.failure === err))
             throw err;
         unreachable(server, source, report, err);
     })));
@@ -66027,8 +66406,10 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
 }
 async function send(settings, pool, dest, plan, source, progress, times) {
     const { toSend, skipped, inState } = sortOps(plan, source.files, dest);
-    const sizes = new Map(toSend.map(f => [f.rel, f.size]));
+    const sending = new Map(toSend.map(f => [f.rel, f]));
     const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined;
+    for (const [rel, key] of plan.settled ?? [])
+        book?.settle(rel, key);
     // Only a state that records files the source no longer has needs a look at every entry.
     if (book && plan.state && plan.state.files.size > inState) {
         const inSource = new Set(source.files.map(f => f.rel));
@@ -66039,6 +66420,8 @@ async function send(settings, pool, dest, plan, source, progress, times) {
     book?.startPeriodicFlush(() => pool.current.main);
     book?.flushWhenRecorded(toSend.length, () => pool.current.main);
     let results;
+    // Every file is read after this: its stat cache key is kept only when settled by then.
+    const readFrom = Date.now();
     try {
         results = await uploadFiles(pool.connect, dest, toSend, {
             ...transferOptions(settings, progress, `uploading to ${pool.address}`),
@@ -66048,9 +66431,12 @@ async function send(settings, pool, dest, plan, source, progress, times) {
                 ? { listedDirs: new Set(plan.tree.dirs) }
                 : {}),
             onLanded: (rel, landed) => {
-                const size = sizes.get(rel);
-                if (book && size !== undefined && landed.sha256)
-                    book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime });
+                const file = sending.get(rel);
+                if (!book || !file || !landed.sha256)
+                    return;
+                const stat = settledKey(file.stat, readFrom);
+                const entry = { sha256: landed.sha256, size: file.size, mtime: landed.mtime };
+                book.record(rel, stat === undefined ? entry : { ...entry, stat });
             }
         });
     }
