@@ -54233,7 +54233,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3233);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3413);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54244,7 +54244,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3233:
+/***/ 3413:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57658,7 +57658,7 @@ parentPort.on('message', paths => {
  * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
  * nothing, and their failures ignored.
  */
-class HashThread {
+class hash_thread_HashThread {
     worker;
     posted = [];
     batch = [];
@@ -57676,7 +57676,7 @@ class HashThread {
     /** Undefined when no thread can be started here. */
     static start(readWholeMax) {
         try {
-            return new HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
+            return new hash_thread_HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
                 eval: true,
                 workerData: { readWholeMax }
             }));
@@ -57762,8 +57762,8 @@ const FILES_PER_TURN = 256;
 /**
  * From this many files on, they are hashed on a second thread: 50,000 files cost about 0.9 s of
  * CPU in system calls and hashing, which on one thread delayed the listing and planning that
- * share it. A few thousand hash here while the target is listed (2000 files: about 50 ms),
- * sooner than a thread starts on a busy machine.
+ * share it. A few thousand hash here while the connection waits for the server (2000 files:
+ * about 50 ms), sooner than a thread starts on a busy machine.
  */
 const WORKER_MIN_FILES = 5000;
 /** SHA-256 (hex) of every local file: on a second thread for many files, else on this one. */
@@ -57789,45 +57789,49 @@ async function hashOnThread(files) {
     return thread.finish(files);
 }
 /**
- * The source's content hashes, taken when a plan asks for them and only for the files it names:
- * an unchanged re-deploy names none that the sync state's stat cache keys vouch for, and a first
- * deploy none at all (nothing there to compare with). Each file is hashed once per run, whichever
- * server asks first; requests are served one after another.
+ * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
+ * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
+ * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
  */
-class SourceHashes {
-    now;
-    known = new Map();
-    queue = Promise.resolve();
-    started;
-    /** The first hashing failure: a file of the source that cannot be read fails the run. */
-    failure;
-    constructor(now = Date.now) {
-        this.now = now;
+class LocalHasher {
+    threadFrom;
+    found = [];
+    thread;
+    tried = false;
+    constructor(threadFrom = WORKER_MIN_FILES) {
+        this.threadFrom = threadFrom;
     }
-    /**
-     * SHA-256 (hex) by `rel` of at least `files` (a map shared by every request: it may hold
-     * more). A file that cannot be read rejects.
-     */
-    of(files) {
-        const run = this.queue.then(async () => {
-            const missing = files.filter(f => !this.known.has(f.rel));
-            if (missing.length === 0)
-                return this.known;
-            this.started ??= this.now();
-            for (const [rel, sha] of await hashLocalFiles(missing))
-                this.known.set(rel, sha);
-            return this.known;
-        });
-        this.queue = run.catch(() => undefined);
-        run.catch((err) => {
-            if (this.failure === undefined)
-                this.failure = err;
-        });
-        return run;
+    /** A file found, by its local path; it may still be left out of the upload. */
+    add = (path) => {
+        if (this.thread)
+            return this.thread.add(path);
+        if (this.tried)
+            return;
+        this.found.push(path);
+        if (this.found.length < this.threadFrom)
+            return;
+        this.tried = true;
+        this.thread = hash_thread_HashThread.start(READ_WHOLE_MAX);
+        for (const p of this.found)
+            this.thread?.add(p);
+        this.found = [];
+    };
+    /** Whether a second thread took the hashing on. */
+    get threaded() {
+        return this.thread !== undefined;
     }
-    /** When the first file was read (runner's clock), for settledKey; undefined before that. */
-    get readFrom() {
-        return this.started;
+    /** SHA-256 (hex) of each of `files`, all of them found through add(). */
+    async hashes(files) {
+        this.found = [];
+        const hashed = await this.thread?.finish(files);
+        this.answeredByThread = hashed !== undefined;
+        return hashed ?? hashHere(files);
+    }
+    /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
+    answeredByThread = false;
+    /** The walk failed: a thread still hashing its files is stopped. */
+    stop() {
+        this.thread?.stop();
     }
 }
 async function hashHere(files) {
@@ -65181,12 +65185,10 @@ async function rollBackOn(server, settings, report, fanOut) {
 ;// CONCATENATED MODULE: ./src/plans/state-format.ts
 function serializeState(state) {
     const rows = [];
-    const stat = [];
     for (const [rel, e] of state.files) {
         rows.push([rel, Buffer.from(e.sha256, 'hex').toString('base64'), e.size, e.mtime]);
-        stat.push(e.stat ?? 0);
     }
-    return `${JSON.stringify({ version: 2, files: rows, stat })}\n`;
+    return `${JSON.stringify({ version: 2, files: rows })}\n`;
 }
 /** Why a state text can't be used, for the warning that says everything will be sent. */
 class StateFormatError extends Error {
@@ -65200,18 +65202,13 @@ function parseState(text) {
     catch {
         throw new StateFormatError('it is not valid JSON');
     }
-    const { version, files, stat } = (data ?? {});
+    const { version, files } = (data ?? {});
     const state = { files: new Map() };
     if (version === 2 && Array.isArray(files)) {
-        const keys = Array.isArray(stat) && stat.length === files.length ? stat : [];
-        for (let i = 0; i < files.length; i++) {
-            const entry = fromRow(files[i]);
-            if (!entry)
-                continue;
-            const key = keys[i];
-            if (typeof key === 'string')
-                entry[1].stat = key;
-            state.files.set(entry[0], entry[1]);
+        for (const row of files) {
+            const entry = fromRow(row);
+            if (entry)
+                state.files.set(entry[0], entry[1]);
         }
         return state;
     }
@@ -65347,9 +65344,8 @@ const FLUSH_INTERVAL_MS = 3000;
  */
 const FLUSH_SHARE = 0.1;
 /**
- * About 100 bytes a file plus its path (stat cache key included): room for several hundred
- * thousand files, far more than a target's listing holds, while a file that large is surely not
- * ours.
+ * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
+ * target's listing holds, while a file that large is surely not ours.
  */
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
 /**
@@ -65430,16 +65426,6 @@ class StateBook {
         const on = channel();
         const file = openSmallFileTemp(on, this.file).catch(() => undefined);
         this.opened = { on, file };
-    }
-    /**
-     * Keeps a settled stat cache key with an entry whose digest the file was just found to have:
-     * written with the state whenever something else changes it, not a rewrite of its own (an
-     * unchanged re-deploy writes nothing).
-     */
-    settle(rel, key) {
-        const entry = this.state.files.get(rel);
-        if (entry)
-            entry.stat = key;
     }
     forget(rel) {
         if (this.state.files.delete(rel))
@@ -65605,45 +65591,6 @@ function row(job, status, error) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/plans/stat-key.ts
-/**
- * How long before the content was read a file's change time must lie for its key to be kept:
- * the coarsest change-time granularity among common file systems (1 s: ext3, ext4 with small
- * inodes, HFS+) plus the lag of a file system's clock behind the runner's (a tick: 10 ms at most
- * on Linux), with room to spare.
- */
-const SETTLE_MS = 2000;
-/**
- * Device, inode, modification and change time (whole ms; a change after a settled key lies
- * SETTLE_MS or more past the recorded change time, so finer digits tell nothing), in base 36:
- * about 26 characters. Joined from an array, the key is one flat string: a template literal
- * left 50,000 keys as trees of string pieces, several times their size.
- */
-function statKey(info) {
-    return [
-        info.dev.toString(36),
-        info.ino.toString(36),
-        Math.floor(info.mtimeMs).toString(36),
-        Math.floor(info.ctimeMs).toString(36)
-    ].join(':');
-}
-/**
- * `key` when its change time lies SETTLE_MS or more before `readAt`, a time (runner's clock, ms)
- * no later than the read of the content whose digest is recorded with it; else undefined.
- *
- * Why that suffices: when the file still shows the same key later, every change to it after the
- * key was taken fell in the tick of that change time, which was over before `readAt`, so the
- * content read then is the content now. A file changed within SETTLE_MS of the read (a build
- * just before the deploy) is hashed again next time instead.
- */
-function settledKey(key, readAt) {
-    if (key === undefined)
-        return undefined;
-    const ctime = parseInt(key.slice(key.lastIndexOf(':') + 1), 36);
-    // A change time of 0 is a file system that keeps none (FAT, exFAT): nothing to settle.
-    return Number.isFinite(ctime) && ctime > 0 && ctime <= readAt - SETTLE_MS ? key : undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
 
 
@@ -65741,7 +65688,6 @@ function realOrUndefined(p) {
 
 
 
-
 /**
  * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
  * relative to its literal base directory; a plain file lands under its own name. Symbolic links
@@ -65749,14 +65695,18 @@ function realOrUndefined(p) {
  * link may lead out of the workspace (see linkBoundary).
  */
 async function listLocalFiles(spec, workspace, warn, 
-/** Give each file its stat cache key (`stat`). */
-withStatKeys = false) {
+/**
+ * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+ * twice, or the listing fail after it): hashing can start while the walk goes on.
+ */
+onFound) {
     const excluded = makeSourceExcluder(spec.exclude);
     // Without `!` lines every file is kept: no workspace path to work out for each of them.
     const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.path)));
     const byRel = new Map();
     for (const pattern of spec.include) {
-        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, withStatKeys);
+        const tell = onFound && ((f) => isKept(f) && onFound(f.path));
+        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell);
         const kept = matches.filter(isKept);
         const leaving = escapes.filter(isKept);
         if (leaving.length > 0) {
@@ -65779,15 +65729,15 @@ withStatKeys = false) {
 function sortByRel(files) {
     return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
-async function expandPattern(pattern, workspace, warn, withStatKeys) {
+async function expandPattern(pattern, workspace, warn, onFound) {
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
     const boundary = linkBoundary(workspace, root);
-    const ctx = { boundary, warn, files: [], escapes: [], withStatKeys };
+    const ctx = { boundary, warn, files: [], escapes: [], onFound };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
         if (info?.isFile())
-            found(ctx, fileOf(ctx, root, external_node_path_namespaceObject.basename(root), info));
+            found(ctx, { path: root, rel: external_node_path_namespaceObject.basename(root), size: info.size });
         else if (info?.isDirectory())
             walk(root, '', ctx);
         else if (info)
@@ -65797,6 +65747,8 @@ async function expandPattern(pattern, workspace, warn, withStatKeys) {
     const isMatch = picomatch_default()(glob, { dot: true });
     // A glob that names a directory takes everything inside it, as a shell copy would.
     const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
+    if (onFound)
+        ctx.onFound = f => selected(f) && onFound(f);
     try {
         walk(root, '', ctx);
     }
@@ -65807,13 +65759,9 @@ async function expandPattern(pattern, workspace, warn, withStatKeys) {
         warn(skipped(e.path, `the link ${e.refusal}`));
     return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
 }
-function fileOf(ctx, abs, rel, info) {
-    return ctx.withStatKeys
-        ? { path: abs, rel, size: info.size, stat: statKey(info) }
-        : { path: abs, rel, size: info.size };
-}
 function found(ctx, file) {
     ctx.files.push(file);
+    ctx.onFound?.(file);
 }
 /**
  * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
@@ -65828,7 +65776,7 @@ function walk(dir, prefix, ctx) {
         if (entry.isDirectory())
             walk(abs, rel, ctx);
         else if (entry.isFile())
-            found(ctx, fileOf(ctx, abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
+            found(ctx, { path: abs, rel, size: (0,external_node_fs_namespaceObject.statSync)(abs).size });
         else if (entry.isSymbolicLink())
             followLink(abs, rel, ctx);
     }
@@ -65847,7 +65795,7 @@ function followLink(abs, rel, ctx) {
         return void ctx.escapes.push({ path: abs, rel, real, refusal });
     const info = (0,external_node_fs_namespaceObject.statSync)(real);
     if (info.isFile())
-        found(ctx, fileOf(ctx, abs, rel, info));
+        found(ctx, { path: abs, rel, size: info.size });
     else
         ctx.warn(skipped(abs, 'a link to a directory is not followed'));
 }
@@ -66098,14 +66046,13 @@ async function listRemoteTree(lister, root, input = 'target') {
 
 
 
-
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
  */
 async function planUpload(settings, session, dest, files, 
-/** Hashes the files the state could show unchanged, once read, while the listing goes on. */
-hashes, cache = new ListingCache(), times) {
+/** Awaited after the listing has started: the two overlap. */
+pendingHashes, cache = new ListingCache(), times) {
     const needsListing = settings.syncChanged || settings.deleteExtraneous || settings.dryRun;
     if (settings.deleteExtraneous)
         await refuseLoginDirectory(session, dest);
@@ -66113,32 +66060,17 @@ hashes, cache = new ListingCache(), times) {
         await refuseExistingRelease(session, dest, settings.release.given);
         await refuseUnswitchableCurrent(session, settings.target);
     }
-    const stateRead = settings.syncChanged ? readSyncState(session.main, dest) : undefined;
     const listed = () => Promise.all([
         needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
-        stateRead
+        settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ]);
     const listing = times ? times.time('list', listed) : listed();
     // Should the hashing fail first, a listing failing after it is no unhandled rejection.
     listing.catch(() => undefined);
-    let read = 0;
-    const hashing = hashes &&
-        stateRead?.then(state => {
-            const needed = toHash(files, state, settings.syncChecksum);
-            read = needed.length;
-            return hashes.of(needed);
-        });
-    hashing?.catch(() => undefined);
-    const hashed = await hashing;
+    const hashes = await pendingHashes;
     const [tree, state] = await listing;
     const isExcluded = makeTargetExcluder(settings.source, dest);
-    let known = 0;
-    const local = files.map(f => {
-        const sha256 = hashed?.get(f.rel) ?? vouched(f, state);
-        if (sha256 !== undefined && !hashed?.has(f.rel))
-            known++;
-        return { rel: f.rel, size: f.size, sha256 };
-    });
+    const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }));
     const ops = needsListing
         ? planSync(local, tree, state, {
             // checksum trusts the server's content, not the state's record of it.
@@ -66148,63 +66080,10 @@ hashes, cache = new ListingCache(), times) {
             isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
         })
         : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }));
-    const plan = {
-        ops,
-        tree,
-        state,
-        isExcluded,
-        listed: needsListing || Boolean(settings.release),
-        ...(hashes ? { compared: { read, vouched: known } } : {})
-    };
-    if (!settings.syncChecksum) {
-        const readFrom = hashes?.readFrom;
-        return readFrom === undefined
-            ? plan
-            : { ...plan, settled: upload_plan_settle(files, ops, hashed, readFrom) };
-    }
+    const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) };
+    if (!settings.syncChecksum)
+        return plan;
     return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) };
-}
-/**
- * The files whose content must be read to plan: those the state records at their size, unless
- * the file still shows the stat cache key recorded with the digest. Others are sent whatever
- * their content (nothing recorded to compare with), so hashing them would be wasted. `sync:
- * checksum` compares every file with the server's digest.
- */
-function toHash(files, state, all) {
-    if (all)
-        return files;
-    if (!state)
-        return [];
-    return files.filter(f => {
-        const recorded = state.files.get(f.rel);
-        return recorded !== undefined && recorded.size === f.size && !sameKey(f, recorded);
-    });
-}
-/** The recorded digest, when the file shows the size and stat cache key recorded with it. */
-function vouched(file, state) {
-    const recorded = state?.files.get(file.rel);
-    return recorded && recorded.size === file.size && sameKey(file, recorded)
-        ? recorded.sha256
-        : undefined;
-}
-function sameKey(file, recorded) {
-    return file.stat !== undefined && recorded.stat === file.stat;
-}
-/**
- * Keys for files skipped on a digest read for this plan (a skip means it equals the recorded
- * one), kept when settled as of `readFrom`, when the hashing began. planSync gives the source's
- * files their ops first, in order.
- */
-function upload_plan_settle(files, ops, hashed, readFrom) {
-    const keys = new Map();
-    files.forEach((f, i) => {
-        if (ops[i]?.kind !== 'skip' || ops[i].rel !== f.rel || !hashed?.has(f.rel))
-            return;
-        const key = settledKey(f.stat, readFrom);
-        if (key !== undefined)
-            keys.set(f.rel, key);
-    });
-    return keys;
 }
 /**
  * What an unlisted upload does to each file. A release directory was just found not to exist,
@@ -66253,11 +66132,6 @@ function logPlan(plan, verbose) {
     }
     core_info(`Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
         `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`);
-    if (plan.compared && plan.state) {
-        const { read, vouched } = plan.compared;
-        core_info(`Sync state: ${vouched} files known unchanged from their size and times, ${read} read ` +
-            'to compare with it.');
-    }
     if (plan.checksum)
         core_info(describeContentCheck(plan.checksum));
     if (!verbose)
@@ -66288,7 +66162,6 @@ function logPlan(plan, verbose) {
 
 
 
-
 /**
  * Uploads to every server named by `host` in parallel. One server failing does not stop the
  * others; the report says which server got what.
@@ -66296,20 +66169,25 @@ function logPlan(plan, verbose) {
 async function runUpload(settings, report) {
     // Local sources are checked before connecting: a typo in 'source' should not cost a login.
     const source = await core_group('Read the source', async () => {
+        const hasher = settings.syncChanged ? new LocalHasher() : undefined;
         const warn = (m) => warning(forLog(m));
-        const files = await listLocalFiles(settings.source, settings.workspace, warn, settings.syncChanged);
+        const files = await listLocalFiles(settings.source, settings.workspace, warn, hasher?.add).catch((err) => {
+            hasher?.stop();
+            throw err;
+        });
         core_info(`${files.length} files, ${formatBytes(sumSizes(files))}.`);
         (0,heap/* sizeHeapFor */.rF)(files.length);
-        return settings.syncChanged ? { files, hashes: new SourceHashes() } : { files };
+        return hasher ? { files, hashes: hasher.hashes(files) } : { files };
     });
+    // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
+    const hashFailure = source.hashes?.then(() => undefined, (err) => err);
     const progress = new Progress(sumSizes(source.files) * settings.servers.length);
     const fanOut = settings.servers.length > 1;
     if (settings.release) {
         report.releasePath = releaseDir(settings.target, settings.release.id);
     }
     await Promise.all(settings.servers.map(server => uploadTo(server, settings, source, progress, report, fanOut).catch(async (err) => {
-        // A source file that cannot be read is the run's failure, not one server's.
-        if (!fanOut || (source.hashes?.failure !== undefined && source.hashes.failure === err))
+        if (!fanOut || (await hashFailure) === err)
             throw err;
         unreachable(server, source, report, err);
     })));
@@ -66406,10 +66284,8 @@ async function uploadTo(server, settings, source, progress, report, fanOut) {
 }
 async function send(settings, pool, dest, plan, source, progress, times) {
     const { toSend, skipped, inState } = sortOps(plan, source.files, dest);
-    const sending = new Map(toSend.map(f => [f.rel, f]));
+    const sizes = new Map(toSend.map(f => [f.rel, f.size]));
     const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined;
-    for (const [rel, key] of plan.settled ?? [])
-        book?.settle(rel, key);
     // Only a state that records files the source no longer has needs a look at every entry.
     if (book && plan.state && plan.state.files.size > inState) {
         const inSource = new Set(source.files.map(f => f.rel));
@@ -66420,8 +66296,6 @@ async function send(settings, pool, dest, plan, source, progress, times) {
     book?.startPeriodicFlush(() => pool.current.main);
     book?.flushWhenRecorded(toSend.length, () => pool.current.main);
     let results;
-    // Every file is read after this: its stat cache key is kept only when settled by then.
-    const readFrom = Date.now();
     try {
         results = await uploadFiles(pool.connect, dest, toSend, {
             ...transferOptions(settings, progress, `uploading to ${pool.address}`),
@@ -66431,12 +66305,9 @@ async function send(settings, pool, dest, plan, source, progress, times) {
                 ? { listedDirs: new Set(plan.tree.dirs) }
                 : {}),
             onLanded: (rel, landed) => {
-                const file = sending.get(rel);
-                if (!book || !file || !landed.sha256)
-                    return;
-                const stat = settledKey(file.stat, readFrom);
-                const entry = { sha256: landed.sha256, size: file.size, mtime: landed.mtime };
-                book.record(rel, stat === undefined ? entry : { ...entry, stat });
+                const size = sizes.get(rel);
+                if (book && size !== undefined && landed.sha256)
+                    book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime });
             }
         });
     }

@@ -7,11 +7,9 @@ import { forLog } from '../escape.js'
 import { ListingCache } from '../engine/listing-cache.js'
 import { absentUnlessLost, InputError, TransferError } from '../errors.js'
 import type { UploadSettings } from '../inputs/settings.js'
-import type { SourceHashes } from '../plans/local-hash.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
 import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
-import { settledKey } from '../plans/stat-key.js'
 import { planSync, type Op, type StateEntry, type SyncState } from '../plans/sync.js'
 import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
@@ -30,13 +28,6 @@ export interface UploadPlan {
   verified?: Map<string, StateEntry>
   /** `sync: checksum`: how the server's copies were hashed. */
   checksum?: ContentCheck
-  /**
-   * Skipped files hashed for this plan whose stat cache key is settled, by path: the state may
-   * keep these keys (they vouch for the recorded digest), but needs no rewrite for them alone.
-   */
-  settled?: Map<string, string>
-  /** `sync: changed`: files read to compare with the state, and files its keys vouched for. */
-  compared?: { read: number; vouched: number }
 }
 
 /**
@@ -48,8 +39,8 @@ export async function planUpload(
   session: SftpSession,
   dest: string,
   files: LocalFile[],
-  /** Hashes the files the state could show unchanged, once read, while the listing goes on. */
-  hashes: SourceHashes | undefined,
+  /** Awaited after the listing has started: the two overlap. */
+  pendingHashes: Promise<Map<string, string>> | Map<string, string> | undefined,
   cache = new ListingCache(),
   times?: PhaseTimes
 ): Promise<UploadPlan> {
@@ -59,33 +50,18 @@ export async function planUpload(
     await refuseExistingRelease(session, dest, settings.release.given)
     await refuseUnswitchableCurrent(session, settings.target)
   }
-  const stateRead = settings.syncChanged ? readSyncState(session.main, dest) : undefined
   const listed = () =>
     Promise.all([
       needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
-      stateRead
+      settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ])
   const listing = times ? times.time('list', listed) : listed()
   // Should the hashing fail first, a listing failing after it is no unhandled rejection.
   listing.catch(() => undefined)
-  let read = 0
-  const hashing =
-    hashes &&
-    stateRead?.then(state => {
-      const needed = toHash(files, state, settings.syncChecksum)
-      read = needed.length
-      return hashes.of(needed)
-    })
-  hashing?.catch(() => undefined)
-  const hashed = await hashing
+  const hashes = await pendingHashes
   const [tree, state] = await listing
   const isExcluded = makeTargetExcluder(settings.source, dest)
-  let known = 0
-  const local = files.map(f => {
-    const sha256 = hashed?.get(f.rel) ?? vouched(f, state)
-    if (sha256 !== undefined && !hashed?.has(f.rel)) known++
-    return { rel: f.rel, size: f.size, sha256 }
-  })
+  const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
   const ops = needsListing
     ? planSync(local, tree, state, {
         // checksum trusts the server's content, not the state's record of it.
@@ -95,68 +71,9 @@ export async function planUpload(
         isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
       })
     : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
-  const plan = {
-    ops,
-    tree,
-    state,
-    isExcluded,
-    listed: needsListing || Boolean(settings.release),
-    ...(hashes ? { compared: { read, vouched: known } } : {})
-  }
-  if (!settings.syncChecksum) {
-    const readFrom = hashes?.readFrom
-    return readFrom === undefined
-      ? plan
-      : { ...plan, settled: settle(files, ops, hashed, readFrom) }
-  }
+  const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+  if (!settings.syncChecksum) return plan
   return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) }
-}
-
-/**
- * The files whose content must be read to plan: those the state records at their size, unless
- * the file still shows the stat cache key recorded with the digest. Others are sent whatever
- * their content (nothing recorded to compare with), so hashing them would be wasted. `sync:
- * checksum` compares every file with the server's digest.
- */
-function toHash(files: LocalFile[], state: SyncState | undefined, all: boolean): LocalFile[] {
-  if (all) return files
-  if (!state) return []
-  return files.filter(f => {
-    const recorded = state.files.get(f.rel)
-    return recorded !== undefined && recorded.size === f.size && !sameKey(f, recorded)
-  })
-}
-
-/** The recorded digest, when the file shows the size and stat cache key recorded with it. */
-function vouched(file: LocalFile, state: SyncState | undefined): string | undefined {
-  const recorded = state?.files.get(file.rel)
-  return recorded && recorded.size === file.size && sameKey(file, recorded)
-    ? recorded.sha256
-    : undefined
-}
-
-function sameKey(file: LocalFile, recorded: StateEntry): boolean {
-  return file.stat !== undefined && recorded.stat === file.stat
-}
-
-/**
- * Keys for files skipped on a digest read for this plan (a skip means it equals the recorded
- * one), kept when settled as of `readFrom`, when the hashing began. planSync gives the source's
- * files their ops first, in order.
- */
-function settle(
-  files: LocalFile[],
-  ops: Op[],
-  hashed: Map<string, string> | undefined,
-  readFrom: number
-): Map<string, string> {
-  const keys = new Map<string, string>()
-  files.forEach((f, i) => {
-    if (ops[i]?.kind !== 'skip' || ops[i].rel !== f.rel || !hashed?.has(f.rel)) return
-    const key = settledKey(f.stat, readFrom)
-    if (key !== undefined) keys.set(f.rel, key)
-  })
-  return keys
 }
 
 /**
@@ -222,13 +139,6 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
     `Plan: ${create.length} to create (${bytes(create)}), ${replace.length} to replace ` +
       `(${bytes(replace)}), ${skip.length} unchanged, ${del.length} to delete (${bytes(del)}).`
   )
-  if (plan.compared && plan.state) {
-    const { read, vouched } = plan.compared
-    core.info(
-      `Sync state: ${vouched} files known unchanged from their size and times, ${read} read ` +
-        'to compare with it.'
-    )
-  }
   if (plan.checksum) core.info(describeContentCheck(plan.checksum))
   if (!verbose) return
   for (const op of plan.ops)

@@ -7,9 +7,8 @@ import { StateBook } from '../engine/sync-state.js'
 import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
-import { SourceHashes } from '../plans/local-hash.js'
+import { LocalHasher } from '../plans/local-hash.js'
 import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
-import { settledKey } from '../plans/stat-key.js'
 import type { Op } from '../plans/sync.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
@@ -25,10 +24,10 @@ import { sumSizes, transferOptions } from './transfer-options.js'
 export interface Source {
   files: LocalFile[]
   /**
-   * Content hashes, when `sync: changed` compares content: taken once a server's sync state is
-   * read, while its target is listed, of only the files the state leaves in doubt.
+   * Content hashes, when `sync: changed` compares content: still being computed while the
+   * servers are reached and listed (a large tree's hashing then costs no wall time of its own).
    */
-  hashes?: SourceHashes
+  hashes?: Promise<Map<string, string>>
 }
 
 /**
@@ -38,17 +37,26 @@ export interface Source {
 export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
   // Local sources are checked before connecting: a typo in 'source' should not cost a login.
   const source = await core.group('Read the source', async () => {
+    const hasher = settings.syncChanged ? new LocalHasher() : undefined
     const warn = (m: string) => core.warning(forLog(m))
     const files = await listLocalFiles(
       settings.source,
       settings.workspace,
       warn,
-      settings.syncChanged
-    )
+      hasher?.add
+    ).catch((err: unknown) => {
+      hasher?.stop()
+      throw err
+    })
     core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
     sizeHeapFor(files.length)
-    return settings.syncChanged ? { files, hashes: new SourceHashes() } : { files }
+    return hasher ? { files, hashes: hasher.hashes(files) } : { files }
   })
+  // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
+  const hashFailure = source.hashes?.then(
+    () => undefined,
+    (err: unknown) => err
+  )
   const progress = new Progress(sumSizes(source.files) * settings.servers.length)
   const fanOut = settings.servers.length > 1
   if (settings.release) {
@@ -57,9 +65,7 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
   await Promise.all(
     settings.servers.map(server =>
       uploadTo(server, settings, source, progress, report, fanOut).catch(async (err: unknown) => {
-        // A source file that cannot be read is the run's failure, not one server's.
-        if (!fanOut || (source.hashes?.failure !== undefined && source.hashes.failure === err))
-          throw err
+        if (!fanOut || (await hashFailure) === err) throw err
         unreachable(server, source, report, err)
       })
     )
@@ -190,9 +196,8 @@ async function send(
   times: PhaseTimes
 ): Promise<FileResult[]> {
   const { toSend, skipped, inState } = sortOps(plan, source.files, dest)
-  const sending = new Map(toSend.map(f => [f.rel, f]))
+  const sizes = new Map(toSend.map(f => [f.rel, f.size]))
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
-  for (const [rel, key] of plan.settled ?? []) book?.settle(rel, key)
   // Only a state that records files the source no longer has needs a look at every entry.
   if (book && plan.state && plan.state.files.size > inState) {
     const inSource = new Set(source.files.map(f => f.rel))
@@ -202,8 +207,6 @@ async function send(
   book?.startPeriodicFlush(() => pool.current.main)
   book?.flushWhenRecorded(toSend.length, () => pool.current.main)
   let results: FileResult[]
-  // Every file is read after this: its stat cache key is kept only when settled by then.
-  const readFrom = Date.now()
   try {
     results = await uploadFiles(pool.connect, dest, toSend, {
       ...transferOptions(settings, progress, `uploading to ${pool.address}`),
@@ -213,11 +216,9 @@ async function send(
         ? { listedDirs: new Set(plan.tree.dirs) }
         : {}),
       onLanded: (rel, landed) => {
-        const file = sending.get(rel)
-        if (!book || !file || !landed.sha256) return
-        const stat = settledKey(file.stat, readFrom)
-        const entry = { sha256: landed.sha256, size: file.size, mtime: landed.mtime }
-        book.record(rel, stat === undefined ? entry : { ...entry, stat })
+        const size = sizes.get(rel)
+        if (book && size !== undefined && landed.sha256)
+          book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
       }
     })
   } finally {

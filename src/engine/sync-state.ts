@@ -22,9 +22,8 @@ const FLUSH_INTERVAL_MS = 3000
 const FLUSH_SHARE = 0.1
 
 /**
- * About 100 bytes a file plus its path (stat cache key included): room for several hundred
- * thousand files, far more than a target's listing holds, while a file that large is surely not
- * ours.
+ * About 70 bytes a file plus its path: room for several hundred thousand files, far more than a
+ * target's listing holds, while a file that large is surely not ours.
  */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024
 
@@ -110,16 +109,6 @@ export class StateBook {
     const on = channel()
     const file = openSmallFileTemp(on, this.file).catch(() => undefined)
     this.opened = { on, file }
-  }
-
-  /**
-   * Keeps a settled stat cache key with an entry whose digest the file was just found to have:
-   * written with the state whenever something else changes it, not a rewrite of its own (an
-   * unchanged re-deploy writes nothing).
-   */
-  settle(rel: string, key: string): void {
-    const entry = this.state.files.get(rel)
-    if (entry) entry.stat = key
   }
 
   forget(rel: string): void {

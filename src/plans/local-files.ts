@@ -6,7 +6,6 @@ import { InputError } from '../errors.js'
 import type { SourceSpec } from './patterns.js'
 import { allExcluded, makeSourceExcluder, pathPrefixes, scanPattern } from './patterns.js'
 import { isInsideDir, printableName } from './safe-names.js'
-import { statKey, type StatLike } from './stat-key.js'
 import { linkBoundary, linkEscapeError, linkRefusal, realOrUndefined } from './workspace-links.js'
 import type { LinkBoundary } from './workspace-links.js'
 
@@ -17,8 +16,6 @@ export interface LocalFile {
   /** Path below the target directory, POSIX separators. */
   rel: string
   size: number
-  /** Stat cache key (statKey), when asked for: `sync: changed` reads no file whose key it knows. */
-  stat?: string
 }
 
 /**
@@ -53,8 +50,11 @@ export async function listLocalFiles(
   spec: SourceSpec,
   workspace: string,
   warn: (message: string) => void,
-  /** Give each file its stat cache key (`stat`). */
-  withStatKeys = false
+  /**
+   * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+   * twice, or the listing fail after it): hashing can start while the walk goes on.
+   */
+  onFound?: (abs: string) => void
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
   // Without `!` lines every file is kept: no workspace path to work out for each of them.
@@ -62,7 +62,8 @@ export async function listLocalFiles(
     spec.exclude.length === 0 || !excluded(f.rel, toPosix(path.relative(workspace, f.path)))
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
-    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, withStatKeys)
+    const tell = onFound && ((f: Found) => isKept(f) && onFound(f.path))
+    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell)
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -93,15 +94,15 @@ async function expandPattern(
   pattern: string,
   workspace: string,
   warn: (message: string) => void,
-  withStatKeys: boolean
+  onFound?: (file: Found) => void
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], withStatKeys }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (info?.isFile()) found(ctx, fileOf(ctx, root, path.basename(root), info))
+    if (info?.isFile()) found(ctx, { path: root, rel: path.basename(root), size: info.size })
     else if (info?.isDirectory()) walk(root, '', ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
@@ -109,6 +110,7 @@ async function expandPattern(
   const isMatch = picomatch(glob, { dot: true })
   // A glob that names a directory takes everything inside it, as a shell copy would.
   const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
+  if (onFound) ctx.onFound = f => selected(f) && onFound(f)
   try {
     walk(root, '', ctx)
   } catch {
@@ -124,22 +126,12 @@ interface WalkContext {
   warn: (message: string) => void
   files: Found[]
   escapes: Escape[]
-  withStatKeys: boolean
-}
-
-function fileOf(
-  ctx: WalkContext,
-  abs: string,
-  rel: string,
-  info: StatLike & { size: number }
-): Found {
-  return ctx.withStatKeys
-    ? { path: abs, rel, size: info.size, stat: statKey(info) }
-    : { path: abs, rel, size: info.size }
+  onFound?: (file: Found) => void
 }
 
 function found(ctx: WalkContext, file: Found): void {
   ctx.files.push(file)
+  ctx.onFound?.(file)
 }
 
 /**
@@ -153,7 +145,7 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) found(ctx, fileOf(ctx, abs, rel, statSync(abs)))
+    else if (entry.isFile()) found(ctx, { path: abs, rel, size: statSync(abs).size })
     else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
@@ -169,7 +161,7 @@ function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const refusal = linkRefusal(ctx.boundary, real)
   if (refusal) return void ctx.escapes.push({ path: abs, rel, real, refusal })
   const info = statSync(real)
-  if (info.isFile()) found(ctx, fileOf(ctx, abs, rel, info))
+  if (info.isFile()) found(ctx, { path: abs, rel, size: info.size })
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 

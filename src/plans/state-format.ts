@@ -5,21 +5,15 @@ import type { StateEntry, SyncState } from './sync.js'
  * mtime): about 70 bytes plus the path, where version 1's object per file took about 120, so
  * 50,000 files fit in under 4 MB. Version 1 is still read, so a target deployed by an older
  * release keeps its state; it is rewritten as version 2 the next time anything changes.
- *
- * The local stat cache keys ride beside the rows, in `stat` (a key per row, 0 for none; about 30
- * bytes each), so a release that does not know them reads the rows as before and merely drops
- * the keys.
  */
 type Row = [rel: string, digest: string, size: number, mtime: number]
 
 export function serializeState(state: SyncState): string {
   const rows: Row[] = []
-  const stat: Array<string | 0> = []
   for (const [rel, e] of state.files) {
     rows.push([rel, Buffer.from(e.sha256, 'hex').toString('base64'), e.size, e.mtime])
-    stat.push(e.stat ?? 0)
   }
-  return `${JSON.stringify({ version: 2, files: rows, stat })}\n`
+  return `${JSON.stringify({ version: 2, files: rows })}\n`
 }
 
 /** Why a state text can't be used, for the warning that says everything will be sent. */
@@ -33,20 +27,12 @@ export function parseState(text: string): SyncState {
   } catch {
     throw new StateFormatError('it is not valid JSON')
   }
-  const { version, files, stat } = (data ?? {}) as {
-    version?: unknown
-    files?: unknown
-    stat?: unknown
-  }
+  const { version, files } = (data ?? {}) as { version?: unknown; files?: unknown }
   const state: SyncState = { files: new Map() }
   if (version === 2 && Array.isArray(files)) {
-    const keys = Array.isArray(stat) && stat.length === files.length ? (stat as unknown[]) : []
-    for (let i = 0; i < files.length; i++) {
-      const entry = fromRow(files[i])
-      if (!entry) continue
-      const key = keys[i]
-      if (typeof key === 'string') entry[1].stat = key
-      state.files.set(entry[0], entry[1])
+    for (const row of files) {
+      const entry = fromRow(row)
+      if (entry) state.files.set(entry[0], entry[1])
     }
     return state
   }

@@ -14,11 +14,6 @@ export interface StateEntry {
   size: number
   /** The server's modification time right after the upload: a later edit changes it. */
   mtime: number
-  /**
-   * The local file's stat cache key (statKey) when `sha256` was taken from it, if settled
-   * (settledKey): a file showing the same key and size has the same content, unread.
-   */
-  stat?: string
 }
 
 export interface LocalEntry {

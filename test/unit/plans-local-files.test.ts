@@ -1,17 +1,8 @@
-import {
-  mkdirSync,
-  mkdtempSync,
-  realpathSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
 import { listLocalFiles, toPosix, type LocalFile } from '../../src/plans/local-files.js'
-import { statKey } from '../../src/plans/stat-key.js'
 import { rejected } from './real-keys.js'
 
 let ws: string
@@ -258,21 +249,34 @@ describe('listLocalFiles', () => {
   })
 })
 
-// `sync: changed` reads no file whose stat cache key the state knows: the key must be the file's
-// own (a link's target, for a link), and cost nothing when not asked for.
-describe('listLocalFiles: stat cache keys', () => {
-  it.each([[['dist']], [['docs/**/*.md']], [['dist/*.js', 'docs']], [['links']]])(
-    'gives each file of %j the key of what it reads',
-    async include => {
-      const files = await listLocalFiles({ include, exclude: [] }, ws, () => undefined, true)
-      expect(files.length).toBeGreaterThan(0)
-      for (const f of files) expect(f.stat).toBe(statKey(statSync(f.path)))
-    }
-  )
+// Hashing starts on what the walk reports while it goes on: it must report exactly the files the
+// upload keeps (a glob's unselected files or an excluded node_modules hashed for nothing would
+// cost as much as the rest).
+describe('listLocalFiles: files told as found', () => {
+  async function told(include: string[], exclude: string[] = []) {
+    const seen: string[] = []
+    const files = await listLocalFiles(
+      { include, exclude },
+      ws,
+      () => undefined,
+      abs => seen.push(abs)
+    )
+    return { seen: [...seen].sort(), paths: files.map(f => f.path).sort() }
+  }
 
-  it('gives none unless asked', async () => {
-    const files = await listLocalFiles({ include: ['dist'], exclude: [] }, ws, () => undefined)
-    expect(files.every(f => f.stat === undefined)).toBe(true)
+  it.each([
+    [['dist'], []],
+    [['dist'], ['*.map', 'assets']],
+    [['dist'], ['dist/.well-known']],
+    [['docs/**/*.md'], []],
+    [['do*s'], ['b.md']],
+    [['dist/*.js', 'docs'], []],
+    [['docs/guide/b.md'], []],
+    [['links'], []]
+  ])('tells of exactly the files kept: %j without %j', async (include, exclude) => {
+    const { seen, paths } = await told(include, exclude)
+    expect(paths.length).toBeGreaterThan(0)
+    expect(seen).toEqual(paths)
   })
 })
 

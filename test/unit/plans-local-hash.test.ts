@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { hashFile, hashLocalFiles, hashOnThread, SourceHashes } from '../../src/plans/local-hash.js'
+import { hashFile, hashLocalFiles, hashOnThread, LocalHasher } from '../../src/plans/local-hash.js'
 
 const MiB = 1024 * 1024
 let dir: string
@@ -82,7 +82,7 @@ describe('hashLocalFiles', () => {
   })
 })
 
-describe('SourceHashes', () => {
+describe('LocalHasher', () => {
   const many = (prefix: string, count: number) =>
     Array.from({ length: count }, (_, i) => {
       const data = Buffer.from(`${prefix} ${i}\n`)
@@ -94,40 +94,47 @@ describe('SourceHashes', () => {
       }
     })
 
-  it('reads nothing until asked, then only the files named, each once per run', async () => {
-    let clock = 1000
-    const hashes = new SourceHashes(() => clock)
-    expect(hashes.readFrom).toBeUndefined()
-    const files = many('s', 4)
-    clock = 2000
-    const first = await hashes.of(files.slice(0, 2))
-    expect(hashes.readFrom).toBe(2000)
-    expect(first.get('s/0')).toBe(files[0].want)
-    expect(first.has('s/2')).toBe(false)
-    // Changed on disk after it was hashed: a second request (another server) reuses the digest.
-    writeFileSync(files[0].path, 'changed')
-    clock = 3000
-    const second = await hashes.of(files)
-    expect(second.get('s/0')).toBe(files[0].want)
-    expect(second.get('s/3')).toBe(files[3].want)
-    // The earliest read bounds every read, for the stat cache keys.
-    expect(hashes.readFrom).toBe(2000)
+  it('hands files to a second thread as they are found, once there are enough', async () => {
+    const files = many('s', 30)
+    const hasher = new LocalHasher(10)
+    for (const f of files.slice(0, 9)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(false)
+    for (const f of files.slice(9)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    const hashes = await hasher.hashes(files)
+    expect(hasher.answeredByThread).toBe(true)
+    expect(hashes.size).toBe(30)
+    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
   })
 
-  it('asks for nothing: no file read, no time taken', async () => {
-    const hashes = new SourceHashes()
-    expect((await hashes.of([])).size).toBe(0)
-    expect(hashes.readFrom).toBeUndefined()
+  it('hashes here when too few files were found for a thread', async () => {
+    const files = many('h', 5)
+    const hasher = new LocalHasher(10)
+    for (const f of files) hasher.add(f.path)
+    expect(hasher.threaded).toBe(false)
+    const hashes = await hasher.hashes(files)
+    expect(hasher.answeredByThread).toBe(false)
+    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
   })
 
-  it('rejects when a file cannot be read, and keeps that failure for the run', async () => {
-    const hashes = new SourceHashes()
-    const files = [...many('g', 2), { path: path.join(dir, 'gone'), rel: 'gone', size: 1 }]
-    const failed = hashes.of(files)
-    await expect(failed).rejects.toThrow(/ENOENT.*gone/)
-    expect(hashes.failure).toBe(await failed.catch((err: unknown) => err))
-    // A later request still works for files that can be read.
-    const ok = many('k', 1)
-    expect((await hashes.of(ok)).get('k/0')).toBe(ok[0].want)
+  it('rejects when a file kept cannot be read, on the thread too', async () => {
+    const files = [
+      ...many('g', 12),
+      { path: path.join(dir, 'gone'), rel: 'gone', size: 1, want: '' }
+    ]
+    const hasher = new LocalHasher(10)
+    for (const f of files) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    await expect(hasher.hashes(files)).rejects.toThrow(/ENOENT.*gone/)
+  })
+
+  it('stops a thread still hashing when the walk fails', async () => {
+    const hasher = new LocalHasher(2)
+    for (const f of many('x', 3)) hasher.add(f.path)
+    expect(hasher.threaded).toBe(true)
+    hasher.stop()
+    // A stopped thread gives no answer: whatever asks anyway gets the files hashed here.
+    const files = many('y', 2)
+    expect((await hasher.hashes(files)).get('y/1')).toBe(files[1].want)
   })
 })

@@ -24,31 +24,6 @@ describe('serializeState / parseState (version 2)', () => {
     expect(parseState(text)).toEqual(original)
   })
 
-  it('keeps stat cache keys beside the rows, which stay as older releases read them', () => {
-    const original = state({
-      kept: { ...entry, stat: '1kx:21i3v9:mintntmv:mintntmv' },
-      none: { sha256: SHA_B, size: 3, mtime: MTIME }
-    })
-    const text = serializeState(original)
-    const data = JSON.parse(text) as { files: unknown[][]; stat: unknown[] }
-    expect(data.files.every(row => row.length === 4)).toBe(true)
-    expect(data.stat).toEqual(['1kx:21i3v9:mintntmv:mintntmv', 0])
-    expect(parseState(text)).toEqual(original)
-  })
-
-  it('ignores keys that do not line up with the rows', () => {
-    const digest = Buffer.from(SHA_A, 'hex').toString('base64')
-    const files = [
-      ['a', digest, 10, MTIME],
-      ['b', digest, 10, MTIME]
-    ]
-    const short = parseState(JSON.stringify({ version: 2, files, stat: ['k1'] }))
-    expect(short.files.get('a')?.stat).toBeUndefined()
-    const odd = parseState(JSON.stringify({ version: 2, files, stat: [5, 'k2'] }))
-    expect(odd.files.get('a')?.stat).toBeUndefined()
-    expect(odd.files.get('b')?.stat).toBe('k2')
-  })
-
   it('takes well under 100 bytes a file besides the path', () => {
     const files: Record<string, StateEntry> = {}
     for (let i = 0; i < 1000; i++) files[`d${i % 20}/f${i}.html`] = { ...entry, size: 1234 }
