@@ -116,63 +116,68 @@ function fakeSession(disk: Disk) {
   return session
 }
 
+type FakeSession = ReturnType<typeof fakeSession>
+
+/** Relays one file of `data` from /src to /dst between two fake servers, `setUp` first. */
+async function relayOne(
+  name: string,
+  data: Buffer,
+  setUp?: (from: FakeSession, to: FakeSession) => void
+) {
+  const source = new Disk()
+  const destination = new Disk()
+  source.dirs.add('/src')
+  source.files.set(`/src/${name}`, data)
+  destination.dirs.add('/dst')
+  const from = fakeSession(source)
+  const to = fakeSession(destination)
+  setUp?.(from, to)
+  const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
+  const file: RemoteFile = { path: `/src/${name}`, rel: name, size: data.length, mtime: 1 }
+  const results = await relayFiles(async () => pair, '/dst', [file], {
+    concurrency: 4,
+    retries: 0,
+    onBytes: () => undefined,
+    verifySha256: false
+  })
+  return { results, from, landed: destination.files.get(`/dst/${name}`) as Buffer }
+}
+
+/** Gives every channel of both servers reads and writes of `request` bytes. */
+function withRequestSize(request: number, ...sessions: FakeSession[]): void {
+  for (const c of sessions.flatMap(s => [...s.channels, ...s.extra])) {
+    Object.assign(c, { maxReadLen: request, maxWriteLen: request })
+  }
+}
+
 describe('relayFiles', () => {
   it('reads a big file over the lanes its source opened when admitting it', async () => {
-    const source = new Disk()
-    const destination = new Disk()
     const data = randomBytes(16 * CHUNK + 7)
-    source.dirs.add('/src')
-    source.files.set('/src/big.bin', data)
-    destination.dirs.add('/dst')
-    const from = fakeSession(source)
-    const to = fakeSession(destination)
-    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
-    const file: RemoteFile = { path: '/src/big.bin', rel: 'big.bin', size: data.length, mtime: 1 }
-    const results = await relayFiles(async () => pair, '/dst', [file], {
-      concurrency: 4,
-      retries: 0,
-      onBytes: () => undefined,
-      verifySha256: false
-    })
+    const { results, from, landed } = await relayOne('big.bin', data)
     expect(results.map(r => r.status)).toEqual(['transferred'])
-    expect(sha256(destination.files.get('/dst/big.bin') as Buffer)).toBe(sha256(data))
+    expect(sha256(landed)).toBe(sha256(data))
     // Lanes chosen before admitting would have left the extra lanes idle.
     const extraReads = from.extra.map((c: FakeChannel) => c.reads)
     expect(extraReads.every(n => n > 0)).toBe(true)
   })
 
   it('hands the destination each chunk with room for its WRITE header in front', async () => {
-    const source = new Disk()
-    const destination = new Disk()
     // OpenSSH's request size: a chunk and its room share one size class of the buffer pool.
     const request = 261_120
     const data = randomBytes(5 * request + 11)
-    source.dirs.add('/src')
-    source.files.set('/src/big.bin', data)
-    destination.dirs.add('/dst')
-    const from = fakeSession(source)
-    const to = fakeSession(destination)
     const roomy: boolean[] = []
-    for (const c of [...from.channels, ...from.extra, ...to.channels, ...to.extra]) {
-      Object.assign(c, { maxReadLen: request, maxWriteLen: request })
-    }
-    for (const c of [...to.channels, ...to.extra]) {
-      const write = c.write
-      c.write = (handle: Buffer, chunk: Buffer, position: number) => {
-        roomy.push(hasWriteHeadroom(chunk) && chunk.byteOffset >= WRITE_HEADROOM)
-        return write(handle, chunk, position)
+    const { results, landed } = await relayOne('big.bin', data, (from, to) => {
+      withRequestSize(request, from, to)
+      for (const c of [...to.channels, ...to.extra]) {
+        const write = c.write
+        c.write = (handle: Buffer, chunk: Buffer, position: number) => {
+          roomy.push(hasWriteHeadroom(chunk) && chunk.byteOffset >= WRITE_HEADROOM)
+          return write(handle, chunk, position)
+        }
       }
-    }
-    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
-    const file: RemoteFile = { path: '/src/big.bin', rel: 'big.bin', size: data.length, mtime: 1 }
-    const results = await relayFiles(async () => pair, '/dst', [file], {
-      concurrency: 4,
-      retries: 0,
-      onBytes: () => undefined,
-      verifySha256: false
     })
     expect(results.map(r => r.status)).toEqual(['transferred'])
-    expect(sha256(destination.files.get('/dst/big.bin') as Buffer)).toBe(sha256(data))
+    expect(sha256(landed)).toBe(sha256(data))
     expect(roomy).toHaveLength(6)
     expect(roomy.every(Boolean)).toBe(true)
   })
@@ -180,41 +185,25 @@ describe('relayFiles', () => {
   // The WRITE of a chunk with room in front is sent from the chunk's own memory, maybe later
   // (when the channel's window opens): the pool must not hand that memory out meanwhile.
   it('keeps a one-request chunk out of the pool until its in-place WRITE is answered', async () => {
-    const source = new Disk()
-    const destination = new Disk()
-    const request = 400_000
     const data = randomBytes(300_000)
-    source.dirs.add('/src')
-    source.files.set('/src/one.bin', data)
-    destination.dirs.add('/dst')
-    const from = fakeSession(source)
-    const to = fakeSession(destination)
-    for (const c of [...from.channels, ...from.extra, ...to.channels, ...to.extra]) {
-      Object.assign(c, { maxReadLen: request, maxWriteLen: request })
-    }
     const handedOut: boolean[] = []
-    for (const c of [...to.channels, ...to.extra]) {
-      const write = c.write
-      c.write = (handle: Buffer, chunk: Buffer, position: number) => {
-        const inPlace = hasWriteHeadroom(chunk)
-        return write(handle, chunk, position).then(async () => {
-          // The answer comes a while after the request (and behind the close sent after it).
-          await new Promise(resolve => setImmediate(resolve))
-          const other = buffers.take(chunk.length, WRITE_HEADROOM)
-          if (inPlace) handedOut.push(other.buffer === chunk.buffer)
-        })
+    const { results, landed } = await relayOne('one.bin', data, (from, to) => {
+      withRequestSize(400_000, from, to)
+      for (const c of [...to.channels, ...to.extra]) {
+        const write = c.write
+        c.write = (handle: Buffer, chunk: Buffer, position: number) => {
+          const inPlace = hasWriteHeadroom(chunk)
+          return write(handle, chunk, position).then(async () => {
+            // The answer comes a while after the request (and behind the close sent after it).
+            await new Promise(resolve => setImmediate(resolve))
+            const other = buffers.take(chunk.length, WRITE_HEADROOM)
+            if (inPlace) handedOut.push(other.buffer === chunk.buffer)
+          })
+        }
       }
-    }
-    const pair = new RelayPair(from as unknown as SftpSession, to as unknown as SftpSession)
-    const file: RemoteFile = { path: '/src/one.bin', rel: 'one.bin', size: data.length, mtime: 1 }
-    const results = await relayFiles(async () => pair, '/dst', [file], {
-      concurrency: 4,
-      retries: 0,
-      onBytes: () => undefined,
-      verifySha256: false
     })
     expect(results.map(r => [r.status, r.error])).toEqual([['transferred', undefined]])
-    expect(sha256(destination.files.get('/dst/one.bin') as Buffer)).toBe(sha256(data))
+    expect(sha256(landed)).toBe(sha256(data))
     expect(handedOut).toEqual([false])
   })
 

@@ -40,6 +40,27 @@ function loadSftp(patched: boolean): new (client: unknown, chanInfo: unknown) =>
   return (require(file) as { SFTP: new (client: unknown, chanInfo: unknown) => FakeSftp }).SFTP
 }
 
+/** An SFTP client channel (patched or as installed) over `protocol`, ssh2's SSH layer. */
+function sftpOn<T>(patched: boolean, protocol: object, window = 2 ** 21): T {
+  const SFTP = loadSftp(patched) as unknown as new (client: unknown, chanInfo: unknown) => T
+  return new SFTP(
+    { _protocol: protocol },
+    {
+      type: 'sftp',
+      incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+      outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
+    }
+  )
+}
+
+/** A client past the version exchange, whose requests go nowhere. */
+function versionedClient<T extends { push(data: Buffer): void }>(patched: boolean): T {
+  const sftp = sftpOn<T>(patched, { channelData: () => undefined })
+  // SSH_FXP_VERSION 3, no extensions.
+  sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
+  return sftp
+}
+
 interface FakeSftp {
   outgoing: { window: number }
   _chunkcb?: () => void
@@ -367,21 +388,13 @@ describe('ssh2 patch: reused SFTP write request buffer', () => {
   const handle = Buffer.from('h1')
   /** An SFTP client channel whose SSH layer records what it is given. */
   function channel(patched: boolean, window: number) {
-    const SFTP = loadSftp(patched)
     const sent: Array<{ data: Buffer; buffer: ArrayBufferLike }> = []
     const protocol = {
       // ssh2's channelData copies the data into an SSH packet before returning.
       channelData: (_id: number, data: Buffer) =>
         void sent.push({ data: Buffer.from(data), buffer: data.buffer })
     }
-    const sftp = new SFTP(
-      { _protocol: protocol },
-      {
-        type: 'sftp',
-        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
-        outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
-      }
-    )
+    const sftp = sftpOn<FakeSftp>(patched, protocol, window)
     return { sftp, sent }
   }
   /** The data of the WRITE requests in what was sent, in order. */
@@ -447,18 +460,7 @@ describe('ssh2 patch: reused SFTP response reassembly buffer', () => {
     open(path: string, flags: string, cb: (err: Error | undefined, handle: Buffer) => void): void
   }
   function client(patched: boolean): ReadingSftp {
-    const SFTP = loadSftp(patched) as unknown as new (c: unknown, i: unknown) => ReadingSftp
-    const sftp = new SFTP(
-      { _protocol: { channelData: () => undefined } },
-      {
-        type: 'sftp',
-        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
-        outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' }
-      }
-    )
-    // SSH_FXP_VERSION 3, no extensions.
-    sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
-    return sftp
+    return versionedClient<ReadingSftp>(patched)
   }
   /** An SFTP packet of `type` for request `id`, with `body` as its one string. */
   function response(type: number, id: number, body: Buffer): Buffer {
@@ -558,7 +560,6 @@ describe('ssh2 patch: SFTP write request built in the room before the data', () 
     writeInPlace?(handle: Buffer, buf: Buffer, pos: number, cb: () => void): void
   }
   function channel(patched: boolean, window: number) {
-    const SFTP = loadSftp(patched)
     const sent: Array<{ data: Buffer; buffer: ArrayBufferLike; byteOffset: number }> = []
     const protocol = {
       channelData: (_id: number, data: Buffer) =>
@@ -568,14 +569,7 @@ describe('ssh2 patch: SFTP write request built in the room before the data', () 
           byteOffset: data.byteOffset
         })
     }
-    const sftp = new SFTP(
-      { _protocol: protocol },
-      {
-        type: 'sftp',
-        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
-        outgoing: { id: 7, window, packetSize: 32768, state: 'open' }
-      }
-    ) as InPlaceSftp
+    const sftp = sftpOn<InPlaceSftp>(patched, protocol, window)
     return { sftp, sent }
   }
   /** Each WRITE request in what was sent: its offset and data. */
@@ -694,18 +688,7 @@ describe('ssh2 patch: SFTP read answer put together where its data belongs', () 
     readInPlace?(h: Buffer, buf: Buffer, pos: number, cb: ReadCb): void
   }
   function client(patched: boolean): ReadingSftp {
-    const SFTP = loadSftp(patched) as unknown as new (c: unknown, i: unknown) => ReadingSftp
-    const sftp = new SFTP(
-      { _protocol: { channelData: () => undefined } },
-      {
-        type: 'sftp',
-        incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
-        outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' }
-      }
-    )
-    // SSH_FXP_VERSION 3, no extensions.
-    sftp.push(Buffer.from([0, 0, 0, 5, 2, 0, 0, 0, 3]))
-    return sftp
+    return versionedClient<ReadingSftp>(patched)
   }
   /** A DATA answer to request `id` claiming `claimed` bytes (its true length by default). */
   function dataAnswer(id: number, body: Buffer, claimed = body.length): Buffer {
