@@ -8,7 +8,7 @@ import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import { LocalHasher } from '../plans/local-hash.js'
-import { listLocalFiles, type LocalFile } from '../plans/local-files.js'
+import { listLocalFiles, sizeUnsized, type LocalFile } from '../plans/local-files.js'
 import type { Op } from '../plans/sync.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
@@ -43,12 +43,19 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
       settings.source,
       settings.workspace,
       warn,
-      hasher?.add
+      hasher?.add,
+      hasher !== undefined
     ).catch((err: unknown) => {
       hasher?.stop()
       throw err
     })
-    core.info(`${files.length} files, ${formatBytes(sumSizes(files))}.`)
+    // Only a second thread reading every file is worth leaving the sizes to.
+    if (!hasher?.threaded) sizeUnsized(files)
+    core.info(
+      hasher?.threaded
+        ? `${files.length} files (read, sized and hashed on a second thread meanwhile).`
+        : `${files.length} files, ${formatBytes(sumSizes(files))}.`
+    )
     sizeHeapFor(files.length)
     return hasher ? { files, hashes: hasher.hashes(files) } : { files }
   })
@@ -57,7 +64,8 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
     () => undefined,
     (err: unknown) => err
   )
-  const progress = new Progress(sumSizes(source.files) * settings.servers.length)
+  // Sizes may come with the hashes: the total is asked for only once bytes move.
+  const progress = new Progress(() => sumSizes(source.files) * settings.servers.length)
   const fanOut = settings.servers.length > 1
   if (settings.release) {
     report.releasePath = releaseDir(settings.target, settings.release.id)

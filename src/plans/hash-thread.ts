@@ -11,7 +11,8 @@ const BATCH = 512
 /**
  * The hashing thread, as a script (the bundle is one file, so there is no separate module to
  * start it from). It hashes the paths in the order they come, exactly as hashSmallFile and a
- * stream would. A file that cannot be read is noted and the rest still hashed: a path may come
+ * stream would, and counts the bytes it hashed: that is the file's size, so the walk need not stat
+ * it. A file that cannot be read is noted and the rest still hashed: a path may come
  * from a walk before it is known whether the upload keeps it. `null` ends the list; the thread
  * then posts every digest in one buffer, with the failures, and ends.
  */
@@ -21,6 +22,7 @@ const fs = require('node:fs')
 const crypto = require('node:crypto')
 const buffer = Buffer.allocUnsafe(workerData.readWholeMax)
 const parts = []
+const sizes = []
 const failures = []
 let index = 0
 function hashInto(path, out, at) {
@@ -29,13 +31,15 @@ function hashInto(path, out, at) {
     const first = fs.readSync(fd, buffer, 0, buffer.length, null)
     if (first < buffer.length && crypto.hash) {
       crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(out, at)
-      return
+      return first
     }
     const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+    let size = first
+    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) {
       hash.update(buffer.subarray(0, n))
     }
     hash.digest().copy(out, at)
+    return size
   } finally {
     fs.closeSync(fd)
   }
@@ -48,15 +52,17 @@ parentPort.on('message', paths => {
       digests.set(part, at)
       at += part.length
     }
-    parentPort.postMessage({ digests, failures }, [digests.buffer])
+    const lengths = Float64Array.from(sizes)
+    parentPort.postMessage({ digests, sizes: lengths, failures }, [digests.buffer, lengths.buffer])
     parentPort.close()
     return
   }
   const out = Buffer.alloc(32 * paths.length)
   for (let i = 0; i < paths.length; i++, index++) {
     try {
-      hashInto(paths[i], out, 32 * i)
+      sizes[index] = hashInto(paths[i], out, 32 * i)
     } catch (err) {
+      sizes[index] = -1
       failures.push({ index, message: String(err && err.message), code: err && err.code })
     }
   }
@@ -67,6 +73,8 @@ parentPort.on('message', paths => {
 /** What the hashing thread posts. */
 interface WorkerAnswer {
   digests: Uint8Array
+  /** Bytes hashed, by the index a path was added at. */
+  sizes: Float64Array
   failures: Array<{ index: number; message: string; code?: string }>
 }
 
@@ -111,7 +119,8 @@ export class HashThread {
   }
 
   /**
-   * SHA-256 (hex) of each of `files`, every one of which must have been added, by path. Rejects
+   * SHA-256 (hex) of each of `files`, every one of which must have been added, by path; each
+   * file's `size` becomes the number of bytes hashed. Rejects
    * with the first of them (in their order) that could not be read; resolves undefined when the
    * thread gave no answer, or a file was never added.
    */
@@ -136,6 +145,7 @@ export class HashThread {
         throw err
       }
       hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32))
+      f.size = answer.sizes[i]
     }
     return hashes
   }

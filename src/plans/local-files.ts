@@ -15,7 +15,16 @@ export interface LocalFile {
   path: string
   /** Path below the target directory, POSIX separators. */
   rel: string
+  /** UNSIZED until sizeUnsized() or the hashing (LocalHasher) tells it, for a walk without sizes. */
   size: number
+}
+
+/** The size of a file a walk found but did not stat (see listLocalFiles' `sizeLater`). */
+export const UNSIZED = -1
+
+/** Stats every file still UNSIZED. */
+export function sizeUnsized(files: LocalFile[]): void {
+  for (const f of files) if (f.size === UNSIZED) f.size = statSync(f.path).size
 }
 
 /**
@@ -54,7 +63,13 @@ export async function listLocalFiles(
    * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
    * twice, or the listing fail after it): hashing can start while the walk goes on.
    */
-  onFound?: (abs: string) => void
+  onFound?: (abs: string) => void,
+  /**
+   * Leave the files a walk finds UNSIZED: a second thread that reads every file for its hash
+   * tells their sizes instead (50,000 stat calls and their Stats objects took 0.35 s of this
+   * thread, most of the walk).
+   */
+  sizeLater = false
 ): Promise<LocalFile[]> {
   const excluded = makeSourceExcluder(spec.exclude)
   // Without `!` lines every file is kept: no workspace path to work out for each of them.
@@ -63,7 +78,13 @@ export async function listLocalFiles(
   const byRel = new Map<string, LocalFile>()
   for (const pattern of spec.include) {
     const tell = onFound && ((f: Found) => isKept(f) && onFound(f.path))
-    const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell)
+    const { files: matches, escapes } = await expandPattern(
+      pattern,
+      workspace,
+      warn,
+      tell,
+      sizeLater
+    )
     const kept = matches.filter(isKept)
     const leaving = escapes.filter(isKept)
     if (leaving.length > 0) {
@@ -94,12 +115,13 @@ async function expandPattern(
   pattern: string,
   workspace: string,
   warn: (message: string) => void,
-  onFound?: (file: Found) => void
+  onFound?: (file: Found) => void,
+  sizeLater = false
 ): Promise<Expanded> {
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound, sizeLater }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
     if (info?.isFile()) found(ctx, { path: root, rel: path.basename(root), size: info.size })
@@ -127,6 +149,7 @@ interface WalkContext {
   files: Found[]
   escapes: Escape[]
   onFound?: (file: Found) => void
+  sizeLater: boolean
 }
 
 function found(ctx: WalkContext, file: Found): void {
@@ -145,8 +168,9 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) found(ctx, { path: abs, rel, size: statSync(abs).size })
-    else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
+    else if (entry.isFile()) {
+      found(ctx, { path: abs, rel, size: ctx.sizeLater ? UNSIZED : statSync(abs).size })
+    } else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
 

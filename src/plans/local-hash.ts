@@ -2,7 +2,7 @@ import { createHash, hash as oneShot } from 'node:crypto'
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import pLimit from 'p-limit'
 import { HashThread } from './hash-thread.js'
-import type { LocalFile } from './local-files.js'
+import { sizeUnsized, type LocalFile } from './local-files.js'
 
 /** Big files hashed at once: the disk is faster than the network. */
 const HASH_CONCURRENCY = 8
@@ -88,7 +88,10 @@ export class LocalHasher {
     return this.thread !== undefined
   }
 
-  /** SHA-256 (hex) of each of `files`, all of them found through add(). */
+  /**
+   * SHA-256 (hex) of each of `files`, all of them found through add(). A file the walk did not
+   * size has its size once this resolves: the bytes the second thread hashed, else its stat.
+   */
   async hashes(files: LocalFile[]): Promise<Map<string, string>> {
     this.found = []
     const hashed = await this.thread?.finish(files)
@@ -106,6 +109,7 @@ export class LocalHasher {
 }
 
 async function hashHere(files: LocalFile[]): Promise<Map<string, string>> {
+  sizeUnsized(files)
   const hashes = new Map<string, string>()
   const limit = pLimit(HASH_CONCURRENCY)
   const big: Array<Promise<void>> = []

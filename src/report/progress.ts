@@ -6,8 +6,11 @@ export class Progress {
   private lastLog: number
   private readonly started: number
 
+  private total: number | undefined
+
   constructor(
-    private readonly total: number,
+    /** Bytes to move, or how to count them once the first bytes moved. */
+    private readonly totalOf: number | (() => number),
     private readonly intervalMs = 5000,
     private readonly now: () => number = Date.now
   ) {
@@ -25,11 +28,12 @@ export class Progress {
   }
 
   line(t: number): string {
+    const total = (this.total ??= typeof this.totalOf === 'number' ? this.totalOf : this.totalOf())
     const seconds = Math.max((t - this.started) / 1000, 0.001)
     const rate = this.done / seconds
-    const left = rate > 0 ? (this.total - this.done) / rate : 0
-    const pct = this.total > 0 ? Math.floor((this.done / this.total) * 100) : 100
-    return `${formatBytes(this.done)} of ${formatBytes(this.total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`
+    const left = rate > 0 ? (total - this.done) / rate : 0
+    const pct = total > 0 ? Math.floor((this.done / total) * 100) : 100
+    return `${formatBytes(this.done)} of ${formatBytes(total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`
   }
 }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { runAction } from '../support/action.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
+import { WORKER_MIN_FILES } from '../../src/plans/local-hash.js'
 
 const STATE = '.pinned-sftp-state.json'
 
@@ -116,4 +117,69 @@ describe('the sync state file (bundle of src/, against OpenSSH)', () => {
     }
     expect(state.files).toHaveLength(50)
   })
+})
+
+// From WORKER_MIN_FILES on, a second thread reads and hashes the source, and the sizes the plan
+// and the report use are the bytes it hashed: the walk stats no file.
+describe('sync: changed with the source hashed on a second thread', () => {
+  const FILES = WORKER_MIN_FILES + 100
+  let sshd: Sshd
+  let workspace: string
+  let remote: string
+
+  beforeAll(async () => {
+    sshd = await startSshd({ hostKeyTypes: ['ed25519'] })
+    workspace = makeTempDir('state-many-ws-')
+    remote = makeTempDir('state-many-remote-')
+    for (let d = 0; d < 20; d++)
+      mkdirSync(path.join(workspace, 'site', `d${d}`), { recursive: true })
+    for (let i = 0; i < FILES; i++) {
+      writeFileSync(path.join(workspace, 'site', `d${i % 20}`, `f${i}.txt`), 'x'.repeat(i % 97))
+    }
+  })
+  afterAll(async () => {
+    await sshd?.stop()
+    removeTempDir(workspace)
+    removeTempDir(remote)
+  })
+
+  const deploy = () =>
+    runAction(
+      {
+        host: '127.0.0.1',
+        port: String(sshd.port),
+        username: sshd.username,
+        fingerprint: sshd.hostKeys[0].sha256,
+        'private-key': sshd.clientKey.privatePem,
+        source: 'site',
+        target: path.join(remote, 'www'),
+        sync: 'changed'
+      },
+      { workspace, timeoutMs: 240_000 }
+    )
+
+  test('sends every byte once, then only what changed, by its size too', async () => {
+    let bytes = 0
+    for (let i = 0; i < FILES; i++) bytes += i % 97
+    const first = await deploy()
+    expect(first.errors).toEqual([])
+    expect(first.stdout).toContain('hashed on a second thread')
+    expect(first.outputs.files).toBe(String(FILES))
+    expect(first.outputs.bytes).toBe(String(bytes))
+    expect(statSync(path.join(remote, 'www', 'd3', 'f3.txt')).size).toBe(3)
+
+    const again = await deploy()
+    expect(again.errors).toEqual([])
+    expect(again.outputs.files).toBe('0')
+    expect(again.outputs.skipped).toBe(String(FILES))
+
+    writeFileSync(path.join(workspace, 'site', 'd5', 'f5.txt'), 'longer than before\n')
+    const edited = await deploy()
+    expect(edited.errors).toEqual([])
+    expect(edited.outputs.files).toBe('1')
+    expect(edited.outputs.bytes).toBe('19')
+    expect(readFileSync(path.join(remote, 'www', 'd5', 'f5.txt'), 'utf8')).toBe(
+      'longer than before\n'
+    )
+  }, 300_000)
 })

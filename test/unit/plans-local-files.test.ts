@@ -2,7 +2,13 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
-import { listLocalFiles, toPosix, type LocalFile } from '../../src/plans/local-files.js'
+import {
+  listLocalFiles,
+  sizeUnsized,
+  toPosix,
+  UNSIZED,
+  type LocalFile
+} from '../../src/plans/local-files.js'
 import { rejected } from './real-keys.js'
 
 let ws: string
@@ -277,6 +283,28 @@ describe('listLocalFiles: files told as found', () => {
     const { seen, paths } = await told(include, exclude)
     expect(paths.length).toBeGreaterThan(0)
     expect(seen).toEqual(paths)
+  })
+})
+
+// A second thread reading every file for its hash tells the sizes: the walk leaves them out.
+describe('listLocalFiles: sizes left to the hashing', () => {
+  it('leaves walked files unsized, and sizeUnsized stats them', async () => {
+    const files = await listLocalFiles(
+      { include: ['dist', 'links', 'README.md'], exclude: [] },
+      ws,
+      () => undefined,
+      undefined,
+      true
+    )
+    const size = (rel: string) => files.find(f => f.rel === rel)?.size
+    expect(size('assets/logo.png')).toBe(UNSIZED)
+    // A followed link and a file named on its own were stat'ed on the way: they keep their size.
+    expect(size('to-file')).toBe(7)
+    expect(size('README.md')).toBe(7)
+    sizeUnsized(files)
+    expect(size('assets/logo.png')).toBe(4)
+    expect(size('index.html')).toBe(13)
+    expect(files.every(f => f.size >= 0)).toBe(true)
   })
 })
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { UNSIZED } from '../../src/plans/local-files.js'
 import { hashFile, hashLocalFiles, hashOnThread, LocalHasher } from '../../src/plans/local-hash.js'
 
 const MiB = 1024 * 1024
@@ -115,6 +116,36 @@ describe('LocalHasher', () => {
     const hashes = await hasher.hashes(files)
     expect(hasher.answeredByThread).toBe(false)
     for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+  })
+
+  // The walk leaves sizes to the hashing when a thread reads every file anyway.
+  it.each([
+    ['the second thread', 10],
+    ['this thread', 100]
+  ])('gives unsized files the size %s hashed', async (_, threadFrom) => {
+    const files = many('z', 20).map((f, i) => ({
+      ...f,
+      size: i % 2 ? UNSIZED : f.size,
+      want: f.want,
+      length: f.size
+    }))
+    const hasher = new LocalHasher(threadFrom)
+    for (const f of files) hasher.add(f.path)
+    const hashes = await hasher.hashes(files)
+    for (const f of files) {
+      expect(f.size).toBe(f.length)
+      expect(hashes.get(f.rel)).toBe(f.want)
+    }
+  })
+
+  it('sizes a file by what was hashed, not what the walk saw', async () => {
+    const data = randomBytes(MiB + 7)
+    const file = put('grew', data)
+    const files = [{ path: file, rel: 'grew', size: 3 }, ...many('w', 12)]
+    const hasher = new LocalHasher(10)
+    for (const f of files) hasher.add(f.path)
+    expect((await hasher.hashes(files)).get('grew')).toBe(sha(data))
+    expect(files[0].size).toBe(MiB + 7)
   })
 
   it('rejects when a file kept cannot be read, on the thread too', async () => {
