@@ -1,5 +1,5 @@
 import type { SftpChannel } from '../../src/engine/sftp.js'
-import { writeSmallFileAtomically } from '../../src/engine/small-files.js'
+import { readSmallFile, writeSmallFileAtomically } from '../../src/engine/small-files.js'
 
 /** Lets every queued promise callback run. */
 const settle = () => new Promise<void>(r => setImmediate(r))
@@ -78,5 +78,131 @@ describe('writeSmallFileAtomically', () => {
     }
     expect(String(await done)).toMatch(/holds 3 bytes/)
     expect(fake.sent).not.toContain('rename')
+  })
+})
+
+/**
+ * A server holding one file whose content may change after its size was asked (`later`); reads
+ * are answered only on answerAll, so the test sees what was sent together.
+ */
+class ReadChannel {
+  readonly sent: string[] = []
+  readonly maxReadLen = 4
+  private readonly held: Array<() => void> = []
+  processesInOrder = true
+  constructor(
+    private content: Buffer,
+    private readonly later?: Buffer,
+    /** Answers at most this many bytes per read, as some servers do. */
+    private readonly split = Infinity
+  ) {}
+
+  private hold<T>(what: string, value: () => T): Promise<T> {
+    this.sent.push(what)
+    return new Promise<T>(resolve => this.held.push(() => resolve(value())))
+  }
+
+  async answerUntil(done: Promise<unknown>): Promise<void> {
+    let finished = false
+    void done.finally(() => (finished = true)).catch(() => undefined)
+    while (!finished) {
+      await settle()
+      this.held.splice(0).forEach(answer => answer())
+    }
+  }
+
+  /** Answers round by round; what was sent in each round, until `done` settles. */
+  async rounds(done: Promise<unknown>): Promise<string[][]> {
+    const rounds: string[][] = []
+    let finished = false
+    void done.finally(() => (finished = true)).catch(() => undefined)
+    let seen = 0
+    while (!finished) {
+      await settle()
+      if (this.sent.length > seen) rounds.push(this.sent.slice(seen))
+      seen = this.sent.length
+      this.held.splice(0).forEach(answer => answer())
+    }
+    return rounds
+  }
+
+  open = () => this.hold('open', () => Buffer.from('h'))
+  fstat = () =>
+    this.hold('fstat', () => {
+      const size = this.content.length
+      if (this.later) this.content = this.later
+      return { size }
+    })
+  read = (_h: Buffer, into: Buffer, length: number, position: number) =>
+    this.hold(`read ${position}`, () => {
+      const piece = this.content.subarray(position, position + Math.min(length, this.split))
+      piece.copy(into)
+      return piece.length
+    })
+  close = () => this.hold('close', () => undefined)
+}
+
+describe('readSmallFile', () => {
+  const read = async (fake: ReadChannel, max?: number) => {
+    const done = readSmallFile(fake as unknown as SftpChannel, '/t/state', max)
+    await fake.answerUntil(done)
+    return done
+  }
+
+  // Sizes around the read length: the read past the end must prove the end however they fall.
+  it.each([0, 1, 3, 4, 5, 8, 13])('reads a %i-byte file whole', async size => {
+    const text = 'abcdefghijklmnopq'.slice(0, size)
+    expect(await read(new ReadChannel(Buffer.from(text)))).toBe(text)
+  })
+
+  it('sends every read together once the size is known, one of them past the end', async () => {
+    const fake = new ReadChannel(Buffer.from('0123456789'))
+    const done = readSmallFile(fake as unknown as SftpChannel, '/t/state')
+    expect(await fake.rounds(done)).toEqual([
+      ['open'],
+      ['fstat'],
+      // The last read's 4 bytes reach past byte 10: its short answer is the end.
+      ['read 0', 'read 4', 'read 8'],
+      ['close']
+    ])
+    expect(await done).toBe('0123456789')
+  })
+
+  it('reads on to the end of a file that grew since its size was asked', async () => {
+    const fake = new ReadChannel(Buffer.from('short'), Buffer.from('short, then longer'))
+    expect(await read(fake)).toBe('short, then longer')
+  })
+
+  it('ends a file that shrank at its first short answer', async () => {
+    const fake = new ReadChannel(Buffer.from('a longer text'), Buffer.from('a long'))
+    expect(await read(fake)).toBe('a long')
+  })
+
+  it.each([true, false])(
+    'asks again for what a server answered short (in order: %s)',
+    async inOrder => {
+      const fake = new ReadChannel(Buffer.from('split into twos'), undefined, 2)
+      fake.processesInOrder = inOrder
+      expect(await read(fake)).toBe('split into twos')
+    }
+  )
+
+  it('asks past a short last answer on a server that may split reads', async () => {
+    const fake = new ReadChannel(Buffer.from('0123456789'))
+    fake.processesInOrder = false
+    const done = readSmallFile(fake as unknown as SftpChannel, '/t/state')
+    expect((await fake.rounds(done)).slice(2)).toEqual([
+      ['read 0', 'read 4', 'read 8'],
+      ['read 10'],
+      ['close']
+    ])
+    expect(await done).toBe('0123456789')
+  })
+
+  it.each([
+    ['listed', Buffer.from('x'.repeat(12)), undefined],
+    ['grown', Buffer.from('x'.repeat(9)), Buffer.from('x'.repeat(30))]
+  ])('refuses a file larger than the limit (%s)', async (_, content, later) => {
+    await expect(read(new ReadChannel(content, later), 10)).rejects.toThrow(/larger than 10 bytes/)
   })
 })
