@@ -5,10 +5,13 @@ import { newRunToken, tempNameFor } from './temp-names.js'
 
 /**
  * Reads a small remote file whole (state files, checksum sidecars); refuses big ones. Its size is
- * asked first, then every read goes out at once, the last one a byte past that size to prove the
- * end: a 50,000-file sync state (3.5 MB) took 16 round trips one after another, each queued
- * behind the target's listing on the same channel, and was what the plan waited for last. A file
- * that grew since is read on to its end; one that shrank ends at its first short answer.
+ * asked with the first read, so a file that read holds costs one round trip; the rest of a bigger
+ * one is then asked for all at once, the last read reaching a byte past that size: a
+ * 50,000-file sync state (3.5 MB) took 16 round trips one after another, each queued behind the
+ * target's listing on the same channel, and was what the plan waited for last. A short answer
+ * that reaches the size is the end (the file is open, and the action replaces such files by
+ * renaming, never in place); a file that grew since is read on to its end, one that shrank ends
+ * at its first short answer.
  */
 export async function readSmallFile(
   channel: SftpChannel,
@@ -17,27 +20,39 @@ export async function readSmallFile(
 ): Promise<string> {
   const handle = await channel.open(remotePath, 'r')
   try {
-    const { size } = await channel.fstat(handle)
-    if (size > maxBytes) throw tooLarge(remotePath, maxBytes)
+    const sized = channel.fstat(handle).then(
+      info => info.size,
+      () => undefined
+    )
+    const first = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1))
+    const got = await channel.read(handle, first, first.length, 0)
+    const size = await sized
+    if (size !== undefined && size > maxBytes) throw tooLarge(remotePath, maxBytes)
+    if (got === 0 || (size !== undefined && got < first.length && got >= size)) {
+      return first.toString('utf8', 0, got)
+    }
+    if (size === undefined || got > size) {
+      return (
+        await readOn(channel, handle, first.subarray(0, got), remotePath, maxBytes)
+      ).toString()
+    }
     const buffer = Buffer.allocUnsafe(size + 1)
+    first.copy(buffer, 0, 0, got)
     const pieces: Array<{ length: number; got: Promise<number> }> = []
-    for (let at = 0; at <= size; at += channel.maxReadLen) {
+    for (let at = got; at <= size; at += channel.maxReadLen) {
       const length = Math.min(channel.maxReadLen, size + 1 - at)
-      // OpenSSH answers a read with one read(2), so the last read coming back with every byte
-      // up to the size is the end (see readWholeRemote); anything shorter is asked on. Other
-      // servers may split answers anywhere: the end is asked for.
-      const enough = channel.processesInOrder && at + length > size ? length - 1 : length
       const into = buffer.subarray(at, at + length)
+      const enough = at + length > size ? size - at : length
       pieces.push({ length, got: readInto(channel, handle, into, at, enough) })
     }
     for (const p of pieces) p.got.catch(() => undefined)
-    let total = 0
+    let total = got
     for (const p of pieces) {
-      const got = await p.got
-      total += got
-      if (got < p.length) return buffer.toString('utf8', 0, total)
+      const n = await p.got
+      total += n
+      if (n < p.length) return buffer.toString('utf8', 0, total)
     }
-    return (await readOn(channel, handle, buffer, total, remotePath, maxBytes)).toString('utf8')
+    return (await readOn(channel, handle, buffer, remotePath, maxBytes)).toString('utf8')
   } finally {
     await channel.close(handle).catch(() => undefined)
   }
@@ -62,16 +77,16 @@ async function readInto(
   return got
 }
 
-/** The file grew past the size it had: reads on, one request at a time, to its end. */
+/** Reads on from the end of `first`, one request at a time, to the file's end. */
 async function readOn(
   channel: SftpChannel,
   handle: Buffer,
   first: Buffer,
-  total: number,
   remotePath: string,
   maxBytes: number
 ): Promise<Buffer> {
   const chunks = [first]
+  let total = first.length
   for (;;) {
     if (total > maxBytes) throw tooLarge(remotePath, maxBytes)
     const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total))
