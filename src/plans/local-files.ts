@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, statSync, type Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import picomatch from 'picomatch'
@@ -16,6 +16,26 @@ export interface LocalFile {
   /** Path below the target directory, POSIX separators. */
   rel: string
   size: number
+  /**
+   * Times (seconds since the epoch) and mode from the same stat as `size`, kept for `preserve`:
+   * a second stat of every file at upload cost a system call and a Stats object each (50,000
+   * files: about half a second of CPU). Absent where a caller built the record itself.
+   */
+  mtime?: number
+  atime?: number
+  mode?: number
+}
+
+/** The record of a file the walk found, from its stat. */
+function fromStat(path: string, rel: string, info: Stats): LocalFile {
+  return {
+    path,
+    rel,
+    size: info.size,
+    mtime: info.mtimeMs / 1000,
+    atime: info.atimeMs / 1000,
+    mode: info.mode
+  }
 }
 
 /**
@@ -102,7 +122,7 @@ async function expandPattern(
   const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
-    if (info?.isFile()) found(ctx, { path: root, rel: path.basename(root), size: info.size })
+    if (info?.isFile()) found(ctx, fromStat(root, path.basename(root), info))
     else if (info?.isDirectory()) walk(root, '', ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
@@ -145,7 +165,7 @@ function walk(dir: string, prefix: string, ctx: WalkContext): void {
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
     if (entry.isDirectory()) walk(abs, rel, ctx)
-    else if (entry.isFile()) found(ctx, { path: abs, rel, size: statSync(abs).size })
+    else if (entry.isFile()) found(ctx, fromStat(abs, rel, statSync(abs)))
     else if (entry.isSymbolicLink()) followLink(abs, rel, ctx)
   }
 }
@@ -161,7 +181,7 @@ function followLink(abs: string, rel: string, ctx: WalkContext): void {
   const refusal = linkRefusal(ctx.boundary, real)
   if (refusal) return void ctx.escapes.push({ path: abs, rel, real, refusal })
   const info = statSync(real)
-  if (info.isFile()) found(ctx, { path: abs, rel, size: info.size })
+  if (info.isFile()) found(ctx, fromStat(abs, rel, info))
   else ctx.warn(skipped(abs, 'a link to a directory is not followed'))
 }
 
