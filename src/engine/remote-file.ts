@@ -128,9 +128,10 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
    * others never do, or they would wipe bytes already written through the first.
    */
-  static async open(channels: SftpChannel[], path: string, resume: boolean) {
-    const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+')
-    return new RemoteFileWriter(lanes, path, c => c.maxWriteLen, FORWARDED_BYTES_IN_FLIGHT)
+  static open(channels: SftpChannel[], path: string, resume: boolean): Promise<RemoteFileWriter> {
+    return openLanes(channels, path, resume ? 'r+' : 'w', 'r+').then(
+      lanes => new RemoteFileWriter(lanes, path, writeLength, FORWARDED_BYTES_IN_FLIGHT)
+    )
   }
 
   write(offset: number, data: Buffer): Promise<void> {
@@ -150,7 +151,7 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
     attrs?: FileAttributes,
     whole?: { size: number; clock: boolean }
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
-    const [{ channel, handle }] = this.lanesOpen
+    const { channel, handle } = this.lanesOpen[0]
     const setAttrs = () =>
       attrs
         ? channel.fsetstat(handle, attrs).then(
@@ -195,10 +196,15 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
     attrs: { mtime: number; atime: number; mode: number | undefined },
     setAttrs: () => Promise<Error | undefined>
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
-    const [attrsError] = await Promise.all([setAttrs(), this.close()])
+    // Not Promise.all: it walks an iterator, garbage for every file. The attributes' promise
+    // never rejects (a refusal is its value), so nothing is left unhandled if the close fails.
+    const settingAttrs = setAttrs()
+    await this.close()
+    const attrsError = await settingAttrs
     if (!attrsError) {
       const mode = attrs.mode === undefined ? 0 : 0o100000 | attrs.mode
-      return { ...REGULAR_FILE, size, mtime: attrs.mtime, atime: attrs.atime, mode }
+      const { mtime, atime } = attrs
+      return { isDirectory: false, isFile: true, isSymbolicLink: false, size, mtime, atime, mode }
     }
     const info = await this.lanesOpen[0].channel.stat(this.path)
     return { ...info, attrsError, writtenAt: info.mtime }
@@ -261,6 +267,10 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
   }
 }
 
+function writeLength(channel: SftpChannel): number {
+  return channel.maxWriteLen
+}
+
 /** A stat taken before `attrs` were set, as it reads once they are. */
 function withAttributes(info: RemoteStat, attrs: FileAttributes | undefined): RemoteStat {
   if (!attrs) return info
@@ -271,8 +281,6 @@ function withAttributes(info: RemoteStat, attrs: FileAttributes | undefined): Re
     mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
   }
 }
-
-const REGULAR_FILE = { isDirectory: false, isFile: true, isSymbolicLink: false }
 
 function landed(
   info: RemoteStat,
