@@ -162,10 +162,14 @@ export async function deliver(
     ? await timed(options.times, 'verify', () => checkContent(target, delivery, options))
     : (options.times?.add('verify', 0), {})
   options.release?.()
-  // On the file's own channel: renames spread over the server's sftp-server processes.
-  await timed(options.times, 'rename', () =>
-    lanes[0].replace(delivery.tempPath, delivery.finalPath)
-  )
+  // On the file's own channel: renames spread over the server's sftp-server processes. Timed
+  // here, not through timed(): a closure and a promise fewer per file.
+  const renaming = performance.now()
+  try {
+    await lanes[0].replace(delivery.tempPath, delivery.finalPath)
+  } finally {
+    options.times?.add('rename', performance.now() - renaming)
+  }
   return checked.sha256 === undefined && checked.hashMethod === undefined
     ? { mtime: landed.mtime }
     : { mtime: landed.mtime, ...checked }
