@@ -147,38 +147,55 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    * in order, skips the stat where the caller needs neither the size nor the clock from it (see
    * finishWhole).
    */
-  async finish(
+  finish(
     attrs?: FileAttributes,
     whole?: { size: number; clock: boolean }
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
+    // Dispatched without an async frame of its own: one finish per file.
+    if (!this.inOrder) return this.finishInTurn(attrs)
+    if (whole && !whole.clock && attrs?.mtime !== undefined && attrs.atime !== undefined) {
+      return this.finishWhole(whole.size, attrs, attrs.mtime, attrs.atime)
+    }
+    return this.finishTogether(attrs)
+  }
+
+  /** Each waits for the one before; the stat afterwards shows the times that stuck. */
+  private async finishInTurn(
+    attrs: FileAttributes | undefined
+  ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
     const { channel, handle } = this.lanesOpen[0]
-    const setAttrs = () =>
-      attrs
-        ? channel.fsetstat(handle, attrs).then(
-            () => undefined,
-            (err: Error) => err
-          )
-        : Promise.resolve(undefined)
-    if (!this.inOrder) {
-      // Each waits for the one before; the stat afterwards shows the times that stuck.
-      const clock = attrs ? await channel.fstat(handle) : undefined
-      const attrsError = await setAttrs()
-      const info = await channel.fstat(handle)
-      await this.close()
-      return landed(info, attrsError, clock)
-    }
-    const { mtime, atime } = attrs ?? {}
-    if (whole && !whole.clock && mtime !== undefined && atime !== undefined) {
-      return this.finishWhole(whole.size, { mtime, atime, mode: attrs?.mode }, setAttrs)
-    }
-    // The stat, the attributes and the close go out together, behind any write still in flight
-    // on the same channel, which the server answers first: for a one-chunk file, write, check,
-    // attributes and close cost a single round trip. The stat comes before the attributes, so
-    // one request reads both the size and the server's clock: every request per file is work
-    // for the server's sftp process, thousands of times over. OpenSSH sets the times it
-    // acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
-    const [info, attrsError] = await Promise.all([channel.fstat(handle), setAttrs(), this.close()])
+    const clock = attrs ? await channel.fstat(handle) : undefined
+    const attrsError = await this.setAttributes(attrs)
+    const info = await channel.fstat(handle)
+    await this.close()
+    return landed(info, attrsError, clock)
+  }
+
+  /**
+   * The stat, the attributes and the close go out together, behind any write still in flight
+   * on the same channel, which the server answers first: for a one-chunk file, write, check,
+   * attributes and close cost a single round trip. The stat comes before the attributes, so
+   * one request reads both the size and the server's clock: every request per file is work
+   * for the server's sftp process, thousands of times over. OpenSSH sets the times it
+   * acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
+   */
+  private async finishTogether(
+    attrs: FileAttributes | undefined
+  ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
+    const { channel, handle } = this.lanesOpen[0]
+    const [info, attrsError] = await Promise.all([
+      channel.fstat(handle),
+      this.setAttributes(attrs),
+      this.close()
+    ])
     return landed(attrsError ? info : withAttributes(info, attrs), attrsError, info)
+  }
+
+  /** Sets `attrs` on the first lane's handle; a refusal is the value, never a rejection. */
+  private setAttributes(attrs: FileAttributes | undefined): Promise<Error | undefined> {
+    if (!attrs) return Promise.resolve(undefined)
+    const { channel, handle } = this.lanesOpen[0]
+    return channel.fsetstat(handle, attrs).then(noError, asValue)
   }
 
   /**
@@ -193,17 +210,17 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    */
   private async finishWhole(
     size: number,
-    attrs: { mtime: number; atime: number; mode: number | undefined },
-    setAttrs: () => Promise<Error | undefined>
+    attrs: FileAttributes,
+    mtime: number,
+    atime: number
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
     // Not Promise.all: it walks an iterator, garbage for every file. The attributes' promise
     // never rejects (a refusal is its value), so nothing is left unhandled if the close fails.
-    const settingAttrs = setAttrs()
+    const settingAttrs = this.setAttributes(attrs)
     await this.close()
     const attrsError = await settingAttrs
     if (!attrsError) {
       const mode = attrs.mode === undefined ? 0 : 0o100000 | attrs.mode
-      const { mtime, atime } = attrs
       return { isDirectory: false, isFile: true, isSymbolicLink: false, size, mtime, atime, mode }
     }
     const info = await this.lanesOpen[0].channel.stat(this.path)
@@ -265,6 +282,14 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
       )
     }
   }
+}
+
+function noError(): undefined {
+  return undefined
+}
+
+function asValue(err: Error): Error {
+  return err
 }
 
 function writeLength(channel: SftpChannel): number {
