@@ -34,7 +34,7 @@ export function fileAttributes(
   }
   const mode = settings.chmod.files ?? (settings.mode ? source?.mode : undefined)
   if (mode !== undefined) attrs.mode = mode & PERMISSION_BITS
-  return Object.keys(attrs).length > 0 ? attrs : undefined
+  return attrs.mtime !== undefined || attrs.mode !== undefined ? attrs : undefined
 }
 
 /** The mode a folder the action created gets, or undefined to leave the server's default. */

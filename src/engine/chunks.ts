@@ -227,17 +227,40 @@ export class ByteBudget {
 
   constructor(readonly capacity: number = SMALL_FILE_BYTES_IN_FLIGHT) {}
 
-  async use<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+  use<T>(bytes: number, work: () => Promise<T>): Promise<T> {
     const take = Math.min(bytes, this.capacity)
     if (this.queue.length > 0 || this.used + take > this.capacity) {
-      await new Promise<void>(go => this.queue.push({ bytes: take, go }))
-    } else this.used += take
-    try {
-      return await work()
-    } finally {
+      return new Promise<void>(go => this.queue.push({ bytes: take, go })).then(() =>
+        this.run(take, work)
+      )
+    }
+    this.used += take
+    return this.run(take, work)
+  }
+
+  /** Runs `work` on `take` bytes already counted (no async frame: one use per small file). */
+  private run<T>(take: number, work: () => Promise<T>): Promise<T> {
+    const done = (): void => {
       this.used -= take
       this.wake()
     }
+    let running: Promise<T>
+    try {
+      running = work()
+    } catch (err) {
+      done()
+      return Promise.reject(err as Error)
+    }
+    return running.then(
+      value => {
+        done()
+        return value
+      },
+      (err: unknown) => {
+        done()
+        throw err
+      }
+    )
   }
 
   get inUse(): number {

@@ -34,7 +34,14 @@ export class BatchLandings implements Landings {
 
   dirs(): Set<string> {
     const dirs = new Set<string>()
-    for (const f of this.files) dirs.add(path.posix.dirname(path.posix.join(this.target, f.rel)))
+    // Once per folder, not per file (see ensureRemoteDirs).
+    const folders = new Set<string>()
+    for (const { rel } of this.files) {
+      const folder = rel.slice(0, rel.lastIndexOf('/') + 1)
+      if (folders.has(folder)) continue
+      folders.add(folder)
+      dirs.add(path.posix.dirname(path.posix.join(this.target, rel)))
+    }
     return dirs
   }
 

@@ -20,16 +20,28 @@ export interface Lane {
  * first may have reached another backend (see sameFileOnly): one that lacks the file, or holds
  * another, is dropped and the file goes on with fewer lanes.
  */
-export async function openLanes(
+export function openLanes(
   channels: SftpChannel[],
   path: string,
   firstFlags: 'r' | 'r+' | 'w',
   restFlags: 'r' | 'r+'
 ): Promise<Lane[]> {
   // Most files are small and have one lane: none of the spreading below applies, and with
-  // tens of thousands of files its arrays and promises showed up in the collector's time.
-  if (channels.length === 1)
-    return [{ channel: channels[0], handle: await channels[0].open(path, firstFlags) }]
+  // tens of thousands of files its arrays and promises (and an async frame) showed up in the
+  // collector's time.
+  if (channels.length === 1) {
+    const channel = channels[0]
+    return channel.open(path, firstFlags).then(handle => [{ channel, handle }])
+  }
+  return openSpread(channels, path, firstFlags, restFlags)
+}
+
+async function openSpread(
+  channels: SftpChannel[],
+  path: string,
+  firstFlags: 'r' | 'r+' | 'w',
+  restFlags: 'r' | 'r+'
+): Promise<Lane[]> {
   const [head, ...others] = channels
   const elsewhere = (c: SftpChannel): boolean => !c.sharesConnectionWith(head)
   const spread = others.some(elsewhere)
@@ -132,7 +144,7 @@ async function sameFileOnly(
 
 export async function closeLanes(lanes: Lane[]): Promise<void> {
   if (lanes.length === 1) {
-    const [lane] = lanes
+    const lane = lanes[0]
     if (lane.closed) return
     lane.closed = true
     return lane.channel.close(lane.handle)

@@ -128,9 +128,10 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    * Opens `path` for writing on every channel. Unless resuming, the first open truncates; the
    * others never do, or they would wipe bytes already written through the first.
    */
-  static async open(channels: SftpChannel[], path: string, resume: boolean) {
-    const lanes = await openLanes(channels, path, resume ? 'r+' : 'w', 'r+')
-    return new RemoteFileWriter(lanes, path, c => c.maxWriteLen, FORWARDED_BYTES_IN_FLIGHT)
+  static open(channels: SftpChannel[], path: string, resume: boolean): Promise<RemoteFileWriter> {
+    return openLanes(channels, path, resume ? 'r+' : 'w', 'r+').then(
+      lanes => new RemoteFileWriter(lanes, path, writeLength, FORWARDED_BYTES_IN_FLIGHT)
+    )
   }
 
   write(offset: number, data: Buffer): Promise<void> {
@@ -146,38 +147,55 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    * in order, skips the stat where the caller needs neither the size nor the clock from it (see
    * finishWhole).
    */
-  async finish(
+  finish(
     attrs?: FileAttributes,
     whole?: { size: number; clock: boolean }
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
-    const [{ channel, handle }] = this.lanesOpen
-    const setAttrs = () =>
-      attrs
-        ? channel.fsetstat(handle, attrs).then(
-            () => undefined,
-            (err: Error) => err
-          )
-        : Promise.resolve(undefined)
-    if (!this.inOrder) {
-      // Each waits for the one before; the stat afterwards shows the times that stuck.
-      const clock = attrs ? await channel.fstat(handle) : undefined
-      const attrsError = await setAttrs()
-      const info = await channel.fstat(handle)
-      await this.close()
-      return landed(info, attrsError, clock)
+    // Dispatched without an async frame of its own: one finish per file.
+    if (!this.inOrder) return this.finishInTurn(attrs)
+    if (whole && !whole.clock && attrs?.mtime !== undefined && attrs.atime !== undefined) {
+      return this.finishWhole(whole.size, attrs, attrs.mtime, attrs.atime)
     }
-    const { mtime, atime } = attrs ?? {}
-    if (whole && !whole.clock && mtime !== undefined && atime !== undefined) {
-      return this.finishWhole(whole.size, { mtime, atime, mode: attrs?.mode }, setAttrs)
-    }
-    // The stat, the attributes and the close go out together, behind any write still in flight
-    // on the same channel, which the server answers first: for a one-chunk file, write, check,
-    // attributes and close cost a single round trip. The stat comes before the attributes, so
-    // one request reads both the size and the server's clock: every request per file is work
-    // for the server's sftp process, thousands of times over. OpenSSH sets the times it
-    // acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
-    const [info, attrsError] = await Promise.all([channel.fstat(handle), setAttrs(), this.close()])
+    return this.finishTogether(attrs)
+  }
+
+  /** Each waits for the one before; the stat afterwards shows the times that stuck. */
+  private async finishInTurn(
+    attrs: FileAttributes | undefined
+  ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
+    const { channel, handle } = this.lanesOpen[0]
+    const clock = attrs ? await channel.fstat(handle) : undefined
+    const attrsError = await this.setAttributes(attrs)
+    const info = await channel.fstat(handle)
+    await this.close()
+    return landed(info, attrsError, clock)
+  }
+
+  /**
+   * The stat, the attributes and the close go out together, behind any write still in flight
+   * on the same channel, which the server answers first: for a one-chunk file, write, check,
+   * attributes and close cost a single round trip. The stat comes before the attributes, so
+   * one request reads both the size and the server's clock: every request per file is work
+   * for the server's sftp process, thousands of times over. OpenSSH sets the times it
+   * acknowledges exactly (whole seconds, as sent), so what the file holds afterwards is known.
+   */
+  private async finishTogether(
+    attrs: FileAttributes | undefined
+  ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
+    const { channel, handle } = this.lanesOpen[0]
+    const [info, attrsError] = await Promise.all([
+      channel.fstat(handle),
+      this.setAttributes(attrs),
+      this.close()
+    ])
     return landed(attrsError ? info : withAttributes(info, attrs), attrsError, info)
+  }
+
+  /** Sets `attrs` on the first lane's handle; a refusal is the value, never a rejection. */
+  private setAttributes(attrs: FileAttributes | undefined): Promise<Error | undefined> {
+    if (!attrs) return Promise.resolve(undefined)
+    const { channel, handle } = this.lanesOpen[0]
+    return channel.fsetstat(handle, attrs).then(noError, asValue)
   }
 
   /**
@@ -192,13 +210,18 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
    */
   private async finishWhole(
     size: number,
-    attrs: { mtime: number; atime: number; mode: number | undefined },
-    setAttrs: () => Promise<Error | undefined>
+    attrs: FileAttributes,
+    mtime: number,
+    atime: number
   ): Promise<RemoteStat & { attrsError?: Error; writtenAt?: number }> {
-    const [attrsError] = await Promise.all([setAttrs(), this.close()])
+    // Not Promise.all: it walks an iterator, garbage for every file. The attributes' promise
+    // never rejects (a refusal is its value), so nothing is left unhandled if the close fails.
+    const settingAttrs = this.setAttributes(attrs)
+    await this.close()
+    const attrsError = await settingAttrs
     if (!attrsError) {
       const mode = attrs.mode === undefined ? 0 : 0o100000 | attrs.mode
-      return { ...REGULAR_FILE, size, mtime: attrs.mtime, atime: attrs.atime, mode }
+      return { isDirectory: false, isFile: true, isSymbolicLink: false, size, mtime, atime, mode }
     }
     const info = await this.lanesOpen[0].channel.stat(this.path)
     return { ...info, attrsError, writtenAt: info.mtime }
@@ -261,6 +284,18 @@ export class RemoteFileReader extends RemoteFile implements ChunkReader {
   }
 }
 
+function noError(): undefined {
+  return undefined
+}
+
+function asValue(err: Error): Error {
+  return err
+}
+
+function writeLength(channel: SftpChannel): number {
+  return channel.maxWriteLen
+}
+
 /** A stat taken before `attrs` were set, as it reads once they are. */
 function withAttributes(info: RemoteStat, attrs: FileAttributes | undefined): RemoteStat {
   if (!attrs) return info
@@ -271,8 +306,6 @@ function withAttributes(info: RemoteStat, attrs: FileAttributes | undefined): Re
     mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
   }
 }
-
-const REGULAR_FILE = { isDirectory: false, isFile: true, isSymbolicLink: false }
 
 function landed(
   info: RemoteStat,

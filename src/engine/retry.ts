@@ -138,17 +138,21 @@ async function runRound<J, S extends Reconnectable>(
           continue
         }
         // The next job starts when this one gives its place back or ends, whichever is first.
+        // One `then` settles it (no `finally`): promises per job are collector work, 50,000 times.
         let wake = (): void => undefined
         const turn = new Promise<void>(resolve => (wake = resolve))
-        const running: Promise<void> = runJob(plan, session, job, wake)
-          .then(
-            result => void round.done.push(result),
-            (err: unknown) => settle(job, err)
-          )
-          .finally(() => {
+        const running: Promise<void> = runJob(plan, session, job, wake).then(
+          result => {
+            round.done.push(result)
             finishing.delete(running)
             wake()
-          })
+          },
+          (err: unknown) => {
+            settle(job, err)
+            finishing.delete(running)
+            wake()
+          }
+        )
         finishing.add(running)
         await turn
       }

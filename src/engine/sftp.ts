@@ -107,7 +107,7 @@ export class SftpChannel {
   }
 
   close(handle: Buffer): Promise<void> {
-    return this.call<void>('close', cb => this.sftp.close(handle, err => cb(err)))
+    return this.call<void>('close', cb => this.sftp.close(handle, cb))
   }
 
   write(handle: Buffer, data: Buffer, position: number): Promise<void> {
@@ -152,7 +152,7 @@ export class SftpChannel {
 
   /** Sets times (both or neither) and permission bits on an open file. */
   fsetstat(handle: Buffer, attrs: ssh2.InputAttributes): Promise<void> {
-    return this.call<void>('fsetstat', cb => this.sftp.fsetstat(handle, attrs, err => cb(err)))
+    return this.call<void>('fsetstat', cb => this.sftp.fsetstat(handle, attrs, cb))
   }
 
   setstat(path: string, attrs: ssh2.InputAttributes): Promise<void> {
@@ -251,13 +251,15 @@ export class SftpChannel {
    * without the OpenSSH extension the old file is removed first: a brief window without the file,
    * never a half-written one.
    */
-  async replace(from: string, to: string): Promise<void> {
+  replace(from: string, to: string): Promise<void> {
+    // No async frame on the common path: one rename per file.
     if (this.hasPosixRename) {
-      await this.call<void>(`rename ${from}`, cb =>
-        this.sftp.ext_openssh_rename(from, to, err => cb(err))
-      )
-      return
+      return this.call<void>(`rename ${from}`, cb => this.sftp.ext_openssh_rename(from, to, cb))
     }
+    return this.removeAndRename(from, to)
+  }
+
+  private async removeAndRename(from: string, to: string): Promise<void> {
     await this.unlink(to).catch((err: SftpError) => {
       if (err.code !== SFTP_STATUS.NO_SUCH_FILE) throw err
     })
@@ -318,20 +320,19 @@ export class SftpChannel {
         )
         return
       }
-      const tracked = this.liveness.begin(reject)
-      this.waiting.add(reject)
-      const answered = (): void => {
-        tracked()
-        this.waiting.delete(reject)
-      }
+      const { liveness, waiting } = this
+      liveness.begin(reject)
+      waiting.add(reject)
       try {
         start((err, value) => {
-          answered()
+          liveness.answered(reject)
+          waiting.delete(reject)
           if (err) reject(this.networkFault(err, what))
           else resolve(value as T)
         })
       } catch (err) {
-        answered()
+        liveness.answered(reject)
+        waiting.delete(reject)
         reject(this.networkFault(err, what))
       }
     })

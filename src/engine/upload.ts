@@ -97,7 +97,7 @@ async function uploadOne(
     const fromSource = preserve && (preserve.times || preserve.mode)
     const setAttributes = fileAttributes(
       preserve,
-      fromSource ? localAttributes(job.file.path) : undefined
+      fromSource ? localAttributes(job.file) : undefined
     )
     // Built per file, so only what deliver reads: a spread of every option cost tens of
     // thousands of wide objects on a big tree.
@@ -122,8 +122,11 @@ async function uploadOne(
   }
 }
 
-function localAttributes(file: string): SourceAttributes {
-  const info = statSync(file)
+/** What the walk's stat said (the same stat as the size sent), or a stat of the file now. */
+function localAttributes(file: LocalFile): SourceAttributes {
+  const { mtime, atime, mode } = file
+  if (mtime !== undefined && atime !== undefined) return { atime, mtime, mode }
+  const info = statSync(file.path)
   return { atime: info.atimeMs / 1000, mtime: info.mtimeMs / 1000, mode: info.mode }
 }
 

@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
@@ -45,6 +54,12 @@ async function list(include: string[], exclude: string[] = [], warnings: string[
 
 const rels = (files: LocalFile[]) => files.map(f => f.rel)
 
+/** The times and mode a stat of `rel` (a link followed) reports, as a walk's record holds them. */
+function statOf(rel: string): Pick<LocalFile, 'mtime' | 'atime' | 'mode'> {
+  const info = statSync(path.join(ws, rel))
+  return { mtime: info.mtimeMs / 1000, atime: info.atimeMs / 1000, mode: info.mode }
+}
+
 describe('listLocalFiles', () => {
   it('sends the contents of a directory, dotfiles included', async () => {
     const files = await list(['dist'])
@@ -59,8 +74,20 @@ describe('listLocalFiles', () => {
     expect(logo).toEqual({
       path: path.join(ws, 'dist/assets/logo.png'),
       rel: 'assets/logo.png',
-      size: 4
+      size: 4,
+      ...statOf('dist/assets/logo.png')
     })
+  })
+
+  it('keeps the times and mode of the stat that gave the size, for preserve', async () => {
+    // Fractions kept: the upload floors them to whole seconds, as it did from its own stat.
+    utimesSync(path.join(ws, 'docs/a.md'), 1_600_000_000.5, 1_500_000_000.25)
+    const [file] = await list(['docs/a.md'])
+    expect(file.atime).toBeCloseTo(1_600_000_000.5, 3)
+    expect(file.mtime).toBeCloseTo(1_500_000_000.25, 3)
+    expect(file.mode).toBe(statSync(path.join(ws, 'docs/a.md')).mode)
+    const walked = (await list(['docs'])).find(f => f.rel === 'a.md')
+    expect(walked).toEqual(file)
   })
 
   it('treats dist/ and ./dist the same as dist', async () => {
@@ -71,7 +98,7 @@ describe('listLocalFiles', () => {
 
   it('lands a single file under its basename', async () => {
     expect(await list(['docs/guide/b.md'])).toEqual([
-      { path: path.join(ws, 'docs/guide/b.md'), rel: 'b.md', size: 2 }
+      { path: path.join(ws, 'docs/guide/b.md'), rel: 'b.md', size: 2, ...statOf('docs/guide/b.md') }
     ])
   })
 
@@ -126,7 +153,9 @@ describe('listLocalFiles', () => {
   it('follows a link to a file but not one to a directory, and warns', async () => {
     const warnings: string[] = []
     const files = await list(['links'], [], warnings)
-    expect(files).toEqual([{ path: path.join(ws, 'links/to-file'), rel: 'to-file', size: 7 }])
+    expect(files).toEqual([
+      { path: path.join(ws, 'links/to-file'), rel: 'to-file', size: 7, ...statOf('README.md') }
+    ])
     expect(warnings).toHaveLength(2)
     expect(warnings.find(w => w.includes('to-dir'))).toMatch(/not followed/)
     expect(warnings.find(w => w.includes('dangling'))).toMatch(/points to nothing/)
@@ -245,7 +274,7 @@ describe('listLocalFiles', () => {
 
   it('accepts the same file named twice, once', async () => {
     expect(await list(['dist/app.js', 'dist/*.js'])).toEqual([
-      { path: path.join(ws, 'dist/app.js'), rel: 'app.js', size: 14 }
+      { path: path.join(ws, 'dist/app.js'), rel: 'app.js', size: 14, ...statOf('dist/app.js') }
     ])
   })
 
