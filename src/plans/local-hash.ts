@@ -1,8 +1,8 @@
 import { createHash, hash as oneShot } from 'node:crypto'
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs'
 import pLimit from 'p-limit'
 import { HashThread } from './hash-thread.js'
-import { sizeUnsized, type LocalFile } from './local-files.js'
+import { sizeUnsized, UNSIZED, type LocalFile } from './local-files.js'
 
 /** Big files hashed at once: the disk is faster than the network. */
 const HASH_CONCURRENCY = 8
@@ -94,9 +94,18 @@ export class LocalHasher {
    */
   async hashes(files: LocalFile[]): Promise<Map<string, string>> {
     this.found = []
-    const hashed = await this.thread?.finish(files)
-    this.answeredByThread = hashed !== undefined
-    return hashed ?? hashHere(files)
+    try {
+      const hashed = await this.thread?.finish(files)
+      this.answeredByThread = hashed !== undefined
+      return hashed ?? (await hashHere(files))
+    } catch (err) {
+      // The run fails, but its report still names each file (a fan-out's other servers): with
+      // its size, not UNSIZED, wherever a stat can still tell it.
+      for (const f of files) {
+        if (f.size === UNSIZED) f.size = sizeOrZero(f.path)
+      }
+      throw err
+    }
   }
 
   /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
@@ -105,6 +114,14 @@ export class LocalHasher {
   /** The walk failed: a thread still hashing its files is stopped. */
   stop(): void {
     this.thread?.stop()
+  }
+}
+
+function sizeOrZero(file: string): number {
+  try {
+    return statSync(file).size
+  } catch {
+    return 0
   }
 }
 

@@ -159,6 +159,22 @@ describe('LocalHasher', () => {
     await expect(hasher.hashes(files)).rejects.toThrow(/ENOENT.*gone/)
   })
 
+  // A fan-out's report still lists each file for a server that failed: never with UNSIZED.
+  it.each([
+    ['the second thread', 2],
+    ['this thread', 100]
+  ])('still sizes the files when %s cannot read one', async (_, threadFrom) => {
+    const files = [
+      ...many('u', 3),
+      { path: path.join(dir, 'vanished'), rel: 'vanished', size: 0, want: '' },
+      ...many('v', 3)
+    ].map(f => ({ ...f, length: f.size, size: UNSIZED }))
+    const hasher = new LocalHasher(threadFrom)
+    for (const f of files) hasher.add(f.path)
+    await expect(hasher.hashes(files)).rejects.toThrow(/ENOENT.*vanished/)
+    for (const f of files) expect(f.size).toBe(f.length)
+  })
+
   it('stops a thread still hashing when the walk fails', async () => {
     const hasher = new LocalHasher(2)
     for (const f of many('x', 3)) hasher.add(f.path)
