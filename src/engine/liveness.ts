@@ -10,19 +10,30 @@ export class Liveness {
   lost = false
   /** Why the connection must not be retried, if that is why it ended (a host-key failure). */
   fatal: Error | undefined
+  /**
+   * The quickest answer any request got, in ms: a round trip with no queue in front of it (the
+   * setup's estimate, SftpSession's roundTripMs, includes the server starting its processes).
+   */
+  fastestAnswerMs = Infinity
   private lastAnswer = Date.now()
   private readonly waiting = new Set<(err: Error) => void>()
 
   /** `extra`: an extra connection of a session (extra-connections.ts), whose loss is its own. */
   constructor(readonly extra = false) {}
 
-  /** Registers a request; call the returned function when its answer arrives. */
-  begin(abort: (err: Error) => void): () => void {
+  /**
+   * Registers a request; call the returned function when its answer arrives, with `fromServer`
+   * when the server answered it (not ssh2 refusing it, or failing it on a closed channel).
+   */
+  begin(abort: (err: Error) => void): (fromServer?: boolean) => void {
+    const sent = performance.now()
     if (this.waiting.size === 0) this.lastAnswer = Date.now()
     this.waiting.add(abort)
-    return () => {
+    return fromServer => {
       this.waiting.delete(abort)
       this.lastAnswer = Date.now()
+      if (fromServer)
+        this.fastestAnswerMs = Math.min(this.fastestAnswerMs, performance.now() - sent)
     }
   }
 

@@ -320,13 +320,13 @@ export class SftpChannel {
       }
       const tracked = this.liveness.begin(reject)
       this.waiting.add(reject)
-      const answered = (): void => {
-        tracked()
+      const answered = (fromServer = false): void => {
+        tracked(fromServer)
         this.waiting.delete(reject)
       }
       try {
         start((err, value) => {
-          answered()
+          answered(!err || typeof (err as SftpError).code === 'number')
           if (err) reject(this.networkFault(err, what))
           else resolve(value as T)
         })
