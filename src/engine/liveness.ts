@@ -10,6 +10,11 @@ export class Liveness {
   lost = false
   /** Why the connection must not be retried, if that is why it ended (a host-key failure). */
   fatal: Error | undefined
+  /**
+   * The quickest answer any request got, in ms: a round trip with no queue in front of it (the
+   * setup's estimate, SftpSession's roundTripMs, includes the server starting its processes).
+   */
+  fastestAnswerMs = Infinity
   private lastAnswer = Date.now()
   private readonly waiting = new Set<(err: Error) => void>()
 
@@ -18,16 +23,24 @@ export class Liveness {
 
   /**
    * Registers a request; call answered() with the same function when its answer arrives. Not a
-   * closure handed back: five requests per small file, tens of thousands of files.
+   * closure handed back: five requests per small file, tens of thousands of files. Returns when
+   * it was sent, for answered() to learn the quickest round trip from.
    */
-  begin(abort: (err: Error) => void): void {
+  begin(abort: (err: Error) => void): number {
     if (this.waiting.size === 0) this.lastAnswer = Date.now()
     this.waiting.add(abort)
+    return performance.now()
   }
 
-  answered(abort: (err: Error) => void): void {
+  /**
+   * `sentAt` (from begin()) when the server answered it, not ssh2 refusing it or failing it on a
+   * closed channel.
+   */
+  answered(abort: (err: Error) => void, sentAt?: number): void {
     this.waiting.delete(abort)
     this.lastAnswer = Date.now()
+    if (sentAt !== undefined)
+      this.fastestAnswerMs = Math.min(this.fastestAnswerMs, performance.now() - sentAt)
   }
 
   /** How long requests have waited without any answer; 0 when none is waiting. */

@@ -237,7 +237,10 @@ export class SftpSession {
     if (!big) return [this.channels[turn % this.channels.length]]
     const extra = this.extras.sessions.filter(s => !s.dead).map(s => s.channels)
     const channels = extra.length > 0 ? interleave([this.channels, ...extra]) : this.channels
-    const count = bigFileLanes(this.roundTripMs, channels.length)
+    // The setup's estimate, unless a request since came back quicker: on a loaded machine the
+    // setup waited for the server to start a process per channel, and seemed a far link.
+    const roundTrip = Math.min(this.roundTripMs, this.liveness.fastestAnswerMs)
+    const count = bigFileLanes(roundTrip, channels.length)
     const first = (turn * count) % channels.length
     const lanes = Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
     const own = lanes.findIndex(c => this.channels.includes(c))

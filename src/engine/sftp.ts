@@ -321,11 +321,13 @@ export class SftpChannel {
         return
       }
       const { liveness, waiting } = this
-      liveness.begin(reject)
+      const sentAt = liveness.begin(reject)
       waiting.add(reject)
       try {
         start((err, value) => {
-          liveness.answered(reject)
+          // An SFTP status is the server's answer too; other errors are ssh2's own.
+          const fromServer = !err || typeof (err as SftpError).code === 'number'
+          liveness.answered(reject, fromServer ? sentAt : undefined)
           waiting.delete(reject)
           if (err) reject(this.networkFault(err, what))
           else resolve(value as T)

@@ -30,7 +30,7 @@ type SessionParts = [
 ]
 
 /** A session with two channels of its own and two extra connections of two channels each. */
-async function sessionWithExtras(roundTripMs: number) {
+async function sessionWithExtras(roundTripMs: number, liveness = new Liveness()) {
   const extras: FakeLanes[] = []
   const widened = new ExtraConnections<FakeLanes>(
     { count: 2, connect: async () => ({}) as VerifiedConnection },
@@ -49,7 +49,7 @@ async function sessionWithExtras(roundTripMs: number) {
   const session = new Session(
     connection as unknown as VerifiedConnection,
     [channel('own/0'), channel('own/1')],
-    new Liveness(),
+    liveness,
     60_000,
     roundTripMs,
     new ChannelBudget(10),
@@ -94,6 +94,27 @@ describe('SftpSession lanes over extra connections', () => {
         expect(lanes).toHaveLength(2)
         expect(lanes[0]).toMatch(/^own\//)
       }
+    } finally {
+      session.close()
+    }
+  })
+})
+
+describe('SftpSession lanes for a big file', () => {
+  it('spreads over fewer lanes once a request was answered quicker than the setup took', async () => {
+    // A setup that seemed a far link (it waited for the server to start its processes)...
+    const liveness = new Liveness()
+    const { session } = await sessionWithExtras(100, liveness)
+    try {
+      expect(session.lanesFor(SPREAD_THRESHOLD, 0)).toHaveLength(6)
+      // ...then an answer that was not the server's does not say how far the server is...
+      const abort = () => undefined
+      liveness.begin(abort)
+      liveness.answered(abort)
+      expect(session.lanesFor(SPREAD_THRESHOLD, 0)).toHaveLength(6)
+      // ...but the server answering at once does: a near link needs the two lanes at least.
+      liveness.answered(abort, liveness.begin(abort))
+      expect(session.lanesFor(SPREAD_THRESHOLD, 0)).toHaveLength(2)
     } finally {
       session.close()
     }

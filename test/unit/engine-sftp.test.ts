@@ -166,3 +166,24 @@ describe('SftpChannel.readdir errors', () => {
     await expect(listing).rejects.toThrow('Permission denied')
   })
 })
+
+describe('SftpChannel round trips', () => {
+  it("takes the quickest server's answer as the round trip, not an error of the client's", async () => {
+    const liveness = new Liveness()
+    const { channel: lane, pending } = channel(liveness)
+    const lost = read(lane)
+    pending[0](new Error('No response from server'))
+    await expect(lost).rejects.toThrow()
+    expect(liveness.fastestAnswerMs).toBe(Infinity)
+    const slow = read(lane)
+    await new Promise(resolve => setTimeout(resolve, 30))
+    pending[1](undefined, 4)
+    await slow
+    expect(liveness.fastestAnswerMs).toBeGreaterThanOrEqual(25)
+    // A refusal from the server (an SFTP status) is an answer too.
+    const refused = read(lane)
+    pending[2](Object.assign(new Error('Permission denied'), { code: 3 }))
+    await expect(refused).rejects.toThrow('Permission denied')
+    expect(liveness.fastestAnswerMs).toBeLessThan(25)
+  })
+})
