@@ -13,6 +13,12 @@ export async function readSmallFile(
   try {
     const chunks: Buffer[] = []
     let total = 0
+    // The file's size is asked for with the first read: a file that read holds whole then needs
+    // no second read to find its end.
+    let size: Promise<number | undefined> | undefined = channel.fstat(handle).then(
+      info => info.size,
+      () => undefined
+    )
     for (;;) {
       const buffer = Buffer.allocUnsafe(Math.min(channel.maxReadLen, maxBytes + 1 - total))
       const n = await channel.read(handle, buffer, buffer.length, total)
@@ -22,6 +28,8 @@ export async function readSmallFile(
       if (total > maxBytes) {
         throw new ActionError('File too large', `${remotePath} is larger than ${maxBytes} bytes`)
       }
+      if (size && n < buffer.length && (await size) === total) break
+      size = undefined
     }
     return Buffer.concat(chunks).toString('utf8')
   } finally {
