@@ -219,6 +219,11 @@ async function send(
         const size = sizes.get(rel)
         if (book && size !== undefined && landed.sha256)
           book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
+      },
+      onChecked: (rel, checked) => {
+        const size = sizes.get(rel)
+        if (book && size !== undefined && checked.sha256)
+          book.checkedOnServer(rel, { sha256: checked.sha256, size, mtime: checked.mtime })
       }
     })
   } finally {

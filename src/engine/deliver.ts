@@ -52,6 +52,8 @@ export interface DeliverOptions {
   setAttributes?: FileAttributes
   /** Called once the file is checked and only its rename is left (see RetryPlan.run). */
   release?: () => void
+  /** Called once the rename is sent, with what will have landed when it is done. */
+  renaming?: (delivered: Delivered) => void
 }
 
 /** What landed: the server's view of the file, and its hash when one was computed. */
@@ -160,10 +162,13 @@ export async function deliver(
     : (options.times?.add('verify', 0), {})
   options.release?.()
   // On the file's own channel: renames spread over the server's sftp-server processes.
-  await timed(options.times, 'rename', () =>
+  const renamed = timed(options.times, 'rename', () =>
     lanes[0].replace(delivery.tempPath, delivery.finalPath)
   )
-  return { mtime: landed.mtime, ...checked }
+  const delivered = { mtime: landed.mtime, ...checked }
+  options.renaming?.(delivered)
+  await renamed
+  return delivered
 }
 
 async function transferAndFinish(
