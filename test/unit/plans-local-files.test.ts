@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { InputError } from '../../src/errors.js'
-import { listLocalFiles, toPosix, type LocalFile } from '../../src/plans/local-files.js'
+import {
+  listLocalFiles,
+  surelyHasAFile,
+  toPosix,
+  type LocalFile
+} from '../../src/plans/local-files.js'
 import { rejected } from './real-keys.js'
 
 let ws: string
@@ -283,5 +288,26 @@ describe('listLocalFiles: files told as found', () => {
 describe('toPosix', () => {
   it('joins with / using the platform separator', () => {
     expect(toPosix(['a', 'b', 'c'].join(path.sep))).toBe('a/b/c')
+  })
+})
+
+describe('surelyHasAFile', () => {
+  const sure = (include: string[], exclude: string[] = []) =>
+    surelyHasAFile({ include, exclude }, ws)
+
+  it('is sure of a folder with a file within, or a file', async () => {
+    expect(await sure(['dist'])).toBe(true)
+    expect(await sure(['docs/guide'])).toBe(true)
+    expect(await sure(['README.md', 'other'])).toBe(true)
+  })
+
+  // Not sure means the connection waits for the walk, as before: never a login for a typo.
+  it('is not sure of a missing path, an empty folder, a glob or a `!` line', async () => {
+    mkdirSync(path.join(ws, 'empty/deeper'), { recursive: true })
+    expect(await sure(['nope'])).toBe(false)
+    expect(await sure(['dist', 'nope'])).toBe(false)
+    expect(await sure(['empty'])).toBe(false)
+    expect(await sure(['dist/*.js'])).toBe(false)
+    expect(await sure(['dist'], ['*.map'])).toBe(false)
   })
 })
