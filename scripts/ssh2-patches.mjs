@@ -471,6 +471,48 @@ const inPlaceReadAnswer = {
   ]
 }
 
+/**
+ * ssh2 answers an SFTP channel's VERSION that offers `limits@openssh.com` by asking for the
+ * limits and says 'ready' only once they came back: a round trip of its own on every
+ * connection, before the first request. The patched channel is ready at VERSION and the limits
+ * request goes out with the first requests; its answer still sets the sizes for what follows.
+ * Meanwhile ssh2's own sizes hold (256 KiB less 2 KiB for OpenSSH, which its limits exceed;
+ * 32 KiB for others, which every server takes), and the action counts 64 handles a channel
+ * (FALLBACK_OPEN_HANDLES) until the server's number comes.
+ */
+const limitsAlongside = {
+  name: 'limits asked alongside the first requests',
+  file: 'ssh2/lib/protocol/SFTP.js',
+  edits: [
+    {
+      find:
+        "    if (extensions['limits@openssh.com'] === '1') {\n" +
+        '      return requestLimits(sftp, (err, limits) => {\n',
+      replace:
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): ready now, limits applied on arrival.\n' +
+        "    if (extensions['limits@openssh.com'] === '1') {\n" +
+        '      requestLimits(sftp, (err, limits) => {\n',
+      count: 1
+    },
+    {
+      find:
+        '            limits.maxOpenHandles > 0 ? limits.maxOpenHandles : Infinity\n' +
+        '          );\n' +
+        '        }\n' +
+        "        sftp.emit('ready');\n" +
+        '      });\n' +
+        '    }\n',
+      replace:
+        '            limits.maxOpenHandles > 0 ? limits.maxOpenHandles : Infinity\n' +
+        '          );\n' +
+        '        }\n' +
+        '      });\n' +
+        '    }\n',
+      count: 1
+    }
+  ]
+}
+
 export const SSH2_PATCHES = [
   pooledPadding,
   reusedGcmPacket,
@@ -478,7 +520,8 @@ export const SSH2_PATCHES = [
   reusedWriteRequest,
   inPlaceWriteRequest,
   reusedReadResponse,
-  inPlaceReadAnswer
+  inPlaceReadAnswer,
+  limitsAlongside
 ]
 
 /**

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import { Writable, type Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
@@ -390,8 +391,22 @@ export function stillAnswers(client: ssh2.Client, timeoutMs: number): Promise<bo
   })
 }
 
-/** Ends a connection and the bastion it runs through. */
+/**
+ * Ends a connection and the bastion it runs through. Whatever the action waited for has been
+ * answered when it ends a connection, so the server's own close is a round trip the process need
+ * not wait for before it exits: once the goodbye and our half-close are with the kernel, the
+ * socket is let go.
+ */
 export function endConnection(connection: VerifiedConnection): void {
   connection.client.end()
   connection.jump?.client.end()
+  for (const hop of [connection, connection.jump]) if (hop) releaseOnceSent(hop.client)
+}
+
+/** A TCP socket only: behind a bastion, the inner connection's socket is one of its channels. */
+function releaseOnceSent(client: ssh2.Client): void {
+  const sock: unknown = Reflect.get(client, '_sock')
+  if (!(sock instanceof Socket) || sock.destroyed) return
+  if (sock.writableFinished) sock.destroy()
+  else sock.once('finish', () => sock.destroy())
 }

@@ -3,27 +3,36 @@ import { connectVerifiedOnce, type VerifiedConnection } from '../connection/conn
 import { jumpWidening, wideningVia, type ExtraConnections } from '../engine/extra-connections.js'
 import { extraConnections, SftpSession } from '../engine/session.js'
 import { forLog } from '../escape.js'
-import { formatHostPort, type Endpoint, type Settings } from '../inputs/settings.js'
+import {
+  formatHostPort,
+  type Endpoint,
+  type Settings,
+  type UploadSettings
+} from '../inputs/settings.js'
 import type { HostReport } from '../report/types.js'
+import { SessionPool } from './session-pool.js'
 import { CHANNELS, HASH_CHANNELS, stallLimitMs } from './channels.js'
 
 /**
  * Connects, verifies the host key (and the jump host's), logs in, opens the SFTP channels: one
- * attempt; a SessionPool retries it. With `bigFiles` (a big file is known to come), the extra
- * connections a jump host calls for start as soon as the bastion is logged in, alongside this
- * one, rather than round trips later once its session is up.
+ * attempt; a SessionPool retries it. With `bigFiles` (a big file is known to come, asked once the
+ * bastion is logged in), the extra connections a jump host calls for start as soon as the bastion
+ * is logged in, alongside this one, rather than round trips later once its session is up. With
+ * `loginWhen`, credentials wait for it (see ConnectOptions.login).
  */
 export async function openSession(
   endpoint: Endpoint,
   settings: Settings,
   gate?: Promise<boolean>,
-  bigFiles = false
+  bigFiles: boolean | (() => boolean) = false,
+  loginWhen?: Promise<boolean>
 ): Promise<SftpSession> {
   const options = {
     timeoutMs: settings.timeoutMs,
     retries: 0,
     debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined,
-    ...(gate ? { gate } : {})
+    ...(gate ? { gate } : {}),
+    ...(loginWhen ? { login: loginWhen } : {})
   }
   const stallMs = stallLimitMs(settings.timeoutMs)
   const server = formatHostPort(endpoint.host, endpoint.port)
@@ -33,7 +42,7 @@ export async function openSession(
   let loggedIn: (ok: boolean) => void = () => undefined
   const login = new Promise<boolean>(resolve => (loggedIn = resolve))
   const onJump = (via: VerifiedConnection): void => {
-    if (extras) return
+    if (extras || !(typeof bigFiles === 'function' ? bigFiles() : bigFiles)) return
     const widening = wideningVia(endpoint, via, { ...options, login })
     extras = extraConnections(widening, stallMs, { server, setupMs: settings.timeoutMs })
     extras.widen().catch(() => undefined)
@@ -94,4 +103,35 @@ export function hostReport(
     report.via = `${formatHostPort(endpoint.jump.host, endpoint.jump.port)} (${connection.jump.fingerprint})`
   }
   return report
+}
+
+/** A server's connections, and the first one when it started before the source was read. */
+export interface Connecting {
+  pool: SessionPool<SftpSession>
+  first?: Promise<SftpSession>
+  /** Whether a big file is still to be sent: asked when a jump host's extras could start. */
+  bigToSend: boolean
+}
+
+/**
+ * The connections to one upload server. With `loginWhen`, the first starts now and sends its
+ * credentials once that says yes (none if it says no).
+ */
+export function startConnecting(
+  server: Endpoint,
+  settings: UploadSettings,
+  loginWhen: Promise<boolean> | undefined
+): Connecting {
+  const address = formatHostPort(server.host, server.port)
+  const connecting: Connecting = {
+    bigToSend: false,
+    pool: new SessionPool(address, settings.retries, () =>
+      openSession(server, settings, undefined, () => connecting.bigToSend, loginWhen)
+    )
+  }
+  if (loginWhen) {
+    connecting.first = connecting.pool.first()
+    connecting.first.catch(() => undefined)
+  }
+  return connecting
 }

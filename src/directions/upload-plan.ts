@@ -1,3 +1,4 @@
+import * as path from 'node:path'
 import * as core from '@actions/core'
 import { refuseUnswitchableCurrent } from '../engine/release.js'
 import type { SftpSession } from '../engine/session.js'
@@ -50,6 +51,9 @@ export async function planUpload(
     await refuseExistingRelease(session, dest, settings.release.given)
     await refuseUnswitchableCurrent(session, settings.target)
   }
+  // Beside the main channel, which lists the target itself and reads the state.
+  const spare = session.channels.length > 1 ? session.channels.slice(1) : session.channels
+  if (needsListing) cache.prefetch(spare, sourceFolders(dest, files))
   const listed = () =>
     Promise.all([
       needsListing ? listRemoteTree(cache.on(session.main), dest) : emptyTree(),
@@ -74,6 +78,23 @@ export async function planUpload(
   const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
   if (!settings.syncChecksum) return plan
   return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) }
+}
+
+/**
+ * The folders below `dest` the source's files go into, shallowest first: where the target's
+ * listing will most likely have to look.
+ */
+function sourceFolders(dest: string, files: LocalFile[]): string[] {
+  const rels = new Set<string>()
+  for (const { rel } of files) {
+    for (let at = rel.lastIndexOf('/'); at > 0; at = rel.lastIndexOf('/', at - 1)) {
+      const dir = rel.slice(0, at)
+      if (rels.has(dir)) break
+      rels.add(dir)
+    }
+  }
+  const depth = (rel: string) => rel.split('/').length
+  return [...rels].sort((a, b) => depth(a) - depth(b)).map(rel => path.posix.join(dest, rel))
 }
 
 /**

@@ -8,7 +8,12 @@ import { uploadFiles } from '../engine/upload.js'
 import { forLog } from '../escape.js'
 import { formatHostPort, type Endpoint, type UploadSettings } from '../inputs/settings.js'
 import { LocalHasher } from '../plans/local-hash.js'
-import { listLocalFiles, sizeUnsized, type LocalFile } from '../plans/local-files.js'
+import {
+  listLocalFiles,
+  sizeUnsized,
+  surelyHasAFile,
+  type LocalFile
+} from '../plans/local-files.js'
 import type { Op } from '../plans/sync.js'
 import { formatBytes, Progress } from '../report/progress.js'
 import { PhaseTimes } from '../report/timings.js'
@@ -17,7 +22,7 @@ import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { describeContentCheck } from './upload-checksum.js'
 import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
 import { SessionPool } from './session-pool.js'
-import { hostReport, openSession } from './sessions.js'
+import { hostReport, startConnecting, type Connecting } from './sessions.js'
 import { sumSizes, transferOptions } from './transfer-options.js'
 
 /** The local side, prepared once for every server. */
@@ -35,8 +40,46 @@ export interface Source {
  * others; the report says which server got what.
  */
 export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
-  // Local sources are checked before connecting: a typo in 'source' should not cost a login.
-  const source = await core.group('Read the source', async () => {
+  // Local sources are checked before logging in: a typo in 'source' should not cost a login.
+  // A source surely holding a file lets the connections start meanwhile (key exchange, host
+  // key): they send their credentials once the source is read, none if that fails.
+  let sourceRead: (ok: boolean) => void = () => undefined
+  const early = (await surelyHasAFile(settings.source, settings.workspace))
+    ? new Promise<boolean>(resolve => (sourceRead = resolve))
+    : undefined
+  const connecting = settings.servers.map(server => startConnecting(server, settings, early))
+  const source = await readSource(settings).then(
+    read => (sourceRead(true), read),
+    (err: unknown) => {
+      sourceRead(false)
+      throw err
+    }
+  )
+  // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
+  const hashFailure = source.hashes?.then(
+    () => undefined,
+    (err: unknown) => err
+  )
+  // Sizes may come with the hashes: the total is asked for only once bytes move.
+  const progress = new Progress(() => sumSizes(source.files) * settings.servers.length)
+  const fanOut = settings.servers.length > 1
+  if (settings.release) {
+    report.releasePath = releaseDir(settings.target, settings.release.id)
+  }
+  await Promise.all(
+    settings.servers.map((server, i) =>
+      uploadTo(server, settings, source, progress, report, fanOut, connecting[i]).catch(
+        async (err: unknown) => {
+          if (!fanOut || (await hashFailure) === err) throw err
+          unreachable(server, source, report, err)
+        }
+      )
+    )
+  )
+}
+
+function readSource(settings: UploadSettings): Promise<Source> {
+  return core.group('Read the source', async () => {
     const hasher = settings.syncChanged ? new LocalHasher() : undefined
     const warn = (m: string) => core.warning(forLog(m))
     const files = await listLocalFiles(
@@ -59,25 +102,6 @@ export async function runUpload(settings: UploadSettings, report: RunReport): Pr
     sizeHeapFor(files.length)
     return hasher ? { files, hashes: hasher.hashes(files) } : { files }
   })
-  // Settled here so a failure is never unhandled; it is the run's failure, not one server's.
-  const hashFailure = source.hashes?.then(
-    () => undefined,
-    (err: unknown) => err
-  )
-  // Sizes may come with the hashes: the total is asked for only once bytes move.
-  const progress = new Progress(() => sumSizes(source.files) * settings.servers.length)
-  const fanOut = settings.servers.length > 1
-  if (settings.release) {
-    report.releasePath = releaseDir(settings.target, settings.release.id)
-  }
-  await Promise.all(
-    settings.servers.map(server =>
-      uploadTo(server, settings, source, progress, report, fanOut).catch(async (err: unknown) => {
-        if (!fanOut || (await hashFailure) === err) throw err
-        unreachable(server, source, report, err)
-      })
-    )
-  )
 }
 
 /**
@@ -123,7 +147,8 @@ async function uploadTo(
   source: Source,
   progress: Progress,
   report: RunReport,
-  fanOut: boolean
+  fanOut: boolean,
+  connecting: Connecting
 ): Promise<void> {
   const address = formatHostPort(server.host, server.port)
   // Log groups cannot nest or interleave, so parallel fan-out connections log ungrouped.
@@ -133,16 +158,14 @@ async function uploadTo(
   // every source file is sent, so this is known before connecting and the extras log in
   // alongside the first connection; with sync only the plan knows, and a reconnection after
   // the big files went needs none.
-  let bigToSend =
+  connecting.bigToSend =
     !settings.dryRun && !settings.syncChanged && source.files.some(f => f.size >= SPREAD_THRESHOLD)
-  const pool = new SessionPool(address, settings.retries, () =>
-    openSession(server, settings, undefined, bigToSend)
-  )
+  const { pool } = connecting
   const tag = (rows: FileResult[]) => (fanOut ? rows.map(r => ({ ...r, server: address })) : rows)
   const dest = report.releasePath ?? settings.target
   const times = new PhaseTimes(address)
   try {
-    const first = await group(`Connect to ${address}`, () => pool.first())
+    const first = await group(`Connect to ${address}`, () => connecting.first ?? pool.first())
     report.hosts.push(hostReport('server', server, first))
     const plan = await group('Plan', async () => {
       // Listings read before a drop are kept for the retry: the target did not change meanwhile.
@@ -163,7 +186,7 @@ async function uploadTo(
       addRows(report, tag(plannedRows(plan, source, dest)))
       return
     }
-    bigToSend = plan.ops.some(isBigSend)
+    connecting.bigToSend = plan.ops.some(isBigSend)
     // Started now, their logins overlap the release record and the first small files.
     pool.current.expect(plan.ops.reduce((m, op) => (isBigSend(op) ? Math.max(m, op.size) : m), 0))
     const release = settings.release
@@ -176,7 +199,7 @@ async function uploadTo(
       times.time('transfer', () => send(settings, pool, dest, plan, source, progress, times))
     )
     addRows(report, tag(rows))
-    bigToSend = false
+    connecting.bigToSend = false
     if (rows.some(r => r.status === 'failed')) return
     if (settings.deleteExtraneous) {
       const done = new Map<string, FileResult>()
@@ -227,6 +250,11 @@ async function send(
         const size = sizes.get(rel)
         if (book && size !== undefined && landed.sha256)
           book.record(rel, { sha256: landed.sha256, size, mtime: landed.mtime })
+      },
+      onChecked: (rel, checked) => {
+        const size = sizes.get(rel)
+        if (book && size !== undefined && checked.sha256)
+          book.checkedOnServer(rel, { sha256: checked.sha256, size, mtime: checked.mtime })
       }
     })
   } finally {

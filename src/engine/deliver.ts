@@ -52,6 +52,8 @@ export interface DeliverOptions {
   setAttributes?: FileAttributes
   /** Called once the file is checked and only its rename is left (see RetryPlan.run). */
   release?: () => void
+  /** Called once the rename is sent, with what will have landed when it is done. */
+  renaming?: (delivered: Delivered) => void
 }
 
 /** What landed: the server's view of the file, and its hash when one was computed. */
@@ -165,14 +167,18 @@ export async function deliver(
   // On the file's own channel: renames spread over the server's sftp-server processes. Timed
   // here, not through timed(): a closure and a promise fewer per file.
   const renaming = performance.now()
+  const renamed = lanes[0].replace(delivery.tempPath, delivery.finalPath)
+  const delivered =
+    checked.sha256 === undefined && checked.hashMethod === undefined
+      ? { mtime: landed.mtime }
+      : { mtime: landed.mtime, ...checked }
+  options.renaming?.(delivered)
   try {
-    await lanes[0].replace(delivery.tempPath, delivery.finalPath)
+    await renamed
   } finally {
     options.times?.add('rename', performance.now() - renaming)
   }
-  return checked.sha256 === undefined && checked.hashMethod === undefined
-    ? { mtime: landed.mtime }
-    : { mtime: landed.mtime, ...checked }
+  return delivered
 }
 
 async function transferAndFinish(

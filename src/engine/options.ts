@@ -18,6 +18,8 @@ export interface TransferOptions {
   times?: PhaseTimes
   /** Called as each file lands under its final name. */
   onLanded?: (rel: string, delivered: Delivered) => void
+  /** Called as each file passed its checks on the server and its rename was sent. */
+  onChecked?: (rel: string, delivered: Delivered) => void
   /** Times and modes carried from the source (`preserve`) or forced (`chmod`). */
   preserve?: AttributeSettings
   /**

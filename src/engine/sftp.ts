@@ -43,9 +43,6 @@ export interface RemoteEntry extends RemoteStat {
  * hanging until the job limit.
  */
 export class SftpChannel {
-  readonly maxReadLen: number
-  readonly maxWriteLen: number
-
   /** This channel's own waiting calls: a channel can close while the connection stays up. */
   private readonly waiting = new Set<(err: Error) => void>()
   private closed = false
@@ -64,8 +61,15 @@ export class SftpChannel {
       for (const reject of [...this.waiting]) reject(err)
       this.waiting.clear()
     })
-    this.maxReadLen = limit(sftp, '_maxReadLen')
-    this.maxWriteLen = limit(sftp, '_maxWriteLen')
+  }
+
+  /** Read live: the bundle's ssh2 learns the server's limits after the channel is ready. */
+  get maxReadLen(): number {
+    return limit(this.sftp, '_maxReadLen')
+  }
+
+  get maxWriteLen(): number {
+    return limit(this.sftp, '_maxWriteLen')
   }
 
   /**

@@ -130,6 +130,20 @@ export async function writeSmallFileAtomically(
   text: string,
   opened?: OpenedTemp
 ): Promise<void> {
+  const temp = await writeSmallFileTemp(channel, remotePath, text, opened)
+  await channel.replace(temp, remotePath)
+}
+
+/**
+ * The first half of writeSmallFileAtomically: `text` written to a temporary name beside
+ * `remotePath`, checked and closed. Returns that name, for the rename that puts it in place.
+ */
+export async function writeSmallFileTemp(
+  channel: SftpChannel,
+  remotePath: string,
+  text: string,
+  opened?: OpenedTemp
+): Promise<string> {
   const data = Buffer.from(text, 'utf8')
   const { temp, handle } = opened ?? (await openSmallFileTemp(channel, remotePath))
   const pieces: Buffer[] = []
@@ -158,7 +172,7 @@ export async function writeSmallFileAtomically(
       await channel.close(handle)
     }
   }
-  await channel.replace(temp, remotePath)
+  return temp
 }
 
 /** What the server holds must be what was sent, before the rename puts it in place. */

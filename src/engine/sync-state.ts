@@ -9,6 +9,7 @@ import {
   openSmallFileTemp,
   readSmallFile,
   writeSmallFileAtomically,
+  writeSmallFileTemp,
   type OpenedTemp
 } from './small-files.js'
 
@@ -76,6 +77,16 @@ export class StateBook {
   private early: (() => SftpChannel) | undefined
   /** The state's temporary file, opened while the files move; used by one write at most. */
   private opened: { on: SftpChannel; file: Promise<OpenedTemp | undefined> } | undefined
+  /** Files checked on the server whose renames are still to come, by path. */
+  private readonly checked = new Map<string, StateEntry>()
+  /**
+   * The state as it will be once the checked files land, already written to a temporary file
+   * while their renames run: `left` are the entries still to be recorded, `stale` says the state
+   * went another way (a file recorded otherwise, one forgotten). Only renamed into place once
+   * `left` is empty and it is not stale.
+   */
+  private ahead:
+    { left: Map<string, StateEntry>; stale: boolean; temp: Promise<string | undefined> } | undefined
 
   /**
    * Takes `previous` over rather than copying it (50,000 entries twice in memory): the caller
@@ -90,9 +101,51 @@ export class StateBook {
   }
 
   record(rel: string, entry: StateEntry): void {
+    this.checked.delete(rel)
+    const ahead = this.ahead
+    if (ahead) {
+      const expected = ahead.left.get(rel)
+      if (expected && sameEntry(expected, entry)) ahead.left.delete(rel)
+      else ahead.stale = true
+    }
     this.state.files.set(rel, entry)
     this.dirty = true
     if (--this.awaited === 0 && this.early) void this.flush(this.early(), true)
+  }
+
+  /**
+   * A file passed its check on the server and only its rename is left. Once every awaited file
+   * is that far, the state they will make is written to its temporary file while the renames
+   * run; the rename that puts it in place still waits until all of them landed (record), so the
+   * state never names a file that is not there.
+   */
+  checkedOnServer(rel: string, entry: StateEntry): void {
+    this.checked.set(rel, entry)
+    if (this.ahead || !this.early || this.awaited <= 0 || this.checked.size !== this.awaited) return
+    const channel = this.early()
+    const opened = this.opened?.on === channel ? this.opened.file : undefined
+    if (opened) this.opened = undefined
+    const left = new Map(this.checked)
+    const text = this.serializeWith(left)
+    const temp = (async () => writeSmallFileTemp(channel, this.file, text, await opened))().catch(
+      () => undefined
+    )
+    this.ahead = { left, stale: false, temp }
+  }
+
+  /** The state text with `extra` entries in it, the state itself left as it was. */
+  private serializeWith(extra: Map<string, StateEntry>): string {
+    const files = this.state.files
+    const before = [...extra.keys()].map(rel => [rel, files.get(rel)] as const)
+    for (const [rel, entry] of extra) files.set(rel, entry)
+    try {
+      return serializeState(this.state)
+    } finally {
+      for (const [rel, entry] of before) {
+        if (entry) files.set(rel, entry)
+        else files.delete(rel)
+      }
+    }
   }
 
   /**
@@ -112,7 +165,9 @@ export class StateBook {
   }
 
   forget(rel: string): void {
-    if (this.state.files.delete(rel)) this.dirty = true
+    if (!this.state.files.delete(rel)) return
+    this.dirty = true
+    if (this.ahead) this.ahead.stale = true
   }
 
   /** Keeps only entries for files the source still has. */
@@ -134,13 +189,28 @@ export class StateBook {
     const unused = this.opened
     this.opened = undefined
     const file = await unused?.file
-    if (!unused || !file) return
-    await unused.on.close(file.handle).catch(() => undefined)
-    await unused.on.unlink(file.temp).catch(() => undefined)
+    if (unused && file) {
+      await unused.on.close(file.handle).catch(() => undefined)
+      await unused.on.unlink(file.temp).catch(() => undefined)
+    }
+    // So is a state written ahead for files that did not all land.
+    const ahead = this.ahead
+    this.ahead = undefined
+    const temp = await ahead?.temp
+    if (temp) await channel.unlink(temp).catch(() => undefined)
   }
 
   private get file(): string {
     return path.posix.join(this.target, STATE_FILE)
+  }
+
+  /** The temporary file written ahead, when it holds exactly the state as it is now. */
+  private async takeAhead(): Promise<string | undefined> {
+    const ahead = this.ahead
+    if (!ahead || ahead.stale || ahead.left.size > 0) return undefined
+    this.ahead = undefined
+    // A write ahead that failed leaves nothing to rename: the state is written the usual way.
+    return ahead.temp
   }
 
   stopTimer(): void {
@@ -157,10 +227,15 @@ export class StateBook {
     this.writing = this.writing.then(async () => {
       const started = this.now()
       try {
-        const opened = early && this.opened?.on === channel ? this.opened.file : undefined
-        if (opened) this.opened = undefined
-        const ahead = await opened
-        await writeSmallFileAtomically(channel, this.file, serializeState(this.state), ahead)
+        const written = early ? await this.takeAhead() : undefined
+        if (written) {
+          await channel.replace(written, this.file)
+        } else {
+          const opened = early && this.opened?.on === channel ? this.opened.file : undefined
+          if (opened) this.opened = undefined
+          const ahead = await opened
+          await writeSmallFileAtomically(channel, this.file, serializeState(this.state), ahead)
+        }
       } catch (err) {
         this.dirty = true
         core.warning(`Could not save the sync state: ${forLog((err as Error).message)}`)
@@ -170,4 +245,8 @@ export class StateBook {
     })
     return this.writing
   }
+}
+
+function sameEntry(a: StateEntry, b: StateEntry): boolean {
+  return a.sha256 === b.sha256 && a.size === b.size && a.mtime === b.mtime
 }

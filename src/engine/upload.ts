@@ -7,6 +7,7 @@ import {
   deliver,
   deliveryFor,
   refuseClimbing,
+  type Delivered,
   type DeliverOptions,
   type Delivery
 } from './deliver.js'
@@ -106,7 +107,10 @@ async function uploadOne(
       verifySha256: options.verifySha256,
       times: options.times,
       setAttributes,
-      release
+      release,
+      ...(options.onChecked
+        ? { renaming: (d: Delivered) => options.onChecked?.(job.file.rel, d) }
+        : {})
     }
     const delivered = await session.admit(job.file.size, () =>
       deliver(session, job.delivery, open, delivering)

@@ -134,6 +134,40 @@ export async function listLocalFiles(
   return sortByRel([...byRel.values()])
 }
 
+/** Folders surelyHasAFile looks into at most before it gives up (and says "not sure"). */
+const FIRST_FILE_FOLDERS = 32
+
+/**
+ * Whether `source` surely names at least one file, found cheaply before the walk: every pattern
+ * is a plain path (no glob, no `!` line) to a file, or to a folder with a regular file within a
+ * few folders' reach. False means "not sure", never "no": the walk still decides, and fails
+ * where it must.
+ */
+export async function surelyHasAFile(spec: SourceSpec, workspace: string): Promise<boolean> {
+  if (spec.exclude.length > 0 || spec.include.length === 0) return false
+  for (const pattern of spec.include) {
+    const { base, glob } = scanPattern(pattern)
+    if (glob) return false
+    const root = path.resolve(workspace, base)
+    const info = await stat(root).catch(() => undefined)
+    if (info?.isFile()) continue
+    if (!info?.isDirectory() || !hasFileWithin(root, { left: FIRST_FILE_FOLDERS })) return false
+  }
+  return true
+}
+
+function hasFileWithin(dir: string, budget: { left: number }): boolean {
+  if (--budget.left < 0) return false
+  let entries
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return false
+  }
+  if (entries.some(e => e.isFile())) return true
+  return entries.some(e => e.isDirectory() && hasFileWithin(path.join(dir, e.name), budget))
+}
+
 function sortByRel(files: LocalFile[]): LocalFile[] {
   return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
 }

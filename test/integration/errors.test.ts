@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import { runAction, type ActionRun } from '../support/action.js'
@@ -75,6 +75,19 @@ describe('bad input and failed connections give one clear error', () => {
     const before = sshd.authAttempts()
     expectOneClearError(await run(overrides), pattern)
     expect(sshd.authAttempts()).toBe(before)
+  })
+
+  // The connection starts while such a source is read (it surely holds a file), so only its
+  // login waiting for the read keeps the promise.
+  test('a source that fails once the connection started costs no login', async () => {
+    mkdirSync(path.join(workspace, 'leaky'))
+    writeFileSync(path.join(workspace, 'leaky', 'ok.txt'), 'ok\n')
+    symlinkSync(path.join(keys, 'stranger.pub'), path.join(workspace, 'leaky', 'out'))
+    const connections = () => (sshd.log().match(/Connection from 127\.0\.0\.1/g) ?? []).length
+    const [attempts, reached] = [sshd.authAttempts(), connections()]
+    expectOneClearError(await run({ source: 'leaky' }), /Input 'source'.*symbolic link/s)
+    expect(connections()).toBe(reached + 1)
+    expect(sshd.authAttempts()).toBe(attempts)
   })
 
   test('a public key pasted as the private key', async () => {

@@ -14,6 +14,7 @@ import { InputError } from '../../src/errors.js'
 import {
   listLocalFiles,
   sizeUnsized,
+  surelyHasAFile,
   toPosix,
   UNSIZED,
   type LocalFile
@@ -340,5 +341,26 @@ describe('listLocalFiles: sizes left to the hashing', () => {
 describe('toPosix', () => {
   it('joins with / using the platform separator', () => {
     expect(toPosix(['a', 'b', 'c'].join(path.sep))).toBe('a/b/c')
+  })
+})
+
+describe('surelyHasAFile', () => {
+  const sure = (include: string[], exclude: string[] = []) =>
+    surelyHasAFile({ include, exclude }, ws)
+
+  it('is sure of a folder with a file within, or a file', async () => {
+    expect(await sure(['dist'])).toBe(true)
+    expect(await sure(['docs/guide'])).toBe(true)
+    expect(await sure(['README.md', 'other'])).toBe(true)
+  })
+
+  // Not sure means the connection waits for the walk, as before: never a login for a typo.
+  it('is not sure of a missing path, an empty folder, a glob or a `!` line', async () => {
+    mkdirSync(path.join(ws, 'empty/deeper'), { recursive: true })
+    expect(await sure(['nope'])).toBe(false)
+    expect(await sure(['dist', 'nope'])).toBe(false)
+    expect(await sure(['empty'])).toBe(false)
+    expect(await sure(['dist/*.js'])).toBe(false)
+    expect(await sure(['dist'], ['*.map'])).toBe(false)
   })
 })

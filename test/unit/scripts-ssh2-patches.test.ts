@@ -790,3 +790,61 @@ describe('ssh2 patch: SFTP read answer put together where its data belongs', () 
     expect(client(false).readInPlace).toBeUndefined()
   })
 })
+
+describe('ssh2 patch: limits asked alongside the first requests', () => {
+  interface LimitsSftp {
+    push(data: Buffer): void
+    on(event: 'ready', listener: () => void): void
+    stat(path: string, cb: (err: Error | undefined) => void): void
+    maxOpenHandles?: number
+    _maxWriteLen: number
+  }
+
+  /** A channel that keeps what it sends, past a VERSION that offers limits@openssh.com. */
+  function offered(patched: boolean) {
+    const sent: Buffer[] = []
+    const sftp = sftpOn<LimitsSftp>(patched, {
+      channelData: (_id: number, data: Buffer) => sent.push(Buffer.from(data))
+    })
+    let ready = false
+    sftp.on('ready', () => (ready = true))
+    const name = Buffer.from('limits@openssh.com')
+    const ext = Buffer.concat([u32(name.length), name, u32(1), Buffer.from('1')])
+    sftp.push(Buffer.concat([u32(5 + ext.length), Buffer.from([2]), u32(3), ext]))
+    return { sftp, sent, ready: () => ready }
+  }
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(n)
+    return b
+  }
+  /** The limits answer to request 0: packet, read and write lengths, open handles. */
+  const limitsReply = () =>
+    Buffer.concat([
+      u32(1 + 4 + 32),
+      Buffer.from([201]),
+      u32(0),
+      ...[262144, 261120, 261120, 1019].map(n => Buffer.concat([u32(0), u32(n)]))
+    ])
+
+  it('is ready at VERSION; the limits answer still sets the sizes and handles', () => {
+    const { sftp, sent, ready } = offered(true)
+    expect(ready()).toBe(true)
+    expect(sent).toHaveLength(1)
+    // A request may go out before the limits come back.
+    sftp.stat('/t', () => undefined)
+    expect(sent).toHaveLength(2)
+    expect(sftp.maxOpenHandles).toBeUndefined()
+    sftp.push(limitsReply())
+    expect(sftp.maxOpenHandles).toBe(1019)
+    expect(sftp._maxWriteLen).toBe(261120)
+  })
+
+  it('as installed, waits for the limits before it is ready', () => {
+    const { sftp, ready } = offered(false)
+    expect(ready()).toBe(false)
+    sftp.push(limitsReply())
+    expect(ready()).toBe(true)
+    expect(sftp.maxOpenHandles).toBe(1019)
+  })
+})
