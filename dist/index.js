@@ -54233,7 +54233,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3413);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3433);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54244,7 +54244,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3413:
+/***/ 3433:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -58420,7 +58420,32 @@ function formatBytes(n) {
     return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+;// CONCATENATED MODULE: ./src/settle.ts
+/**
+ * `work()`'s promise, with `done` called once it settles, however it settles (a synchronous
+ * throw too). Not an async function: the engine calls this once per small file, and an async
+ * frame per call was collector work with tens of thousands of files.
+ */
+function whenSettled(work, done) {
+    let running;
+    try {
+        running = work();
+    }
+    catch (err) {
+        done();
+        return Promise.reject(err);
+    }
+    return running.then(value => {
+        done();
+        return value;
+    }, (err) => {
+        done();
+        throw err;
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/report/timings.ts
+
 
 /**
  * Where one server's time went, by phase, for the step debug log. Whole phases (list, plan,
@@ -58436,22 +58461,7 @@ class PhaseTimes {
     /** Not an async function: a rename per file is timed, and its frame was collector work. */
     time(phase, work) {
         const started = performance.now();
-        const done = () => this.add(phase, performance.now() - started);
-        let running;
-        try {
-            running = work();
-        }
-        catch (err) {
-            done();
-            return Promise.reject(err);
-        }
-        return running.then(value => {
-            done();
-            return value;
-        }, (err) => {
-            done();
-            throw err;
-        });
+        return whenSettled(work, () => this.add(phase, performance.now() - started));
     }
     add(phase, ms) {
         const entry = this.ms.get(phase) ?? { total: 0, count: 0 };
@@ -58651,6 +58661,7 @@ function sizeClass(length) {
 const buffers = new BufferPool(16 * 1024 * 1024);
 
 ;// CONCATENATED MODULE: ./src/engine/chunks.ts
+
 
 
 
@@ -58855,24 +58866,9 @@ class ByteBudget {
     }
     /** Runs `work` on `take` bytes already counted (no async frame: one use per small file). */
     run(take, work) {
-        const done = () => {
+        return whenSettled(work, () => {
             this.used -= take;
             this.wake();
-        };
-        let running;
-        try {
-            running = work();
-        }
-        catch (err) {
-            done();
-            return Promise.reject(err);
-        }
-        return running.then(value => {
-            done();
-            return value;
-        }, (err) => {
-            done();
-            throw err;
         });
     }
     get inUse() {

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import pLimit, { type LimitFunction } from 'p-limit'
+import { whenSettled } from '../settle.js'
 import { buffers } from './buffer-pool.js'
 
 /** Reads byte ranges of one file. */
@@ -240,27 +241,10 @@ export class ByteBudget {
 
   /** Runs `work` on `take` bytes already counted (no async frame: one use per small file). */
   private run<T>(take: number, work: () => Promise<T>): Promise<T> {
-    const done = (): void => {
+    return whenSettled(work, () => {
       this.used -= take
       this.wake()
-    }
-    let running: Promise<T>
-    try {
-      running = work()
-    } catch (err) {
-      done()
-      return Promise.reject(err as Error)
-    }
-    return running.then(
-      value => {
-        done()
-        return value
-      },
-      (err: unknown) => {
-        done()
-        throw err
-      }
-    )
+    })
   }
 
   get inUse(): number {

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { whenSettled } from '../settle.js'
 
 /**
  * Where one server's time went, by phase, for the step debug log. Whole phases (list, plan,
@@ -13,24 +14,7 @@ export class PhaseTimes {
   /** Not an async function: a rename per file is timed, and its frame was collector work. */
   time<T>(phase: string, work: () => Promise<T>): Promise<T> {
     const started = performance.now()
-    const done = (): void => this.add(phase, performance.now() - started)
-    let running: Promise<T>
-    try {
-      running = work()
-    } catch (err) {
-      done()
-      return Promise.reject(err as Error)
-    }
-    return running.then(
-      value => {
-        done()
-        return value
-      },
-      (err: unknown) => {
-        done()
-        throw err
-      }
-    )
+    return whenSettled(work, () => this.add(phase, performance.now() - started))
   }
 
   add(phase: string, ms: number): void {

@@ -7,6 +7,23 @@ import { WORKER_MIN_FILES } from '../../src/plans/local-hash.js'
 
 const STATE = '.pinned-sftp-state.json'
 
+/** A `sync: changed` upload of the workspace's `site` folder into `target`. */
+function syncDeploy(sshd: Sshd, workspace: string, target: string, timeoutMs?: number) {
+  return runAction(
+    {
+      host: '127.0.0.1',
+      port: String(sshd.port),
+      username: sshd.username,
+      fingerprint: sshd.hostKeys[0].sha256,
+      'private-key': sshd.clientKey.privatePem,
+      source: 'site',
+      target,
+      sync: 'changed'
+    },
+    { workspace, ...(timeoutMs ? { timeoutMs } : {}) }
+  )
+}
+
 describe('the sync state file (bundle of src/, against OpenSSH)', () => {
   let sshd: Sshd
   let workspace: string
@@ -29,20 +46,7 @@ describe('the sync state file (bundle of src/, against OpenSSH)', () => {
     removeTempDir(remote)
   })
 
-  const deploy = () =>
-    runAction(
-      {
-        host: '127.0.0.1',
-        port: String(sshd.port),
-        username: sshd.username,
-        fingerprint: sshd.hostKeys[0].sha256,
-        'private-key': sshd.clientKey.privatePem,
-        source: 'site',
-        target,
-        sync: 'changed'
-      },
-      { workspace }
-    )
+  const deploy = () => syncDeploy(sshd, workspace, target)
   const stateFile = () => path.join(target, STATE)
   const warnings = (stdout: string) => stdout.split('\n').filter(l => l.startsWith('::warning'))
 
@@ -143,20 +147,7 @@ describe('sync: changed with the source hashed on a second thread', () => {
     removeTempDir(remote)
   })
 
-  const deploy = () =>
-    runAction(
-      {
-        host: '127.0.0.1',
-        port: String(sshd.port),
-        username: sshd.username,
-        fingerprint: sshd.hostKeys[0].sha256,
-        'private-key': sshd.clientKey.privatePem,
-        source: 'site',
-        target: path.join(remote, 'www'),
-        sync: 'changed'
-      },
-      { workspace, timeoutMs: 240_000 }
-    )
+  const deploy = () => syncDeploy(sshd, workspace, path.join(remote, 'www'), 240_000)
 
   test('sends every byte once, then only what changed, by its size too', async () => {
     let bytes = 0

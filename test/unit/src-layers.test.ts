@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
  * folder or from a lower layer, never up or sideways: every name here is its own unit.
  */
 const LAYERS: string[][] = [
-  ['errors.ts', 'escape.ts', 'heap.ts'],
+  ['errors.ts', 'escape.ts', 'heap.ts', 'settle.ts'],
   ['report'],
   ['identity', 'plans'],
   ['inputs'],
