@@ -11,7 +11,7 @@ import type { UploadSettings } from '../inputs/settings.js'
 import type { LocalFile } from '../plans/local-files.js'
 import { makeTargetExcluder } from '../plans/patterns.js'
 import { listRemoteTree, type RemoteTree } from '../plans/remote-tree.js'
-import { planSync, type Op, type StateEntry, type SyncState } from '../plans/sync.js'
+import { lookUp, planSync, type Op, type StateEntry, type SyncState } from '../plans/sync.js'
 import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
 import type { PhaseTimes } from '../report/timings.js'
@@ -29,6 +29,8 @@ export interface UploadPlan {
   verified?: Map<string, StateEntry>
   /** `sync: checksum`: how the server's copies were hashed. */
   checksum?: ContentCheck
+  /** How many of the source's files the state records. */
+  inState: number
 }
 
 /**
@@ -41,7 +43,8 @@ export async function planUpload(
   dest: string,
   files: LocalFile[],
   /** Awaited after the listing has started: the two overlap. */
-  pendingHashes: Promise<Map<string, string>> | Map<string, string> | undefined,
+  /** Settles once each file has its `sha256`. */
+  pendingHashes: Promise<void> | undefined,
   cache = new ListingCache(),
   times?: PhaseTimes
 ): Promise<UploadPlan> {
@@ -62,22 +65,40 @@ export async function planUpload(
   const listing = times ? times.time('list', listed) : listed()
   // Should the hashing fail first, a listing failing after it is no unhandled rejection.
   listing.catch(() => undefined)
-  const hashes = await pendingHashes
-  const [tree, state] = await listing
+  // The listing usually ends first: the files are looked up in it while the hashes still come.
+  // Should both fail, the hashing's failure is the one reported, as it is the run's.
+  const [tree, state] = await listing.catch(async (err: unknown) => {
+    await pendingHashes
+    throw err
+  })
+  const found = needsListing ? lookUp(files, tree, state) : undefined
+  await pendingHashes
   const isExcluded = makeTargetExcluder(settings.source, dest)
-  const local = files.map(f => ({ rel: f.rel, size: f.size, sha256: hashes?.get(f.rel) }))
-  const ops = needsListing
-    ? planSync(local, tree, state, {
-        // checksum trusts the server's content, not the state's record of it.
-        sync: settings.syncChanged && !settings.syncChecksum,
-        delete: settings.deleteExtraneous,
-        isExcluded,
-        isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
-      })
-    : local.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
-  const plan = { ops, tree, state, isExcluded, listed: needsListing || Boolean(settings.release) }
+  const ops = found
+    ? planSync(
+        files,
+        tree,
+        state,
+        {
+          // checksum trusts the server's content, not the state's record of it.
+          sync: settings.syncChanged && !settings.syncChecksum,
+          delete: settings.deleteExtraneous,
+          isExcluded,
+          isOwnFile: rel => isTempName(rel.split('/').pop() ?? '')
+        },
+        found
+      )
+    : files.map(f => ({ kind: unlistedKind(settings), rel: f.rel, size: f.size }))
+  const plan = {
+    ops,
+    tree,
+    state,
+    isExcluded,
+    listed: needsListing || Boolean(settings.release),
+    inState: found?.inState ?? 0
+  }
   if (!settings.syncChecksum) return plan
-  return { ...plan, ...(await checkContentOnServer(session, dest, ops, local, tree)) }
+  return { ...plan, ...(await checkContentOnServer(session, dest, ops, files, tree)) }
 }
 
 /**

@@ -29,10 +29,11 @@ import { sumSizes, transferOptions } from './transfer-options.js'
 export interface Source {
   files: LocalFile[]
   /**
-   * Content hashes, when `sync: changed` compares content: still being computed while the
-   * servers are reached and listed (a large tree's hashing then costs no wall time of its own).
+   * Settles once every file has its content hash (`sha256`), when `sync: changed` compares
+   * content: still being computed while the servers are reached and listed (a large tree's
+   * hashing then costs no wall time of its own).
    */
-  hashes?: Promise<Map<string, string>>
+  hashes?: Promise<void>
 }
 
 /**
@@ -278,18 +279,15 @@ function sortOps(
 ): { toSend: LocalFile[]; skipped: FileResult[]; inState: number } {
   const toSend: LocalFile[] = []
   const skipped: FileResult[] = []
-  const recorded = plan.state?.files
-  let inState = 0
   const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel)
   const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]))
   files.forEach((file, i) => {
     const op = opOf ? opOf.get(file.rel) : plan.ops[i]
-    if (recorded?.has(file.rel)) inState++
     if (op?.kind === 'create' || op?.kind === 'replace') toSend.push(file)
     else if (op?.kind === 'skip')
       skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'))
   })
-  return { toSend, skipped, inState }
+  return { toSend, skipped, inState: plan.inState }
 }
 
 function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult[] {

@@ -119,35 +119,56 @@ export class HashThread {
   }
 
   /**
-   * SHA-256 (hex) of each of `files`, every one of which must have been added, by path; each
-   * file's `size` becomes the number of bytes hashed. Rejects
-   * with the first of them (in their order) that could not be read; resolves undefined when the
-   * thread gave no answer, or a file was never added.
+   * Sets the SHA-256 (hex) of each of `files`, every one of which must have been added, by path;
+   * each file's `size` becomes the number of bytes hashed. Rejects with the first of them (in
+   * their order) that could not be read; resolves false when the thread gave no answer, or a
+   * file was never added (the caller then hashes them itself).
    */
-  async finish(files: LocalFile[]): Promise<Map<string, string> | undefined> {
+  async finish(files: LocalFile[]): Promise<boolean> {
     this.post()
     this.worker.postMessage(null)
     const answer = await this.answer
-    if (!answer) return undefined
-    const at = new Map<string, number>()
-    this.posted.forEach((p, i) => at.set(p, i))
+    if (!answer) return false
+    const indexOf = this.indexer()
     const failed = new Map(answer.failures.map(f => [f.index, f]))
     const d = answer.digests
     const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength)
-    const hashes = new Map<string, string>()
     for (const f of files) {
-      const i = at.get(f.path)
-      if (i === undefined) return undefined
-      const failure = failed.get(i)
+      const i = indexOf(f.path)
+      if (i === undefined) return false
+      const failure = failed.size > 0 ? failed.get(i) : undefined
       if (failure) {
         const err: Error & { code?: string } = new Error(failure.message)
         if (failure.code) err.code = failure.code
         throw err
       }
-      hashes.set(f.rel, bytes.toString('hex', 32 * i, 32 * i + 32))
+      f.sha256 = bytes.toString('hex', 32 * i, 32 * i + 32)
       f.size = answer.sizes[i]
     }
-    return hashes
+    return true
+  }
+
+  /**
+   * Where each path was added, asked in the order of the files finish() is given. Those are
+   * usually the added paths in the same order, less a few left out: a look further along the
+   * list finds them without a map of 50,000 paths, which is built only once a path is not there.
+   */
+  private indexer(): (path: string) => number | undefined {
+    const posted = this.posted
+    let next = 0
+    let at: Map<string, number> | undefined
+    return path => {
+      if (!at) {
+        for (let i = next; i < posted.length && i < next + 64; i++) {
+          if (posted[i] !== path) continue
+          next = i + 1
+          return i
+        }
+        at = new Map()
+        posted.forEach((p, i) => at?.set(p, i))
+      }
+      return at.get(path)
+    }
   }
 
   /** Ends the thread whatever it is doing: the walk failed, nothing will be uploaded. */

@@ -35,26 +35,26 @@ const FILES_PER_TURN = 256
  */
 export const WORKER_MIN_FILES = 5000
 
-/** SHA-256 (hex) of every local file: on a second thread for many files, else on this one. */
+/**
+ * Sets the SHA-256 (hex) of every local file (`sha256`): on a second thread for many files, else
+ * on this one.
+ */
 export async function hashLocalFiles(
   files: LocalFile[],
   onThread = files.length >= WORKER_MIN_FILES
-): Promise<Map<string, string>> {
-  if (onThread) {
-    const hashed = await hashOnThread(files)
-    if (hashed) return hashed
-  }
-  return hashHere(files)
+): Promise<void> {
+  if (onThread && (await hashOnThread(files))) return
+  await hashHere(files)
 }
 
 /**
- * Hashes on a worker thread. Resolves undefined when no thread could be started or it died
+ * Hashes on a worker thread. Resolves false when no thread could be started or it died
  * without an answer (the caller then hashes on this thread); a file that cannot be read
  * rejects, as it would here.
  */
-export async function hashOnThread(files: LocalFile[]): Promise<Map<string, string> | undefined> {
+export async function hashOnThread(files: LocalFile[]): Promise<boolean> {
   const thread = HashThread.start(READ_WHOLE_MAX)
-  if (!thread) return undefined
+  if (!thread) return false
   for (const f of files) thread.add(f.path)
   return thread.finish(files)
 }
@@ -89,15 +89,15 @@ export class LocalHasher {
   }
 
   /**
-   * SHA-256 (hex) of each of `files`, all of them found through add(). A file the walk did not
-   * size has its size once this resolves: the bytes the second thread hashed, else its stat.
+   * Sets the SHA-256 (hex) of each of `files`, all of them found through add(). A file the walk
+   * did not size has its size once this resolves: the bytes the second thread hashed, else its
+   * stat.
    */
-  async hashes(files: LocalFile[]): Promise<Map<string, string>> {
+  async hashes(files: LocalFile[]): Promise<void> {
     this.found = []
     try {
-      const hashed = await this.thread?.finish(files)
-      this.answeredByThread = hashed !== undefined
-      return hashed ?? (await hashHere(files))
+      this.answeredByThread = (await this.thread?.finish(files)) === true
+      if (!this.answeredByThread) await hashHere(files)
     } catch (err) {
       // The run fails, but its report still names each file (a fan-out's other servers): with
       // its size, not UNSIZED, wherever a stat can still tell it.
@@ -125,17 +125,16 @@ function sizeOrZero(file: string): number {
   }
 }
 
-async function hashHere(files: LocalFile[]): Promise<Map<string, string>> {
+async function hashHere(files: LocalFile[]): Promise<void> {
   sizeUnsized(files)
-  const hashes = new Map<string, string>()
   const limit = pLimit(HASH_CONCURRENCY)
   const big: Array<Promise<void>> = []
   let failure: unknown
   try {
     let inTurn = 0
     for (const f of files) {
-      if (f.size <= READ_WHOLE_MAX) hashes.set(f.rel, hashSmallFile(f.path))
-      else big.push(limit(async () => void hashes.set(f.rel, await hashBigFile(f.path))))
+      if (f.size <= READ_WHOLE_MAX) f.sha256 = hashSmallFile(f.path)
+      else big.push(limit(async () => void (f.sha256 = await hashBigFile(f.path))))
       if (++inTurn < FILES_PER_TURN) continue
       inTurn = 0
       await new Promise(resolve => setImmediate(resolve))
@@ -149,7 +148,6 @@ async function hashHere(files: LocalFile[]): Promise<Map<string, string>> {
   const failed = settled.find(r => r.status === 'rejected')
   if (failure !== undefined) throw failure
   if (failed) throw failed.reason
-  return hashes
 }
 
 /** SHA-256 (hex) of one local file of about `size` bytes. */

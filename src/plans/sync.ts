@@ -42,22 +42,60 @@ export interface SyncOptions {
   isOwnFile: (rel: string) => boolean
 }
 
+/** What the target and the state hold for each source file, by the file's index. */
+export interface Found {
+  there: Array<RemoteFile | undefined>
+  recorded: Array<StateEntry | undefined>
+  /** How many of the files the state records. */
+  inState: number
+}
+
+type RemoteFile = RemoteTree['files'] extends Map<string, infer F> ? F : never
+
+/**
+ * Looks each file up in the listing and the state, once: done while the hashes are still
+ * coming, it leaves the plan only comparisons once they are there.
+ */
+export function lookUp(
+  files: ReadonlyArray<{ rel: string }>,
+  remote: RemoteTree,
+  state: SyncState | undefined
+): Found {
+  const there: Found['there'] = new Array(files.length)
+  const recorded: Found['recorded'] = new Array(files.length)
+  let inState = 0
+  for (let i = 0; i < files.length; i++) {
+    const { rel } = files[i]
+    there[i] = remote.files.get(rel)
+    const entry = state?.files.get(rel)
+    recorded[i] = entry
+    if (entry) inState++
+  }
+  return { there, recorded, inState }
+}
+
 /**
  * Decides, file by file, what an upload does to the target. A file is skipped only when the state
  * says its content is there AND the server still shows the size and modification time recorded
  * then, so a file edited or removed on the server behind the action's back is put right.
+ * `found` must come from lookUp() on the same files, listing and state.
  */
 export function planSync(
   local: LocalEntry[],
   remote: RemoteTree,
   state: SyncState | undefined,
-  options: SyncOptions
+  options: SyncOptions,
+  found: Found = lookUp(local, remote, state)
 ): Op[] {
-  const ops: Op[] = local.map(file => ({
-    kind: decide(file, remote, state, options),
-    rel: file.rel,
-    size: file.size
-  }))
+  const ops: Op[] = new Array(local.length)
+  for (let i = 0; i < local.length; i++) {
+    const file = local[i]
+    ops[i] = {
+      kind: decide(file, found.there[i], found.recorded[i], options.sync),
+      rel: file.rel,
+      size: file.size
+    }
+  }
   if (!options.delete) return ops
   const wanted = new Set(local.map(f => f.rel))
   for (const [rel, info] of remote.files) {
@@ -70,15 +108,13 @@ export function planSync(
 
 function decide(
   file: LocalEntry,
-  remote: RemoteTree,
-  state: SyncState | undefined,
-  options: SyncOptions
+  there: RemoteFile | undefined,
+  recorded: StateEntry | undefined,
+  sync: boolean
 ): OpKind {
-  const there = remote.files.get(file.rel)
   if (!there) return 'create'
-  const recorded = state?.files.get(file.rel)
   const unchanged =
-    options.sync &&
+    sync &&
     recorded !== undefined &&
     file.sha256 !== undefined &&
     recorded.sha256 === file.sha256 &&

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { UNSIZED } from '../../src/plans/local-files.js'
+import { UNSIZED, type LocalFile } from '../../src/plans/local-files.js'
 import { hashFile, hashLocalFiles, hashOnThread, LocalHasher } from '../../src/plans/local-hash.js'
 
 const MiB = 1024 * 1024
@@ -28,21 +28,25 @@ describe('hashLocalFiles', () => {
     async size => {
       const data = randomBytes(size)
       const file = put(`f${size}`, data)
-      const hashes = await hashLocalFiles([{ path: file, rel: `f${size}`, size }])
-      expect(hashes.get(`f${size}`)).toBe(sha(data))
+      const here: LocalFile = { path: file, rel: `f${size}`, size }
+      await hashLocalFiles([here])
+      expect(here.sha256).toBe(sha(data))
       expect(await hashFile(file, size)).toBe(sha(data))
-      const threaded = await hashOnThread([{ path: file, rel: `f${size}`, size }])
-      expect(threaded?.get(`f${size}`)).toBe(sha(data))
+      const threaded: LocalFile = { path: file, rel: `f${size}`, size }
+      expect(await hashOnThread([threaded])).toBe(true)
+      expect(threaded.sha256).toBe(sha(data))
     }
   )
 
   it('hashes a file that grew past the one-read size since it was listed, to its end', async () => {
     const data = randomBytes(MiB + 100)
     const file = put('grown', data)
-    const hashes = await hashLocalFiles([{ path: file, rel: 'grown', size: 10 }])
-    expect(hashes.get('grown')).toBe(sha(data))
-    const threaded = await hashOnThread([{ path: file, rel: 'grown', size: 10 }])
-    expect(threaded?.get('grown')).toBe(sha(data))
+    const here: LocalFile = { path: file, rel: 'grown', size: 10 }
+    await hashLocalFiles([here])
+    expect(here.sha256).toBe(sha(data))
+    const threaded: LocalFile = { path: file, rel: 'grown', size: 10 }
+    expect(await hashOnThread([threaded])).toBe(true)
+    expect(threaded.sha256).toBe(sha(data))
   })
 
   it('hashes many files, each under its own name', async () => {
@@ -51,22 +55,20 @@ describe('hashLocalFiles', () => {
       return { path: put(`m${i}`, data), rel: `m${i}`, size: data.length, want: sha(data) }
     })
     for (const onThread of [false, true]) {
-      const hashes = await hashLocalFiles(files, onThread)
-      expect(hashes.size).toBe(600)
-      for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+      const asked: LocalFile[] = files.map(f => ({ ...f }))
+      await hashLocalFiles(asked, onThread)
+      asked.forEach((f, i) => expect(f.sha256).toBe(files[i].want))
     }
   })
 
   // The second thread is what keeps 50,000 files' hashing off the thread that lists and plans.
   it('hashes many files on a second thread, which answers for every file', async () => {
-    const files = Array.from({ length: 40 }, (_, i) => {
+    const files = Array.from({ length: 40 }, (_, i): LocalFile & { want: string } => {
       const data = randomBytes(i * 100)
       return { path: put(`t${i}`, data), rel: `t${i}`, size: data.length, want: sha(data) }
     })
-    const hashes = await hashOnThread(files)
-    expect(hashes).toBeDefined()
-    expect(hashes?.size).toBe(40)
-    for (const f of files) expect(hashes?.get(f.rel)).toBe(f.want)
+    expect(await hashOnThread(files)).toBe(true)
+    for (const f of files) expect(f.sha256).toBe(f.want)
   })
 
   it.each([false, true])('rejects when a file is gone (second thread: %s)', async onThread => {
@@ -91,7 +93,8 @@ describe('LocalHasher', () => {
         path: put(`${prefix}${i}`, data),
         rel: `${prefix}/${i}`,
         size: data.length,
-        want: sha(data)
+        want: sha(data),
+        sha256: undefined as string | undefined
       }
     })
 
@@ -102,10 +105,9 @@ describe('LocalHasher', () => {
     expect(hasher.threaded).toBe(false)
     for (const f of files.slice(9)) hasher.add(f.path)
     expect(hasher.threaded).toBe(true)
-    const hashes = await hasher.hashes(files)
+    await hasher.hashes(files)
     expect(hasher.answeredByThread).toBe(true)
-    expect(hashes.size).toBe(30)
-    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+    for (const f of files) expect(f.sha256).toBe(f.want)
   })
 
   it('hashes here when too few files were found for a thread', async () => {
@@ -113,9 +115,9 @@ describe('LocalHasher', () => {
     const hasher = new LocalHasher(10)
     for (const f of files) hasher.add(f.path)
     expect(hasher.threaded).toBe(false)
-    const hashes = await hasher.hashes(files)
+    await hasher.hashes(files)
     expect(hasher.answeredByThread).toBe(false)
-    for (const f of files) expect(hashes.get(f.rel)).toBe(f.want)
+    for (const f of files) expect(f.sha256).toBe(f.want)
   })
 
   // The walk leaves sizes to the hashing when a thread reads every file anyway.
@@ -131,20 +133,21 @@ describe('LocalHasher', () => {
     }))
     const hasher = new LocalHasher(threadFrom)
     for (const f of files) hasher.add(f.path)
-    const hashes = await hasher.hashes(files)
+    await hasher.hashes(files)
     for (const f of files) {
       expect(f.size).toBe(f.length)
-      expect(hashes.get(f.rel)).toBe(f.want)
+      expect(f.sha256).toBe(f.want)
     }
   })
 
   it('sizes a file by what was hashed, not what the walk saw', async () => {
     const data = randomBytes(MiB + 7)
     const file = put('grew', data)
-    const files = [{ path: file, rel: 'grew', size: 3 }, ...many('w', 12)]
+    const files: LocalFile[] = [{ path: file, rel: 'grew', size: 3 }, ...many('w', 12)]
     const hasher = new LocalHasher(10)
     for (const f of files) hasher.add(f.path)
-    expect((await hasher.hashes(files)).get('grew')).toBe(sha(data))
+    await hasher.hashes(files)
+    expect(files[0].sha256).toBe(sha(data))
     expect(files[0].size).toBe(MiB + 7)
   })
 
@@ -182,6 +185,7 @@ describe('LocalHasher', () => {
     hasher.stop()
     // A stopped thread gives no answer: whatever asks anyway gets the files hashed here.
     const files = many('y', 2)
-    expect((await hasher.hashes(files)).get('y/1')).toBe(files[1].want)
+    await hasher.hashes(files)
+    expect(files[1].sha256).toBe(files[1].want)
   })
 })
