@@ -60,9 +60,10 @@ async function writeManifest(file: string, manifest: { files: unknown[] }): Prom
     // The head ends in `"files": []\n}`: open the array, then each row indented two levels.
     await handle.writeFile(`${head.slice(0, -4)}[\n`)
     for (let i = 0; i < files.length; i += ROWS_PER_WRITE) {
-      const rows = files.slice(i, i + ROWS_PER_WRITE).map(rowText)
       const last = i + ROWS_PER_WRITE >= files.length
-      await handle.writeFile(`${rows.join(',\n')}${last ? '\n' : ',\n'}`)
+      await handle.writeFile(
+        `${rowsText(files.slice(i, i + ROWS_PER_WRITE))}${last ? '\n' : ',\n'}`
+      )
     }
     await handle.writeFile('  ]\n}\n')
   } finally {
@@ -70,31 +71,17 @@ async function writeManifest(file: string, manifest: { files: unknown[] }): Prom
   }
 }
 
-/** A key as a row shows it, indentation and colon included: the same few keys on every row. */
-const keyTexts = new Map<string, string>()
+const ROWS_OPEN = '{\n  "files": [\n'
+const ROWS_CLOSE = '\n  ]\n}'
 
 /**
- * One row as `JSON.stringify(row, null, 2)` would show it two levels in, key by key: indenting
- * the whole text afterwards cost 50,000 rows more than building them, and so did a fresh
- * [key, value] array per field and the key's quoting on every row.
+ * Rows as `JSON.stringify(manifest, null, 2)` shows them, two levels in: V8's own serializer
+ * on `{ files: rows }`, less the lines around them, took 50,000 rows about two thirds of the
+ * time of building the text row by row in JavaScript.
  */
-function rowText(row: unknown): string {
-  if (row === null || typeof row !== 'object' || Array.isArray(row)) {
-    return `    ${JSON.stringify(row, null, 2).replace(/\n/g, '\n    ')}`
-  }
-  let text = ''
-  for (const key of Object.keys(row)) {
-    const value: unknown = (row as Record<string, unknown>)[key]
-    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue
-    const shown =
-      value !== null && typeof value === 'object'
-        ? JSON.stringify(value, null, 2).replace(/\n/g, '\n      ')
-        : JSON.stringify(value)
-    let shownKey = keyTexts.get(key)
-    if (shownKey === undefined) keyTexts.set(key, (shownKey = `      ${JSON.stringify(key)}: `))
-    text += text ? `,\n${shownKey}${shown}` : `${shownKey}${shown}`
-  }
-  return text ? `    {\n${text}\n    }` : '    {}'
+function rowsText(rows: unknown[]): string {
+  const text = JSON.stringify({ files: rows }, null, 2)
+  return text.slice(ROWS_OPEN.length, text.length - ROWS_CLOSE.length)
 }
 
 /**
