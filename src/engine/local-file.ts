@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { TransferError } from '../errors.js'
-import { buffers } from './buffer-pool.js'
+import { buffers, WRITE_HEADROOM } from './buffer-pool.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
 
 /** Local disk is not the bottleneck; one lane and a generous chunk. */
@@ -79,8 +79,14 @@ export class LocalFileReader implements ChunkReader {
     return new LocalFileReader(await open(path, 'r'), path)
   }
 
+  /**
+   * Each chunk keeps room in front (see WRITE_HEADROOM): the bundle's ssh2 builds its WRITE
+   * request there and sends the chunk from where it lies, instead of copying every byte of the
+   * file into a request buffer of its own first. copyRange gives the chunk back only once the
+   * write is answered.
+   */
   async read(offset: number, length: number): Promise<Buffer> {
-    const buffer = buffers.take(length)
+    const buffer = buffers.take(length, WRITE_HEADROOM)
     const { bytesRead } = await this.file.read(buffer, 0, length, offset)
     if (bytesRead !== length) throw shorter(this.path)
     return buffer

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 import { LocalFileWriter, openLocalFile } from '../../src/engine/local-file.js'
 import { TransferError } from '../../src/errors.js'
 import { rejected } from './real-keys.js'
@@ -54,6 +56,30 @@ describe('openLocalFile', () => {
     // A large file is refused when opened; a small one when its bytes are asked for.
     const error = 'error' in opened ? opened.error : await rejected(() => opened.reader.read(0, 5))
     expect((error as Error).message).toMatch(/ENOENT/)
+  })
+
+  // The bundle's ssh2 builds each WRITE request in the room in front of a chunk and sends the
+  // chunk from where it lies (writeInPlace), instead of copying every byte into a request first.
+  it("reads a big file's chunks with room in front for the WRITE header", async () => {
+    const size = 3 * 261_120 + 5
+    const file = path.join(dir, 'roomy')
+    const content = randomBytes(size)
+    writeFileSync(file, content)
+    const reader = await openLocalFile(file, size)
+    try {
+      for (const [from, length] of [
+        [0, 261_120],
+        [261_120, 261_120],
+        [3 * 261_120, 5]
+      ]) {
+        const chunk = await reader.read(from, length)
+        expect(chunk).toEqual(content.subarray(from, from + length))
+        expect(hasWriteHeadroom(chunk)).toBe(true)
+        expect(chunk.byteOffset).toBeGreaterThanOrEqual(WRITE_HEADROOM)
+      }
+    } finally {
+      await reader.close()
+    }
   })
 
   it('reads a small file when its bytes are asked for, not when it is opened', async () => {
