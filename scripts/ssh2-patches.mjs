@@ -513,6 +513,80 @@ const limitsAlongside = {
   ]
 }
 
+/**
+ * Node gives every read from a TCP socket a fresh 64 KiB buffer, and ssh2 is done with it before
+ * its 'data' handler returns once packets are encrypted: the AES-GCM decipher decrypts a packet
+ * the read holds whole where it lies and copies the rest, and so does the CTR + HMAC one. A
+ * 512 MiB download made 8,000 such buffers, whose external memory set off about 55 full
+ * collections (most of the client's garbage collection, a quarter of its CPU). The patched
+ * client reads its TCP socket into one buffer of its own (Node's `onread` option) and hands
+ * ssh2 a view of it, but only while the connection's decipher is one of those two, marked here
+ * (`keepsNoInput`); any other read is handed over as a copy, as before: the ident line and key
+ * exchange (ssh2 keeps the server's KEXINIT as it arrived), and ChaCha20-Poly1305, which keeps
+ * a packet it holds whole until its MAC arrives in a later read.
+ */
+const decipherKeepsNoInput = {
+  name: 'deciphers that keep nothing of a read, marked',
+  file: 'ssh2/lib/protocol/crypto.js',
+  edits: [
+    {
+      find: 'function ivIncrement(iv) {\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): these two keep no reference to a read once\n' +
+        '// decrypt() returns (a packet is decrypted at once, or copied until it is whole).\n' +
+        'AESGCMDecipherNative.prototype.keepsNoInput = true;\n' +
+        'GenericDecipherNative.prototype.keepsNoInput = true;\n' +
+        '\n' +
+        'function ivIncrement(iv) {\n',
+      count: 1
+    }
+  ]
+}
+
+const reusedSocketReadBuffer = {
+  name: 'socket reads into one reused buffer',
+  file: 'ssh2/lib/client.js',
+  edits: [
+    {
+      find: '    const sock = this._sock = (cfg.sock || new Socket());\n',
+      replace:
+        '    // pinned-sftp patch (scripts/ssh2-patches.mjs): reads into one reused buffer.\n' +
+        '    const sock = this._sock = (cfg.sock || socketReadingInPlace(() => proto));\n',
+      count: 1
+    },
+    {
+      find:
+        'function openChannel(self, type, opts, cb) {\n' +
+        '  // Ask the server to open a channel for some purpose\n',
+      replace:
+        '// pinned-sftp patch (scripts/ssh2-patches.mjs): a TCP socket that reads into one buffer of\n' +
+        "// its own. ssh2's 'data' handler gets a view of it while the decipher keeps nothing of what\n" +
+        '// it is given (Protocol.parse() runs to the end of the read before the handler returns), and\n' +
+        '// a copy of what was read otherwise.\n' +
+        'const SOCKET_READ_SIZE = 256 * 1024;\n' +
+        'function socketReadingInPlace(protocol) {\n' +
+        '  const sock = new Socket({\n' +
+        '    onread: {\n' +
+        '      buffer: Buffer.allocUnsafeSlow(SOCKET_READ_SIZE),\n' +
+        '      callback: (nread, buf) => {\n' +
+        '        const decipher = protocol()._decipher;\n' +
+        '        const view = buf.subarray(0, nread);\n' +
+        "        sock.emit('data', (decipher !== undefined && decipher.keepsNoInput === true\n" +
+        '                           ? view\n' +
+        '                           : Buffer.from(view)));\n' +
+        '      },\n' +
+        '    },\n' +
+        '  });\n' +
+        '  return sock;\n' +
+        '}\n' +
+        '\n' +
+        'function openChannel(self, type, opts, cb) {\n' +
+        '  // Ask the server to open a channel for some purpose\n',
+      count: 1
+    }
+  ]
+}
+
 export const SSH2_PATCHES = [
   pooledPadding,
   reusedGcmPacket,
@@ -521,7 +595,9 @@ export const SSH2_PATCHES = [
   inPlaceWriteRequest,
   reusedReadResponse,
   inPlaceReadAnswer,
-  limitsAlongside
+  limitsAlongside,
+  decipherKeepsNoInput,
+  reusedSocketReadBuffer
 ]
 
 /**

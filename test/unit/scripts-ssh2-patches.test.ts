@@ -848,3 +848,138 @@ describe('ssh2 patch: limits asked alongside the first requests', () => {
     expect(sftp.maxOpenHandles).toBe(1019)
   })
 })
+
+describe('ssh2 patch: socket reads into one reused buffer', () => {
+  type Ssh2 = typeof ssh2
+  const stock = require('ssh2') as Ssh2
+  const READ_SIZE = 256 * 1024
+  const hostKey = stock.utils.generateKeyPairSync('ed25519')
+  const hostBlob = (stock.utils.parseKey(hostKey.public) as ssh2.ParsedKey).getPublicSSH()
+  let patchedClient: Ssh2['Client']
+  beforeAll(() => {
+    // The whole lib folder: client.js loads the protocol, the channels and the agent code.
+    const lib = mkdtempSync(path.join(dir, 'lib-'))
+    cpSync(path.dirname(protocolDir), lib, { recursive: true })
+    for (const file of ['client.js', 'protocol/crypto.js', 'protocol/SFTP.js']) {
+      const at = path.join(lib, file)
+      writeFileSync(at, applySsh2Patches(readFileSync(at, 'utf8'), `ssh2/lib/${file}`))
+    }
+    patchedClient = require(path.join(lib, 'client.js')) as Ssh2['Client']
+  })
+
+  /**
+   * A stock ssh2 server on loopback that answers an exec with `payload`, asking for a re-key
+   * halfway through. Resolves with the port and a close function.
+   */
+  async function serve(payload: Buffer) {
+    const server = new stock.Server({ hostKeys: [hostKey.private] }, conn => {
+      conn.on('authentication', ctx => ctx.accept())
+      conn.on('ready', () => {
+        conn.on('session', accept => {
+          accept().on('exec', acceptExec => {
+            const stream = acceptExec()
+            let sent = 0
+            const send = (): void => {
+              while (sent < payload.length) {
+                const end = Math.min(sent + 65536, payload.length)
+                const more = stream.write(payload.subarray(sent, end))
+                if (sent < payload.length / 2 && end >= payload.length / 2) conn.rekey()
+                sent = end
+                if (!more) return void stream.once('drain', send)
+              }
+              stream.exit(0)
+              stream.end()
+            }
+            send()
+          })
+        })
+      })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    return { port, close: () => new Promise<void>(resolve => server.close(() => resolve())) }
+  }
+
+  /**
+   * Runs an exec over `cipher` with `Client` and returns what came back, and the buffer behind
+   * each socket read ssh2 was given, with how many had come before 'ready'.
+   */
+  async function transfer(Client: Ssh2['Client'], cipher: string, payload: Buffer) {
+    const { port, close } = await serve(payload)
+    const client = new Client()
+    const reads: ArrayBufferLike[] = []
+    let readsBeforeReady = -1
+    try {
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = []
+        client.on('error', reject)
+        client.on('ready', () => {
+          readsBeforeReady = reads.length
+          client.exec('send', (err, stream) => {
+            if (err) return reject(err)
+            stream.on('data', (d: Buffer) => parts.push(Buffer.from(d)))
+            stream.on('close', () => resolve(Buffer.concat(parts)))
+          })
+        })
+        client.connect({
+          host: '127.0.0.1',
+          port,
+          username: 'u',
+          hostVerifier: (key: Buffer) => key.equals(hostBlob),
+          algorithms: { cipher: [cipher] as ssh2.CipherAlgorithm[] }
+        })
+        // ssh2 paused the socket: this listener sees each read just before ssh2's own.
+        const sock = Reflect.get(client, '_sock') as NodeJS.EventEmitter
+        sock.on('data', (d: Buffer) => reads.push(d.buffer))
+      })
+      return { got, reads, readsBeforeReady }
+    } finally {
+      client.end()
+      await close()
+    }
+  }
+
+  /** The buffers (bigger than Buffer's small-copy pool) that more than one read came in. */
+  function reused(reads: ArrayBufferLike[]): Set<ArrayBufferLike> {
+    const seen = new Set<ArrayBufferLike>()
+    const again = new Set<ArrayBufferLike>()
+    for (const b of reads) {
+      if (b.byteLength <= Buffer.poolSize) continue
+      if (seen.has(b)) again.add(b)
+      seen.add(b)
+    }
+    return again
+  }
+
+  const payload = nodeCrypto.randomBytes(8 * MiB)
+
+  it.each(['aes128-gcm@openssh.com', 'aes128-ctr'])(
+    'with %s, reads every encrypted read into one buffer, and keeps every byte intact',
+    async cipher => {
+      const { got, reads, readsBeforeReady } = await transfer(patchedClient, cipher, payload)
+      expect(got.equals(payload)).toBe(true)
+      const [buffer, ...others] = reused(reads)
+      expect(others).toEqual([])
+      expect(buffer.byteLength).toBe(READ_SIZE)
+      // The ident line and the key exchange came in copies: ssh2 keeps the server's KEXINIT.
+      expect(reads[0]).not.toBe(buffer)
+      // From login on, at least 8 MiB in reads of at most 256 KiB, a re-key among them.
+      const after = reads.slice(readsBeforeReady)
+      expect(after.length).toBeGreaterThanOrEqual(32)
+      expect(after.every(b => b === buffer)).toBe(true)
+    }
+  )
+
+  it('with ChaCha20-Poly1305, which keeps a packet until its MAC arrives, hands over copies', async () => {
+    const { got, reads } = await transfer(patchedClient, 'chacha20-poly1305@openssh.com', payload)
+    expect(got.equals(payload)).toBe(true)
+    expect(reused(reads).size).toBe(0)
+  })
+
+  it('is needed: ssh2 as installed reads into a new buffer every time', async () => {
+    const { got, reads } = await transfer(stock.Client, 'aes128-gcm@openssh.com', payload)
+    expect(got.equals(payload)).toBe(true)
+    expect(reads.length).toBeGreaterThanOrEqual(32)
+    expect(reused(reads).size).toBe(0)
+  })
+})
