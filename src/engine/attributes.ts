@@ -59,6 +59,9 @@ export function sourceFolders(
 ): Map<string, string> {
   const folders = new Map<string, string>()
   for (const file of files) {
+    // A file in a folder already seen adds nothing: worked out once per folder, not per file.
+    const slash = file.rel.lastIndexOf('/')
+    if (slash < 0 || folders.has(file.rel.slice(0, slash))) continue
     let rel = file.rel.split('/').slice(0, -1)
     let source = dirname(file.path)
     while (rel.length > 0 && !folders.has(rel.join('/'))) {
@@ -76,8 +79,11 @@ export function remoteAttributes(file: {
   atime?: number
   mode?: number
 }): SourceAttributes {
-  const times = { atime: file.atime ?? file.mtime, mtime: file.mtime }
-  return file.mode === undefined ? times : { ...times, mode: file.mode }
+  // One object, not one spread into another: asked once per file downloaded.
+  const atime = file.atime ?? file.mtime
+  return file.mode === undefined
+    ? { atime, mtime: file.mtime }
+    : { atime, mtime: file.mtime, mode: file.mode }
 }
 
 const warned = new Set<string>()

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { chmod, mkdir, rename, rm, stat, statfs, utimes } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Worker } from 'node:worker_threads'
@@ -18,18 +17,16 @@ import {
   sourceFolders,
   type FileAttributes
 } from './attributes.js'
-import { buffers } from './buffer-pool.js'
 import { copyRange, Watermark } from './chunks.js'
 import { LandingStopped, LandingThread } from './landing-thread.js'
 import { FolderCheck, realpathOfExisting } from './local-landing.js'
 import { LocalFileWriter } from './local-file.js'
 import { RemoteFileReader } from './remote-file.js'
-import { readWholeRemote } from './whole-remote.js'
+import { fetchWhole, type WholeRun } from './download-whole.js'
 import { LocalPlaces } from './local-places.js'
 import { checkAgainstServer, checkAgainstSidecar } from './remote-hash.js'
 import { isTransient, killIfNetwork, runWithRetries } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
-import type { SftpChannel } from './sftp.js'
 import { SidecarChecksums } from './sidecars.js'
 import { tempNameFor } from './temp-names.js'
 import type { TransferOptions } from './options.js'
@@ -48,12 +45,9 @@ interface DownloadJob {
 }
 
 /** What every file of one download shares. */
-interface Run {
-  options: TransferOptions
-  sidecars: SidecarChecksums | undefined
+interface Run extends WholeRun {
   folders: FolderCheck
   places: LocalPlaces
-  landing: LandingThread
   /** Files streamed in chunks whose temporary file may outlive an attempt, until they land. */
   started: Map<RemoteFile, DownloadJob>
   turns: number
@@ -149,89 +143,85 @@ function refusedRow(file: RemoteFile): FileResult {
   return fileResult(file.path, '', file.size, 'refused', why)
 }
 
+/** `dir/.name.<token>.sftp-part` beside `finalPath` (LocalPlaces.of: a resolved folder, a name). */
 function tempPathFor(finalPath: string): string {
-  return path.join(path.dirname(finalPath), tempNameFor(path.basename(finalPath)))
+  // Not path.join and path.dirname: each normalizes the whole path again, for every file.
+  const slash = finalPath.lastIndexOf(path.sep)
+  return finalPath.slice(0, slash + 1) + tempNameFor(finalPath.slice(slash + 1))
 }
 
-async function downloadOne(
+/**
+ * One file. A small one takes its way without an async frame (every file of a many-file pull
+ * does); a bigger one is streamed, and resumed after a dropped connection (downloadStreamed).
+ */
+function downloadOne(
   session: SftpSession,
   file: RemoteFile,
   finalPath: string,
   run: Run
 ): Promise<FileResult> {
-  const { options } = run
   const turn = run.turns++
-  let tempPath = tempPathFor(finalPath)
+  const channel = session.channels[turn % session.channels.length]
+  if (file.size > Math.min(WHOLE_FILE_MAX, channel.maxReadLen) || run.started.has(file)) {
+    return downloadStreamed(session, file, finalPath, turn, run)
+  }
+  const tempPath = tempPathFor(finalPath)
+  return run.folders
+    .prove(run.places.folderOf(file.rel) as string)
+    .then(() =>
+      session.admit(file.size, () => fetchWhole(session, channel, file, tempPath, finalPath, run))
+    )
+    .then(
+      sha256 => transferred(file, finalPath, sha256),
+      (err: unknown) => failedOne(session, file, finalPath, tempPath, run, err)
+    )
+}
+
+function transferred(file: RemoteFile, finalPath: string, sha256: string | void): FileResult {
+  const row = fileResult(file.path, finalPath, file.size, 'transferred')
+  return sha256 ? { ...row, sha256 } : row
+}
+
+/** A file that failed: retried after network trouble, else reported, its temporary file gone. */
+async function failedOne(
+  session: SftpSession,
+  file: RemoteFile,
+  finalPath: string,
+  tempPath: string,
+  run: Run,
+  err: unknown
+): Promise<FileResult> {
+  if (isTransient(err, session)) throw err
+  run.started.delete(file)
+  await rm(tempPath, { force: true })
+  if (err instanceof LandingStopped) throw err
+  return fileResult(file.path, finalPath, file.size, 'failed', (err as Error).message)
+}
+
+async function downloadStreamed(
+  session: SftpSession,
+  file: RemoteFile,
+  finalPath: string,
+  turn: number,
+  run: Run
+): Promise<FileResult> {
+  const { options } = run
+  let job = run.started.get(file)
+  const tempPath = job?.tempPath ?? tempPathFor(finalPath)
   try {
     await run.folders.prove(run.places.folderOf(file.rel) as string)
     const attrs = fileAttributes(options.preserve, remoteAttributes(file))
-    const channel = session.channels[turn % session.channels.length]
-    let sha256: string | undefined
-    if (file.size <= Math.min(WHOLE_FILE_MAX, channel.maxReadLen) && !run.started.has(file)) {
-      sha256 = await session.admit(file.size, () =>
-        fetchWhole(session, channel, file, tempPath, finalPath, attrs, run)
-      )
-    } else {
-      let job = run.started.get(file)
-      if (!job) {
-        const written = new Watermark(0, options.verifySha256)
-        job = { file, finalPath, tempPath, written, turn }
-        run.started.set(file, job)
-      }
-      tempPath = job.tempPath
-      sha256 = await fetchStreamed(session, job, attrs, run)
-      run.started.delete(file)
+    if (!job) {
+      const written = new Watermark(0, options.verifySha256)
+      job = { file, finalPath, tempPath, written, turn }
+      run.started.set(file, job)
     }
-    const row = fileResult(file.path, finalPath, file.size, 'transferred')
-    return sha256 ? { ...row, sha256 } : row
-  } catch (err) {
-    if (isTransient(err, session)) throw err
+    const sha256 = await fetchStreamed(session, job, attrs, run)
     run.started.delete(file)
-    await rm(tempPath, { force: true })
-    if (err instanceof LandingStopped) throw err
-    return fileResult(file.path, finalPath, file.size, 'failed', (err as Error).message)
+    return transferred(file, finalPath, sha256)
+  } catch (err) {
+    return failedOne(session, file, finalPath, tempPath, run, err)
   }
-}
-
-/**
- * A small file: open, then one read of the listed size, the end check and the close sent
- * together; checked in memory, then written and renamed into place at once on the landing
- * thread, the file keeping its place meanwhile (given to the next file, the places ran ahead
- * of the thread and held 60 MiB more at the peak). A dropped connection leaves nothing on disk
- * to resume: the next attempt reads it again.
- */
-async function fetchWhole(
-  session: SftpSession,
-  channel: SftpChannel,
-  file: RemoteFile,
-  tempPath: string,
-  finalPath: string,
-  attrs: FileAttributes | undefined,
-  run: Run
-): Promise<string | undefined> {
-  const { options } = run
-  // A byte more than the file: readWholeRemote's read that also finds the end lands there.
-  const buffer = buffers.take(file.size + 1)
-  let sha256: string | undefined
-  let landed: Promise<void>
-  try {
-    // readWholeRemote settles only once every request it sent did: nothing fills `buffer` later.
-    const data = await readWholeRemote(channel, file.path, file.size, buffer)
-    options.onBytes(data.length)
-    if (options.verifySha256) {
-      const received = createHash('sha256').update(data).digest('hex')
-      await timed(options.times, 'verify', async () => {
-        checkAgainstSidecar(received, await run.sidecars?.expectedFor(file.path))
-        await checkAgainstServer(session, file.path, file.size, received, 'received')
-      })
-      sha256 = received
-    }
-    landed = run.landing.land(tempPath, finalPath, data, attrs)
-  } finally {
-    buffers.give(buffer)
-  }
-  await landed
-  return sha256
 }
 
 /** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */

@@ -38,6 +38,14 @@ export class Liveness {
    */
   answered(abort: (err: Error) => void, sentAt?: number): void {
     this.waiting.delete(abort)
+    this.heard(sentAt)
+  }
+
+  /**
+   * An answer to one of several requests registered under one begin() (whole-read.ts), the
+   * others still waiting; `sentAt` as for answered().
+   */
+  heard(sentAt?: number): void {
     this.lastAnswer = Date.now()
     if (sentAt !== undefined)
       this.fastestAnswerMs = Math.min(this.fastestAnswerMs, performance.now() - sentAt)

@@ -4,6 +4,10 @@ import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { folderBudget } from '../plans/listing-limits.js'
 import { hasWriteHeadroom } from './buffer-pool.js'
 import { Liveness } from './liveness.js'
+import { toEntry, toStat, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
+import { readWholeInOrder } from './whole-read.js'
+
+export type { RemoteEntry, RemoteStat } from './sftp-stat.js'
 
 /** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
 export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const
@@ -21,21 +25,6 @@ const MAX_OPEN_HANDLES = 1024
 const READDIRS_AHEAD = 4
 
 export type SftpError = Error & { code?: number | string }
-
-export interface RemoteStat {
-  size: number
-  mtime: number
-  /** Access time, seconds since the epoch (0 when the server does not say). */
-  atime: number
-  mode: number
-  isDirectory: boolean
-  isFile: boolean
-  isSymbolicLink: boolean
-}
-
-export interface RemoteEntry extends RemoteStat {
-  name: string
-}
 
 /**
  * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
@@ -142,6 +131,48 @@ export class SftpChannel {
     })
   }
 
+  /**
+   * Opens `path`, reads up to `length` bytes at offset 0 into `buffer` and closes it, the read
+   * and the close sent together once the handle arrives: for servers that answer in order
+   * (processesInOrder). Resolves with the bytes read, 0 at the end of the file. The three
+   * requests are tracked as one (whole-read.ts): a small file's way costs no promise per request.
+   */
+  readWhole(path: string, buffer: Buffer, length: number): Promise<number> {
+    return readWholeInOrder(this, this.sftp, path, buffer, length)
+  }
+
+  /**
+   * For requests sent on this channel's ssh2 wrapper and tracked as one (whole-read.ts):
+   * registers `abort` as call() does for each request. Returns why nothing may be sent, if so.
+   */
+  track(abort: (err: Error) => void, what: () => string): unknown {
+    if (this.liveness.lost || this.closed) {
+      return this.laneLost(
+        this.liveness.fatal ??
+          new ConnectionError(`The connection was lost before '${what()}'.`, true)
+      )
+    }
+    this.liveness.begin(abort)
+    this.waiting.add(abort)
+    return undefined
+  }
+
+  /** An answer to one of the requests under track(): `sentAt` when it came from the server. */
+  heard(sentAt: number | undefined): void {
+    this.liveness.heard(sentAt)
+  }
+
+  /** Once every request under track() was answered, or `abort` was called. */
+  untrack(abort: (err: Error) => void): void {
+    this.liveness.answered(abort)
+    this.waiting.delete(abort)
+  }
+
+  /** What a request's error becomes, as in call(); without `what`, an abort's error. */
+  failure(err: unknown, what?: () => string): unknown {
+    return this.laneLost(what ? this.networkFault(err, what()) : err)
+  }
+
   fstat(handle: Buffer): Promise<RemoteStat> {
     return this.call<ssh2.Stats>('fstat', cb => this.sftp.fstat(handle, cb)).then(toStat)
   }
@@ -209,7 +240,7 @@ export class SftpChannel {
     const listed: RemoteEntry[] = []
     const keep = (batch: ssh2.FileEntryWithStats[]): void => {
       onBatch(batch.map(entry => entry.filename))
-      for (const entry of batch) listed.push({ name: entry.filename, ...toStat(entry.attrs) })
+      for (const entry of batch) listed.push(toEntry(entry.filename, entry.attrs))
     }
     try {
       // A server that answers in order sends the batches in order however many are asked for at
@@ -364,18 +395,4 @@ interface InPlaceWriter {
 function limit(sftp: ssh2.SFTPWrapper, field: string): number {
   const value: unknown = Reflect.get(sftp, field)
   return typeof value === 'number' && value > 0 ? value : FALLBACK_CHUNK
-}
-
-function toStat(attrs: ssh2.Stats | ssh2.Attributes): RemoteStat {
-  const mode = attrs.mode ?? 0
-  const type = mode & 0o170000
-  return {
-    size: attrs.size ?? 0,
-    mtime: attrs.mtime ?? 0,
-    atime: attrs.atime ?? 0,
-    mode,
-    isDirectory: type === 0o040000,
-    isFile: type === 0o100000,
-    isSymbolicLink: type === 0o120000
-  }
 }

@@ -14,20 +14,40 @@ import type { SftpChannel } from './sftp.js'
  * or a server that splits reads) is completed by reading on from a fresh handle, then the end
  * proven by its own read. `into` (at least `size + 1` bytes) is filled instead of a new buffer.
  */
-export async function readWholeRemote(
+export function readWholeRemote(
   channel: SftpChannel,
   path: string,
   size: number,
   into?: Buffer
 ): Promise<Buffer> {
-  const handle = await channel.open(path, 'r')
-  const oneRead = channel.processesInOrder && size < channel.maxReadLen
   const room =
-    into && into.length > size ? into.subarray(0, size + 1) : Buffer.allocUnsafe(size + 1)
+    into && into.length > size
+      ? into.length === size + 1
+        ? into
+        : into.subarray(0, size + 1)
+      : Buffer.allocUnsafe(size + 1)
+  if (!(channel.processesInOrder && size < channel.maxReadLen)) {
+    return readSeparately(channel, path, size, room)
+  }
+  // No async frame or promise per request on this way: every small file of a pull takes it.
+  return channel.readWhole(path, room, size + 1).then(got => {
+    if (got > size) throw longer(path, size)
+    const buffer = room.subarray(0, size)
+    return got < size ? readRest(channel, path, buffer, got, true) : buffer
+  })
+}
+
+/** Other servers: the read, the one-byte read at `size`, then the close once both answered. */
+async function readSeparately(
+  channel: SftpChannel,
+  path: string,
+  size: number,
+  room: Buffer
+): Promise<Buffer> {
+  const handle = await channel.open(path, 'r')
   const buffer = room.subarray(0, size)
-  const asked = oneRead ? size + 1 : size
-  const first = asked > 0 ? channel.read(handle, room, asked, 0) : Promise.resolve(0)
-  const end = oneRead ? first : channel.read(handle, Buffer.allocUnsafe(1), 1, size)
+  const first = size > 0 ? channel.read(handle, room, size, 0) : Promise.resolve(0)
+  const end = channel.read(handle, Buffer.allocUnsafe(1), 1, size)
   const closed = channel.processesInOrder
     ? channel.close(handle)
     : Promise.allSettled([first, end]).then(() => channel.close(handle))
@@ -35,21 +55,36 @@ export async function readWholeRemote(
   if (got.status === 'rejected') throw got.reason
   if (extra.status === 'rejected') throw extra.reason
   if (close.status === 'rejected') throw close.reason
-  if (oneRead ? got.value > size : extra.value !== 0) {
-    throw new TransferError(
-      `${path} is longer than the ${size} bytes the server reported; it was not kept.`
-    )
-  }
-  if (got.value < size) {
-    const reader = await RemoteFileReader.open([channel], path)
-    try {
-      const rest = await reader.read(got.value, size - got.value)
-      rest.copy(buffer, got.value)
-      // A short answer says nothing of the end: ask for it (the in-order read above stood for it).
-      if (oneRead) await reader.expectEnd(size)
-    } finally {
-      await reader.close().catch(() => undefined)
-    }
+  if (extra.value !== 0) throw longer(path, size)
+  return got.value < size ? readRest(channel, path, buffer, got.value, false) : buffer
+}
+
+/**
+ * After a short answer: the rest read from a fresh handle, and where one read stood for the end
+ * probe (`probeEnd`), the end proven by a read of its own.
+ */
+async function readRest(
+  channel: SftpChannel,
+  path: string,
+  buffer: Buffer,
+  got: number,
+  probeEnd: boolean
+): Promise<Buffer> {
+  const size = buffer.length
+  const reader = await RemoteFileReader.open([channel], path)
+  try {
+    const rest = await reader.read(got, size - got)
+    rest.copy(buffer, got)
+    // A short answer says nothing of the end: ask for it (the in-order read above stood for it).
+    if (probeEnd) await reader.expectEnd(size)
+  } finally {
+    await reader.close().catch(() => undefined)
   }
   return buffer
+}
+
+function longer(path: string, size: number): TransferError {
+  return new TransferError(
+    `${path} is longer than the ${size} bytes the server reported; it was not kept.`
+  )
 }

@@ -172,7 +172,14 @@ function walkRemote(
         else if (folder.isMatch(rel))
           subdirs.push({ dir: full, rel, depth, levels: Infinity, isMatch: everything })
       } else if (entry.isFile) {
-        found.push({ path: full, rel, size: entry.size, mtime: entry.mtime, ...kept(entry) })
+        const { size, mtime, atime, mode } = entry
+        // One object per file (the listing keeps every one): no spread of kept()'s where the
+        // server gave both, as OpenSSH does.
+        found.push(
+          atime !== undefined && mode !== undefined
+            ? { path: full, rel, size, mtime, atime, mode }
+            : { path: full, rel, size, mtime, ...kept(entry) }
+        )
       }
     }
     return subdirs

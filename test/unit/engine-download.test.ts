@@ -59,6 +59,7 @@ function fakeSession(data: Buffer | Map<string, Buffer>, script: Script, server:
       if (n > 0 && ++answered === script.cutAfterReads) setImmediate(die)
       return n
     }, position === script.hold)
+  const close = () => call(() => undefined)
   const channel = {
     maxReadLen: CHUNK,
     maxWriteLen: CHUNK,
@@ -66,8 +67,14 @@ function fakeSession(data: Buffer | Map<string, Buffer>, script: Script, server:
     processesInOrder: true,
     sharesConnectionWith: () => true,
     open: (p: string) => call(() => Buffer.from(data instanceof Map ? p : 'handle')),
-    close: () => call(() => undefined),
+    close,
     read,
+    // Through the channel's own open, which a test may wrap.
+    readWhole: (p: string, buffer: Buffer, length: number) =>
+      channel.open(p, 'r').then(handle => {
+        const got = read(handle, buffer, length, 0)
+        return Promise.all([got, close()]).then(answers => answers[0])
+      }),
     readdir: () => call(() => [])
   } as unknown as SftpChannel
   const channels = [channel, { ...channel } as unknown as SftpChannel]

@@ -54,6 +54,12 @@ class FakeChannel {
   mkdir = (path: string) => this.later(`mkdir ${path}`, () => undefined)
   open = (path: string) => this.later(`open ${path}`, () => Buffer.from('h'))
   close = () => this.later('close', () => undefined)
+  /** As SftpChannel.readWhole: the read and the close go out together once the handle came. */
+  readWhole = (path: string, buffer: Buffer, length: number) =>
+    this.open(path).then(handle => {
+      const got = this.read(handle, buffer, length, 0)
+      return Promise.all([got, this.close()]).then(answers => answers[0])
+    })
   read = (_h: Buffer, buffer: Buffer, length: number, position: number) =>
     this.later(`read ${position}+${length}`, () => {
       const part = this.content.subarray(position, position + Math.min(length, this.answerMax))

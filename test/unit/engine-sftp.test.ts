@@ -187,3 +187,85 @@ describe('SftpChannel round trips', () => {
     expect(liveness.fastestAnswerMs).toBeLessThan(25)
   })
 })
+
+describe('SftpChannel.readWhole', () => {
+  /** An in-order server's channel whose answers wait until the test gives them. */
+  function wholeChannel(liveness: Liveness) {
+    const sent: string[] = []
+    const answers: Callback[] = []
+    const sftp = Object.assign(new EventEmitter(), {
+      _isOpenSSH: true,
+      open: (p: string, _f: string, cb: Callback) => {
+        sent.push(`open ${p}`)
+        answers.push(cb)
+      },
+      read: (_h: Buffer, b: Buffer, _o: number, l: number, _p: number, cb: Callback) => {
+        sent.push(`read ${l}`)
+        answers.push((err, n) => {
+          if (!err) b.write('hello')
+          cb(err, n)
+        })
+      },
+      close: (_h: Buffer, cb: Callback) => {
+        sent.push('close')
+        answers.push(cb)
+      }
+    })
+    const next = (err?: Error, value?: unknown) => (answers.shift() as Callback)(err, value)
+    return { channel: new SftpChannel(sftp as unknown as ssh2.SFTPWrapper, liveness), sent, next }
+  }
+
+  it('sends the read and the close together once the handle arrives, and waits for both', async () => {
+    const liveness = new Liveness()
+    const { channel, sent, next } = wholeChannel(liveness)
+    let settled = false
+    const buffer = Buffer.alloc(6)
+    const reading = channel.readWhole('/s/f', buffer, 6).finally(() => (settled = true))
+    expect(sent).toEqual(['open /s/f'])
+    next(undefined, Buffer.from('h'))
+    expect(sent).toEqual(['open /s/f', 'read 6', 'close'])
+    next(undefined, 5)
+    await new Promise(r => setImmediate(r))
+    // Not before the close came back: the caller may reuse the buffer once this settles.
+    expect(settled).toBe(false)
+    expect(liveness.stalledForMs(Date.now() + 60_000)).toBeGreaterThan(0)
+    next(undefined)
+    await expect(reading).resolves.toBe(5)
+    expect(buffer.toString('utf8', 0, 5)).toBe('hello')
+    // Nothing left waiting: a quiet connection is not taken for a stalled one.
+    expect(liveness.stalledForMs(Date.now() + 60_000)).toBe(0)
+  })
+
+  it("takes the end of the file for 0 bytes, and reports the read's fault before the close's", async () => {
+    const eof = Object.assign(new Error('EOF'), { code: 1 })
+    const empty = wholeChannel(new Liveness())
+    const nothing = empty.channel.readWhole('/s/e', Buffer.alloc(1), 1)
+    empty.next(undefined, Buffer.from('h'))
+    empty.next(eof)
+    empty.next(undefined)
+    await expect(nothing).resolves.toBe(0)
+
+    const denied = Object.assign(new Error('Permission denied'), { code: 3 })
+    const failure = Object.assign(new Error('Failure'), { code: 4 })
+    const faulty = wholeChannel(new Liveness())
+    const reading = faulty.channel.readWhole('/s/f', Buffer.alloc(6), 6)
+    faulty.next(undefined, Buffer.from('h'))
+    faulty.next(denied)
+    faulty.next(failure)
+    await expect(reading).rejects.toBe(denied)
+  })
+
+  it('fails at once when the connection is lost, and ignores answers after that', async () => {
+    const liveness = new Liveness()
+    const { channel, next } = wholeChannel(liveness)
+    const reading = channel.readWhole('/s/f', Buffer.alloc(6), 6)
+    next(undefined, Buffer.from('h'))
+    liveness.abortAll('The connection was lost.')
+    await expect(reading).rejects.toBeInstanceOf(ConnectionError)
+    next(undefined, 5)
+    next(undefined)
+    await expect(channel.readWhole('/s/g', Buffer.alloc(6), 6)).rejects.toThrow(
+      /lost before 'open \/s\/g'/
+    )
+  })
+})
