@@ -571,7 +571,9 @@ const reusedSocketReadBuffer = {
         '      callback: (nread, buf) => {\n' +
         '        const decipher = protocol()._decipher;\n' +
         '        const view = buf.subarray(0, nread);\n' +
+        '        // A read that may hold NEWKEYS is copied: the next decipher may keep what it is given.\n' +
         "        sock.emit('data', (decipher !== undefined && decipher.keepsNoInput === true\n" +
+        '                           && protocol()._kexinit === undefined\n' +
         '                           ? view\n' +
         '                           : Buffer.from(view)));\n' +
         '      },\n' +

@@ -42,8 +42,7 @@ export async function planUpload(
   session: SftpSession,
   dest: string,
   files: LocalFile[],
-  /** Awaited after the listing has started: the two overlap. */
-  /** Settles once each file has its `sha256`. */
+  /** Settles once each file has its `sha256`; awaited after the listing: the two overlap. */
   pendingHashes: Promise<void> | undefined,
   cache = new ListingCache(),
   times?: PhaseTimes
@@ -63,8 +62,6 @@ export async function planUpload(
       settings.syncChanged ? readSyncState(session.main, dest) : undefined
     ])
   const listing = times ? times.time('list', listed) : listed()
-  // Should the hashing fail first, a listing failing after it is no unhandled rejection.
-  listing.catch(() => undefined)
   // The listing usually ends first: the files are looked up in it while the hashes still come.
   // Should both fail, the hashing's failure is the one reported, as it is the run's.
   const [tree, state] = await listing.catch(async (err: unknown) => {

@@ -963,10 +963,13 @@ describe('ssh2 patch: socket reads into one reused buffer', () => {
       expect(buffer.byteLength).toBe(READ_SIZE)
       // The ident line and the key exchange came in copies: ssh2 keeps the server's KEXINIT.
       expect(reads[0]).not.toBe(buffer)
-      // From login on, at least 8 MiB in reads of at most 256 KiB, a re-key among them.
+      // From login on, at least 8 MiB in reads of at most 256 KiB, a re-key among them: the
+      // reads while it runs (until NEWKEYS) are copies, as the next decipher may keep its input.
       const after = reads.slice(readsBeforeReady)
       expect(after.length).toBeGreaterThanOrEqual(32)
-      expect(after.every(b => b === buffer)).toBe(true)
+      const copies = after.filter(b => b !== buffer).length
+      expect(copies).toBeGreaterThan(0)
+      expect(copies).toBeLessThanOrEqual(8)
     }
   )
 
