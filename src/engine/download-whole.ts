@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { ConnectionError } from '../errors.js'
 import type { RemoteFile } from '../plans/remote-files.js'
 import { timed } from '../report/timings.js'
 import { fileAttributes, remoteAttributes, type FileAttributes } from './attributes.js'
@@ -51,7 +52,10 @@ export function fetchWhole(
       )
     },
     (err: unknown) => {
-      buffers.give(buffer)
+      // An abort settles before every answer came: on a connection that still lives (an extra
+      // one whose other channel closed) a late READ answer could still fill `buffer`, so it is
+      // left to the collector instead of the next file.
+      if (!(err instanceof ConnectionError)) buffers.give(buffer)
       throw err
     }
   )
