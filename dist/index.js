@@ -63247,6 +63247,7 @@ function longer(path, size) {
 
 
 
+
 /**
  * A small file: open, then one read of the listed size, the end check and the close sent
  * together; checked in memory, then written and renamed into place at once on the landing
@@ -63269,7 +63270,11 @@ function fetchWhole(session, channel, file, tempPath, finalPath, run) {
             throw err;
         });
     }, (err) => {
-        buffers.give(buffer);
+        // An abort settles before every answer came: on a connection that still lives (an extra
+        // one whose other channel closed) a late READ answer could still fill `buffer`, so it is
+        // left to the collector instead of the next file.
+        if (!(err instanceof ConnectionError))
+            buffers.give(buffer);
         throw err;
     });
 }
