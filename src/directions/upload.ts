@@ -227,11 +227,11 @@ async function send(
   progress: Progress,
   times: PhaseTimes
 ): Promise<FileResult[]> {
-  const { toSend, skipped, inState } = sortOps(plan, source.files, dest)
+  const { toSend, skipped } = sortOps(plan, source.files, dest)
   const sizes = new Map(toSend.map(f => [f.rel, f.size]))
   const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined
   // Only a state that records files the source no longer has needs a look at every entry.
-  if (book && plan.state && plan.state.files.size > inState) {
+  if (book && plan.state && plan.state.files.size > plan.inState) {
     const inSource = new Set(source.files.map(f => f.rel))
     book.retain(rel => inSource.has(rel))
   }
@@ -270,13 +270,13 @@ async function send(
 /**
  * The files to send and the rows of those skipped, in one pass: planSync gives each source file
  * its op in the source's order (deletes come after), so no map by path is built for 50,000
- * files. `inState`: how many source files the state records.
+ * files.
  */
 function sortOps(
   plan: UploadPlan,
   files: LocalFile[],
   dest: string
-): { toSend: LocalFile[]; skipped: FileResult[]; inState: number } {
+): { toSend: LocalFile[]; skipped: FileResult[] } {
   const toSend: LocalFile[] = []
   const skipped: FileResult[] = []
   const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel)
@@ -287,7 +287,7 @@ function sortOps(
     else if (op?.kind === 'skip')
       skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'))
   })
-  return { toSend, skipped, inState: plan.inState }
+  return { toSend, skipped }
 }
 
 function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult[] {

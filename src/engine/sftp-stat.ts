@@ -1,5 +1,8 @@
 import type ssh2 from 'ssh2'
 
+/** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
+export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const
+
 /** What this project keeps of an SFTP stat or listing entry (sftp.ts). */
 export interface RemoteStat {
   size: number

@@ -4,13 +4,10 @@ import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { folderBudget } from '../plans/listing-limits.js'
 import { hasWriteHeadroom } from './buffer-pool.js'
 import { Liveness } from './liveness.js'
-import { toEntry, toStat, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
+import { SFTP_STATUS, toEntry, toStat, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
 import { readWholeInOrder } from './whole-read.js'
 
-export type { RemoteEntry, RemoteStat } from './sftp-stat.js'
-
-/** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
-export const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const
+export { SFTP_STATUS, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
 
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024

@@ -1,7 +1,5 @@
 import type ssh2 from 'ssh2'
-
-/** SFTP_STATUS.EOF (sftp.ts, which imports this module). */
-const EOF = 1
+import { SFTP_STATUS } from './sftp-stat.js'
 
 /** What SftpChannel offers requests that track themselves as one (see its track()). */
 export interface Tracker {
@@ -90,7 +88,7 @@ class WholeRead {
     if (this.settled) return
     if (!thrown) this.tracker.heard(fromServer(err) ? this.sentAt : undefined)
     if (!err) this.got = bytes
-    else if (err.code !== EOF) this.readError = this.tracker.failure(err, () => 'read')
+    else if (err.code !== SFTP_STATUS.EOF) this.readError = this.tracker.failure(err, () => 'read')
     this.answered()
   }
 
