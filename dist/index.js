@@ -60732,6 +60732,8 @@ class Liveness {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/sftp-stat.ts
+/** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
+const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 };
 /** As toStat, with the name: one object per listed entry, not a stat spread into another. */
 function toEntry(name, attrs) {
     const mode = attrs.mode ?? 0;
@@ -60762,8 +60764,7 @@ function toStat(attrs) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/whole-read.ts
-/** SFTP_STATUS.EOF (sftp.ts, which imports this module). */
-const EOF = 1;
+
 /**
  * SftpChannel.readWhole: open, then one read and the close sent together, on a server that
  * answers in order. Each small file of a download takes this way, tens of thousands of times:
@@ -60845,7 +60846,7 @@ class WholeRead {
             this.tracker.heard(fromServer(err) ? this.sentAt : undefined);
         if (!err)
             this.got = bytes;
-        else if (err.code !== EOF)
+        else if (err.code !== SFTP_STATUS.EOF)
             this.readError = this.tracker.failure(err, () => 'read');
         this.answered();
     }
@@ -60891,8 +60892,7 @@ function fromServer(err) {
 
 
 
-/** SFTP status codes this code reacts to (draft-ietf-secsh-filexfer-02). */
-const SFTP_STATUS = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 };
+
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024;
 /** Open files per channel when the server does not say (no `limits@openssh.com`). */
@@ -67142,11 +67142,11 @@ async function uploadTo(server, settings, source, progress, report, fanOut, conn
     }
 }
 async function send(settings, pool, dest, plan, source, progress, times) {
-    const { toSend, skipped, inState } = sortOps(plan, source.files, dest);
+    const { toSend, skipped } = sortOps(plan, source.files, dest);
     const sizes = new Map(toSend.map(f => [f.rel, f.size]));
     const book = settings.syncChanged ? new StateBook(plan.state, dest) : undefined;
     // Only a state that records files the source no longer has needs a look at every entry.
-    if (book && plan.state && plan.state.files.size > inState) {
+    if (book && plan.state && plan.state.files.size > plan.inState) {
         const inSource = new Set(source.files.map(f => f.rel));
         book.retain(rel => inSource.has(rel));
     }
@@ -67189,7 +67189,7 @@ async function send(settings, pool, dest, plan, source, progress, times) {
 /**
  * The files to send and the rows of those skipped, in one pass: planSync gives each source file
  * its op in the source's order (deletes come after), so no map by path is built for 50,000
- * files. `inState`: how many source files the state records.
+ * files.
  */
 function sortOps(plan, files, dest) {
     const toSend = [];
@@ -67203,7 +67203,7 @@ function sortOps(plan, files, dest) {
         else if (op?.kind === 'skip')
             skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'));
     });
-    return { toSend, skipped, inState: plan.inState };
+    return { toSend, skipped };
 }
 function upload_plannedRows(plan, source, dest) {
     const local = new Map(source.files.map(f => [f.rel, f.path]));
