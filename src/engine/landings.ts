@@ -18,7 +18,6 @@ const CLOCK_EVERY_MS = 5000
  * server's clock in each. Its temporary names carry the batch's own token.
  */
 export class BatchLandings implements Landings {
-  turns = 0
   private readonly newest = new Map<string, number>()
   /** When (runner's monotonic clock, ms) a file in each folder was last asked for a reading. */
   private readonly asked = new Map<string, number>()

@@ -10,6 +10,7 @@ import { isTransient, runWithRetries, type Reconnectable } from './retry.js'
 import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
 import { BatchLandings, landingSteps } from './landings.js'
+import { FolderTurns } from './folder-turns.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './options.js'
 
@@ -61,14 +62,15 @@ export function relayFiles(
   for (const file of files) refuseClimbing(target, file.rel)
   const landings = new BatchLandings(target, files, token)
   const started = new Map<RemoteFile, Delivery>()
-  const deliveryOf = (file: RemoteFile): Delivery => {
+  const turns = new FolderTurns()
+  const deliveryOf = (file: RemoteFile, turn: number): Delivery => {
     let delivery = started.get(file)
     if (!delivery) {
-      const turn = landings.turns++
       delivery = deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token)
       delivery.readClock = landings.wantsClock(delivery)
       started.set(file, delivery)
     }
+    delivery.turn = turn
     return delivery
   }
   let current: RelayPair | undefined
@@ -100,11 +102,33 @@ export function relayFiles(
       ),
     run: async (pair, file, release) => {
       current = pair
-      const delivery = deliveryOf(file)
-      const result = await relayOne(pair, file, delivery, { ...options, release }, sidecars)
-      started.delete(file)
-      landings.landed(delivery)
-      return result
+      const width = Math.min(options.concurrency, pair.filesInFlight)
+      const turn = turns.take(file.rel, pair.target.channels, width)
+      // Counted until checked, as the file's place is (its handles are closed by then).
+      let held = true
+      const giveBack = (): void => {
+        if (held) turns.give(turn)
+        held = false
+      }
+      const checked = (): void => {
+        giveBack()
+        release()
+      }
+      try {
+        const delivery = deliveryOf(file, turn)
+        const result = await relayOne(
+          pair,
+          file,
+          delivery,
+          { ...options, release: checked },
+          sidecars
+        )
+        started.delete(file)
+        landings.landed(delivery)
+        return result
+      } finally {
+        giveBack()
+      }
     },
     finish: steps.finish,
     abandoned: (file, reason) =>

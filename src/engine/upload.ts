@@ -17,6 +17,7 @@ import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
 import { BatchLandings, landingSteps } from './landings.js'
+import { FolderTurns } from './folder-turns.js'
 
 interface UploadJob {
   file: LocalFile
@@ -42,13 +43,15 @@ export function uploadFiles(
   // A file's delivery (paths, watermark) exists from its first attempt until it is done, and
   // across a reconnect while it is unfinished: memory by the files in flight, not by the tree.
   const started = new Map<LocalFile, Delivery>()
-  const jobFor = (file: LocalFile): UploadJob => {
+  const turns = new FolderTurns()
+  const jobFor = (file: LocalFile, turn: number): UploadJob => {
     let delivery = started.get(file)
     if (!delivery) {
-      delivery = deliveryFor(target, file.rel, file.size, landings.turns++, hash, token)
+      delivery = deliveryFor(target, file.rel, file.size, turn, hash, token)
       delivery.readClock = landings.wantsClock(delivery)
       started.set(file, delivery)
     }
+    delivery.turn = turn
     return { file, delivery }
   }
   const folders = sourceFolders(files, path.dirname)
@@ -75,14 +78,29 @@ export function uploadFiles(
         pending.map(f => f.rel)
       ),
     run: async (session, file, release) => {
-      const job = jobFor(file)
-      const result = await uploadOne(session, job, options, release)
-      started.delete(file)
-      landings.landed(job.delivery)
-      return result
+      const width = Math.min(options.concurrency, session.filesInFlight)
+      const turn = turns.take(file.rel, session.channels, width)
+      // Counted until checked, as the file's place is (its handle is closed by then).
+      let held = true
+      const giveBack = (): void => {
+        if (held) turns.give(turn)
+        held = false
+      }
+      try {
+        const job = jobFor(file, turn)
+        const result = await uploadOne(session, job, options, () => {
+          giveBack()
+          release()
+        })
+        started.delete(file)
+        landings.landed(job.delivery)
+        return result
+      } finally {
+        giveBack()
+      }
     },
     finish: steps.finish,
-    abandoned: (file, reason) => row(jobFor(file), 'failed', reason)
+    abandoned: (file, reason) => row(jobFor(file, started.get(file)?.turn ?? 0), 'failed', reason)
   })
 }
 

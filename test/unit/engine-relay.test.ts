@@ -1,8 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 import { buffers, hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 import { requestBudget } from '../../src/engine/chunks.js'
 import { RelayPair, relayFiles } from '../../src/engine/relay.js'
 import type { SftpSession } from '../../src/engine/session.js'
+import { uploadFiles } from '../../src/engine/upload.js'
 import type { RemoteFile } from '../../src/plans/remote-files.js'
 
 const CHUNK = 32 * 1024
@@ -240,6 +244,95 @@ describe('relayFiles', () => {
           source.files.get(f.path) as Buffer
         )
       ).toBe(true)
+    }
+  })
+})
+
+describe('relayFiles over several destination channels', () => {
+  /** A destination of four channels that says, per channel, the folders of the files it wrote. */
+  function watchedDestination(destination: Disk) {
+    const to = fakeSession(destination)
+    // Four channels, 16 files in flight: a folder keeps to one until it holds 8.
+    to.channels.push(...to.extra)
+    const seen = to.channels.map(() => new Set<string>())
+    to.channels.forEach((channel, i) => {
+      const open = channel.open
+      channel.open = (path: string, flags: string) => {
+        if (flags === 'w') seen[i].add(path.slice(0, path.lastIndexOf('/')))
+        return open(path, flags)
+      }
+    })
+    // As SftpSession.lanesFor does for a small file: its turn picks the channel.
+    to.lanesFor = (_size: number, turn = 0) => [to.channels[turn % to.channels.length]]
+    return { to, seen }
+  }
+
+  /** Relays `rels` and says, per destination channel, the folders its temporary files were in. */
+  async function foldersPerChannel(rels: string[], concurrency: number): Promise<Set<string>[]> {
+    const source = new Disk()
+    const destination = new Disk()
+    const files: RemoteFile[] = rels.map(rel => {
+      source.files.set(`/src/${rel}`, randomBytes(50))
+      return { path: `/src/${rel}`, rel, size: 50, mtime: 1 }
+    })
+    const { to, seen } = watchedDestination(destination)
+    const pair = new RelayPair(
+      fakeSession(source) as unknown as SftpSession,
+      to as unknown as SftpSession
+    )
+    const results = await relayFiles(async () => pair, '/dst', files, {
+      concurrency,
+      retries: 0,
+      onBytes: () => undefined,
+      verifySha256: false
+    })
+    expect(results.filter(r => r.status === 'transferred')).toHaveLength(rels.length)
+    return seen
+  }
+
+  it("writes each folder's files on one channel, and uses every channel", async () => {
+    const rels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].flatMap(dir =>
+      Array.from({ length: 5 }, (_, i) => `${dir}/f${i}`)
+    )
+    const seen = await foldersPerChannel(rels, 16)
+    expect(seen.every(s => s.size > 0)).toBe(true)
+    const all = seen.flatMap(s => [...s])
+    expect(all.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map(d => `/dst/${d}`))
+  })
+
+  it('spreads one big folder over more channels once one holds twice its share', async () => {
+    const seen = await foldersPerChannel(
+      Array.from({ length: 60 }, (_, i) => `flat/f${i}`),
+      16
+    )
+    expect(seen.filter(s => s.has('/dst/flat')).length).toBeGreaterThan(1)
+  })
+
+  it("uploads each folder's files on one channel too", async () => {
+    const local = mkdtempSync(path.join(tmpdir(), 'turns-'))
+    try {
+      const dirs = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
+      const files = dirs.flatMap(dir => {
+        mkdirSync(path.join(local, dir))
+        return Array.from({ length: 5 }, (_, i) => {
+          const file = path.join(local, dir, `f${i}`)
+          writeFileSync(file, randomBytes(50))
+          return { path: file, rel: `${dir}/f${i}`, size: 50 }
+        })
+      })
+      const destination = new Disk()
+      const { to, seen } = watchedDestination(destination)
+      const results = await uploadFiles(async () => to as unknown as SftpSession, '/dst', files, {
+        concurrency: 16,
+        retries: 0,
+        onBytes: () => undefined,
+        verifySha256: false
+      })
+      expect(results.filter(r => r.status === 'transferred')).toHaveLength(40)
+      expect(seen.every(s => s.size > 0)).toBe(true)
+      expect(seen.flatMap(s => [...s]).sort()).toEqual(dirs.map(d => `/dst/${d}`))
+    } finally {
+      rmSync(local, { recursive: true, force: true })
     }
   })
 })
