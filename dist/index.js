@@ -54262,7 +54262,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5268);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1168);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54273,7 +54273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5268:
+/***/ 1168:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -65383,7 +65383,6 @@ const CLOCK_EVERY_MS = 5000;
 class BatchLandings {
     target;
     files;
-    turns = 0;
     newest = new Map();
     /** When (runner's monotonic clock, ms) a file in each folder was last asked for a reading. */
     asked = new Map();
@@ -65506,7 +65505,52 @@ function serverNow(deliveries) {
     return now;
 }
 
+;// CONCATENATED MODULE: ./src/engine/folder-turns.ts
+/**
+ * Which channel (a turn, taken modulo the channel count) each file of a batch writes on. Every
+ * file created or renamed takes its folder's lock on the server, and when several sftp-server
+ * processes wrote into one folder at once they spun on that lock: `perf` on a 10,000-file
+ * deploy at 50 ms put 8% of the whole machine's CPU in the kernel's rwsem_spin_on_owner, and it
+ * went to nil with each folder kept to one channel. So a folder keeps to the channel it was given
+ * while that channel holds at most twice its share of the files in flight; past that the folder
+ * moves to the least busy channel, so a flat tree still spreads over every channel and no
+ * channel nears its handle limit. The files keep their order (a folder's files one after
+ * another): taking one from each folder in turn spread the server's inode allocations over
+ * every folder at once, and a 50,000-file loopback deploy took 15-20% more system time.
+ */
+class FolderTurns {
+    owner = new Map();
+    load = [];
+    /**
+     * The turn for the next file of `rel`'s folder, over `lanes` with at most `width` files in
+     * flight; give it back with give() when the file is done. No channel is given more than half its
+     * handle limit, as when files simply took turns (see SftpSession.filesInFlight).
+     */
+    take(rel, lanes, width) {
+        const folder = rel.slice(0, rel.lastIndexOf('/') + 1);
+        const channels = lanes.length;
+        let cap = Math.ceil((2 * width) / channels);
+        for (const lane of lanes)
+            cap = Math.min(cap, Math.floor(lane.maxOpenHandles / 2));
+        cap = Math.max(1, cap);
+        let turn = this.owner.get(folder);
+        if (turn === undefined || turn >= channels || (this.load[turn] ?? 0) >= cap) {
+            turn = 0;
+            for (let i = 1; i < channels; i++)
+                if ((this.load[i] ?? 0) < (this.load[turn] ?? 0))
+                    turn = i;
+            this.owner.set(folder, turn);
+        }
+        this.load[turn] = (this.load[turn] ?? 0) + 1;
+        return turn;
+    }
+    give(turn) {
+        this.load[turn] = (this.load[turn] ?? 1) - 1;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/relay.ts
+
 
 
 
@@ -65559,14 +65603,15 @@ function relayFiles(connect, target, files, options) {
         refuseClimbing(target, file.rel);
     const landings = new BatchLandings(target, files, token);
     const started = new Map();
-    const deliveryOf = (file) => {
+    const turns = new FolderTurns();
+    const deliveryOf = (file, turn) => {
         let delivery = started.get(file);
         if (!delivery) {
-            const turn = landings.turns++;
             delivery = deliveryFor(target, file.rel, file.size, turn, options.verifySha256, token);
             delivery.readClock = landings.wantsClock(delivery);
             started.set(file, delivery);
         }
+        delivery.turn = turn;
         return delivery;
     };
     let current;
@@ -65588,11 +65633,29 @@ function relayFiles(connect, target, files, options) {
         prepare: (pair, pending) => steps.prepare(pair, pending.map(f => f.rel)),
         run: async (pair, file, release) => {
             current = pair;
-            const delivery = deliveryOf(file);
-            const result = await relayOne(pair, file, delivery, { ...options, release }, sidecars);
-            started.delete(file);
-            landings.landed(delivery);
-            return result;
+            const width = Math.min(options.concurrency, pair.filesInFlight);
+            const turn = turns.take(file.rel, pair.target.channels, width);
+            // Counted until checked, as the file's place is (its handles are closed by then).
+            let held = true;
+            const giveBack = () => {
+                if (held)
+                    turns.give(turn);
+                held = false;
+            };
+            const checked = () => {
+                giveBack();
+                release();
+            };
+            try {
+                const delivery = deliveryOf(file, turn);
+                const result = await relayOne(pair, file, delivery, { ...options, release: checked }, sidecars);
+                started.delete(file);
+                landings.landed(delivery);
+                return result;
+            }
+            finally {
+                giveBack();
+            }
         },
         finish: steps.finish,
         abandoned: (file, reason) => fileResult(file.path, external_node_path_namespaceObject.posix.join(target, file.rel), file.size, 'failed', reason)
@@ -66527,6 +66590,7 @@ function sameEntry(a, b) {
 
 
 
+
 /**
  * Uploads files into `target`, each through a temporary name and an atomic rename. After a
  * dropped connection it reconnects and resumes: finished files are not sent again, and a partial
@@ -66542,13 +66606,15 @@ function uploadFiles(connect, target, files, options) {
     // A file's delivery (paths, watermark) exists from its first attempt until it is done, and
     // across a reconnect while it is unfinished: memory by the files in flight, not by the tree.
     const started = new Map();
-    const jobFor = (file) => {
+    const turns = new FolderTurns();
+    const jobFor = (file, turn) => {
         let delivery = started.get(file);
         if (!delivery) {
-            delivery = deliveryFor(target, file.rel, file.size, landings.turns++, hash, token);
+            delivery = deliveryFor(target, file.rel, file.size, turn, hash, token);
             delivery.readClock = landings.wantsClock(delivery);
             started.set(file, delivery);
         }
+        delivery.turn = turn;
         return { file, delivery };
     };
     const folders = sourceFolders(files, external_node_path_namespaceObject.dirname);
@@ -66564,14 +66630,31 @@ function uploadFiles(connect, target, files, options) {
         connect,
         prepare: (session, pending) => steps.prepare(session, pending.map(f => f.rel)),
         run: async (session, file, release) => {
-            const job = jobFor(file);
-            const result = await uploadOne(session, job, options, release);
-            started.delete(file);
-            landings.landed(job.delivery);
-            return result;
+            const width = Math.min(options.concurrency, session.filesInFlight);
+            const turn = turns.take(file.rel, session.channels, width);
+            // Counted until checked, as the file's place is (its handle is closed by then).
+            let held = true;
+            const giveBack = () => {
+                if (held)
+                    turns.give(turn);
+                held = false;
+            };
+            try {
+                const job = jobFor(file, turn);
+                const result = await uploadOne(session, job, options, () => {
+                    giveBack();
+                    release();
+                });
+                started.delete(file);
+                landings.landed(job.delivery);
+                return result;
+            }
+            finally {
+                giveBack();
+            }
         },
         finish: steps.finish,
-        abandoned: (file, reason) => row(jobFor(file), 'failed', reason)
+        abandoned: (file, reason) => row(jobFor(file, started.get(file)?.turn ?? 0), 'failed', reason)
     });
 }
 async function uploadOne(session, job, options, release) {
