@@ -13,22 +13,22 @@
 export class FolderTurns {
   private readonly owner = new Map<string, number>()
   private readonly load: number[] = []
+  /** The cap for the lanes and width last asked about: the same for every file of a session. */
+  private capFor: { lanes: ReadonlyArray<unknown>; width: number; cap: number } | undefined
 
   /**
-   * The turn for the next file of `rel`'s folder, over `lanes` with at most `width` files in
-   * flight; give it back with give() when the file is done. No channel is given more than half its
-   * handle limit, as when files simply took turns (see SftpSession.filesInFlight).
+   * A turn for the next file of `rel`'s folder, over `lanes` with at most `width` files in
+   * flight. No channel is given more than half its handle limit, as when files simply took
+   * turns (see SftpSession.filesInFlight).
    */
   take(
     rel: string,
     lanes: ReadonlyArray<{ readonly maxOpenHandles: number }>,
     width: number
-  ): number {
+  ): Turn {
     const folder = rel.slice(0, rel.lastIndexOf('/') + 1)
     const channels = lanes.length
-    let cap = Math.ceil((2 * width) / channels)
-    for (const lane of lanes) cap = Math.min(cap, Math.floor(lane.maxOpenHandles / 2))
-    cap = Math.max(1, cap)
+    const cap = this.cap(lanes, width)
     let turn = this.owner.get(folder)
     if (turn === undefined || turn >= channels || (this.load[turn] ?? 0) >= cap) {
       turn = 0
@@ -36,10 +36,30 @@ export class FolderTurns {
       this.owner.set(folder, turn)
     }
     this.load[turn] = (this.load[turn] ?? 0) + 1
-    return turn
+    return new Turn(turn, this.load)
   }
 
-  give(turn: number): void {
-    this.load[turn] = (this.load[turn] ?? 1) - 1
+  private cap(lanes: ReadonlyArray<{ readonly maxOpenHandles: number }>, width: number): number {
+    if (this.capFor?.lanes !== lanes || this.capFor.width !== width) {
+      let cap = Math.ceil((2 * width) / lanes.length)
+      for (const lane of lanes) cap = Math.min(cap, Math.floor(lane.maxOpenHandles / 2))
+      this.capFor = { lanes, width, cap: Math.max(1, cap) }
+    }
+    return this.capFor.cap
+  }
+}
+
+/** One file's turn; it counts towards its channel's load until given back, once. */
+export class Turn {
+  private held = true
+
+  constructor(
+    readonly turn: number,
+    private readonly load: number[]
+  ) {}
+
+  give(): void {
+    if (this.held) this.load[this.turn] -= 1
+    this.held = false
   }
 }

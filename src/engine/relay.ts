@@ -105,17 +105,12 @@ export function relayFiles(
       const width = Math.min(options.concurrency, pair.filesInFlight)
       const turn = turns.take(file.rel, pair.target.channels, width)
       // Counted until checked, as the file's place is (its handles are closed by then).
-      let held = true
-      const giveBack = (): void => {
-        if (held) turns.give(turn)
-        held = false
-      }
       const checked = (): void => {
-        giveBack()
+        turn.give()
         release()
       }
       try {
-        const delivery = deliveryOf(file, turn)
+        const delivery = deliveryOf(file, turn.turn)
         const result = await relayOne(
           pair,
           file,
@@ -127,7 +122,7 @@ export function relayFiles(
         landings.landed(delivery)
         return result
       } finally {
-        giveBack()
+        turn.give()
       }
     },
     finish: steps.finish,

@@ -80,23 +80,18 @@ export function uploadFiles(
     run: async (session, file, release) => {
       const width = Math.min(options.concurrency, session.filesInFlight)
       const turn = turns.take(file.rel, session.channels, width)
-      // Counted until checked, as the file's place is (its handle is closed by then).
-      let held = true
-      const giveBack = (): void => {
-        if (held) turns.give(turn)
-        held = false
-      }
       try {
-        const job = jobFor(file, turn)
+        const job = jobFor(file, turn.turn)
+        // Counted until checked, as the file's place is (its handle is closed by then).
         const result = await uploadOne(session, job, options, () => {
-          giveBack()
+          turn.give()
           release()
         })
         started.delete(file)
         landings.landed(job.delivery)
         return result
       } finally {
-        giveBack()
+        turn.give()
       }
     },
     finish: steps.finish,
