@@ -65521,18 +65521,17 @@ function serverNow(deliveries) {
 class FolderTurns {
     owner = new Map();
     load = [];
+    /** The cap for the lanes and width last asked about: the same for every file of a session. */
+    capFor;
     /**
-     * The turn for the next file of `rel`'s folder, over `lanes` with at most `width` files in
-     * flight; give it back with give() when the file is done. No channel is given more than half its
-     * handle limit, as when files simply took turns (see SftpSession.filesInFlight).
+     * A turn for the next file of `rel`'s folder, over `lanes` with at most `width` files in
+     * flight. No channel is given more than half its handle limit, as when files simply took
+     * turns (see SftpSession.filesInFlight).
      */
     take(rel, lanes, width) {
         const folder = rel.slice(0, rel.lastIndexOf('/') + 1);
         const channels = lanes.length;
-        let cap = Math.ceil((2 * width) / channels);
-        for (const lane of lanes)
-            cap = Math.min(cap, Math.floor(lane.maxOpenHandles / 2));
-        cap = Math.max(1, cap);
+        const cap = this.cap(lanes, width);
         let turn = this.owner.get(folder);
         if (turn === undefined || turn >= channels || (this.load[turn] ?? 0) >= cap) {
             turn = 0;
@@ -65542,10 +65541,31 @@ class FolderTurns {
             this.owner.set(folder, turn);
         }
         this.load[turn] = (this.load[turn] ?? 0) + 1;
-        return turn;
+        return new Turn(turn, this.load);
     }
-    give(turn) {
-        this.load[turn] = (this.load[turn] ?? 1) - 1;
+    cap(lanes, width) {
+        if (this.capFor?.lanes !== lanes || this.capFor.width !== width) {
+            let cap = Math.ceil((2 * width) / lanes.length);
+            for (const lane of lanes)
+                cap = Math.min(cap, Math.floor(lane.maxOpenHandles / 2));
+            this.capFor = { lanes, width, cap: Math.max(1, cap) };
+        }
+        return this.capFor.cap;
+    }
+}
+/** One file's turn; it counts towards its channel's load until given back, once. */
+class Turn {
+    turn;
+    load;
+    held = true;
+    constructor(turn, load) {
+        this.turn = turn;
+        this.load = load;
+    }
+    give() {
+        if (this.held)
+            this.load[this.turn] -= 1;
+        this.held = false;
     }
 }
 
@@ -65636,25 +65656,19 @@ function relayFiles(connect, target, files, options) {
             const width = Math.min(options.concurrency, pair.filesInFlight);
             const turn = turns.take(file.rel, pair.target.channels, width);
             // Counted until checked, as the file's place is (its handles are closed by then).
-            let held = true;
-            const giveBack = () => {
-                if (held)
-                    turns.give(turn);
-                held = false;
-            };
             const checked = () => {
-                giveBack();
+                turn.give();
                 release();
             };
             try {
-                const delivery = deliveryOf(file, turn);
+                const delivery = deliveryOf(file, turn.turn);
                 const result = await relayOne(pair, file, delivery, { ...options, release: checked }, sidecars);
                 started.delete(file);
                 landings.landed(delivery);
                 return result;
             }
             finally {
-                giveBack();
+                turn.give();
             }
         },
         finish: steps.finish,
@@ -66632,17 +66646,11 @@ function uploadFiles(connect, target, files, options) {
         run: async (session, file, release) => {
             const width = Math.min(options.concurrency, session.filesInFlight);
             const turn = turns.take(file.rel, session.channels, width);
-            // Counted until checked, as the file's place is (its handle is closed by then).
-            let held = true;
-            const giveBack = () => {
-                if (held)
-                    turns.give(turn);
-                held = false;
-            };
             try {
-                const job = jobFor(file, turn);
+                const job = jobFor(file, turn.turn);
+                // Counted until checked, as the file's place is (its handle is closed by then).
                 const result = await uploadOne(session, job, options, () => {
-                    giveBack();
+                    turn.give();
                     release();
                 });
                 started.delete(file);
@@ -66650,7 +66658,7 @@ function uploadFiles(connect, target, files, options) {
                 return result;
             }
             finally {
-                giveBack();
+                turn.give();
             }
         },
         finish: steps.finish,
