@@ -54262,7 +54262,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1168);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9237);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54273,7 +54273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1168:
+/***/ 9237:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57240,57 +57240,6 @@ function getIDToken(aud) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/escape.ts
-/**
- * Text from outside the action (names and link texts on a server, its status messages and
- * DISCONNECT reasons, file names in the workspace) is data, never markup. One helper per place
- * such text is shown; each runs once, where the text is printed. The manifest is JSON and keeps
- * every name exact, so it uses none of these.
- *
- * A leaf module: every layer may import it.
- */
-/**
- * Characters that must never reach a log line or a summary as they are: controls (a CR or LF
- * starts a new line the runner reads as a command; ESC drives the log's colours), line and
- * paragraph separators, and invisible ones. The runner compares command markers culture-
- * sensitively, which skips "ignorable" characters, so `:\u200b:` could still read as `::`.
- */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-/** Every unprintable character as a visible escape: `\n`, `\r`, `\t`, `\u001b`, `\u{e0001}`. */
-function showUnprintable(text) {
-    return text.replace(UNPRINTABLE, c => {
-        if (NAMED[c])
-            return NAMED[c];
-        const code = c.codePointAt(0) ?? 0;
-        return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
-    });
-}
-/**
- * For the log (`core.info` and every other line on stdout). The runner reads a line as a
- * workflow command when, after leading white space, it starts with `::` (`::add-mask::`,
- * `::error::`, `::stop-commands::`), or when it holds the legacy `##[command]` form anywhere.
- * So the result is one line, never starts with `::`, and holds no `##[`, wherever in a line it is
- * placed. The same text comes back unchanged if escaped again, so a message that already holds
- * an escaped name can be escaped as a whole where it is printed.
- */
-function forLog(text) {
-    return showUnprintable(text)
-        .replace(/^(\s*):(?=:)/u, '$1\\u003a')
-        .replace(/##\[/g, '#\\u0023[');
-}
-/** Markdown and HTML specials, written as character references in summaries. */
-const SUMMARY_SPECIAL = /[&<>"'`\\*_[\]()#!~|$]/g;
-/**
- * For the job summary, which GitHub renders as Markdown with HTML. The result holds no newline
- * (a blank line would end the HTML table and let the rest render as Markdown), no HTML and no
- * Markdown: every special is a character reference, shown as itself. Use it on every cell or
- * text from outside, and only once (`&` becomes `&#38;`).
- */
-function forSummary(text) {
-    return showUnprintable(text).replace(SUMMARY_SPECIAL, c => `&#${c.charCodeAt(0)};`);
-}
-
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * Errors thrown below `run()`. Each carries a message written for the person reading the
@@ -57369,10 +57318,273 @@ class TransferError extends ActionError {
     }
 }
 
+;// CONCATENATED MODULE: ./src/escape.ts
+/**
+ * Text from outside the action (names and link texts on a server, its status messages and
+ * DISCONNECT reasons, file names in the workspace) is data, never markup. One helper per place
+ * such text is shown; each runs once, where the text is printed. The manifest is JSON and keeps
+ * every name exact, so it uses none of these.
+ *
+ * A leaf module: every layer may import it.
+ */
+/**
+ * Characters that must never reach a log line or a summary as they are: controls (a CR or LF
+ * starts a new line the runner reads as a command; ESC drives the log's colours), line and
+ * paragraph separators, and invisible ones. The runner compares command markers culture-
+ * sensitively, which skips "ignorable" characters, so `:\u200b:` could still read as `::`.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** Every unprintable character as a visible escape: `\n`, `\r`, `\t`, `\u001b`, `\u{e0001}`. */
+function showUnprintable(text) {
+    return text.replace(UNPRINTABLE, c => {
+        if (NAMED[c])
+            return NAMED[c];
+        const code = c.codePointAt(0) ?? 0;
+        return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+}
+/**
+ * For the log (`core.info` and every other line on stdout). The runner reads a line as a
+ * workflow command when, after leading white space, it starts with `::` (`::add-mask::`,
+ * `::error::`, `::stop-commands::`), or when it holds the legacy `##[command]` form anywhere.
+ * So the result is one line, never starts with `::`, and holds no `##[`, wherever in a line it is
+ * placed. The same text comes back unchanged if escaped again, so a message that already holds
+ * an escaped name can be escaped as a whole where it is printed.
+ */
+function forLog(text) {
+    return showUnprintable(text)
+        .replace(/^(\s*):(?=:)/u, '$1\\u003a')
+        .replace(/##\[/g, '#\\u0023[');
+}
+/** Markdown and HTML specials, written as character references in summaries. */
+const SUMMARY_SPECIAL = /[&<>"'`\\*_[\]()#!~|$]/g;
+/**
+ * For the job summary, which GitHub renders as Markdown with HTML. The result holds no newline
+ * (a blank line would end the HTML table and let the rest render as Markdown), no HTML and no
+ * Markdown: every special is a character reference, shown as itself. Use it on every cell or
+ * text from outside, and only once (`&` becomes `&#38;`).
+ */
+function forSummary(text) {
+    return showUnprintable(text).replace(SUMMARY_SPECIAL, c => `&#${c.charCodeAt(0)};`);
+}
+
+;// CONCATENATED MODULE: ./src/plans/safe-names.ts
+
+
+/** No drive prefix, no separator, no control character (NUL included), not empty. */
+// eslint-disable-next-line no-control-regex
+const PLAIN_NAME = /^(?![A-Za-z]:)[^\x00-\x1f\x7f/\\]+$/;
+/**
+ * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
+ * A hostile server can list anything; the scp client once wrote `../` names outside its
+ * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
+ */
+function unsafeNameReason(name) {
+    // Nearly every name is plain: one test instead of the checks below (a listing of 50,000
+    // names spent half its time on them).
+    if (PLAIN_NAME.test(name) && name !== '.' && name !== '..')
+        return undefined;
+    if (name.length === 0)
+        return 'empty name';
+    if (name === '.' || name === '..')
+        return `'${name}' is a directory reference`;
+    if (name.includes('/'))
+        return 'contains /';
+    if (name.includes('\\'))
+        return 'contains \\';
+    if (name.includes('\0'))
+        return 'contains NUL';
+    // A newline in a logged name could start a workflow command (::add-mask::, ::error::).
+    if ([...name].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+        return 'contains a control character';
+    }
+    if (/^[A-Za-z]:/.test(name))
+        return 'looks like a drive path';
+    return undefined;
+}
+/**
+ * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
+ * doubled so `\n` in it can only mean a newline, length capped.
+ */
+function printableName(name) {
+    const shown = [...forLog(name.replace(/\\/g, '\\\\'))];
+    return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('');
+}
+/** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
+function safe_names_isInsideDir(outer, inner) {
+    const relative = external_node_path_namespaceObject.relative(outer, inner);
+    return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
+}
+/**
+ * Joins a relative POSIX path below a local directory and proves the result stays inside it.
+ * Returns undefined when it would not.
+ */
+function localPathInside(root, rel) {
+    const parts = rel.split('/');
+    if (parts.some(p => unsafeNameReason(p) !== undefined))
+        return undefined;
+    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
+    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
+    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
+    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
+        return undefined;
+    return candidate;
+}
+
+;// CONCATENATED MODULE: ./src/report/progress.ts
+
+/** Logs progress of long transfers: at most once per interval, never for short ones. */
+class Progress {
+    totalOf;
+    intervalMs;
+    now;
+    done = 0;
+    lastLog;
+    started;
+    total;
+    constructor(
+    /** Bytes to move, or how to count them once the first bytes moved. */
+    totalOf, intervalMs = 5000, now = Date.now) {
+        this.totalOf = totalOf;
+        this.intervalMs = intervalMs;
+        this.now = now;
+        this.started = now();
+        this.lastLog = this.started;
+    }
+    /** Counts bytes moved; logs when the interval has passed. */
+    add(bytes) {
+        this.done += bytes;
+        const t = this.now();
+        if (t - this.lastLog < this.intervalMs)
+            return;
+        this.lastLog = t;
+        core_info(this.line(t));
+    }
+    line(t) {
+        const total = (this.total ??= typeof this.totalOf === 'number' ? this.totalOf : this.totalOf());
+        const seconds = Math.max((t - this.started) / 1000, 0.001);
+        const rate = this.done / seconds;
+        const left = rate > 0 ? (total - this.done) / rate : 0;
+        const pct = total > 0 ? Math.floor((this.done / total) * 100) : 100;
+        return `${formatBytes(this.done)} of ${formatBytes(total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
+    }
+}
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    // Rates are fractional; a fraction of a byte is noise in a log line.
+    let value = Math.round(n);
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ./src/report/types.ts
+
+/** The report's row for a server refused for its host key; undefined for any other error. */
+function refusedHostReport(err, direction) {
+    if (!(err instanceof HostKeyError) || !err.refused)
+        return undefined;
+    const { address, hostInput, presented } = err.refused;
+    const role = hostInput.endsWith('jump-host')
+        ? 'jump'
+        : hostInput === 'target-host'
+            ? 'target'
+            : direction === 'relay'
+                ? 'source'
+                : 'server';
+    return {
+        role,
+        address,
+        keyType: '',
+        fingerprint: '',
+        pinLabel: '',
+        error: err.message,
+        presented
+    };
+}
+function fileResult(source, target, size, status, error) {
+    return error ? { source, target, size, status, error } : { source, target, size, status };
+}
+
+;// CONCATENATED MODULE: ./src/engine/attributes.ts
+
+
+/** Never setuid, setgid or sticky: a file copied from elsewhere must not gain privileges. */
+const PERMISSION_BITS = 0o777;
+/** The times and mode a file gets under `preserve` and `chmod`, or undefined for none. */
+function fileAttributes(settings, source) {
+    if (!settings)
+        return undefined;
+    const attrs = {};
+    if (settings.times && source) {
+        attrs.atime = Math.floor(source.atime);
+        attrs.mtime = Math.floor(source.mtime);
+    }
+    const mode = settings.chmod.files ?? (settings.mode ? source?.mode : undefined);
+    if (mode !== undefined)
+        attrs.mode = mode & PERMISSION_BITS;
+    return attrs.mtime !== undefined || attrs.mode !== undefined ? attrs : undefined;
+}
+/** The mode a folder the action created gets, or undefined to leave the server's default. */
+async function folderMode(settings, sourceMode) {
+    if (!settings)
+        return undefined;
+    if (settings.chmod.dirs !== undefined)
+        return settings.chmod.dirs & PERMISSION_BITS;
+    if (!settings.mode || !sourceMode)
+        return undefined;
+    const mode = await sourceMode();
+    return mode === undefined ? undefined : mode & PERMISSION_BITS;
+}
+/**
+ * The source folder behind each target folder: a file's path and its path below the target end
+ * in the same names, so `a/b` below the target is the folder two levels above `a/b/f.txt`'s source.
+ */
+function sourceFolders(files, dirname) {
+    const folders = new Map();
+    for (const file of files) {
+        // A file in a folder already seen adds nothing: worked out once per folder, not per file.
+        const slash = file.rel.lastIndexOf('/');
+        if (slash < 0 || folders.has(file.rel.slice(0, slash)))
+            continue;
+        let rel = file.rel.split('/').slice(0, -1);
+        let source = dirname(file.path);
+        while (rel.length > 0 && !folders.has(rel.join('/'))) {
+            folders.set(rel.join('/'), source);
+            rel = rel.slice(0, -1);
+            source = dirname(source);
+        }
+    }
+    return folders;
+}
+/** A listed remote file's attributes, as the server reported them. */
+function remoteAttributes(file) {
+    // One object, not one spread into another: asked once per file downloaded.
+    const atime = file.atime ?? file.mtime;
+    return file.mode === undefined
+        ? { atime, mtime: file.mtime }
+        : { atime, mtime: file.mtime, mode: file.mode };
+}
+const warned = new Set();
+/**
+ * Times are kept by default, so a server that refuses to set them (some SFTP gateways do) must
+ * not fail every upload: that is said once per run. A mode that was asked for is not optional.
+ */
+function refusedTimes(where, err) {
+    const key = where;
+    if (warned.has(key))
+        return;
+    warned.add(key);
+    warning(`${where} refused to set file times (${forLog(err.message)}); files keep the time they were written. ` +
+        'Set preserve: none to stop trying.');
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
 /*
 How it works:
@@ -57615,860 +57827,6 @@ function validateConcurrency(concurrency) {
 	}
 }
 
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(5919);
-// EXTERNAL MODULE: ./src/heap.ts + 1 modules
-var heap = __nccwpck_require__(8604);
-;// CONCATENATED MODULE: ./src/plans/hash-thread.ts
-
-
-/**
- * Paths handed to the thread at a time while a walk goes on: a message per file would cost
- * more than its hashing, and a large batch would keep the thread waiting for the walk.
- */
-const BATCH = 512;
-/**
- * The hashing thread, as a script (the bundle is one file, so there is no separate module to
- * start it from). It hashes the paths in the order they come, exactly as hashSmallFile and a
- * stream would, and counts the bytes it hashed: that is the file's size, so the walk need not stat
- * it. A file that cannot be read is noted and the rest still hashed: a path may come
- * from a walk before it is known whether the upload keeps it. `null` ends the list; the thread
- * then posts every digest in one buffer, with the failures, and ends.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const fs = require('node:fs')
-const crypto = require('node:crypto')
-const buffer = Buffer.allocUnsafe(workerData.readWholeMax)
-const parts = []
-const sizes = []
-const failures = []
-let index = 0
-function hashInto(path, out, at) {
-  const fd = fs.openSync(path, 'r')
-  try {
-    const first = fs.readSync(fd, buffer, 0, buffer.length, null)
-    if (first < buffer.length && crypto.hash) {
-      crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(out, at)
-      return first
-    }
-    const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
-    let size = first
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) {
-      hash.update(buffer.subarray(0, n))
-    }
-    hash.digest().copy(out, at)
-    return size
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-parentPort.on('message', paths => {
-  if (paths === null) {
-    const digests = new Uint8Array(32 * index)
-    let at = 0
-    for (const part of parts) {
-      digests.set(part, at)
-      at += part.length
-    }
-    const lengths = Float64Array.from(sizes)
-    parentPort.postMessage({ digests, sizes: lengths, failures }, [digests.buffer, lengths.buffer])
-    parentPort.close()
-    return
-  }
-  const out = Buffer.alloc(32 * paths.length)
-  for (let i = 0; i < paths.length; i++, index++) {
-    try {
-      sizes[index] = hashInto(paths[i], out, 32 * i)
-    } catch (err) {
-      sizes[index] = -1
-      failures.push({ index, message: String(err && err.message), code: err && err.code })
-    }
-  }
-  parts.push(out)
-})
-`;
-/**
- * A second thread hashing local files as they are named to it, so that hashing can start while
- * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
- * nothing, and their failures ignored.
- */
-class hash_thread_HashThread {
-    worker;
-    posted = [];
-    batch = [];
-    answer;
-    constructor(worker) {
-        this.worker = worker;
-        worker.once('online', () => (0,heap/* reapplyHeapFlags */.hW)());
-        this.answer = new Promise(resolve => {
-            worker.once('message', (answer) => resolve(answer));
-            // A thread that died without an answer (out of memory, killed) leaves the caller to hash.
-            worker.once('error', () => resolve(undefined));
-            worker.once('exit', () => resolve(undefined));
-        });
-    }
-    /** Undefined when no thread can be started here. */
-    static start(readWholeMax) {
-        try {
-            return new hash_thread_HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
-                eval: true,
-                workerData: { readWholeMax }
-            }));
-        }
-        catch {
-            return undefined;
-        }
-    }
-    add(path) {
-        this.posted.push(path);
-        this.batch.push(path);
-        if (this.batch.length >= BATCH)
-            this.post();
-    }
-    /**
-     * Sets the SHA-256 (hex) of each of `files`, every one of which must have been added, by path;
-     * each file's `size` becomes the number of bytes hashed. Rejects with the first of them (in
-     * their order) that could not be read; resolves false when the thread gave no answer, or a
-     * file was never added (the caller then hashes them itself).
-     */
-    async finish(files) {
-        this.post();
-        this.worker.postMessage(null);
-        const answer = await this.answer;
-        if (!answer)
-            return false;
-        const indexOf = this.indexer();
-        const failed = new Map(answer.failures.map(f => [f.index, f]));
-        const d = answer.digests;
-        const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-        for (const f of files) {
-            const i = indexOf(f.path);
-            if (i === undefined)
-                return false;
-            const failure = failed.size > 0 ? failed.get(i) : undefined;
-            if (failure) {
-                const err = new Error(failure.message);
-                if (failure.code)
-                    err.code = failure.code;
-                throw err;
-            }
-            f.sha256 = bytes.toString('hex', 32 * i, 32 * i + 32);
-            f.size = answer.sizes[i];
-        }
-        return true;
-    }
-    /**
-     * Where each path was added, asked in the order of the files finish() is given. Those are
-     * usually the added paths in the same order, less a few left out: a look further along the
-     * list finds them without a map of 50,000 paths, which is built only once a path is not there.
-     */
-    indexer() {
-        const posted = this.posted;
-        let next = 0;
-        let at;
-        return path => {
-            if (!at) {
-                for (let i = next; i < posted.length && i < next + 64; i++) {
-                    if (posted[i] !== path)
-                        continue;
-                    next = i + 1;
-                    return i;
-                }
-                at = new Map();
-                posted.forEach((p, i) => at?.set(p, i));
-            }
-            return at.get(path);
-        };
-    }
-    /** Ends the thread whatever it is doing: the walk failed, nothing will be uploaded. */
-    stop() {
-        void this.worker.terminate();
-    }
-    post() {
-        if (this.batch.length === 0)
-            return;
-        this.worker.postMessage(this.batch);
-        this.batch = [];
-    }
-}
-
-// EXTERNAL MODULE: ./node_modules/picomatch/index.js
-var picomatch = __nccwpck_require__(4006);
-var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
-;// CONCATENATED MODULE: ./src/plans/patterns.ts
-
-
-function scanPattern(pattern) {
-    const normalized = pattern.replace(/\\/g, '/');
-    const scan = picomatch_default().scan(normalized);
-    if (!scan.isGlob)
-        return { base: normalized, glob: '' };
-    return { base: scan.base, glob: scan.glob };
-}
-/**
- * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
- * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
- * name at any depth, like .gitignore (which paths they see is up to the callers below).
- */
-function makeExcluder(patterns) {
-    if (patterns.length === 0)
-        return () => false;
-    const matchers = patterns.map(p => {
-        const cleaned = cleanPattern(p);
-        // Paths are compared without a leading '/', so a full remote path must lose it too.
-        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
-    });
-    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
-}
-/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
-function pathPrefixes(rel) {
-    const parts = rel.split('/').filter(Boolean);
-    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
-}
-/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
-function cleanPattern(p) {
-    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
-}
-/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
-const hasSlash = (p) => cleanPattern(p).includes('/');
-/**
- * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
- * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
- * with a slash also match the path as the user sees it (from the workspace or login directory).
- * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
- * out of an upload is exactly what it protects from `delete`.
- */
-function makeSourceExcluder(exclude) {
-    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
-    const pathed = makeExcluder(exclude.filter(hasSlash));
-    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
-}
-/**
- * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
- * would even plan to remove what it was meant to send. Refused the same way as no match at all.
- */
-function allExcluded(pattern, matched) {
-    const files = matched === 1 ? '1 file' : `${matched} files`;
-    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
-        'remove the line.');
-}
-/**
- * The `!` test for files already on the server, which only have a path below the target. A
- * remote file counts as excluded when the pattern would have matched it on the source side too:
- * below the target, as a full remote path, or as each include's workspace path
- * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
- */
-function makeTargetExcluder(spec, dest) {
-    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
-    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-    const excluded = makeSourceExcluder(spec.exclude);
-    const root = dest.replace(/\/+$/, '');
-    const bases = spec.include
-        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
-        .filter(Boolean);
-    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
-}
-
-;// CONCATENATED MODULE: ./src/plans/safe-names.ts
-
-
-/** No drive prefix, no separator, no control character (NUL included), not empty. */
-// eslint-disable-next-line no-control-regex
-const PLAIN_NAME = /^(?![A-Za-z]:)[^\x00-\x1f\x7f/\\]+$/;
-/**
- * Why a name from a server's listing cannot be used, or undefined when it is a plain name.
- * A hostile server can list anything; the scp client once wrote `../` names outside its
- * target (CVE-2019-6111), so nothing that could leave the target or confuse a path is accepted.
- */
-function unsafeNameReason(name) {
-    // Nearly every name is plain: one test instead of the checks below (a listing of 50,000
-    // names spent half its time on them).
-    if (PLAIN_NAME.test(name) && name !== '.' && name !== '..')
-        return undefined;
-    if (name.length === 0)
-        return 'empty name';
-    if (name === '.' || name === '..')
-        return `'${name}' is a directory reference`;
-    if (name.includes('/'))
-        return 'contains /';
-    if (name.includes('\\'))
-        return 'contains \\';
-    if (name.includes('\0'))
-        return 'contains NUL';
-    // A newline in a logged name could start a workflow command (::add-mask::, ::error::).
-    if ([...name].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
-        return 'contains a control character';
-    }
-    if (/^[A-Za-z]:/.test(name))
-        return 'looks like a drive path';
-    return undefined;
-}
-/**
- * Shows a hostile name inside a message: escaped for the log (see forLog), its own backslashes
- * doubled so `\n` in it can only mean a newline, length capped.
- */
-function printableName(name) {
-    const shown = [...forLog(name.replace(/\\/g, '\\\\'))];
-    return shown.length > 120 ? `${shown.slice(0, 117).join('')}...` : shown.join('');
-}
-/** Whether local path `inner` is `outer` itself or below it (`..cache` is a name, not a step up). */
-function safe_names_isInsideDir(outer, inner) {
-    const relative = external_node_path_namespaceObject.relative(outer, inner);
-    return relative !== '..' && !relative.startsWith(`..${external_node_path_namespaceObject.sep}`) && !external_node_path_namespaceObject.isAbsolute(relative);
-}
-/**
- * Joins a relative POSIX path below a local directory and proves the result stays inside it.
- * Returns undefined when it would not.
- */
-function localPathInside(root, rel) {
-    const parts = rel.split('/');
-    if (parts.some(p => unsafeNameReason(p) !== undefined))
-        return undefined;
-    const resolvedRoot = external_node_path_namespaceObject.resolve(root);
-    const candidate = external_node_path_namespaceObject.resolve(resolvedRoot, ...parts);
-    const relative = external_node_path_namespaceObject.relative(resolvedRoot, candidate);
-    if (!relative || relative.startsWith('..') || external_node_path_namespaceObject.isAbsolute(relative))
-        return undefined;
-    return candidate;
-}
-
-;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
-
-
-
-
-/**
- * The rule for links in an upload source. A checkout is foreign data: a pull request can commit
- * `site -> /home/runner`, and a workflow that uploads `site/` would then publish the runner's
- * files. What the workflow's author writes is trusted, what the checkout contains is not. So:
- * - A source inside the workspace (as written, relative or absolute) must stay inside the
- *   workspace once links are resolved: every folder on the way to it, the source itself, and
- *   every file or folder link met below it.
- * - A source the author writes outside the workspace (`${{ runner.temp }}/build`) is taken as
- *   written, whatever links its own path passes through (`/tmp` is one on macOS); links below
- *   it may lead into it or into the workspace, nowhere else.
- * Throws InputError naming the first link on the way to `root` that leaves the workspace.
- */
-function linkBoundary(workspace, root) {
-    const realWorkspace = realOrUndefined(workspace) ?? external_node_path_namespaceObject.resolve(workspace);
-    // Either spelling of the workspace counts, so naming its real path cannot skip the check.
-    const from = [external_node_path_namespaceObject.resolve(workspace), realWorkspace].find(w => safe_names_isInsideDir(w, root));
-    if (from === undefined) {
-        const realRoot = realOrUndefined(root) ?? root;
-        return {
-            roots: [realRoot, realWorkspace],
-            described: `the source folder ${printableName(realRoot)} and the workspace`
-        };
-    }
-    const boundary = { roots: [realWorkspace], described: 'the workspace' };
-    let current = from;
-    for (const part of external_node_path_namespaceObject.relative(from, root).split(external_node_path_namespaceObject.sep).filter(Boolean)) {
-        current = external_node_path_namespaceObject.join(current, part);
-        const real = realOrUndefined(current);
-        // A missing part is reported as "matches no file" by the caller.
-        if (real === undefined)
-            return boundary;
-        // Only a link can lead elsewhere: the first part to do so is the one to name.
-        const refusal = (0,external_node_fs_namespaceObject.lstatSync)(current).isSymbolicLink() ? linkRefusal(boundary, real) : undefined;
-        if (refusal)
-            throw linkEscapeError(external_node_path_namespaceObject.relative(from, current), real, refusal);
-    }
-    return boundary;
-}
-/** Whether a resolved path lies inside the boundary (its roots themselves included). */
-function isWithin(boundary, real) {
-    return boundary.roots.some(root => isInsideDir(root, real));
-}
-/**
- * Why a link resolving to `real` is not followed, or undefined when it may be. Inside the
- * workspace, a `.git` folder is off limits too: actions/checkout keeps the job's token in
- * `.git/config`, and a committed `public/x -> ../.git/config` would publish it.
- */
-function linkRefusal(boundary, real) {
-    const root = boundary.roots.find(r => safe_names_isInsideDir(r, real));
-    if (root === undefined)
-        return `leads outside ${boundary.described}`;
-    // On case-insensitive file systems (macOS, Windows) `.GIT` is the same folder.
-    const parts = external_node_path_namespaceObject.relative(root, real).split(external_node_path_namespaceObject.sep);
-    const caseless = process.platform === 'darwin' || process.platform === 'win32';
-    if (parts.some(p => p === '.git' || (caseless && p.toLowerCase() === '.git'))) {
-        return "leads into a .git folder, where the checkout's credentials are kept";
-    }
-    return undefined;
-}
-/**
- * The error for a link that is not followed (`refusal` says why, from linkRefusal). Names are shown escaped: they come from the
- * checkout. `others` counts further such links met below the source (which a `!` line can
- * leave out), so one error tells the whole story; without it the link is on the way to it.
- */
-function linkEscapeError(link, real, refusal, others) {
-    const more = others ? ` (and ${others} more link${others === 1 ? '' : 's'} like it)` : '';
-    const fix = others === undefined
-        ? 'Replace the link with the real folder, or name a folder outside the workspace in ' +
-            'full (e.g. ${{ runner.temp }}/build).'
-        : "Replace the link with the file or folder itself, or leave it out with a '!' line.";
-    return new InputError('source', `'${printableName(link)}' is a symbolic link that ${refusal} ` +
-        `(to ${printableName(real)})${more}. A checkout can carry such a link, so an upload ` +
-        `never follows one. ${fix}`);
-}
-function realOrUndefined(p) {
-    try {
-        return (0,external_node_fs_namespaceObject.realpathSync)(p);
-    }
-    catch {
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/plans/local-files.ts
-
-
-
-
-
-
-
-
-/** The record of a file the walk found, from its stat. */
-function fromStat(path, rel, info) {
-    return {
-        path,
-        rel,
-        size: info.size,
-        mtime: info.mtimeMs / 1000,
-        atime: info.atimeMs / 1000,
-        mode: info.mode
-    };
-}
-/** The size of a file a walk found but did not stat (see listLocalFiles' `sizeLater`). */
-const UNSIZED = -1;
-/** Stats every file still UNSIZED, keeping its times and mode as the walk would have. */
-function sizeUnsized(files) {
-    for (const f of files) {
-        if (f.size !== UNSIZED)
-            continue;
-        const info = (0,external_node_fs_namespaceObject.statSync)(f.path);
-        f.size = info.size;
-        f.mtime = info.mtimeMs / 1000;
-        f.atime = info.atimeMs / 1000;
-        f.mode = info.mode;
-    }
-}
-/**
- * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
- * relative to its literal base directory; a plain file lands under its own name. Symbolic links
- * to files are followed; links to directories are not, so a link loop cannot run forever. No
- * link may lead out of the workspace (see linkBoundary).
- */
-async function listLocalFiles(spec, workspace, warn, 
-/**
- * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
- * twice, or the listing fail after it): hashing can start while the walk goes on.
- */
-onFound, 
-/**
- * Leave the files a walk finds UNSIZED: a second thread that reads every file for its hash
- * tells their sizes instead (50,000 stat calls and their Stats objects took 0.35 s of this
- * thread, most of the walk).
- */
-sizeLater = false) {
-    const excluded = makeSourceExcluder(spec.exclude);
-    // Without `!` lines every file is kept: no workspace path to work out for each of them.
-    const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.path)));
-    const byRel = new Map();
-    for (const pattern of spec.include) {
-        const tell = onFound && ((f) => isKept(f) && onFound(f.path));
-        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell, sizeLater);
-        const kept = matches.filter(isKept);
-        const leaving = escapes.filter(isKept);
-        if (leaving.length > 0) {
-            const first = leaving.sort((a, b) => (a.path < b.path ? -1 : 1))[0];
-            throw linkEscapeError(asWritten(first.path, workspace), first.real, first.refusal, leaving.length - 1);
-        }
-        if (matches.length === 0) {
-            throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`);
-        }
-        if (kept.length === 0)
-            throw allExcluded(pattern, matches.length);
-        // One walk lists each path once: only a second pattern can land on a path already taken.
-        if (spec.include.length === 1)
-            return sortByRel(kept);
-        for (const file of kept)
-            addUnique(byRel, file);
-    }
-    return sortByRel([...byRel.values()]);
-}
-/** Folders surelyHasAFile looks into at most before it gives up (and says "not sure"). */
-const FIRST_FILE_FOLDERS = 32;
-/**
- * Whether `source` surely names at least one file, found cheaply before the walk: every pattern
- * is a plain path (no glob, no `!` line) to a file, or to a folder with a regular file within a
- * few folders' reach. False means "not sure", never "no": the walk still decides, and fails
- * where it must.
- */
-async function surelyHasAFile(spec, workspace) {
-    if (spec.exclude.length > 0 || spec.include.length === 0)
-        return false;
-    for (const pattern of spec.include) {
-        const { base, glob } = scanPattern(pattern);
-        if (glob)
-            return false;
-        const root = external_node_path_namespaceObject.resolve(workspace, base);
-        const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
-        if (info?.isFile())
-            continue;
-        if (!info?.isDirectory() || !hasFileWithin(root, { left: FIRST_FILE_FOLDERS }))
-            return false;
-    }
-    return true;
-}
-function hasFileWithin(dir, budget) {
-    if (--budget.left < 0)
-        return false;
-    let entries;
-    try {
-        entries = (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true });
-    }
-    catch {
-        return false;
-    }
-    if (entries.some(e => e.isFile()))
-        return true;
-    return entries.some(e => e.isDirectory() && hasFileWithin(external_node_path_namespaceObject.join(dir, e.name), budget));
-}
-function sortByRel(files) {
-    return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-}
-async function expandPattern(pattern, workspace, warn, onFound, sizeLater = false) {
-    const { base, glob } = scanPattern(pattern);
-    const root = external_node_path_namespaceObject.resolve(workspace, base);
-    const boundary = linkBoundary(workspace, root);
-    const ctx = { boundary, warn, files: [], escapes: [], onFound, sizeLater };
-    if (!glob) {
-        const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
-        if (info?.isFile())
-            found(ctx, fromStat(root, external_node_path_namespaceObject.basename(root), info));
-        else if (info?.isDirectory())
-            walk(root, '', ctx);
-        else if (info)
-            warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
-        return ctx;
-    }
-    const isMatch = picomatch_default()(glob, { dot: true });
-    // A glob that names a directory takes everything inside it, as a shell copy would.
-    const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
-    if (onFound)
-        ctx.onFound = f => selected(f) && onFound(f);
-    try {
-        walk(root, '', ctx);
-    }
-    catch {
-        return { files: [], escapes: [] };
-    }
-    for (const e of ctx.escapes.filter(e => !selected(e)))
-        warn(skipped(e.path, `the link ${e.refusal}`));
-    return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
-}
-function found(ctx, file) {
-    ctx.files.push(file);
-    ctx.onFound?.(file);
-}
-/**
- * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
- * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
- * 600 ms).
- */
-function walk(dir, prefix, ctx) {
-    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
-        // dir is already normal (resolved), and a listed name is one part: no path.join needed.
-        const abs = dir.endsWith(external_node_path_namespaceObject.sep) ? dir + entry.name : `${dir}${external_node_path_namespaceObject.sep}${entry.name}`;
-        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        if (entry.isDirectory())
-            walk(abs, rel, ctx);
-        else if (entry.isFile()) {
-            found(ctx, ctx.sizeLater ? { path: abs, rel, size: UNSIZED } : fromStat(abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
-        }
-        else if (entry.isSymbolicLink())
-            followLink(abs, rel, ctx);
-    }
-}
-/**
- * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
- * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
- * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
- */
-function followLink(abs, rel, ctx) {
-    const real = realOrUndefined(abs);
-    if (!real)
-        return ctx.warn(skipped(abs, 'the link points to nothing'));
-    const refusal = linkRefusal(ctx.boundary, real);
-    if (refusal)
-        return void ctx.escapes.push({ path: abs, rel, real, refusal });
-    const info = (0,external_node_fs_namespaceObject.statSync)(real);
-    if (info.isFile())
-        found(ctx, fromStat(abs, rel, info));
-    else
-        ctx.warn(skipped(abs, 'a link to a directory is not followed'));
-}
-/** A path as the user would write it in `source`: from the workspace when it lies inside. */
-function asWritten(abs, workspace) {
-    return safe_names_isInsideDir(external_node_path_namespaceObject.resolve(workspace), abs) ? toPosix(external_node_path_namespaceObject.relative(workspace, abs)) : abs;
-}
-function skipped(abs, why) {
-    return `Skipped ${printableName(abs)}: ${why}.`;
-}
-function addUnique(byRel, file) {
-    const existing = byRel.get(file.rel);
-    if (existing && existing.path !== file.path) {
-        throw new InputError('source', `two sources land on the same target path '${file.rel}' (${existing.path} and ${file.path}). ` +
-            'Exclude one, or upload them in separate steps.');
-    }
-    byRel.set(file.rel, file);
-}
-function toPosix(p) {
-    return p.split(external_node_path_namespaceObject.sep).join('/');
-}
-
-;// CONCATENATED MODULE: ./src/plans/local-hash.ts
-
-
-
-
-
-/** Big files hashed at once: the disk is faster than the network. */
-const HASH_CONCURRENCY = 8;
-/**
- * Up to this size a file is read synchronously: nothing else runs before the connection opens,
- * and an asynchronous read costs four thread-pool round trips (10,000 small files: 90 ms
- * instead of 600 ms).
- */
-const READ_WHOLE_MAX = 1024 * 1024;
-/**
- * One buffer for every small file: a fresh buffer per file (readFileSync) lives outside the
- * JavaScript heap, so the collector rarely runs for it: an unchanged re-deploy of 10,000 files
- * peaked at 157 MiB with them, 117 MiB without.
- */
-const shared = Buffer.allocUnsafe(READ_WHOLE_MAX);
-/**
- * Small files hashed between two turns of the event loop: hashing runs while the connection is
- * made and the target listed, and those need the loop now and then (a turn's worth is a few ms).
- */
-const FILES_PER_TURN = 256;
-/**
- * From this many files on, they are hashed on a second thread: 50,000 files cost about 0.9 s of
- * CPU in system calls and hashing, which on one thread delayed the listing and planning that
- * share it. A few thousand hash here while the connection waits for the server (2000 files:
- * about 50 ms), sooner than a thread starts on a busy machine.
- */
-const WORKER_MIN_FILES = 5000;
-/**
- * Sets the SHA-256 (hex) of every local file (`sha256`): on a second thread for many files, else
- * on this one.
- */
-async function hashLocalFiles(files, onThread = files.length >= WORKER_MIN_FILES) {
-    if (onThread && (await hashOnThread(files)))
-        return;
-    await hashHere(files);
-}
-/**
- * Hashes on a worker thread. Resolves false when no thread could be started or it died
- * without an answer (the caller then hashes on this thread); a file that cannot be read
- * rejects, as it would here.
- */
-async function hashOnThread(files) {
-    const thread = HashThread.start(READ_WHOLE_MAX);
-    if (!thread)
-        return false;
-    for (const f of files)
-        thread.add(f.path);
-    return thread.finish(files);
-}
-/**
- * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
- * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
- * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
- */
-class LocalHasher {
-    threadFrom;
-    found = [];
-    thread;
-    tried = false;
-    constructor(threadFrom = WORKER_MIN_FILES) {
-        this.threadFrom = threadFrom;
-    }
-    /** A file found, by its local path; it may still be left out of the upload. */
-    add = (path) => {
-        if (this.thread)
-            return this.thread.add(path);
-        if (this.tried)
-            return;
-        this.found.push(path);
-        if (this.found.length < this.threadFrom)
-            return;
-        this.tried = true;
-        this.thread = hash_thread_HashThread.start(READ_WHOLE_MAX);
-        for (const p of this.found)
-            this.thread?.add(p);
-        this.found = [];
-    };
-    /** Whether a second thread took the hashing on. */
-    get threaded() {
-        return this.thread !== undefined;
-    }
-    /**
-     * Sets the SHA-256 (hex) of each of `files`, all of them found through add(). A file the walk
-     * did not size has its size once this resolves: the bytes the second thread hashed, else its
-     * stat.
-     */
-    async hashes(files) {
-        this.found = [];
-        try {
-            this.answeredByThread = (await this.thread?.finish(files)) === true;
-            if (!this.answeredByThread)
-                await hashHere(files);
-        }
-        catch (err) {
-            // The run fails, but its report still names each file (a fan-out's other servers): with
-            // its size, not UNSIZED, wherever a stat can still tell it.
-            for (const f of files) {
-                if (f.size === UNSIZED)
-                    f.size = sizeOrZero(f.path);
-            }
-            throw err;
-        }
-    }
-    /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
-    answeredByThread = false;
-    /** The walk failed: a thread still hashing its files is stopped. */
-    stop() {
-        this.thread?.stop();
-    }
-}
-function sizeOrZero(file) {
-    try {
-        return (0,external_node_fs_namespaceObject.statSync)(file).size;
-    }
-    catch {
-        return 0;
-    }
-}
-async function hashHere(files) {
-    sizeUnsized(files);
-    const limit = pLimit(HASH_CONCURRENCY);
-    const big = [];
-    let failure;
-    try {
-        let inTurn = 0;
-        for (const f of files) {
-            if (f.size <= READ_WHOLE_MAX)
-                f.sha256 = hashSmallFile(f.path);
-            else
-                big.push(limit(async () => void (f.sha256 = await hashBigFile(f.path))));
-            if (++inTurn < FILES_PER_TURN)
-                continue;
-            inTurn = 0;
-            await new Promise(resolve => setImmediate(resolve));
-        }
-    }
-    catch (err) {
-        failure = err;
-    }
-    // A small file that vanished throws above; the big ones already started are still awaited,
-    // or a later failure among them would be a rejection nobody handles.
-    const settled = await Promise.allSettled(big);
-    const failed = settled.find(r => r.status === 'rejected');
-    if (failure !== undefined)
-        throw failure;
-    if (failed)
-        throw failed.reason;
-}
-/** SHA-256 (hex) of one local file of about `size` bytes. */
-async function hashFile(file, size) {
-    return size <= READ_WHOLE_MAX ? hashSmallFile(file) : hashBigFile(file);
-}
-/**
- * Reads to the end, whatever the listing said: a file that grew is hashed as it is now. A read
- * that does not fill the buffer reached the end of a regular file, so most files take one read
- * and one one-shot hash (no hash object per file: 50,000 files spent a third of their hashing
- * time on those and on the read that returns nothing).
- */
-function hashSmallFile(file) {
-    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
-    try {
-        const first = (0,external_node_fs_namespaceObject.readSync)(fd, shared, 0, shared.length, null);
-        if (first < shared.length)
-            return (0,external_node_crypto_.hash)('sha256', shared.subarray(0, first), 'hex');
-        const hash = (0,external_node_crypto_.createHash)('sha256').update(shared);
-        for (let n; (n = (0,external_node_fs_namespaceObject.readSync)(fd, shared, 0, shared.length, null)) > 0;) {
-            hash.update(shared.subarray(0, n));
-        }
-        return hash.digest('hex');
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
-}
-function hashBigFile(file) {
-    return new Promise((resolve, reject) => {
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        (0,external_node_fs_namespaceObject.createReadStream)(file)
-            .on('data', chunk => hash.update(chunk))
-            .on('error', reject)
-            .on('end', () => resolve(hash.digest('hex')));
-    });
-}
-
-;// CONCATENATED MODULE: ./src/report/progress.ts
-
-/** Logs progress of long transfers: at most once per interval, never for short ones. */
-class Progress {
-    totalOf;
-    intervalMs;
-    now;
-    done = 0;
-    lastLog;
-    started;
-    total;
-    constructor(
-    /** Bytes to move, or how to count them once the first bytes moved. */
-    totalOf, intervalMs = 5000, now = Date.now) {
-        this.totalOf = totalOf;
-        this.intervalMs = intervalMs;
-        this.now = now;
-        this.started = now();
-        this.lastLog = this.started;
-    }
-    /** Counts bytes moved; logs when the interval has passed. */
-    add(bytes) {
-        this.done += bytes;
-        const t = this.now();
-        if (t - this.lastLog < this.intervalMs)
-            return;
-        this.lastLog = t;
-        core_info(this.line(t));
-    }
-    line(t) {
-        const total = (this.total ??= typeof this.totalOf === 'number' ? this.totalOf : this.totalOf());
-        const seconds = Math.max((t - this.started) / 1000, 0.001);
-        const rate = this.done / seconds;
-        const left = rate > 0 ? (total - this.done) / rate : 0;
-        const pct = total > 0 ? Math.floor((this.done / total) * 100) : 100;
-        return `${formatBytes(this.done)} of ${formatBytes(total)} (${pct}%), ${formatBytes(rate)}/s, about ${Math.ceil(left)} s left`;
-    }
-}
-function formatBytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    // Rates are fractional; a fraction of a byte is noise in a log line.
-    let value = Math.round(n);
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 ;// CONCATENATED MODULE: ./src/settle.ts
 /**
  * `work()`'s promise, with `done` called once it settles, however it settles (a synchronous
@@ -58491,145 +57849,6 @@ function whenSettled(work, done) {
         done();
         throw err;
     });
-}
-
-;// CONCATENATED MODULE: ./src/report/timings.ts
-
-
-/**
- * Where one server's time went, by phase, for the step debug log. Whole phases (list, plan,
- * mkdir, transfer) are wall time; per-file steps (rename, verify) are summed over the files in
- * flight, so they can exceed the transfer's wall time and show what each file waits for.
- */
-class PhaseTimes {
-    server;
-    ms = new Map();
-    constructor(server) {
-        this.server = server;
-    }
-    /** Not an async function: a rename per file is timed, and its frame was collector work. */
-    time(phase, work) {
-        const started = performance.now();
-        return whenSettled(work, () => this.add(phase, performance.now() - started));
-    }
-    add(phase, ms) {
-        const entry = this.ms.get(phase) ?? { total: 0, count: 0 };
-        entry.total += ms;
-        entry.count += 1;
-        this.ms.set(phase, entry);
-    }
-    /** One debug line per phase. */
-    log() {
-        for (const [phase, { total, count }] of this.ms) {
-            const per = count > 1 ? ` (${count} times, ${(total / count).toFixed(1)} ms each)` : '';
-            core_debug(`Timing ${this.server}: ${phase} ${Math.round(total)} ms${per}`);
-        }
-    }
-}
-/** Runs `work`, timed under `phase` when there are times to keep. */
-function timed(times, phase, work) {
-    return times ? times.time(phase, work) : work();
-}
-
-;// CONCATENATED MODULE: ./src/report/types.ts
-
-/** The report's row for a server refused for its host key; undefined for any other error. */
-function refusedHostReport(err, direction) {
-    if (!(err instanceof HostKeyError) || !err.refused)
-        return undefined;
-    const { address, hostInput, presented } = err.refused;
-    const role = hostInput.endsWith('jump-host')
-        ? 'jump'
-        : hostInput === 'target-host'
-            ? 'target'
-            : direction === 'relay'
-                ? 'source'
-                : 'server';
-    return {
-        role,
-        address,
-        keyType: '',
-        fingerprint: '',
-        pinLabel: '',
-        error: err.message,
-        presented
-    };
-}
-function fileResult(source, target, size, status, error) {
-    return error ? { source, target, size, status, error } : { source, target, size, status };
-}
-
-;// CONCATENATED MODULE: ./src/engine/attributes.ts
-
-
-/** Never setuid, setgid or sticky: a file copied from elsewhere must not gain privileges. */
-const PERMISSION_BITS = 0o777;
-/** The times and mode a file gets under `preserve` and `chmod`, or undefined for none. */
-function fileAttributes(settings, source) {
-    if (!settings)
-        return undefined;
-    const attrs = {};
-    if (settings.times && source) {
-        attrs.atime = Math.floor(source.atime);
-        attrs.mtime = Math.floor(source.mtime);
-    }
-    const mode = settings.chmod.files ?? (settings.mode ? source?.mode : undefined);
-    if (mode !== undefined)
-        attrs.mode = mode & PERMISSION_BITS;
-    return attrs.mtime !== undefined || attrs.mode !== undefined ? attrs : undefined;
-}
-/** The mode a folder the action created gets, or undefined to leave the server's default. */
-async function folderMode(settings, sourceMode) {
-    if (!settings)
-        return undefined;
-    if (settings.chmod.dirs !== undefined)
-        return settings.chmod.dirs & PERMISSION_BITS;
-    if (!settings.mode || !sourceMode)
-        return undefined;
-    const mode = await sourceMode();
-    return mode === undefined ? undefined : mode & PERMISSION_BITS;
-}
-/**
- * The source folder behind each target folder: a file's path and its path below the target end
- * in the same names, so `a/b` below the target is the folder two levels above `a/b/f.txt`'s source.
- */
-function sourceFolders(files, dirname) {
-    const folders = new Map();
-    for (const file of files) {
-        // A file in a folder already seen adds nothing: worked out once per folder, not per file.
-        const slash = file.rel.lastIndexOf('/');
-        if (slash < 0 || folders.has(file.rel.slice(0, slash)))
-            continue;
-        let rel = file.rel.split('/').slice(0, -1);
-        let source = dirname(file.path);
-        while (rel.length > 0 && !folders.has(rel.join('/'))) {
-            folders.set(rel.join('/'), source);
-            rel = rel.slice(0, -1);
-            source = dirname(source);
-        }
-    }
-    return folders;
-}
-/** A listed remote file's attributes, as the server reported them. */
-function remoteAttributes(file) {
-    // One object, not one spread into another: asked once per file downloaded.
-    const atime = file.atime ?? file.mtime;
-    return file.mode === undefined
-        ? { atime, mtime: file.mtime }
-        : { atime, mtime: file.mtime, mode: file.mode };
-}
-const warned = new Set();
-/**
- * Times are kept by default, so a server that refuses to set them (some SFTP gateways do) must
- * not fail every upload: that is said once per run. A mode that was asked for is not optional.
- */
-function refusedTimes(where, err) {
-    const key = where;
-    if (warned.has(key))
-        return;
-    warned.add(key);
-    warning(`${where} refused to set file times (${forLog(err.message)}); files keep the time they were written. ` +
-        'Set preserve: none to stop trying.');
 }
 
 ;// CONCATENATED MODULE: ./src/engine/buffer-pool.ts
@@ -58954,6 +58173,48 @@ class BufferReader {
     async close() { }
 }
 
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+// EXTERNAL MODULE: ./src/heap.ts + 1 modules
+var heap = __nccwpck_require__(8604);
+;// CONCATENATED MODULE: ./src/report/timings.ts
+
+
+/**
+ * Where one server's time went, by phase, for the step debug log. Whole phases (list, plan,
+ * mkdir, transfer) are wall time; per-file steps (rename, verify) are summed over the files in
+ * flight, so they can exceed the transfer's wall time and show what each file waits for.
+ */
+class PhaseTimes {
+    server;
+    ms = new Map();
+    constructor(server) {
+        this.server = server;
+    }
+    /** Not an async function: a rename per file is timed, and its frame was collector work. */
+    time(phase, work) {
+        const started = performance.now();
+        return whenSettled(work, () => this.add(phase, performance.now() - started));
+    }
+    add(phase, ms) {
+        const entry = this.ms.get(phase) ?? { total: 0, count: 0 };
+        entry.total += ms;
+        entry.count += 1;
+        this.ms.set(phase, entry);
+    }
+    /** One debug line per phase. */
+    log() {
+        for (const [phase, { total, count }] of this.ms) {
+            const per = count > 1 ? ` (${count} times, ${(total / count).toFixed(1)} ms each)` : '';
+            core_debug(`Timing ${this.server}: ${phase} ${Math.round(total)} ms${per}`);
+        }
+    }
+}
+/** Runs `work`, timed under `phase` when there are times to keep. */
+function timed(times, phase, work) {
+    return times ? times.time(phase, work) : work();
+}
+
 ;// CONCATENATED MODULE: ./src/engine/local-landing.ts
 
 
@@ -59271,160 +58532,315 @@ function stoppedBy(reason) {
         'files it had not written were not kept.');
 }
 
-;// CONCATENATED MODULE: ./src/engine/local-file.ts
-
-
-
-
-/** Local disk is not the bottleneck; one lane and a generous chunk. */
-const LOCAL_CHUNK = 1024 * 1024;
+;// CONCATENATED MODULE: ./src/plans/sha256sum-output.ts
 /**
- * Files up to this size are read synchronously, at the moment their bytes are sent: from the page
- * cache that is a few microseconds, while asynchronous open, read and close cost three
- * thread-pool round trips per file, which dominate when thousands of small files go out.
+ * Reading what a server's `sha256sum` printed. The server is not trusted: a path counts as hashed
+ * only when exactly one well-formed line names it exactly; anything else (no line, two lines, an
+ * uppercase or short hash, a name nobody asked for) leaves it unhashed, which callers treat as
+ * "changed" and send again, never as "unchanged".
  */
-const local_file_READ_WHOLE_MAX = 256 * 1024;
-/** Opens a local file for sending; `size` is what the plan expects it to hold. */
-async function openLocalFile(path, size) {
-    return size <= local_file_READ_WHOLE_MAX ? new SmallFileReader(path) : LocalFileReader.open(path);
-}
-/**
- * A small file, read when its bytes are asked for, not when it is opened: the remote temporary
- * file's handle takes a round trip to arrive, and bytes read before it would be held meanwhile,
- * hundreds of files at once.
- */
-class SmallFileReader {
-    path;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(path) {
-        this.path = path;
+/** GNU sha256sum marks a line whose name holds `\`, newline or CR with a leading `\`. */
+const LINE = /^(\\?)([0-9a-f]{64}) [ *](.+)$/s;
+/** Hashes by path, only for `asked` paths named by exactly one well-formed line. */
+function parseSha256sumOutput(output, asked) {
+    const wanted = new Set(asked);
+    const seen = new Map();
+    for (const line of output.split('\n')) {
+        const m = LINE.exec(line);
+        if (!m)
+            continue;
+        const name = m[1] ? unescapeName(m[3]) : m[3];
+        if (name === undefined || !wanted.has(name))
+            continue;
+        // The same name twice is ambiguous, even with the same hash: trust neither.
+        seen.set(name, seen.has(name) ? null : m[2]);
     }
-    /**
-     * The bytes land in the buffer pool's memory, which the sender gives back once its WRITE is
-     * built (see sendWhole): a fresh buffer per file above 4 KiB was an ArrayBuffer of its own for
-     * the collector to free, tens of thousands of times.
-     */
-    async read(offset, length) {
-        const data = buffers.take(length);
-        let fd;
-        try {
-            fd = (0,external_node_fs_namespaceObject.openSync)(this.path, 'r');
-            let got = 0;
-            while (got < length) {
-                const n = (0,external_node_fs_namespaceObject.readSync)(fd, data, got, length - got, offset + got);
-                if (n === 0)
-                    throw shorter(this.path);
-                got += n;
+    const hashes = new Map();
+    for (const [name, hash] of seen)
+        if (hash !== null)
+            hashes.set(name, hash);
+    return hashes;
+}
+/** Undoes sha256sum's escaping (`\\`, `\n`, `\r`); any other escape makes the line unusable. */
+function unescapeName(text) {
+    let out = '';
+    for (let i = 0; i < text.length; i++) {
+        if (text[i] !== '\\') {
+            out += text[i];
+            continue;
+        }
+        const next = text[++i];
+        if (next === '\\')
+            out += '\\';
+        else if (next === 'n')
+            out += '\n';
+        else if (next === 'r')
+            out += '\r';
+        else
+            return undefined;
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-exec.ts
+
+
+/** Single quotes for a POSIX shell: nothing inside is interpreted. */
+function shellQuote(text) {
+    return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+/** Tries for a free session slot before the caller falls back. */
+const SLOT_TRIES = 30;
+/**
+ * Runs a command on an exec channel taken from the connection's session budget, which the SFTP
+ * channels share: a refused channel means the server's MaxSessions is reached, so it waits for a
+ * slot and tries again. At most EXEC_CHANNELS commands run at once per connection
+ * (ChannelBudget.execs), whatever the budget allows: some servers never refuse, they fail.
+ * `prepare` is called once a command may start, so callers can gather work while others run;
+ * when it gives nothing, nothing runs (and the answer is undefined).
+ */
+function execOnBudget(session, prepare) {
+    return session.sessions.execs(async () => {
+        const request = prepare();
+        if (!request)
+            return undefined;
+        const held = session.channels.length;
+        for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
+            if (!session.sessions.roomBeyond(held))
+                break;
+            await session.sessions.take();
+            if (request.wanted && !request.wanted()) {
+                session.sessions.cancel();
+                break;
             }
+            const outcome = await runExec(session, request);
+            if (!('refused' in outcome))
+                return outcome;
+            session.sessions.refused();
+            await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)));
+        }
+        return { noRoom: true };
+    });
+}
+function runExec(session, request) {
+    const { client } = session.connection;
+    return new Promise((resolve, reject) => {
+        let stream;
+        let late = false;
+        // A slow answer says little about the server (a login script may be slow under load): the
+        // caller falls back for this command, and the server keeps its commands.
+        const timer = setTimeout(() => {
+            late = true;
+            stream?.close();
+            core_debug(`${request.what} did not finish in time; reading back instead`);
+            resolve({ noRoom: true });
+        }, request.deadlineMs);
+        timer.unref();
+        const settle = (outcome) => {
+            clearTimeout(timer);
+            resolve(outcome);
+        };
+        try {
+            client.exec(request.command, (err, channel) => {
+                const refusedOpen = typeof err?.reason === 'number';
+                // An answer after the deadline: the caller has moved on, but the slot it reserved must be
+                // given back (or the channel closed), or every later command waits for it.
+                if (late) {
+                    if (!err) {
+                        session.sessions.opened();
+                        channel.on('close', () => session.sessions.closed());
+                        channel.close();
+                    }
+                    else if (refusedOpen)
+                        session.sessions.refused();
+                    else
+                        session.sessions.cancel();
+                    return;
+                }
+                if (err) {
+                    clearTimeout(timer);
+                    if (session.dead) {
+                        session.sessions.cancel();
+                        return reject(err);
+                    }
+                    // A channel open failure carries the server's reason code; a refused command does not.
+                    if (refusedOpen)
+                        return resolve({ refused: true });
+                    const reason = `the server runs no commands for us (${err.message})`;
+                    session.sessions.opened();
+                    if (!request.noCommands(reason)) {
+                        core_debug(`the server refused ${request.what} (${err.message}); reading back instead`);
+                        return settle({ noRoom: true });
+                    }
+                    session.sessions.closed();
+                    return settle({ unusable: reason });
+                }
+                stream = channel;
+                session.sessions.opened();
+                let out = '';
+                let errText = '';
+                channel.on('data', (d) => {
+                    if (out.length < request.maxOut)
+                        out += d.toString('utf8');
+                });
+                channel.stderr.on('data', (d) => {
+                    if (errText.length < request.maxErr)
+                        errText += d.toString('utf8');
+                });
+                channel.on('close', (code) => {
+                    session.sessions.closed();
+                    const answer = request.answer(code, out, errText);
+                    if (answer !== undefined)
+                        return settle({ ran: answer });
+                    if (session.dead) {
+                        clearTimeout(timer);
+                        return reject(new ConnectionError(`The connection was lost during ${request.program}.`, true));
+                    }
+                    settle({ unusable: request.failure(code, errText) });
+                });
+                // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
+                channel.end();
+            });
         }
         catch (err) {
-            buffers.give(data);
-            throw err;
+            clearTimeout(timer);
+            reject(err);
         }
-        finally {
-            if (fd !== undefined)
-                (0,external_node_fs_namespaceObject.closeSync)(fd);
-        }
-        return data;
-    }
-    async close() { }
+    });
 }
-function shorter(path) {
-    return new TransferError(`${path} changed while it was being sent (it got shorter).`);
-}
-class LocalFileReader {
-    file;
-    path;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    constructor(file, path) {
-        this.file = file;
-        this.path = path;
-    }
-    static async open(path) {
-        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
-    }
-    /**
-     * Each chunk keeps room in front (see WRITE_HEADROOM): the bundle's ssh2 builds its WRITE
-     * request there and sends the chunk from where it lies, instead of copying every byte of the
-     * file into a request buffer of its own first. copyRange gives the chunk back only once the
-     * write is answered.
-     */
-    async read(offset, length) {
-        const buffer = buffers.take(length, WRITE_HEADROOM);
-        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
-        if (bytesRead !== length)
-            throw shorter(this.path);
-        return buffer;
-    }
-    close() {
-        return this.file.close();
+
+;// CONCATENATED MODULE: ./src/plans/listing-limits.ts
+
+
+/**
+ * Bounds on listing a server's folders. A hostile or broken server can present an endless tree
+ * (every folder holding more folders, or one folder that never stops listing); unbounded, the
+ * listing grows until the runner runs out of memory. With everything a listed file carries now
+ * (times and modes for `preserve`), 500,000 entries of an endless tree peaked at 350 MiB; these
+ * limits keep a download's listing well under 300 MiB.
+ */
+const LISTING_LIMITS = {
+    /** Folder levels below the listed folder. */
+    depth: 64,
+    /** Entries of every kind (files, folders, links, refused names) in one listing. */
+    entries: 300_000,
+    /** Bytes (UTF-8) of the relative paths of those entries, so long names cannot outgrow memory. */
+    pathBytes: 32 * 1024 * 1024
+};
+/** Folders listed at once: enough to hide round trips, well under a server's open-handle limit. */
+const FOLDERS_AT_ONCE = 64;
+/** A listing stopped at one of LISTING_LIMITS. */
+class ListingLimitError extends ActionError {
+    constructor(message) {
+        super('Listing limit reached', message);
     }
 }
 /**
- * Bytes written between background flushes. A big download is flushed to disk before its rename;
- * left to the end, that fsync wrote the whole file out while nothing else happened (512 MiB: 0.35
- * to 0.4 s on the test machine, a tenth of a loopback download). Flushing what was written so far
- * each time this much more has been written overlaps the disk with the transfer, so the final
- * fsync finds only the last few MiB.
+ * Walks a server's folders within LISTING_LIMITS, stopping with an error that names the limit
+ * and the input to narrow. FOLDERS_AT_ONCE folders are listed together, deepest first, so the
+ * folders waiting to be listed stay few, and nothing of a listing outlives its visit: memory is
+ * what the caller keeps, not what the server sends.
  */
-const FLUSH_EVERY = 32 * 1024 * 1024;
-class LocalFileWriter {
-    file;
-    flushEvery;
-    chunkSize = LOCAL_CHUNK;
-    lanes = 1;
-    unflushed = 0;
-    flushing;
-    /** A background flush's failure: Linux reports a write-back error to one fsync only. */
-    flushError;
-    flushedBytes = 0;
-    constructor(file, flushEvery) {
-        this.file = file;
-        this.flushEvery = flushEvery;
+class ListingBudget {
+    input;
+    limits;
+    entries = 0;
+    pathBytes = 0;
+    /** Once a limit is hit, listings still running stop at their next batch. */
+    stopped;
+    constructor(input, limits = LISTING_LIMITS) {
+        this.input = input;
+        this.limits = limits;
     }
-    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
-    static async open(path, resume, flushEvery = FLUSH_EVERY) {
-        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600), flushEvery);
-    }
-    async write(offset, data) {
-        let done = 0;
-        while (done < data.length) {
-            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
-            done += bytesWritten;
-        }
-        this.unflushed += data.length;
-        if (this.unflushed >= this.flushEvery && !this.flushing)
-            this.flushInBackground();
-    }
-    /** Bytes that a background flush has seen written to disk (for the tests). */
-    get flushed() {
-        return this.flushedBytes;
-    }
-    /** Flushed to disk before the rename makes it visible under its real name. */
-    async close() {
-        try {
-            await this.flushing;
-            if (this.flushError !== undefined)
-                throw this.flushError;
-            await this.file.sync();
-        }
-        finally {
-            await this.file.close();
-        }
-    }
-    flushInBackground() {
-        const upTo = this.flushedBytes + this.unflushed;
-        this.unflushed = 0;
-        this.flushing = this.file.datasync().then(() => {
-            this.flushedBytes = upTo;
-            this.flushing = undefined;
-        }, (err) => {
-            this.flushError ??= err;
-            this.flushing = undefined;
+    /**
+     * Lists `first`, hands each listing to `visit`, and lists every folder `visit` returns, until
+     * none are left. Rejects with the first error (a limit, or the server's).
+     */
+    walk(lister, first, visit) {
+        return new Promise((resolve, reject) => {
+            const waiting = [first];
+            let active = 0;
+            let failed = false;
+            const fail = (err) => {
+                failed = true;
+                reject(err);
+            };
+            const pump = () => {
+                if (failed)
+                    return;
+                if (waiting.length === 0 && active === 0)
+                    return resolve();
+                while (active < FOLDERS_AT_ONCE && waiting.length > 0) {
+                    const folder = waiting.pop();
+                    active++;
+                    this.list(lister, folder).then(entries => {
+                        active--;
+                        if (failed)
+                            return;
+                        try {
+                            for (const child of visit(folder, entries))
+                                waiting.push(child);
+                        }
+                        catch (err) {
+                            return fail(err);
+                        }
+                        pump();
+                    }, fail);
+                }
+            };
+            pump();
         });
     }
+    async list(lister, folder) {
+        this.enter(folder.dir, folder.depth);
+        const prefixBytes = Buffer.byteLength(folder.rel);
+        return lister.readdir(folder.dir, names => this.count(folder.dir, names, prefixBytes));
+    }
+    enter(dir, depth) {
+        if (this.stopped)
+            throw this.stopped;
+        if (depth < this.limits.depth)
+            return;
+        throw this.stop(`the server's folders under '${printableName(dir)}' go deeper than ` +
+            `${this.limits.depth} levels, the most a listing descends. ${this.narrow()}`);
+    }
+    /**
+     * Counts one batch of entries listed in a folder whose relative path is `prefix` bytes long.
+     * An empty batch counts as one entry, so a server sending empty batches forever is stopped too.
+     */
+    count(dir, names, prefixBytes) {
+        if (this.stopped)
+            throw this.stopped;
+        this.entries += Math.max(1, names.length);
+        for (const name of names)
+            this.pathBytes += prefixBytes + 1 + Buffer.byteLength(name);
+        if (this.entries > this.limits.entries) {
+            throw this.stop(`the server listed more than ${this.limits.entries.toLocaleString('en-US')} entries ` +
+                `(the most one listing holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+        if (this.pathBytes > this.limits.pathBytes) {
+            throw this.stop(`the paths the server listed add up to more than ` +
+                `${Math.round(this.limits.pathBytes / 1024 / 1024)} MiB (the most one listing ` +
+                `holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
+        }
+    }
+    stop(message) {
+        this.stopped = new ListingLimitError(message);
+        return this.stopped;
+    }
+    narrow() {
+        if (this.input === 'source')
+            return "Narrow 'source' to a smaller folder or a pattern, or split the transfer into several steps.";
+        if (this.input === 'target')
+            return ("Point 'target' at a smaller folder, or upload without 'sync', 'delete' and 'dry-run' " +
+                '(which list the target).');
+        return 'No real folder holds that many; the server is broken or hostile.';
+    }
+}
+/** The default bound for a single folder listed on its own (sidecars, releases, temp files). */
+function folderBudget(dir) {
+    const budget = new ListingBudget(undefined);
+    return names => budget.count(dir, names, 0);
 }
 
 ;// CONCATENATED MODULE: ./src/identity/fingerprint.ts
@@ -60237,6 +59653,22 @@ function splitHostPort(item, input, defaultPort) {
         return parseIntegerInput(text, input, { fallback: defaultPort, min: 1, max: 65535 });
     }
 }
+function parseBoolean(raw, input) {
+    const value = raw.trim().toLowerCase();
+    if (value === '' || value === 'false')
+        return false;
+    if (value === 'true')
+        return true;
+    throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`);
+}
+function parseChoice(raw, input, choices, fallback) {
+    const value = (raw || fallback).toLowerCase();
+    const found = choices.find(c => c === value);
+    if (!found) {
+        throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`);
+    }
+    return found;
+}
 
 ;// CONCATENATED MODULE: ./src/inputs/endpoints.ts
 
@@ -60527,140 +59959,6 @@ function faultOf(err) {
     return 'connection lost';
 }
 
-;// CONCATENATED MODULE: ./src/plans/listing-limits.ts
-
-
-/**
- * Bounds on listing a server's folders. A hostile or broken server can present an endless tree
- * (every folder holding more folders, or one folder that never stops listing); unbounded, the
- * listing grows until the runner runs out of memory. With everything a listed file carries now
- * (times and modes for `preserve`), 500,000 entries of an endless tree peaked at 350 MiB; these
- * limits keep a download's listing well under 300 MiB.
- */
-const LISTING_LIMITS = {
-    /** Folder levels below the listed folder. */
-    depth: 64,
-    /** Entries of every kind (files, folders, links, refused names) in one listing. */
-    entries: 300_000,
-    /** Bytes (UTF-8) of the relative paths of those entries, so long names cannot outgrow memory. */
-    pathBytes: 32 * 1024 * 1024
-};
-/** Folders listed at once: enough to hide round trips, well under a server's open-handle limit. */
-const FOLDERS_AT_ONCE = 64;
-/** A listing stopped at one of LISTING_LIMITS. */
-class ListingLimitError extends ActionError {
-    constructor(message) {
-        super('Listing limit reached', message);
-    }
-}
-/**
- * Walks a server's folders within LISTING_LIMITS, stopping with an error that names the limit
- * and the input to narrow. FOLDERS_AT_ONCE folders are listed together, deepest first, so the
- * folders waiting to be listed stay few, and nothing of a listing outlives its visit: memory is
- * what the caller keeps, not what the server sends.
- */
-class ListingBudget {
-    input;
-    limits;
-    entries = 0;
-    pathBytes = 0;
-    /** Once a limit is hit, listings still running stop at their next batch. */
-    stopped;
-    constructor(input, limits = LISTING_LIMITS) {
-        this.input = input;
-        this.limits = limits;
-    }
-    /**
-     * Lists `first`, hands each listing to `visit`, and lists every folder `visit` returns, until
-     * none are left. Rejects with the first error (a limit, or the server's).
-     */
-    walk(lister, first, visit) {
-        return new Promise((resolve, reject) => {
-            const waiting = [first];
-            let active = 0;
-            let failed = false;
-            const fail = (err) => {
-                failed = true;
-                reject(err);
-            };
-            const pump = () => {
-                if (failed)
-                    return;
-                if (waiting.length === 0 && active === 0)
-                    return resolve();
-                while (active < FOLDERS_AT_ONCE && waiting.length > 0) {
-                    const folder = waiting.pop();
-                    active++;
-                    this.list(lister, folder).then(entries => {
-                        active--;
-                        if (failed)
-                            return;
-                        try {
-                            for (const child of visit(folder, entries))
-                                waiting.push(child);
-                        }
-                        catch (err) {
-                            return fail(err);
-                        }
-                        pump();
-                    }, fail);
-                }
-            };
-            pump();
-        });
-    }
-    async list(lister, folder) {
-        this.enter(folder.dir, folder.depth);
-        const prefixBytes = Buffer.byteLength(folder.rel);
-        return lister.readdir(folder.dir, names => this.count(folder.dir, names, prefixBytes));
-    }
-    enter(dir, depth) {
-        if (this.stopped)
-            throw this.stopped;
-        if (depth < this.limits.depth)
-            return;
-        throw this.stop(`the server's folders under '${printableName(dir)}' go deeper than ` +
-            `${this.limits.depth} levels, the most a listing descends. ${this.narrow()}`);
-    }
-    /**
-     * Counts one batch of entries listed in a folder whose relative path is `prefix` bytes long.
-     * An empty batch counts as one entry, so a server sending empty batches forever is stopped too.
-     */
-    count(dir, names, prefixBytes) {
-        if (this.stopped)
-            throw this.stopped;
-        this.entries += Math.max(1, names.length);
-        for (const name of names)
-            this.pathBytes += prefixBytes + 1 + Buffer.byteLength(name);
-        if (this.entries > this.limits.entries) {
-            throw this.stop(`the server listed more than ${this.limits.entries.toLocaleString('en-US')} entries ` +
-                `(the most one listing holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
-        }
-        if (this.pathBytes > this.limits.pathBytes) {
-            throw this.stop(`the paths the server listed add up to more than ` +
-                `${Math.round(this.limits.pathBytes / 1024 / 1024)} MiB (the most one listing ` +
-                `holds), the last in '${printableName(dir)}'. ${this.narrow()}`);
-        }
-    }
-    stop(message) {
-        this.stopped = new ListingLimitError(message);
-        return this.stopped;
-    }
-    narrow() {
-        if (this.input === 'source')
-            return "Narrow 'source' to a smaller folder or a pattern, or split the transfer into several steps.";
-        if (this.input === 'target')
-            return ("Point 'target' at a smaller folder, or upload without 'sync', 'delete' and 'dry-run' " +
-                '(which list the target).');
-        return 'No real folder holds that many; the server is broken or hostile.';
-    }
-}
-/** The default bound for a single folder listed on its own (sidecars, releases, temp files). */
-function folderBudget(dir) {
-    const budget = new ListingBudget(undefined);
-    return names => budget.count(dir, names, 0);
-}
-
 ;// CONCATENATED MODULE: ./src/engine/liveness.ts
 
 /**
@@ -60728,6 +60026,130 @@ class Liveness {
         for (const abort of [...this.waiting])
             abort(err);
         this.waiting.clear();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/sftp-tracked.ts
+
+
+
+/**
+ * An SFTP channel's requests, each tracked by the connection's Liveness: ssh2 has no request
+ * timeout, and a half-dead connection would otherwise leave a step hanging until the job limit.
+ * What a failed request means (the server's answer, a lost connection, a lost extra connection)
+ * is decided here, once, for every operation SftpChannel offers.
+ */
+class TrackedSftp {
+    sftp;
+    liveness;
+    /** This channel's own waiting calls: a channel can close while the connection stays up. */
+    waiting = new Set();
+    closed = false;
+    constructor(sftp, liveness = new Liveness()) {
+        this.sftp = sftp;
+        this.liveness = liveness;
+        // ssh2 drops requests sent on a closed channel without ever answering them.
+        sftp.on('close', () => {
+            this.closed = true;
+            const err = this.laneLost(new ConnectionError('An SFTP channel was closed by the server.', true));
+            for (const reject of [...this.waiting])
+                reject(err);
+            this.waiting.clear();
+        });
+    }
+    /**
+     * Whether `other` rides the same connection. Connections opened one by one through a jump
+     * host may reach different backends of one name, so only such channels surely see one file.
+     */
+    sharesConnectionWith(other) {
+        return this.liveness === other.liveness;
+    }
+    /**
+     * For requests sent on this channel's ssh2 wrapper and tracked as one (whole-read.ts):
+     * registers `abort` as call() does for each request. Returns why nothing may be sent, if so.
+     */
+    track(abort, what) {
+        if (this.liveness.lost || this.closed) {
+            return this.laneLost(this.liveness.fatal ??
+                new ConnectionError(`The connection was lost before '${what()}'.`, true));
+        }
+        this.liveness.begin(abort);
+        this.waiting.add(abort);
+        return undefined;
+    }
+    /** An answer to one of the requests under track(): `sentAt` when it came from the server. */
+    heard(sentAt) {
+        this.liveness.heard(sentAt);
+    }
+    /** Once every request under track() was answered, or `abort` was called. */
+    untrack(abort) {
+        this.liveness.answered(abort);
+        this.waiting.delete(abort);
+    }
+    /** What a request's error becomes, as in call(); without `what`, an abort's error. */
+    failure(err, what) {
+        return this.laneLost(what ? this.networkFault(err, what()) : err);
+    }
+    /**
+     * On an extra connection, network trouble is that connection's alone: it is dropped (no file
+     * gets lanes on it again) and the error says so, so that the session's own connection, which
+     * still works, is not given up with it (retry.ts).
+     */
+    laneLost(err) {
+        if (!this.liveness.extra || err instanceof ExtraConnectionLost)
+            return err;
+        if (!(err instanceof ConnectionError) || !err.transient || this.liveness.fatal)
+            return err;
+        this.liveness.abortAll('An extra connection through the jump host was lost.');
+        return new ExtraConnectionLost(err.message, { cause: err });
+    }
+    /**
+     * A request that failed without an SFTP status (ssh2's "No response from server" when the
+     * channel or connection closed under it, say) failed because of the network: it becomes a
+     * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
+     */
+    networkFault(err, what) {
+        if (err instanceof ConnectionError || typeof err?.code === 'number')
+            return err;
+        const message = err instanceof Error ? err.message : String(err);
+        if (this.liveness.fatal)
+            return this.liveness.fatal;
+        if (!this.liveness.lost && !this.closed && !isNetworkMessage(message))
+            return err;
+        return new ConnectionError(`The connection was lost during '${what}' (${message}).`, true, {
+            cause: err
+        });
+    }
+    call(what, start) {
+        return new Promise((resolve, settleError) => {
+            const reject = (err) => settleError(this.laneLost(err));
+            // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
+            if (this.liveness.lost || this.closed) {
+                reject(this.liveness.fatal ??
+                    new ConnectionError(`The connection was lost before '${what}'.`, true));
+                return;
+            }
+            const { liveness, waiting } = this;
+            const sentAt = liveness.begin(reject);
+            waiting.add(reject);
+            try {
+                start((err, value) => {
+                    // An SFTP status is the server's answer too; other errors are ssh2's own.
+                    const fromServer = !err || typeof err.code === 'number';
+                    liveness.answered(reject, fromServer ? sentAt : undefined);
+                    waiting.delete(reject);
+                    if (err)
+                        reject(this.networkFault(err, what));
+                    else
+                        resolve(value);
+                });
+            }
+            catch (err) {
+                liveness.answered(reject);
+                waiting.delete(reject);
+                reject(this.networkFault(err, what));
+            }
+        });
     }
 }
 
@@ -60891,8 +60313,6 @@ function fromServer(err) {
 
 
 
-
-
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024;
 /** Open files per channel when the server does not say (no `limits@openssh.com`). */
@@ -60901,30 +60321,9 @@ const FALLBACK_OPEN_HANDLES = 64;
 const MAX_OPEN_HANDLES = 1024;
 /** READDIR requests kept in flight on one folder handle, where the server answers in order. */
 const READDIRS_AHEAD = 4;
-/**
- * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
- * Liveness: ssh2 has no request timeout, and a half-dead connection would otherwise leave a step
- * hanging until the job limit.
- */
-class SftpChannel {
-    sftp;
-    liveness;
-    /** This channel's own waiting calls: a channel can close while the connection stays up. */
-    waiting = new Set();
-    closed = false;
+/** One SFTP channel with promise-returning calls, each tracked as TrackedSftp says. */
+class SftpChannel extends TrackedSftp {
     posixRename;
-    constructor(sftp, liveness = new Liveness()) {
-        this.sftp = sftp;
-        this.liveness = liveness;
-        // ssh2 drops requests sent on a closed channel without ever answering them.
-        sftp.on('close', () => {
-            this.closed = true;
-            const err = this.laneLost(new ConnectionError('An SFTP channel was closed by the server.', true));
-            for (const reject of [...this.waiting])
-                reject(err);
-            this.waiting.clear();
-        });
-    }
     /** Read live: the bundle's ssh2 learns the server's limits after the channel is ready. */
     get maxReadLen() {
         return limit(this.sftp, '_maxReadLen');
@@ -60950,13 +60349,6 @@ class SftpChannel {
         if (typeof offered !== 'number' || !(offered > 0))
             return FALLBACK_OPEN_HANDLES;
         return Math.min(MAX_OPEN_HANDLES, Math.floor(offered));
-    }
-    /**
-     * Whether `other` rides the same connection. Connections opened one by one through a jump
-     * host may reach different backends of one name, so only such channels surely see one file.
-     */
-    sharesConnectionWith(other) {
-        return this.liveness === other.liveness;
     }
     get hasPosixRename() {
         // Asked once per file renamed: the extension list does not change once the channel is up.
@@ -61004,32 +60396,6 @@ class SftpChannel {
      */
     readWhole(path, buffer, length) {
         return readWholeInOrder(this, this.sftp, path, buffer, length);
-    }
-    /**
-     * For requests sent on this channel's ssh2 wrapper and tracked as one (whole-read.ts):
-     * registers `abort` as call() does for each request. Returns why nothing may be sent, if so.
-     */
-    track(abort, what) {
-        if (this.liveness.lost || this.closed) {
-            return this.laneLost(this.liveness.fatal ??
-                new ConnectionError(`The connection was lost before '${what()}'.`, true));
-        }
-        this.liveness.begin(abort);
-        this.waiting.add(abort);
-        return undefined;
-    }
-    /** An answer to one of the requests under track(): `sentAt` when it came from the server. */
-    heard(sentAt) {
-        this.liveness.heard(sentAt);
-    }
-    /** Once every request under track() was answered, or `abort` was called. */
-    untrack(abort) {
-        this.liveness.answered(abort);
-        this.waiting.delete(abort);
-    }
-    /** What a request's error becomes, as in call(); without `what`, an abort's error. */
-    failure(err, what) {
-        return this.laneLost(what ? this.networkFault(err, what()) : err);
     }
     fstat(handle) {
         return this.call('fstat', cb => this.sftp.fstat(handle, cb)).then(toStat);
@@ -61149,67 +60515,6 @@ class SftpChannel {
             return typeof value === 'string' ? value : undefined;
         }
         return undefined;
-    }
-    /**
-     * A request that failed without an SFTP status (ssh2's "No response from server" when the
-     * channel or connection closed under it, say) failed because of the network: it becomes a
-     * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
-     */
-    /**
-     * On an extra connection, network trouble is that connection's alone: it is dropped (no file
-     * gets lanes on it again) and the error says so, so that the session's own connection, which
-     * still works, is not given up with it (retry.ts).
-     */
-    laneLost(err) {
-        if (!this.liveness.extra || err instanceof ExtraConnectionLost)
-            return err;
-        if (!(err instanceof ConnectionError) || !err.transient || this.liveness.fatal)
-            return err;
-        this.liveness.abortAll('An extra connection through the jump host was lost.');
-        return new ExtraConnectionLost(err.message, { cause: err });
-    }
-    networkFault(err, what) {
-        if (err instanceof ConnectionError || typeof err?.code === 'number')
-            return err;
-        const message = err instanceof Error ? err.message : String(err);
-        if (this.liveness.fatal)
-            return this.liveness.fatal;
-        if (!this.liveness.lost && !this.closed && !isNetworkMessage(message))
-            return err;
-        return new ConnectionError(`The connection was lost during '${what}' (${message}).`, true, {
-            cause: err
-        });
-    }
-    call(what, start) {
-        return new Promise((resolve, settleError) => {
-            const reject = (err) => settleError(this.laneLost(err));
-            // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
-            if (this.liveness.lost || this.closed) {
-                reject(this.liveness.fatal ??
-                    new ConnectionError(`The connection was lost before '${what}'.`, true));
-                return;
-            }
-            const { liveness, waiting } = this;
-            const sentAt = liveness.begin(reject);
-            waiting.add(reject);
-            try {
-                start((err, value) => {
-                    // An SFTP status is the server's answer too; other errors are ssh2's own.
-                    const fromServer = !err || typeof err.code === 'number';
-                    liveness.answered(reject, fromServer ? sentAt : undefined);
-                    waiting.delete(reject);
-                    if (err)
-                        reject(this.networkFault(err, what));
-                    else
-                        resolve(value);
-                });
-            }
-            catch (err) {
-                liveness.answered(reject);
-                waiting.delete(reject);
-                reject(this.networkFault(err, what));
-            }
-        });
     }
 }
 function limit(sftp, field) {
@@ -61334,8 +60639,6 @@ async function closeLanes(lanes) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remote-file.ts
-
-
 
 /**
  * Bytes of one file written through one connection at a time when its lanes span several
@@ -61527,6 +60830,36 @@ class RemoteFileWriter extends RemoteFile {
         return this.lanesOpen.every(l => l.channel.processesInOrder);
     }
 }
+function noError() {
+    return undefined;
+}
+function asValue(err) {
+    return err;
+}
+function writeLength(channel) {
+    return channel.maxWriteLen;
+}
+/** A stat taken before `attrs` were set, as it reads once they are. */
+function withAttributes(info, attrs) {
+    if (!attrs)
+        return info;
+    return {
+        ...info,
+        mtime: attrs.mtime ?? info.mtime,
+        atime: attrs.atime ?? info.atime,
+        mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
+    };
+}
+function landed(info, attrsError, clock) {
+    const writtenAt = (clock ?? info).mtime;
+    return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
+}
+
+;// CONCATENATED MODULE: ./src/engine/remote-reader.ts
+
+
+
+
 class RemoteFileReader extends RemoteFile {
     /** Room kept before each chunk read (see WRITE_HEADROOM). */
     headroom = 0;
@@ -61566,210 +60899,213 @@ class RemoteFileReader extends RemoteFile {
         }
     }
 }
-function noError() {
-    return undefined;
-}
-function asValue(err) {
-    return err;
-}
-function writeLength(channel) {
-    return channel.maxWriteLen;
-}
-/** A stat taken before `attrs` were set, as it reads once they are. */
-function withAttributes(info, attrs) {
-    if (!attrs)
-        return info;
-    return {
-        ...info,
-        mtime: attrs.mtime ?? info.mtime,
-        atime: attrs.atime ?? info.atime,
-        mode: attrs.mode === undefined ? info.mode : (info.mode & ~0o7777) | attrs.mode
-    };
-}
-function landed(info, attrsError, clock) {
-    const writtenAt = (clock ?? info).mtime;
-    return attrsError ? { ...info, attrsError, writtenAt } : { ...info, writtenAt };
-}
-
-;// CONCATENATED MODULE: ./src/plans/sha256sum-output.ts
-/**
- * Reading what a server's `sha256sum` printed. The server is not trusted: a path counts as hashed
- * only when exactly one well-formed line names it exactly; anything else (no line, two lines, an
- * uppercase or short hash, a name nobody asked for) leaves it unhashed, which callers treat as
- * "changed" and send again, never as "unchanged".
- */
-/** GNU sha256sum marks a line whose name holds `\`, newline or CR with a leading `\`. */
-const LINE = /^(\\?)([0-9a-f]{64}) [ *](.+)$/s;
-/** Hashes by path, only for `asked` paths named by exactly one well-formed line. */
-function parseSha256sumOutput(output, asked) {
-    const wanted = new Set(asked);
-    const seen = new Map();
-    for (const line of output.split('\n')) {
-        const m = LINE.exec(line);
-        if (!m)
-            continue;
-        const name = m[1] ? unescapeName(m[3]) : m[3];
-        if (name === undefined || !wanted.has(name))
-            continue;
-        // The same name twice is ambiguous, even with the same hash: trust neither.
-        seen.set(name, seen.has(name) ? null : m[2]);
-    }
-    const hashes = new Map();
-    for (const [name, hash] of seen)
-        if (hash !== null)
-            hashes.set(name, hash);
-    return hashes;
-}
-/** Undoes sha256sum's escaping (`\\`, `\n`, `\r`); any other escape makes the line unusable. */
-function unescapeName(text) {
-    let out = '';
-    for (let i = 0; i < text.length; i++) {
-        if (text[i] !== '\\') {
-            out += text[i];
-            continue;
-        }
-        const next = text[++i];
-        if (next === '\\')
-            out += '\\';
-        else if (next === 'n')
-            out += '\n';
-        else if (next === 'r')
-            out += '\r';
-        else
-            return undefined;
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/engine/remote-exec.ts
-
-
-/** Single quotes for a POSIX shell: nothing inside is interpreted. */
-function shellQuote(text) {
-    return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-/** Tries for a free session slot before the caller falls back. */
-const SLOT_TRIES = 30;
-/**
- * Runs a command on an exec channel taken from the connection's session budget, which the SFTP
- * channels share: a refused channel means the server's MaxSessions is reached, so it waits for a
- * slot and tries again. At most EXEC_CHANNELS commands run at once per connection
- * (ChannelBudget.execs), whatever the budget allows: some servers never refuse, they fail.
- * `prepare` is called once a command may start, so callers can gather work while others run;
- * when it gives nothing, nothing runs (and the answer is undefined).
- */
-function execOnBudget(session, prepare) {
-    return session.sessions.execs(async () => {
-        const request = prepare();
-        if (!request)
-            return undefined;
-        const held = session.channels.length;
-        for (let attempt = 1; attempt <= SLOT_TRIES; attempt++) {
-            if (!session.sessions.roomBeyond(held))
-                break;
-            await session.sessions.take();
-            if (request.wanted && !request.wanted()) {
-                session.sessions.cancel();
-                break;
-            }
-            const outcome = await runExec(session, request);
-            if (!('refused' in outcome))
-                return outcome;
-            session.sessions.refused();
-            await new Promise(resolve => setTimeout(resolve, Math.min(1000, 20 * attempt)));
-        }
-        return { noRoom: true };
-    });
-}
-function runExec(session, request) {
-    const { client } = session.connection;
-    return new Promise((resolve, reject) => {
-        let stream;
-        let late = false;
-        // A slow answer says little about the server (a login script may be slow under load): the
-        // caller falls back for this command, and the server keeps its commands.
-        const timer = setTimeout(() => {
-            late = true;
-            stream?.close();
-            core_debug(`${request.what} did not finish in time; reading back instead`);
-            resolve({ noRoom: true });
-        }, request.deadlineMs);
-        timer.unref();
-        const settle = (outcome) => {
-            clearTimeout(timer);
-            resolve(outcome);
-        };
-        try {
-            client.exec(request.command, (err, channel) => {
-                const refusedOpen = typeof err?.reason === 'number';
-                // An answer after the deadline: the caller has moved on, but the slot it reserved must be
-                // given back (or the channel closed), or every later command waits for it.
-                if (late) {
-                    if (!err) {
-                        session.sessions.opened();
-                        channel.on('close', () => session.sessions.closed());
-                        channel.close();
-                    }
-                    else if (refusedOpen)
-                        session.sessions.refused();
-                    else
-                        session.sessions.cancel();
-                    return;
-                }
-                if (err) {
-                    clearTimeout(timer);
-                    if (session.dead) {
-                        session.sessions.cancel();
-                        return reject(err);
-                    }
-                    // A channel open failure carries the server's reason code; a refused command does not.
-                    if (refusedOpen)
-                        return resolve({ refused: true });
-                    const reason = `the server runs no commands for us (${err.message})`;
-                    session.sessions.opened();
-                    if (!request.noCommands(reason)) {
-                        core_debug(`the server refused ${request.what} (${err.message}); reading back instead`);
-                        return settle({ noRoom: true });
-                    }
-                    session.sessions.closed();
-                    return settle({ unusable: reason });
-                }
-                stream = channel;
-                session.sessions.opened();
-                let out = '';
-                let errText = '';
-                channel.on('data', (d) => {
-                    if (out.length < request.maxOut)
-                        out += d.toString('utf8');
-                });
-                channel.stderr.on('data', (d) => {
-                    if (errText.length < request.maxErr)
-                        errText += d.toString('utf8');
-                });
-                channel.on('close', (code) => {
-                    session.sessions.closed();
-                    const answer = request.answer(code, out, errText);
-                    if (answer !== undefined)
-                        return settle({ ran: answer });
-                    if (session.dead) {
-                        clearTimeout(timer);
-                        return reject(new ConnectionError(`The connection was lost during ${request.program}.`, true));
-                    }
-                    settle({ unusable: request.failure(code, errText) });
-                });
-                // A forced SFTP-only server starts internal-sftp instead; end its input so it exits.
-                channel.end();
-            });
-        }
-        catch (err) {
-            clearTimeout(timer);
-            reject(err);
-        }
-    });
-}
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/connection/established.ts
+
+
+/**
+ * Whether the server still answers on this connection: one keepalive request and its reply,
+ * sent the way ssh2's own keepalive sends it. Tells a server that chose not to answer something
+ * (it is there) from a link that went dead.
+ */
+function stillAnswers(client, timeoutMs) {
+    return new Promise(resolve => {
+        const callbacks = Reflect.get(client, '_callbacks');
+        const protocol = Reflect.get(client, '_protocol');
+        const ping = protocol && Reflect.get(protocol, 'ping');
+        const sock = Reflect.get(client, '_sock');
+        if (!Array.isArray(callbacks) || typeof ping !== 'function')
+            return resolve(true);
+        if (!(sock instanceof external_node_stream_.Writable) || !sock.writable)
+            return resolve(false);
+        let settled = false;
+        const done = (answered) => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(timer);
+            client.off('close', onClose);
+            resolve(answered);
+        };
+        const onClose = () => done(false);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        timer.unref();
+        client.once('close', onClose);
+        // A reply, success or failure, proves the server is there; ssh2 hands an Error to callbacks
+        // still waiting when the connection closes.
+        callbacks.push((failed) => done(!(failed instanceof Error)));
+        try {
+            ;
+            ping.call(protocol);
+        }
+        catch {
+            done(false);
+        }
+    });
+}
+/**
+ * Ends a connection and the bastion it runs through. Whatever the action waited for has been
+ * answered when it ends a connection, so the server's own close is a round trip the process need
+ * not wait for before it exits: once the goodbye and our half-close are with the kernel, the
+ * socket is let go.
+ */
+function endConnection(connection) {
+    connection.client.end();
+    connection.jump?.client.end();
+    for (const hop of [connection, connection.jump])
+        if (hop)
+            releaseOnceSent(hop.client);
+}
+/** A TCP socket only: behind a bastion, the inner connection's socket is one of its channels. */
+function releaseOnceSent(client) {
+    const sock = Reflect.get(client, '_sock');
+    if (!(sock instanceof external_node_net_.Socket) || sock.destroyed)
+        return;
+    if (sock.writableFinished)
+        sock.destroy();
+    else
+        sock.once('finish', () => sock.destroy());
+}
+
+;// CONCATENATED MODULE: ./src/engine/channel-budget.ts
+
+/**
+ * Commands (exec channels) run at once on one connection. dropbear refuses exec requests past a
+ * few dozen and can abort the whole connection over it (2022.83: a failed assertion in
+ * common-channel.c), so the budget is never the only bound; on stock OpenSSH (MaxSessions 10)
+ * this is the room left beside 6 SFTP channels.
+ */
+const EXEC_CHANNELS = 4;
+/**
+ * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
+ * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
+ * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
+ * open at the time, but never below the most channels the server has ever held open together (a
+ * refusal then means a closed channel was not freed yet, and a later try succeeds).
+ */
+class ChannelBudget {
+    limit;
+    open = 0;
+    opening = 0;
+    proven = 0;
+    waiting = [];
+    /** Runs exec work (remote-exec.ts) at most EXEC_CHANNELS at a time. */
+    execs = pLimit(EXEC_CHANNELS);
+    /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
+    constructor(limit = Infinity) {
+        this.limit = limit;
+    }
+    /** Channels beyond `held` the server is known or hoped to allow. */
+    roomBeyond(held) {
+        return this.limit > held;
+    }
+    /** Waits for room, then reserves it for one channel being opened. */
+    async take() {
+        while (this.open + this.opening >= this.limit) {
+            await new Promise(resolve => this.waiting.push(resolve));
+        }
+        this.opening++;
+    }
+    /** The channel reserved by `take` opened. */
+    opened() {
+        this.opening--;
+        this.open++;
+        this.proven = Math.max(this.proven, this.open);
+    }
+    /** The server refused the channel reserved by `take`. */
+    refused() {
+        this.opening--;
+        this.limit = Math.max(1, this.proven, this.open);
+        this.wake();
+    }
+    /**
+     * The server held `count` channels open together and refused more: SFTP channels confirm only
+     * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
+     */
+    capAt(count) {
+        this.proven = Math.max(this.proven, count);
+        this.limit = Math.max(1, count);
+        this.wake();
+    }
+    /** The room reserved by `take` is not used after all. */
+    cancel() {
+        this.opening--;
+        this.wake();
+    }
+    /** A channel that `opened` was closed. */
+    closed() {
+        this.open--;
+        this.wake();
+    }
+    wake() {
+        const waiting = this.waiting;
+        this.waiting = [];
+        for (const resolve of waiting)
+            resolve();
+    }
+}
+/**
+ * Channels per connection for servers that must never be asked past their limit. ProFTPD's
+ * mod_sftp (ident `SSH-2.0-mod_sftp`) refuses a channel beyond SFTPMaxChannels, 10 unless
+ * configured, and then drops the whole connection, so learning the cap by a refusal is not an
+ * option there. `software` is the server ident's software field.
+ */
+function knownChannelCap(software) {
+    return /^mod_sftp\b/i.test(software ?? '') ? 10 : Infinity;
+}
+
+;// CONCATENATED MODULE: ./src/connection/host-key.ts
+
+
+/**
+ * ssh2's verifier in callback form. A Promise returned from the verifier counts as acceptance in
+ * ssh2 1.17, so this function must stay synchronous and return nothing. It runs again on every
+ * rekey, so it must decide the same way each time: it is a pure function of the pins.
+ */
+function makeHostVerifier(pins, seen, gate) {
+    return (key, verify) => {
+        const presented = describeVerdict(judgeHostKey(pins, key));
+        seen.push(presented);
+        // Saying yes is not the end: ssh2 then checks the server's signature with that key, so a
+        // server that merely presents a pinned public key (anyone can copy one) still fails.
+        if (!presented.accepted || !gate) {
+            verify(presented.accepted);
+            return;
+        }
+        // Still the callback form: the promise is kept here, never handed to ssh2.
+        void gate.then(verify, () => verify(false));
+    };
+}
+function describeVerdict(verdict) {
+    return {
+        keyType: verdict.keyType,
+        fingerprint: verdict.fingerprint,
+        accepted: verdict.accepted,
+        revoked: !verdict.accepted && verdict.revoked,
+        pinLabel: verdict.accepted ? verdict.pin.label : ''
+    };
+}
+/**
+ * The order in which to ask the server for its host key types. The server presents one key per
+ * connection, chosen by our preference list, so a pin for its RSA key only matches if we ask for
+ * RSA. Typed pins let us ask for exactly the right type at once; untyped pins (a bare SHA256)
+ * need one try per type the server has, each rejected before any credential is sent.
+ */
+function keyTypePlan(pins) {
+    const typed = pinnedKeyTypes(pins);
+    if (!typed)
+        return [...ALL_HOST_KEY_TYPES];
+    const known = ALL_HOST_KEY_TYPES.filter(t => typed.includes(t));
+    const extra = typed.filter(t => !known.includes(t));
+    return [...known, ...extra];
+}
+/** The `algorithms.serverHostKey` list for a set of key types, in preference order. */
+function algorithmsFor(keyTypes) {
+    return [...new Set(keyTypes.flatMap(hostKeyAlgorithmsFor))];
+}
+
 ;// CONCATENATED MODULE: ./src/connection/keyboard.ts
 
 
@@ -61840,54 +61176,77 @@ function unansweredPrompt(endpoint, prompts, afterPassword) {
         'server account that asks only for its password.');
 }
 
-;// CONCATENATED MODULE: ./src/connection/host-key.ts
+;// CONCATENATED MODULE: ./src/connection/client-config.ts
 
 
-/**
- * ssh2's verifier in callback form. A Promise returned from the verifier counts as acceptance in
- * ssh2 1.17, so this function must stay synchronous and return nothing. It runs again on every
- * rekey, so it must decide the same way each time: it is a pure function of the pins.
- */
-function makeHostVerifier(pins, seen, gate) {
-    return (key, verify) => {
-        const presented = describeVerdict(judgeHostKey(pins, key));
-        seen.push(presented);
-        // Saying yes is not the end: ssh2 then checks the server's signature with that key, so a
-        // server that merely presents a pinned public key (anyone can copy one) still fails.
-        if (!presented.accepted || !gate) {
-            verify(presented.accepted);
-            return;
-        }
-        // Still the callback form: the promise is kept here, never handed to ssh2.
-        void gate.then(verify, () => verify(false));
-    };
-}
-function describeVerdict(verdict) {
+/** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
+function connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse = () => undefined) {
+    // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
+    const { privateKey, password } = probe ? {} : endpoint.credentials;
     return {
-        keyType: verdict.keyType,
-        fingerprint: verdict.fingerprint,
-        accepted: verdict.accepted,
-        revoked: !verdict.accepted && verdict.revoked,
-        pinLabel: verdict.accepted ? verdict.pin.label : ''
+        host: endpoint.host,
+        port: endpoint.port,
+        username: endpoint.username,
+        ...(sock ? { sock } : {}),
+        privateKey: privateKey?.key,
+        passphrase: privateKey?.passphrase,
+        password,
+        tryKeyboard: false,
+        // ssh2 starts with method 'none' by default: a wasted round trip on every login.
+        authHandler: probe ? [] : afterLogin(options.login, authHandlerFor(endpoint, refuse)),
+        readyTimeout: options.timeoutMs,
+        // Keepalive only catches a connection that died while idle (e.g. during a long server-side
+        // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
+        // transfers are caught by the session's own watchdog (see Liveness).
+        keepaliveInterval: 30_000,
+        keepaliveCountMax: 10,
+        hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
+        algorithms: { serverHostKey: algorithmsFor(keyTypes) },
+        debug: options.debug
     };
 }
-/**
- * The order in which to ask the server for its host key types. The server presents one key per
- * connection, chosen by our preference list, so a pin for its RSA key only matches if we ask for
- * RSA. Typed pins let us ask for exactly the right type at once; untyped pins (a bare SHA256)
- * need one try per type the server has, each rejected before any credential is sent.
- */
-function keyTypePlan(pins) {
-    const typed = pinnedKeyTypes(pins);
-    if (!typed)
-        return [...ALL_HOST_KEY_TYPES];
-    const known = ALL_HOST_KEY_TYPES.filter(t => typed.includes(t));
-    const extra = typed.filter(t => !known.includes(t));
-    return [...known, ...extra];
+/** `handler`, asked only once `login` said yes; no method at all (nothing sent) otherwise. */
+function afterLogin(login, handler) {
+    if (!login)
+        return handler;
+    return (methodsLeft, partialSuccess, next) => {
+        const none = () => next(false);
+        login.then(ok => (ok ? handler(methodsLeft, partialSuccess, next) : none()), () => none());
+    };
 }
-/** The `algorithms.serverHostKey` list for a set of key types, in preference order. */
-function algorithmsFor(keyTypes) {
-    return [...new Set(keyTypes.flatMap(hostKeyAlgorithmsFor))];
+
+;// CONCATENATED MODULE: ./src/connection/forward.ts
+
+
+/** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
+function forward(jump, endpoint, timeoutMs) {
+    return new Promise((resolve, reject) => {
+        const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
+        const timer = setTimeout(() => {
+            reject(new ConnectionError(`Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`, false));
+        }, timeoutMs);
+        timer.unref();
+        const via = endpoint.jump ? endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
+        const lost = (err) => new ConnectionError(`The connection to the jump host ${via} was lost while it reached ${target}.`, true, { cause: err });
+        const opened = (err, stream) => {
+            clearTimeout(timer);
+            if (!err)
+                return resolve(stream);
+            // ssh2 says this to channels still opening when the bastion's own connection closes.
+            if (/No response from server/i.test(err.message))
+                return reject(lost(err));
+            reject(new ConnectionError(`The jump host ${via} could not open a connection to ` +
+                `${endpoints_formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
+                'TCP forwarding (AllowTcpForwarding) and can reach that server.', false, { cause: err }));
+        };
+        try {
+            jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, opened);
+        }
+        catch (err) {
+            clearTimeout(timer);
+            reject(lost(err));
+        }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/connection/sign-at-once.ts
@@ -62161,7 +61520,6 @@ function isSink(value) {
 
 
 
-
 /**
  * Connects, checks the host key against the pins, and only then logs in. A jump host is
  * connected and verified first, and the server is then reached through it and verified again
@@ -62329,221 +61687,6 @@ async function attemptOnce(endpoint, options, keyTypes, seen, openSocket, probe)
         }
     });
 }
-/** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
-function connectConfig(endpoint, options, keyTypes, seen, sock, probe, refuse = () => undefined) {
-    // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
-    const { privateKey, password } = probe ? {} : endpoint.credentials;
-    return {
-        host: endpoint.host,
-        port: endpoint.port,
-        username: endpoint.username,
-        ...(sock ? { sock } : {}),
-        privateKey: privateKey?.key,
-        passphrase: privateKey?.passphrase,
-        password,
-        tryKeyboard: false,
-        // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-        authHandler: probe ? [] : afterLogin(options.login, authHandlerFor(endpoint, refuse)),
-        readyTimeout: options.timeoutMs,
-        // Keepalive only catches a connection that died while idle (e.g. during a long server-side
-        // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
-        // transfers are caught by the session's own watchdog (see Liveness).
-        keepaliveInterval: 30_000,
-        keepaliveCountMax: 10,
-        hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
-        algorithms: { serverHostKey: algorithmsFor(keyTypes) },
-        debug: options.debug
-    };
-}
-/** `handler`, asked only once `login` said yes; no method at all (nothing sent) otherwise. */
-function afterLogin(login, handler) {
-    if (!login)
-        return handler;
-    return (methodsLeft, partialSuccess, next) => {
-        const none = () => next(false);
-        login.then(ok => (ok ? handler(methodsLeft, partialSuccess, next) : none()), () => none());
-    };
-}
-/** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
-function forward(jump, endpoint, timeoutMs) {
-    return new Promise((resolve, reject) => {
-        const target = endpoints_formatHostPort(endpoint.host, endpoint.port);
-        const timer = setTimeout(() => {
-            reject(new ConnectionError(`Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`, false));
-        }, timeoutMs);
-        timer.unref();
-        const via = endpoint.jump ? endpoints_formatHostPort(endpoint.jump.host, endpoint.jump.port) : '';
-        const lost = (err) => new ConnectionError(`The connection to the jump host ${via} was lost while it reached ${target}.`, true, { cause: err });
-        const opened = (err, stream) => {
-            clearTimeout(timer);
-            if (!err)
-                return resolve(stream);
-            // ssh2 says this to channels still opening when the bastion's own connection closes.
-            if (/No response from server/i.test(err.message))
-                return reject(lost(err));
-            reject(new ConnectionError(`The jump host ${via} could not open a connection to ` +
-                `${endpoints_formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
-                'TCP forwarding (AllowTcpForwarding) and can reach that server.', false, { cause: err }));
-        };
-        try {
-            jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, opened);
-        }
-        catch (err) {
-            clearTimeout(timer);
-            reject(lost(err));
-        }
-    });
-}
-/**
- * Whether the server still answers on this connection: one keepalive request and its reply,
- * sent the way ssh2's own keepalive sends it. Tells a server that chose not to answer something
- * (it is there) from a link that went dead.
- */
-function stillAnswers(client, timeoutMs) {
-    return new Promise(resolve => {
-        const callbacks = Reflect.get(client, '_callbacks');
-        const protocol = Reflect.get(client, '_protocol');
-        const ping = protocol && Reflect.get(protocol, 'ping');
-        const sock = Reflect.get(client, '_sock');
-        if (!Array.isArray(callbacks) || typeof ping !== 'function')
-            return resolve(true);
-        if (!(sock instanceof external_node_stream_.Writable) || !sock.writable)
-            return resolve(false);
-        let settled = false;
-        const done = (answered) => {
-            if (settled)
-                return;
-            settled = true;
-            clearTimeout(timer);
-            client.off('close', onClose);
-            resolve(answered);
-        };
-        const onClose = () => done(false);
-        const timer = setTimeout(() => done(false), timeoutMs);
-        timer.unref();
-        client.once('close', onClose);
-        // A reply, success or failure, proves the server is there; ssh2 hands an Error to callbacks
-        // still waiting when the connection closes.
-        callbacks.push((failed) => done(!(failed instanceof Error)));
-        try {
-            ;
-            ping.call(protocol);
-        }
-        catch {
-            done(false);
-        }
-    });
-}
-/**
- * Ends a connection and the bastion it runs through. Whatever the action waited for has been
- * answered when it ends a connection, so the server's own close is a round trip the process need
- * not wait for before it exits: once the goodbye and our half-close are with the kernel, the
- * socket is let go.
- */
-function endConnection(connection) {
-    connection.client.end();
-    connection.jump?.client.end();
-    for (const hop of [connection, connection.jump])
-        if (hop)
-            releaseOnceSent(hop.client);
-}
-/** A TCP socket only: behind a bastion, the inner connection's socket is one of its channels. */
-function releaseOnceSent(client) {
-    const sock = Reflect.get(client, '_sock');
-    if (!(sock instanceof external_node_net_.Socket) || sock.destroyed)
-        return;
-    if (sock.writableFinished)
-        sock.destroy();
-    else
-        sock.once('finish', () => sock.destroy());
-}
-
-;// CONCATENATED MODULE: ./src/engine/channel-budget.ts
-
-/**
- * Commands (exec channels) run at once on one connection. dropbear refuses exec requests past a
- * few dozen and can abort the whole connection over it (2022.83: a failed assertion in
- * common-channel.c), so the budget is never the only bound; on stock OpenSSH (MaxSessions 10)
- * this is the room left beside 6 SFTP channels.
- */
-const EXEC_CHANNELS = 4;
-/**
- * The channels one connection may have open at once, shared by SFTP and exec channels. Servers
- * cap sessions per connection (OpenSSH's MaxSessions: 10 by default) without saying so; a refused
- * channel open is how the cap shows. The budget learns it: a refusal lowers the limit to what was
- * open at the time, but never below the most channels the server has ever held open together (a
- * refusal then means a closed channel was not freed yet, and a later try succeeds).
- */
-class ChannelBudget {
-    limit;
-    open = 0;
-    opening = 0;
-    proven = 0;
-    waiting = [];
-    /** Runs exec work (remote-exec.ts) at most EXEC_CHANNELS at a time. */
-    execs = pLimit(EXEC_CHANNELS);
-    /** `limit`: what the server is known to allow (knownChannelCap), else learnt from refusals. */
-    constructor(limit = Infinity) {
-        this.limit = limit;
-    }
-    /** Channels beyond `held` the server is known or hoped to allow. */
-    roomBeyond(held) {
-        return this.limit > held;
-    }
-    /** Waits for room, then reserves it for one channel being opened. */
-    async take() {
-        while (this.open + this.opening >= this.limit) {
-            await new Promise(resolve => this.waiting.push(resolve));
-        }
-        this.opening++;
-    }
-    /** The channel reserved by `take` opened. */
-    opened() {
-        this.opening--;
-        this.open++;
-        this.proven = Math.max(this.proven, this.open);
-    }
-    /** The server refused the channel reserved by `take`. */
-    refused() {
-        this.opening--;
-        this.limit = Math.max(1, this.proven, this.open);
-        this.wake();
-    }
-    /**
-     * The server held `count` channels open together and refused more: SFTP channels confirm only
-     * after their version exchange, long after a refusal arrives, so `refused` cannot tell then.
-     */
-    capAt(count) {
-        this.proven = Math.max(this.proven, count);
-        this.limit = Math.max(1, count);
-        this.wake();
-    }
-    /** The room reserved by `take` is not used after all. */
-    cancel() {
-        this.opening--;
-        this.wake();
-    }
-    /** A channel that `opened` was closed. */
-    closed() {
-        this.open--;
-        this.wake();
-    }
-    wake() {
-        const waiting = this.waiting;
-        this.waiting = [];
-        for (const resolve of waiting)
-            resolve();
-    }
-}
-/**
- * Channels per connection for servers that must never be asked past their limit. ProFTPD's
- * mod_sftp (ident `SSH-2.0-mod_sftp`) refuses a channel beyond SFTPMaxChannels, 10 unless
- * configured, and then drops the whole connection, so learning the cap by a refusal is not an
- * option there. `software` is the server ident's software field.
- */
-function knownChannelCap(software) {
-    return /^mod_sftp\b/i.test(software ?? '') ? 10 : Infinity;
-}
 
 ;// CONCATENATED MODULE: ./src/engine/extra-connections.ts
 
@@ -62672,6 +61815,63 @@ function interleave(groups) {
 }
 function extra_connections_describe(err) {
     return err instanceof Error ? err.message : String(err);
+}
+
+;// CONCATENATED MODULE: ./src/engine/sftp-start.ts
+
+
+
+/** A channel that did not start within `timeout`. */
+class SetupTimeout extends Error {
+}
+function openSftp(client, setupMs) {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new SetupTimeout('the server did not open an SFTP channel in time')), setupMs);
+        timer.unref();
+        try {
+            client.sftp((err, sftp) => {
+                clearTimeout(timer);
+                if (err)
+                    return reject(err);
+                joinChannelData(sftp);
+                resolve(sftp);
+            });
+        }
+        catch (err) {
+            clearTimeout(timer);
+            reject(err);
+        }
+    });
+}
+/**
+ * Why no SFTP channel started. ssh2 reports a subsystem request cut off by a dropped connection
+ * exactly as one the server refused, so what decides is whether the connection is still there:
+ * closed, or silent to a keepalive, means the network (retried); answering means the server.
+ */
+async function whySftpFailed(connection, liveness, reason, setupMs) {
+    const err = reason ?? new Error('no channel');
+    const timedOut = err instanceof SetupTimeout;
+    const answers = !liveness.lost && (await stillAnswers(connection.client, setupMs));
+    return sftpStartFailure(err, {
+        address: connection.address,
+        timeoutMs: setupMs,
+        lost: liveness.lost,
+        timedOut,
+        answers
+    });
+}
+/** Opens an SFTP channel within the connection's session budget. */
+async function openCounted(client, sessions, setupMs) {
+    await sessions.take();
+    try {
+        const sftp = await openSftp(client, setupMs);
+        sessions.opened();
+        return sftp;
+    }
+    catch (err) {
+        sessions.cancel();
+        throw err;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/session.ts
@@ -62910,58 +62110,6 @@ function extraConnections(widening, stallMs, options) {
 /** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
 function remoteSoftware(client) {
     return client._remoteVer;
-}
-/** A channel that did not start within `timeout`. */
-class SetupTimeout extends Error {
-}
-function openSftp(client, setupMs) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new SetupTimeout('the server did not open an SFTP channel in time')), setupMs);
-        timer.unref();
-        try {
-            client.sftp((err, sftp) => {
-                clearTimeout(timer);
-                if (err)
-                    return reject(err);
-                joinChannelData(sftp);
-                resolve(sftp);
-            });
-        }
-        catch (err) {
-            clearTimeout(timer);
-            reject(err);
-        }
-    });
-}
-/**
- * Why no SFTP channel started. ssh2 reports a subsystem request cut off by a dropped connection
- * exactly as one the server refused, so what decides is whether the connection is still there:
- * closed, or silent to a keepalive, means the network (retried); answering means the server.
- */
-async function whySftpFailed(connection, liveness, reason, setupMs) {
-    const err = reason ?? new Error('no channel');
-    const timedOut = err instanceof SetupTimeout;
-    const answers = !liveness.lost && (await stillAnswers(connection.client, setupMs));
-    return sftpStartFailure(err, {
-        address: connection.address,
-        timeoutMs: setupMs,
-        lost: liveness.lost,
-        timedOut,
-        answers
-    });
-}
-/** Opens an SFTP channel within the connection's session budget. */
-async function openCounted(client, sessions, setupMs) {
-    await sessions.take();
-    try {
-        const sftp = await openSftp(client, setupMs);
-        sessions.opened();
-        return sftp;
-    }
-    catch (err) {
-        sessions.cancel();
-        throw err;
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/remote-hash.ts
@@ -63519,6 +62667,986 @@ function retry_describe(err) {
     return err instanceof Error ? err.message : String(err);
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/plans/hash-thread.ts
+
+
+/**
+ * Paths handed to the thread at a time while a walk goes on: a message per file would cost
+ * more than its hashing, and a large batch would keep the thread waiting for the walk.
+ */
+const BATCH = 512;
+/**
+ * The hashing thread, as a script (the bundle is one file, so there is no separate module to
+ * start it from). It hashes the paths in the order they come, exactly as hashSmallFile and a
+ * stream would, and counts the bytes it hashed: that is the file's size, so the walk need not stat
+ * it. A file that cannot be read is noted and the rest still hashed: a path may come
+ * from a walk before it is known whether the upload keeps it. `null` ends the list; the thread
+ * then posts every digest in one buffer, with the failures, and ends.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+const crypto = require('node:crypto')
+const buffer = Buffer.allocUnsafe(workerData.readWholeMax)
+const parts = []
+const sizes = []
+const failures = []
+let index = 0
+function hashInto(path, out, at) {
+  const fd = fs.openSync(path, 'r')
+  try {
+    const first = fs.readSync(fd, buffer, 0, buffer.length, null)
+    if (first < buffer.length && crypto.hash) {
+      crypto.hash('sha256', buffer.subarray(0, first), 'buffer').copy(out, at)
+      return first
+    }
+    const hash = crypto.createHash('sha256').update(buffer.subarray(0, first))
+    let size = first
+    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) {
+      hash.update(buffer.subarray(0, n))
+    }
+    hash.digest().copy(out, at)
+    return size
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+parentPort.on('message', paths => {
+  if (paths === null) {
+    const digests = new Uint8Array(32 * index)
+    let at = 0
+    for (const part of parts) {
+      digests.set(part, at)
+      at += part.length
+    }
+    const lengths = Float64Array.from(sizes)
+    parentPort.postMessage({ digests, sizes: lengths, failures }, [digests.buffer, lengths.buffer])
+    parentPort.close()
+    return
+  }
+  const out = Buffer.alloc(32 * paths.length)
+  for (let i = 0; i < paths.length; i++, index++) {
+    try {
+      sizes[index] = hashInto(paths[i], out, 32 * i)
+    } catch (err) {
+      sizes[index] = -1
+      failures.push({ index, message: String(err && err.message), code: err && err.code })
+    }
+  }
+  parts.push(out)
+})
+`;
+/**
+ * A second thread hashing local files as they are named to it, so that hashing can start while
+ * a walk is still finding them. Paths it was given but the upload does not keep are hashed for
+ * nothing, and their failures ignored.
+ */
+class hash_thread_HashThread {
+    worker;
+    posted = [];
+    batch = [];
+    answer;
+    constructor(worker) {
+        this.worker = worker;
+        worker.once('online', () => (0,heap/* reapplyHeapFlags */.hW)());
+        this.answer = new Promise(resolve => {
+            worker.once('message', (answer) => resolve(answer));
+            // A thread that died without an answer (out of memory, killed) leaves the caller to hash.
+            worker.once('error', () => resolve(undefined));
+            worker.once('exit', () => resolve(undefined));
+        });
+    }
+    /** Undefined when no thread can be started here. */
+    static start(readWholeMax) {
+        try {
+            return new hash_thread_HashThread(new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + WORKER_SOURCE, {
+                eval: true,
+                workerData: { readWholeMax }
+            }));
+        }
+        catch {
+            return undefined;
+        }
+    }
+    add(path) {
+        this.posted.push(path);
+        this.batch.push(path);
+        if (this.batch.length >= BATCH)
+            this.post();
+    }
+    /**
+     * Sets the SHA-256 (hex) of each of `files`, every one of which must have been added, by path;
+     * each file's `size` becomes the number of bytes hashed. Rejects with the first of them (in
+     * their order) that could not be read; resolves false when the thread gave no answer, or a
+     * file was never added (the caller then hashes them itself).
+     */
+    async finish(files) {
+        this.post();
+        this.worker.postMessage(null);
+        const answer = await this.answer;
+        if (!answer)
+            return false;
+        const indexOf = this.indexer();
+        const failed = new Map(answer.failures.map(f => [f.index, f]));
+        const d = answer.digests;
+        const bytes = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+        for (const f of files) {
+            const i = indexOf(f.path);
+            if (i === undefined)
+                return false;
+            const failure = failed.size > 0 ? failed.get(i) : undefined;
+            if (failure) {
+                const err = new Error(failure.message);
+                if (failure.code)
+                    err.code = failure.code;
+                throw err;
+            }
+            f.sha256 = bytes.toString('hex', 32 * i, 32 * i + 32);
+            f.size = answer.sizes[i];
+        }
+        return true;
+    }
+    /**
+     * Where each path was added, asked in the order of the files finish() is given. Those are
+     * usually the added paths in the same order, less a few left out: a look further along the
+     * list finds them without a map of 50,000 paths, which is built only once a path is not there.
+     */
+    indexer() {
+        const posted = this.posted;
+        let next = 0;
+        let at;
+        return path => {
+            if (!at) {
+                for (let i = next; i < posted.length && i < next + 64; i++) {
+                    if (posted[i] !== path)
+                        continue;
+                    next = i + 1;
+                    return i;
+                }
+                at = new Map();
+                posted.forEach((p, i) => at?.set(p, i));
+            }
+            return at.get(path);
+        };
+    }
+    /** Ends the thread whatever it is doing: the walk failed, nothing will be uploaded. */
+    stop() {
+        void this.worker.terminate();
+    }
+    post() {
+        if (this.batch.length === 0)
+            return;
+        this.worker.postMessage(this.batch);
+        this.batch = [];
+    }
+}
+
+// EXTERNAL MODULE: ./node_modules/picomatch/index.js
+var picomatch = __nccwpck_require__(4006);
+var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
+;// CONCATENATED MODULE: ./src/plans/patterns.ts
+
+
+function scanPattern(pattern) {
+    const normalized = pattern.replace(/\\/g, '/');
+    const scan = picomatch_default().scan(normalized);
+    if (!scan.isGlob)
+        return { base: normalized, glob: '' };
+    return { base: scan.base, glob: scan.glob };
+}
+/**
+ * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
+ * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
+ * name at any depth, like .gitignore (which paths they see is up to the callers below).
+ */
+function makeExcluder(patterns) {
+    if (patterns.length === 0)
+        return () => false;
+    const matchers = patterns.map(p => {
+        const cleaned = cleanPattern(p);
+        // Paths are compared without a leading '/', so a full remote path must lose it too.
+        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
+    });
+    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
+}
+/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
+function pathPrefixes(rel) {
+    const parts = rel.split('/').filter(Boolean);
+    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
+function cleanPattern(p) {
+    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+}
+/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
+const hasSlash = (p) => cleanPattern(p).includes('/');
+/**
+ * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
+ * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
+ * with a slash also match the path as the user sees it (from the workspace or login directory).
+ * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
+ * out of an upload is exactly what it protects from `delete`.
+ */
+function makeSourceExcluder(exclude) {
+    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
+    const pathed = makeExcluder(exclude.filter(hasSlash));
+    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
+}
+/**
+ * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
+ * would even plan to remove what it was meant to send. Refused the same way as no match at all.
+ */
+function allExcluded(pattern, matched) {
+    const files = matched === 1 ? '1 file' : `${matched} files`;
+    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
+        'remove the line.');
+}
+/**
+ * The `!` test for files already on the server, which only have a path below the target. A
+ * remote file counts as excluded when the pattern would have matched it on the source side too:
+ * below the target, as a full remote path, or as each include's workspace path
+ * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
+ */
+function makeTargetExcluder(spec, dest) {
+    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
+    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
+    const excluded = makeSourceExcluder(spec.exclude);
+    const root = dest.replace(/\/+$/, '');
+    const bases = spec.include
+        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+        .filter(Boolean);
+    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
+}
+
+;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
+
+
+
+
+/**
+ * The rule for links in an upload source. A checkout is foreign data: a pull request can commit
+ * `site -> /home/runner`, and a workflow that uploads `site/` would then publish the runner's
+ * files. What the workflow's author writes is trusted, what the checkout contains is not. So:
+ * - A source inside the workspace (as written, relative or absolute) must stay inside the
+ *   workspace once links are resolved: every folder on the way to it, the source itself, and
+ *   every file or folder link met below it.
+ * - A source the author writes outside the workspace (`${{ runner.temp }}/build`) is taken as
+ *   written, whatever links its own path passes through (`/tmp` is one on macOS); links below
+ *   it may lead into it or into the workspace, nowhere else.
+ * Throws InputError naming the first link on the way to `root` that leaves the workspace.
+ */
+function linkBoundary(workspace, root) {
+    const realWorkspace = realOrUndefined(workspace) ?? external_node_path_namespaceObject.resolve(workspace);
+    // Either spelling of the workspace counts, so naming its real path cannot skip the check.
+    const from = [external_node_path_namespaceObject.resolve(workspace), realWorkspace].find(w => safe_names_isInsideDir(w, root));
+    if (from === undefined) {
+        const realRoot = realOrUndefined(root) ?? root;
+        return {
+            roots: [realRoot, realWorkspace],
+            described: `the source folder ${printableName(realRoot)} and the workspace`
+        };
+    }
+    const boundary = { roots: [realWorkspace], described: 'the workspace' };
+    let current = from;
+    for (const part of external_node_path_namespaceObject.relative(from, root).split(external_node_path_namespaceObject.sep).filter(Boolean)) {
+        current = external_node_path_namespaceObject.join(current, part);
+        const real = realOrUndefined(current);
+        // A missing part is reported as "matches no file" by the caller.
+        if (real === undefined)
+            return boundary;
+        // Only a link can lead elsewhere: the first part to do so is the one to name.
+        const refusal = (0,external_node_fs_namespaceObject.lstatSync)(current).isSymbolicLink() ? linkRefusal(boundary, real) : undefined;
+        if (refusal)
+            throw linkEscapeError(external_node_path_namespaceObject.relative(from, current), real, refusal);
+    }
+    return boundary;
+}
+/** Whether a resolved path lies inside the boundary (its roots themselves included). */
+function isWithin(boundary, real) {
+    return boundary.roots.some(root => isInsideDir(root, real));
+}
+/**
+ * Why a link resolving to `real` is not followed, or undefined when it may be. Inside the
+ * workspace, a `.git` folder is off limits too: actions/checkout keeps the job's token in
+ * `.git/config`, and a committed `public/x -> ../.git/config` would publish it.
+ */
+function linkRefusal(boundary, real) {
+    const root = boundary.roots.find(r => safe_names_isInsideDir(r, real));
+    if (root === undefined)
+        return `leads outside ${boundary.described}`;
+    // On case-insensitive file systems (macOS, Windows) `.GIT` is the same folder.
+    const parts = external_node_path_namespaceObject.relative(root, real).split(external_node_path_namespaceObject.sep);
+    const caseless = process.platform === 'darwin' || process.platform === 'win32';
+    if (parts.some(p => p === '.git' || (caseless && p.toLowerCase() === '.git'))) {
+        return "leads into a .git folder, where the checkout's credentials are kept";
+    }
+    return undefined;
+}
+/**
+ * The error for a link that is not followed (`refusal` says why, from linkRefusal). Names are shown escaped: they come from the
+ * checkout. `others` counts further such links met below the source (which a `!` line can
+ * leave out), so one error tells the whole story; without it the link is on the way to it.
+ */
+function linkEscapeError(link, real, refusal, others) {
+    const more = others ? ` (and ${others} more link${others === 1 ? '' : 's'} like it)` : '';
+    const fix = others === undefined
+        ? 'Replace the link with the real folder, or name a folder outside the workspace in ' +
+            'full (e.g. ${{ runner.temp }}/build).'
+        : "Replace the link with the file or folder itself, or leave it out with a '!' line.";
+    return new InputError('source', `'${printableName(link)}' is a symbolic link that ${refusal} ` +
+        `(to ${printableName(real)})${more}. A checkout can carry such a link, so an upload ` +
+        `never follows one. ${fix}`);
+}
+function realOrUndefined(p) {
+    try {
+        return (0,external_node_fs_namespaceObject.realpathSync)(p);
+    }
+    catch {
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/plans/local-files.ts
+
+
+
+
+
+
+
+
+/** The record of a file the walk found, from its stat. */
+function fromStat(path, rel, info) {
+    return {
+        path,
+        rel,
+        size: info.size,
+        mtime: info.mtimeMs / 1000,
+        atime: info.atimeMs / 1000,
+        mode: info.mode
+    };
+}
+/** The size of a file a walk found but did not stat (see listLocalFiles' `sizeLater`). */
+const UNSIZED = -1;
+/** Stats every file still UNSIZED, keeping its times and mode as the walk would have. */
+function sizeUnsized(files) {
+    for (const f of files) {
+        if (f.size !== UNSIZED)
+            continue;
+        const info = (0,external_node_fs_namespaceObject.statSync)(f.path);
+        f.size = info.size;
+        f.mtime = info.mtimeMs / 1000;
+        f.atime = info.atimeMs / 1000;
+        f.mode = info.mode;
+    }
+}
+/**
+ * Expands the `source` input on the runner. A directory sends its contents; a glob keeps paths
+ * relative to its literal base directory; a plain file lands under its own name. Symbolic links
+ * to files are followed; links to directories are not, so a link loop cannot run forever. No
+ * link may lead out of the workspace (see linkBoundary).
+ */
+async function listLocalFiles(spec, workspace, warn, 
+/**
+ * Told of each file kept, by local path, as soon as the walk finds it (it may still be named
+ * twice, or the listing fail after it): hashing can start while the walk goes on.
+ */
+onFound, 
+/**
+ * Leave the files a walk finds UNSIZED: a second thread that reads every file for its hash
+ * tells their sizes instead (50,000 stat calls and their Stats objects took 0.35 s of this
+ * thread, most of the walk).
+ */
+sizeLater = false) {
+    const excluded = makeSourceExcluder(spec.exclude);
+    // Without `!` lines every file is kept: no workspace path to work out for each of them.
+    const isKept = (f) => spec.exclude.length === 0 || !excluded(f.rel, toPosix(external_node_path_namespaceObject.relative(workspace, f.path)));
+    const byRel = new Map();
+    for (const pattern of spec.include) {
+        const tell = onFound && ((f) => isKept(f) && onFound(f.path));
+        const { files: matches, escapes } = await expandPattern(pattern, workspace, warn, tell, sizeLater);
+        const kept = matches.filter(isKept);
+        const leaving = escapes.filter(isKept);
+        if (leaving.length > 0) {
+            const first = leaving.sort((a, b) => (a.path < b.path ? -1 : 1))[0];
+            throw linkEscapeError(asWritten(first.path, workspace), first.real, first.refusal, leaving.length - 1);
+        }
+        if (matches.length === 0) {
+            throw new InputError('source', `'${pattern}' matches no file (searched from ${workspace}).`);
+        }
+        if (kept.length === 0)
+            throw allExcluded(pattern, matches.length);
+        // One walk lists each path once: only a second pattern can land on a path already taken.
+        if (spec.include.length === 1)
+            return sortByRel(kept);
+        for (const file of kept)
+            addUnique(byRel, file);
+    }
+    return sortByRel([...byRel.values()]);
+}
+/** Folders surelyHasAFile looks into at most before it gives up (and says "not sure"). */
+const FIRST_FILE_FOLDERS = 32;
+/**
+ * Whether `source` surely names at least one file, found cheaply before the walk: every pattern
+ * is a plain path (no glob, no `!` line) to a file, or to a folder with a regular file within a
+ * few folders' reach. False means "not sure", never "no": the walk still decides, and fails
+ * where it must.
+ */
+async function surelyHasAFile(spec, workspace) {
+    if (spec.exclude.length > 0 || spec.include.length === 0)
+        return false;
+    for (const pattern of spec.include) {
+        const { base, glob } = scanPattern(pattern);
+        if (glob)
+            return false;
+        const root = external_node_path_namespaceObject.resolve(workspace, base);
+        const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
+        if (info?.isFile())
+            continue;
+        if (!info?.isDirectory() || !hasFileWithin(root, { left: FIRST_FILE_FOLDERS }))
+            return false;
+    }
+    return true;
+}
+function hasFileWithin(dir, budget) {
+    if (--budget.left < 0)
+        return false;
+    let entries;
+    try {
+        entries = (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true });
+    }
+    catch {
+        return false;
+    }
+    if (entries.some(e => e.isFile()))
+        return true;
+    return entries.some(e => e.isDirectory() && hasFileWithin(external_node_path_namespaceObject.join(dir, e.name), budget));
+}
+function sortByRel(files) {
+    return files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+async function expandPattern(pattern, workspace, warn, onFound, sizeLater = false) {
+    const { base, glob } = scanPattern(pattern);
+    const root = external_node_path_namespaceObject.resolve(workspace, base);
+    const boundary = linkBoundary(workspace, root);
+    const ctx = { boundary, warn, files: [], escapes: [], onFound, sizeLater };
+    if (!glob) {
+        const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
+        if (info?.isFile())
+            found(ctx, fromStat(root, external_node_path_namespaceObject.basename(root), info));
+        else if (info?.isDirectory())
+            walk(root, '', ctx);
+        else if (info)
+            warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
+        return ctx;
+    }
+    const isMatch = picomatch_default()(glob, { dot: true });
+    // A glob that names a directory takes everything inside it, as a shell copy would.
+    const selected = (f) => pathPrefixes(f.rel).some(p => isMatch(p));
+    if (onFound)
+        ctx.onFound = f => selected(f) && onFound(f);
+    try {
+        walk(root, '', ctx);
+    }
+    catch {
+        return { files: [], escapes: [] };
+    }
+    for (const e of ctx.escapes.filter(e => !selected(e)))
+        warn(skipped(e.path, `the link ${e.refusal}`));
+    return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
+}
+function found(ctx, file) {
+    ctx.files.push(file);
+    ctx.onFound?.(file);
+}
+/**
+ * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
+ * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
+ * 600 ms).
+ */
+function walk(dir, prefix, ctx) {
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
+        // dir is already normal (resolved), and a listed name is one part: no path.join needed.
+        const abs = dir.endsWith(external_node_path_namespaceObject.sep) ? dir + entry.name : `${dir}${external_node_path_namespaceObject.sep}${entry.name}`;
+        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+        if (entry.isDirectory())
+            walk(abs, rel, ctx);
+        else if (entry.isFile()) {
+            found(ctx, ctx.sizeLater ? { path: abs, rel, size: UNSIZED } : fromStat(abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
+        }
+        else if (entry.isSymbolicLink())
+            followLink(abs, rel, ctx);
+    }
+}
+/**
+ * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
+ * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
+ * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ */
+function followLink(abs, rel, ctx) {
+    const real = realOrUndefined(abs);
+    if (!real)
+        return ctx.warn(skipped(abs, 'the link points to nothing'));
+    const refusal = linkRefusal(ctx.boundary, real);
+    if (refusal)
+        return void ctx.escapes.push({ path: abs, rel, real, refusal });
+    const info = (0,external_node_fs_namespaceObject.statSync)(real);
+    if (info.isFile())
+        found(ctx, fromStat(abs, rel, info));
+    else
+        ctx.warn(skipped(abs, 'a link to a directory is not followed'));
+}
+/** A path as the user would write it in `source`: from the workspace when it lies inside. */
+function asWritten(abs, workspace) {
+    return safe_names_isInsideDir(external_node_path_namespaceObject.resolve(workspace), abs) ? toPosix(external_node_path_namespaceObject.relative(workspace, abs)) : abs;
+}
+function skipped(abs, why) {
+    return `Skipped ${printableName(abs)}: ${why}.`;
+}
+function addUnique(byRel, file) {
+    const existing = byRel.get(file.rel);
+    if (existing && existing.path !== file.path) {
+        throw new InputError('source', `two sources land on the same target path '${file.rel}' (${existing.path} and ${file.path}). ` +
+            'Exclude one, or upload them in separate steps.');
+    }
+    byRel.set(file.rel, file);
+}
+function toPosix(p) {
+    return p.split(external_node_path_namespaceObject.sep).join('/');
+}
+
+;// CONCATENATED MODULE: ./src/plans/local-hash.ts
+
+
+
+
+
+/** Big files hashed at once: the disk is faster than the network. */
+const HASH_CONCURRENCY = 8;
+/**
+ * Up to this size a file is read synchronously: nothing else runs before the connection opens,
+ * and an asynchronous read costs four thread-pool round trips (10,000 small files: 90 ms
+ * instead of 600 ms).
+ */
+const READ_WHOLE_MAX = 1024 * 1024;
+/**
+ * One buffer for every small file: a fresh buffer per file (readFileSync) lives outside the
+ * JavaScript heap, so the collector rarely runs for it: an unchanged re-deploy of 10,000 files
+ * peaked at 157 MiB with them, 117 MiB without.
+ */
+const shared = Buffer.allocUnsafe(READ_WHOLE_MAX);
+/**
+ * Small files hashed between two turns of the event loop: hashing runs while the connection is
+ * made and the target listed, and those need the loop now and then (a turn's worth is a few ms).
+ */
+const FILES_PER_TURN = 256;
+/**
+ * From this many files on, they are hashed on a second thread: 50,000 files cost about 0.9 s of
+ * CPU in system calls and hashing, which on one thread delayed the listing and planning that
+ * share it. A few thousand hash here while the connection waits for the server (2000 files:
+ * about 50 ms), sooner than a thread starts on a busy machine.
+ */
+const WORKER_MIN_FILES = 5000;
+/**
+ * Sets the SHA-256 (hex) of every local file (`sha256`): on a second thread for many files, else
+ * on this one.
+ */
+async function hashLocalFiles(files, onThread = files.length >= WORKER_MIN_FILES) {
+    if (onThread && (await hashOnThread(files)))
+        return;
+    await hashHere(files);
+}
+/**
+ * Hashes on a worker thread. Resolves false when no thread could be started or it died
+ * without an answer (the caller then hashes on this thread); a file that cannot be read
+ * rejects, as it would here.
+ */
+async function hashOnThread(files) {
+    const thread = HashThread.start(READ_WHOLE_MAX);
+    if (!thread)
+        return false;
+    for (const f of files)
+        thread.add(f.path);
+    return thread.finish(files);
+}
+/**
+ * Hashes files as a walk finds them: once it has found enough for a second thread, that thread
+ * starts on them while the walk goes on (50,000 files: the walk's 0.4 s no longer come before
+ * the hashing's 1 to 2 s, which was what the plan waited for). Fewer are hashed here afterwards.
+ */
+class LocalHasher {
+    threadFrom;
+    found = [];
+    thread;
+    tried = false;
+    constructor(threadFrom = WORKER_MIN_FILES) {
+        this.threadFrom = threadFrom;
+    }
+    /** A file found, by its local path; it may still be left out of the upload. */
+    add = (path) => {
+        if (this.thread)
+            return this.thread.add(path);
+        if (this.tried)
+            return;
+        this.found.push(path);
+        if (this.found.length < this.threadFrom)
+            return;
+        this.tried = true;
+        this.thread = hash_thread_HashThread.start(READ_WHOLE_MAX);
+        for (const p of this.found)
+            this.thread?.add(p);
+        this.found = [];
+    };
+    /** Whether a second thread took the hashing on. */
+    get threaded() {
+        return this.thread !== undefined;
+    }
+    /**
+     * Sets the SHA-256 (hex) of each of `files`, all of them found through add(). A file the walk
+     * did not size has its size once this resolves: the bytes the second thread hashed, else its
+     * stat.
+     */
+    async hashes(files) {
+        this.found = [];
+        try {
+            this.answeredByThread = (await this.thread?.finish(files)) === true;
+            if (!this.answeredByThread)
+                await hashHere(files);
+        }
+        catch (err) {
+            // The run fails, but its report still names each file (a fan-out's other servers): with
+            // its size, not UNSIZED, wherever a stat can still tell it.
+            for (const f of files) {
+                if (f.size === UNSIZED)
+                    f.size = sizeOrZero(f.path);
+            }
+            throw err;
+        }
+    }
+    /** Whether hashes() took the second thread's answer (it hashes here when there is none). */
+    answeredByThread = false;
+    /** The walk failed: a thread still hashing its files is stopped. */
+    stop() {
+        this.thread?.stop();
+    }
+}
+function sizeOrZero(file) {
+    try {
+        return (0,external_node_fs_namespaceObject.statSync)(file).size;
+    }
+    catch {
+        return 0;
+    }
+}
+async function hashHere(files) {
+    sizeUnsized(files);
+    const limit = pLimit(HASH_CONCURRENCY);
+    const big = [];
+    let failure;
+    try {
+        let inTurn = 0;
+        for (const f of files) {
+            if (f.size <= READ_WHOLE_MAX)
+                f.sha256 = hashSmallFile(f.path);
+            else
+                big.push(limit(async () => void (f.sha256 = await hashBigFile(f.path))));
+            if (++inTurn < FILES_PER_TURN)
+                continue;
+            inTurn = 0;
+            await new Promise(resolve => setImmediate(resolve));
+        }
+    }
+    catch (err) {
+        failure = err;
+    }
+    // A small file that vanished throws above; the big ones already started are still awaited,
+    // or a later failure among them would be a rejection nobody handles.
+    const settled = await Promise.allSettled(big);
+    const failed = settled.find(r => r.status === 'rejected');
+    if (failure !== undefined)
+        throw failure;
+    if (failed)
+        throw failed.reason;
+}
+/** SHA-256 (hex) of one local file of about `size` bytes. */
+async function hashFile(file, size) {
+    return size <= READ_WHOLE_MAX ? hashSmallFile(file) : hashBigFile(file);
+}
+/**
+ * Reads to the end, whatever the listing said: a file that grew is hashed as it is now. A read
+ * that does not fill the buffer reached the end of a regular file, so most files take one read
+ * and one one-shot hash (no hash object per file: 50,000 files spent a third of their hashing
+ * time on those and on the read that returns nothing).
+ */
+function hashSmallFile(file) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    try {
+        const first = (0,external_node_fs_namespaceObject.readSync)(fd, shared, 0, shared.length, null);
+        if (first < shared.length)
+            return (0,external_node_crypto_.hash)('sha256', shared.subarray(0, first), 'hex');
+        const hash = (0,external_node_crypto_.createHash)('sha256').update(shared);
+        for (let n; (n = (0,external_node_fs_namespaceObject.readSync)(fd, shared, 0, shared.length, null)) > 0;) {
+            hash.update(shared.subarray(0, n));
+        }
+        return hash.digest('hex');
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+function hashBigFile(file) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_namespaceObject.createReadStream)(file)
+            .on('data', chunk => hash.update(chunk))
+            .on('error', reject)
+            .on('end', () => resolve(hash.digest('hex')));
+    });
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-file.ts
+
+
+
+
+/** Local disk is not the bottleneck; one lane and a generous chunk. */
+const LOCAL_CHUNK = 1024 * 1024;
+/**
+ * Files up to this size are read synchronously, at the moment their bytes are sent: from the page
+ * cache that is a few microseconds, while asynchronous open, read and close cost three
+ * thread-pool round trips per file, which dominate when thousands of small files go out.
+ */
+const local_file_READ_WHOLE_MAX = 256 * 1024;
+/** Opens a local file for sending; `size` is what the plan expects it to hold. */
+async function openLocalFile(path, size) {
+    return size <= local_file_READ_WHOLE_MAX ? new SmallFileReader(path) : LocalFileReader.open(path);
+}
+/**
+ * A small file, read when its bytes are asked for, not when it is opened: the remote temporary
+ * file's handle takes a round trip to arrive, and bytes read before it would be held meanwhile,
+ * hundreds of files at once.
+ */
+class SmallFileReader {
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(path) {
+        this.path = path;
+    }
+    /**
+     * The bytes land in the buffer pool's memory, which the sender gives back once its WRITE is
+     * built (see sendWhole): a fresh buffer per file above 4 KiB was an ArrayBuffer of its own for
+     * the collector to free, tens of thousands of times.
+     */
+    async read(offset, length) {
+        const data = buffers.take(length);
+        let fd;
+        try {
+            fd = (0,external_node_fs_namespaceObject.openSync)(this.path, 'r');
+            let got = 0;
+            while (got < length) {
+                const n = (0,external_node_fs_namespaceObject.readSync)(fd, data, got, length - got, offset + got);
+                if (n === 0)
+                    throw shorter(this.path);
+                got += n;
+            }
+        }
+        catch (err) {
+            buffers.give(data);
+            throw err;
+        }
+        finally {
+            if (fd !== undefined)
+                (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+        return data;
+    }
+    async close() { }
+}
+function shorter(path) {
+    return new TransferError(`${path} changed while it was being sent (it got shorter).`);
+}
+class LocalFileReader {
+    file;
+    path;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    constructor(file, path) {
+        this.file = file;
+        this.path = path;
+    }
+    static async open(path) {
+        return new LocalFileReader(await (0,promises_namespaceObject.open)(path, 'r'), path);
+    }
+    /**
+     * Each chunk keeps room in front (see WRITE_HEADROOM): the bundle's ssh2 builds its WRITE
+     * request there and sends the chunk from where it lies, instead of copying every byte of the
+     * file into a request buffer of its own first. copyRange gives the chunk back only once the
+     * write is answered.
+     */
+    async read(offset, length) {
+        const buffer = buffers.take(length, WRITE_HEADROOM);
+        const { bytesRead } = await this.file.read(buffer, 0, length, offset);
+        if (bytesRead !== length)
+            throw shorter(this.path);
+        return buffer;
+    }
+    close() {
+        return this.file.close();
+    }
+}
+/**
+ * Bytes written between background flushes. A big download is flushed to disk before its rename;
+ * left to the end, that fsync wrote the whole file out while nothing else happened (512 MiB: 0.35
+ * to 0.4 s on the test machine, a tenth of a loopback download). Flushing what was written so far
+ * each time this much more has been written overlaps the disk with the transfer, so the final
+ * fsync finds only the last few MiB.
+ */
+const FLUSH_EVERY = 32 * 1024 * 1024;
+class LocalFileWriter {
+    file;
+    flushEvery;
+    chunkSize = LOCAL_CHUNK;
+    lanes = 1;
+    unflushed = 0;
+    flushing;
+    /** A background flush's failure: Linux reports a write-back error to one fsync only. */
+    flushError;
+    flushedBytes = 0;
+    constructor(file, flushEvery) {
+        this.file = file;
+        this.flushEvery = flushEvery;
+    }
+    /** `resume` keeps what an earlier attempt wrote; otherwise the file starts empty. */
+    static async open(path, resume, flushEvery = FLUSH_EVERY) {
+        return new LocalFileWriter(await (0,promises_namespaceObject.open)(path, resume ? 'r+' : 'w', 0o600), flushEvery);
+    }
+    async write(offset, data) {
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+            done += bytesWritten;
+        }
+        this.unflushed += data.length;
+        if (this.unflushed >= this.flushEvery && !this.flushing)
+            this.flushInBackground();
+    }
+    /** Bytes that a background flush has seen written to disk (for the tests). */
+    get flushed() {
+        return this.flushedBytes;
+    }
+    /** Flushed to disk before the rename makes it visible under its real name. */
+    async close() {
+        try {
+            await this.flushing;
+            if (this.flushError !== undefined)
+                throw this.flushError;
+            await this.file.sync();
+        }
+        finally {
+            await this.file.close();
+        }
+    }
+    flushInBackground() {
+        const upTo = this.flushedBytes + this.unflushed;
+        this.unflushed = 0;
+        this.flushing = this.file.datasync().then(() => {
+            this.flushedBytes = upTo;
+            this.flushing = undefined;
+        }, (err) => {
+            this.flushError ??= err;
+            this.flushing = undefined;
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/download-streamed.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */
+async function fetchStreamed(session, job, attrs, run) {
+    const { options } = run;
+    await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes));
+    const sha256 = await timed(options.times, 'verify', () => checkContent(session, job, options, run.sidecars));
+    await setLocalAttributes(job.tempPath, attrs);
+    await timed(options.times, 'rename', () => (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath));
+    return sha256;
+}
+async function fetchToTemp(session, job, onBytes) {
+    const resume = await resumePoint(job);
+    const lanes = session.lanesFor(job.file.size, job.turn);
+    const reader = await RemoteFileReader.open(lanes, job.file.path, true);
+    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
+        await reader.close().catch(() => undefined);
+        throw err;
+    });
+    try {
+        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
+        await reader.expectEnd(job.file.size);
+    }
+    catch (err) {
+        killIfNetwork(session)(err);
+    }
+    finally {
+        await writer.close();
+        if (!session.dead)
+            await reader.close().catch(() => undefined);
+    }
+    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
+    if (written.size !== job.file.size) {
+        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
+    }
+}
+/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
+async function checkContent(session, job, options, sidecars) {
+    const received = job.written.digest();
+    if (!received)
+        return received;
+    // The digest is of the bytes as they arrived, not of the file: after a resume, the part an
+    // earlier attempt wrote is trusted (and its hash reported) only once the file hashes the same.
+    if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
+        throw new TransferError(`${printableName(job.file.path)} did not hash on the runner as the bytes received after ` +
+            'resuming; it was not kept.');
+    }
+    if (!options.verifySha256)
+        return received;
+    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
+    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
+    return received;
+}
+/** Before the rename, so the file never shows under its name with the wrong mode or times. */
+async function setLocalAttributes(file, attrs) {
+    if (attrs?.mode !== undefined)
+        await (0,promises_namespaceObject.chmod)(file, attrs.mode);
+    if (attrs?.mtime !== undefined)
+        await (0,promises_namespaceObject.utimes)(file, attrs.atime ?? attrs.mtime, attrs.mtime);
+}
+async function resumePoint(job) {
+    if (job.written.value === 0) {
+        job.written.rewind(0);
+        return false;
+    }
+    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
+    job.written.rewind(existing?.size ?? 0);
+    if (job.written.value > 0) {
+        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
+        job.resumed = true;
+    }
+    return job.written.value > 0;
+}
+
 ;// CONCATENATED MODULE: ./src/plans/checksums.ts
 
 /**
@@ -63859,12 +63987,6 @@ class SidecarChecksums {
 
 
 
-
-
-
-
-
-
 /**
  * Downloads each file to a temporary local name, checks it, then renames it into place. Every
  * local path is proven to lie inside `target` before anything is written. The plan's files are
@@ -64000,77 +64122,6 @@ async function downloadStreamed(session, file, finalPath, turn, run) {
     catch (err) {
         return failedOne(session, file, finalPath, tempPath, run, err);
     }
-}
-/** A bigger file, streamed in chunks to its temporary file; resumable after a dropped connection. */
-async function fetchStreamed(session, job, attrs, run) {
-    const { options } = run;
-    await session.admit(job.file.size, () => fetchToTemp(session, job, options.onBytes));
-    const sha256 = await timed(options.times, 'verify', () => checkContent(session, job, options, run.sidecars));
-    await setLocalAttributes(job.tempPath, attrs);
-    await timed(options.times, 'rename', () => (0,promises_namespaceObject.rename)(job.tempPath, job.finalPath));
-    return sha256;
-}
-async function fetchToTemp(session, job, onBytes) {
-    const resume = await resumePoint(job);
-    const lanes = session.lanesFor(job.file.size, job.turn);
-    const reader = await RemoteFileReader.open(lanes, job.file.path, true);
-    const writer = await LocalFileWriter.open(job.tempPath, resume).catch(async (err) => {
-        await reader.close().catch(() => undefined);
-        throw err;
-    });
-    try {
-        await copyRange(reader, writer, job.file.size, job.written, onBytes, session.budget);
-        await reader.expectEnd(job.file.size);
-    }
-    catch (err) {
-        killIfNetwork(session)(err);
-    }
-    finally {
-        await writer.close();
-        if (!session.dead)
-            await reader.close().catch(() => undefined);
-    }
-    const written = await (0,promises_namespaceObject.stat)(job.tempPath);
-    if (written.size !== job.file.size) {
-        throw new ActionError('Size mismatch', `wrote ${written.size} bytes, expected ${job.file.size}`);
-    }
-}
-/** With `verify: sha256`: the bytes received must hash as the server's copy and any sidecar say. */
-async function checkContent(session, job, options, sidecars) {
-    const received = job.written.digest();
-    if (!received)
-        return received;
-    // The digest is of the bytes as they arrived, not of the file: after a resume, the part an
-    // earlier attempt wrote is trusted (and its hash reported) only once the file hashes the same.
-    if (job.resumed && (await hashFile(job.tempPath, job.file.size)) !== received) {
-        throw new TransferError(`${printableName(job.file.path)} did not hash on the runner as the bytes received after ` +
-            'resuming; it was not kept.');
-    }
-    if (!options.verifySha256)
-        return received;
-    checkAgainstSidecar(received, await sidecars?.expectedFor(job.file.path));
-    await checkAgainstServer(session, job.file.path, job.file.size, received, 'received');
-    return received;
-}
-/** Before the rename, so the file never shows under its name with the wrong mode or times. */
-async function setLocalAttributes(file, attrs) {
-    if (attrs?.mode !== undefined)
-        await (0,promises_namespaceObject.chmod)(file, attrs.mode);
-    if (attrs?.mtime !== undefined)
-        await (0,promises_namespaceObject.utimes)(file, attrs.atime ?? attrs.mtime, attrs.mtime);
-}
-async function resumePoint(job) {
-    if (job.written.value === 0) {
-        job.written.rewind(0);
-        return false;
-    }
-    const existing = await (0,promises_namespaceObject.stat)(job.tempPath).catch(() => undefined);
-    job.written.rewind(existing?.size ?? 0);
-    if (job.written.value > 0) {
-        core_info(`Resuming ${forLog(job.file.path)} at byte ${job.written.value}.`);
-        job.resumed = true;
-    }
-    return job.written.value > 0;
 }
 /**
  * A server can announce any size (a file that claims 1 TiB and reads as zeroes): what would not
@@ -64478,22 +64529,6 @@ function readRelease(read, env) {
         max: 100
     });
     return { id, keep, given: given !== '' };
-}
-function parseBoolean(raw, input) {
-    const value = raw.trim().toLowerCase();
-    if (value === '' || value === 'false')
-        return false;
-    if (value === 'true')
-        return true;
-    throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`);
-}
-function parseChoice(raw, input, choices, fallback) {
-    const value = (raw || fallback).toLowerCase();
-    const found = choices.find(c => c === value);
-    if (!found) {
-        throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`);
-    }
-    return found;
 }
 /** The relay's destination: its own pins always; login details default to the source's. */
 function readTargetServer(read, source, warnings) {
@@ -66946,6 +66981,7 @@ async function listRemoteTree(lister, root, input = 'target') {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
@@ -67070,6 +67106,32 @@ function logPlan(plan, verbose) {
     for (const op of plan.ops)
         if (op.kind !== 'skip')
             core_info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`);
+}
+/**
+ * The files to send and the rows of those skipped, in one pass: planSync gives each source file
+ * its op in the source's order (deletes come after), so no map by path is built for 50,000
+ * files.
+ */
+function sortOps(plan, files, dest) {
+    const toSend = [];
+    const skipped = [];
+    const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel);
+    const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]));
+    files.forEach((file, i) => {
+        const op = opOf ? opOf.get(file.rel) : plan.ops[i];
+        if (op?.kind === 'create' || op?.kind === 'replace')
+            toSend.push(file);
+        else if (op?.kind === 'skip')
+            skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'));
+    });
+    return { toSend, skipped };
+}
+function upload_plan_plannedRows(plan, files, dest) {
+    const local = new Map(files.map(f => [f.rel, f.path]));
+    return plan.ops.map(op => ({
+        ...fileResult(local.get(op.rel) ?? '', `${dest}/${op.rel}`, op.size, op.kind === 'skip' ? 'skipped' : 'planned'),
+        plan: op.kind
+    }));
 }
 
 ;// CONCATENATED MODULE: ./src/directions/upload.ts
@@ -67204,7 +67266,7 @@ async function uploadTo(server, settings, source, progress, report, fanOut, conn
             report.sync = report.sync ? `${report.sync} ${line}` : line;
         }
         if (settings.dryRun) {
-            addRows(report, tag(upload_plannedRows(plan, source, dest)));
+            addRows(report, tag(upload_plan_plannedRows(plan, source.files, dest)));
             return;
         }
         connecting.bigToSend = plan.ops.some(isBigSend);
@@ -67276,32 +67338,6 @@ async function send(settings, pool, dest, plan, source, progress, times) {
     for (const row of skipped)
         results.push(row);
     return results;
-}
-/**
- * The files to send and the rows of those skipped, in one pass: planSync gives each source file
- * its op in the source's order (deletes come after), so no map by path is built for 50,000
- * files.
- */
-function sortOps(plan, files, dest) {
-    const toSend = [];
-    const skipped = [];
-    const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel);
-    const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]));
-    files.forEach((file, i) => {
-        const op = opOf ? opOf.get(file.rel) : plan.ops[i];
-        if (op?.kind === 'create' || op?.kind === 'replace')
-            toSend.push(file);
-        else if (op?.kind === 'skip')
-            skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'));
-    });
-    return { toSend, skipped };
-}
-function upload_plannedRows(plan, source, dest) {
-    const local = new Map(source.files.map(f => [f.rel, f.path]));
-    return plan.ops.map(op => ({
-        ...fileResult(local.get(op.rel) ?? '', `${dest}/${op.rel}`, op.size, op.kind === 'skip' ? 'skipped' : 'planned'),
-        plan: op.kind
-    }));
 }
 function isBigSend(op) {
     return (op.kind === 'create' || op.kind === 'replace') && op.size >= SPREAD_THRESHOLD;

@@ -1,5 +1,4 @@
-import { Socket } from 'node:net'
-import { Writable, type Duplex } from 'node:stream'
+import type { Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
 import { formatHostPort, type Endpoint } from '../inputs/endpoints.js'
@@ -11,52 +10,15 @@ import {
   impostor,
   isSignatureFailure
 } from './classify.js'
-import { authHandlerFor } from './keyboard.js'
-import { algorithmsFor, keyTypePlan, makeHostVerifier, type Presented } from './host-key.js'
+import { connectConfig } from './client-config.js'
+import { forward } from './forward.js'
+import { keyTypePlan, type Presented } from './host-key.js'
+import type { ConnectOptions, VerifiedConnection } from './options.js'
 import { signAtOnce } from './sign-at-once.js'
 import { withRetries } from './retry-policy.js'
 import { coalesceWrites } from './write-batching.js'
 
-/** A logged-in connection whose host key matched a pin. */
-export interface VerifiedConnection {
-  client: ssh2.Client
-  /** Key type the server presented, e.g. `ssh-ed25519`. */
-  keyType: string
-  /** OpenSSH-style SHA256 fingerprint of the presented key. */
-  fingerprint: string
-  /** Which pin matched, as shown to users. */
-  pinLabel: string
-  /** `host:port`, as messages name the server. */
-  address: string
-  /** The bastion this connection runs through, closed along with it. */
-  jump?: VerifiedConnection
-}
-
-export interface ConnectOptions {
-  timeoutMs: number
-  /** Extra tries when the server drops the connection before login (as throttling servers do). */
-  retries: number
-  /** ssh2 debug sink, for `ACTIONS_STEP_DEBUG`. */
-  debug?: (message: string) => void
-  /**
-   * Logging in waits for this (a relay's check of its destination): the key exchange pauses once
-   * the host key matched, so nothing reaches the server until it settles, and `false` (or a
-   * rejection) ends the attempt before any credential is sent.
-   */
-  gate?: Promise<boolean>
-  /**
-   * Credentials wait for this (another connection's login with them): key exchange, host-key
-   * check and the request for the authentication service go ahead, so only the login's own
-   * round trip is left once it settles; `false` (or a rejection) ends the attempt before any
-   * credential is sent.
-   */
-  login?: Promise<boolean>
-  /**
-   * Called once a jump host is verified and logged in, before the server behind it is reached
-   * (once per attempt): more connections through it can start alongside this one.
-   */
-  onJump?: (jump: VerifiedConnection) => void
-}
+export type { ConnectOptions, VerifiedConnection } from './options.js'
 
 /** Opens the byte stream an attempt runs over: a TCP socket, or a channel through a bastion. */
 type SocketOpener = (() => Promise<Duplex>) | undefined
@@ -259,154 +221,4 @@ async function attemptOnce(
       finish(() => reject(classifyError(err as Error, endpoint, options.timeoutMs)))
     }
   })
-}
-
-/** ssh2's settings for one attempt. A probe's hold no credential and allow no login method. */
-export function connectConfig(
-  endpoint: Endpoint,
-  options: ConnectOptions,
-  keyTypes: string[],
-  seen: Presented[],
-  sock: Duplex | undefined,
-  probe: boolean,
-  refuse: (err: Error) => void = () => undefined
-): ssh2.ConnectConfig {
-  // A probe never holds a credential, so nothing it does can log in, whatever ssh2 decides.
-  const { privateKey, password } = probe ? {} : endpoint.credentials
-  return {
-    host: endpoint.host,
-    port: endpoint.port,
-    username: endpoint.username,
-    ...(sock ? { sock } : {}),
-    privateKey: privateKey?.key,
-    passphrase: privateKey?.passphrase,
-    password,
-    tryKeyboard: false,
-    // ssh2 starts with method 'none' by default: a wasted round trip on every login.
-    authHandler: probe ? [] : afterLogin(options.login, authHandlerFor(endpoint, refuse)),
-    readyTimeout: options.timeoutMs,
-    // Keepalive only catches a connection that died while idle (e.g. during a long server-side
-    // hash). Its replies queue behind file data on slow links, so it is lenient; stalls during
-    // transfers are caught by the session's own watchdog (see Liveness).
-    keepaliveInterval: 30_000,
-    keepaliveCountMax: 10,
-    hostVerifier: makeHostVerifier(endpoint.pins, seen, probe ? undefined : options.gate),
-    algorithms: { serverHostKey: algorithmsFor(keyTypes) as ssh2.ServerHostKeyAlgorithm[] },
-    debug: options.debug
-  }
-}
-
-/** `handler`, asked only once `login` said yes; no method at all (nothing sent) otherwise. */
-function afterLogin(
-  login: Promise<boolean> | undefined,
-  handler: ssh2.AuthHandlerMiddleware
-): ssh2.AuthHandlerMiddleware {
-  if (!login) return handler
-  return (methodsLeft, partialSuccess, next) => {
-    const none = (): void => (next as (method: ssh2.AuthenticationType | false) => void)(false)
-    login.then(
-      ok => (ok ? handler(methodsLeft, partialSuccess, next) : none()),
-      () => none()
-    )
-  }
-}
-
-/** A channel from the bastion to the server; the bastion must allow TCP forwarding. */
-function forward(jump: ssh2.Client, endpoint: Endpoint, timeoutMs: number): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const target = formatHostPort(endpoint.host, endpoint.port)
-    const timer = setTimeout(() => {
-      reject(
-        new ConnectionError(
-          `Timed out after ${timeoutMs / 1000} s waiting for the jump host to reach ${target}.`,
-          false
-        )
-      )
-    }, timeoutMs)
-    timer.unref()
-    const via = endpoint.jump ? formatHostPort(endpoint.jump.host, endpoint.jump.port) : ''
-    const lost = (err: Error) =>
-      new ConnectionError(
-        `The connection to the jump host ${via} was lost while it reached ${target}.`,
-        true,
-        { cause: err }
-      )
-    const opened = (err: Error | undefined, stream: Duplex) => {
-      clearTimeout(timer)
-      if (!err) return resolve(stream)
-      // ssh2 says this to channels still opening when the bastion's own connection closes.
-      if (/No response from server/i.test(err.message)) return reject(lost(err))
-      reject(
-        new ConnectionError(
-          `The jump host ${via} could not open a connection to ` +
-            `${formatHostPort(endpoint.host, endpoint.port)}: ${err.message}. Check that it allows ` +
-            'TCP forwarding (AllowTcpForwarding) and can reach that server.',
-          false,
-          { cause: err }
-        )
-      )
-    }
-    try {
-      jump.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, opened)
-    } catch (err) {
-      clearTimeout(timer)
-      reject(lost(err as Error))
-    }
-  })
-}
-
-/**
- * Whether the server still answers on this connection: one keepalive request and its reply,
- * sent the way ssh2's own keepalive sends it. Tells a server that chose not to answer something
- * (it is there) from a link that went dead.
- */
-export function stillAnswers(client: ssh2.Client, timeoutMs: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const callbacks: unknown = Reflect.get(client, '_callbacks')
-    const protocol: unknown = Reflect.get(client, '_protocol')
-    const ping: unknown = protocol && Reflect.get(protocol as object, 'ping')
-    const sock: unknown = Reflect.get(client, '_sock')
-    if (!Array.isArray(callbacks) || typeof ping !== 'function') return resolve(true)
-    if (!(sock instanceof Writable) || !sock.writable) return resolve(false)
-    let settled = false
-    const done = (answered: boolean): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      client.off('close', onClose)
-      resolve(answered)
-    }
-    const onClose = (): void => done(false)
-    const timer = setTimeout(() => done(false), timeoutMs)
-    timer.unref()
-    client.once('close', onClose)
-    // A reply, success or failure, proves the server is there; ssh2 hands an Error to callbacks
-    // still waiting when the connection closes.
-    callbacks.push((failed: unknown) => done(!(failed instanceof Error)))
-    try {
-      ;(ping as () => void).call(protocol)
-    } catch {
-      done(false)
-    }
-  })
-}
-
-/**
- * Ends a connection and the bastion it runs through. Whatever the action waited for has been
- * answered when it ends a connection, so the server's own close is a round trip the process need
- * not wait for before it exits: once the goodbye and our half-close are with the kernel, the
- * socket is let go.
- */
-export function endConnection(connection: VerifiedConnection): void {
-  connection.client.end()
-  connection.jump?.client.end()
-  for (const hop of [connection, connection.jump]) if (hop) releaseOnceSent(hop.client)
-}
-
-/** A TCP socket only: behind a bastion, the inner connection's socket is one of its channels. */
-function releaseOnceSent(client: ssh2.Client): void {
-  const sock: unknown = Reflect.get(client, '_sock')
-  if (!(sock instanceof Socket) || sock.destroyed) return
-  if (sock.writableFinished) sock.destroy()
-  else sock.once('finish', () => sock.destroy())
 }

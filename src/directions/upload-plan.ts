@@ -15,6 +15,7 @@ import { lookUp, planSync, type Op, type StateEntry, type SyncState } from '../p
 import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
 import type { PhaseTimes } from '../report/timings.js'
+import { fileResult, type FileResult } from '../report/types.js'
 
 /** What one server's upload will do, decided before anything is written. */
 export interface UploadPlan {
@@ -183,4 +184,40 @@ export function logPlan(plan: UploadPlan, verbose: boolean): void {
   for (const op of plan.ops)
     if (op.kind !== 'skip')
       core.info(`  ${op.kind.padEnd(7)} ${forLog(op.rel)} (${formatBytes(op.size)})`)
+}
+
+/**
+ * The files to send and the rows of those skipped, in one pass: planSync gives each source file
+ * its op in the source's order (deletes come after), so no map by path is built for 50,000
+ * files.
+ */
+export function sortOps(
+  plan: UploadPlan,
+  files: LocalFile[],
+  dest: string
+): { toSend: LocalFile[]; skipped: FileResult[] } {
+  const toSend: LocalFile[] = []
+  const skipped: FileResult[] = []
+  const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel)
+  const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]))
+  files.forEach((file, i) => {
+    const op = opOf ? opOf.get(file.rel) : plan.ops[i]
+    if (op?.kind === 'create' || op?.kind === 'replace') toSend.push(file)
+    else if (op?.kind === 'skip')
+      skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'))
+  })
+  return { toSend, skipped }
+}
+
+export function plannedRows(plan: UploadPlan, files: LocalFile[], dest: string): FileResult[] {
+  const local = new Map(files.map(f => [f.rel, f.path]))
+  return plan.ops.map(op => ({
+    ...fileResult(
+      local.get(op.rel) ?? '',
+      `${dest}/${op.rel}`,
+      op.size,
+      op.kind === 'skip' ? 'skipped' : 'planned'
+    ),
+    plan: op.kind
+  }))
 }

@@ -20,7 +20,7 @@ import { PhaseTimes } from '../report/timings.js'
 import { fileResult, refusedHostReport, type FileResult, type RunReport } from '../report/types.js'
 import { deleteExtraneous, publishRelease } from './upload-finish.js'
 import { describeContentCheck } from './upload-checksum.js'
-import { logPlan, planUpload, type UploadPlan } from './upload-plan.js'
+import { logPlan, planUpload, plannedRows, sortOps, type UploadPlan } from './upload-plan.js'
 import { SessionPool } from './session-pool.js'
 import { hostReport, startConnecting, type Connecting } from './sessions.js'
 import { sumSizes, transferOptions } from './transfer-options.js'
@@ -184,7 +184,7 @@ async function uploadTo(
       report.sync = report.sync ? `${report.sync} ${line}` : line
     }
     if (settings.dryRun) {
-      addRows(report, tag(plannedRows(plan, source, dest)))
+      addRows(report, tag(plannedRows(plan, source.files, dest)))
       return
     }
     connecting.bigToSend = plan.ops.some(isBigSend)
@@ -265,42 +265,6 @@ async function send(
   }
   for (const row of skipped) results.push(row)
   return results
-}
-
-/**
- * The files to send and the rows of those skipped, in one pass: planSync gives each source file
- * its op in the source's order (deletes come after), so no map by path is built for 50,000
- * files.
- */
-function sortOps(
-  plan: UploadPlan,
-  files: LocalFile[],
-  dest: string
-): { toSend: LocalFile[]; skipped: FileResult[] } {
-  const toSend: LocalFile[] = []
-  const skipped: FileResult[] = []
-  const aligned = files.every((f, i) => plan.ops[i]?.rel === f.rel)
-  const opOf = aligned ? undefined : new Map(plan.ops.map(o => [o.rel, o]))
-  files.forEach((file, i) => {
-    const op = opOf ? opOf.get(file.rel) : plan.ops[i]
-    if (op?.kind === 'create' || op?.kind === 'replace') toSend.push(file)
-    else if (op?.kind === 'skip')
-      skipped.push(fileResult(file.path, `${dest}/${op.rel}`, op.size, 'skipped'))
-  })
-  return { toSend, skipped }
-}
-
-function plannedRows(plan: UploadPlan, source: Source, dest: string): FileResult[] {
-  const local = new Map(source.files.map(f => [f.rel, f.path]))
-  return plan.ops.map(op => ({
-    ...fileResult(
-      local.get(op.rel) ?? '',
-      `${dest}/${op.rel}`,
-      op.size,
-      op.kind === 'skip' ? 'skipped' : 'planned'
-    ),
-    plan: op.kind
-  }))
 }
 
 function isBigSend(op: Op): boolean {

@@ -1,7 +1,5 @@
-import { TransferError } from '../errors.js'
 import type { FileAttributes } from './attributes.js'
-import { buffers, WRITE_HEADROOM } from './buffer-pool.js'
-import type { ChunkReader, ChunkWriter } from './chunks.js'
+import type { ChunkWriter } from './chunks.js'
 import { closeLanes, openLanes, type Lane } from './lanes.js'
 import type { RemoteStat, SftpChannel } from './sftp.js'
 
@@ -24,7 +22,7 @@ export const FORWARDED_BYTES_IN_FLIGHT = 4 * 1024 * 1024
  * one with the most; instead each request goes to the connection with the fewest bytes in
  * flight, so each takes what it can carry and they finish together.
  */
-abstract class RemoteFile {
+export abstract class RemoteFile {
   readonly chunkSize: number
   /** Lanes by connection, when they span several; bytes in flight per lane and per connection. */
   private readonly connections: Array<{ lanes: Lane[]; bytes: number }> | undefined
@@ -230,57 +228,6 @@ export class RemoteFileWriter extends RemoteFile implements ChunkWriter {
   /** Whether requests on this file may be pipelined behind each other (see processesInOrder). */
   get inOrder(): boolean {
     return this.lanesOpen.every(l => l.channel.processesInOrder)
-  }
-}
-
-export class RemoteFileReader extends RemoteFile implements ChunkReader {
-  /** Room kept before each chunk read (see WRITE_HEADROOM). */
-  private headroom = 0
-
-  /**
-   * With `withRoom`, each chunk keeps room in front: its READ answer is put together in place
-   * and, in a relay, its WRITE request is built there (the buffer-pool's chunks are handed out).
-   */
-  static async open(channels: SftpChannel[], path: string, withRoom = false) {
-    const lanes = await openLanes(channels, path, 'r', 'r')
-    const reader = new RemoteFileReader(lanes, path, c => c.maxReadLen)
-    if (withRoom) reader.headroom = WRITE_HEADROOM
-    return reader
-  }
-
-  /** Servers may answer a read with fewer bytes than asked; ask again for the rest. */
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.onLane(offset, length, async lane => {
-      const buffer = buffers.take(length, this.headroom)
-      let got = 0
-      while (got < length) {
-        // The chunk itself, not a view of it, while nothing was read: its room is its own.
-        const n = await lane.channel.read(
-          lane.handle,
-          got === 0 ? buffer : buffer.subarray(got),
-          length - got,
-          offset + got
-        )
-        if (n === 0) {
-          throw new TransferError(
-            `${this.path} ended at ${offset + got} bytes, before the size the server reported; it was not kept.`
-          )
-        }
-        got += n
-      }
-      return buffer
-    })
-  }
-
-  /** Data past the reported size means the listing lied or the file grew: either way, refuse. */
-  async expectEnd(size: number): Promise<void> {
-    const lane = this.lanesOpen[0]
-    const extra = await lane.channel.read(lane.handle, Buffer.allocUnsafe(1), 1, size)
-    if (extra !== 0) {
-      throw new TransferError(
-        `${this.path} is longer than the ${size} bytes the server reported; it was not kept.`
-      )
-    }
   }
 }
 

@@ -5,7 +5,7 @@ import { printableName } from '../plans/safe-names.js'
 import { parseSha256sumOutput } from '../plans/sha256sum-output.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
 import { execOnBudget, shellQuote, type ExecOutcome, type ExecRequest } from './remote-exec.js'
-import { RemoteFileReader } from './remote-file.js'
+import { RemoteFileReader } from './remote-reader.js'
 import { remoteSoftware, type SftpSession } from './session.js'
 
 /** How a server's copy was hashed, for the log and manifest. */

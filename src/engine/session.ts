@@ -2,15 +2,15 @@ import type ssh2 from 'ssh2'
 import pLimit from 'p-limit'
 import * as core from '@actions/core'
 import { forLog } from '../escape.js'
-import { ConnectionError } from '../errors.js'
-import { hostKeyChanged, sftpStartFailure } from '../connection/classify.js'
-import { endConnection, stillAnswers, type VerifiedConnection } from '../connection/connect.js'
-import { joinChannelData } from '../connection/write-batching.js'
+import { hostKeyChanged } from '../connection/classify.js'
+import type { VerifiedConnection } from '../connection/connect.js'
+import { endConnection } from '../connection/established.js'
 import { ChannelBudget, knownChannelCap } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { EXTRA_CHANNELS, ExtraConnections, interleave, type Widening } from './extra-connections.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
+import { openCounted, whySftpFailed } from './sftp-start.js'
 
 /** How long the server may take to start an SFTP channel, unless the caller says (`timeout`). */
 export const REQUEST_DEADLINE_MS = 60_000
@@ -277,68 +277,4 @@ export function extraConnections(
 /** The software field of the server's ident (`OpenSSH_9.2p1`, `dropbear_2022.83`, `mod_sftp`). */
 export function remoteSoftware(client: ssh2.Client): string | undefined {
   return (client as unknown as { _remoteVer?: string })._remoteVer
-}
-
-/** A channel that did not start within `timeout`. */
-class SetupTimeout extends Error {}
-
-function openSftp(client: ssh2.Client, setupMs: number): Promise<ssh2.SFTPWrapper> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new SetupTimeout('the server did not open an SFTP channel in time')),
-      setupMs
-    )
-    timer.unref()
-    try {
-      client.sftp((err, sftp) => {
-        clearTimeout(timer)
-        if (err) return reject(err)
-        joinChannelData(sftp)
-        resolve(sftp)
-      })
-    } catch (err) {
-      clearTimeout(timer)
-      reject(err)
-    }
-  })
-}
-
-/**
- * Why no SFTP channel started. ssh2 reports a subsystem request cut off by a dropped connection
- * exactly as one the server refused, so what decides is whether the connection is still there:
- * closed, or silent to a keepalive, means the network (retried); answering means the server.
- */
-async function whySftpFailed(
-  connection: VerifiedConnection,
-  liveness: Liveness,
-  reason: Error | undefined,
-  setupMs: number
-): Promise<ConnectionError> {
-  const err = reason ?? new Error('no channel')
-  const timedOut = err instanceof SetupTimeout
-  const answers = !liveness.lost && (await stillAnswers(connection.client, setupMs))
-  return sftpStartFailure(err, {
-    address: connection.address,
-    timeoutMs: setupMs,
-    lost: liveness.lost,
-    timedOut,
-    answers
-  })
-}
-
-/** Opens an SFTP channel within the connection's session budget. */
-async function openCounted(
-  client: ssh2.Client,
-  sessions: ChannelBudget,
-  setupMs: number
-): Promise<ssh2.SFTPWrapper> {
-  await sessions.take()
-  try {
-    const sftp = await openSftp(client, setupMs)
-    sessions.opened()
-    return sftp
-  } catch (err) {
-    sessions.cancel()
-    throw err
-  }
 }

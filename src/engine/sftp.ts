@@ -1,13 +1,12 @@
 import type ssh2 from 'ssh2'
-import { isNetworkMessage } from '../connection/classify.js'
-import { ConnectionError, ExtraConnectionLost } from '../errors.js'
 import { folderBudget } from '../plans/listing-limits.js'
 import { hasWriteHeadroom } from './buffer-pool.js'
-import { Liveness } from './liveness.js'
+import { TrackedSftp, type SftpError } from './sftp-tracked.js'
 import { SFTP_STATUS, toEntry, toStat, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
 import { readWholeInOrder } from './whole-read.js'
 
 export { SFTP_STATUS, type RemoteEntry, type RemoteStat } from './sftp-stat.js'
+export type { SftpError } from './sftp-tracked.js'
 
 /** Bytes per request when the server does not say (ssh2's own floor for unknown servers). */
 const FALLBACK_CHUNK = 32 * 1024
@@ -21,33 +20,9 @@ const MAX_OPEN_HANDLES = 1024
 /** READDIR requests kept in flight on one folder handle, where the server answers in order. */
 const READDIRS_AHEAD = 4
 
-export type SftpError = Error & { code?: number | string }
-
-/**
- * One SFTP channel with promise-returning calls. Every call is tracked by the connection's
- * Liveness: ssh2 has no request timeout, and a half-dead connection would otherwise leave a step
- * hanging until the job limit.
- */
-export class SftpChannel {
-  /** This channel's own waiting calls: a channel can close while the connection stays up. */
-  private readonly waiting = new Set<(err: Error) => void>()
-  private closed = false
+/** One SFTP channel with promise-returning calls, each tracked as TrackedSftp says. */
+export class SftpChannel extends TrackedSftp {
   private posixRename?: boolean
-
-  constructor(
-    private readonly sftp: ssh2.SFTPWrapper,
-    private readonly liveness: Liveness = new Liveness()
-  ) {
-    // ssh2 drops requests sent on a closed channel without ever answering them.
-    sftp.on('close', () => {
-      this.closed = true
-      const err = this.laneLost(
-        new ConnectionError('An SFTP channel was closed by the server.', true)
-      ) as Error
-      for (const reject of [...this.waiting]) reject(err)
-      this.waiting.clear()
-    })
-  }
 
   /** Read live: the bundle's ssh2 learns the server's limits after the channel is ready. */
   get maxReadLen(): number {
@@ -76,14 +51,6 @@ export class SftpChannel {
     const offered: unknown = Reflect.get(this.sftp, 'maxOpenHandles')
     if (typeof offered !== 'number' || !(offered > 0)) return FALLBACK_OPEN_HANDLES
     return Math.min(MAX_OPEN_HANDLES, Math.floor(offered))
-  }
-
-  /**
-   * Whether `other` rides the same connection. Connections opened one by one through a jump
-   * host may reach different backends of one name, so only such channels surely see one file.
-   */
-  sharesConnectionWith(other: SftpChannel): boolean {
-    return this.liveness === other.liveness
   }
 
   get hasPosixRename(): boolean {
@@ -136,38 +103,6 @@ export class SftpChannel {
    */
   readWhole(path: string, buffer: Buffer, length: number): Promise<number> {
     return readWholeInOrder(this, this.sftp, path, buffer, length)
-  }
-
-  /**
-   * For requests sent on this channel's ssh2 wrapper and tracked as one (whole-read.ts):
-   * registers `abort` as call() does for each request. Returns why nothing may be sent, if so.
-   */
-  track(abort: (err: Error) => void, what: () => string): unknown {
-    if (this.liveness.lost || this.closed) {
-      return this.laneLost(
-        this.liveness.fatal ??
-          new ConnectionError(`The connection was lost before '${what()}'.`, true)
-      )
-    }
-    this.liveness.begin(abort)
-    this.waiting.add(abort)
-    return undefined
-  }
-
-  /** An answer to one of the requests under track(): `sentAt` when it came from the server. */
-  heard(sentAt: number | undefined): void {
-    this.liveness.heard(sentAt)
-  }
-
-  /** Once every request under track() was answered, or `abort` was called. */
-  untrack(abort: (err: Error) => void): void {
-    this.liveness.answered(abort)
-    this.waiting.delete(abort)
-  }
-
-  /** What a request's error becomes, as in call(); without `what`, an abort's error. */
-  failure(err: unknown, what?: () => string): unknown {
-    return this.laneLost(what ? this.networkFault(err, what()) : err)
   }
 
   fstat(handle: Buffer): Promise<RemoteStat> {
@@ -309,67 +244,6 @@ export class SftpChannel {
       return typeof value === 'string' ? value : undefined
     }
     return undefined
-  }
-
-  /**
-   * A request that failed without an SFTP status (ssh2's "No response from server" when the
-   * channel or connection closed under it, say) failed because of the network: it becomes a
-   * ConnectionError, so that every caller, whatever layer, can tell it from "no such file".
-   */
-  /**
-   * On an extra connection, network trouble is that connection's alone: it is dropped (no file
-   * gets lanes on it again) and the error says so, so that the session's own connection, which
-   * still works, is not given up with it (retry.ts).
-   */
-  private laneLost(err: unknown): unknown {
-    if (!this.liveness.extra || err instanceof ExtraConnectionLost) return err
-    if (!(err instanceof ConnectionError) || !err.transient || this.liveness.fatal) return err
-    this.liveness.abortAll('An extra connection through the jump host was lost.')
-    return new ExtraConnectionLost(err.message, { cause: err })
-  }
-
-  private networkFault(err: unknown, what: string): unknown {
-    if (err instanceof ConnectionError || typeof (err as SftpError)?.code === 'number') return err
-    const message = err instanceof Error ? err.message : String(err)
-    if (this.liveness.fatal) return this.liveness.fatal
-    if (!this.liveness.lost && !this.closed && !isNetworkMessage(message)) return err
-    return new ConnectionError(`The connection was lost during '${what}' (${message}).`, true, {
-      cause: err
-    })
-  }
-
-  private call<T>(
-    what: string,
-    start: (cb: (err: Error | null | undefined, value?: T) => void) => void
-  ): Promise<T> {
-    return new Promise<T>((resolve, settleError) => {
-      const reject = (err: unknown): void => settleError(this.laneLost(err))
-      // ssh2 queues requests on a closed channel and never answers them: refuse them instead.
-      if (this.liveness.lost || this.closed) {
-        reject(
-          this.liveness.fatal ??
-            new ConnectionError(`The connection was lost before '${what}'.`, true)
-        )
-        return
-      }
-      const { liveness, waiting } = this
-      const sentAt = liveness.begin(reject)
-      waiting.add(reject)
-      try {
-        start((err, value) => {
-          // An SFTP status is the server's answer too; other errors are ssh2's own.
-          const fromServer = !err || typeof (err as SftpError).code === 'number'
-          liveness.answered(reject, fromServer ? sentAt : undefined)
-          waiting.delete(reject)
-          if (err) reject(this.networkFault(err, what))
-          else resolve(value as T)
-        })
-      } catch (err) {
-        liveness.answered(reject)
-        waiting.delete(reject)
-        reject(this.networkFault(err, what))
-      }
-    })
   }
 }
 

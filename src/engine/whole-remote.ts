@@ -1,5 +1,5 @@
 import { TransferError } from '../errors.js'
-import { RemoteFileReader } from './remote-file.js'
+import { RemoteFileReader } from './remote-reader.js'
 import type { SftpChannel } from './sftp.js'
 
 /**

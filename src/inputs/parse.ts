@@ -117,3 +117,24 @@ function splitHostPort(item: string, input: string, defaultPort: number): HostPo
     return parseIntegerInput(text, input, { fallback: defaultPort, min: 1, max: 65535 })
   }
 }
+
+export function parseBoolean(raw: string, input: string): boolean {
+  const value = raw.trim().toLowerCase()
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`)
+}
+
+export function parseChoice<T extends string>(
+  raw: string,
+  input: string,
+  choices: readonly T[],
+  fallback: T
+): T {
+  const value = (raw || fallback).toLowerCase()
+  const found = choices.find(c => c === value)
+  if (!found) {
+    throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`)
+  }
+  return found
+}

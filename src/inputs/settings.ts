@@ -2,7 +2,7 @@ import * as path from 'node:path'
 import { InputError } from '../errors.js'
 import { readAttributes, type AttributeSettings } from './attributes.js'
 import { collectSecrets, readEndpoints, type Endpoint, type InputReader } from './endpoints.js'
-import { parseIntegerInput, parseSources } from './parse.js'
+import { parseBoolean, parseChoice, parseIntegerInput, parseSources } from './parse.js'
 import type { SourceSpec } from '../plans/patterns.js'
 import { makeReleaseId, validateReleaseId } from '../plans/release-id.js'
 import { normalizeRemoteDir } from '../plans/remote-lister.js'
@@ -257,27 +257,6 @@ function readRelease(read: InputReader, env: RunnerEnv): ReleaseSettings {
     max: 100
   })
   return { id, keep, given: given !== '' }
-}
-
-function parseBoolean(raw: string, input: string): boolean {
-  const value = raw.trim().toLowerCase()
-  if (value === '' || value === 'false') return false
-  if (value === 'true') return true
-  throw new InputError(input, `'${raw}' is not a boolean. Use true or false.`)
-}
-
-function parseChoice<T extends string>(
-  raw: string,
-  input: string,
-  choices: readonly T[],
-  fallback: T
-): T {
-  const value = (raw || fallback).toLowerCase()
-  const found = choices.find(c => c === value)
-  if (!found) {
-    throw new InputError(input, `'${raw}' is not allowed. Use one of: ${choices.join(', ')}.`)
-  }
-  return found
 }
 
 /** The relay's destination: its own pins always; login details default to the source's. */

@@ -1,4 +1,4 @@
-import { connectConfig } from '../../src/connection/connect.js'
+import { connectConfig } from '../../src/connection/client-config.js'
 import type { Endpoint } from '../../src/inputs/endpoints.js'
 
 const endpoint: Endpoint = {

@@ -2,11 +2,8 @@ import { EventEmitter } from 'node:events'
 import type ssh2 from 'ssh2'
 import { BufferReader, copyRange, Watermark } from '../../src/engine/chunks.js'
 import { Liveness } from '../../src/engine/liveness.js'
-import {
-  FORWARDED_BYTES_IN_FLIGHT,
-  RemoteFileReader,
-  RemoteFileWriter
-} from '../../src/engine/remote-file.js'
+import { FORWARDED_BYTES_IN_FLIGHT, RemoteFileWriter } from '../../src/engine/remote-file.js'
+import { RemoteFileReader } from '../../src/engine/remote-reader.js'
 import { SFTP_STATUS, SftpChannel } from '../../src/engine/sftp.js'
 
 type Callback = (err: Error | null | undefined, value?: unknown) => void

@@ -19,6 +19,9 @@ const LAYERS: string[][] = [
   ['index.ts']
 ]
 
+/** A module past this is split by responsibility (CONTRIBUTING.md, "Layering"). */
+const MODULE_LINES = 300
+
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src')
 
 function sourceFiles(dir: string): string[] {
@@ -107,6 +110,14 @@ describe('src/ layering', () => {
 
   it('has no import cycle between modules', () => {
     expect(cycles(graph)).toEqual([])
+  })
+
+  it('keeps every module within 300 lines (CONTRIBUTING.md)', () => {
+    const long = [...graph.keys()]
+      .map(file => ({ file, lines: readFileSync(file, 'utf8').split('\n').length - 1 }))
+      .filter(m => m.lines > MODULE_LINES)
+      .map(m => `${path.relative(SRC, m.file)}: ${m.lines} lines`)
+    expect(long).toEqual([])
   })
 
   it('catches an upward import and a cycle', () => {
