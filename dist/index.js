@@ -59979,6 +59979,7 @@ class Liveness {
     fastestAnswerMs = Infinity;
     lastAnswer = Date.now();
     waiting = new Set();
+    onLost;
     /** `extra`: an extra connection of a session (extra-connections.ts), whose loss is its own. */
     constructor(extra = false) {
         this.extra = extra;
@@ -60015,17 +60016,24 @@ class Liveness {
     stalledForMs(now = Date.now()) {
         return this.waiting.size === 0 ? 0 : now - this.lastAnswer;
     }
+    /** `listener` runs once, after the first abortAll() has failed what was waiting. */
+    whenLost(listener) {
+        this.onLost = listener;
+    }
     /**
      * Fails every waiting request at once: ssh2 may never call them back on a dead link. `error`
      * replaces the usual (retried) connection error, e.g. with a host-key failure that must not be.
      */
     abortAll(reason, error) {
+        const first = !this.lost;
         this.lost = true;
         this.fatal ??= error;
         const err = error ?? (this.extra ? new ExtraConnectionLost(reason) : new ConnectionError(reason, true));
         for (const abort of [...this.waiting])
             abort(err);
         this.waiting.clear();
+        if (first)
+            this.onLost?.();
     }
 }
 
@@ -61952,6 +61960,11 @@ class SftpSession {
                     "'timeout', 30 to 60 s).");
         }, 1000);
         this.watchdog.unref();
+        // A lost extra connection is only left out of the lanes (see dead); what is left of it, its
+        // socket, its other channels and its server-side processes, is of no use for the rest of the
+        // step. It ends alone: it has no bastion of its own (connectViaOnce borrows the session's).
+        if (liveness.extra)
+            liveness.whenLost(() => this.kill('An extra connection was lost.'));
     }
     /**
      * Opens up to `wanted` SFTP channels. `stallMs` is how long requests may wait without any

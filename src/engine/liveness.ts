@@ -17,6 +17,7 @@ export class Liveness {
   fastestAnswerMs = Infinity
   private lastAnswer = Date.now()
   private readonly waiting = new Set<(err: Error) => void>()
+  private onLost: (() => void) | undefined
 
   /** `extra`: an extra connection of a session (extra-connections.ts), whose loss is its own. */
   constructor(readonly extra = false) {}
@@ -56,16 +57,23 @@ export class Liveness {
     return this.waiting.size === 0 ? 0 : now - this.lastAnswer
   }
 
+  /** `listener` runs once, after the first abortAll() has failed what was waiting. */
+  whenLost(listener: () => void): void {
+    this.onLost = listener
+  }
+
   /**
    * Fails every waiting request at once: ssh2 may never call them back on a dead link. `error`
    * replaces the usual (retried) connection error, e.g. with a host-key failure that must not be.
    */
   abortAll(reason: string, error?: Error): void {
+    const first = !this.lost
     this.lost = true
     this.fatal ??= error
     const err =
       error ?? (this.extra ? new ExtraConnectionLost(reason) : new ConnectionError(reason, true))
     for (const abort of [...this.waiting]) abort(err)
     this.waiting.clear()
+    if (first) this.onLost?.()
   }
 }

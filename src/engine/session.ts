@@ -78,6 +78,10 @@ export class SftpSession {
         )
     }, 1000)
     this.watchdog.unref()
+    // A lost extra connection is only left out of the lanes (see dead); what is left of it, its
+    // socket, its other channels and its server-side processes, is of no use for the rest of the
+    // step. It ends alone: it has no bastion of its own (connectViaOnce borrows the session's).
+    if (liveness.extra) liveness.whenLost(() => this.kill('An extra connection was lost.'))
   }
 
   /**

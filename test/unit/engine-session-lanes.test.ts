@@ -100,6 +100,50 @@ describe('SftpSession lanes over extra connections', () => {
   })
 })
 
+/** A session on a stand-in connection that counts how often its link was torn down. */
+function bareSession(liveness: Liveness) {
+  const torn = { destroyed: 0, ended: 0 }
+  const client = { end: () => torn.ended++, destroy: () => torn.destroyed++ }
+  const Session = SftpSession as unknown as new (...parts: SessionParts) => SftpSession
+  const session = new Session(
+    { client } as unknown as VerifiedConnection,
+    [channel('own/0')],
+    liveness,
+    60_000,
+    10,
+    new ChannelBudget(10),
+    'server',
+    new ExtraConnections<FakeLanes>(undefined, () => Promise.reject(new Error('none')))
+  )
+  return { session, torn }
+}
+
+describe('SftpSession on an extra connection', () => {
+  it('ends its own link once it is lost, and only once', () => {
+    const liveness = new Liveness(true)
+    const { session, torn } = bareSession(liveness)
+    const failed: Error[] = []
+    liveness.begin(err => failed.push(err))
+    liveness.abortAll('An extra connection through the jump host was lost.')
+    expect(failed).toHaveLength(1)
+    expect(session.dead).toBe(true)
+    expect(torn.destroyed).toBeGreaterThan(0)
+    const after = torn.destroyed
+    liveness.abortAll('The connection was lost.')
+    session.close()
+    expect(torn.destroyed).toBe(after)
+  })
+
+  it("leaves a session's own lost connection to its retry loop", () => {
+    const liveness = new Liveness()
+    const { session, torn } = bareSession(liveness)
+    liveness.abortAll('The connection was lost.')
+    expect(session.dead).toBe(true)
+    expect(torn.destroyed).toBe(0)
+    session.close()
+  })
+})
+
 describe('SftpSession lanes for a big file', () => {
   it('spreads over fewer lanes once a request was answered quicker than the setup took', async () => {
     // A setup that seemed a far link (it waited for the server to start its processes)...
