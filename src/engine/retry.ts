@@ -211,7 +211,8 @@ function extraOnly(err: unknown, session: Reconnectable): boolean {
 /**
  * For a `.catch` around work on a session: a network failure kills the connection at once, so
  * closing handles afterwards does not wait for a server that stopped answering. A lost extra
- * connection has dropped itself already (sftp.ts); the session's own connection is kept.
+ * connection has dropped itself already (sftp-tracked.ts, session.ts); the session's own
+ * connection is kept.
  */
 export function killIfNetwork(session: Reconnectable): (err: unknown) => never {
   return err => {
