@@ -57850,6 +57850,17 @@ function whenSettled(work, done) {
         throw err;
     });
 }
+/**
+ * `work`'s value, unless `other` fails first: then `other`'s error at once, without waiting for
+ * `work` (whose later failure is then ignored). For work that is only worth finishing while
+ * something beside it still may succeed.
+ */
+function unlessFailed(work, other) {
+    return new Promise((resolve, reject) => {
+        work.then(resolve, reject);
+        other.catch(reject);
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/engine/buffer-pool.ts
 /**
@@ -66996,6 +67007,7 @@ async function listRemoteTree(lister, root, input = 'target') {
 
 
 
+
 /**
  * Lists the target and reads the sync state only when something needs them (`sync`, `delete`,
  * `dry-run`); a plain upload plans "create or replace everything" without a round trip.
@@ -67020,8 +67032,10 @@ pendingHashes, cache = new ListingCache(), times) {
     ]);
     const listing = times ? times.time('list', listed) : listed();
     // The listing usually ends first: the files are looked up in it while the hashes still come.
-    // Should both fail, the hashing's failure is the one reported, as it is the run's.
-    const [tree, state] = await listing.catch(async (err) => {
+    // A failed hashing is the run's failure: reported as soon as it fails, not once a long
+    // listing has ended, and it is the one reported should both fail.
+    const awaited = pendingHashes ? unlessFailed(listing, pendingHashes) : listing;
+    const [tree, state] = await awaited.catch(async (err) => {
         await pendingHashes;
         throw err;
     });

@@ -22,3 +22,15 @@ export function whenSettled<T>(work: () => Promise<T>, done: () => void): Promis
     }
   )
 }
+
+/**
+ * `work`'s value, unless `other` fails first: then `other`'s error at once, without waiting for
+ * `work` (whose later failure is then ignored). For work that is only worth finishing while
+ * something beside it still may succeed.
+ */
+export function unlessFailed<T>(work: Promise<T>, other: Promise<unknown>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    work.then(resolve, reject)
+    other.catch(reject)
+  })
+}

@@ -15,6 +15,7 @@ import { lookUp, planSync, type Op, type StateEntry, type SyncState } from '../p
 import { checkContentOnServer, describeContentCheck, type ContentCheck } from './upload-checksum.js'
 import { formatBytes } from '../report/progress.js'
 import type { PhaseTimes } from '../report/timings.js'
+import { unlessFailed } from '../settle.js'
 import { fileResult, type FileResult } from '../report/types.js'
 
 /** What one server's upload will do, decided before anything is written. */
@@ -64,8 +65,10 @@ export async function planUpload(
     ])
   const listing = times ? times.time('list', listed) : listed()
   // The listing usually ends first: the files are looked up in it while the hashes still come.
-  // Should both fail, the hashing's failure is the one reported, as it is the run's.
-  const [tree, state] = await listing.catch(async (err: unknown) => {
+  // A failed hashing is the run's failure: reported as soon as it fails, not once a long
+  // listing has ended, and it is the one reported should both fail.
+  const awaited = pendingHashes ? unlessFailed(listing, pendingHashes) : listing
+  const [tree, state] = await awaited.catch(async (err: unknown) => {
     await pendingHashes
     throw err
   })
