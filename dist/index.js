@@ -54262,7 +54262,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9237);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6578);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54273,7 +54273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9237:
+/***/ 6578:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -63445,8 +63445,12 @@ const LOCAL_CHUNK = 1024 * 1024;
  */
 const local_file_READ_WHOLE_MAX = 256 * 1024;
 /** Opens a local file for sending; `size` is what the plan expects it to hold. */
-async function openLocalFile(path, size) {
-    return size <= local_file_READ_WHOLE_MAX ? new SmallFileReader(path) : LocalFileReader.open(path);
+async function openLocalFile(path, size, readAhead) {
+    return size <= local_file_READ_WHOLE_MAX ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path);
+}
+/** Whether openLocalFile reads a file of `size` bytes synchronously (see ReadAhead). */
+function readsWhole(size) {
+    return size <= local_file_READ_WHOLE_MAX;
 }
 /**
  * A small file, read when its bytes are asked for, not when it is opened: the remote temporary
@@ -63455,10 +63459,12 @@ async function openLocalFile(path, size) {
  */
 class SmallFileReader {
     path;
+    readAhead;
     chunkSize = LOCAL_CHUNK;
     lanes = 1;
-    constructor(path) {
+    constructor(path, readAhead) {
         this.path = path;
+        this.readAhead = readAhead;
     }
     /**
      * The bytes land in the buffer pool's memory, which the sender gives back once its WRITE is
@@ -63467,6 +63473,7 @@ class SmallFileReader {
      */
     async read(offset, length) {
         const data = buffers.take(length);
+        const started = this.readAhead ? performance.now() : 0;
         let fd;
         try {
             fd = (0,external_node_fs_namespaceObject.openSync)(this.path, 'r');
@@ -63486,6 +63493,7 @@ class SmallFileReader {
             if (fd !== undefined)
                 (0,external_node_fs_namespaceObject.closeSync)(fd);
         }
+        this.readAhead?.read(performance.now() - started);
         return data;
     }
     async close() { }
@@ -66655,7 +66663,134 @@ function sameEntry(a, b) {
     return a.sha256 === b.sha256 && a.size === b.size && a.mtime === b.mtime;
 }
 
+;// CONCATENATED MODULE: ./src/engine/read-ahead.ts
+
+
+
+/** Files the thread reads ahead of the sender at most: page cache, not memory of ours. */
+const READ_AHEAD_FILES = 1024;
+/** Reads timed before the thread is judged needed or not, and judged again after. */
+const SAMPLE = 64;
+/**
+ * Slow samples in a row that start the thread: a warm 50,000-file deploy here had one sample
+ * in 781 whose median read 67 µs (the machine busy elsewhere), never two in a row.
+ */
+const SLOW_SAMPLES = 2;
+/**
+ * Median open, read and close of one small file above which the source is judged not in the
+ * page cache. The median, as a busy machine preempts the odd read for milliseconds: on this
+ * 2-core VM, 4 KiB files read in 13-14 µs (median; mean 24 µs) from the cache and 100-300 µs
+ * from its disk; a cloud runner's network disk takes milliseconds.
+ */
+const COLD_MEDIAN_MS = 0.05;
+/**
+ * The thread's whole program (run from its source text, as landing-thread.ts's): reads each
+ * file once, in the order the sender will, staying at most `ahead` files in front of it.
+ */
+function readAheadThread(fs, shared) {
+    const { progress, paths, ahead } = shared;
+    const scratch = Buffer.allocUnsafe(256 * 1024);
+    for (let i = 0; i < paths.length; i++) {
+        for (;;) {
+            if (Atomics.load(progress, 1) === 1)
+                return;
+            const done = Atomics.load(progress, 0);
+            if (i < done)
+                i = done;
+            if (i < done + ahead)
+                break;
+            Atomics.wait(progress, 0, done, 200);
+        }
+        if (i >= paths.length)
+            return;
+        try {
+            const fd = fs.openSync(paths[i], 'r');
+            try {
+                while (fs.readSync(fd, scratch, 0, scratch.length, null) > 0)
+                    ;
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        }
+        catch {
+            // The sender reads it again and reports what is wrong with it.
+        }
+    }
+}
+const READ_AHEAD_PROGRAM = `const { workerData } = require('node:worker_threads');\n` +
+    `(${readAheadThread.toString()})(require('node:fs'), workerData)`;
+/**
+ * Small files are read synchronously on the main thread when their bytes go out (local-file.ts):
+ * from the page cache that costs microseconds, but a source that is not in the cache (a tree
+ * written long ago, a cache the host reclaimed) makes every read wait for the disk, and the
+ * whole upload waits with it: no answer from the server is read meanwhile. When reads are slow,
+ * a thread reads the next files ahead of the sender, in its order, so that they are in the
+ * cache when their turn comes. From the cache, nothing starts and nothing is read twice.
+ */
+class ReadAhead {
+    paths;
+    start;
+    progress = new Int32Array(new SharedArrayBuffer(8));
+    worker;
+    readCount = 0;
+    samples = new Float64Array(SAMPLE);
+    sampled = 0;
+    slowInARow = 0;
+    constructor(
+    /** The small files' paths, in the order the sender reads them. */
+    paths, start = read_ahead_startThread) {
+        this.paths = paths;
+        this.start = start;
+    }
+    /** The sender read one more small file, which took `ms`. */
+    read(ms) {
+        const count = ++this.readCount;
+        Atomics.store(this.progress, 0, count);
+        if (this.worker) {
+            if ((count & 31) === 0)
+                Atomics.notify(this.progress, 0);
+            return;
+        }
+        this.samples[this.sampled++] = ms;
+        if (this.sampled < SAMPLE)
+            return;
+        this.sampled = 0;
+        const median = this.samples.slice().sort()[SAMPLE >> 1];
+        this.slowInARow = median > COLD_MEDIAN_MS ? this.slowInARow + 1 : 0;
+        if (this.slowInARow < SLOW_SAMPLES || count >= this.paths.length)
+            return;
+        core_debug(`Local reads are slow (median ${(1000 * median).toFixed(0)} µs per file after ${count} ` +
+            'files): reading the next files ahead on a thread.');
+        this.worker = this.start({
+            progress: this.progress,
+            paths: this.paths,
+            ahead: READ_AHEAD_FILES
+        });
+        this.worker.unref();
+        this.worker.on('error', () => undefined);
+    }
+    get started() {
+        return this.worker !== undefined;
+    }
+    close() {
+        Atomics.store(this.progress, 1, 1);
+        Atomics.notify(this.progress, 0);
+        this.worker = undefined;
+    }
+}
+function read_ahead_startThread(shared) {
+    const worker = new external_node_worker_threads_.Worker((0,heap/* threadPrelude */.GL)() + READ_AHEAD_PROGRAM, {
+        eval: true,
+        workerData: shared,
+        resourceLimits: { maxYoungGenerationSizeMb: 2 }
+    });
+    worker.once('online', () => (0,heap/* reapplyHeapFlags */.hW)());
+    return worker;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/upload.ts
+
 
 
 
@@ -66696,6 +66831,7 @@ function uploadFiles(connect, target, files, options) {
         const source = rel === undefined ? undefined : folders.get(rel);
         return folderMode(options.preserve, source ? async () => (0,external_node_fs_namespaceObject.statSync)(source).mode : undefined);
     }, options.times, options.listedDirs);
+    const readAhead = new ReadAhead(files.filter(f => readsWhole(f.size)).map(f => f.path));
     return runWithRetries({
         jobs: files,
         what: options.what,
@@ -66709,7 +66845,7 @@ function uploadFiles(connect, target, files, options) {
             try {
                 const job = jobFor(file, turn.turn);
                 // Counted until checked, as the file's place is (its handle is closed by then).
-                const result = await uploadOne(session, job, options, () => {
+                const result = await uploadOne(session, job, options, readAhead, () => {
                     turn.give();
                     release();
                 });
@@ -66723,11 +66859,11 @@ function uploadFiles(connect, target, files, options) {
         },
         finish: steps.finish,
         abandoned: (file, reason) => row(jobFor(file, started.get(file)?.turn ?? 0), 'failed', reason)
-    });
+    }).finally(() => readAhead.close());
 }
-async function uploadOne(session, job, options, release) {
+async function uploadOne(session, job, options, readAhead, release) {
     try {
-        const open = () => openLocalFile(job.file.path, job.file.size);
+        const open = () => openLocalFile(job.file.path, job.file.size, readAhead);
         const { preserve } = options;
         const fromSource = preserve && (preserve.times || preserve.mode);
         const setAttributes = fileAttributes(preserve, fromSource ? localAttributes(job.file) : undefined);

@@ -3,6 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { TransferError } from '../errors.js'
 import { buffers, WRITE_HEADROOM } from './buffer-pool.js'
 import type { ChunkReader, ChunkWriter } from './chunks.js'
+import type { ReadAhead } from './read-ahead.js'
 
 /** Local disk is not the bottleneck; one lane and a generous chunk. */
 const LOCAL_CHUNK = 1024 * 1024
@@ -15,8 +16,17 @@ const LOCAL_CHUNK = 1024 * 1024
 const READ_WHOLE_MAX = 256 * 1024
 
 /** Opens a local file for sending; `size` is what the plan expects it to hold. */
-export async function openLocalFile(path: string, size: number): Promise<ChunkReader & Closable> {
-  return size <= READ_WHOLE_MAX ? new SmallFileReader(path) : LocalFileReader.open(path)
+export async function openLocalFile(
+  path: string,
+  size: number,
+  readAhead?: ReadAhead
+): Promise<ChunkReader & Closable> {
+  return size <= READ_WHOLE_MAX ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path)
+}
+
+/** Whether openLocalFile reads a file of `size` bytes synchronously (see ReadAhead). */
+export function readsWhole(size: number): boolean {
+  return size <= READ_WHOLE_MAX
 }
 
 interface Closable {
@@ -32,7 +42,10 @@ class SmallFileReader implements ChunkReader, Closable {
   readonly chunkSize = LOCAL_CHUNK
   readonly lanes = 1
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly readAhead: ReadAhead | undefined
+  ) {}
 
   /**
    * The bytes land in the buffer pool's memory, which the sender gives back once its WRITE is
@@ -41,6 +54,7 @@ class SmallFileReader implements ChunkReader, Closable {
    */
   async read(offset: number, length: number): Promise<Buffer> {
     const data = buffers.take(length)
+    const started = this.readAhead ? performance.now() : 0
     let fd: number | undefined
     try {
       fd = openSync(this.path, 'r')
@@ -56,6 +70,7 @@ class SmallFileReader implements ChunkReader, Closable {
     } finally {
       if (fd !== undefined) closeSync(fd)
     }
+    this.readAhead?.read(performance.now() - started)
     return data
   }
 

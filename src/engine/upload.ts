@@ -11,7 +11,8 @@ import {
   type DeliverOptions,
   type Delivery
 } from './deliver.js'
-import { openLocalFile } from './local-file.js'
+import { openLocalFile, readsWhole } from './local-file.js'
+import { ReadAhead } from './read-ahead.js'
 import type { TransferOptions } from './options.js'
 import { isTransient, runWithRetries } from './retry.js'
 import type { SftpSession } from './session.js'
@@ -66,6 +67,7 @@ export function uploadFiles(
     options.times,
     options.listedDirs
   )
+  const readAhead = new ReadAhead(files.filter(f => readsWhole(f.size)).map(f => f.path))
   return runWithRetries({
     jobs: files,
     what: options.what,
@@ -83,7 +85,7 @@ export function uploadFiles(
       try {
         const job = jobFor(file, turn.turn)
         // Counted until checked, as the file's place is (its handle is closed by then).
-        const result = await uploadOne(session, job, options, () => {
+        const result = await uploadOne(session, job, options, readAhead, () => {
           turn.give()
           release()
         })
@@ -96,17 +98,18 @@ export function uploadFiles(
     },
     finish: steps.finish,
     abandoned: (file, reason) => row(jobFor(file, started.get(file)?.turn ?? 0), 'failed', reason)
-  })
+  }).finally(() => readAhead.close())
 }
 
 async function uploadOne(
   session: SftpSession,
   job: UploadJob,
   options: TransferOptions,
+  readAhead: ReadAhead,
   release: () => void
 ): Promise<FileResult> {
   try {
-    const open = () => openLocalFile(job.file.path, job.file.size)
+    const open = () => openLocalFile(job.file.path, job.file.size, readAhead)
     const { preserve } = options
     const fromSource = preserve && (preserve.times || preserve.mode)
     const setAttributes = fileAttributes(
