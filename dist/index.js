@@ -63446,7 +63446,7 @@ const LOCAL_CHUNK = 1024 * 1024;
 const local_file_READ_WHOLE_MAX = 256 * 1024;
 /** Opens a local file for sending; `size` is what the plan expects it to hold. */
 async function openLocalFile(path, size, readAhead) {
-    return size <= local_file_READ_WHOLE_MAX ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path);
+    return readsWhole(size) ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path);
 }
 /** Whether openLocalFile reads a file of `size` bytes synchronously (see ReadAhead). */
 function readsWhole(size) {
@@ -66769,9 +66769,6 @@ class ReadAhead {
         });
         this.worker.unref();
         this.worker.on('error', () => undefined);
-    }
-    get started() {
-        return this.worker !== undefined;
     }
     close() {
         Atomics.store(this.progress, 1, 1);

@@ -21,7 +21,7 @@ export async function openLocalFile(
   size: number,
   readAhead?: ReadAhead
 ): Promise<ChunkReader & Closable> {
-  return size <= READ_WHOLE_MAX ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path)
+  return readsWhole(size) ? new SmallFileReader(path, readAhead) : LocalFileReader.open(path)
 }
 
 /** Whether openLocalFile reads a file of `size` bytes synchronously (see ReadAhead). */

@@ -3,7 +3,7 @@ import * as core from '@actions/core'
 import { reapplyHeapFlags, threadPrelude } from '../heap.js'
 
 /** Files the thread reads ahead of the sender at most: page cache, not memory of ours. */
-export const READ_AHEAD_FILES = 1024
+const READ_AHEAD_FILES = 1024
 
 /** Reads timed before the thread is judged needed or not, and judged again after. */
 const SAMPLE = 64
@@ -109,10 +109,6 @@ export class ReadAhead {
     })
     this.worker.unref()
     this.worker.on('error', () => undefined)
-  }
-
-  get started(): boolean {
-    return this.worker !== undefined
   }
 
   close(): void {
