@@ -9,6 +9,7 @@ import { describeAttributes } from './inputs/attributes.js'
 import { pastedKeyError, pastedKeys, plainInputs } from './inputs/key-material.js'
 import { readSettings, SECRET_INPUTS, type RunnerEnv, type Settings } from './inputs/settings.js'
 import { writeOutputs, writeSummary } from './report/outputs.js'
+import { endSshTrace } from './report/ssh-trace.js'
 import { refusedHostReport, type RunReport } from './report/types.js'
 
 /** The action's entry point. The only place that fails the step. */
@@ -74,6 +75,7 @@ async function transfer(settings: Settings): Promise<void> {
       report.hosts.push(refused)
     throw err
   } finally {
+    endSshTrace()
     // Written on failure too, once any server was reached: it says exactly what moved.
     if (report.hosts.length > 0) {
       report.durationMs = Date.now() - started

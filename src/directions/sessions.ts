@@ -9,6 +9,7 @@ import {
   type Settings,
   type UploadSettings
 } from '../inputs/settings.js'
+import { sshDebug } from '../report/ssh-trace.js'
 import type { HostReport } from '../report/types.js'
 import { SessionPool } from './session-pool.js'
 import { CHANNELS, HASH_CHANNELS, stallLimitMs } from './channels.js'
@@ -30,7 +31,7 @@ export async function openSession(
   const options = {
     timeoutMs: settings.timeoutMs,
     retries: 0,
-    debug: core.isDebug() ? (m: string) => core.debug(forLog(m)) : undefined,
+    debug: sshDebug(),
     ...(gate ? { gate } : {}),
     ...(loginWhen ? { login: loginWhen } : {})
   }
