@@ -64824,10 +64824,13 @@ class SessionPool {
 const ROUTINE = new RegExp('^(?:SFTP: Outbound: (?:Buffered|Sending|Sent) (?:OPEN|CLOSE|READ|WRITE|FSTAT|FSETSTAT|' +
     'SETSTAT|STAT|LSTAT|OPENDIR|READDIR|REMOVE|MKDIR|RMDIR|RENAME|REALPATH|READLINK|SYMLINK|' +
     '(?:posix-rename|lsetstat|hardlink|fsync)@openssh\\.com)\\b' +
-    '|SFTP: Inbound: Received (?:HANDLE|DATA|NAME|ATTRS|STATUS \\(id:\\d+, 0,)' +
+    '|SFTP: Inbound: Received (?:HANDLE|DATA|NAME|ATTRS|STATUS \\(id:\\d+, [01],)' +
     '|(?:Inbound: |Outbound: Sending )CHANNEL_(?:DATA|EXTENDED_DATA|WINDOW_ADJUST) )');
-/** A request the server refused: rare, and it says what went wrong, so it has a budget of its own. */
-const REFUSED = /^SFTP: Inbound: Received STATUS \(id:\d+, [1-9]/;
+/**
+ * A request the server refused: rare, and it says what went wrong, so it has a budget of its own.
+ * Status 1 (end of file) is routine: every listing and every read to a file's end ends with one.
+ */
+const REFUSED = /^SFTP: Inbound: Received STATUS \(id:\d+, (?:[2-9]|\d\d)/;
 /** How many of each kind a step logs: the start of a run shows the exchange in full. */
 const TRACE_LINES = 500;
 /**

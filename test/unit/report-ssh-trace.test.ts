@@ -69,6 +69,16 @@ describe('SshTrace', () => {
     expect(lines.at(-1)).toMatch(/left out 8 per-request lines and 2 refused requests/)
   })
 
+  it("counts a listing's end and other routine answers as routine, not as refused", () => {
+    const { lines, trace } = traced(2)
+    for (let id = 1; id <= 5; id++)
+      trace.line(`SFTP: Inbound: Received STATUS (id:${id}, 1, "EOF")`)
+    trace.line('SFTP: Inbound: Received STATUS (id:9, 3, "Permission denied")')
+    expect(lines.filter(l => l.includes('EOF'))).toHaveLength(2)
+    expect(lines).toContain('SFTP: Inbound: Received STATUS (id:9, 3, "Permission denied")')
+    expect(lines.some(l => /refused requests/.test(l))).toBe(false)
+  })
+
   it('says nothing at the end when nothing was left out', () => {
     const { lines, trace } = traced(100)
     ONE_FILE.forEach(trace.line)
@@ -77,11 +87,12 @@ describe('SshTrace', () => {
   })
 
   it('escapes what a server wrote, kept or not counted', () => {
-    const { lines, trace } = traced(0)
+    const { lines, trace } = traced(1)
     trace.line("Remote ident: 'SSH-2.0-x\n::error::forged'")
     trace.line('Debug output from server: "::add-mask::x ##[group]"')
     trace.line('SFTP: Inbound: Received STATUS (id:1, 4, "no\n::error::forged")')
     expect(lines).toHaveLength(3)
+    expect(lines.filter(l => l.includes('forged'))).toHaveLength(2)
     for (const line of lines) {
       expect(line).not.toMatch(/\n/)
       expect(line).not.toMatch(/^\s*::/)
