@@ -11,6 +11,7 @@ import { WHOLE_FILE_MAX, type SftpSession } from './session.js'
 import { newRunToken } from './temp-names.js'
 import { BatchLandings, landingSteps } from './landings.js'
 import { FolderTurns } from './folder-turns.js'
+import { filesAtOnce } from './link-width.js'
 import { SidecarChecksums } from './sidecars.js'
 import type { TransferOptions } from './options.js'
 
@@ -29,8 +30,10 @@ export class RelayPair implements Reconnectable {
     return this.source.fatal ?? this.target.fatal
   }
 
+  /** Each file waits on both servers' round trips, so the farther one says how many it takes. */
   get filesInFlight(): number {
-    return Math.min(this.source.filesInFlight, this.target.filesInFlight)
+    const allowed = Math.min(this.source.openFilesAllowed, this.target.openFilesAllowed)
+    return filesAtOnce(allowed, Math.max(this.source.roundTrip, this.target.roundTrip))
   }
 
   kill(): void {

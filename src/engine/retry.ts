@@ -130,8 +130,11 @@ async function runRound<J, S extends Reconnectable>(
       session.kill()
     }
     let next = 0
-    const work = async (): Promise<void> => {
+    const work = async (_: unknown, worker: number): Promise<void> => {
       while (next < jobs.length && failed === undefined) {
+        // The width narrows once a near server has answered (filesAtOnce): a round that began
+        // before any answer, after a reconnect, sheds its extra workers as their files end.
+        if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) return
         const job = jobs[next++]
         if (round.error !== undefined) {
           round.pending.push(job)

@@ -8,6 +8,7 @@ import { endConnection } from '../connection/established.js'
 import { ChannelBudget, knownChannelCap } from './channel-budget.js'
 import { ByteBudget, requestBudget, type RequestBudget } from './chunks.js'
 import { EXTRA_CHANNELS, ExtraConnections, interleave, type Widening } from './extra-connections.js'
+import { bigFileLanes, filesAtOnce } from './link-width.js'
 import { Liveness } from './liveness.js'
 import { SftpChannel } from './sftp.js'
 import { openCounted, whySftpFailed } from './sftp-start.js'
@@ -30,16 +31,6 @@ const SPREAD_FILES_AT_ONCE = 8
 
 /** Round trips a channel setup takes (open, subsystem, version, limits): to estimate the RTT. */
 const SETUP_ROUND_TRIPS = 4
-
-/**
- * How many channels one big file needs. Each channel carries at most its 2 MiB window per round
- * trip, so far servers need many; on a near link two already saturate the CPU, and every extra
- * channel only adds memory (requests waiting in ssh2's queues). One channel per 5 ms of round
- * trip, at least two.
- */
-export function bigFileLanes(roundTripMs: number, available: number): number {
-  return Math.max(Math.min(2, available), Math.min(available, Math.ceil(roundTripMs / 5)))
-}
 
 /**
  * A verified connection with a pool of SFTP channels. Servers cap channels per connection
@@ -195,12 +186,29 @@ export class SftpSession {
   }
 
   /**
-   * How many files may be open at once on this connection: half of each channel's handle limit,
-   * so that a big file's extra lanes, listings and control reads always find a free handle, and
-   * files taking turns over the channels never push one channel past its limit.
+   * How many files may be open at once on this connection: within its handle limits
+   * (openFilesAllowed), fewer on a near link (filesAtOnce).
    */
   get filesInFlight(): number {
+    return filesAtOnce(this.openFilesAllowed, this.roundTrip)
+  }
+
+  /**
+   * Half of each channel's handle limit, so that a big file's extra lanes, listings and control
+   * reads always find a free handle, and files taking turns over the channels never push one
+   * channel past its limit.
+   */
+  get openFilesAllowed(): number {
     return this.channels.reduce((sum, c) => sum + Math.max(1, Math.floor(c.maxOpenHandles / 2)), 0)
+  }
+
+  /**
+   * The round trip in ms: the setup's estimate, unless a request since came back quicker (on a
+   * loaded machine the setup waited for the server to start a process per channel, and seemed a
+   * far link).
+   */
+  get roundTrip(): number {
+    return Math.min(this.roundTripMs, this.liveness.fastestAnswerMs)
   }
 
   /**
@@ -241,10 +249,7 @@ export class SftpSession {
     if (!big) return [this.channels[turn % this.channels.length]]
     const extra = this.extras.sessions.filter(s => !s.dead).map(s => s.channels)
     const channels = extra.length > 0 ? interleave([this.channels, ...extra]) : this.channels
-    // The setup's estimate, unless a request since came back quicker: on a loaded machine the
-    // setup waited for the server to start a process per channel, and seemed a far link.
-    const roundTrip = Math.min(this.roundTripMs, this.liveness.fastestAnswerMs)
-    const count = bigFileLanes(roundTrip, channels.length)
+    const count = bigFileLanes(this.roundTrip, channels.length)
     const first = (turn * count) % channels.length
     const lanes = Array.from({ length: count }, (_, i) => channels[(first + i) % channels.length])
     const own = lanes.findIndex(c => this.channels.includes(c))

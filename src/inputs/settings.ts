@@ -148,7 +148,7 @@ export function readSettings(read: InputReader, env: RunnerEnv): Settings {
     timeoutMs:
       parseIntegerInput(read('timeout'), 'timeout', { fallback: 30, min: 1, max: 3600 }) * 1000,
     concurrency: parseIntegerInput(read('concurrency'), 'concurrency', {
-      fallback: 512,
+      fallback: 1024,
       min: 1,
       max: 1024
     }),

@@ -111,6 +111,37 @@ describe('many files in flight', () => {
     })
     expect(peak).toBe(40)
   })
+
+  it('narrows to what the connection allows once it allows fewer (a near server answered)', async () => {
+    let inFlight = 0
+    let peakLater = 0
+    let started = 0
+    let answered = false
+    await runWithRetries({
+      jobs: Array.from({ length: 1000 }, (_, i) => `f${i}`),
+      retries: 0,
+      concurrency: 256,
+      connect: async () => ({
+        dead: false,
+        get filesInFlight() {
+          return answered ? 40 : 256
+        },
+        kill() {},
+        close() {}
+      }),
+      run: async (_s, job): Promise<FileResult> => {
+        inFlight++
+        if (started++ >= 500) peakLater = Math.max(peakLater, inFlight)
+        await settle()
+        answered = true
+        inFlight--
+        return { source: job, target: job, size: 1, status: 'transferred' }
+      },
+      abandoned: job => ({ source: job, target: job, size: 1, status: 'failed' })
+    })
+    expect(started).toBe(1000)
+    expect(peakLater).toBe(40)
+  })
 })
 
 describe('SftpChannel.maxOpenHandles', () => {

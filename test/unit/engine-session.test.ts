@@ -1,4 +1,4 @@
-import { bigFileLanes } from '../../src/engine/session.js'
+import { bigFileLanes, filesAtOnce, NEAR_LINK_FILES } from '../../src/engine/link-width.js'
 
 describe('bigFileLanes', () => {
   it('uses two channels on a near link, where more would only cost memory', () => {
@@ -15,5 +15,19 @@ describe('bigFileLanes', () => {
   it('never asks for more channels than exist', () => {
     expect(bigFileLanes(0.1, 1)).toBe(1)
     expect(bigFileLanes(200, 2)).toBe(2)
+  })
+})
+
+describe('filesAtOnce', () => {
+  it('keeps a near link to 512 files at once, whatever the handles allow', () => {
+    expect(filesAtOnce(2000, 0.3)).toBe(NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 4.9)).toBe(NEAR_LINK_FILES)
+    expect(filesAtOnce(100, 0.3)).toBe(100)
+  })
+
+  it('gives a far link every place its handles allow', () => {
+    expect(filesAtOnce(2000, 5)).toBe(2000)
+    expect(filesAtOnce(2000, 50)).toBe(2000)
+    expect(filesAtOnce(64, 50)).toBe(64)
   })
 })

@@ -69,7 +69,7 @@ describe('readSettings defaults', () => {
     expect(settings.direction).toBe('upload')
     expect(server(settings).port).toBe(22)
     expect(settings.timeoutMs).toBe(30_000)
-    expect(settings.concurrency).toBe(512)
+    expect(settings.concurrency).toBe(1024)
     expect(settings.warnings).toEqual([])
     expect(settings.workspace).toBe(env.workspace)
     expect(path.dirname(settings.manifestPath)).toBe(env.tempDir)
