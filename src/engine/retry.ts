@@ -111,6 +111,7 @@ async function runRound<J, S extends Reconnectable>(
     // A few workers take the jobs in turn: a promise and closure per job made up front cost
     // memory by the file (50,000 files), however few of them run at once.
     const width = Math.max(1, Math.min(plan.concurrency, session.filesInFlight ?? Infinity))
+    core.debug(`Files at once: ${width}`)
     // Jobs that gave their place back before finishing; all are awaited before the round ends.
     const finishing = new Set<Promise<void>>()
     let failed: { err: unknown } | undefined

@@ -21,12 +21,13 @@ describe('bigFileLanes', () => {
 describe('filesAtOnce', () => {
   it('keeps a near link to 512 files at once, whatever the handles allow', () => {
     expect(filesAtOnce(2000, 0.3)).toBe(NEAR_LINK_FILES)
-    expect(filesAtOnce(2000, 4.9)).toBe(NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 12.5)).toBe(NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 19.9)).toBe(NEAR_LINK_FILES)
     expect(filesAtOnce(100, 0.3)).toBe(100)
   })
 
   it('gives a far link every place its handles allow', () => {
-    expect(filesAtOnce(2000, 5)).toBe(2000)
+    expect(filesAtOnce(2000, 20)).toBe(2000)
     expect(filesAtOnce(2000, 50)).toBe(2000)
     expect(filesAtOnce(64, 50)).toBe(64)
   })
