@@ -58596,6 +58596,7 @@ function unescapeName(text) {
 ;// CONCATENATED MODULE: ./src/engine/remote-exec.ts
 
 
+
 /** Single quotes for a POSIX shell: nothing inside is interpreted. */
 function shellQuote(text) {
     return `'${text.replace(/'/g, `'\\''`)}'`;
@@ -58680,7 +58681,7 @@ function runExec(session, request) {
                     const reason = `the server runs no commands for us (${err.message})`;
                     session.sessions.opened();
                     if (!request.noCommands(reason)) {
-                        core_debug(`the server refused ${request.what} (${err.message}); reading back instead`);
+                        core_debug(`the server refused ${forLog(request.what)} (${forLog(err.message)}); reading back instead`);
                         return settle({ noRoom: true });
                     }
                     session.sessions.closed();
@@ -62185,6 +62186,7 @@ function remoteSoftware(client) {
 
 
 
+
 /**
  * Servers (see SftpSession.server) where `sha256sum` proved unusable, with the reason: decided
  * once per server, from a command that really ran (or was refused), never from a channel the
@@ -62206,9 +62208,9 @@ async function remoteSha256(session, remotePath, size) {
         if ('unusable' in outcome)
             decideReadBack(session.server, outcome.unusable);
         else if ('missing' in outcome)
-            core_debug(`sha256sum could not hash ${remotePath}; reading it back`);
+            core_debug(`sha256sum could not hash ${printableName(remotePath)}; reading it back`);
         else
-            core_debug(`no room for sha256sum of ${remotePath}; reading it back`);
+            core_debug(`no room for sha256sum of ${printableName(remotePath)}; reading it back`);
     }
     return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' };
 }
@@ -62232,7 +62234,7 @@ function decideReadBack(server, reason) {
     if (readBackServers.has(server))
         return;
     readBackServers.set(server, reason);
-    core_info(`${server}: ${reason}; hashing by reading files back over SFTP.`);
+    core_info(`${forLog(server)}: ${forLog(reason)}; hashing by reading files back over SFTP.`);
 }
 /** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
 function checkAgainstSidecar(digest, expected) {
@@ -62295,7 +62297,9 @@ function sha256sumRequest(session, batch) {
         maxOut: paths.reduce((s, p) => s + 2 * p.length + 70, 4096),
         maxErr: 4096,
         program: 'sha256sum',
-        what: batch.length === 1 ? `sha256sum of ${batch[0].path}` : `sha256sum of ${batch.length} files`,
+        what: batch.length === 1
+            ? `sha256sum of ${printableName(batch[0].path)}`
+            : `sha256sum of ${batch.length} files`,
         answer: (code, out, errText) => {
             const hashes = parseSha256sumOutput(out, paths);
             // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.
@@ -62627,8 +62631,8 @@ async function runRound(plan, jobs) {
         let next = 0;
         const work = async (_, worker) => {
             while (next < jobs.length && failed === undefined) {
-                // The width narrows once a near server has answered (filesAtOnce): a round that began
-                // before any answer, after a reconnect, sheds its extra workers as their files end.
+                // The width narrows when the round-trip estimate falls below the near-link bound
+                // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
                 if (worker > 0 && worker >= (session.filesInFlight ?? Infinity))
                     return;
                 const job = jobs[next++];
@@ -67097,6 +67101,8 @@ async function publishRelease(pool, target, release) {
 
 
 
+
+
 /** Files read back at once: each holds a handle and some requests on the shared budget. */
 const READ_BACK_AT_ONCE = 4;
 /**
@@ -67132,7 +67138,7 @@ async function readBack(session, batch, result) {
                 if (err instanceof ConnectionError || session.dead)
                     throw err;
                 // Unreadable or changed while read: unhashed, so it is sent again.
-                core_debug(`could not read back ${file.path}: ${err.message}`);
+                core_debug(`could not read back ${printableName(file.path)}: ${forLog(err.message)}`);
             }
             result.counts['read-back']++;
         }

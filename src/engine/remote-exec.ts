@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import type ssh2 from 'ssh2'
 import { ConnectionError } from '../errors.js'
+import { forLog } from '../escape.js'
 import type { SftpSession } from './session.js'
 
 /** Single quotes for a POSIX shell: nothing inside is interpreted. */
@@ -124,7 +125,9 @@ function runExec<T>(
           const reason = `the server runs no commands for us (${err.message})`
           session.sessions.opened()
           if (!request.noCommands(reason)) {
-            core.debug(`the server refused ${request.what} (${err.message}); reading back instead`)
+            core.debug(
+              `the server refused ${forLog(request.what)} (${forLog(err.message)}); reading back instead`
+            )
             return settle({ noRoom: true })
           }
           session.sessions.closed()

@@ -1,5 +1,7 @@
 import * as core from '@actions/core'
 import { ConnectionError } from '../errors.js'
+import { forLog } from '../escape.js'
+import { printableName } from '../plans/safe-names.js'
 import {
   decideReadBack,
   hashBatches,
@@ -56,7 +58,9 @@ async function readBack(session: SftpSession, batch: HashRequest[], result: Batc
       } catch (err) {
         if (err instanceof ConnectionError || session.dead) throw err
         // Unreadable or changed while read: unhashed, so it is sent again.
-        core.debug(`could not read back ${file.path}: ${(err as Error).message}`)
+        core.debug(
+          `could not read back ${printableName(file.path)}: ${forLog((err as Error).message)}`
+        )
       }
       result.counts['read-back']++
     }

@@ -1,6 +1,7 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { ActionError } from '../errors.js'
+import { forLog } from '../escape.js'
 import { printableName } from '../plans/safe-names.js'
 import { parseSha256sumOutput } from '../plans/sha256sum-output.js'
 import { copyRange, Watermark, type ChunkWriter } from './chunks.js'
@@ -36,8 +37,8 @@ export async function remoteSha256(
     if ('hash' in outcome) return { hash: outcome.hash, method: 'sha256sum' }
     if ('unusable' in outcome) decideReadBack(session.server, outcome.unusable)
     else if ('missing' in outcome)
-      core.debug(`sha256sum could not hash ${remotePath}; reading it back`)
-    else core.debug(`no room for sha256sum of ${remotePath}; reading it back`)
+      core.debug(`sha256sum could not hash ${printableName(remotePath)}; reading it back`)
+    else core.debug(`no room for sha256sum of ${printableName(remotePath)}; reading it back`)
   }
   return { hash: await readBackSha256(session, remotePath, size), method: 'read-back' }
 }
@@ -64,7 +65,7 @@ export function readsBack(session: SftpSession): boolean {
 export function decideReadBack(server: string, reason: string): void {
   if (readBackServers.has(server)) return
   readBackServers.set(server, reason)
-  core.info(`${server}: ${reason}; hashing by reading files back over SFTP.`)
+  core.info(`${forLog(server)}: ${forLog(reason)}; hashing by reading files back over SFTP.`)
 }
 
 /** Fails unless `digest` is what a sidecar checksum file says the content must hash to. */
@@ -160,7 +161,9 @@ function sha256sumRequest(
     maxErr: 4096,
     program: 'sha256sum',
     what:
-      batch.length === 1 ? `sha256sum of ${batch[0].path}` : `sha256sum of ${batch.length} files`,
+      batch.length === 1
+        ? `sha256sum of ${printableName(batch[0].path)}`
+        : `sha256sum of ${batch.length} files`,
     answer: (code, out, errText) => {
       const hashes = parseSha256sumOutput(out, paths)
       // Exit 1 with sha256sum's own complaints: it ran, some files could not be read.

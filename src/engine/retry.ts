@@ -133,8 +133,8 @@ async function runRound<J, S extends Reconnectable>(
     let next = 0
     const work = async (_: unknown, worker: number): Promise<void> => {
       while (next < jobs.length && failed === undefined) {
-        // The width narrows once a near server has answered (filesAtOnce): a round that began
-        // before any answer, after a reconnect, sheds its extra workers as their files end.
+        // The width narrows when the round-trip estimate falls below the near-link bound
+        // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
         if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) return
         const job = jobs[next++]
         if (round.error !== undefined) {

@@ -177,3 +177,25 @@ test("every sha256sum command fits dropbear's MAX_CMD_LEN (9000 bytes)", () => {
     expect(Buffer.byteLength(command)).toBeLessThan(9000)
   }
 })
+
+test("a server's reason for refusing commands reaches the log as one escaped line", async () => {
+  const written: string[] = []
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation(chunk => {
+    written.push(String(chunk))
+    return true
+  })
+  try {
+    const { session } = slowServer('hostile-reason:22')
+    const exec = (_command: string, cb: ExecCallback) =>
+      cb(new Error('denied\n::error::injected ##[warning]x'))
+    Object.assign(session.connection.client, { exec })
+    await expect(remoteSha256(session, '/srv/a', 1)).rejects.toThrow('no read-back')
+  } finally {
+    write.mockRestore()
+  }
+  const lines = written.join('').split('\n')
+  const said = lines.filter(line => line.includes('hashing by reading files back'))
+  expect(said).toHaveLength(1)
+  expect(said[0]).toContain('injected')
+  expect(lines.some(line => /^\s*::error::/.test(line) || line.includes('##['))).toBe(false)
+})
