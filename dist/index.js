@@ -65020,7 +65020,7 @@ function logVerified(endpoint, connection) {
     }
     core_info(`Host key of ${endpoints_formatHostPort(endpoint.host, endpoint.port)} verified: ` +
         `${forLog(connection.keyType)} ${connection.fingerprint} matches pin ` +
-        `${connection.pinLabel}. Logged in as ${endpoint.username}.`);
+        `${connection.pinLabel}. Logged in as ${forLog(endpoint.username)}.`);
 }
 function hostReport(role, endpoint, session) {
     const { connection } = session;
@@ -66110,7 +66110,7 @@ async function pruneReleases(session, target, keep, current, previous) {
     const dir = external_node_path_namespaceObject.posix.join(target, RELEASES_DIR);
     const { ours, foreign, recorded } = await ownReleases(session, dir);
     if (foreign.length)
-        core_info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`);
+        core_info(`Left alone in ${forLog(dir)}, not made by this action: ${names(foreign)}.`);
     const live = await linkedRelease(session.main, external_node_path_namespaceObject.posix.join(target, CURRENT_LINK));
     const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])]);
     const doomed = sortReleases(ours)

@@ -83,7 +83,7 @@ function logVerified(endpoint: Endpoint, connection: VerifiedConnection): void {
   core.info(
     `Host key of ${formatHostPort(endpoint.host, endpoint.port)} verified: ` +
       `${forLog(connection.keyType)} ${connection.fingerprint} matches pin ` +
-      `${connection.pinLabel}. Logged in as ${endpoint.username}.`
+      `${connection.pinLabel}. Logged in as ${forLog(endpoint.username)}.`
   )
 }
 

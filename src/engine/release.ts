@@ -89,7 +89,8 @@ export async function pruneReleases(
 ): Promise<string[]> {
   const dir = path.posix.join(target, RELEASES_DIR)
   const { ours, foreign, recorded } = await ownReleases(session, dir)
-  if (foreign.length) core.info(`Left alone in ${dir}, not made by this action: ${names(foreign)}.`)
+  if (foreign.length)
+    core.info(`Left alone in ${forLog(dir)}, not made by this action: ${names(foreign)}.`)
   const live = await linkedRelease(session.main, path.posix.join(target, CURRENT_LINK))
   const kept = new Set([current, ...live, ...(previous === undefined ? [] : [previous])])
   const doomed = sortReleases(ours)

@@ -93,6 +93,16 @@ describe('release pruning against OpenSSH (bundle of src/)', () => {
     expect(last.filter(l => l.startsWith('::error::'))).toEqual([])
   })
 
+  test('a target whose name holds a workflow command is escaped where foreign folders are named', async () => {
+    const target = path.join(remote, 'odd ##[group]name')
+    handMade(target, ['shared'])
+    const run = await deploy(target, 'odd\n')
+    const named = run.stdout.split('\n').filter(l => l.includes('not made by this action'))
+    expect(named).toHaveLength(1)
+    expect(named[0]).toContain('odd #')
+    expect(named[0]).not.toContain('##[')
+  })
+
   test('the release live before the deploy survives keep-releases: 1', async () => {
     const target = path.join(remote, 'rollback')
     // A folder that sorts after every generated ID: it once took the only slot.
