@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import { buffers, hasWriteHeadroom, WRITE_HEADROOM } from '../../src/engine/buffer-pool.js'
 import { requestBudget } from '../../src/engine/chunks.js'
 import { RelayPair, relayFiles } from '../../src/engine/relay.js'
-import { NEAR_LINK_FILES } from '../../src/engine/link-width.js'
+import { NEAR_LINK_FILES, VERY_NEAR_LINK_FILES } from '../../src/engine/link-width.js'
 import type { SftpSession } from '../../src/engine/session.js'
 import { uploadFiles } from '../../src/engine/upload.js'
 import type { RemoteFile } from '../../src/plans/remote-files.js'
@@ -347,7 +347,8 @@ describe('RelayPair.filesInFlight', () => {
   it('lets the farther server decide, within the tighter handle limit', () => {
     expect(new RelayPair(end(2000, 0.2), end(1500, 50)).filesInFlight).toBe(1500)
     expect(new RelayPair(end(2000, 50), end(1500, 0.2)).filesInFlight).toBe(1500)
-    expect(new RelayPair(end(2000, 0.2), end(1500, 0.3)).filesInFlight).toBe(NEAR_LINK_FILES)
+    expect(new RelayPair(end(2000, 0.2), end(1500, 0.3)).filesInFlight).toBe(VERY_NEAR_LINK_FILES)
+    expect(new RelayPair(end(2000, 0.2), end(1500, 12)).filesInFlight).toBe(NEAR_LINK_FILES)
     expect(new RelayPair(end(100, 0.2), end(1500, 0.3)).filesInFlight).toBe(100)
   })
 })

@@ -1,4 +1,9 @@
-import { bigFileLanes, filesAtOnce, NEAR_LINK_FILES } from '../../src/engine/link-width.js'
+import {
+  bigFileLanes,
+  filesAtOnce,
+  NEAR_LINK_FILES,
+  VERY_NEAR_LINK_FILES
+} from '../../src/engine/link-width.js'
 
 describe('bigFileLanes', () => {
   it('uses two channels on a near link, where more would only cost memory', () => {
@@ -19,11 +24,18 @@ describe('bigFileLanes', () => {
 })
 
 describe('filesAtOnce', () => {
+  it('keeps a very near link to 128 files at once, whatever the handles allow', () => {
+    expect(filesAtOnce(2000, 0.3)).toBe(VERY_NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 6.2)).toBe(VERY_NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 7.9)).toBe(VERY_NEAR_LINK_FILES)
+    expect(filesAtOnce(100, 0.3)).toBe(100)
+  })
+
   it('keeps a near link to 512 files at once, whatever the handles allow', () => {
-    expect(filesAtOnce(2000, 0.3)).toBe(NEAR_LINK_FILES)
+    expect(filesAtOnce(2000, 8)).toBe(NEAR_LINK_FILES)
     expect(filesAtOnce(2000, 12.5)).toBe(NEAR_LINK_FILES)
     expect(filesAtOnce(2000, 19.9)).toBe(NEAR_LINK_FILES)
-    expect(filesAtOnce(100, 0.3)).toBe(100)
+    expect(filesAtOnce(300, 12.5)).toBe(300)
   })
 
   it('gives a far link every place its handles allow', () => {
