@@ -58644,7 +58644,7 @@ function runExec(session, request) {
         const timer = setTimeout(() => {
             late = true;
             stream?.close();
-            core_debug(`${request.what} did not finish in time; reading back instead`);
+            core_debug(`${forLog(request.what)} did not finish in time; reading back instead`);
             resolve({ noRoom: true });
         }, request.deadlineMs);
         timer.unref();
@@ -62643,7 +62643,7 @@ async function runRound(plan, jobs) {
         let next = 0;
         const work = async (_, worker) => {
             while (next < jobs.length && failed === undefined) {
-                // The width narrows when the round-trip estimate falls below the near-link bound
+                // The width narrows when the round-trip estimate falls below a near-link bound
                 // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
                 if (worker > 0 && worker >= (session.filesInFlight ?? Infinity))
                     return;

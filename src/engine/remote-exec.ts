@@ -92,7 +92,7 @@ function runExec<T>(
     const timer = setTimeout(() => {
       late = true
       stream?.close()
-      core.debug(`${request.what} did not finish in time; reading back instead`)
+      core.debug(`${forLog(request.what)} did not finish in time; reading back instead`)
       resolve({ noRoom: true })
     }, request.deadlineMs)
     timer.unref()

@@ -133,7 +133,7 @@ async function runRound<J, S extends Reconnectable>(
     let next = 0
     const work = async (_: unknown, worker: number): Promise<void> => {
       while (next < jobs.length && failed === undefined) {
-        // The width narrows when the round-trip estimate falls below the near-link bound
+        // The width narrows when the round-trip estimate falls below a near-link bound
         // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
         if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) return
         const job = jobs[next++]

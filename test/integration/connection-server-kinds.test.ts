@@ -6,11 +6,14 @@ import type { SftpTestServer } from '../support/daemon.js'
 import { startDropbear } from '../support/dropbear.js'
 import { startProftpd } from '../support/proftpd.js'
 import { probeBanner } from '../support/sshd.js'
+import { startTcpProxy } from '../support/tcp-proxy.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 // The servers that are not OpenSSH's sshd, each with its stock limits and the action's default
 // settings (hundreds of files in flight): dropbear running OpenSSH's sftp-server, and ProFTPD's
 // own SFTP (mod_sftp: at most 10 channels a connection, no limits@openssh.com, no shell).
+// The files go up and back down through a 30 ms round trip: on loopback the action keeps only
+// 128 files in flight (filesAtOnce), far from what these servers allow.
 
 const FOLDERS = 20
 const SMALL = 2000
@@ -33,6 +36,10 @@ function treeHashes(root: string): Map<string, string> {
   walk(root, '')
   return out
 }
+
+/** The widths the action's rounds started with, from its debug log. */
+const widths = (stdout: string): number[] =>
+  [...stdout.matchAll(/::debug::Files at once: (\d+)/g)].map(m => Number(m[1]))
 
 const tempsIn = (hashes: Map<string, string>): string[] =>
   [...hashes.keys()].filter(name => TEMP.test(name))
@@ -139,11 +146,24 @@ describe('dropbear and ProFTPD mod_sftp with stock limits and default settings',
     test(`${TOTAL} files up and back down, verified, byte-identical, no temp files`, async () => {
       const s = server()
       const target = path.join(remoteDir(s, 'up'), 'site')
-      const up = await runAction(
-        { ...login(s), source: 'site', target, verify: 'sha256' },
-        { workspace, timeoutMs: 600_000 }
-      )
-      expectSuccess(up, s)
+      const far = await startTcpProxy({ targetPort: s.port, latencyMs: 15 })
+      const viaFar = { ...login(s), port: String(far.port) }
+      let up: ActionRun
+      let down: ActionRun
+      try {
+        up = await runAction(
+          { ...viaFar, source: 'site', target, verify: 'sha256' },
+          { workspace, timeoutMs: 600_000 }
+        )
+        expectSuccess(up, s)
+        down = await runAction(
+          { ...viaFar, direction: 'download', source: target, target: `back-${kind}` },
+          { workspace, timeoutMs: 600_000 }
+        )
+      } finally {
+        await far.close()
+      }
+      expect(Math.max(...widths(up.stdout))).toBeGreaterThan(128)
       expect(up.outputs.files).toBe(String(TOTAL))
       const rows = manifestOf(up).files
       expect(rows.filter(r => r.status === 'transferred' && r.sha256)).toHaveLength(TOTAL)
@@ -156,11 +176,8 @@ describe('dropbear and ProFTPD mod_sftp with stock limits and default settings',
       expect(tempsIn(remote)).toEqual([])
       expect(remote).toEqual(expected)
 
-      const down = await runAction(
-        { ...login(s), direction: 'download', source: target, target: `back-${kind}` },
-        { workspace, timeoutMs: 600_000 }
-      )
       expectSuccess(down, s)
+      expect(Math.max(...widths(down.stdout))).toBeGreaterThan(128)
       expect(down.outputs.files).toBe(String(TOTAL))
       const back = treeHashes(path.join(workspace, `back-${kind}`))
       expect(tempsIn(back)).toEqual([])
