@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { runAction, type ActionRun } from '../support/action.js'
+import { filesAtOnceLogged, runAction, type ActionRun } from '../support/action.js'
 import type { SftpTestServer } from '../support/daemon.js'
 import { startDropbear } from '../support/dropbear.js'
 import { startProftpd } from '../support/proftpd.js'
 import { probeBanner } from '../support/sshd.js'
-import { startTcpProxy } from '../support/tcp-proxy.js'
+import { withTcpProxy } from '../support/tcp-proxy.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 // The servers that are not OpenSSH's sshd, each with its stock limits and the action's default
@@ -36,10 +36,6 @@ function treeHashes(root: string): Map<string, string> {
   walk(root, '')
   return out
 }
-
-/** The widths the action's rounds started with, from its debug log. */
-const widths = (stdout: string): number[] =>
-  [...stdout.matchAll(/::debug::Files at once: (\d+)/g)].map(m => Number(m[1]))
 
 const tempsIn = (hashes: Map<string, string>): string[] =>
   [...hashes.keys()].filter(name => TEMP.test(name))
@@ -146,24 +142,20 @@ describe('dropbear and ProFTPD mod_sftp with stock limits and default settings',
     test(`${TOTAL} files up and back down, verified, byte-identical, no temp files`, async () => {
       const s = server()
       const target = path.join(remoteDir(s, 'up'), 'site')
-      const far = await startTcpProxy({ targetPort: s.port, latencyMs: 15 })
-      const viaFar = { ...login(s), port: String(far.port) }
-      let up: ActionRun
-      let down: ActionRun
-      try {
-        up = await runAction(
+      const [up, down] = await withTcpProxy({ targetPort: s.port, latencyMs: 15 }, async far => {
+        const viaFar = { ...login(s), port: String(far.port) }
+        const upload = await runAction(
           { ...viaFar, source: 'site', target, verify: 'sha256' },
           { workspace, timeoutMs: 600_000 }
         )
-        expectSuccess(up, s)
-        down = await runAction(
+        expectSuccess(upload, s)
+        const download = await runAction(
           { ...viaFar, direction: 'download', source: target, target: `back-${kind}` },
           { workspace, timeoutMs: 600_000 }
         )
-      } finally {
-        await far.close()
-      }
-      expect(Math.max(...widths(up.stdout))).toBeGreaterThan(128)
+        return [upload, download]
+      })
+      expect(Math.max(...filesAtOnceLogged(up.stdout))).toBeGreaterThan(128)
       expect(up.outputs.files).toBe(String(TOTAL))
       const rows = manifestOf(up).files
       expect(rows.filter(r => r.status === 'transferred' && r.sha256)).toHaveLength(TOTAL)
@@ -177,7 +169,7 @@ describe('dropbear and ProFTPD mod_sftp with stock limits and default settings',
       expect(remote).toEqual(expected)
 
       expectSuccess(down, s)
-      expect(Math.max(...widths(down.stdout))).toBeGreaterThan(128)
+      expect(Math.max(...filesAtOnceLogged(down.stdout))).toBeGreaterThan(128)
       expect(down.outputs.files).toBe(String(TOTAL))
       const back = treeHashes(path.join(workspace, `back-${kind}`))
       expect(tempsIn(back)).toEqual([])

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { runAction, type ActionRun } from '../support/action.js'
+import { filesAtOnceLogged, runAction } from '../support/action.js'
 import { startSshd, type Sshd } from '../support/sshd.js'
-import { startTcpProxy } from '../support/tcp-proxy.js'
+import { withTcpProxy } from '../support/tcp-proxy.js'
 import { makeTempDir, removeTempDir } from '../support/tmp.js'
 
 /** Every file below `root`, as relative path → sha256. */
@@ -30,11 +30,6 @@ function timedPhases(stdout: string): string[] {
 
 /** Every phase issue #12 asks the debug log to time, in every direction. */
 const PHASES = ['list', 'plan', 'mkdir', 'transfer', 'rename', 'verify']
-
-/** The widths the action's rounds started with, from its debug log. */
-function widths(stdout: string): number[] {
-  return [...stdout.matchAll(/::debug::Files at once: (\d+)/g)].map(m => Number(m[1]))
-}
 
 // Stock sshd limits (MaxSessions 10, MaxStartups 10:30:100): hundreds of files in flight must
 // fit in what an unmodified server allows, in every direction. Upload and download go through a
@@ -82,34 +77,30 @@ describe('thousands of small files against OpenSSH with stock limits (bundle of 
 
   test('upload, download and relay land every file byte-identical', async () => {
     const onA = path.join(remoteA, 'www')
-    const far = await startTcpProxy({ targetPort: a.port, latencyMs: 15 })
-    const viaFar = { ...login(a), port: String(far.port) }
-    let up: ActionRun
-    let down: ActionRun
-    try {
-      up = await runAction(
+    const [up, down] = await withTcpProxy({ targetPort: a.port, latencyMs: 15 }, async far => {
+      const viaFar = { ...login(a), port: String(far.port) }
+      const upload = await runAction(
         { ...viaFar, direction: 'upload', source: 'site', target: onA },
         { workspace, timeoutMs: 240_000 }
       )
-      down = await runAction(
+      const download = await runAction(
         { ...viaFar, direction: 'download', source: onA, target: 'back' },
         { workspace, timeoutMs: 240_000 }
       )
-    } finally {
-      await far.close()
-    }
+      return [upload, download]
+    })
     if (up.code !== 0) console.log(up.stdout.slice(-4000), up.stderr)
     expect(up.errors).toEqual([])
     expect(up.outputs.files).toBe(String(FILES))
     expect(treeHashes(onA)).toEqual(expected)
     expect(timedPhases(up.stdout)).toEqual(expect.arrayContaining(PHASES))
-    expect(Math.max(...widths(up.stdout))).toBeGreaterThanOrEqual(256)
+    expect(Math.max(...filesAtOnceLogged(up.stdout))).toBeGreaterThanOrEqual(256)
 
     expect(down.errors).toEqual([])
     expect(down.outputs.files).toBe(String(FILES))
     expect(treeHashes(path.join(workspace, 'back'))).toEqual(expected)
     expect(timedPhases(down.stdout)).toEqual(expect.arrayContaining(PHASES))
-    expect(Math.max(...widths(down.stdout))).toBeGreaterThanOrEqual(256)
+    expect(Math.max(...filesAtOnceLogged(down.stdout))).toBeGreaterThanOrEqual(256)
 
     const onB = path.join(remoteB, 'copy')
     const relay = await runAction(

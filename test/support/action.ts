@@ -116,3 +116,8 @@ export function parseOutputs(text: string): Record<string, string> {
   }
   return outputs
 }
+
+/** How many files each of a run's rounds started with at once (its `Files at once` debug lines). */
+export function filesAtOnceLogged(stdout: string): number[] {
+  return [...stdout.matchAll(/::debug::Files at once: (\d+)/g)].map(m => Number(m[1]))
+}

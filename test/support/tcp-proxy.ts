@@ -462,3 +462,16 @@ function checkLatency(value: number): number {
   }
   return value
 }
+
+/** Runs `use` with a proxy started from `options`, and closes the proxy however `use` ends. */
+export async function withTcpProxy<T>(
+  options: TcpProxyOptions,
+  use: (proxy: TcpProxy) => Promise<T>
+): Promise<T> {
+  const proxy = await startTcpProxy(options)
+  try {
+    return await use(proxy)
+  } finally {
+    await proxy.close()
+  }
+}
