@@ -54262,7 +54262,7 @@ function sizeHeapFor(files, set = external_node_v8_namespaceObject.setFlagsFromS
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _heap_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8604);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7549);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5629);
 
 
 (0,_heap_js__WEBPACK_IMPORTED_MODULE_0__/* .keepHeapClose */ .wu)();
@@ -54273,7 +54273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7549:
+/***/ 5629:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62931,80 +62931,6 @@ class hash_thread_HashThread {
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
 var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
-;// CONCATENATED MODULE: ./src/plans/patterns.ts
-
-
-function scanPattern(pattern) {
-    const normalized = pattern.replace(/\\/g, '/');
-    const scan = picomatch_default().scan(normalized);
-    if (!scan.isGlob)
-        return { base: normalized, glob: '' };
-    return { base: scan.base, glob: scan.glob };
-}
-/**
- * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
- * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
- * name at any depth, like .gitignore (which paths they see is up to the callers below).
- */
-function makeExcluder(patterns) {
-    if (patterns.length === 0)
-        return () => false;
-    const matchers = patterns.map(p => {
-        const cleaned = cleanPattern(p);
-        // Paths are compared without a leading '/', so a full remote path must lose it too.
-        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
-    });
-    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
-}
-/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
-function pathPrefixes(rel) {
-    const parts = rel.split('/').filter(Boolean);
-    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
-}
-/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
-function cleanPattern(p) {
-    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
-}
-/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
-const hasSlash = (p) => cleanPattern(p).includes('/');
-/**
- * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
- * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
- * with a slash also match the path as the user sees it (from the workspace or login directory).
- * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
- * out of an upload is exactly what it protects from `delete`.
- */
-function makeSourceExcluder(exclude) {
-    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
-    const pathed = makeExcluder(exclude.filter(hasSlash));
-    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
-}
-/**
- * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
- * would even plan to remove what it was meant to send. Refused the same way as no match at all.
- */
-function allExcluded(pattern, matched) {
-    const files = matched === 1 ? '1 file' : `${matched} files`;
-    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
-        'remove the line.');
-}
-/**
- * The `!` test for files already on the server, which only have a path below the target. A
- * remote file counts as excluded when the pattern would have matched it on the source side too:
- * below the target, as a full remote path, or as each include's workspace path
- * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
- */
-function makeTargetExcluder(spec, dest) {
-    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
-    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
-    const excluded = makeSourceExcluder(spec.exclude);
-    const root = dest.replace(/\/+$/, '');
-    const bases = spec.include
-        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
-        .filter(Boolean);
-    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
-}
-
 ;// CONCATENATED MODULE: ./src/plans/workspace-links.ts
 
 
@@ -63093,11 +63019,9 @@ function realOrUndefined(p) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/plans/local-files.ts
-
-
-
-
+;// CONCATENATED MODULE: ./src/plans/local-walk.ts
+// One walk of a directory on the runner: the records of the files it finds, and the links it
+// meets that lead out of the workspace. Expanding the `source` input is local-files.ts.
 
 
 
@@ -63115,6 +63039,152 @@ function fromStat(path, rel, info) {
 }
 /** The size of a file a walk found but did not stat (see listLocalFiles' `sizeLater`). */
 const UNSIZED = -1;
+function found(ctx, file) {
+    ctx.files.push(file);
+    ctx.onFound?.(file);
+}
+/**
+ * How long the walk keeps the event loop before letting it in. The connections start while the
+ * source is read: on a 10,000-file tree at 50 ms, a walk that never let go held the key exchange
+ * for its whole 125 ms, so the login started that much later.
+ */
+const WALK_SLICE_MS = 4;
+/** Entries between two looks at the clock. */
+const WALK_CLOCK_EVERY = 64;
+/**
+ * Walks the tree with synchronous calls (an asynchronous one costs a thread-pool round trip:
+ * 10,000 files took 600 ms instead of 60 ms), but lets the event loop in every few milliseconds
+ * so the connections' handshakes go on meanwhile.
+ */
+async function walk(dir, prefix, ctx) {
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
+        if (++ctx.entries % WALK_CLOCK_EVERY === 0)
+            await letOthersIn(ctx);
+        // dir is already normal (resolved), and a listed name is one part: no path.join needed.
+        const abs = dir.endsWith(external_node_path_namespaceObject.sep) ? dir + entry.name : `${dir}${external_node_path_namespaceObject.sep}${entry.name}`;
+        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+        if (entry.isDirectory())
+            await walk(abs, rel, ctx);
+        else if (entry.isFile()) {
+            found(ctx, ctx.sizeLater ? { path: abs, rel, size: UNSIZED } : fromStat(abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
+        }
+        else if (entry.isSymbolicLink())
+            followLink(abs, rel, ctx);
+    }
+}
+async function letOthersIn(ctx) {
+    if (performance.now() - ctx.sliceStart < WALK_SLICE_MS)
+        return;
+    await new Promise(resolve => setImmediate(resolve));
+    ctx.sliceStart = performance.now();
+}
+/**
+ * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
+ * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
+ * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
+ */
+function followLink(abs, rel, ctx) {
+    const real = realOrUndefined(abs);
+    if (!real)
+        return ctx.warn(skipped(abs, 'the link points to nothing'));
+    const refusal = linkRefusal(ctx.boundary, real);
+    if (refusal)
+        return void ctx.escapes.push({ path: abs, rel, real, refusal });
+    const info = (0,external_node_fs_namespaceObject.statSync)(real);
+    if (info.isFile())
+        found(ctx, fromStat(abs, rel, info));
+    else
+        ctx.warn(skipped(abs, 'a link to a directory is not followed'));
+}
+function skipped(abs, why) {
+    return `Skipped ${printableName(abs)}: ${why}.`;
+}
+
+;// CONCATENATED MODULE: ./src/plans/patterns.ts
+
+
+function scanPattern(pattern) {
+    const normalized = pattern.replace(/\\/g, '/');
+    const scan = picomatch_default().scan(normalized);
+    if (!scan.isGlob)
+        return { base: normalized, glob: '' };
+    return { base: scan.base, glob: scan.glob };
+}
+/**
+ * Builds the `!pattern` test. A pattern matches a file when it matches one of the given paths or a
+ * directory above one, so `!node_modules` leaves out a whole tree. Patterns without a slash match a
+ * name at any depth, like .gitignore (which paths they see is up to the callers below).
+ */
+function makeExcluder(patterns) {
+    if (patterns.length === 0)
+        return () => false;
+    const matchers = patterns.map(p => {
+        const cleaned = cleanPattern(p);
+        // Paths are compared without a leading '/', so a full remote path must lose it too.
+        return picomatch_default()(cleaned.replace(/^\/+/, ''), { dot: true, basename: !cleaned.includes('/') });
+    });
+    return (...paths) => paths.some(p => pathPrefixes(p).some(candidate => matchers.some(m => m(candidate))));
+}
+/** `a/b/c` → `a`, `a/b`, `a/b/c`. */
+function pathPrefixes(rel) {
+    const parts = rel.split('/').filter(Boolean);
+    return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+/** `\` as `/`, no leading `./`, no trailing `/`: how every `!` pattern is read. */
+function cleanPattern(p) {
+    return p.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, '');
+}
+/** Whether a `!` pattern names a path (`build/cache`, `build\cache`) or a bare name (`cache`). */
+const hasSlash = (p) => cleanPattern(p).includes('/');
+/**
+ * The `!` test for source files. A bare name (`!cache`) matches names below the source's base
+ * only, never a folder of the path leading to it (`app/cache/public/` keeps its files); patterns
+ * with a slash also match the path as the user sees it (from the workspace or login directory).
+ * The target side (makeTargetExcluder) reads bare names the same way, so what an exclude keeps
+ * out of an upload is exactly what it protects from `delete`.
+ */
+function makeSourceExcluder(exclude) {
+    const bare = makeExcluder(exclude.filter(p => !hasSlash(p)));
+    const pathed = makeExcluder(exclude.filter(hasSlash));
+    return (rel, ...shown) => bare(rel) || pathed(rel, ...shown);
+}
+/**
+ * A source line whose every match is excluded moves nothing, like a typo would; with `delete` it
+ * would even plan to remove what it was meant to send. Refused the same way as no match at all.
+ */
+function allExcluded(pattern, matched) {
+    const files = matched === 1 ? '1 file' : `${matched} files`;
+    return new InputError('source', `'${pattern}' matches ${files}, but the '!' lines exclude every one. Narrow the exclude, or ` +
+        'remove the line.');
+}
+/**
+ * The `!` test for files already on the server, which only have a path below the target. A
+ * remote file counts as excluded when the pattern would have matched it on the source side too:
+ * below the target, as a full remote path, or as each include's workspace path
+ * (`public/` plus `!public/uploads/**` protects the server's `uploads/`).
+ */
+function makeTargetExcluder(spec, dest) {
+    // A bare name (`!tmp`) matches names below the target only, never a folder of the target's
+    // own path (`/tmp/site`) or of a source base; patterns with a slash match any of the forms.
+    const excluded = makeSourceExcluder(spec.exclude);
+    const root = dest.replace(/\/+$/, '');
+    const bases = spec.include
+        .map(p => scanPattern(p).base.replace(/^\.\//, '').replace(/\/+$/, ''))
+        .filter(Boolean);
+    return rel => excluded(rel, `${root}/${rel}`, ...bases.map(b => `${b}/${rel}`));
+}
+
+;// CONCATENATED MODULE: ./src/plans/local-files.ts
+
+
+
+
+
+
+
+
+
+
 /** Stats every file still UNSIZED, keeping its times and mode as the walk would have. */
 function sizeUnsized(files) {
     for (const f of files) {
@@ -63216,13 +63286,22 @@ async function expandPattern(pattern, workspace, warn, onFound, sizeLater = fals
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
     const boundary = linkBoundary(workspace, root);
-    const ctx = { boundary, warn, files: [], escapes: [], onFound, sizeLater };
+    const ctx = {
+        boundary,
+        warn,
+        files: [],
+        escapes: [],
+        onFound,
+        sizeLater,
+        entries: 0,
+        sliceStart: performance.now()
+    };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
         if (info?.isFile())
             found(ctx, fromStat(root, external_node_path_namespaceObject.basename(root), info));
         else if (info?.isDirectory())
-            walk(root, '', ctx);
+            await walk(root, '', ctx);
         else if (info)
             warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
         return ctx;
@@ -63233,7 +63312,7 @@ async function expandPattern(pattern, workspace, warn, onFound, sizeLater = fals
     if (onFound)
         ctx.onFound = f => selected(f) && onFound(f);
     try {
-        walk(root, '', ctx);
+        await walk(root, '', ctx);
     }
     catch {
         return { files: [], escapes: [] };
@@ -63242,53 +63321,9 @@ async function expandPattern(pattern, workspace, warn, onFound, sizeLater = fals
         warn(skipped(e.path, `the link ${e.refusal}`));
     return { files: ctx.files.filter(selected), escapes: ctx.escapes.filter(selected) };
 }
-function found(ctx, file) {
-    ctx.files.push(file);
-    ctx.onFound?.(file);
-}
-/**
- * Walks the tree with synchronous calls: nothing else runs before the connection opens, and each
- * asynchronous file-system call costs a thread-pool round trip (10,000 files: 60 ms instead of
- * 600 ms).
- */
-function walk(dir, prefix, ctx) {
-    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
-        // dir is already normal (resolved), and a listed name is one part: no path.join needed.
-        const abs = dir.endsWith(external_node_path_namespaceObject.sep) ? dir + entry.name : `${dir}${external_node_path_namespaceObject.sep}${entry.name}`;
-        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-        if (entry.isDirectory())
-            walk(abs, rel, ctx);
-        else if (entry.isFile()) {
-            found(ctx, ctx.sizeLater ? { path: abs, rel, size: UNSIZED } : fromStat(abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
-        }
-        else if (entry.isSymbolicLink())
-            followLink(abs, rel, ctx);
-    }
-}
-/**
- * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
- * a warning. A link leading out of it is set aside to be refused (unless a glob or `!` line
- * leaves it out): a build that links to ~/.ssh/id_rsa must not publish the runner's key.
- */
-function followLink(abs, rel, ctx) {
-    const real = realOrUndefined(abs);
-    if (!real)
-        return ctx.warn(skipped(abs, 'the link points to nothing'));
-    const refusal = linkRefusal(ctx.boundary, real);
-    if (refusal)
-        return void ctx.escapes.push({ path: abs, rel, real, refusal });
-    const info = (0,external_node_fs_namespaceObject.statSync)(real);
-    if (info.isFile())
-        found(ctx, fromStat(abs, rel, info));
-    else
-        ctx.warn(skipped(abs, 'a link to a directory is not followed'));
-}
 /** A path as the user would write it in `source`: from the workspace when it lies inside. */
 function asWritten(abs, workspace) {
     return safe_names_isInsideDir(external_node_path_namespaceObject.resolve(workspace), abs) ? toPosix(external_node_path_namespaceObject.relative(workspace, abs)) : abs;
-}
-function skipped(abs, why) {
-    return `Skipped ${printableName(abs)}: ${why}.`;
 }
 function addUnique(byRel, file) {
     const existing = byRel.get(file.rel);

@@ -316,6 +316,48 @@ describe('listLocalFiles: files told as found', () => {
   })
 })
 
+// The connections start while the source is read: a walk that kept the event loop to itself
+// held their key exchange back for as long as it took.
+describe('listLocalFiles: a long walk lets the event loop in', () => {
+  let tree: string
+  beforeAll(() => {
+    tree = mkdtempSync(path.join(tmpdir(), 'unit-walk-'))
+    for (let d = 0; d < 10; d++) {
+      mkdirSync(path.join(tree, `d${d}`))
+      for (let f = 0; f < 100; f++) writeFileSync(path.join(tree, `d${d}`, `f${f}`), 'x')
+    }
+  })
+  afterAll(() => rmSync(tree, { recursive: true, force: true }))
+
+  it.each([[['.']], [['*/f*']]])('runs other callbacks while %j is walked', async include => {
+    let turns = 0
+    let walking = false
+    let found = 0
+    // Turns of the event loop counted only between the first and the last file found.
+    const turn = (): void => {
+      if (walking) turns++
+      if (found < 1000) setImmediate(turn)
+    }
+    setImmediate(turn)
+    const files = await listLocalFiles(
+      { include, exclude: [] },
+      tree,
+      () => undefined,
+      () => {
+        walking = true
+        found++
+        // Slow every file down (about 40 ms in all) so the walk is long on any machine.
+        const until = performance.now() + 0.04
+        while (performance.now() < until);
+      }
+    )
+    walking = false
+    found = 1000
+    expect(files).toHaveLength(1000)
+    expect(turns).toBeGreaterThanOrEqual(3)
+  })
+})
+
 // A second thread reading every file for its hash tells the sizes: the walk leaves them out.
 describe('listLocalFiles: sizes left to the hashing', () => {
   it('leaves walked files unsized, and sizeUnsized stats them', async () => {
