@@ -207,6 +207,37 @@ describe('foreign text in the log and the job summary (bundle of src/)', () => {
     expect(readdirSync(target).sort()).toEqual(['new.txt', 'old.txt'])
   })
 
+  test('a user name with a legacy command and ESC in the "Logged in as" line', async () => {
+    // The input refuses white space, ":" and "@", not these.
+    const username = 'deploy##[add-mask]PWNED\u001b[2K'
+    const server = await startEmbeddedServer({
+      username,
+      authorizedKey: sshd.clientKey.publicLine
+    })
+    try {
+      const run = await runAction(
+        {
+          ...base(),
+          username,
+          port: String(server.port),
+          fingerprint: server.hostKey.sha256,
+          source: site('user-site', { 'a.txt': 'a\n' }),
+          target: '/user'
+        },
+        { workspace }
+      )
+      expect(run.errors).toEqual([])
+      const said = run.stdout.split('\n').filter(line => line.includes('Logged in as'))
+      expect(said).toHaveLength(1)
+      expect(said[0]).toContain('Logged in as deploy#\\u0023[add-mask]PWNED\\u001b[2K.')
+      expect(run.stdout).not.toContain('##[')
+      expect(run.stdout).not.toContain('\u001b')
+      expect(forgedCommands(run)).toEqual([])
+    } finally {
+      await server.stop()
+    }
+  })
+
   describe('with a hostile embedded server', () => {
     let hostile: EmbeddedServer
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { jest } from '@jest/globals'
 import { ChannelBudget, EXEC_CHANNELS } from '../../src/engine/channel-budget.js'
-import { hashBatches, remoteSha256 } from '../../src/engine/remote-hash.js'
+import { hashRemoteFiles, type BatchHashes } from '../../src/engine/remote-hash-batch.js'
+import { decideReadBack, hashBatches, remoteSha256 } from '../../src/engine/remote-hash.js'
 import { shellQuote } from '../../src/engine/remote-exec.js'
 import type { SftpSession } from '../../src/engine/session.js'
 
@@ -198,4 +199,91 @@ test("a server's reason for refusing commands reaches the log as one escaped lin
   expect(said).toHaveLength(1)
   expect(said[0]).toContain('injected')
   expect(lines.some(line => /^\s*::error::/.test(line) || line.includes('##['))).toBe(false)
+})
+
+/** Every stdout line written while `run` runs (core.debug and core.info write there). */
+async function stdoutOf(run: () => Promise<unknown>): Promise<string[]> {
+  const written: string[] = []
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation(chunk => {
+    written.push(String(chunk))
+    return true
+  })
+  try {
+    await run()
+  } finally {
+    write.mockRestore()
+  }
+  return written.join('').split('\n')
+}
+
+/** A name or message that would forge commands, and ESC that would redraw the log's lines. */
+const HOSTILE = 'x ::error::PWNED ##[warning]PWNED \u001b[2K'
+
+/** The one line holding `marker`, checked to carry no command and no raw ESC. */
+function theEscapedLine(lines: string[], marker: string): string {
+  const said = lines.filter(line => line.includes(marker))
+  expect(said).toHaveLength(1)
+  expect(said[0]).toContain('PWNED')
+  expect(said[0]).toContain('#\\u0023[warning]')
+  expect(lines.some(line => line.includes('##[') || line.includes('\u001b'))).toBe(false)
+  expect(lines.filter(line => /^\s*::error::/.test(line))).toEqual([])
+  return said[0]
+}
+
+describe('names and server messages in the hashing debug lines', () => {
+  test('a file sha256sum could not read', async () => {
+    const name = `/srv/${HOSTILE}`
+    const { session } = hashingServer('debug-unreadable:22', { unreadable: [name] })
+    const lines = await stdoutOf(() =>
+      expect(remoteSha256(session, name, 1)).rejects.toThrow('no read-back')
+    )
+    theEscapedLine(lines, 'could not hash')
+  })
+
+  test('a command that did not finish in time names its file', async () => {
+    jest.useFakeTimers()
+    try {
+      const { session } = slowServer('debug-late:22')
+      const lines = await stdoutOf(async () => {
+        const hashed = remoteSha256(session, `/srv/${HOSTILE}`, 10)
+        hashed.catch(() => undefined)
+        for (let i = 0; i < 5; i++) await Promise.resolve()
+        jest.advanceTimersByTime(31_000)
+        await expect(hashed).rejects.toThrow('no read-back')
+      })
+      theEscapedLine(lines, 'did not finish in time')
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
+  test('a passing refusal, on a server that ran sha256sum before, with its message', async () => {
+    const { session } = hashingServer('debug-passing:22')
+    await remoteSha256(session, '/srv/ran', 1)
+    Object.assign(session.connection.client, {
+      exec: (_command: string, cb: ExecCallback) => cb(new Error(`busy ${HOSTILE}`))
+    })
+    const lines = await stdoutOf(() =>
+      expect(remoteSha256(session, `/srv/${HOSTILE}`, 1)).rejects.toThrow('no read-back')
+    )
+    const line = theEscapedLine(lines, 'the server refused')
+    expect(line).toContain('busy x')
+  })
+
+  test('a file that could not be read back, with the reason', async () => {
+    const { session } = hashingServer('debug-read-back:22')
+    decideReadBack(session.server, 'this test reads back')
+    Object.assign(session, {
+      lanesFor: () => {
+        throw new Error(`unreadable ${HOSTILE}`)
+      }
+    })
+    let hashed: BatchHashes | undefined
+    const lines = await stdoutOf(async () => {
+      hashed = await hashRemoteFiles(session, [{ path: `/srv/${HOSTILE}`, size: 1 }])
+    })
+    expect(hashed?.hashes.size).toBe(0)
+    const line = theEscapedLine(lines, 'could not read back')
+    expect(line).toContain('unreadable x')
+  })
 })
