@@ -62641,12 +62641,17 @@ async function runRound(plan, jobs) {
             session.kill();
         };
         let next = 0;
+        let narrowed = false;
         const work = async (_, worker) => {
             while (next < jobs.length && failed === undefined) {
                 // The width narrows when the round-trip estimate falls below a near-link bound
                 // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
-                if (worker > 0 && worker >= (session.filesInFlight ?? Infinity))
+                if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) {
+                    if (!narrowed)
+                        core_debug(`Files at once: narrowed to ${session.filesInFlight}`);
+                    narrowed = true;
                     return;
+                }
                 const job = jobs[next++];
                 if (round.error !== undefined) {
                     round.pending.push(job);

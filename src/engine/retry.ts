@@ -131,11 +131,16 @@ async function runRound<J, S extends Reconnectable>(
       session.kill()
     }
     let next = 0
+    let narrowed = false
     const work = async (_: unknown, worker: number): Promise<void> => {
       while (next < jobs.length && failed === undefined) {
         // The width narrows when the round-trip estimate falls below a near-link bound
         // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
-        if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) return
+        if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) {
+          if (!narrowed) core.debug(`Files at once: narrowed to ${session.filesInFlight}`)
+          narrowed = true
+          return
+        }
         const job = jobs[next++]
         if (round.error !== undefined) {
           round.pending.push(job)

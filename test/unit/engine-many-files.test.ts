@@ -8,6 +8,7 @@ jest.unstable_mockModule('@actions/core', () => ({
   info: jest.fn()
 }))
 
+const core = await import('@actions/core')
 const { runWithRetries } = await import('../../src/engine/retry.js')
 const { ensureRemoteDirs } = await import('../../src/engine/remote-dirs.js')
 const { readWholeRemote } = await import('../../src/engine/whole-remote.js')
@@ -113,6 +114,7 @@ describe('many files in flight', () => {
   })
 
   it('narrows to what the connection allows once it allows fewer (a near server answered)', async () => {
+    jest.mocked(core.debug).mockClear()
     let inFlight = 0
     let peakLater = 0
     let started = 0
@@ -141,6 +143,12 @@ describe('many files in flight', () => {
     })
     expect(started).toBe(1000)
     expect(peakLater).toBe(40)
+    // The log says so once, beside the width the round started with.
+    const said = jest.mocked(core.debug).mock.calls.map(([m]) => m)
+    expect(said.filter(m => m.startsWith('Files at once'))).toEqual([
+      'Files at once: 256',
+      'Files at once: narrowed to 40'
+    ])
   })
 })
 
