@@ -62641,15 +62641,16 @@ async function runRound(plan, jobs) {
             session.kill();
         };
         let next = 0;
-        let narrowed = false;
+        let shown = width;
         const work = async (_, worker) => {
             while (next < jobs.length && failed === undefined) {
                 // The width narrows when the round-trip estimate falls below a near-link bound
                 // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
-                if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) {
-                    if (!narrowed)
-                        core_debug(`Files at once: narrowed to ${session.filesInFlight}`);
-                    narrowed = true;
+                const allowed = session.filesInFlight ?? Infinity;
+                if (worker > 0 && worker >= allowed) {
+                    if (allowed < shown)
+                        core_debug(`Files at once: narrowed to ${allowed}`);
+                    shown = Math.min(shown, allowed);
                     return;
                 }
                 const job = jobs[next++];

@@ -131,14 +131,15 @@ async function runRound<J, S extends Reconnectable>(
       session.kill()
     }
     let next = 0
-    let narrowed = false
+    let shown = width
     const work = async (_: unknown, worker: number): Promise<void> => {
       while (next < jobs.length && failed === undefined) {
         // The width narrows when the round-trip estimate falls below a near-link bound
         // (filesAtOnce): a round that began wider sheds its extra workers as their files end.
-        if (worker > 0 && worker >= (session.filesInFlight ?? Infinity)) {
-          if (!narrowed) core.debug(`Files at once: narrowed to ${session.filesInFlight}`)
-          narrowed = true
+        const allowed = session.filesInFlight ?? Infinity
+        if (worker > 0 && worker >= allowed) {
+          if (allowed < shown) core.debug(`Files at once: narrowed to ${allowed}`)
+          shown = Math.min(shown, allowed)
           return
         }
         const job = jobs[next++]

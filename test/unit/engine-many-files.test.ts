@@ -118,7 +118,8 @@ describe('many files in flight', () => {
     let inFlight = 0
     let peakLater = 0
     let started = 0
-    let answered = false
+    // Files answered so far: the estimate falls twice, as it can to 512 and then to 128.
+    let answered = 0
     await runWithRetries({
       jobs: Array.from({ length: 1000 }, (_, i) => `f${i}`),
       retries: 0,
@@ -126,7 +127,7 @@ describe('many files in flight', () => {
       connect: async () => ({
         dead: false,
         get filesInFlight() {
-          return answered ? 40 : 256
+          return answered === 0 ? 256 : answered < 300 ? 100 : 40
         },
         kill() {},
         close() {}
@@ -135,7 +136,7 @@ describe('many files in flight', () => {
         inFlight++
         if (started++ >= 500) peakLater = Math.max(peakLater, inFlight)
         await settle()
-        answered = true
+        answered++
         inFlight--
         return { source: job, target: job, size: 1, status: 'transferred' }
       },
@@ -143,10 +144,11 @@ describe('many files in flight', () => {
     })
     expect(started).toBe(1000)
     expect(peakLater).toBe(40)
-    // The log says so once, beside the width the round started with.
+    // The log says so at each step, beside the width the round started with.
     const said = jest.mocked(core.debug).mock.calls.map(([m]) => m)
     expect(said.filter(m => m.startsWith('Files at once'))).toEqual([
       'Files at once: 256',
+      'Files at once: narrowed to 100',
       'Files at once: narrowed to 40'
     ])
   })
