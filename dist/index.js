@@ -63026,8 +63026,10 @@ function realOrUndefined(p) {
 }
 
 ;// CONCATENATED MODULE: ./src/plans/local-walk.ts
-// One walk of a directory on the runner: the records of the files it finds, and the links it
-// meets that lead out of the workspace. Expanding the `source` input is local-files.ts.
+/**
+ * One walk of a directory on the runner: the records of the files it finds, and the links it
+ * meets that lead out of the workspace. Expanding the `source` input is local-files.ts.
+ */
 
 
 
@@ -63051,16 +63053,17 @@ function found(ctx, file) {
 }
 /**
  * How long the walk keeps the event loop before letting it in. The connections start while the
- * source is read: on a 10,000-file tree at 50 ms, a walk that never let go held the key exchange
- * for its whole 125 ms, so the login started that much later.
+ * source is read, and each step of the key exchange waits for the loop: a walk that never let
+ * go (125 ms for 10,000 files on a loaded 2-core machine) held the handshake at a 50 ms round
+ * trip until it ended, and the login came 50-70 ms later than it does now.
  */
 const WALK_SLICE_MS = 4;
 /** Entries between two looks at the clock. */
 const WALK_CLOCK_EVERY = 64;
 /**
- * Walks the tree with synchronous calls (an asynchronous one costs a thread-pool round trip:
- * 10,000 files took 600 ms instead of 60 ms), but lets the event loop in every few milliseconds
- * so the connections' handshakes go on meanwhile.
+ * Walks the tree with synchronous calls (an asynchronous one costs a thread-pool round trip: on
+ * an idle machine 10,000 files took 600 ms instead of 60 ms), but lets the event loop in every
+ * few milliseconds so the connections' handshakes go on meanwhile.
  */
 async function walk(dir, prefix, ctx) {
     for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
@@ -63352,9 +63355,8 @@ function toPosix(p) {
 /** Big files hashed at once: the disk is faster than the network. */
 const HASH_CONCURRENCY = 8;
 /**
- * Up to this size a file is read synchronously: nothing else runs before the connection opens,
- * and an asynchronous read costs four thread-pool round trips (10,000 small files: 90 ms
- * instead of 600 ms).
+ * Up to this size a file is read synchronously: an asynchronous read costs four thread-pool
+ * round trips (10,000 small files: 90 ms instead of 600 ms).
  */
 const READ_WHOLE_MAX = 1024 * 1024;
 /**
@@ -67504,7 +67506,9 @@ function upload_plan_plannedRows(plan, files, dest) {
 async function runUpload(settings, report) {
     // Local sources are checked before logging in: a typo in 'source' should not cost a login.
     // A source surely holding a file lets the connections start meanwhile (key exchange, host
-    // key): they send their credentials once the source is read, none if that fails.
+    // key): they send their credentials once the source is read, none if that fails. The walk
+    // lets them run between its slices, so their debug lines (and a retry's warning) may show
+    // inside the "Read the source" group.
     let sourceRead = () => undefined;
     const early = (await surelyHasAFile(settings.source, settings.workspace))
         ? new Promise(resolve => (sourceRead = resolve))

@@ -43,7 +43,9 @@ export interface Source {
 export async function runUpload(settings: UploadSettings, report: RunReport): Promise<void> {
   // Local sources are checked before logging in: a typo in 'source' should not cost a login.
   // A source surely holding a file lets the connections start meanwhile (key exchange, host
-  // key): they send their credentials once the source is read, none if that fails.
+  // key): they send their credentials once the source is read, none if that fails. The walk
+  // lets them run between its slices, so their debug lines (and a retry's warning) may show
+  // inside the "Read the source" group.
   let sourceRead: (ok: boolean) => void = () => undefined
   const early = (await surelyHasAFile(settings.source, settings.workspace))
     ? new Promise<boolean>(resolve => (sourceRead = resolve))

@@ -179,28 +179,6 @@ test("every sha256sum command fits dropbear's MAX_CMD_LEN (9000 bytes)", () => {
   }
 })
 
-test("a server's reason for refusing commands reaches the log as one escaped line", async () => {
-  const written: string[] = []
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation(chunk => {
-    written.push(String(chunk))
-    return true
-  })
-  try {
-    const { session } = slowServer('hostile-reason:22')
-    const exec = (_command: string, cb: ExecCallback) =>
-      cb(new Error('denied\n::error::injected ##[warning]x'))
-    Object.assign(session.connection.client, { exec })
-    await expect(remoteSha256(session, '/srv/a', 1)).rejects.toThrow('no read-back')
-  } finally {
-    write.mockRestore()
-  }
-  const lines = written.join('').split('\n')
-  const said = lines.filter(line => line.includes('hashing by reading files back'))
-  expect(said).toHaveLength(1)
-  expect(said[0]).toContain('injected')
-  expect(lines.some(line => /^\s*::error::/.test(line) || line.includes('##['))).toBe(false)
-})
-
 /** Every stdout line written while `run` runs (core.debug and core.info write there). */
 async function stdoutOf(run: () => Promise<unknown>): Promise<string[]> {
   const written: string[] = []
@@ -216,8 +194,22 @@ async function stdoutOf(run: () => Promise<unknown>): Promise<string[]> {
   return written.join('').split('\n')
 }
 
+test("a server's reason for refusing commands reaches the log as one escaped line", async () => {
+  const lines = await stdoutOf(async () => {
+    const { session } = slowServer('hostile-reason:22')
+    const exec = (_command: string, cb: ExecCallback) =>
+      cb(new Error('denied\n::error::injected ##[warning]x'))
+    Object.assign(session.connection.client, { exec })
+    await expect(remoteSha256(session, '/srv/a', 1)).rejects.toThrow('no read-back')
+  })
+  const said = lines.filter(line => line.includes('hashing by reading files back'))
+  expect(said).toHaveLength(1)
+  expect(said[0]).toContain('injected')
+  expect(lines.some(line => /^\s*::error::/.test(line) || line.includes('##['))).toBe(false)
+})
+
 /** A name or message that would forge commands, and ESC that would redraw the log's lines. */
-const HOSTILE = 'x ::error::PWNED ##[warning]PWNED \u001b[2K'
+const HOSTILE = 'x\n::error::PWNED ##[warning]PWNED \u001b[2K'
 
 /** The one line holding `marker`, checked to carry no command and no raw ESC. */
 function theEscapedLine(lines: string[], marker: string): string {
@@ -240,14 +232,18 @@ describe('names and server messages in the hashing debug lines', () => {
     theEscapedLine(lines, 'could not hash')
   })
 
+  // This line's name and the refusal's are escaped twice (printableName where the request is
+  // built, forLog where it is printed): these tests keep the result, not either step, honest.
   test('a command that did not finish in time names its file', async () => {
     jest.useFakeTimers()
     try {
-      const { session } = slowServer('debug-late:22')
+      const { session, answers } = slowServer('debug-late:22')
       const lines = await stdoutOf(async () => {
         const hashed = remoteSha256(session, `/srv/${HOSTILE}`, 10)
         hashed.catch(() => undefined)
         for (let i = 0; i < 5; i++) await Promise.resolve()
+        // The command went out, so its deadline is set.
+        expect(answers).toHaveLength(1)
         jest.advanceTimersByTime(31_000)
         await expect(hashed).rejects.toThrow('no read-back')
       })
@@ -272,7 +268,6 @@ describe('names and server messages in the hashing debug lines', () => {
 
   test('a file that could not be read back, with the reason', async () => {
     const { session } = hashingServer('debug-read-back:22')
-    decideReadBack(session.server, 'this test reads back')
     Object.assign(session, {
       lanesFor: () => {
         throw new Error(`unreadable ${HOSTILE}`)
@@ -280,6 +275,7 @@ describe('names and server messages in the hashing debug lines', () => {
     })
     let hashed: BatchHashes | undefined
     const lines = await stdoutOf(async () => {
+      decideReadBack(session.server, 'this test reads back')
       hashed = await hashRemoteFiles(session, [{ path: `/srv/${HOSTILE}`, size: 1 }])
     })
     expect(hashed?.hashes.size).toBe(0)
