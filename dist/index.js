@@ -63065,15 +63065,18 @@ const WALK_CLOCK_EVERY = 64;
  * an idle machine 10,000 files took 600 ms instead of 60 ms), but lets the event loop in every
  * few milliseconds so the connections' handshakes go on meanwhile.
  */
-async function walk(dir, prefix, ctx) {
+function walkTree(root, ctx) {
+    return walk(root, '', ctx, { entries: 0, start: performance.now() });
+}
+async function walk(dir, prefix, ctx, slice) {
     for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
-        if (++ctx.entries % WALK_CLOCK_EVERY === 0)
-            await letOthersIn(ctx);
+        if (++slice.entries % WALK_CLOCK_EVERY === 0)
+            await letOthersIn(slice);
         // dir is already normal (resolved), and a listed name is one part: no path.join needed.
         const abs = dir.endsWith(external_node_path_namespaceObject.sep) ? dir + entry.name : `${dir}${external_node_path_namespaceObject.sep}${entry.name}`;
         const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isDirectory())
-            await walk(abs, rel, ctx);
+            await walk(abs, rel, ctx, slice);
         else if (entry.isFile()) {
             found(ctx, ctx.sizeLater ? { path: abs, rel, size: UNSIZED } : fromStat(abs, rel, (0,external_node_fs_namespaceObject.statSync)(abs)));
         }
@@ -63081,11 +63084,11 @@ async function walk(dir, prefix, ctx) {
             followLink(abs, rel, ctx);
     }
 }
-async function letOthersIn(ctx) {
-    if (performance.now() - ctx.sliceStart < WALK_SLICE_MS)
+async function letOthersIn(slice) {
+    if (performance.now() - slice.start < WALK_SLICE_MS)
         return;
     await new Promise(resolve => setImmediate(resolve));
-    ctx.sliceStart = performance.now();
+    slice.start = performance.now();
 }
 /**
  * A link to a file inside the boundary is followed; a link to a folder inside it is skipped with
@@ -63295,22 +63298,13 @@ async function expandPattern(pattern, workspace, warn, onFound, sizeLater = fals
     const { base, glob } = scanPattern(pattern);
     const root = external_node_path_namespaceObject.resolve(workspace, base);
     const boundary = linkBoundary(workspace, root);
-    const ctx = {
-        boundary,
-        warn,
-        files: [],
-        escapes: [],
-        onFound,
-        sizeLater,
-        entries: 0,
-        sliceStart: performance.now()
-    };
+    const ctx = { boundary, warn, files: [], escapes: [], onFound, sizeLater };
     if (!glob) {
         const info = await (0,promises_namespaceObject.stat)(root).catch(() => undefined);
         if (info?.isFile())
             found(ctx, fromStat(root, external_node_path_namespaceObject.basename(root), info));
         else if (info?.isDirectory())
-            await walk(root, '', ctx);
+            await walkTree(root, ctx);
         else if (info)
             warn(`Source '${pattern}' is neither a file nor a directory; skipped.`);
         return ctx;
@@ -63321,7 +63315,7 @@ async function expandPattern(pattern, workspace, warn, onFound, sizeLater = fals
     if (onFound)
         ctx.onFound = f => selected(f) && onFound(f);
     try {
-        await walk(root, '', ctx);
+        await walkTree(root, ctx);
     }
     catch {
         return { files: [], escapes: [] };

@@ -8,7 +8,7 @@ import {
   fromStat,
   skipped,
   UNSIZED,
-  walk,
+  walkTree,
   type Escape,
   type Found,
   type LocalFile,
@@ -145,20 +145,11 @@ async function expandPattern(
   const { base, glob } = scanPattern(pattern)
   const root = path.resolve(workspace, base)
   const boundary = linkBoundary(workspace, root)
-  const ctx: WalkContext = {
-    boundary,
-    warn,
-    files: [],
-    escapes: [],
-    onFound,
-    sizeLater,
-    entries: 0,
-    sliceStart: performance.now()
-  }
+  const ctx: WalkContext = { boundary, warn, files: [], escapes: [], onFound, sizeLater }
   if (!glob) {
     const info = await stat(root).catch(() => undefined)
     if (info?.isFile()) found(ctx, fromStat(root, path.basename(root), info))
-    else if (info?.isDirectory()) await walk(root, '', ctx)
+    else if (info?.isDirectory()) await walkTree(root, ctx)
     else if (info) warn(`Source '${pattern}' is neither a file nor a directory; skipped.`)
     return ctx
   }
@@ -167,7 +158,7 @@ async function expandPattern(
   const selected = (f: { rel: string }) => pathPrefixes(f.rel).some(p => isMatch(p))
   if (onFound) ctx.onFound = f => selected(f) && onFound(f)
   try {
-    await walk(root, '', ctx)
+    await walkTree(root, ctx)
   } catch {
     return { files: [], escapes: [] }
   }

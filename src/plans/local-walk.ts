@@ -61,7 +61,7 @@ export interface Escape {
   refusal: string
 }
 
-/** What one walk carries along: where links may lead, what it found, and its clock. */
+/** What one walk carries along: where links may lead, and what it found. */
 export interface WalkContext {
   boundary: LinkBoundary
   warn: (message: string) => void
@@ -69,9 +69,12 @@ export interface WalkContext {
   escapes: Escape[]
   onFound?: (file: Found) => void
   sizeLater: boolean
-  /** Entries seen, and when the walk last let the event loop in (see walk). */
+}
+
+/** Entries a walk has seen, and when it last let the event loop in (see walk). */
+interface Slice {
   entries: number
-  sliceStart: number
+  start: number
 }
 
 export function found(ctx: WalkContext, file: Found): void {
@@ -94,13 +97,17 @@ const WALK_CLOCK_EVERY = 64
  * an idle machine 10,000 files took 600 ms instead of 60 ms), but lets the event loop in every
  * few milliseconds so the connections' handshakes go on meanwhile.
  */
-export async function walk(dir: string, prefix: string, ctx: WalkContext): Promise<void> {
+export function walkTree(root: string, ctx: WalkContext): Promise<void> {
+  return walk(root, '', ctx, { entries: 0, start: performance.now() })
+}
+
+async function walk(dir: string, prefix: string, ctx: WalkContext, slice: Slice): Promise<void> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (++ctx.entries % WALK_CLOCK_EVERY === 0) await letOthersIn(ctx)
+    if (++slice.entries % WALK_CLOCK_EVERY === 0) await letOthersIn(slice)
     // dir is already normal (resolved), and a listed name is one part: no path.join needed.
     const abs = dir.endsWith(path.sep) ? dir + entry.name : `${dir}${path.sep}${entry.name}`
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name
-    if (entry.isDirectory()) await walk(abs, rel, ctx)
+    if (entry.isDirectory()) await walk(abs, rel, ctx, slice)
     else if (entry.isFile()) {
       found(
         ctx,
@@ -110,10 +117,10 @@ export async function walk(dir: string, prefix: string, ctx: WalkContext): Promi
   }
 }
 
-async function letOthersIn(ctx: WalkContext): Promise<void> {
-  if (performance.now() - ctx.sliceStart < WALK_SLICE_MS) return
+async function letOthersIn(slice: Slice): Promise<void> {
+  if (performance.now() - slice.start < WALK_SLICE_MS) return
   await new Promise(resolve => setImmediate(resolve))
-  ctx.sliceStart = performance.now()
+  slice.start = performance.now()
 }
 
 /**
