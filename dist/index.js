@@ -66043,6 +66043,8 @@ async function runRelay(settings, report) {
 
 
 
+
+
 /**
  * The action's record of the releases it made under a user-given `release-id`: one empty file
  * per release in this hidden folder of `releases/`. Generated IDs are recognised by their form;
@@ -66054,12 +66056,38 @@ const RECORD_DIR = '.pinned-sftp-releases';
 function recordDir(releases) {
     return external_node_path_namespaceObject.posix.join(releases, RECORD_DIR);
 }
-/** Records a user-given `id` as the action's own, before anything is uploaded into it. */
+/**
+ * Records a user-given `id` as the action's own, before anything is uploaded into it. Nothing is
+ * written through a link: a linked record folder is refused (ensureRemoteDirs accepts a link to a
+ * folder), and the entry is created exclusively, which fails on a link of that name instead of
+ * following it (O_EXCL); one found there must be a plain file, left by an earlier try of this ID.
+ */
 async function recordRelease(channel, releases, id) {
     if (isGeneratedReleaseId(id))
         return;
-    await ensureRemoteDirs(channel, recordDir(releases), []);
-    await channel.close(await channel.open(external_node_path_namespaceObject.posix.join(recordDir(releases), id), 'w'));
+    const dir = recordDir(releases);
+    await ensureRemoteDirs(channel, dir, []);
+    if (!(await channel.lstat(dir)).isDirectory)
+        throw notPlain(dir, 'a folder');
+    const entry = external_node_path_namespaceObject.posix.join(dir, id);
+    let handle;
+    try {
+        handle = await channel.open(entry, 'wx');
+    }
+    catch (err) {
+        const found = await channel.lstat(entry).catch(() => undefined);
+        if (!found)
+            throw err;
+        if (!found.isFile)
+            throw notPlain(entry, 'a file');
+        return;
+    }
+    await channel.close(handle);
+}
+function notPlain(remotePath, kind) {
+    return new ActionError('Release refused', `Refused to record the release in '${printableName(remotePath)}': it is not ${kind} ` +
+        'of its own (a link, or something else), and the action never writes through a link. ' +
+        'Nothing was uploaded into the release; remove it on the server, then deploy again.');
 }
 /** The recorded release IDs; none when nothing was ever recorded. */
 async function recordedReleases(channel, releases) {

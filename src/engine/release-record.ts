@@ -1,5 +1,7 @@
 import * as path from 'node:path'
+import { ActionError } from '../errors.js'
 import { isGeneratedReleaseId, isReleaseId } from '../plans/release-id.js'
+import { printableName } from '../plans/safe-names.js'
 import { ensureRemoteDirs } from './remote-dirs.js'
 import { SFTP_STATUS, type SftpChannel, type SftpError } from './sftp.js'
 
@@ -16,11 +18,37 @@ function recordDir(releases: string): string {
   return path.posix.join(releases, RECORD_DIR)
 }
 
-/** Records a user-given `id` as the action's own, before anything is uploaded into it. */
+/**
+ * Records a user-given `id` as the action's own, before anything is uploaded into it. Nothing is
+ * written through a link: a linked record folder is refused (ensureRemoteDirs accepts a link to a
+ * folder), and the entry is created exclusively, which fails on a link of that name instead of
+ * following it (O_EXCL); one found there must be a plain file, left by an earlier try of this ID.
+ */
 export async function recordRelease(channel: SftpChannel, releases: string, id: string) {
   if (isGeneratedReleaseId(id)) return
-  await ensureRemoteDirs(channel, recordDir(releases), [])
-  await channel.close(await channel.open(path.posix.join(recordDir(releases), id), 'w'))
+  const dir = recordDir(releases)
+  await ensureRemoteDirs(channel, dir, [])
+  if (!(await channel.lstat(dir)).isDirectory) throw notPlain(dir, 'a folder')
+  const entry = path.posix.join(dir, id)
+  let handle: Buffer
+  try {
+    handle = await channel.open(entry, 'wx')
+  } catch (err) {
+    const found = await channel.lstat(entry).catch(() => undefined)
+    if (!found) throw err
+    if (!found.isFile) throw notPlain(entry, 'a file')
+    return
+  }
+  await channel.close(handle)
+}
+
+function notPlain(remotePath: string, kind: string): ActionError {
+  return new ActionError(
+    'Release refused',
+    `Refused to record the release in '${printableName(remotePath)}': it is not ${kind} ` +
+      'of its own (a link, or something else), and the action never writes through a link. ' +
+      'Nothing was uploaded into the release; remove it on the server, then deploy again.'
+  )
 }
 
 /** The recorded release IDs; none when nothing was ever recorded. */

@@ -59,7 +59,7 @@ export class SftpChannel extends TrackedSftp {
     return this.posixRename
   }
 
-  open(path: string, flags: 'r' | 'r+' | 'w'): Promise<Buffer> {
+  open(path: string, flags: 'r' | 'r+' | 'w' | 'wx'): Promise<Buffer> {
     return this.call<Buffer>(`open ${path}`, cb => this.sftp.open(path, flags, cb))
   }
 

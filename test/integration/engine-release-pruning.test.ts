@@ -1,4 +1,12 @@
-import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { runAction, type ActionRun } from '../support/action.js'
@@ -42,15 +50,13 @@ describe('release pruning against OpenSSH (bundle of src/)', () => {
     removeTempDir(remote)
   })
 
-  /** One release deploy of `site` holding `text`, of commit SHA unless an ID is given. */
-  async function deploy(
+  /** A release deploy of `site` as it stands, of commit SHA unless an ID is given. */
+  function releaseRun(
     target: string,
-    text: string,
     extra: Record<string, string> = {},
     env: Record<string, string> = {}
-  ) {
-    writeFileSync(path.join(workspace, 'site/index.html'), text)
-    const run = await runAction(
+  ): Promise<ActionRun> {
+    return runAction(
       {
         host: `127.0.0.1:${sshd.port}`,
         username: sshd.username,
@@ -63,6 +69,17 @@ describe('release pruning against OpenSSH (bundle of src/)', () => {
       },
       { workspace, env: { GITHUB_SHA: SHA, ...env } }
     )
+  }
+
+  /** One release deploy of `site` holding `text`, expected to succeed. */
+  async function deploy(
+    target: string,
+    text: string,
+    extra: Record<string, string> = {},
+    env: Record<string, string> = {}
+  ) {
+    writeFileSync(path.join(workspace, 'site/index.html'), text)
+    const run = await releaseRun(target, extra, env)
     expect(run.errors).toEqual([])
     expect(run.code).toBe(0)
     return run
@@ -167,22 +184,58 @@ globalThis.Date = class extends Real {
     const target = path.join(remote, 'taken')
     await deploy(target, 'once\n', { 'release-id': 'v1' })
     writeFileSync(path.join(workspace, 'site/index.html'), 'twice\n')
-    const run = await runAction(
-      {
-        host: `127.0.0.1:${sshd.port}`,
-        username: sshd.username,
-        fingerprint: sshd.hostKeys[0].sha256,
-        'private-key': sshd.clientKey.privatePem,
-        source: 'site',
-        target,
-        release: 'true',
-        'release-id': 'v1'
-      },
-      { workspace }
-    )
+    const run = await releaseRun(target, { 'release-id': 'v1' })
     expect(run.code).not.toBe(0)
     expect(run.errors).toHaveLength(1)
     expect(run.errors[0]).toMatch(/Input 'release-id'.*already exists.*choose another 'release-id'/)
     expect(readFileSync(path.join(target, 'current/index.html'), 'utf8')).toBe('once\n')
+  })
+
+  /** A release deploy under `id` expected to fail: its one error. */
+  async function refusedDeploy(target: string, id: string): Promise<string> {
+    const run = await releaseRun(target, { 'release-id': id })
+    expect(run.code).not.toBe(0)
+    expect(run.errors).toHaveLength(1)
+    expect(run.stdout).toContain('::error title=Release refused::')
+    expect(existsSync(path.join(target, 'releases', id))).toBe(false)
+    expect(existsSync(path.join(target, 'current'))).toBe(false)
+    return run.errors[0]
+  }
+
+  test('the release record is never written through a link', async () => {
+    const outside = path.join(remote, 'outside')
+    mkdirSync(outside)
+    writeFileSync(path.join(outside, 'v1'), 'precious v1\n')
+    writeFileSync(path.join(outside, 'secret.conf'), 'precious conf\n')
+
+    // The record folder is a link to a folder elsewhere holding a file of the ID's name.
+    const linkedDir = path.join(remote, 'linked-record')
+    mkdirSync(path.join(linkedDir, 'releases'), { recursive: true })
+    symlinkSync(outside, path.join(linkedDir, 'releases', RECORD))
+    expect(await refusedDeploy(linkedDir, 'v1')).toMatch(
+      /Refused to record the release in '.*\.pinned-sftp-releases': it is not a folder of its own/
+    )
+
+    // The record folder is real; the ID's entry is a link to a file elsewhere.
+    const linkedEntry = path.join(remote, 'linked-entry')
+    mkdirSync(path.join(linkedEntry, 'releases', RECORD), { recursive: true })
+    symlinkSync(path.join(outside, 'secret.conf'), path.join(linkedEntry, 'releases', RECORD, 'v2'))
+    expect(await refusedDeploy(linkedEntry, 'v2')).toMatch(
+      /Refused to record the release in '.*\/v2': it is not a file of its own/
+    )
+
+    expect(readFileSync(path.join(outside, 'v1'), 'utf8')).toBe('precious v1\n')
+    expect(readFileSync(path.join(outside, 'secret.conf'), 'utf8')).toBe('precious conf\n')
+    expect(readdirSync(outside).sort()).toEqual(['secret.conf', 'v1'])
+  })
+
+  test('a plain record entry left by an earlier try of the same ID is kept', async () => {
+    const target = path.join(remote, 'recorded-before')
+    mkdirSync(path.join(target, 'releases', RECORD), { recursive: true })
+    writeFileSync(path.join(target, 'releases', RECORD, 'v7'), '')
+    const run = await deploy(target, 'v7\n', { 'release-id': 'v7' })
+    expect(idOf(run)).toBe('v7')
+    expect(readFileSync(path.join(target, 'current/index.html'), 'utf8')).toBe('v7\n')
+    expect(readdirSync(path.join(target, 'releases', RECORD))).toEqual(['v7'])
   })
 })
